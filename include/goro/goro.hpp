@@ -1,0 +1,18 @@
+// goro/goro.hpp — the umbrella: every part, in dependency order. The root
+// goro.hpp is this file with the parts inlined (tools/amalgamate).
+#ifndef GORO_DETAIL_GORO_HPP
+#define GORO_DETAIL_GORO_HPP
+
+#include "config.hpp"
+#include "sanitizer.hpp"
+#include "lock.hpp"
+#include "ctx.hpp"
+#include "stack.hpp"
+#include "runq.hpp"
+#include "runtime2.hpp"
+#include "sched.hpp"
+#include "sema.hpp"
+#include "sync.hpp"
+#include "time.hpp"
+
+#endif  // GORO_DETAIL_GORO_HPP

@@ -1,0 +1,233 @@
+// goro/runtime2.hpp — the runtime's data: g (goroutine), m (OS thread), p
+// (processor), their states and the wait reasons. Follows Go's runtime2.go.
+//
+//   G  a goroutine. Its g lives at the top of its own stack slot (stack.hpp), so
+//      spawning takes one pooled slot and touches one page.
+//   M  an OS thread. It runs goroutines only while it holds a P. Its g0 is the
+//      thread's own stack, where the scheduler's slow path and idling run.
+//   P  a logical processor (config::procs of them): the right to run Go code,
+//      with a local run queue and caches. An M holds at most one P.
+//
+// G states and who owns the G (and its stack) in each:
+//   dead      free: in a P's or the global g cache, or never used. Owned by the
+//             cache's owner.
+//   runnable  in a run queue (a P's ring or runnext, or the global queue). Owned
+//             by the queue; whoever dequeues it owns it.
+//   running   executing on an M (m.curg). Owned by that M.
+//   waiting   parked on a goro object (a semaphore, a channel, a timer): its wait
+//             record is in that object's queue, whose lock decides who readies it.
+//             Only that waker (or the shutdown unwinder, through g.cancel) may
+//             make it runnable again.
+//   syscall   inside blocking<> (timers issue): running on an M without a P.
+// Transitions happen only on the M that owns the G: running -> waiting in the
+// park protocol after the switch away (sched.hpp, "Parking"), waiting ->
+// runnable by the waker's ready().
+#ifndef GORO_DETAIL_RUNTIME2_HPP
+#define GORO_DETAIL_RUNTIME2_HPP
+
+#include "config.hpp"
+#include "lock.hpp"
+#include "runq.hpp"
+#include "sanitizer.hpp"
+#include "stack.hpp"
+
+#include <atomic>
+#include <cstdint>
+#include <pthread.h>
+
+namespace goro {
+inline namespace GORO_DETAIL_ABI_NS {
+namespace detail {
+
+struct g;
+struct m;
+struct p;
+struct sched_t;
+
+enum class gstatus : std::uint32_t { dead = 0, runnable, running, waiting, syscall };
+
+inline const char* gstatus_name(gstatus s) noexcept {
+  switch (s) {
+    case gstatus::dead: return "dead";
+    case gstatus::runnable: return "runnable";
+    case gstatus::running: return "running";
+    case gstatus::waiting: return "waiting";
+    case gstatus::syscall: return "syscall";
+  }
+  return "?";
+}
+
+// wait_reason: why a goroutine is parked, with Go's waitReason strings, which
+// appear in dumps and in deadlock reports.
+enum class wait_reason : std::uint8_t {
+  none,
+  chan_receive,
+  chan_send,
+  chan_receive_nil,
+  chan_send_nil,
+  select,
+  select_no_cases,
+  sleep,
+  semacquire,
+  sync_mutex_lock,
+  sync_rwmutex_rlock,
+  sync_rwmutex_lock,
+  sync_cond_wait,
+  sync_waitgroup_wait,
+  sync_once,
+  io_wait,
+  timer,
+};
+
+inline const char* wait_reason_name(wait_reason r) noexcept {
+  switch (r) {
+    case wait_reason::none: return "";
+    case wait_reason::chan_receive: return "chan receive";
+    case wait_reason::chan_send: return "chan send";
+    case wait_reason::chan_receive_nil: return "chan receive (nil chan)";
+    case wait_reason::chan_send_nil: return "chan send (nil chan)";
+    case wait_reason::select: return "select";
+    case wait_reason::select_no_cases: return "select (no cases)";
+    case wait_reason::sleep: return "sleep";
+    case wait_reason::semacquire: return "semacquire";
+    case wait_reason::sync_mutex_lock: return "sync.Mutex.Lock";
+    case wait_reason::sync_rwmutex_rlock: return "sync.RWMutex.RLock";
+    case wait_reason::sync_rwmutex_lock: return "sync.RWMutex.Lock";
+    case wait_reason::sync_cond_wait: return "sync.Cond.Wait";
+    case wait_reason::sync_waitgroup_wait: return "sync.WaitGroup.Wait";
+    case wait_reason::sync_once: return "sync.Once.Do";
+    case wait_reason::io_wait: return "IO wait";
+    case wait_reason::timer: return "timer";
+  }
+  return "?";
+}
+
+// cancel_fn: removes g's wait record from the object it waits on. Returns true
+// if it removed it (the caller must then ready g), false if a waker already
+// dequeued it (the waker readies g). Takes the object's lock. Used only by the
+// shutdown unwinder (sched.hpp, "Unwinding at shutdown").
+using cancel_fn = bool (*)(g* gp, void* arg) noexcept;
+
+// unlock_fn: called by the park protocol after g has switched out (on the next
+// context). Returning false cancels the park: g is made runnable again at once.
+using unlock_fn = bool (*)(g* gp, void* arg) noexcept;
+
+struct g {
+  // --- context; owned by whoever owns the G (see the states above) ---
+  void* sp = nullptr;            // saved stack pointer while switched out
+  san_fiber san;                 // sanitizer fiber state
+  int saved_errno = 0;           // errno belongs to the goroutine (API.md)
+  void* eh_caught = nullptr;     // per-goroutine C++ exception state: __cxa_eh_globals
+  unsigned eh_uncaught = 0;      //   fields, swapped in and out by the switch (sched.hpp)
+
+  // --- scheduling ---
+  std::atomic<gstatus> status{gstatus::dead};  // written by the owning M; read by anyone (dumps, unwinder)
+  g* schedlink = nullptr;        // global run queue or g cache link; guarded by that list's owner/lock
+  sched_t* sched = nullptr;      // the runtime this G belongs to; immutable while the G is alive
+  m* lockedm = nullptr;          // the M this G is locked to (lock_os_thread); owning M only
+  unsigned locked_count = 0;     // lock_os_thread nesting; the G itself
+
+  // --- identity and diagnostics; immutable while the G is alive ---
+  std::uint64_t id = 0;
+  source_loc site;               // where `go` was called
+  bool is_main = false;          // the main goroutine of run()
+  bool is_thread = false;        // a pseudo-g standing for a plain OS thread (park = futex wait)
+
+  // --- parking; written by the G before it parks, read by its waker ---
+  wait_reason why = wait_reason::none;
+  std::int64_t wait_since = 0;   // nanotime() when it parked, for dumps
+  cancel_fn cancel = nullptr;    // how the unwinder removes this G's wait record, or nullptr
+  void* cancel_arg = nullptr;
+  void* param = nullptr;         // a value a waker passes to the parked G (Go: g.param)
+  note thread_note;              // is_thread only: the plain thread sleeps here
+  // unwind: 0 live; 1 the unwinder cancelled its wait (its park throws
+  // goroutine_exit); 2 it has thrown goroutine_exit (never again).
+  std::atomic<std::uint8_t> unwind{0};
+  // parkstate: lets the unwinder claim a parked G so that the G cannot leave
+  // its park (and its wait record's object cannot go away) while the unwinder
+  // cancels it. See "Claiming a parked G" in sched.hpp.
+  std::atomic<std::uint8_t> parkstate{0};
+
+  // --- body; set at spawn, used once at entry ---
+  void (*body)(g*) = nullptr;    // invokes the closure (or destroys it unrun, at shutdown)
+  void* closure = nullptr;       // the decay-copied callable and arguments, on this stack
+  void (*destroy)(void*) = nullptr;
+  bool closure_on_heap = false;
+
+  // --- stack; immutable while the slot is in use ---
+  stack_slot stack;
+};
+
+// parkstate values.
+inline constexpr std::uint8_t park_none = 0;         // not parked, or parked without a cancel_fn
+inline constexpr std::uint8_t park_cancellable = 1;  // parked with a cancel_fn
+inline constexpr std::uint8_t park_claimed = 2;      // the unwinder is cancelling it: the G waits before leaving park
+inline constexpr std::uint8_t park_released = 3;     // the unwinder is done with it
+
+// pending_kind: what the arriving side of a switch must finish for the
+// departing goroutine, which cannot do it itself while still on its stack
+// (sched.hpp, "Parking").
+enum class pending_kind : std::uint8_t { none, park, yield, exit, locked_handoff };
+
+struct pending_op {
+  pending_kind kind = pending_kind::none;
+  g* gp = nullptr;
+  unlock_fn unlock = nullptr;
+  void* arg = nullptr;
+};
+
+using p_runq = runq_ring<std::atomic, g, GORO_RUNQ_SIZE>;
+
+struct alignas(64) p {
+  int id = 0;
+  sched_t* sched = nullptr;
+  m* mp = nullptr;               // the M holding this P, or nullptr when idle; guarded by sched.lock when idle
+  p* link = nullptr;             // idle list; guarded by sched.lock
+  p_runq runq;                   // lock-free: owner P pushes and pops, thieves grab (runq.hpp)
+  std::uint32_t schedtick = 0;   // owner only: incremented on every schedule
+  std::uint32_t fastrand = 0;    // owner only: victim order for stealing
+
+  // g cache (Go: p.gFree); owner only
+  g* gfree = nullptr;
+  std::uint32_t ngfree = 0;
+
+  // goroutine ids handed out in blocks of goid_batch (Go: p.goidcache); owner only
+  std::uint64_t goid_next = 0;
+  std::uint64_t goid_end = 0;
+
+  // Counters: written by the owner (relaxed stores), read by anyone.
+  alignas(64) std::atomic<std::uint64_t> created{0};   // goroutines spawned on this P
+  std::atomic<std::uint64_t> exited{0};                // goroutines that exited on this P
+  std::atomic<std::uint64_t> scheduled{0};             // goroutines run (switches into a G)
+  std::atomic<std::uint64_t> steals{0};                // successful steals by this P
+  std::atomic<std::uint64_t> stolen{0};                // Gs taken by those steals
+
+  void add_relaxed(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
+    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);  // owner-only writer: no RMW needed
+  }
+};
+
+struct m {
+  int id = 0;
+  sched_t* sched = nullptr;
+  g g0;                          // the thread's own stack: the scheduler's slow path and idling
+  g* curg = nullptr;             // the G running on this M, or nullptr on g0; this M only
+  p* pp = nullptr;               // the attached P; this M only (handed over via nextp)
+  p* nextp = nullptr;            // a P handed to this M by startm; set before its note is woken
+  g* nextg = nullptr;            // a locked G handed to this M with nextp (startlockedm)
+  bool spinning = false;         // looking for work; counted in sched.nmspinning
+  bool exiting = false;          // leave the thread after the next switch to g0
+  note park;                     // idle Ms sleep here
+  m* schedlink = nullptr;        // idle list; guarded by sched.lock
+  m* alllink = nullptr;          // all Ms; guarded by sched.lock
+  g* lockedg = nullptr;          // the G locked to this M; this M only
+  pending_op pending;            // set by the departing side of a switch; run by the arriving side
+  pthread_t thread{};
+  std::uint32_t fastrand = 0;
+};
+
+}  // namespace detail
+}  // inline namespace GORO_DETAIL_ABI_NS
+}  // namespace goro
+
+#endif  // GORO_DETAIL_RUNTIME2_HPP

@@ -1,0 +1,1676 @@
+// goro/sched.hpp — the threaded scheduler: Gs on Ms holding Ps, Go's proc.go.
+//
+// Contents, in the order a reader of proc.go would look for them:
+//   sched_t            the runtime (Go: schedt), one per run() plus the default
+//   g cache            gfget / gfput: pooled Gs with their stacks
+//   switching          gogo: the one place that swaps stacks (errno, exception
+//                      state, sanitizers), and the pending-op hand-off
+//   run queues         runqput / globrunqput / runqget / steal_work
+//   Ms and Ps          startm / stopm / wakep / handoffp / acquirep / releasep
+//   schedule           schedule (on a G's stack) and find_runnable (on g0)
+//   the park/ready seam park / ready: what channels, sync, timers and the
+//                      netpoller call; the deterministic scheduler (det.hpp)
+//                      implements the same two functions
+//   timers             a simple sleeper heap driven by find_runnable (replaced by
+//                      per-P timers with the timers issue)
+//   run                start-up, checkdead, unwinding at shutdown, dumps
+//
+// ---------------------------------------------------------------------------
+// Parking (Go: gopark / park_m).
+//
+// A goroutine cannot make itself visible to a waker while it still runs on its
+// stack: a waker on another M could resume it on a second stack pointer. So a
+// G that leaves (park, yield, exit) records what must happen in m.pending and
+// switches away; the context that arrives on the same M (the next G, or g0)
+// finishes it before doing anything else:
+//   park: status = waiting; unlock(g, arg) (typically releasing the lock of the
+//         object whose queue holds g's wait record); from then on a waker may
+//         take the record and ready(g). If unlock returns false the park is
+//         called off and g is runnable again at once.
+//   yield: g goes to the tail of the local run queue.
+//   exit: g (and its stack) go back to the g cache.
+// A stack is therefore freed only after the last switch away from it.
+//
+// ---------------------------------------------------------------------------
+// Spinning Ms (Go: "Worker thread parking/unparking", proc.go).
+//
+// We must not lose a wake-up (a runnable G with an idle P and no M looking),
+// and must not wake an M for every ready. Go's protocol: an M is "spinning" when
+// it has a P, its own queue is empty and it is looking for work to steal; at most
+// procs/2 spin at once. Whoever readies a G wakes an M (wakep) only if there is an
+// idle P and no spinning M. A spinning M that finds work stops spinning and, if
+// it was the last spinner, wakes another (so that a burst of submissions is
+// spread). A spinning M that finds nothing:
+//   1. puts its P on the idle list (under sched.lock),
+//   2. decrements nmspinning,
+//   3. #StoreLoad (full_fence),
+//   4. checks every P's run queue again, and if one has work takes an idle P
+//      back and spins again.
+// The submitter does: put the G in a queue, #StoreLoad (full_fence in wakep),
+// check npidle / nmspinning. Either the submitter sees the idle P and no
+// spinner (and wakes an M), or the M's re-check sees the G.
+//
+// ---------------------------------------------------------------------------
+// Unwinding at shutdown.
+//
+// When main returns (or checkdead reports a deadlock), run() sets sched.exiting
+// and every live G must end, destructors run (API.md: goroutine_exit):
+//   - a G not yet started is destroyed without running its body;
+//   - a running G throws goroutine_exit from its next park or yield;
+//   - a parked G is resumed with goroutine_exit thrown from its park. Its wait
+//     record must first leave the object's queue, or a later waker would ready
+//     it twice: g.cancel removes it under the object's lock, and only whoever
+//     removes it readies it (a waker that dequeued it first readies it itself;
+//     the G then completes that operation normally and is unwound at its next
+//     blocking call, so no hand-off, such as a mutex's, is lost).
+// The race between the unwinder's walk and a G that is parking right now is a
+// Dekker pair: the unwinder stores exiting, full_fence, reads g.status; the park
+// op stores status = waiting, full_fence, reads exiting and, if set, cancels its
+// own wait. Both may cancel; the object's lock lets only one succeed.
+// g.unwind makes goroutine_exit a once-per-goroutine event: blocking calls made
+// while it unwinds (destructors) work normally.
+#ifndef GORO_DETAIL_SCHED_HPP
+#define GORO_DETAIL_SCHED_HPP
+
+#include "config.hpp"
+#include "ctx.hpp"
+#include "lock.hpp"
+#include "runtime2.hpp"
+#include "sanitizer.hpp"
+#include "stack.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cxxabi.h>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <new>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace goro {
+inline namespace GORO_DETAIL_ABI_NS {
+
+namespace sim {
+enum class strategy { random, pct };
+}
+
+// config: see API.md, "Runtime".
+struct config {
+  unsigned procs = 0;
+  std::size_t stack_size = 256 * 1024;
+  unsigned max_threads = 10000;
+  std::uint64_t seed = 0;
+  sim::strategy how = sim::strategy::random;
+  unsigned pct_depth = 3;
+  unsigned pct_steps = 100;
+  std::uint64_t max_steps = 10'000'000;
+};
+
+namespace detail {
+
+inline constexpr unsigned max_procs = 256;
+inline constexpr std::size_t min_stack_size = 16 * 1024;
+inline constexpr std::uint32_t global_runq_check_ticks = 61;  // Go: schedtick%61 == 0
+inline constexpr int steal_tries = 4;                         // Go: stealTries
+inline constexpr std::uint32_t gcache_local_max = 64;         // Go: p.gFree over 64 moves half to sched.gFree
+inline constexpr std::size_t gcache_global_warm_max = 1024;   // warm slots kept process-wide per stack size;
+                                                              // more go back to the OS (stack.hpp, "Release")
+inline constexpr std::uint64_t goid_batch = 16;               // Go: _GoidCacheBatch
+inline constexpr std::int64_t dump_after_ns = 10'000'000'000; // API.md: dump after 10 s of waiting at shutdown
+inline constexpr std::int64_t no_timer = INT64_MAX;
+
+// ---------------------------------------------------------------------------
+// TLS. A goroutine may resume on another M, so code running on a goroutine
+// must never cache the address of a thread_local across a call that can
+// switch. These accessors are noinline and contain a compiler barrier, so each
+// call reads the current thread's value (DESIGN.md, "TLS caching").
+
+inline thread_local m* tls_m = nullptr;
+
+GORO_DETAIL_NOINLINE inline m* getm() noexcept {
+  asm volatile("" ::: "memory");
+  return tls_m;
+}
+
+GORO_DETAIL_NOINLINE inline int* errno_ptr() noexcept {
+  asm volatile("" ::: "memory");
+  return &errno;
+}
+
+struct cxa_eh_globals {  // the leading fields of libstdc++'s and libc++abi's __cxa_eh_globals
+  void* caught;
+  unsigned int uncaught;
+};
+GORO_DETAIL_NOINLINE inline cxa_eh_globals* eh_globals() noexcept {
+  asm volatile("" ::: "memory");
+  return reinterpret_cast<cxa_eh_globals*>(abi::__cxa_get_globals());
+}
+
+// thread_g: the pseudo-g of a plain OS thread (not an M). Parking on it sleeps
+// the thread on thread_note; ready() wakes it.
+GORO_DETAIL_NOINLINE inline g* thread_g() noexcept {
+  asm volatile("" ::: "memory");
+  static thread_local g tg;
+  tg.is_thread = true;
+  return &tg;
+}
+
+// getg returns the running goroutine, or the calling plain thread's pseudo-g.
+inline g* getg() noexcept {
+  m* mp = getm();
+  if (mp != nullptr && mp->curg != nullptr) return mp->curg;
+  return thread_g();
+}
+
+// plain_threads_waiting counts plain OS threads inside a goro call that may
+// park or ready (process-wide): while any is, checkdead cannot call a deadlock
+// (such a thread may ready a goroutine at any moment).
+inline std::atomic<std::int64_t> plain_threads_in_goro{0};
+
+// ---------------------------------------------------------------------------
+// g cache: pooled Gs with their stacks (Go: gfget / gfput). One pool per stack
+// size, process-wide (runtimes with the same stack_size share it).
+
+class g_pool {
+ public:
+  explicit g_pool(std::size_t usable) : space_(usable) {}
+  stack_space& space() noexcept { return space_; }
+
+  // take moves up to n warm Gs into the list at *head; returns how many.
+  std::uint32_t take(g** head, std::uint32_t n) {
+    rt_lock_guard lk(mu_);
+    std::uint32_t k = 0;
+    while (k < n && warm_ != nullptr) {
+      g* gp = warm_;
+      warm_ = gp->schedlink;
+      gp->schedlink = *head;
+      *head = gp;
+      --nwarm_;
+      ++k;
+    }
+    return k;
+  }
+
+  // put returns a list of n Gs; beyond the warm cap their stacks go back to the OS.
+  void put(g* list, std::uint32_t n) {
+    std::vector<stack_slot> release;
+    {
+      rt_lock_guard lk(mu_);
+      while (list != nullptr) {
+        g* gp = list;
+        list = gp->schedlink;
+        if (nwarm_ < gcache_global_warm_max) {
+          gp->schedlink = warm_;
+          warm_ = gp;
+          ++nwarm_;
+        } else {
+          release.push_back(gp->stack);
+        }
+      }
+    }
+    (void)n;
+    for (const stack_slot& s : release) space_.release(s);
+  }
+
+  // fresh returns a G on a stack slot never used or released (cold), or
+  // nullptr if the OS refuses.
+  // fresh links up to n Gs on never-used or released (cold) slots into *head;
+  // returns how many (0 if the OS refuses).
+  std::uint32_t fresh(g** head, std::uint32_t n) {
+    std::vector<stack_slot> got;
+    got.reserve(n);
+    space_.reserve_batch(got, n, [](const stack_slot& s) { new_g_at(s); });
+    for (const stack_slot& s : got) {
+      g* gp = g_at_top(s.hi);
+      gp->schedlink = *head;
+      *head = gp;
+    }
+    return static_cast<std::uint32_t>(got.size());
+  }
+
+  // g_at returns the g at the top of a slot (for walks over all slots).
+  static g* g_at_top(char* top) noexcept {
+    auto addr = (reinterpret_cast<std::uintptr_t>(top) - sizeof(g)) & ~std::uintptr_t{63};
+    return reinterpret_cast<g*>(addr);
+  }
+
+  static std::size_t g_bytes() noexcept { return (sizeof(g) + 63) & ~std::size_t{63}; }
+
+ private:
+  static g* new_g_at(const stack_slot& s) {
+    g* gp = g_at_top(s.hi);
+    ::new (static_cast<void*>(gp)) g();
+    gp->stack = s;
+    return gp;
+  }
+
+  rt_mutex mu_;
+  g* warm_ = nullptr;      // guarded by mu_
+  std::size_t nwarm_ = 0;  // guarded by mu_
+  stack_space space_;
+};
+
+
+// pool_for returns the process-wide g pool for a stack size. Pools live
+// forever (their slots may belong to goroutines of the default runtime, which
+// is abandoned at exit).
+inline g_pool& pool_for(std::size_t stack_size) {
+  static rt_mutex mu;
+  static std::vector<g_pool*> pools;  // leaked on purpose: see above
+  std::size_t usable = stack_space::round_up(stack_size);
+  rt_lock_guard lk(mu);
+  for (g_pool* gp : pools)
+    if (gp->space().usable() == usable) return *gp;
+  pools.push_back(new g_pool(usable));
+  return *pools.back();
+}
+
+// ---------------------------------------------------------------------------
+// sched_t: one runtime (Go: schedt plus allp and allm).
+
+struct timer_entry {
+  std::int64_t when;
+  std::uint64_t seq;  // FIFO among equal whens
+  g* gp;
+  bool operator>(const timer_entry& o) const noexcept { return when != o.when ? when > o.when : seq > o.seq; }
+};
+
+struct sched_t {
+  explicit sched_t(const config& c, bool is_default);
+  ~sched_t();
+  sched_t(const sched_t&) = delete;
+  sched_t& operator=(const sched_t&) = delete;
+
+  config cfg;
+  bool is_default;               // the process-wide default runtime: never checks for deadlock, never shuts down
+  g_pool* pool;                  // g and stack cache for cfg.stack_size
+  std::vector<p*> allp;          // immutable after construction
+
+  rt_mutex lock;                 // Go: sched.lock. Guards the fields below marked "lock".
+  g* runq_head = nullptr;        // lock: global run queue, linked through g.schedlink
+  g* runq_tail = nullptr;        // lock
+  std::atomic<std::int32_t> runq_size{0};  // written under lock; read racily as a hint
+  p* pidle = nullptr;            // lock: idle Ps
+  std::atomic<std::int32_t> npidle{0};     // written under lock; read racily (wakep's hint)
+  m* midle = nullptr;            // lock: idle Ms
+  std::int32_t nmidle = 0;       // lock
+  std::int32_t nmidlelocked = 0; // lock: Ms parked for their locked G
+  std::int32_t mcount = 0;       // lock: Ms alive
+  std::int32_t mnext = 0;        // lock: next M id
+  m* allm = nullptr;             // lock: every M ever made by this runtime
+  std::atomic<std::int32_t> nmspinning{0};  // spinning Ms; see "Spinning Ms"
+  bool stopping = false;         // lock: run() is shutting the Ms down
+
+  // Goroutine ids: blocks of goid_batch handed to Ps; plain threads take one each.
+  std::atomic<std::uint64_t> goid_gen{0};
+  std::atomic<std::uint64_t> extra_created{0};  // goroutines spawned by plain threads (no P)
+
+  // Simple timers (sleep_for); replaced by per-P timer heaps with the timers issue.
+  rt_mutex timers_lock;
+  std::vector<timer_entry> timers;  // timers_lock: a min-heap
+  std::uint64_t timer_seq = 0;      // timers_lock
+  std::atomic<std::int64_t> timers_next{no_timer};  // the earliest when; written under timers_lock
+  m* timer_m = nullptr;             // lock: the idle M sleeping until timers_next
+  std::int64_t timer_m_until = 0;   // lock
+
+  // Run and shutdown state.
+  note done;                        // run()'s caller sleeps here
+  std::atomic<bool> main_done{false};
+  std::atomic<bool> deadlocked{false};
+  std::atomic<bool> exiting{false}; // see "Unwinding at shutdown"
+  std::string deadlock_report;      // written under lock by checkdead
+  std::exception_ptr main_exception;  // written by the main goroutine before main_done
+};
+
+// ---------------------------------------------------------------------------
+// g cache (Go: gfput / gfget). Owner P only, or pp == nullptr for plain threads.
+
+inline void gfput(sched_t* s, p* pp, g* gp) {
+  gp->status.store(gstatus::dead, std::memory_order_release);
+  if (pp == nullptr) {
+    gp->schedlink = nullptr;
+    s->pool->put(gp, 1);
+    return;
+  }
+  gp->schedlink = pp->gfree;
+  pp->gfree = gp;
+  if (++pp->ngfree >= gcache_local_max) {
+    // Move half to the process-wide pool.
+    g* list = nullptr;
+    std::uint32_t n = 0;
+    while (pp->ngfree > gcache_local_max / 2) {
+      g* x = pp->gfree;
+      pp->gfree = x->schedlink;
+      --pp->ngfree;
+      x->schedlink = list;
+      list = x;
+      ++n;
+    }
+    s->pool->put(list, n);
+  }
+}
+
+inline g* gfget(sched_t* s, p* pp) {
+  if (pp == nullptr) {
+    g* one = nullptr;
+    if (s->pool->take(&one, 1) == 0 && s->pool->fresh(&one, 1) == 0) return nullptr;
+    return one;
+  }
+  if (pp->gfree == nullptr) {
+    std::uint32_t n = s->pool->take(&pp->gfree, gcache_local_max / 2);
+    if (n == 0) n = s->pool->fresh(&pp->gfree, gcache_local_max / 2);
+    pp->ngfree += n;
+    if (n == 0) return nullptr;
+  }
+  g* gp = pp->gfree;
+  pp->gfree = gp->schedlink;
+  --pp->ngfree;
+  return gp;
+}
+
+// ---------------------------------------------------------------------------
+// Switching.
+
+[[noreturn]] inline void stack_overflow_fatal(g* gp) noexcept;
+
+// gogo switches from the running context `from` to `to` on this M: the only
+// place that swaps stacks. The departing side saves errno and the C++
+// exception state into `from`, installs `to`'s exception state in this
+// thread, and tells the sanitizers. The arriving side (which returns from its
+// own earlier gogo, as `from`) finishes the departing side's pending op and
+// restores its errno. noinline: nothing computed from TLS before the swap may
+// be reused after it (the arriving side may be on another thread than when it
+// left). This M only.
+inline void run_pending(m* mp) noexcept;
+
+GORO_DETAIL_NOINLINE inline void gogo(m* mp, g* from, g* to, bool exiting = false) noexcept {
+  from->saved_errno = *errno_ptr();
+  cxa_eh_globals* eh = eh_globals();
+  from->eh_caught = eh->caught;
+  from->eh_uncaught = eh->uncaught;
+  eh->caught = to->eh_caught;
+  eh->uncaught = to->eh_uncaught;
+  if (from->stack.guard == guard_kind::canary && !exiting &&
+      *reinterpret_cast<std::uint64_t*>(from->stack.lo) != stack_canary_value)
+    stack_overflow_fatal(from);
+  (void)mp;
+  san_before_switch(from->san, to->san, exiting);
+  goro_detail_ctx_swap(&from->sp, to->sp);
+  // Arriving side: `from` is this context again.
+  san_after_switch(from->san, false);
+  run_pending(getm());
+  *errno_ptr() = from->saved_errno;
+}
+
+// ---------------------------------------------------------------------------
+// Run queues.
+
+inline void globrunqput_locked(sched_t* s, g* gp) noexcept {
+  gp->schedlink = nullptr;
+  if (s->runq_tail != nullptr) s->runq_tail->schedlink = gp;
+  else s->runq_head = gp;
+  s->runq_tail = gp;
+  s->runq_size.store(s->runq_size.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+
+inline void globrunqput_batch_locked(sched_t* s, g* head, g* tail, std::int32_t n) noexcept {
+  tail->schedlink = nullptr;
+  if (s->runq_tail != nullptr) s->runq_tail->schedlink = head;
+  else s->runq_head = head;
+  s->runq_tail = tail;
+  s->runq_size.store(s->runq_size.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+
+// globrunqget takes a batch from the global queue: one to run, the rest into
+// pp's local queue (Go: globrunqget). Requires s->lock. Owner P.
+inline g* globrunqget_locked(sched_t* s, p* pp, std::int32_t max) noexcept {
+  std::int32_t sz = s->runq_size.load(std::memory_order_relaxed);
+  if (sz == 0) return nullptr;
+  std::int32_t n = sz / static_cast<std::int32_t>(s->allp.size()) + 1;
+  if (n > sz) n = sz;
+  if (max > 0 && n > max) n = max;
+  if (n > static_cast<std::int32_t>(p_runq::capacity / 2)) n = p_runq::capacity / 2;
+  s->runq_size.store(sz - n, std::memory_order_relaxed);
+  g* gp = s->runq_head;
+  s->runq_head = gp->schedlink;
+  while (--n > 0) {
+    g* x = s->runq_head;
+    s->runq_head = x->schedlink;
+    if (pp->runq.put(x, false) != nullptr) fatal("globrunqget: local runq full");
+  }
+  if (s->runq_head == nullptr) s->runq_tail = nullptr;
+  return gp;
+}
+
+// runqput queues gp on pp (next: in runnext), spilling half of a full ring to
+// the global queue (Go: runqput / runqputslow). Owner P only.
+inline void runqput(sched_t* s, p* pp, g* gp, bool next) noexcept {
+  g* over = pp->runq.put(gp, next);
+  while (over != nullptr) {
+    g* batch[p_runq::capacity / 2 + 1];
+    std::uint32_t n = pp->runq.put_slow(batch);
+    if (n == 0) {  // a thief made room: retry the plain put
+      over = pp->runq.put(over, false);
+      continue;
+    }
+    batch[n] = over;
+    for (std::uint32_t i = 0; i < n; ++i) batch[i]->schedlink = batch[i + 1];
+    rt_lock_guard lk(s->lock);
+    globrunqput_batch_locked(s, batch[0], batch[n], static_cast<std::int32_t>(n + 1));
+    over = nullptr;
+  }
+}
+
+inline std::uint32_t fastrand(std::uint32_t& state) noexcept {
+  // xorshift32; state must be non-zero.
+  std::uint32_t x = state;
+  x ^= x << 13;
+  x ^= x >> 17;
+  x ^= x << 5;
+  state = x;
+  return x;
+}
+
+// steal_work tries to steal half of another P's queue: steal_tries rounds over
+// the Ps in a random order, runnext only in the last round (Go: stealWork).
+// Owner P only (pp is the thief's own P).
+inline g* steal_work(sched_t* s, p* pp) noexcept {
+  const std::uint32_t n = static_cast<std::uint32_t>(s->allp.size());
+  if (n <= 1) return nullptr;
+  for (int round = 0; round < steal_tries; ++round) {
+    bool last = round == steal_tries - 1;
+    std::uint32_t start = fastrand(pp->fastrand) % n;
+    // A stride coprime with n visits every P once: odd strides are coprime with
+    // powers of two; in general, step through a stride of 1.
+    for (std::uint32_t i = 0; i < n; ++i) {
+      p* victim = s->allp[(start + i) % n];
+      if (victim == pp) continue;
+      std::uint32_t got = 0;
+      if (g* gp = pp->runq.steal(victim->runq, last, &got)) {
+        pp->add_relaxed(pp->steals);
+        pp->add_relaxed(pp->stolen, got);
+        return gp;
+      }
+    }
+  }
+  return nullptr;
+}
+
+// ---------------------------------------------------------------------------
+// Ms and Ps.
+
+inline void mstart(m* mp);
+
+// pidleput / pidleget: the idle P list. Require s->lock.
+inline void pidleput_locked(sched_t* s, p* pp) noexcept {
+  pp->mp = nullptr;
+  pp->link = s->pidle;
+  s->pidle = pp;
+  s->npidle.store(s->npidle.load(std::memory_order_relaxed) + 1, std::memory_order_seq_cst);
+}
+inline p* pidleget_locked(sched_t* s) noexcept {
+  p* pp = s->pidle;
+  if (pp != nullptr) {
+    s->pidle = pp->link;
+    s->npidle.store(s->npidle.load(std::memory_order_relaxed) - 1, std::memory_order_seq_cst);
+  }
+  return pp;
+}
+
+inline void acquirep(m* mp, p* pp) noexcept {
+  mp->pp = pp;
+  pp->mp = mp;
+}
+inline p* releasep(m* mp) noexcept {
+  p* pp = mp->pp;
+  mp->pp = nullptr;
+  if (pp != nullptr) pp->mp = nullptr;
+  return pp;
+}
+
+inline void checkdead_locked(sched_t* s) noexcept;
+
+// newm starts a new M (thread) that will run with pp. Requires s->lock.
+inline void newm_locked(sched_t* s, p* pp, bool spinning) {
+  if (static_cast<unsigned>(s->mcount) >= s->cfg.max_threads) {
+    char buf[24];
+    write_err("runtime: program exceeds ");
+    write_err(fmt_u64(buf, s->cfg.max_threads));
+    write_err("-thread limit\n");
+    fatal("thread exhaustion");
+  }
+  m* mp = new m();
+  mp->sched = s;
+  mp->id = s->mnext++;
+  mp->nextp = pp;
+  mp->spinning = spinning;
+  mp->fastrand = 0x9E3779B9u ^ static_cast<std::uint32_t>(mp->id * 2654435761u);
+  if (mp->fastrand == 0) mp->fastrand = 1;
+  mp->alllink = s->allm;
+  s->allm = mp;
+  ++s->mcount;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, 1 << 20);  // g0: the scheduler's slow path only
+  int rc = pthread_create(&mp->thread, &attr, [](void* arg) -> void* { mstart(static_cast<m*>(arg)); return nullptr; }, mp);
+  pthread_attr_destroy(&attr);
+  if (rc != 0) fatal("newm: pthread_create failed");
+}
+
+// startm runs pp on an idle M (or a new one). spinning: the M starts out
+// spinning (its count is already in nmspinning). Any M or thread.
+inline void startm(sched_t* s, p* pp, bool spinning) {
+  rt_lock_guard lk(s->lock);
+  if (pp == nullptr) {
+    pp = pidleget_locked(s);
+    if (pp == nullptr) {
+      if (spinning) s->nmspinning.fetch_sub(1, std::memory_order_seq_cst);
+      return;
+    }
+  }
+  m* mp = s->midle;
+  if (mp == nullptr) {
+    newm_locked(s, pp, spinning);
+    return;
+  }
+  s->midle = mp->schedlink;
+  --s->nmidle;
+  mp->spinning = spinning;
+  mp->nextp = pp;
+  mp->park.wakeup();
+}
+
+// wakep wakes an M to run Gs if there is an idle P and no M spinning. Called
+// after making a G runnable. Any M or thread. See "Spinning Ms".
+inline void wakep(sched_t* s) {
+  full_fence();  // #StoreLoad: the queued G before the npidle/nmspinning reads
+  if (s->npidle.load(std::memory_order_seq_cst) == 0) return;
+  std::int32_t zero = 0;
+  if (s->nmspinning.load(std::memory_order_seq_cst) != 0 ||
+      !s->nmspinning.compare_exchange_strong(zero, 1, std::memory_order_seq_cst))
+    return;
+  startm(s, nullptr, true);
+}
+
+// handoffp passes a P whose M is leaving it (a locked M about to sleep, an M
+// leaving for good) to another M if there is work, else to the idle list
+// (Go: handoffp). Any M.
+inline void handoffp(sched_t* s, p* pp) {
+  if (!pp->runq.empty() || s->runq_size.load(std::memory_order_relaxed) != 0) {
+    startm(s, pp, false);
+    return;
+  }
+  std::int32_t zero = 0;
+  if (s->nmspinning.load() + s->npidle.load() == 0 && s->nmspinning.compare_exchange_strong(zero, 1)) {
+    startm(s, pp, true);
+    return;
+  }
+  rt_lock_guard lk(s->lock);
+  if (s->runq_size.load(std::memory_order_relaxed) != 0) {
+    s->lock.unlock();
+    startm(s, pp, false);
+    s->lock.lock();
+    return;
+  }
+  pidleput_locked(s, pp);
+}
+
+// stopm puts this M on the idle list and sleeps until startm hands it a P.
+// Returns false if the runtime is stopping (the M must exit). This M, on g0.
+inline bool stopm(m* mp) {
+  sched_t* s = mp->sched;
+  {
+    rt_lock_guard lk(s->lock);
+    if (s->stopping) return false;
+    mp->schedlink = s->midle;
+    s->midle = mp;
+    ++s->nmidle;
+    checkdead_locked(s);
+  }
+  mp->park.sleep();
+  mp->park.clear();
+  if (mp->nextp == nullptr) return false;  // woken by shutdown
+  acquirep(mp, mp->nextp);
+  mp->nextp = nullptr;
+  return true;
+}
+
+// ---------------------------------------------------------------------------
+// Timers (simple). timers_lock is a leaf lock: nothing else is taken under it.
+
+// run_timers readies every sleeper due by now. Any M holding a P.
+inline void run_timers(sched_t* s, std::int64_t now);
+
+// ---------------------------------------------------------------------------
+// schedule and find_runnable.
+
+inline void ready(g* gp);
+
+// execute switches from g0 to gp on this M. Requires mp->pp.
+inline void execute(m* mp, g* gp) noexcept {
+  p* pp = mp->pp;
+  ++pp->schedtick;
+  pp->add_relaxed(pp->scheduled);
+  gp->status.store(gstatus::running, std::memory_order_relaxed);
+  mp->curg = gp;
+  gogo(mp, &mp->g0, gp);
+}
+
+// runq_next is schedule's fast path: the local queue, and the global queue
+// every 61st tick for fairness (Go: schedule's checks). Owner P.
+inline g* runq_next(sched_t* s, p* pp) noexcept {
+  if (pp->schedtick % global_runq_check_ticks == 0 && s->runq_size.load(std::memory_order_relaxed) > 0) {
+    rt_lock_guard lk(s->lock);
+    if (g* gp = globrunqget_locked(s, pp, 1)) return gp;
+  }
+  return pp->runq.get();
+}
+
+inline void check_timers(sched_t* s) {
+  std::int64_t next = s->timers_next.load(std::memory_order_relaxed);
+  if (GORO_DETAIL_UNLIKELY(next != no_timer)) {
+    std::int64_t now = nanotime();
+    if (now >= next) run_timers(s, now);
+  }
+}
+
+// schedule leaves the current G (cur), whose pending op is already in
+// mp->pending, and runs another: directly when the local queue has one (one
+// switch), else through g0 and find_runnable. Returns when cur is resumed
+// (never, with exiting: cur's stack is done). Runs on cur's stack; this M only.
+inline void schedule(m* mp, g* cur, bool exiting = false) {
+  sched_t* s = mp->sched;
+  if (mp->lockedg == nullptr && !mp->exiting) {
+    check_timers(s);
+    g* gp = runq_next(s, mp->pp);
+    if (gp != nullptr) {
+      if (gp->lockedm == nullptr) {
+        p* pp = mp->pp;
+        ++pp->schedtick;
+        pp->add_relaxed(pp->scheduled);
+        gp->status.store(gstatus::running, std::memory_order_relaxed);
+        mp->curg = gp;
+        gogo(mp, cur, gp, exiting);
+        return;
+      }
+      mp->nextg = gp;  // a G locked to another M: g0 hands it over
+    }
+  }
+  mp->curg = nullptr;
+  gogo(mp, cur, &mp->g0, exiting);
+}
+
+// find_runnable finds a G to run: local, global, steal, else sleep. Returns
+// nullptr when the M must exit (shutdown). This M, on g0, holding a P on entry
+// and on return (Go: findRunnable).
+inline g* find_runnable(m* mp) {
+  sched_t* s = mp->sched;
+top:
+  p* pp = mp->pp;
+  check_timers(s);
+  if (g* gp = runq_next(s, pp)) return gp;
+  if (s->runq_size.load(std::memory_order_relaxed) != 0) {
+    rt_lock_guard lk(s->lock);
+    if (g* gp = globrunqget_locked(s, pp, 0)) return gp;
+  }
+  // Steal, as a spinning M, if not too many are spinning already.
+  {
+    std::int32_t procs = static_cast<std::int32_t>(s->allp.size());
+    if (mp->spinning || 2 * s->nmspinning.load() < procs - s->npidle.load()) {
+      if (!mp->spinning) {
+        mp->spinning = true;
+        s->nmspinning.fetch_add(1, std::memory_order_seq_cst);
+      }
+      if (g* gp = steal_work(s, pp)) return gp;
+    }
+  }
+  // Nothing: give up the P. See "Spinning Ms".
+  s->lock.lock();
+  if (s->stopping) {
+    s->lock.unlock();
+    return nullptr;
+  }
+  if (g* gp = globrunqget_locked(s, pp, 0)) {
+    s->lock.unlock();
+    return gp;
+  }
+  releasep(mp);
+  pidleput_locked(s, pp);
+  s->lock.unlock();
+  if (mp->spinning) {
+    mp->spinning = false;
+    if (s->nmspinning.fetch_sub(1, std::memory_order_seq_cst) <= 0) fatal("find_runnable: negative nmspinning");
+    full_fence();  // #StoreLoad: nmspinning before the run queue re-check
+    for (p* other : s->allp) {
+      if (!other->runq.empty()) {
+        s->lock.lock();
+        p* got = pidleget_locked(s);
+        s->lock.unlock();
+        if (got != nullptr) {
+          acquirep(mp, got);
+          mp->spinning = true;
+          s->nmspinning.fetch_add(1, std::memory_order_seq_cst);
+          goto top;
+        }
+        break;
+      }
+    }
+  }
+  // Timers: one idle M sleeps until the earliest one. It reads timers_next
+  // under s->lock, after which a new earlier timer wakes it (timer_sleep).
+  if (s->timers_next.load(std::memory_order_acquire) != no_timer) {
+    s->lock.lock();
+    std::int64_t next = s->timers_next.load(std::memory_order_acquire);
+    if (next != no_timer && s->timer_m == nullptr && !s->stopping) {
+      s->timer_m = mp;
+      s->timer_m_until = next;
+      s->lock.unlock();
+      std::int64_t wait = next - nanotime();
+      if (wait > 0) mp->park.sleep_for(wait);
+      s->lock.lock();
+      s->timer_m = nullptr;  // from here on nobody wakes this M for timers
+      p* got = s->stopping ? nullptr : pidleget_locked(s);
+      bool stop = s->stopping;
+      s->lock.unlock();
+      mp->park.clear();
+      if (got != nullptr) {
+        acquirep(mp, got);
+        goto top;
+      }
+      if (stop) return nullptr;
+    } else {
+      s->lock.unlock();
+    }
+  }
+  if (!stopm(mp)) return nullptr;
+  goto top;
+}
+
+// reset_spinning: a spinning M found work. If it was the last spinner, wake
+// another so that the rest of a burst is picked up too (Go: resetspinning).
+inline void reset_spinning(m* mp) {
+  mp->spinning = false;
+  sched_t* s = mp->sched;
+  if (s->nmspinning.fetch_sub(1, std::memory_order_seq_cst) <= 0) fatal("reset_spinning: negative nmspinning");
+  wakep(s);
+}
+
+// startlockedm hands this M's P and gp to the M gp is locked to, which is
+// asleep in stoplockedm (Go: startlockedm). This M, on g0; it then has no P.
+inline void startlockedm(m* mp, g* gp) {
+  m* target = gp->lockedm;
+  p* pp = releasep(mp);
+  target->nextp = pp;
+  target->nextg = gp;
+  target->park.wakeup();
+}
+
+// stoplockedm: this M's G is locked to it and has left (parked or yielded):
+// give the P away and sleep until someone hands the G back with a P
+// (Go: stoplockedm). This M, on g0.
+inline bool stoplockedm(m* mp) {
+  sched_t* s = mp->sched;
+  p* pp = releasep(mp);
+  {
+    rt_lock_guard lk(s->lock);
+    ++s->nmidlelocked;
+    checkdead_locked(s);
+  }
+  handoffp(s, pp);
+  mp->park.sleep();
+  mp->park.clear();
+  {
+    rt_lock_guard lk(s->lock);
+    --s->nmidlelocked;
+  }
+  if (mp->nextp == nullptr) return false;  // shutdown
+  acquirep(mp, mp->nextp);
+  mp->nextp = nullptr;
+  return true;
+}
+
+// mexit: this M's locked G exited without unlocking: like Go, the thread is
+// not reused (thread-affine state may be left behind). Its P goes to another M.
+inline void mexit(m* mp) {
+  sched_t* s = mp->sched;
+  p* pp = releasep(mp);
+  {
+    rt_lock_guard lk(s->lock);
+    --s->mcount;
+  }
+  handoffp(s, pp);
+}
+
+// ---------------------------------------------------------------------------
+// Pending ops. See "Parking".
+
+inline void g_destroy_closure(g* gp) noexcept;
+inline void ready(g* gp);
+
+// ---------------------------------------------------------------------------
+// Claiming a parked G (shutdown only).
+//
+// The unwinder finds parked Gs by walking every stack slot, so what it reads
+// may be stale: the G may be leaving its park right now, and then the object
+// its wait record names may be destroyed. try_cancel_park therefore first
+// claims the park (parkstate: cancellable -> claimed), then, after a heavy
+// fence, checks that the claim still holds and the G is still waiting. The
+// G, on leaving park(), does light_fence and waits while its parkstate is
+// claimed. Either the G's "running" status (stored before its light fence by
+// the M that resumed it) is visible after the heavy fence, or the G sees the
+// claim and waits: the G never leaves park while its record is being
+// cancelled. Any thread.
+inline void try_cancel_park(g* gp, sched_t* s) noexcept {
+  std::uint8_t expect = park_cancellable;
+  if (!gp->parkstate.compare_exchange_strong(expect, park_claimed, std::memory_order_acq_rel)) return;
+  heavy_fence();
+  if (gp->parkstate.load(std::memory_order_acquire) == park_claimed && gp->sched == s &&
+      gp->status.load(std::memory_order_acquire) == gstatus::waiting && gp->unwind.load(std::memory_order_relaxed) == 0 &&
+      gp->cancel(gp, gp->cancel_arg)) {
+    gp->unwind.store(1, std::memory_order_relaxed);
+    ready(gp);
+  }
+  expect = park_claimed;
+  gp->parkstate.compare_exchange_strong(expect, park_released, std::memory_order_acq_rel);
+}
+
+inline void run_pending(m* mp) noexcept {
+  pending_op op = mp->pending;
+  mp->pending.kind = pending_kind::none;
+  switch (op.kind) {
+    case pending_kind::none:
+      return;
+    case pending_kind::park: {
+      g* gp = op.gp;
+      gp->status.store(gstatus::waiting, std::memory_order_release);
+      if (gp->cancel != nullptr) gp->parkstate.store(park_cancellable, std::memory_order_release);
+      if (op.unlock != nullptr && !op.unlock(gp, op.arg)) {
+        gp->parkstate.store(park_none, std::memory_order_relaxed);
+        gp->status.store(gstatus::runnable, std::memory_order_relaxed);
+        runqput(mp->sched, mp->pp, gp, true);
+        return;
+      }
+      if (gp->cancel != nullptr) {
+        light_fence();  // Dekker with run_main's exiting store; see "Unwinding at shutdown"
+        if (GORO_DETAIL_UNLIKELY(gp->sched->exiting.load(std::memory_order_relaxed))) try_cancel_park(gp, gp->sched);
+      }
+      return;
+    }
+    case pending_kind::yield:
+      op.gp->status.store(gstatus::runnable, std::memory_order_relaxed);
+      runqput(mp->sched, mp->pp, op.gp, false);
+      return;
+    case pending_kind::exit: {
+      g* gp = op.gp;
+      san_fiber_destroy(gp->san);
+      gfput(mp->sched, mp->pp, gp);
+      return;
+    }
+    case pending_kind::locked_handoff:
+      return;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The park/ready seam.
+
+// ready makes gp runnable: on the current P if the caller is an M of gp's
+// runtime, else on the global queue; then wakes an M if one is needed.
+// Any M or plain thread (Go: ready).
+inline void ready(g* gp) {
+  if (gp->is_thread) {
+    gp->thread_note.wakeup();
+    return;
+  }
+  sched_t* s = gp->sched;
+  gp->status.store(gstatus::runnable, std::memory_order_relaxed);  // published by the queue's release
+  m* mp = getm();
+  if (mp != nullptr && mp->sched == s && mp->pp != nullptr) {
+    runqput(s, mp->pp, gp, true);
+  } else {
+    rt_lock_guard lk(s->lock);
+    globrunqput_locked(s, gp);
+  }
+  wakep(s);
+}
+
+// park_opts: the optional parts of a park.
+struct park_opts {
+  cancel_fn cancel = nullptr;  // see "Unwinding at shutdown"; nullptr: cannot be unwound while parked
+  void* cancel_arg = nullptr;
+};
+
+// park blocks the calling goroutine until ready(gp) (Go: gopark). unlock runs
+// after the switch away (see "Parking"); a waker can find the G only after it.
+// Throws goroutine_exit when the shutdown unwinder cancelled this wait. On a
+// plain OS thread it sleeps the thread instead.
+inline void park(wait_reason why, unlock_fn unlock, void* arg, park_opts opts = {}) {
+  m* mp = getm();
+  g* gp = (mp != nullptr && mp->curg != nullptr) ? mp->curg : thread_g();
+  gp->why = why;
+  gp->cancel = opts.cancel;
+  gp->cancel_arg = opts.cancel_arg;
+  if (gp->is_thread) {
+    gp->thread_note.clear();
+    plain_threads_in_goro.fetch_add(1, std::memory_order_seq_cst);
+    if (unlock == nullptr || unlock(gp, arg)) gp->thread_note.sleep();
+    plain_threads_in_goro.fetch_sub(1, std::memory_order_seq_cst);
+    gp->why = wait_reason::none;
+    return;
+  }
+  mp->pending = pending_op{pending_kind::park, gp, unlock, arg};
+  schedule(mp, gp);
+  if (opts.cancel != nullptr) {
+    light_fence();  // see "Claiming a parked G"
+    while (GORO_DETAIL_UNLIKELY(gp->parkstate.load(std::memory_order_acquire) == park_claimed)) cpu_relax();
+    gp->parkstate.store(park_none, std::memory_order_relaxed);
+  }
+  gp->why = wait_reason::none;
+  if (GORO_DETAIL_UNLIKELY(gp->unwind.load(std::memory_order_relaxed) == 1)) {
+    gp->unwind.store(2, std::memory_order_relaxed);
+    throw goroutine_exit{};
+  }
+}
+
+// plain_call_scope marks a plain OS thread as inside a goro call that can
+// ready a goroutine (a wait record already dequeued but not yet readied is
+// invisible to checkdead). Goroutines skip it: their M is not idle.
+class plain_call_scope {
+ public:
+  plain_call_scope() noexcept : on_(getm() == nullptr) {
+    if (on_) plain_threads_in_goro.fetch_add(1, std::memory_order_seq_cst);
+  }
+  ~plain_call_scope() {
+    if (on_) plain_threads_in_goro.fetch_sub(1, std::memory_order_seq_cst);
+  }
+  plain_call_scope(const plain_call_scope&) = delete;
+  plain_call_scope& operator=(const plain_call_scope&) = delete;
+
+ private:
+  bool on_;
+};
+
+// unwind_point throws goroutine_exit if the runtime is unwinding and this G has
+// not been unwound yet: yield's check (API.md: "blocking call or yield()").
+inline void unwind_point(g* gp) {
+  if (GORO_DETAIL_UNLIKELY(gp->sched->exiting.load(std::memory_order_relaxed)) &&
+      gp->unwind.load(std::memory_order_relaxed) == 0) {
+    gp->unwind.store(2, std::memory_order_relaxed);
+    throw goroutine_exit{};
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Timers (simple).
+
+inline void run_timers(sched_t* s, std::int64_t now) {
+  g* due = nullptr;
+  {
+    rt_lock_guard lk(s->timers_lock);
+    while (!s->timers.empty() && s->timers.front().when <= now) {
+      std::pop_heap(s->timers.begin(), s->timers.end(), std::greater<>());
+      g* gp = s->timers.back().gp;
+      s->timers.pop_back();
+      gp->schedlink = due;
+      due = gp;
+    }
+    s->timers_next.store(s->timers.empty() ? no_timer : s->timers.front().when, std::memory_order_release);
+  }
+  while (due != nullptr) {
+    g* gp = due;
+    due = gp->schedlink;
+    ready(gp);
+  }
+}
+
+// timer_sleep parks the calling goroutine until `when` (nanotime).
+inline void timer_sleep(std::int64_t when) {
+  m* mp = getm();
+  g* gp = getg();
+  sched_t* s = gp->sched;
+  s->timers_lock.lock();
+  s->timers.push_back(timer_entry{when, s->timer_seq++, gp});
+  std::push_heap(s->timers.begin(), s->timers.end(), std::greater<>());
+  if (s->timers.front().gp == gp) s->timers_next.store(when, std::memory_order_release);
+  (void)mp;
+  park(wait_reason::sleep,
+       [](g* gp2, void*) noexcept {
+         sched_t* s2 = gp2->sched;
+         s2->timers_lock.unlock();
+         // An idle M sleeping until a later timer must wake up for this one.
+         rt_lock_guard lk(s2->lock);
+         if (s2->timer_m != nullptr && s2->timers_next.load(std::memory_order_relaxed) < s2->timer_m_until)
+           s2->timer_m->park.wakeup();
+         return true;
+       },
+       nullptr,
+       park_opts{[](g* gp2, void*) noexcept {
+                   sched_t* s2 = gp2->sched;
+                   rt_lock_guard lk(s2->timers_lock);
+                   auto it = std::find_if(s2->timers.begin(), s2->timers.end(), [gp2](const timer_entry& t) { return t.gp == gp2; });
+                   if (it == s2->timers.end()) return false;
+                   s2->timers.erase(it);
+                   std::make_heap(s2->timers.begin(), s2->timers.end(), std::greater<>());
+                   s2->timers_next.store(s2->timers.empty() ? no_timer : s2->timers.front().when, std::memory_order_release);
+                   return true;
+                 },
+                 nullptr});
+}
+
+// ---------------------------------------------------------------------------
+// checkdead (Go: checkdead). Called with s->lock held whenever an M goes idle:
+// if no M is running, no plain thread is inside a goro call, no G is queued
+// and no timer is pending, every goroutine is parked on a goro object for
+// good. run() is woken to report it (it builds the dump: nothing can change now).
+inline void checkdead_locked(sched_t* s) noexcept {
+  if (s->is_default || s->main_done.load(std::memory_order_relaxed) || s->deadlocked.load(std::memory_order_relaxed) ||
+      s->exiting.load(std::memory_order_relaxed))
+    return;
+  if (s->mcount - s->nmidle - s->nmidlelocked > 0) return;
+  if (plain_threads_in_goro.load(std::memory_order_seq_cst) > 0) return;
+  if (s->runq_size.load(std::memory_order_relaxed) != 0) return;
+  for (p* pp : s->allp)
+    if (!pp->runq.empty()) return;
+  if (s->timers_next.load(std::memory_order_acquire) != no_timer) return;
+  s->deadlocked.store(true, std::memory_order_release);
+  s->done.wakeup();
+}
+
+// ---------------------------------------------------------------------------
+// Goroutine creation and exit.
+
+[[noreturn]] inline void goexit(g* gp) noexcept;
+
+inline std::uint64_t new_goid(sched_t* s, p* pp) noexcept {
+  if (pp == nullptr) return s->goid_gen.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (pp->goid_next == pp->goid_end) {
+    pp->goid_next = s->goid_gen.fetch_add(goid_batch, std::memory_order_relaxed) + 1;
+    pp->goid_end = pp->goid_next + goid_batch;
+  }
+  return pp->goid_next++;
+}
+
+// g_entry is where a new goroutine starts, on its own stack, called by the
+// context switch's entry trampoline.
+inline void g_entry(void* arg) {
+  g* self = static_cast<g*>(arg);
+  san_after_switch(self->san, true);
+  run_pending(getm());
+  *errno_ptr() = 0;
+  self->body(self);
+  goexit(self);
+}
+
+// panic_abort ends the process for an exception escaping a goroutine other
+// than main, with API.md's message.
+[[noreturn]] inline void panic_abort(g* gp, std::exception_ptr e) noexcept {
+  std::string what;
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& x) {
+    what = x.what();
+  } catch (...) {
+    const std::type_info* t = abi::__cxa_current_exception_type();
+    what = std::string("exception of type ") + (t != nullptr ? t->name() : "unknown");
+  }
+  char buf[24];
+  write_err("panic: ");
+  write_err(what.c_str());
+  write_err("\n\ngoroutine ");
+  write_err(fmt_u64(buf, gp->id));
+  write_err(" [running], created at ");
+  write_err(gp->site.file);
+  write_err(":");
+  write_err(fmt_u64(buf, gp->site.line));
+  write_err("\n");
+  std::abort();
+}
+
+// closure_of stores the decay-copied callable and arguments of a goroutine.
+template <class F, class... A>
+struct closure {
+  std::decay_t<F> f;
+  std::tuple<std::decay_t<A>...> args;
+  void operator()() { std::apply([this](auto&... a) { std::invoke(std::move(f), std::move(a)...); }, args); }
+};
+
+template <class C>
+void g_body(g* gp) {
+  C* c = static_cast<C*>(gp->closure);
+  // A goroutine that was still queued when the runtime began unwinding never
+  // starts: its closure is destroyed unrun.
+  if (!(gp->sched->exiting.load(std::memory_order_relaxed) && gp->unwind.load(std::memory_order_relaxed) == 0)) {
+    try {
+      (*c)();
+    } catch (goroutine_exit&) {
+    } catch (...) {
+      if (!gp->is_main) panic_abort(gp, std::current_exception());
+      gp->sched->main_exception = std::current_exception();
+    }
+  }
+  g_destroy_closure(gp);
+}
+
+inline void g_destroy_closure(g* gp) noexcept {
+  if (gp->destroy != nullptr) gp->destroy(gp->closure);
+  gp->destroy = nullptr;
+}
+
+// newproc creates a goroutine running c on runtime s and queues it (Go:
+// newproc). The closure goes on the new stack, below its g, unless it is large.
+template <class C>
+void newproc(sched_t* s, C&& c, source_loc site, bool is_main = false) {
+  using CT = std::decay_t<C>;
+  m* mp = getm();
+  p* pp = (mp != nullptr && mp->sched == s) ? mp->pp : nullptr;
+  g* gp = gfget(s, pp);
+  if (gp == nullptr) fatal("newproc: out of memory for goroutine stacks");
+  // Fields: reset every use (the slot may be recycled).
+  gp->sched = s;
+  gp->site = site;
+  gp->is_main = is_main;
+  gp->lockedm = nullptr;
+  gp->locked_count = 0;
+  gp->why = wait_reason::none;
+  gp->cancel = nullptr;
+  gp->param = nullptr;
+  gp->unwind.store(0, std::memory_order_relaxed);
+  gp->saved_errno = 0;
+  gp->eh_caught = nullptr;
+  gp->eh_uncaught = 0;
+  gp->schedlink = nullptr;
+  char* lo = gp->stack.lo;
+  if (gp->stack.guard == guard_kind::canary) *reinterpret_cast<std::uint64_t*>(lo) = stack_canary_value;
+  char* top = reinterpret_cast<char*>(gp);
+  std::size_t usable = static_cast<std::size_t>(top - lo);
+  if (sizeof(CT) + alignof(CT) <= usable / 8) {
+    auto addr = (reinterpret_cast<std::uintptr_t>(top) - sizeof(CT)) & ~(std::uintptr_t{alignof(CT)} - 1);
+    gp->closure = ::new (reinterpret_cast<void*>(addr)) CT(std::forward<C>(c));
+    gp->closure_on_heap = false;
+    top = reinterpret_cast<char*>(addr);
+    gp->destroy = [](void* obj) { static_cast<CT*>(obj)->~CT(); };
+  } else {
+    gp->closure = new CT(std::forward<C>(c));
+    gp->closure_on_heap = true;
+    gp->destroy = [](void* obj) { delete static_cast<CT*>(obj); };
+  }
+  gp->body = &g_body<CT>;
+  gp->sp = ctx_make(top, &g_entry, gp);
+  san_fiber_create(gp->san, lo, static_cast<std::size_t>(gp->stack.hi - lo));
+  san_stack_reuse(lo, static_cast<std::size_t>(top - lo));
+  gp->id = new_goid(s, pp);
+  gp->status.store(gstatus::runnable, std::memory_order_relaxed);
+  if (pp != nullptr) {
+    pp->created.store(pp->created.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+    runqput(s, pp, gp, true);
+  } else {
+    s->extra_created.fetch_add(1, std::memory_order_release);
+    rt_lock_guard lk(s->lock);
+    globrunqput_locked(s, gp);
+  }
+  wakep(s);
+}
+
+// goexit finishes the calling goroutine (Go: goexit0): counts it, and switches
+// away for good; the arriving side recycles its stack. This M only.
+[[noreturn]] inline void goexit(g* gp) noexcept {
+  m* mp = getm();
+  sched_t* s = gp->sched;
+  if (gp->lockedm != nullptr) {  // exited while locked: the thread is not reused
+    gp->lockedm = nullptr;
+    mp->lockedg = nullptr;
+    mp->exiting = true;
+  }
+  p* pp = mp->pp;
+  bool was_main = gp->is_main;
+  pp->exited.store(pp->exited.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  light_fence();  // Dekker with run_main's wait for the last goroutine (its heavy_fence)
+  if (was_main) {
+    s->main_done.store(true, std::memory_order_release);
+    s->done.wakeup();
+  } else if (s->exiting.load(std::memory_order_relaxed)) {
+    s->done.wakeup();
+  }
+  mp->pending = pending_op{pending_kind::exit, gp, nullptr, nullptr};
+  schedule(mp, gp, true);
+  fatal("goexit: a dead goroutine was resumed");
+}
+
+// live_goroutines: user goroutines of s alive now (main included). Acquire
+// loads pair with the release increments, so an exit is never counted before
+// its goroutine's creation.
+inline std::int64_t live_goroutines(sched_t* s) noexcept {
+  std::int64_t n = static_cast<std::int64_t>(s->extra_created.load(std::memory_order_acquire));
+  for (p* pp : s->allp)
+    n += static_cast<std::int64_t>(pp->created.load(std::memory_order_acquire)) -
+         static_cast<std::int64_t>(pp->exited.load(std::memory_order_acquire));
+  return n;
+}
+
+// ---------------------------------------------------------------------------
+// Ms.
+
+inline void stack_bounds_of_thread(void** lo, std::size_t* size) noexcept {
+  pthread_attr_t attr;
+  *lo = nullptr;
+  *size = 0;
+  if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+    pthread_attr_getstack(&attr, lo, size);
+    pthread_attr_destroy(&attr);
+  }
+}
+
+// mstart is an M's thread: the g0 loop (Go: mstart / schedule on g0).
+inline void mstart(m* mp) {
+  tls_m = mp;
+  alt_stack sigstack;
+  void* lo;
+  std::size_t size;
+  stack_bounds_of_thread(&lo, &size);
+  mp->g0.is_thread = false;
+  mp->g0.sched = mp->sched;
+  san_thread_fiber(mp->g0.san, lo, size);
+  acquirep(mp, mp->nextp);
+  mp->nextp = nullptr;
+  for (;;) {
+    if (mp->exiting) {
+      mexit(mp);
+      break;
+    }
+    g* gp = nullptr;
+    if (mp->lockedg != nullptr) {
+      // Our locked G left this M: wait until it is handed back with a P.
+      if (!stoplockedm(mp)) break;
+      gp = mp->nextg;
+      mp->nextg = nullptr;
+    } else {
+      gp = mp->nextg;
+      mp->nextg = nullptr;
+      if (gp == nullptr) gp = find_runnable(mp);
+      if (gp == nullptr) break;
+      if (mp->spinning) reset_spinning(mp);
+      if (gp->lockedm != nullptr && gp->lockedm != mp) {
+        startlockedm(mp, gp);
+        if (!stopm(mp)) break;
+        continue;
+      }
+    }
+    execute(mp, gp);
+  }
+  if (mp->pp != nullptr) {
+    // Shutdown: leave the P idle for run() to reclaim.
+    rt_lock_guard lk(mp->sched->lock);
+    pidleput_locked(mp->sched, releasep(mp));
+  }
+  tls_m = nullptr;
+}
+
+// ---------------------------------------------------------------------------
+// Stack overflow (stack.hpp, "Overflow report").
+
+// stack_overflow_message prints API.md's message for gp. Async-signal-safe.
+inline void stack_overflow_message(g* gp) noexcept {
+  char buf[24];
+  write_err("fatal error: stack overflow in goroutine ");
+  write_err(fmt_u64(buf, gp->id));
+  write_err(" (stack_size ");
+  write_err(fmt_u64(buf, static_cast<std::uint64_t>(gp->stack.hi - gp->stack.lo)));
+  write_err(", created at ");
+  write_err(gp->site.file);
+  write_err(":");
+  write_err(fmt_u64(buf, gp->site.line));
+  write_err(")\n");
+}
+
+[[noreturn]] inline void stack_overflow_fatal(g* gp) noexcept {
+  stack_overflow_message(gp);
+  std::abort();
+}
+
+// overflow_check is the SIGSEGV hook: is addr in the running goroutine's guard?
+inline bool overflow_check(void* addr) noexcept {
+  m* mp = tls_m;  // a signal handler runs on the faulting thread: no switch in between
+  if (mp == nullptr || mp->curg == nullptr) return false;
+  g* gp = mp->curg;
+  char* a = static_cast<char*>(addr);
+  if (a >= gp->stack.lo || a < gp->stack.lo - stack_guard_size) return false;
+  stack_overflow_message(gp);
+  return true;
+}
+
+// ---------------------------------------------------------------------------
+// sched_t construction.
+
+inline unsigned procs_from(const config& c) {
+  if (c.procs != 0) return c.procs;
+  if (const char* env = std::getenv("GORO_MAXPROCS")) {
+    long v = std::strtol(env, nullptr, 10);
+    if (v > 0 && v <= static_cast<long>(max_procs)) return static_cast<unsigned>(v);
+  }
+  unsigned hw = std::thread::hardware_concurrency();
+  return std::clamp(hw, 1u, max_procs);
+}
+
+inline sched_t::sched_t(const config& c, bool dflt) : cfg(c), is_default(dflt), pool(&pool_for(c.stack_size)) {
+  cfg.procs = procs_from(c);
+  overflow_hook.store(&overflow_check, std::memory_order_release);
+  install_overflow_handler();
+  (void)membarrier_ok();  // register once, before any goroutine needs heavy_fence
+  allp.resize(cfg.procs);
+  for (unsigned i = 0; i < cfg.procs; ++i) {
+    p* pp = new p();
+    pp->id = static_cast<int>(i);
+    pp->sched = this;
+    pp->fastrand = 0x2545F491u * (i + 1);
+    allp[i] = pp;
+  }
+  for (unsigned i = cfg.procs; i-- > 0;) pidleput_locked(this, allp[i]);
+}
+
+inline sched_t::~sched_t() {
+  for (p* pp : allp) {
+    if (pp->gfree != nullptr) pool->put(pp->gfree, pp->ngfree);
+    delete pp;
+  }
+  for (m* mp = allm; mp != nullptr;) {
+    m* next = mp->alllink;
+    delete mp;
+    mp = next;
+  }
+}
+
+// default_sched: the process-wide runtime for plain threads outside run(),
+// started on first use, never shut down (API.md: its goroutines are abandoned
+// at exit).
+inline sched_t* default_sched() {
+  static sched_t* s = new sched_t(config{}, true);
+  return s;
+}
+
+// current_sched: the runtime of the calling goroutine, or the default one.
+inline sched_t* current_sched() {
+  m* mp = getm();
+  return mp != nullptr ? mp->sched : default_sched();
+}
+
+// ---------------------------------------------------------------------------
+// Shutdown: dumps, unwinding, stopping the Ms.
+
+// goroutine_dump lists the live goroutines of s, Go-style. Reads other Gs'
+// fields racily when the world is not stopped: for diagnostics only.
+inline std::string goroutine_dump(sched_t* s) {
+  std::string out;
+  std::int64_t now = nanotime();
+  s->pool->space().for_each_slot([&](char* top) {
+    g* gp = g_pool::g_at_top(top);
+    if (gp->sched != s) return;
+    gstatus st = gp->status.load(std::memory_order_acquire);
+    if (st == gstatus::dead) return;
+    char buf[24];
+    out += "goroutine ";
+    out += fmt_u64(buf, gp->id);
+    out += " [";
+    if (st == gstatus::waiting && gp->why != wait_reason::none) {
+      out += wait_reason_name(gp->why);
+      std::int64_t mins = gp->wait_since != 0 ? (now - gp->wait_since) / 60'000'000'000 : 0;
+      if (mins > 0) {
+        out += ", ";
+        out += fmt_u64(buf, static_cast<std::uint64_t>(mins));
+        out += " minutes";
+      }
+    } else {
+      out += gstatus_name(st);
+    }
+    if (gp->is_main) out += ", main";
+    out += "]:\n\tcreated at ";
+    out += gp->site.file;
+    out += ":";
+    out += fmt_u64(buf, gp->site.line);
+    out += "\n\n";
+  });
+  return out;
+}
+
+// unwind_all resumes every parked goroutine of s with goroutine_exit. See
+// "Unwinding at shutdown" (and "Claiming a parked G" at park()).
+inline void unwind_all(sched_t* s) {
+  std::vector<g*> parked;
+  s->pool->space().for_each_slot([&](char* top) {
+    g* gp = g_pool::g_at_top(top);
+    if (gp->sched == s && gp->status.load(std::memory_order_acquire) == gstatus::waiting &&
+        gp->parkstate.load(std::memory_order_acquire) == park_cancellable)
+      parked.push_back(gp);
+  });
+  for (g* gp : parked) try_cancel_park(gp, s);
+}
+
+// stop_ms ends every M of s and joins their threads. The caller (run) has
+// seen every goroutine exit.
+inline void stop_ms(sched_t* s) {
+  std::vector<m*> ms;
+  {
+    rt_lock_guard lk(s->lock);
+    s->stopping = true;
+    for (m* mp = s->allm; mp != nullptr; mp = mp->alllink) ms.push_back(mp);
+  }
+  for (m* mp : ms) mp->park.wakeup();
+  for (m* mp : ms) pthread_join(mp->thread, nullptr);
+}
+
+// run_main is run()'s body once the main goroutine is queued: wait for main
+// (or a deadlock), unwind the rest, wait for them, stop the Ms, then report.
+inline void run_main(sched_t* s) {
+  for (;;) {
+    s->done.sleep();
+    s->done.clear();
+    if (s->main_done.load(std::memory_order_acquire) || s->deadlocked.load(std::memory_order_acquire)) break;
+  }
+  std::string report;
+  if (s->deadlocked.load(std::memory_order_acquire) && !s->main_done.load(std::memory_order_acquire))
+    report = "all goroutines are asleep - deadlock!\n\n" + goroutine_dump(s);
+  s->exiting.store(true, std::memory_order_seq_cst);
+  heavy_fence();  // see "Unwinding at shutdown"
+  unwind_all(s);
+  std::int64_t dump_at = nanotime() + dump_after_ns;
+  for (;;) {
+    s->done.clear();
+    heavy_fence();  // pairs with goexit's light_fence
+    if (live_goroutines(s) == 0) break;
+    std::int64_t left = dump_at - nanotime();
+    if (left <= 0) {
+      std::string d = "goro: main returned; still waiting for these goroutines to finish:\n\n" + goroutine_dump(s);
+      write_err(d.c_str(), d.size());
+      dump_at = nanotime() + dump_after_ns;
+      continue;
+    }
+    s->done.sleep_for(left);
+  }
+  stop_ms(s);
+  if (!report.empty()) throw deadlock_error(report);
+}
+
+inline void validate(const config& c) {
+  if (c.procs > max_procs) throw std::invalid_argument("goro::config: procs is over 256");
+  if (c.stack_size < min_stack_size) throw std::invalid_argument("goro::config: stack_size is under 16 KiB");
+  if (c.max_threads == 0) throw std::invalid_argument("goro::config: max_threads is 0");
+}
+
+}  // namespace detail
+
+// ---------------------------------------------------------------------------
+// Public API (API.md, "Runtime").
+
+// run runs main_fn as the main goroutine of a new runtime and returns when it
+// has returned and every other goroutine has been unwound. See API.md.
+template <class F>
+void run(F&& main_fn, config cfg = {}, detail::source_loc site = detail::source_loc::here()) {
+  detail::validate(cfg);
+  detail::m* mp = detail::getm();
+  if (mp != nullptr) throw std::logic_error("goro::run: called from inside a goroutine");
+  std::unique_ptr<detail::sched_t> s(new detail::sched_t(cfg, false));
+  detail::newproc(s.get(), detail::closure<F>{std::forward<F>(main_fn), {}}, site, true);
+  detail::run_main(s.get());
+  std::exception_ptr e = s->main_exception;
+  s.reset();
+  if (e) std::rethrow_exception(e);
+}
+
+// go spawns a goroutine running std::invoke(f, args...) on decay-copies of f
+// and args, invoked as rvalues (like std::thread). The overloads exist so that
+// the creation site can be captured after the arguments (a default argument
+// cannot follow a parameter pack).
+template <class F>
+void go(F&& f, detail::source_loc site = detail::source_loc::here()) {
+  detail::newproc(detail::current_sched(), detail::closure<F>{std::forward<F>(f), {}}, site);
+}
+template <class F, class A1>
+void go(F&& f, A1&& a1, detail::source_loc site = detail::source_loc::here()) {
+  detail::newproc(detail::current_sched(), detail::closure<F, A1>{std::forward<F>(f), {std::forward<A1>(a1)}}, site);
+}
+template <class F, class A1, class A2>
+void go(F&& f, A1&& a1, A2&& a2, detail::source_loc site = detail::source_loc::here()) {
+  detail::newproc(detail::current_sched(),
+                  detail::closure<F, A1, A2>{std::forward<F>(f), {std::forward<A1>(a1), std::forward<A2>(a2)}}, site);
+}
+template <class F, class A1, class A2, class A3>
+void go(F&& f, A1&& a1, A2&& a2, A3&& a3, detail::source_loc site = detail::source_loc::here()) {
+  detail::newproc(detail::current_sched(),
+                  detail::closure<F, A1, A2, A3>{std::forward<F>(f), {std::forward<A1>(a1), std::forward<A2>(a2), std::forward<A3>(a3)}},
+                  site);
+}
+template <class F, class A1, class A2, class A3, class A4>
+void go(F&& f, A1&& a1, A2&& a2, A3&& a3, A4&& a4, detail::source_loc site = detail::source_loc::here()) {
+  detail::newproc(detail::current_sched(),
+                  detail::closure<F, A1, A2, A3, A4>{
+                      std::forward<F>(f), {std::forward<A1>(a1), std::forward<A2>(a2), std::forward<A3>(a3), std::forward<A4>(a4)}},
+                  site);
+}
+template <class F, class A1, class A2, class A3, class A4, class A5, class... More>
+void go(F&& f, A1&& a1, A2&& a2, A3&& a3, A4&& a4, A5&& a5, More&&... more) {
+  // Six or more arguments: the creation site is this line's caller unknown; wrap
+  // the extra arguments in a lambda call if the site matters.
+  detail::newproc(detail::current_sched(),
+                  detail::closure<F, A1, A2, A3, A4, A5, More...>{
+                      std::forward<F>(f),
+                      {std::forward<A1>(a1), std::forward<A2>(a2), std::forward<A3>(a3), std::forward<A4>(a4), std::forward<A5>(a5),
+                       std::forward<More>(more)...}},
+                  detail::source_loc::here());
+}
+
+// yield lets other goroutines run (Go: runtime.Gosched). On a plain thread it
+// yields the thread.
+inline void yield() {
+  detail::m* mp = detail::getm();
+  if (mp == nullptr || mp->curg == nullptr) {
+    std::this_thread::yield();
+    return;
+  }
+  detail::g* gp = mp->curg;
+  detail::unwind_point(gp);
+  mp->pending = detail::pending_op{detail::pending_kind::yield, gp, nullptr, nullptr};
+  detail::schedule(mp, gp);
+}
+
+// procs is GOMAXPROCS of the calling goroutine's runtime (or the default one).
+inline unsigned procs() { return detail::current_sched()->cfg.procs; }
+
+// num_goroutines counts live user goroutines, main included.
+inline std::size_t num_goroutines() {
+  std::int64_t n = detail::live_goroutines(detail::current_sched());
+  return n > 0 ? static_cast<std::size_t>(n) : 0;
+}
+
+namespace this_goroutine {
+
+// id is the calling goroutine's id, 0 on a plain OS thread.
+inline std::uint64_t id() noexcept {
+  detail::m* mp = detail::getm();
+  return (mp != nullptr && mp->curg != nullptr) ? mp->curg->id : 0;
+}
+
+// lock_os_thread wires the calling goroutine to its current M: it runs only
+// there, and the M runs nothing else, until as many unlock_os_thread calls.
+// A goroutine that exits while locked takes its thread with it (Go does too).
+// No-op on a plain OS thread.
+inline void lock_os_thread() noexcept {
+  detail::m* mp = detail::getm();
+  if (mp == nullptr || mp->curg == nullptr) return;
+  detail::g* gp = mp->curg;
+  if (gp->locked_count++ == 0) {
+    gp->lockedm = mp;
+    mp->lockedg = gp;
+  }
+}
+
+inline void unlock_os_thread() noexcept {
+  detail::m* mp = detail::getm();
+  if (mp == nullptr || mp->curg == nullptr) return;
+  detail::g* gp = mp->curg;
+  if (gp->locked_count == 0) return;
+  if (--gp->locked_count == 0) {
+    gp->lockedm = nullptr;
+    mp->lockedg = nullptr;
+  }
+}
+
+}  // namespace this_goroutine
+
+// debug: scheduler introspection for demos, tests and tuning (an addition to API.md).
+namespace debug {
+
+struct proc_stats {
+  unsigned id;
+  std::uint64_t created;    // goroutines spawned on this P
+  std::uint64_t scheduled;  // switches into a goroutine
+  std::uint64_t steals;     // successful steals by this P
+  std::uint64_t stolen;     // goroutines those steals took
+  std::uint32_t runq;       // local run queue length now
+};
+
+struct sched_stats {
+  unsigned procs;
+  unsigned threads;          // Ms started so far
+  std::uint32_t global_runq; // global run queue length now
+  std::vector<proc_stats> p;
+};
+
+// stats samples the counters of the calling goroutine's runtime.
+inline sched_stats stats() {
+  detail::sched_t* s = detail::current_sched();
+  sched_stats out{s->cfg.procs, 0, static_cast<std::uint32_t>(s->runq_size.load(std::memory_order_relaxed)), {}};
+  {
+    detail::rt_lock_guard lk(s->lock);
+    out.threads = static_cast<unsigned>(s->mnext);
+  }
+  for (detail::p* pp : s->allp)
+    out.p.push_back(proc_stats{static_cast<unsigned>(pp->id), pp->created.load(std::memory_order_relaxed),
+                               pp->scheduled.load(std::memory_order_relaxed), pp->steals.load(std::memory_order_relaxed),
+                               pp->stolen.load(std::memory_order_relaxed), pp->runq.size()});
+  return out;
+}
+
+// current_p / current_m: the P and M running the caller, -1 on a plain thread.
+inline int current_p() noexcept {
+  detail::m* mp = detail::getm();
+  return (mp != nullptr && mp->pp != nullptr) ? mp->pp->id : -1;
+}
+inline int current_m() noexcept {
+  detail::m* mp = detail::getm();
+  return mp != nullptr ? mp->id : -1;
+}
+
+// stack_guard names the stack guard in use ("MADV_GUARD_INSTALL" or the fallback).
+inline const char* stack_guard() { return detail::stack_guard_name(); }
+
+}  // namespace debug
+
+}  // inline namespace GORO_DETAIL_ABI_NS
+}  // namespace goro
+
+#endif  // GORO_DETAIL_SCHED_HPP

@@ -1,0 +1,93 @@
+// tests/relacy/rl_atomic.hpp — goro_rl::atomic<T>, a std::atomic-shaped shim
+// over Relacy's rl::atomic<T>, so lock-free goro code written as a template over
+// its atomic type (runq_ring<Atomic, T, N>) can be model-checked unchanged.
+//
+// What it models: every load/store/exchange/CAS becomes a Relacy scheduling
+// point with Relacy's C++11 memory model (stale relaxed reads, release/acquire
+// happens-before, spurious weak-CAS failure). The call site is recorded in the
+// Relacy history through __builtin_FILE/LINE/FUNCTION default arguments
+// (clang 14 with libstdc++ 12 has no std::source_location).
+//
+// API: exactly what runq_ring uses — load(order), store(v, order),
+// exchange(v, order), compare_exchange_strong/weak(expected&, desired, success,
+// failure), construction from a value (`Atomic<X> x{0}`) and default
+// construction (`Atomic<T*> slots[N]{}`). As in C++20 std::atomic, default
+// construction value-initialises (stores T{}), so a default-constructed atomic is
+// never "uninitialised" to Relacy.
+//
+// Lifetime trap: an rl::atomic's constructor registers it with the *current*
+// Relacy context (ctx()), so every atomic, and every object that contains one,
+// must be constructed while a simulation iteration is running: as a test_suite
+// member or in before()/thread(), never at namespace scope or in main before
+// rl::simulate. The initialising store is a relaxed store by the constructing
+// thread; Relacy's global fence after before() publishes it to all threads.
+//
+// Include order: this header includes <relacy/relacy.hpp>, which #defines `$`,
+// new, delete, malloc, assert, memory_order_* ... Include it LAST, after every
+// std and goro header. Spell orders as std::memory_order::acquire in code that
+// follows it (std::memory_order_acquire is rewritten by Relacy's macros).
+#ifndef GORO_TESTS_RELACY_RL_ATOMIC_HPP
+#define GORO_TESTS_RELACY_RL_ATOMIC_HPP
+
+#include <atomic>
+#include <cstdint>
+
+#include <relacy/relacy.hpp>
+
+namespace goro_rl {
+
+inline rl::memory_order to_rl(std::memory_order m) noexcept {
+  switch (m) {
+    case std::memory_order::relaxed: return rl::mo_relaxed;
+    case std::memory_order::consume: return rl::mo_consume;
+    case std::memory_order::acquire: return rl::mo_acquire;
+    case std::memory_order::release: return rl::mo_release;
+    case std::memory_order::acq_rel: return rl::mo_acq_rel;
+    case std::memory_order::seq_cst: return rl::mo_seq_cst;
+  }
+  return rl::mo_seq_cst;
+}
+
+#define GORO_RL_SITE_PARAMS \
+  const char *goro_rl_func = __builtin_FUNCTION(), const char *goro_rl_file = __builtin_FILE(), unsigned goro_rl_line = __builtin_LINE()
+#define GORO_RL_SITE rl::debug_info(goro_rl_func, goro_rl_file, goro_rl_line)
+
+template <class T>
+class atomic {
+ public:
+  // C++20 std::atomic: the default constructor value-initialises. The
+  // constructors take no call-site parameters: a defaulted `const char*` first
+  // parameter would make `Atomic<std::uint32_t> x{0}` and `Atomic<T*> p{nullptr}`
+  // ambiguous with the default constructor.
+  atomic() { a_.store(T{}, rl::mo_relaxed, rl::debug_info("goro_rl::atomic()", __FILE__, __LINE__)); }
+  atomic(T v) { a_.store(v, rl::mo_relaxed, rl::debug_info("goro_rl::atomic(T)", __FILE__, __LINE__)); }
+  // Not copyable: rl::atomic is RL_NOCOPY, so the implicit copy operations are
+  // deleted ("= delete" cannot be spelled here: Relacy #defines delete).
+
+  T load(std::memory_order m, GORO_RL_SITE_PARAMS) const { return a_.load(to_rl(m), GORO_RL_SITE); }
+
+  void store(T v, std::memory_order m, GORO_RL_SITE_PARAMS) { a_.store(v, to_rl(m), GORO_RL_SITE); }
+
+  T exchange(T v, std::memory_order m, GORO_RL_SITE_PARAMS) { return a_.exchange(v, to_rl(m), GORO_RL_SITE); }
+
+  bool compare_exchange_strong(T& expected, T desired, std::memory_order success, std::memory_order failure,
+                               GORO_RL_SITE_PARAMS) {
+    // rl::generic_atomic's (cmp, xchg, mo, info, failure_mo, info) overload.
+    return a_.compare_exchange_strong(expected, desired, to_rl(success), GORO_RL_SITE, to_rl(failure), GORO_RL_SITE);
+  }
+
+  bool compare_exchange_weak(T& expected, T desired, std::memory_order success, std::memory_order failure,
+                             GORO_RL_SITE_PARAMS) {
+    return a_.compare_exchange_weak(expected, desired, to_rl(success), GORO_RL_SITE, to_rl(failure), GORO_RL_SITE);
+  }
+
+ private:
+  rl::atomic<T> a_;  // default-constructed: uninitialised until the store above
+};
+
+#undef GORO_RL_SITE
+#undef GORO_RL_SITE_PARAMS
+
+}  // namespace goro_rl
+
+#endif  // GORO_TESTS_RELACY_RL_ATOMIC_HPP
