@@ -28,6 +28,7 @@
 // Environment: $GORO_MAXPROCS (procs when config::procs is 0) and $GORO_DEBUG, a
 // comma-separated list of key=value settings like Go's $GODEBUG:
 //   stackguard=fallback   use the fallback stack guards even where MADV_GUARD_INSTALL works
+//   stackguard=canary     use canary-checked stacks only (tests of that path)
 #ifndef GORO_DETAIL_CONFIG_HPP
 #define GORO_DETAIL_CONFIG_HPP
 
@@ -702,7 +703,8 @@ inline void* ctx_make(void* stack_top, void (*entry)(void*), void* arg) noexcept
 //               stack, checked whenever the goroutine switches out and when it
 //               exits. An overflow is then reported late, but it is reported.
 // $GORO_DEBUG=stackguard=fallback forces the mprotect/canary path (CI runs one
-// job with it, as Debian 12's own kernel 6.1 always takes it).
+// job with it, as Debian 12's own kernel 6.1 always takes it);
+// stackguard=canary forces canaries only (for the tests of that path).
 //
 // Release. Pools (sched.hpp) keep a capped number of warm slots; slots beyond
 // the cap are returned to the OS with MADV_DONTNEED (RSS falls; the reservation
@@ -854,15 +856,17 @@ struct guard_policy {
   static guard_policy& get() {
     static guard_policy gp = [] {
       guard_policy r;
-      bool forced = debug_setting("stackguard") == "fallback";
-      r.use_madv = !forced && guard_probe();
+      std::string mode = debug_setting("stackguard");
+      r.use_madv = mode.empty() && guard_probe();
       std::int64_t maps = 65530;
       if (FILE* f = std::fopen("/proc/sys/vm/max_map_count", "r")) {
         long long v = 0;
         if (std::fscanf(f, "%lld", &v) == 1 && v > 0) maps = v;
         std::fclose(f);
       }
-      r.mprotect_budget.store(maps / 4, std::memory_order_relaxed);  // 2 mappings per guard: half the map count at most
+      // 2 mappings per guard: half the map count at most. stackguard=canary
+      // (tests) skips straight to canaries.
+      r.mprotect_budget.store(mode == "canary" ? 0 : maps / 4, std::memory_order_relaxed);
       return r;
     }();
     return gp;
@@ -886,7 +890,9 @@ inline guard_kind stack_space::install_guard(char* guard_lo) noexcept {
 
 // stack_guard_name is for diagnostics and the README's claim.
 inline const char* stack_guard_name() {
-  return guard_policy::get().use_madv ? "MADV_GUARD_INSTALL" : "mprotect+canary fallback";
+  guard_policy& gp = guard_policy::get();
+  if (gp.use_madv) return "MADV_GUARD_INSTALL";
+  return gp.mprotect_budget.load(std::memory_order_relaxed) > 0 ? "mprotect+canary fallback" : "canary";
 }
 
 // ---------------------------------------------------------------------------
@@ -1497,6 +1503,7 @@ inline constexpr int steal_tries = 4;                         // Go: stealTries
 inline constexpr std::uint32_t gcache_local_max = 64;         // Go: p.gFree over 64 moves half to sched.gFree
 inline constexpr std::size_t gcache_global_warm_max = 1024;   // warm slots kept process-wide per stack size;
                                                               // more go back to the OS (stack.hpp, "Release")
+inline constexpr std::int64_t scavenge_period_ns = 100'000'000;  // g_pool::scavenge at most every 100 ms
 inline constexpr std::uint64_t goid_batch = 16;               // Go: _GoidCacheBatch
 inline constexpr std::int64_t dump_after_ns = 10'000'000'000; // API.md: dump after 10 s of waiting at shutdown
 inline constexpr std::int64_t no_timer = INT64_MAX;
@@ -1570,32 +1577,52 @@ class g_pool {
       --nwarm_;
       ++k;
     }
+    low_water_ = std::min(low_water_, nwarm_);
     return k;
   }
 
-  // put returns a list of n Gs; beyond the warm cap their stacks go back to the OS.
-  void put(g* list, std::uint32_t n) {
+  // put returns a list of Gs to the pool. Never makes a system call: stacks
+  // beyond the warm cap go back to the OS only in scavenge(), off the hot path.
+  void put(g* list) noexcept {
+    if (list == nullptr) return;
+    g* tail = list;
+    std::size_t n = 1;
+    while (tail->schedlink != nullptr) {
+      tail = tail->schedlink;
+      ++n;
+    }
+    rt_lock_guard lk(mu_);
+    tail->schedlink = warm_;
+    warm_ = list;
+    nwarm_ += n;
+  }
+
+  // scavenge returns to the OS the stacks of warm Gs that nobody took since
+  // the last scavenge (the pool's low-water mark), beyond the warm cap
+  // (stack.hpp, "Release"), at most every scavenge_period_ns. Ms going idle
+  // call it, so after a burst of goroutines RSS falls once the burst is over;
+  // force (run()'s end) releases everything beyond the cap at once.
+  void scavenge(bool force = false) {
+    std::int64_t now = nanotime();
+    if (!force && now - last_scavenge_.load(std::memory_order_relaxed) < scavenge_period_ns) return;
     std::vector<stack_slot> release;
     {
       rt_lock_guard lk(mu_);
-      while (list != nullptr) {
-        g* gp = list;
-        list = gp->schedlink;
-        if (nwarm_ < gcache_global_warm_max) {
-          gp->schedlink = warm_;
-          warm_ = gp;
-          ++nwarm_;
-        } else {
-          release.push_back(gp->stack);
-        }
+      if (!force && now - last_scavenge_.load(std::memory_order_relaxed) < scavenge_period_ns) return;
+      last_scavenge_.store(now, std::memory_order_relaxed);
+      std::size_t idle = force ? nwarm_ : std::min(nwarm_, low_water_);
+      while (idle > gcache_global_warm_max) {
+        g* gp = warm_;
+        warm_ = gp->schedlink;
+        --nwarm_;
+        --idle;
+        release.push_back(gp->stack);
       }
+      low_water_ = nwarm_;
     }
-    (void)n;
     for (const stack_slot& s : release) space_.release(s);
   }
 
-  // fresh returns a G on a stack slot never used or released (cold), or
-  // nullptr if the OS refuses.
   // fresh links up to n Gs on never-used or released (cold) slots into *head;
   // returns how many (0 if the OS refuses).
   std::uint32_t fresh(g** head, std::uint32_t n) {
@@ -1629,6 +1656,8 @@ class g_pool {
   rt_mutex mu_;
   g* warm_ = nullptr;      // guarded by mu_
   std::size_t nwarm_ = 0;  // guarded by mu_
+  std::size_t low_water_ = 0;  // guarded by mu_: the fewest warm Gs since the last scavenge
+  std::atomic<std::int64_t> last_scavenge_{0};  // written under mu_
   stack_space space_;
 };
 
@@ -1711,7 +1740,7 @@ inline void gfput(sched_t* s, p* pp, g* gp) {
   gp->status.store(gstatus::dead, std::memory_order_release);
   if (pp == nullptr) {
     gp->schedlink = nullptr;
-    s->pool->put(gp, 1);
+    s->pool->put(gp);
     return;
   }
   gp->schedlink = pp->gfree;
@@ -1719,16 +1748,14 @@ inline void gfput(sched_t* s, p* pp, g* gp) {
   if (++pp->ngfree >= gcache_local_max) {
     // Move half to the process-wide pool.
     g* list = nullptr;
-    std::uint32_t n = 0;
     while (pp->ngfree > gcache_local_max / 2) {
       g* x = pp->gfree;
       pp->gfree = x->schedlink;
       --pp->ngfree;
       x->schedlink = list;
       list = x;
-      ++n;
     }
-    s->pool->put(list, n);
+    s->pool->put(list);
   }
 }
 
@@ -2009,6 +2036,7 @@ inline bool stopm(m* mp) {
     ++s->nmidle;
     checkdead_locked(s);
   }
+  s->pool->scavenge();  // idle: a good time to give a burst's stacks back
   mp->park.sleep();
   mp->park.clear();
   if (mp->nextp == nullptr) return false;  // woken by shutdown
@@ -2751,7 +2779,7 @@ inline sched_t::sched_t(const config& c, bool dflt) : cfg(c), is_default(dflt), 
 
 inline sched_t::~sched_t() {
   for (p* pp : allp) {
-    if (pp->gfree != nullptr) pool->put(pp->gfree, pp->ngfree);
+    pool->put(pp->gfree);
     delete pp;
   }
   for (m* mp = allm; mp != nullptr;) {
@@ -2868,6 +2896,7 @@ inline void run_main(sched_t* s) {
     s->done.sleep_for(left);
   }
   stop_ms(s);
+  s->pool->scavenge(true);
   if (!report.empty()) throw deadlock_error(report);
 }
 

@@ -18,6 +18,7 @@
 // Environment: $GORO_MAXPROCS (procs when config::procs is 0) and $GORO_DEBUG, a
 // comma-separated list of key=value settings like Go's $GODEBUG:
 //   stackguard=fallback   use the fallback stack guards even where MADV_GUARD_INSTALL works
+//   stackguard=canary     use canary-checked stacks only (tests of that path)
 #ifndef GORO_DETAIL_CONFIG_HPP
 #define GORO_DETAIL_CONFIG_HPP
 

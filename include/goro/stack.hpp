@@ -23,7 +23,8 @@
 //               stack, checked whenever the goroutine switches out and when it
 //               exits. An overflow is then reported late, but it is reported.
 // $GORO_DEBUG=stackguard=fallback forces the mprotect/canary path (CI runs one
-// job with it, as Debian 12's own kernel 6.1 always takes it).
+// job with it, as Debian 12's own kernel 6.1 always takes it);
+// stackguard=canary forces canaries only (for the tests of that path).
 //
 // Release. Pools (sched.hpp) keep a capped number of warm slots; slots beyond
 // the cap are returned to the OS with MADV_DONTNEED (RSS falls; the reservation
@@ -177,15 +178,17 @@ struct guard_policy {
   static guard_policy& get() {
     static guard_policy gp = [] {
       guard_policy r;
-      bool forced = debug_setting("stackguard") == "fallback";
-      r.use_madv = !forced && guard_probe();
+      std::string mode = debug_setting("stackguard");
+      r.use_madv = mode.empty() && guard_probe();
       std::int64_t maps = 65530;
       if (FILE* f = std::fopen("/proc/sys/vm/max_map_count", "r")) {
         long long v = 0;
         if (std::fscanf(f, "%lld", &v) == 1 && v > 0) maps = v;
         std::fclose(f);
       }
-      r.mprotect_budget.store(maps / 4, std::memory_order_relaxed);  // 2 mappings per guard: half the map count at most
+      // 2 mappings per guard: half the map count at most. stackguard=canary
+      // (tests) skips straight to canaries.
+      r.mprotect_budget.store(mode == "canary" ? 0 : maps / 4, std::memory_order_relaxed);
       return r;
     }();
     return gp;
@@ -209,7 +212,9 @@ inline guard_kind stack_space::install_guard(char* guard_lo) noexcept {
 
 // stack_guard_name is for diagnostics and the README's claim.
 inline const char* stack_guard_name() {
-  return guard_policy::get().use_madv ? "MADV_GUARD_INSTALL" : "mprotect+canary fallback";
+  guard_policy& gp = guard_policy::get();
+  if (gp.use_madv) return "MADV_GUARD_INSTALL";
+  return gp.mprotect_budget.load(std::memory_order_relaxed) > 0 ? "mprotect+canary fallback" : "canary";
 }
 
 // ---------------------------------------------------------------------------
