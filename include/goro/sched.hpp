@@ -392,6 +392,12 @@ inline g* gfget(sched_t* s, p* pp) {
   g* gp = pp->gfree;
   pp->gfree = gp->schedlink;
   --pp->ngfree;
+  // The next free G was last written by whichever M ran it: start pulling its
+  // lines over now, for the next spawn (newproc writes all of them).
+  if (g* next = pp->gfree) {
+    const char* c = reinterpret_cast<const char*>(next);
+    for (std::size_t off = 0; off < sizeof(g); off += 64) __builtin_prefetch(c + off, 1);
+  }
   return gp;
 }
 
