@@ -262,10 +262,11 @@ struct model_d : runq_model<model_d, 2, 3> {
 };
 
 template <class M>
-bool check(const char* name, rl::scheduler_type_e search, rl::iteration_t iterations) {
+bool check(const char* name, rl::scheduler_type_e search, rl::iteration_t iterations, unsigned context_bound = 1) {
   rl::test_params p;
   p.search_type = search;
-  p.iteration_count = iterations;
+  p.iteration_count = iterations;  // random scheduler only; the others enumerate
+  p.context_bound = context_bound;  // sched_bound only: preemptions per execution
   auto t0 = std::chrono::steady_clock::now();
   bool ok = rl::simulate<M>(p);
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -126,7 +126,7 @@ class broken_runq_ring {
     if (n == 0) return gp;
     std::uint32_t h = head_.load(std::memory_order_acquire);
     std::uint32_t t = tail_.load(std::memory_order_relaxed);
-    if (t - h + n > N) ::goro::fatal("runq_steal: runq overflow");
+    if (t - h + n > N) ::goro::detail::fatal("runq_steal: runq overflow");
     for (std::uint32_t i = 0; i < n; ++i) slots_[(t + i) % N].store(batch[i], std::memory_order_relaxed);
     tail_.store(t + n, std::memory_order_release);  // release: publishes the stolen slots
     return gp;
