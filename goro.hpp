@@ -1671,13 +1671,13 @@ class g_pool {
 // is abandoned at exit).
 inline g_pool& pool_for(std::size_t stack_size) {
   static rt_mutex mu;
-  static std::vector<g_pool*> pools;  // leaked on purpose: see above
+  static auto* pools = new std::vector<g_pool*>;  // leaked on purpose: see above
   std::size_t usable = stack_space::round_up(stack_size);
   rt_lock_guard lk(mu);
-  for (g_pool* gp : pools)
+  for (g_pool* gp : *pools)
     if (gp->space().usable() == usable) return *gp;
-  pools.push_back(new g_pool(usable));
-  return *pools.back();
+  pools->push_back(new g_pool(usable));
+  return *pools->back();
 }
 
 // ---------------------------------------------------------------------------

@@ -29,7 +29,7 @@ int recurse(int depth) {
 // Recursion that writes about `bytes` of stack, then returns.
 __attribute__((noinline)) int use_stack(long bytes) {
   volatile char pad[1024];
-  for (char& c : const_cast<char(&)[1024]>(pad)) c = 1;
+  for (int i = 0; i < 1024; ++i) pad[i] = 1;
   if (bytes <= 1024) return pad[0];
   return use_stack(bytes - 1024) + pad[0];
 }
