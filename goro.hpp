@@ -1007,8 +1007,9 @@ class alt_stack {
 //   head CAS: release, "commits consume" (Go): a slot is reused by the owner only
 //     after it has seen head pass it with an acquire load, so the consumer's read
 //     of the slot happens before the owner's overwrite.
-//   runnext: exchanged with acq_rel by the owner and CASed by thieves, so the G it
-//     points to is published with it.
+//   runnext: exchanged (seq_cst) by the owner and CASed by thieves, so the G it
+//     points to is published with it; seq_cst also orders it before wakep's
+//     loads (sched.hpp).
 //
 // The ring is a template over the atomic type so the Relacy model in
 // tests/relacy/runq.cpp checks this very code (with N = 4, as tokio does for loom).
@@ -1036,8 +1037,10 @@ class runq_ring {
   // the global queue with put_slow. Owner P only.
   T* put(T* gp, bool next) noexcept {
     if (next) {
-      // acq_rel: release publishes gp to thieves; acquire takes ownership of old.
-      T* old = runnext_.exchange(gp, std::memory_order_acq_rel);
+      // seq_cst (at least acq_rel: release publishes gp to thieves, acquire
+      // takes ownership of old): also the #StoreLoad of the spinning-M
+      // protocol for the G just queued (sched.hpp, wakep).
+      T* old = runnext_.exchange(gp, std::memory_order_seq_cst);
       if (old == nullptr) return nullptr;
       gp = old;
     }
@@ -1132,7 +1135,7 @@ class runq_ring {
     for (;;) {
       std::uint32_t h = head_.load(std::memory_order_acquire);
       std::uint32_t t = tail_.load(std::memory_order_acquire);
-      T* next = runnext_.load(std::memory_order_acquire);
+      T* next = runnext_.load(std::memory_order_seq_cst);  // seq_cst: pairs with put's exchange (wakep)
       if (tail_.load(std::memory_order_acquire) == t) return h == t && next == nullptr;
     }
   }
@@ -2001,8 +2004,12 @@ inline void startm(sched_t* s, p* pp, bool spinning) {
 
 // wakep wakes an M to run Gs if there is an idle P and no M spinning. Called
 // after making a G runnable. Any M or thread. See "Spinning Ms".
-inline void wakep(sched_t* s) {
-  full_fence();  // #StoreLoad: the queued G before the npidle/nmspinning reads
+// via_runnext: the G was published by runqput(next = true), whose seq_cst
+// exchange of runnext already orders it before the loads below (and a
+// spinning M's re-check reads runnext), so the #StoreLoad fence is skipped,
+// as Go's XCHG-based atomic stores skip it.
+inline void wakep(sched_t* s, bool via_runnext = false) {
+  if (!via_runnext) full_fence();  // #StoreLoad: the queued G before the npidle/nmspinning reads
   if (s->npidle.load(std::memory_order_seq_cst) == 0) return;
   std::int32_t zero = 0;
   if (s->nmspinning.load(std::memory_order_seq_cst) != 0 ||
@@ -2347,7 +2354,10 @@ inline void ready(g* gp) {
   m* mp = getm();
   if (mp != nullptr && mp->sched == s && mp->pp != nullptr) {
     runqput(s, mp->pp, gp, true);
-  } else {
+    wakep(s, true);
+    return;
+  }
+  {
     rt_lock_guard lk(s->lock);
     globrunqput_locked(s, gp);
   }
@@ -2623,8 +2633,11 @@ void newproc(sched_t* s, C&& c, source_loc site, bool is_main = false) {
   if (pp != nullptr) {
     pp->created.store(pp->created.load(std::memory_order_relaxed) + 1, std::memory_order_release);
     runqput(s, pp, gp, true);
-  } else {
-    s->extra_created.fetch_add(1, std::memory_order_release);
+    wakep(s, true);
+    return;
+  }
+  s->extra_created.fetch_add(1, std::memory_order_release);
+  {
     rt_lock_guard lk(s->lock);
     globrunqput_locked(s, gp);
   }

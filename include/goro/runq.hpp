@@ -20,8 +20,9 @@
 //   head CAS: release, "commits consume" (Go): a slot is reused by the owner only
 //     after it has seen head pass it with an acquire load, so the consumer's read
 //     of the slot happens before the owner's overwrite.
-//   runnext: exchanged with acq_rel by the owner and CASed by thieves, so the G it
-//     points to is published with it.
+//   runnext: exchanged (seq_cst) by the owner and CASed by thieves, so the G it
+//     points to is published with it; seq_cst also orders it before wakep's
+//     loads (sched.hpp).
 //
 // The ring is a template over the atomic type so the Relacy model in
 // tests/relacy/runq.cpp checks this very code (with N = 4, as tokio does for loom).
@@ -50,8 +51,10 @@ class runq_ring {
   // the global queue with put_slow. Owner P only.
   T* put(T* gp, bool next) noexcept {
     if (next) {
-      // acq_rel: release publishes gp to thieves; acquire takes ownership of old.
-      T* old = runnext_.exchange(gp, std::memory_order_acq_rel);
+      // seq_cst (at least acq_rel: release publishes gp to thieves, acquire
+      // takes ownership of old): also the #StoreLoad of the spinning-M
+      // protocol for the G just queued (sched.hpp, wakep).
+      T* old = runnext_.exchange(gp, std::memory_order_seq_cst);
       if (old == nullptr) return nullptr;
       gp = old;
     }
@@ -146,7 +149,7 @@ class runq_ring {
     for (;;) {
       std::uint32_t h = head_.load(std::memory_order_acquire);
       std::uint32_t t = tail_.load(std::memory_order_acquire);
-      T* next = runnext_.load(std::memory_order_acquire);
+      T* next = runnext_.load(std::memory_order_seq_cst);  // seq_cst: pairs with put's exchange (wakep)
       if (tail_.load(std::memory_order_acquire) == t) return h == t && next == nullptr;
     }
   }

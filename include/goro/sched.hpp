@@ -615,8 +615,12 @@ inline void startm(sched_t* s, p* pp, bool spinning) {
 
 // wakep wakes an M to run Gs if there is an idle P and no M spinning. Called
 // after making a G runnable. Any M or thread. See "Spinning Ms".
-inline void wakep(sched_t* s) {
-  full_fence();  // #StoreLoad: the queued G before the npidle/nmspinning reads
+// via_runnext: the G was published by runqput(next = true), whose seq_cst
+// exchange of runnext already orders it before the loads below (and a
+// spinning M's re-check reads runnext), so the #StoreLoad fence is skipped,
+// as Go's XCHG-based atomic stores skip it.
+inline void wakep(sched_t* s, bool via_runnext = false) {
+  if (!via_runnext) full_fence();  // #StoreLoad: the queued G before the npidle/nmspinning reads
   if (s->npidle.load(std::memory_order_seq_cst) == 0) return;
   std::int32_t zero = 0;
   if (s->nmspinning.load(std::memory_order_seq_cst) != 0 ||
@@ -961,7 +965,10 @@ inline void ready(g* gp) {
   m* mp = getm();
   if (mp != nullptr && mp->sched == s && mp->pp != nullptr) {
     runqput(s, mp->pp, gp, true);
-  } else {
+    wakep(s, true);
+    return;
+  }
+  {
     rt_lock_guard lk(s->lock);
     globrunqput_locked(s, gp);
   }
@@ -1237,8 +1244,11 @@ void newproc(sched_t* s, C&& c, source_loc site, bool is_main = false) {
   if (pp != nullptr) {
     pp->created.store(pp->created.load(std::memory_order_relaxed) + 1, std::memory_order_release);
     runqput(s, pp, gp, true);
-  } else {
-    s->extra_created.fetch_add(1, std::memory_order_release);
+    wakep(s, true);
+    return;
+  }
+  s->extra_created.fetch_add(1, std::memory_order_release);
+  {
     rt_lock_guard lk(s->lock);
     globrunqput_locked(s, gp);
   }
