@@ -1307,6 +1307,9 @@ struct g {
   // its park (and its wait record's object cannot go away) while the unwinder
   // cancels it. See "Claiming a parked G" in sched.hpp.
   std::atomic<std::uint8_t> parkstate{0};
+  // select_done: a select parked on several channels is woken by exactly one
+  // of them: the waker that wins the CAS 0 -> 1 (Go: g.selectDone).
+  std::atomic<std::uint32_t> select_done{0};
 
   // --- body; set at spawn, used once at entry ---
   void (*body)(g*) = nullptr;    // invokes the closure (or destroys it unrun, at shutdown)
@@ -2420,6 +2423,31 @@ class plain_call_scope {
   bool on_;
 };
 
+// sync_can_spin: may a goroutine spinning for a mutex (iteration iter) hope
+// that the holder, running on another P, releases it soon? (Go:
+// sync_runtime_canSpin: a few rounds, a multicore machine, another P running,
+// and nothing waiting in our own run queue.) Any goroutine; false on threads.
+inline bool sync_can_spin(int iter) noexcept {
+  if (iter >= 4) return false;
+  m* mp = getm();
+  if (mp == nullptr || mp->pp == nullptr) return false;
+  sched_t* s = mp->sched;
+  if (std::thread::hardware_concurrency() <= 1) return false;
+  if (static_cast<std::int32_t>(s->allp.size()) <= s->npidle.load(std::memory_order_relaxed) + s->nmspinning.load(std::memory_order_relaxed) + 1)
+    return false;
+  return mp->pp->runq.empty();
+}
+
+// sync_spin: Go's procyield(30).
+inline void sync_spin() noexcept {
+  for (int i = 0; i < 30; ++i) cpu_relax();
+}
+
+// sync_fatal: a misuse Go reports with fatal (unlock of an unlocked mutex):
+// ends the process with Go's text (the deterministic scheduler fails the run
+// instead, as a panic_error).
+[[noreturn]] inline void sync_fatal(const char* msg) noexcept { fatal(msg); }
+
 // unwind_point throws goroutine_exit if the runtime is unwinding and this G has
 // not been unwound yet: yield's check (API.md: "blocking call or yield()").
 inline void unwind_point(g* gp) {
@@ -3260,19 +3288,385 @@ inline void semrelease(std::atomic<std::uint32_t>* addr, bool handoff = false) {
 #endif  // GORO_DETAIL_SEMA_HPP
 
 // goro: from include/goro/sync.hpp
-// goro/sync.hpp — Go's sync package on goro's semaphores: wait_group (this
-// issue), mutex, shared_mutex, condition_variable and call_once (channels
-// issue). Follows Go's sync/waitgroup.go.
+// goro/sync.hpp — Go's sync package on goro's semaphores (sema.hpp):
+// mutex (sync/mutex.go), shared_mutex (sync/rwmutex.go), condition_variable
+// (sync/cond.go with runtime's notifyList), once_flag / call_once
+// (sync/once.go, with std semantics for exceptions) and wait_group
+// (sync/waitgroup.go). All of them park goroutines; from a plain OS thread
+// they block the thread.
 #ifndef GORO_DETAIL_SYNC_HPP
 #define GORO_DETAIL_SYNC_HPP
 
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
+#include <mutex>
 #include <stdexcept>
 
 namespace goro {
 inline namespace GORO_DETAIL_ABI_NS {
+
+// mutex: Go's sync.Mutex. A Lockable (std::lock_guard, std::unique_lock,
+// std::scoped_lock work).
+//
+// The state word: bit 0 locked, bit 1 woken (an unparked waiter is competing,
+// so unlock need not wake another), bit 2 starving, bits 3.. the number of
+// parked waiters. Two modes, as Go's mutex.go explains at length:
+//   normal: waiters queue FIFO, but a woken waiter competes with goroutines
+//     arriving just now (which are on a CPU already and usually win); it
+//     spins a little before parking.
+//   starvation: entered when a waiter has waited over 1 ms; unlock hands the
+//     mutex straight to the first waiter (semrelease with handoff) and newcomers
+//     queue at the tail without trying. Left when the last waiter takes it, or
+//     one that waited under 1 ms.
+class mutex {
+ public:
+  mutex() = default;
+  mutex(const mutex&) = delete;
+  mutex& operator=(const mutex&) = delete;
+
+  void lock() {
+    std::int32_t unlocked = 0;
+    // acquire: pairs with the release in unlock.
+    if (GORO_DETAIL_LIKELY(state_.compare_exchange_strong(unlocked, locked_bit, std::memory_order_acquire, std::memory_order_relaxed)))
+      return;
+    lock_slow();
+  }
+
+  bool try_lock() noexcept {
+    std::int32_t old = state_.load(std::memory_order_relaxed);
+    if ((old & (locked_bit | starving_bit)) != 0) return false;
+    return state_.compare_exchange_strong(old, old | locked_bit, std::memory_order_acquire, std::memory_order_relaxed);
+  }
+
+  void unlock() {
+    // release: publishes the critical section to the next owner.
+    std::int32_t next = state_.fetch_sub(locked_bit, std::memory_order_release) - locked_bit;
+    if (GORO_DETAIL_UNLIKELY(next != 0)) unlock_slow(next);
+  }
+
+ private:
+  static constexpr std::int32_t locked_bit = 1;
+  static constexpr std::int32_t woken_bit = 2;
+  static constexpr std::int32_t starving_bit = 4;
+  static constexpr int waiter_shift = 3;
+  static constexpr std::int64_t starvation_threshold_ns = 1'000'000;  // Go: starvationThresholdNs
+
+  GORO_DETAIL_NOINLINE void lock_slow() {
+    std::int64_t wait_start = 0;
+    bool starving = false;
+    bool awoke = false;
+    int iter = 0;
+    std::int32_t old = state_.load(std::memory_order_relaxed);
+    for (;;) {
+      // Spin while locked in normal mode, if spinning can pay off.
+      if ((old & (locked_bit | starving_bit)) == locked_bit && detail::sync_can_spin(iter)) {
+        // Tell unlock not to wake another waiter while we are awake.
+        if (!awoke && (old & woken_bit) == 0 && (old >> waiter_shift) != 0 &&
+            state_.compare_exchange_strong(old, old | woken_bit, std::memory_order_relaxed))
+          awoke = true;
+        detail::sync_spin();
+        ++iter;
+        old = state_.load(std::memory_order_relaxed);
+        continue;
+      }
+      std::int32_t next = old;
+      if ((old & starving_bit) == 0) next |= locked_bit;  // don't grab a starving mutex: it is handed off
+      if ((old & (locked_bit | starving_bit)) != 0) next += 1 << waiter_shift;
+      if (starving && (old & locked_bit) != 0) next |= starving_bit;
+      if (awoke) {
+        if ((next & woken_bit) == 0) detail::fatal("sync: inconsistent mutex state");
+        next &= ~woken_bit;
+      }
+      if (state_.compare_exchange_strong(old, next, std::memory_order_acquire, std::memory_order_relaxed)) {
+        if ((old & (locked_bit | starving_bit)) == 0) return;  // locked it with the CAS
+        bool lifo = wait_start != 0;                           // waited before: back to the head of the queue
+        if (wait_start == 0) wait_start = detail::nanotime();
+        detail::semacquire(&sema_, detail::wait_reason::sync_mutex_lock, lifo);
+        starving = starving || detail::nanotime() - wait_start > starvation_threshold_ns;
+        old = state_.load(std::memory_order_acquire);
+        if ((old & starving_bit) != 0) {
+          // Handed off in starvation mode: we own it; fix up the state.
+          if ((old & (locked_bit | woken_bit)) != 0 || (old >> waiter_shift) == 0)
+            detail::fatal("sync: inconsistent mutex state");
+          std::int32_t delta = locked_bit - (1 << waiter_shift);
+          if (!starving || (old >> waiter_shift) == 1) delta -= starving_bit;  // leave starvation mode
+          state_.fetch_add(delta, std::memory_order_acquire);
+          return;
+        }
+        awoke = true;
+        iter = 0;
+      }
+    }
+  }
+
+  GORO_DETAIL_NOINLINE void unlock_slow(std::int32_t next) {
+    if (((next + locked_bit) & locked_bit) == 0) {
+      state_.fetch_add(locked_bit, std::memory_order_relaxed);  // undo, for the record; the process ends
+      detail::sync_fatal("sync: unlock of unlocked mutex");
+    }
+    if ((next & starving_bit) == 0) {
+      std::int32_t old = next;
+      for (;;) {
+        // Nobody to wake, or someone already woken / locked it / starving.
+        if ((old >> waiter_shift) == 0 || (old & (locked_bit | woken_bit | starving_bit)) != 0) return;
+        std::int32_t n = (old - (1 << waiter_shift)) | woken_bit;
+        if (state_.compare_exchange_strong(old, n, std::memory_order_release, std::memory_order_relaxed)) {
+          detail::semrelease(&sema_, false);
+          return;
+        }
+      }
+    }
+    detail::semrelease(&sema_, true);  // starvation: hand off to the first waiter
+  }
+
+  std::atomic<std::int32_t> state_{0};
+  std::atomic<std::uint32_t> sema_{0};
+};
+
+// shared_mutex: Go's sync.RWMutex. A waiting writer blocks new readers, so
+// readers cannot starve a writer.
+//
+// reader_count counts readers in; a writer subtracts max_readers from it, which
+// makes it negative (new readers then park on reader_sem) and tells it how
+// many readers are still in: those it waits for through reader_wait.
+class shared_mutex {
+ public:
+  shared_mutex() = default;
+  shared_mutex(const shared_mutex&) = delete;
+  shared_mutex& operator=(const shared_mutex&) = delete;
+
+  void lock_shared() {
+    if (reader_count_.fetch_add(1, std::memory_order_acquire) + 1 < 0)
+      detail::semacquire(&reader_sem_, detail::wait_reason::sync_rwmutex_rlock);  // a writer is pending
+  }
+
+  bool try_lock_shared() noexcept {
+    std::int32_t c = reader_count_.load(std::memory_order_relaxed);
+    for (;;) {
+      if (c < 0) return false;
+      if (reader_count_.compare_exchange_weak(c, c + 1, std::memory_order_acquire, std::memory_order_relaxed)) return true;
+    }
+  }
+
+  void unlock_shared() {
+    std::int32_t r = reader_count_.fetch_sub(1, std::memory_order_release) - 1;
+    if (r < 0) unlock_shared_slow(r);
+  }
+
+  void lock() {
+    w_.lock();  // exclude other writers
+    // Announce the pending writer to readers.
+    std::int32_t r = reader_count_.fetch_sub(max_readers, std::memory_order_acq_rel);
+    // Wait for the active readers.
+    if (r != 0 && reader_wait_.fetch_add(r, std::memory_order_acq_rel) + r != 0)
+      detail::semacquire(&writer_sem_, detail::wait_reason::sync_rwmutex_lock);
+  }
+
+  bool try_lock() {
+    if (!w_.try_lock()) return false;
+    std::int32_t zero = 0;
+    if (!reader_count_.compare_exchange_strong(zero, -max_readers, std::memory_order_acquire, std::memory_order_relaxed)) {
+      w_.unlock();
+      return false;
+    }
+    return true;
+  }
+
+  void unlock() {
+    // Announce to readers there is no active writer.
+    std::int32_t r = reader_count_.fetch_add(max_readers, std::memory_order_release) + max_readers;
+    if (r >= max_readers) {
+      reader_count_.fetch_sub(max_readers, std::memory_order_relaxed);
+      detail::sync_fatal("sync: Unlock of unlocked RWMutex");
+    }
+    for (std::int32_t i = 0; i < r; ++i) detail::semrelease(&reader_sem_, false);  // unblock the parked readers
+    w_.unlock();
+  }
+
+ private:
+  static constexpr std::int32_t max_readers = 1 << 30;  // Go: rwmutexMaxReaders
+
+  GORO_DETAIL_NOINLINE void unlock_shared_slow(std::int32_t r) {
+    if (r + 1 == 0 || r + 1 == -max_readers) {
+      reader_count_.fetch_add(1, std::memory_order_relaxed);
+      detail::sync_fatal("sync: RUnlock of unlocked RWMutex");
+    }
+    // A writer is pending: the last departing reader wakes it.
+    if (reader_wait_.fetch_sub(1, std::memory_order_acq_rel) - 1 == 0) detail::semrelease(&writer_sem_, false);
+  }
+
+  mutex w_;                                   // held by a pending or active writer
+  std::atomic<std::uint32_t> writer_sem_{0};  // the writer waits here for readers to leave
+  std::atomic<std::uint32_t> reader_sem_{0};  // readers wait here for the writer to leave
+  std::atomic<std::int32_t> reader_count_{0};
+  std::atomic<std::int32_t> reader_wait_{0};  // readers a pending writer still waits for
+};
+
+namespace detail {
+
+// notify_list: the waiters of a condition_variable, with tickets (Go:
+// runtime's notifyList). add() takes a ticket before the caller unlocks its
+// mutex; wait(t) parks unless ticket t was already notified. So a notify
+// between the unlock and the park is never lost, and notify_one wakes the
+// oldest ticket.
+class notify_list {
+ public:
+  std::uint32_t add() noexcept { return wait_.fetch_add(1, std::memory_order_acq_rel); }
+
+  void wait(std::uint32_t t) {
+    plain_call_scope scope;
+    lock_.lock();
+    if (less(t, notify_)) {  // already notified
+      lock_.unlock();
+      return;
+    }
+    waiter w;
+    w.gp = getg();
+    w.ticket = t;
+    w.queued = true;
+    if (tail_ != nullptr) tail_->next = &w;
+    else head_ = &w;
+    tail_ = &w;
+    park(
+        wait_reason::sync_cond_wait, [](g*, void* l) noexcept { static_cast<notify_list*>(l)->lock_.unlock(); return true; }, this,
+        park_opts{[](g* gp, void* l) noexcept {
+                    auto* nl = static_cast<notify_list*>(l);
+                    rt_lock_guard lk(nl->lock_);
+                    for (waiter *prev = nullptr, *x = nl->head_; x != nullptr; prev = x, x = x->next) {
+                      if (x->gp != gp) continue;
+                      nl->unlink(prev, x);
+                      return true;
+                    }
+                    return false;
+                  },
+                  this});
+  }
+
+  void notify_all() {
+    if (wait_.load(std::memory_order_acquire) == notify_.load(std::memory_order_relaxed)) return;  // fast path: no new waiters
+    plain_call_scope scope;
+    waiter* list;
+    {
+      rt_lock_guard lk(lock_);
+      list = head_;
+      head_ = tail_ = nullptr;
+      notify_.store(wait_.load(std::memory_order_acquire), std::memory_order_relaxed);
+      for (waiter* x = list; x != nullptr; x = x->next) x->queued = false;
+    }
+    while (list != nullptr) {
+      waiter* next = list->next;  // read before ready: the waiter's frame may go away after
+      ready(list->gp);
+      list = next;
+    }
+  }
+
+  void notify_one() {
+    if (wait_.load(std::memory_order_acquire) == notify_.load(std::memory_order_relaxed)) return;
+    plain_call_scope scope;
+    g* wake = nullptr;
+    {
+      rt_lock_guard lk(lock_);
+      std::uint32_t t = notify_.load(std::memory_order_relaxed);
+      if (t == wait_.load(std::memory_order_acquire)) return;
+      notify_.store(t + 1, std::memory_order_relaxed);
+      // The waiter with ticket t may not have queued yet: then its wait(t)
+      // will see it was notified and not park.
+      for (waiter *prev = nullptr, *x = head_; x != nullptr; prev = x, x = x->next) {
+        if (x->ticket != t) continue;
+        unlink(prev, x);
+        wake = x->gp;
+        break;
+      }
+    }
+    if (wake != nullptr) ready(wake);
+  }
+
+ private:
+  struct waiter {
+    g* gp = nullptr;
+    std::uint32_t ticket = 0;
+    waiter* next = nullptr;
+    bool queued = false;
+  };
+
+  static bool less(std::uint32_t a, std::uint32_t b) noexcept { return static_cast<std::int32_t>(a - b) < 0; }
+
+  void unlink(waiter* prev, waiter* x) noexcept {  // requires lock_
+    if (prev != nullptr) prev->next = x->next;
+    else head_ = x->next;
+    if (tail_ == x) tail_ = prev;
+    x->next = nullptr;
+    x->queued = false;
+  }
+
+  std::atomic<std::uint32_t> wait_{0};    // next ticket
+  std::atomic<std::uint32_t> notify_{0};  // next ticket to notify; written under lock_
+  rt_mutex lock_;
+  waiter* head_ = nullptr;  // lock_
+  waiter* tail_ = nullptr;  // lock_
+};
+
+}  // namespace detail
+
+// condition_variable: waits with std::unique_lock<goro::mutex> (Go: sync.Cond).
+class condition_variable {
+ public:
+  condition_variable() = default;
+  condition_variable(const condition_variable&) = delete;
+  condition_variable& operator=(const condition_variable&) = delete;
+
+  // wait unlocks lk, parks until notified, and locks lk again before it
+  // returns or throws (goroutine_exit included). Spurious wake-ups are
+  // allowed, as with std::condition_variable: wait in a loop, or use the
+  // predicate form.
+  void wait(std::unique_lock<mutex>& lk) {
+    std::uint32_t t = list_.add();
+    lk.unlock();
+    struct relock {
+      std::unique_lock<mutex>& lk;
+      ~relock() noexcept(false) { lk.lock(); }
+    } r{lk};
+    list_.wait(t);
+  }
+
+  template <class Pred>
+  void wait(std::unique_lock<mutex>& lk, Pred pred) {
+    while (!pred()) wait(lk);
+  }
+
+  void notify_one() { list_.notify_one(); }
+  void notify_all() { list_.notify_all(); }
+
+ private:
+  detail::notify_list list_;
+};
+
+// once_flag / call_once: std semantics on goro's mutex (Go: sync.Once; an
+// exception from f leaves the flag not done, so the next call runs f again,
+// where Go counts a panicking f as done).
+struct once_flag {
+  once_flag() = default;
+  once_flag(const once_flag&) = delete;
+  once_flag& operator=(const once_flag&) = delete;
+
+ private:
+  template <class F, class... A>
+  friend void call_once(once_flag&, F&&, A&&...);
+  std::atomic<std::uint32_t> done_{0};
+  mutex m_;
+};
+
+template <class F, class... A>
+void call_once(once_flag& flag, F&& f, A&&... args) {
+  // acquire: pairs with the release below, so f's effects are visible.
+  if (GORO_DETAIL_LIKELY(flag.done_.load(std::memory_order_acquire) != 0)) return;
+  std::lock_guard<mutex> lk(flag.m_);
+  if (flag.done_.load(std::memory_order_relaxed) != 0) return;
+  std::invoke(std::forward<F>(f), std::forward<A>(args)...);
+  flag.done_.store(1, std::memory_order_release);
+}
 
 // wait_group: Go's sync.WaitGroup. The state word packs the counter (high 32
 // bits, signed) and the number of waiters (low 32 bits), so that add can tell
@@ -3374,6 +3768,813 @@ class wait_group {
 }  // namespace goro
 
 #endif  // GORO_DETAIL_SYNC_HPP
+
+// goro: from include/goro/chan.hpp
+// goro/chan.hpp — channels (Go: chan.go).
+//
+// hchan is Go's channel: one runtime lock, a ring buffer of dataqsiz slots and
+// two FIFO queues of waiting goroutines (sendq, recvq) whose wait records
+// (sudog) live on the waiters' own stacks. The core operations are untyped,
+// as Go's are, so that select (select.hpp) shares them: element values move
+// through a small per-type table (elem_ops), always under the channel lock,
+// which is why T's move constructor must be noexcept.
+//
+// Invariants (Go's, chan.go):
+//   At least one of sendq and recvq is empty, except for an unbuffered channel
+//   with a single goroutine blocked on it in select for both sending and
+//   receiving: then the sizes are limited only by select.
+//   For buffered channels: qcount > 0 implies recvq is empty; qcount < dataqsiz
+//   implies sendq is empty.
+//   closed, qcount and the queues change only under lock. closed and qcount are
+//   also read without it, by the non-blocking fast paths (see chanrecv and
+//   chansend) and by size().
+// Element conventions for sudog.elem: a sender's points to the T it sends (on
+// its stack); a receiver's to the std::optional<T> it receives into.
+// Hand-off: a sender that finds a parked receiver moves its value straight
+// into the receiver's optional (and the reverse), skipping the buffer.
+// Lifetime: handles and parked waiters each hold a reference; the last one
+// deletes the channel, destroying buffered values.
+#ifndef GORO_DETAIL_CHAN_HPP
+#define GORO_DETAIL_CHAN_HPP
+
+
+#include <atomic>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <new>
+#include <optional>
+#include <stdexcept>
+#include <type_traits>
+#include <utility>
+
+namespace goro {
+inline namespace GORO_DETAIL_ABI_NS {
+
+// closed_channel: a send on (or close of) a closed channel (Go's panics
+// "send on closed channel" and "close of closed channel").
+struct closed_channel : std::logic_error {
+  using std::logic_error::logic_error;
+};
+
+namespace detail {
+
+struct hchan;
+
+// sudog: a goroutine waiting on a channel (Go: sudog). On the waiter's stack.
+// Fields are guarded by the lock of the channel whose queue holds it; success
+// and the value behind elem are written by the waker before ready().
+struct sudog {
+  g* gp = nullptr;
+  void* elem = nullptr;         // see "Element conventions" above
+  hchan* c = nullptr;
+  sudog* next = nullptr;        // waitq links
+  sudog* prev = nullptr;
+  sudog* waitlink = nullptr;    // select: the next sudog of the same select
+  std::uint32_t case_index = 0; // select: which case this is
+  bool is_select = false;
+  bool queued = false;          // in a waitq now
+  bool success = false;         // woken by a value (true) or by close (false)
+};
+
+// waitq: a FIFO of sudogs (Go: waitq). Requires the channel's lock, except
+// that first is also read without it by the non-blocking fast paths (an
+// atomic for that reason; relaxed: those reads are hints, see chanrecv).
+struct waitq {
+  std::atomic<sudog*> first{nullptr};
+  sudog* last = nullptr;
+
+  sudog* head() const noexcept { return first.load(std::memory_order_relaxed); }
+  bool empty() const noexcept { return head() == nullptr; }
+
+  void enqueue(sudog* sg) noexcept {
+    sg->next = nullptr;
+    sg->prev = last;
+    if (last != nullptr) last->next = sg;
+    else first.store(sg, std::memory_order_relaxed);
+    last = sg;
+    sg->queued = true;
+  }
+
+  void remove(sudog* sg) noexcept {
+    if (sg->prev != nullptr) sg->prev->next = sg->next;
+    else first.store(sg->next, std::memory_order_relaxed);
+    if (sg->next != nullptr) sg->next->prev = sg->prev;
+    else last = sg->prev;
+    sg->next = sg->prev = nullptr;
+    sg->queued = false;
+  }
+
+  // dequeue removes the first sudog that can be woken: a select's sudog only if
+  // this waker wins its goroutine's select_done CAS (the select's other sudogs
+  // are then stale and get skipped, and the select removes them itself).
+  sudog* dequeue() noexcept {
+    for (;;) {
+      sudog* sg = head();
+      if (sg == nullptr) return nullptr;
+      remove(sg);
+      if (sg->is_select) {
+        std::uint32_t zero = 0;
+        if (!sg->gp->select_done.compare_exchange_strong(zero, 1, std::memory_order_acq_rel)) continue;
+      }
+      return sg;
+    }
+  }
+};
+
+// elem_ops: how to move the element type; one static table per T.
+struct elem_ops {
+  std::size_t size;
+  std::size_t align;
+  void (*construct)(void* dst, void* src) noexcept;  // new (dst) T(std::move(*src))
+  void (*destroy)(void* p) noexcept;                 // p->~T()
+  void (*emplace_opt)(void* opt, void* src) noexcept;  // std::optional<T>::emplace(std::move(*src))
+};
+
+template <class T>
+inline constexpr elem_ops elem_ops_for{
+    sizeof(T),
+    alignof(T),
+    [](void* dst, void* src) noexcept { ::new (dst) T(std::move(*static_cast<T*>(src))); },
+    [](void* p) noexcept { static_cast<T*>(p)->~T(); },
+    [](void* opt, void* src) noexcept { static_cast<std::optional<T>*>(opt)->emplace(std::move(*static_cast<T*>(src))); },
+};
+
+struct hchan {
+  rt_mutex lock;
+  std::atomic<std::size_t> qcount{0};  // values in buf; written under lock
+  std::atomic<std::uint32_t> closed{0};  // written under lock
+  std::size_t dataqsiz = 0;            // immutable
+  std::size_t sendx = 0;               // lock
+  std::size_t recvx = 0;               // lock
+  waitq recvq;                         // lock
+  waitq sendq;                         // lock
+  const elem_ops* ops = nullptr;       // immutable
+  unsigned char* buf = nullptr;        // immutable pointer; slots guarded by lock
+  std::atomic<std::int64_t> refs{1};   // handles + parked waiters
+
+  void* slot(std::size_t i) const noexcept { return buf + i * ops->size; }
+
+  static hchan* make(const elem_ops* ops, std::size_t cap) {
+    auto* c = new hchan();
+    c->ops = ops;
+    c->dataqsiz = cap;
+    if (cap > 0) {
+      if (cap > (std::size_t{1} << 40) / (ops->size == 0 ? 1 : ops->size)) {
+        delete c;
+        throw std::length_error("goro::chan: capacity too large");
+      }
+      c->buf = static_cast<unsigned char*>(::operator new(cap * ops->size, std::align_val_t{ops->align < 16 ? 16 : ops->align}));
+    }
+    return c;
+  }
+
+  void retain() noexcept { refs.fetch_add(1, std::memory_order_relaxed); }
+  void release() noexcept {
+    // acq_rel: the last owner sees every other owner's use before deleting.
+    if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) destroy();
+  }
+
+ private:
+  void destroy() noexcept {
+    std::size_t n = qcount.load(std::memory_order_relaxed);
+    for (std::size_t i = 0; i < n; ++i) ops->destroy(slot((recvx + i) % dataqsiz));
+    if (buf != nullptr) ::operator delete(buf, std::align_val_t{ops->align < 16 ? 16 : ops->align});
+    delete this;
+  }
+};
+
+// chan_park parks the caller in c's queue q (its sudog already enqueued,
+// c->lock held): the lock is released after the switch, and the shutdown
+// unwinder can take the sudog out again. The caller's handle keeps c alive
+// meanwhile (a handle object is not shared mutable state: API.md).
+inline void chan_park(hchan* c, sudog* sg, waitq* q, wait_reason why) {
+  struct cancel_arg {
+    hchan* c;
+    sudog* sg;
+    waitq* q;
+  } ca{c, sg, q};
+  park(
+      why, [](g*, void* ch) noexcept { static_cast<hchan*>(ch)->lock.unlock(); return true; }, c,
+      park_opts{[](g*, void* a) noexcept {
+                  auto* x = static_cast<cancel_arg*>(a);
+                  rt_lock_guard lk(x->c->lock);
+                  if (!x->sg->queued) return false;
+                  x->q->remove(x->sg);
+                  return true;
+                },
+                &ca});
+}
+
+// park_forever blocks on a nil channel or an empty select: nothing wakes it but
+// the shutdown unwinder.
+inline void park_forever(wait_reason why) {
+  park(why, nullptr, nullptr, park_opts{[](g*, void*) noexcept { return true; }, nullptr});
+  fatal("park_forever: resumed without unwinding");
+}
+
+// full reports whether a send on c would block, read without the lock (Go:
+// full). Only a hint: the caller re-checks under the lock, except the
+// non-blocking fast path, whose answer is then "was full at some point".
+inline bool chan_full(const hchan* c) noexcept {
+  if (c->dataqsiz == 0) return c->recvq.empty();
+  return c->qcount.load(std::memory_order_relaxed) == c->dataqsiz;
+}
+
+// give_to_receiver moves src into the parked receiver sg (hand-off) and
+// returns its G, for the caller to ready after unlocking (Go: send).
+// Requires c->lock.
+inline g* give_to_receiver(hchan* c, sudog* sg, void* src) noexcept {
+  c->ops->emplace_opt(sg->elem, src);
+  sg->success = true;
+  sg->gp->param = sg;
+  return sg->gp;
+}
+
+// buf_put / buf_take: the ring buffer. Require c->lock.
+inline void buf_put(hchan* c, void* src) noexcept {
+  c->ops->construct(c->slot(c->sendx), src);
+  if (++c->sendx == c->dataqsiz) c->sendx = 0;
+  c->qcount.store(c->qcount.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+inline void buf_take(hchan* c, void* dst_opt) noexcept {
+  void* head = c->slot(c->recvx);
+  c->ops->emplace_opt(dst_opt, head);
+  c->ops->destroy(head);
+  if (++c->recvx == c->dataqsiz) c->recvx = 0;
+  c->qcount.store(c->qcount.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+}
+
+// take_from_sender completes a receive from the parked sender sg and returns
+// its G, for the caller to ready after unlocking (Go: recv). Unbuffered: take
+// the sender's value. Full buffer: take the head, and the sender's value goes
+// to the tail. Requires c->lock.
+inline g* take_from_sender(hchan* c, sudog* sg, void* dst_opt) noexcept {
+  if (c->dataqsiz == 0) {
+    c->ops->emplace_opt(dst_opt, sg->elem);
+  } else {
+    void* head = c->slot(c->recvx);
+    c->ops->emplace_opt(dst_opt, head);
+    c->ops->destroy(head);
+    c->ops->construct(head, sg->elem);  // the sender's value takes the freed slot
+    if (++c->recvx == c->dataqsiz) c->recvx = 0;
+    c->sendx = c->recvx;
+  }
+  sg->success = true;
+  sg->gp->param = sg;
+  return sg->gp;
+}
+
+// chansend sends the T at src on c (moving from it only when it succeeds).
+// block: park until done; else return false when it would block. Throws
+// closed_channel if c is or becomes closed. Any goroutine or plain thread.
+// (Go: chansend.)
+inline bool chansend(hchan* c, void* src, bool block) {
+  // Non-blocking fast path (Go): not closed and full means "would block". The
+  // two loads may see different moments; either order is a moment when the
+  // channel was open and full, which is a correct answer for a try.
+  if (!block && c->closed.load(std::memory_order_relaxed) == 0 && chan_full(c)) return false;
+  plain_call_scope scope;
+  c->lock.lock();
+  if (c->closed.load(std::memory_order_relaxed) != 0) {
+    c->lock.unlock();
+    throw closed_channel("goro::chan: send on closed channel");
+  }
+  if (sudog* sg = c->recvq.dequeue()) {
+    g* gp = give_to_receiver(c, sg, src);
+    c->lock.unlock();
+    ready(gp);
+    return true;
+  }
+  if (c->qcount.load(std::memory_order_relaxed) < c->dataqsiz) {
+    buf_put(c, src);
+    c->lock.unlock();
+    return true;
+  }
+  if (!block) {
+    c->lock.unlock();
+    return false;
+  }
+  sudog sg;
+  sg.gp = getg();
+  sg.elem = src;
+  sg.c = c;
+  c->sendq.enqueue(&sg);
+  chan_park(c, &sg, &c->sendq, wait_reason::chan_send);
+  if (!sg.success) throw closed_channel("goro::chan: send on closed channel");
+  return true;
+}
+
+// recv_outcome: what chanrecv did.
+enum class recv_outcome { would_block, value, closed };
+
+// chanrecv receives from c into the std::optional at dst (emplaced on a
+// value; left empty when closed). block: park until a value or close.
+// Any goroutine or plain thread. (Go: chanrecv.)
+inline recv_outcome chanrecv(hchan* c, void* dst, bool block) {
+  // Non-blocking fast path (Go): empty and open means "would block". Empty is
+  // checked first and again after closed, so that a value sent just before a
+  // close is never reported as "closed".
+  if (!block) {
+    bool empty = c->dataqsiz == 0 ? c->sendq.empty() : c->qcount.load(std::memory_order_acquire) == 0;
+    if (empty) {
+      if (c->closed.load(std::memory_order_acquire) == 0) return recv_outcome::would_block;
+      bool still_empty = c->dataqsiz == 0 ? c->sendq.empty() : c->qcount.load(std::memory_order_acquire) == 0;
+      if (still_empty) return recv_outcome::closed;
+    }
+  }
+  plain_call_scope scope;
+  c->lock.lock();
+  if (c->closed.load(std::memory_order_relaxed) != 0 && c->qcount.load(std::memory_order_relaxed) == 0) {
+    c->lock.unlock();
+    return recv_outcome::closed;
+  }
+  if (sudog* sg = c->sendq.dequeue()) {
+    g* gp = take_from_sender(c, sg, dst);
+    c->lock.unlock();
+    ready(gp);
+    return recv_outcome::value;
+  }
+  if (c->qcount.load(std::memory_order_relaxed) > 0) {
+    buf_take(c, dst);
+    c->lock.unlock();
+    return recv_outcome::value;
+  }
+  if (!block) {
+    c->lock.unlock();
+    return recv_outcome::would_block;
+  }
+  sudog sg;
+  sg.gp = getg();
+  sg.elem = dst;
+  sg.c = c;
+  c->recvq.enqueue(&sg);
+  chan_park(c, &sg, &c->recvq, wait_reason::chan_receive);
+  return sg.success ? recv_outcome::value : recv_outcome::closed;
+}
+
+// closechan closes c and wakes every waiter: receivers get "closed",
+// senders throw closed_channel (Go: closechan). Any goroutine or thread.
+inline void closechan(hchan* c) {
+  plain_call_scope scope;
+  g* wake = nullptr;
+  {
+    rt_lock_guard lk(c->lock);
+    if (c->closed.load(std::memory_order_relaxed) != 0) throw closed_channel("goro::chan: close of closed channel");
+    c->closed.store(1, std::memory_order_release);
+    for (waitq* q : {&c->recvq, &c->sendq}) {
+      while (sudog* sg = q->dequeue()) {
+        sg->success = false;
+        sg->gp->param = sg;
+        sg->gp->schedlink = wake;  // the G is parked: its schedlink is free
+        wake = sg->gp;
+      }
+    }
+  }
+  while (wake != nullptr) {
+    g* gp = wake;
+    wake = gp->schedlink;
+    ready(gp);
+  }
+}
+
+template <class T>
+concept chan_capacity = std::integral<T> && !std::same_as<std::remove_cv_t<T>, bool> && !std::same_as<std::remove_cv_t<T>, char> &&
+                        !std::same_as<std::remove_cv_t<T>, signed char> && !std::same_as<std::remove_cv_t<T>, unsigned char> &&
+                        !std::same_as<std::remove_cv_t<T>, wchar_t> && !std::same_as<std::remove_cv_t<T>, char8_t> &&
+                        !std::same_as<std::remove_cv_t<T>, char16_t> && !std::same_as<std::remove_cv_t<T>, char32_t>;
+
+}  // namespace detail
+
+template <class T>
+class chan;
+
+namespace detail {
+template <class T>
+hchan* chan_ptr(const chan<T>& c) noexcept;
+}
+
+// chan<T>: see API.md, "Channels". A shared handle to a channel.
+template <class T>
+class chan {
+  static_assert(std::is_nothrow_move_constructible_v<T>,
+                "goro::chan<T>: T's move constructor must be noexcept (values move under the channel's lock)");
+  static_assert(std::is_object_v<T> && !std::is_array_v<T>, "goro::chan<T>: T must be an object type");
+
+ public:
+  using value_type = T;
+
+  // An unbuffered channel (Go: make(chan T)).
+  chan() : c_(detail::hchan::make(&detail::elem_ops_for<T>, 0)) {}
+
+  // A channel with capacity cap: buffered when cap > 0 (Go: make(chan T, cap)).
+  template <detail::chan_capacity I>
+  explicit chan(I cap) {
+    if (cap < 0) throw std::invalid_argument("goro::chan: negative capacity");
+    c_ = detail::hchan::make(&detail::elem_ops_for<T>, static_cast<std::size_t>(cap));
+  }
+
+  // The nil channel.
+  chan(std::nullptr_t) noexcept {}
+
+  chan(const chan& o) noexcept : c_(o.c_) {
+    if (c_ != nullptr) c_->retain();
+  }
+  chan(chan&& o) noexcept : c_(std::exchange(o.c_, nullptr)) {}
+  chan& operator=(const chan& o) noexcept {
+    chan(o).swap(*this);
+    return *this;
+  }
+  chan& operator=(chan&& o) noexcept {
+    chan(std::move(o)).swap(*this);
+    return *this;
+  }
+  ~chan() {
+    if (c_ != nullptr) c_->release();
+  }
+  void swap(chan& o) noexcept { std::swap(c_, o.c_); }
+
+  explicit operator bool() const noexcept { return c_ != nullptr; }
+  friend bool operator==(const chan& a, const chan& b) noexcept { return a.c_ == b.c_; }
+
+  // send blocks until a receiver takes v (unbuffered) or there is room;
+  // throws closed_channel if the channel is or becomes closed (v is then
+  // destroyed with this call's parameter).
+  void send(T v) const {
+    if (c_ == nullptr) detail::park_forever(detail::wait_reason::chan_send_nil);
+    detail::chansend(c_, &v, true);
+  }
+
+  // recv blocks until a value arrives; std::nullopt once closed and drained.
+  std::optional<T> recv() const {
+    std::optional<T> out;
+    if (c_ == nullptr) detail::park_forever(detail::wait_reason::chan_receive_nil);
+    detail::chanrecv(c_, &out, true);
+    return out;
+  }
+
+  // try_send sends only if it can without blocking; moves from v only then.
+  // Throws closed_channel on a closed channel.
+  bool try_send(T& v) const {
+    if (c_ == nullptr) return false;
+    return detail::chansend(c_, &v, false);
+  }
+  bool try_send(T&& v) const { return try_send(v); }
+
+  // try_recv receives only if a value is ready now.
+  std::optional<T> try_recv() const {
+    std::optional<T> out;
+    if (c_ != nullptr) detail::chanrecv(c_, &out, false);
+    return out;
+  }
+
+  // close: throws closed_channel if already closed, std::logic_error if nil.
+  void close() const {
+    if (c_ == nullptr) throw std::logic_error("goro::chan: close of nil channel");
+    detail::closechan(c_);
+  }
+
+  std::size_t size() const noexcept { return c_ == nullptr ? 0 : c_->qcount.load(std::memory_order_relaxed); }
+  std::size_t capacity() const noexcept { return c_ == nullptr ? 0 : c_->dataqsiz; }
+
+  // Range-for receives until the channel is closed and drained.
+  class iterator {
+   public:
+    using value_type = T;
+    using difference_type = std::ptrdiff_t;
+    iterator() = default;
+    explicit iterator(const chan* ch) : ch_(ch) { ++*this; }
+    T& operator*() { return *cur_; }
+    iterator& operator++() {
+      cur_ = ch_->recv();
+      return *this;
+    }
+    void operator++(int) { ++*this; }
+    friend bool operator==(const iterator& it, std::default_sentinel_t) noexcept { return !it.cur_.has_value(); }
+
+   private:
+    const chan* ch_ = nullptr;
+    std::optional<T> cur_;
+  };
+  iterator begin() const { return iterator(this); }
+  std::default_sentinel_t end() const noexcept { return {}; }
+
+ private:
+  friend detail::hchan* detail::chan_ptr<T>(const chan<T>&) noexcept;
+  detail::hchan* c_ = nullptr;
+};
+
+namespace detail {
+template <class T>
+hchan* chan_ptr(const chan<T>& c) noexcept {
+  return c.c_;
+}
+}  // namespace detail
+
+}  // inline namespace GORO_DETAIL_ABI_NS
+}  // namespace goro
+
+#endif  // GORO_DETAIL_CHAN_HPP
+
+// goro: from include/goro/select.hpp
+// goro/select.hpp — select (Go: select.go, selectgo).
+//
+// selectgo, as Go does it:
+//   1. Poll order: a random permutation of the cases with a non-nil channel
+//      (the uniform choice among ready cases). Lock order: the same cases sorted
+//      by channel address, so that two selects never lock two channels in
+//      opposite orders; a channel listed twice is locked once.
+//   2. Lock every channel; pass 1 takes the first ready case in poll order.
+//   3. Else the default case, if any.
+//   4. Else pass 2 enqueues one sudog per case (on the select's stack) and parks
+//      once; the first waker to win g.select_done (chan.hpp, waitq::dequeue)
+//      completes its case and records its sudog in g.param.
+//   5. Pass 3 locks again, takes every other sudog out of its queue, unlocks.
+// Handlers run after all of this, outside every runtime lock.
+#ifndef GORO_DETAIL_SELECT_HPP
+#define GORO_DETAIL_SELECT_HPP
+
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+namespace goro {
+inline namespace GORO_DETAIL_ABI_NS {
+namespace detail {
+
+enum class case_kind : std::uint8_t { recv, send, fallback };
+
+// scase: one case, untyped (Go: scase).
+struct scase {
+  hchan* c;      // nullptr: nil channel (never ready) or the default case
+  void* elem;    // send: the T to send; recv: the std::optional<T> to fill
+  case_kind kind;
+};
+
+struct select_state {
+  scase* cases;
+  std::uint16_t* lockorder;  // indices of the non-nil cases, by channel address
+  std::size_t nlock;
+  sudog* sgs;                // one per case, indexed like cases
+};
+
+inline void sellock(const select_state& st) noexcept {
+  hchan* last = nullptr;
+  for (std::size_t k = 0; k < st.nlock; ++k) {
+    hchan* c = st.cases[st.lockorder[k]].c;
+    if (c != last) c->lock.lock();
+    last = c;
+  }
+}
+
+inline void selunlock(const select_state& st) noexcept {
+  // Unlock in reverse; a channel listed twice is unlocked once (its first
+  // appearance in lock order).
+  for (std::size_t k = st.nlock; k-- > 0;) {
+    hchan* c = st.cases[st.lockorder[k]].c;
+    if (k > 0 && st.cases[st.lockorder[k - 1]].c == c) continue;
+    c->lock.unlock();
+  }
+}
+
+// dequeue_all takes this select's sudogs out of their queues (except keep,
+// the winner, already dequeued by its waker). Requires every lock.
+inline void dequeue_all(const select_state& st, sudog* keep) noexcept {
+  for (std::size_t k = 0; k < st.nlock; ++k) {
+    std::uint16_t i = st.lockorder[k];
+    sudog* sg = &st.sgs[i];
+    if (sg == keep || !sg->queued) continue;
+    (st.cases[i].kind == case_kind::recv ? st.cases[i].c->recvq : st.cases[i].c->sendq).remove(sg);
+  }
+}
+
+// select_rand: a random number for the poll order. The P's generator on a
+// goroutine (owner-only state: the goroutine runs on that P), a thread-local
+// one on a plain thread.
+inline std::uint32_t select_rand() noexcept {
+  m* mp = getm();
+  if (mp != nullptr && mp->pp != nullptr) return fastrand(mp->pp->fastrand);
+  static thread_local std::uint32_t state =
+      (static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(&state) >> 4) ^ static_cast<std::uint32_t>(nanotime())) | 1u;
+  return fastrand(state);
+}
+
+struct select_result {
+  std::size_t index;
+  bool recv_ok;  // recv case: a value (true) or closed (false)
+};
+
+// selectgo runs a select over cases[0..n): the chosen case's index. Throws
+// closed_channel for a send case on a closed channel. default_index: the
+// default case's index, or n if none. pollorder, lockorder and sgs: scratch of
+// n entries. Any goroutine or plain thread.
+inline select_result selectgo(scase* cases, std::size_t n, std::size_t default_index, std::uint16_t* pollorder,
+                              std::uint16_t* lockorder, sudog* sgs) {
+  // 1. Poll order (inside-out Fisher-Yates over the non-nil cases), lock order.
+  std::size_t npoll = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (cases[i].c == nullptr) continue;
+    std::size_t j = select_rand() % (npoll + 1);
+    pollorder[npoll] = pollorder[j];
+    pollorder[j] = static_cast<std::uint16_t>(i);
+    ++npoll;
+  }
+  std::copy(pollorder, pollorder + npoll, lockorder);
+  std::sort(lockorder, lockorder + npoll, [cases](std::uint16_t a, std::uint16_t b) {
+    return std::less<hchan*>()(cases[a].c, cases[b].c) || (cases[a].c == cases[b].c && a < b);
+  });
+  select_state st{cases, lockorder, npoll, sgs};
+
+  if (npoll == 0) {
+    if (default_index < n) return {default_index, false};
+    park_forever(wait_reason::select_no_cases);
+  }
+
+  plain_call_scope scope;
+  // 2. Pass 1: the first ready case in poll order.
+  sellock(st);
+  for (std::size_t k = 0; k < npoll; ++k) {
+    std::uint16_t i = pollorder[k];
+    hchan* c = cases[i].c;
+    if (cases[i].kind == case_kind::recv) {
+      if (sudog* sg = c->sendq.dequeue()) {
+        g* gp = take_from_sender(c, sg, cases[i].elem);
+        selunlock(st);
+        ready(gp);
+        return {i, true};
+      }
+      if (c->qcount.load(std::memory_order_relaxed) > 0) {
+        buf_take(c, cases[i].elem);
+        selunlock(st);
+        return {i, true};
+      }
+      if (c->closed.load(std::memory_order_relaxed) != 0) {
+        selunlock(st);
+        return {i, false};
+      }
+    } else {
+      if (c->closed.load(std::memory_order_relaxed) != 0) {
+        selunlock(st);
+        throw closed_channel("goro::select: send on closed channel");
+      }
+      if (sudog* sg = c->recvq.dequeue()) {
+        g* gp = give_to_receiver(c, sg, cases[i].elem);
+        selunlock(st);
+        ready(gp);
+        return {i, true};
+      }
+      if (c->qcount.load(std::memory_order_relaxed) < c->dataqsiz) {
+        buf_put(c, cases[i].elem);
+        selunlock(st);
+        return {i, true};
+      }
+    }
+  }
+  // 3. Default.
+  if (default_index < n) {
+    selunlock(st);
+    return {default_index, false};
+  }
+  // 4. Pass 2: enqueue on every channel, park once.
+  g* gp = getg();
+  gp->select_done.store(0, std::memory_order_relaxed);  // no waker can see us before the unlock
+  gp->param = nullptr;
+  for (std::size_t k = 0; k < npoll; ++k) {
+    std::uint16_t i = lockorder[k];
+    sudog* sg = &sgs[i];
+    sg->gp = gp;
+    sg->elem = cases[i].elem;
+    sg->c = cases[i].c;
+    sg->case_index = i;
+    sg->is_select = true;
+    sg->success = false;
+    (cases[i].kind == case_kind::recv ? cases[i].c->recvq : cases[i].c->sendq).enqueue(sg);
+  }
+  park(
+      wait_reason::select, [](g*, void* s) noexcept { selunlock(*static_cast<select_state*>(s)); return true; }, &st,
+      park_opts{[](g* g2, void* s) noexcept {
+                  // Unwinding: win select_done like a waker would, then leave every queue.
+                  std::uint32_t zero = 0;
+                  if (!g2->select_done.compare_exchange_strong(zero, 1, std::memory_order_acq_rel)) return false;
+                  auto* st2 = static_cast<select_state*>(s);
+                  sellock(*st2);
+                  dequeue_all(*st2, nullptr);
+                  selunlock(*st2);
+                  return true;
+                },
+                &st});
+  // 5. Pass 3: leave the other queues.
+  auto* winner = static_cast<sudog*>(gp->param);
+  sellock(st);
+  dequeue_all(st, winner);
+  selunlock(st);
+  if (winner == nullptr) fatal("selectgo: woken without a case");
+  std::size_t i = winner->case_index;
+  if (cases[i].kind == case_kind::send && !winner->success) throw closed_channel("goro::select: send on closed channel");
+  return {i, winner->success};
+}
+
+template <class T, class F>
+struct recv_case_t {
+  chan<T> ch;
+  F fn;
+  std::optional<T> val;
+};
+template <class T, class F>
+struct send_case_t {
+  chan<T> ch;
+  T value;
+  F fn;
+};
+template <class F>
+struct default_case_t {
+  F fn;
+};
+
+template <class C>
+struct case_traits;
+template <class T, class F>
+struct case_traits<recv_case_t<T, F>> {
+  static constexpr bool is_default = false;
+  static scase make(recv_case_t<T, F>& c) noexcept { return scase{chan_ptr(c.ch), &c.val, case_kind::recv}; }
+  static void handle(recv_case_t<T, F>& c) { std::invoke(std::move(c.fn), std::move(c.val)); }
+};
+template <class T, class F>
+struct case_traits<send_case_t<T, F>> {
+  static constexpr bool is_default = false;
+  static scase make(send_case_t<T, F>& c) noexcept { return scase{chan_ptr(c.ch), &c.value, case_kind::send}; }
+  static void handle(send_case_t<T, F>& c) { std::invoke(std::move(c.fn)); }
+};
+template <class F>
+struct case_traits<default_case_t<F>> {
+  static constexpr bool is_default = true;
+  static scase make(default_case_t<F>&) noexcept { return scase{nullptr, nullptr, case_kind::fallback}; }
+  static void handle(default_case_t<F>& c) { std::invoke(std::move(c.fn)); }
+};
+
+template <class... Cases, std::size_t... I>
+std::size_t select_impl(std::index_sequence<I...>, Cases&... cs) {
+  constexpr std::size_t n = sizeof...(Cases);
+  scase cases[n] = {case_traits<Cases>::make(cs)...};
+  constexpr bool defaults[n] = {case_traits<Cases>::is_default...};
+  std::size_t default_index = n;
+  for (std::size_t i = 0; i < n; ++i)
+    if (defaults[i]) default_index = i;
+  std::uint16_t pollorder[n];
+  std::uint16_t lockorder[n];
+  sudog sgs[n];
+  select_result r = selectgo(cases, n, default_index, pollorder, lockorder, sgs);
+  (void)((r.index == I ? (case_traits<Cases>::handle(cs), true) : false) || ...);
+  return r.index;
+}
+
+}  // namespace detail
+
+// recv_case: ready when ch has a value or is closed; on_value gets
+// std::optional<T> (std::nullopt: closed).
+template <class T, class F>
+detail::recv_case_t<T, std::decay_t<F>> recv_case(chan<T> ch, F&& on_value) {
+  return {std::move(ch), std::forward<F>(on_value), std::nullopt};
+}
+
+// send_case: ready when ch can take value now; owns value until then (it is
+// destroyed if another case is taken).
+template <class T, class F>
+detail::send_case_t<T, std::decay_t<F>> send_case(chan<T> ch, std::type_identity_t<T> value, F&& on_sent) {
+  return {std::move(ch), std::move(value), std::forward<F>(on_sent)};
+}
+
+// default_case: taken when no other case is ready.
+template <class F>
+detail::default_case_t<std::decay_t<F>> default_case(F&& on_default) {
+  return {std::forward<F>(on_default)};
+}
+
+// select: Go's select statement. Returns the index of the case taken, among
+// the arguments (default_case included), after running its handler.
+template <class... Cases>
+std::size_t select(Cases&&... cases) {
+  static_assert(sizeof...(Cases) < 65536, "goro::select: too many cases");
+  static_assert(((detail::case_traits<std::decay_t<Cases>>::is_default ? 1 : 0) + ... + 0) <= 1,
+                "goro::select: at most one default_case");
+  if constexpr (sizeof...(Cases) == 0) {
+    detail::park_forever(detail::wait_reason::select_no_cases);
+    return 0;
+  } else {
+    return detail::select_impl<std::decay_t<Cases>...>(std::index_sequence_for<Cases...>{}, cases...);
+  }
+}
+
+}  // inline namespace GORO_DETAIL_ABI_NS
+}  // namespace goro
+
+#endif  // GORO_DETAIL_SELECT_HPP
 
 // goro: from include/goro/time.hpp
 // goro/time.hpp — the clock and sleeping (Go: time.go). The sleeper heap is

@@ -13,6 +13,8 @@
 #include "sched.hpp"
 #include "sema.hpp"
 #include "sync.hpp"
+#include "chan.hpp"
+#include "select.hpp"
 #include "time.hpp"
 
 #endif  // GORO_DETAIL_GORO_HPP

@@ -147,6 +147,9 @@ struct g {
   // its park (and its wait record's object cannot go away) while the unwinder
   // cancels it. See "Claiming a parked G" in sched.hpp.
   std::atomic<std::uint8_t> parkstate{0};
+  // select_done: a select parked on several channels is woken by exactly one
+  // of them: the waker that wins the CAS 0 -> 1 (Go: g.selectDone).
+  std::atomic<std::uint32_t> select_done{0};
 
   // --- body; set at spawn, used once at entry ---
   void (*body)(g*) = nullptr;    // invokes the closure (or destroys it unrun, at shutdown)

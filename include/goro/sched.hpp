@@ -1031,6 +1031,31 @@ class plain_call_scope {
   bool on_;
 };
 
+// sync_can_spin: may a goroutine spinning for a mutex (iteration iter) hope
+// that the holder, running on another P, releases it soon? (Go:
+// sync_runtime_canSpin: a few rounds, a multicore machine, another P running,
+// and nothing waiting in our own run queue.) Any goroutine; false on threads.
+inline bool sync_can_spin(int iter) noexcept {
+  if (iter >= 4) return false;
+  m* mp = getm();
+  if (mp == nullptr || mp->pp == nullptr) return false;
+  sched_t* s = mp->sched;
+  if (std::thread::hardware_concurrency() <= 1) return false;
+  if (static_cast<std::int32_t>(s->allp.size()) <= s->npidle.load(std::memory_order_relaxed) + s->nmspinning.load(std::memory_order_relaxed) + 1)
+    return false;
+  return mp->pp->runq.empty();
+}
+
+// sync_spin: Go's procyield(30).
+inline void sync_spin() noexcept {
+  for (int i = 0; i < 30; ++i) cpu_relax();
+}
+
+// sync_fatal: a misuse Go reports with fatal (unlock of an unlocked mutex):
+// ends the process with Go's text (the deterministic scheduler fails the run
+// instead, as a panic_error).
+[[noreturn]] inline void sync_fatal(const char* msg) noexcept { fatal(msg); }
+
 // unwind_point throws goroutine_exit if the runtime is unwinding and this G has
 // not been unwound yet: yield's check (API.md: "blocking call or yield()").
 inline void unwind_point(g* gp) {

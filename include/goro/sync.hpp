@@ -1,6 +1,9 @@
-// goro/sync.hpp — Go's sync package on goro's semaphores: wait_group (this
-// issue), mutex, shared_mutex, condition_variable and call_once (channels
-// issue). Follows Go's sync/waitgroup.go.
+// goro/sync.hpp — Go's sync package on goro's semaphores (sema.hpp):
+// mutex (sync/mutex.go), shared_mutex (sync/rwmutex.go), condition_variable
+// (sync/cond.go with runtime's notifyList), once_flag / call_once
+// (sync/once.go, with std semantics for exceptions) and wait_group
+// (sync/waitgroup.go). All of them park goroutines; from a plain OS thread
+// they block the thread.
 #ifndef GORO_DETAIL_SYNC_HPP
 #define GORO_DETAIL_SYNC_HPP
 
@@ -10,10 +13,373 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
+#include <mutex>
 #include <stdexcept>
 
 namespace goro {
 inline namespace GORO_DETAIL_ABI_NS {
+
+// mutex: Go's sync.Mutex. A Lockable (std::lock_guard, std::unique_lock,
+// std::scoped_lock work).
+//
+// The state word: bit 0 locked, bit 1 woken (an unparked waiter is competing,
+// so unlock need not wake another), bit 2 starving, bits 3.. the number of
+// parked waiters. Two modes, as Go's mutex.go explains at length:
+//   normal: waiters queue FIFO, but a woken waiter competes with goroutines
+//     arriving just now (which are on a CPU already and usually win); it
+//     spins a little before parking.
+//   starvation: entered when a waiter has waited over 1 ms; unlock hands the
+//     mutex straight to the first waiter (semrelease with handoff) and newcomers
+//     queue at the tail without trying. Left when the last waiter takes it, or
+//     one that waited under 1 ms.
+class mutex {
+ public:
+  mutex() = default;
+  mutex(const mutex&) = delete;
+  mutex& operator=(const mutex&) = delete;
+
+  void lock() {
+    std::int32_t unlocked = 0;
+    // acquire: pairs with the release in unlock.
+    if (GORO_DETAIL_LIKELY(state_.compare_exchange_strong(unlocked, locked_bit, std::memory_order_acquire, std::memory_order_relaxed)))
+      return;
+    lock_slow();
+  }
+
+  bool try_lock() noexcept {
+    std::int32_t old = state_.load(std::memory_order_relaxed);
+    if ((old & (locked_bit | starving_bit)) != 0) return false;
+    return state_.compare_exchange_strong(old, old | locked_bit, std::memory_order_acquire, std::memory_order_relaxed);
+  }
+
+  void unlock() {
+    // release: publishes the critical section to the next owner.
+    std::int32_t next = state_.fetch_sub(locked_bit, std::memory_order_release) - locked_bit;
+    if (GORO_DETAIL_UNLIKELY(next != 0)) unlock_slow(next);
+  }
+
+ private:
+  static constexpr std::int32_t locked_bit = 1;
+  static constexpr std::int32_t woken_bit = 2;
+  static constexpr std::int32_t starving_bit = 4;
+  static constexpr int waiter_shift = 3;
+  static constexpr std::int64_t starvation_threshold_ns = 1'000'000;  // Go: starvationThresholdNs
+
+  GORO_DETAIL_NOINLINE void lock_slow() {
+    std::int64_t wait_start = 0;
+    bool starving = false;
+    bool awoke = false;
+    int iter = 0;
+    std::int32_t old = state_.load(std::memory_order_relaxed);
+    for (;;) {
+      // Spin while locked in normal mode, if spinning can pay off.
+      if ((old & (locked_bit | starving_bit)) == locked_bit && detail::sync_can_spin(iter)) {
+        // Tell unlock not to wake another waiter while we are awake.
+        if (!awoke && (old & woken_bit) == 0 && (old >> waiter_shift) != 0 &&
+            state_.compare_exchange_strong(old, old | woken_bit, std::memory_order_relaxed))
+          awoke = true;
+        detail::sync_spin();
+        ++iter;
+        old = state_.load(std::memory_order_relaxed);
+        continue;
+      }
+      std::int32_t next = old;
+      if ((old & starving_bit) == 0) next |= locked_bit;  // don't grab a starving mutex: it is handed off
+      if ((old & (locked_bit | starving_bit)) != 0) next += 1 << waiter_shift;
+      if (starving && (old & locked_bit) != 0) next |= starving_bit;
+      if (awoke) {
+        if ((next & woken_bit) == 0) detail::fatal("sync: inconsistent mutex state");
+        next &= ~woken_bit;
+      }
+      if (state_.compare_exchange_strong(old, next, std::memory_order_acquire, std::memory_order_relaxed)) {
+        if ((old & (locked_bit | starving_bit)) == 0) return;  // locked it with the CAS
+        bool lifo = wait_start != 0;                           // waited before: back to the head of the queue
+        if (wait_start == 0) wait_start = detail::nanotime();
+        detail::semacquire(&sema_, detail::wait_reason::sync_mutex_lock, lifo);
+        starving = starving || detail::nanotime() - wait_start > starvation_threshold_ns;
+        old = state_.load(std::memory_order_acquire);
+        if ((old & starving_bit) != 0) {
+          // Handed off in starvation mode: we own it; fix up the state.
+          if ((old & (locked_bit | woken_bit)) != 0 || (old >> waiter_shift) == 0)
+            detail::fatal("sync: inconsistent mutex state");
+          std::int32_t delta = locked_bit - (1 << waiter_shift);
+          if (!starving || (old >> waiter_shift) == 1) delta -= starving_bit;  // leave starvation mode
+          state_.fetch_add(delta, std::memory_order_acquire);
+          return;
+        }
+        awoke = true;
+        iter = 0;
+      }
+    }
+  }
+
+  GORO_DETAIL_NOINLINE void unlock_slow(std::int32_t next) {
+    if (((next + locked_bit) & locked_bit) == 0) {
+      state_.fetch_add(locked_bit, std::memory_order_relaxed);  // undo, for the record; the process ends
+      detail::sync_fatal("sync: unlock of unlocked mutex");
+    }
+    if ((next & starving_bit) == 0) {
+      std::int32_t old = next;
+      for (;;) {
+        // Nobody to wake, or someone already woken / locked it / starving.
+        if ((old >> waiter_shift) == 0 || (old & (locked_bit | woken_bit | starving_bit)) != 0) return;
+        std::int32_t n = (old - (1 << waiter_shift)) | woken_bit;
+        if (state_.compare_exchange_strong(old, n, std::memory_order_release, std::memory_order_relaxed)) {
+          detail::semrelease(&sema_, false);
+          return;
+        }
+      }
+    }
+    detail::semrelease(&sema_, true);  // starvation: hand off to the first waiter
+  }
+
+  std::atomic<std::int32_t> state_{0};
+  std::atomic<std::uint32_t> sema_{0};
+};
+
+// shared_mutex: Go's sync.RWMutex. A waiting writer blocks new readers, so
+// readers cannot starve a writer.
+//
+// reader_count counts readers in; a writer subtracts max_readers from it, which
+// makes it negative (new readers then park on reader_sem) and tells it how
+// many readers are still in: those it waits for through reader_wait.
+class shared_mutex {
+ public:
+  shared_mutex() = default;
+  shared_mutex(const shared_mutex&) = delete;
+  shared_mutex& operator=(const shared_mutex&) = delete;
+
+  void lock_shared() {
+    if (reader_count_.fetch_add(1, std::memory_order_acquire) + 1 < 0)
+      detail::semacquire(&reader_sem_, detail::wait_reason::sync_rwmutex_rlock);  // a writer is pending
+  }
+
+  bool try_lock_shared() noexcept {
+    std::int32_t c = reader_count_.load(std::memory_order_relaxed);
+    for (;;) {
+      if (c < 0) return false;
+      if (reader_count_.compare_exchange_weak(c, c + 1, std::memory_order_acquire, std::memory_order_relaxed)) return true;
+    }
+  }
+
+  void unlock_shared() {
+    std::int32_t r = reader_count_.fetch_sub(1, std::memory_order_release) - 1;
+    if (r < 0) unlock_shared_slow(r);
+  }
+
+  void lock() {
+    w_.lock();  // exclude other writers
+    // Announce the pending writer to readers.
+    std::int32_t r = reader_count_.fetch_sub(max_readers, std::memory_order_acq_rel);
+    // Wait for the active readers.
+    if (r != 0 && reader_wait_.fetch_add(r, std::memory_order_acq_rel) + r != 0)
+      detail::semacquire(&writer_sem_, detail::wait_reason::sync_rwmutex_lock);
+  }
+
+  bool try_lock() {
+    if (!w_.try_lock()) return false;
+    std::int32_t zero = 0;
+    if (!reader_count_.compare_exchange_strong(zero, -max_readers, std::memory_order_acquire, std::memory_order_relaxed)) {
+      w_.unlock();
+      return false;
+    }
+    return true;
+  }
+
+  void unlock() {
+    // Announce to readers there is no active writer.
+    std::int32_t r = reader_count_.fetch_add(max_readers, std::memory_order_release) + max_readers;
+    if (r >= max_readers) {
+      reader_count_.fetch_sub(max_readers, std::memory_order_relaxed);
+      detail::sync_fatal("sync: Unlock of unlocked RWMutex");
+    }
+    for (std::int32_t i = 0; i < r; ++i) detail::semrelease(&reader_sem_, false);  // unblock the parked readers
+    w_.unlock();
+  }
+
+ private:
+  static constexpr std::int32_t max_readers = 1 << 30;  // Go: rwmutexMaxReaders
+
+  GORO_DETAIL_NOINLINE void unlock_shared_slow(std::int32_t r) {
+    if (r + 1 == 0 || r + 1 == -max_readers) {
+      reader_count_.fetch_add(1, std::memory_order_relaxed);
+      detail::sync_fatal("sync: RUnlock of unlocked RWMutex");
+    }
+    // A writer is pending: the last departing reader wakes it.
+    if (reader_wait_.fetch_sub(1, std::memory_order_acq_rel) - 1 == 0) detail::semrelease(&writer_sem_, false);
+  }
+
+  mutex w_;                                   // held by a pending or active writer
+  std::atomic<std::uint32_t> writer_sem_{0};  // the writer waits here for readers to leave
+  std::atomic<std::uint32_t> reader_sem_{0};  // readers wait here for the writer to leave
+  std::atomic<std::int32_t> reader_count_{0};
+  std::atomic<std::int32_t> reader_wait_{0};  // readers a pending writer still waits for
+};
+
+namespace detail {
+
+// notify_list: the waiters of a condition_variable, with tickets (Go:
+// runtime's notifyList). add() takes a ticket before the caller unlocks its
+// mutex; wait(t) parks unless ticket t was already notified. So a notify
+// between the unlock and the park is never lost, and notify_one wakes the
+// oldest ticket.
+class notify_list {
+ public:
+  std::uint32_t add() noexcept { return wait_.fetch_add(1, std::memory_order_acq_rel); }
+
+  void wait(std::uint32_t t) {
+    plain_call_scope scope;
+    lock_.lock();
+    if (less(t, notify_)) {  // already notified
+      lock_.unlock();
+      return;
+    }
+    waiter w;
+    w.gp = getg();
+    w.ticket = t;
+    w.queued = true;
+    if (tail_ != nullptr) tail_->next = &w;
+    else head_ = &w;
+    tail_ = &w;
+    park(
+        wait_reason::sync_cond_wait, [](g*, void* l) noexcept { static_cast<notify_list*>(l)->lock_.unlock(); return true; }, this,
+        park_opts{[](g* gp, void* l) noexcept {
+                    auto* nl = static_cast<notify_list*>(l);
+                    rt_lock_guard lk(nl->lock_);
+                    for (waiter *prev = nullptr, *x = nl->head_; x != nullptr; prev = x, x = x->next) {
+                      if (x->gp != gp) continue;
+                      nl->unlink(prev, x);
+                      return true;
+                    }
+                    return false;
+                  },
+                  this});
+  }
+
+  void notify_all() {
+    if (wait_.load(std::memory_order_acquire) == notify_.load(std::memory_order_relaxed)) return;  // fast path: no new waiters
+    plain_call_scope scope;
+    waiter* list;
+    {
+      rt_lock_guard lk(lock_);
+      list = head_;
+      head_ = tail_ = nullptr;
+      notify_.store(wait_.load(std::memory_order_acquire), std::memory_order_relaxed);
+      for (waiter* x = list; x != nullptr; x = x->next) x->queued = false;
+    }
+    while (list != nullptr) {
+      waiter* next = list->next;  // read before ready: the waiter's frame may go away after
+      ready(list->gp);
+      list = next;
+    }
+  }
+
+  void notify_one() {
+    if (wait_.load(std::memory_order_acquire) == notify_.load(std::memory_order_relaxed)) return;
+    plain_call_scope scope;
+    g* wake = nullptr;
+    {
+      rt_lock_guard lk(lock_);
+      std::uint32_t t = notify_.load(std::memory_order_relaxed);
+      if (t == wait_.load(std::memory_order_acquire)) return;
+      notify_.store(t + 1, std::memory_order_relaxed);
+      // The waiter with ticket t may not have queued yet: then its wait(t)
+      // will see it was notified and not park.
+      for (waiter *prev = nullptr, *x = head_; x != nullptr; prev = x, x = x->next) {
+        if (x->ticket != t) continue;
+        unlink(prev, x);
+        wake = x->gp;
+        break;
+      }
+    }
+    if (wake != nullptr) ready(wake);
+  }
+
+ private:
+  struct waiter {
+    g* gp = nullptr;
+    std::uint32_t ticket = 0;
+    waiter* next = nullptr;
+    bool queued = false;
+  };
+
+  static bool less(std::uint32_t a, std::uint32_t b) noexcept { return static_cast<std::int32_t>(a - b) < 0; }
+
+  void unlink(waiter* prev, waiter* x) noexcept {  // requires lock_
+    if (prev != nullptr) prev->next = x->next;
+    else head_ = x->next;
+    if (tail_ == x) tail_ = prev;
+    x->next = nullptr;
+    x->queued = false;
+  }
+
+  std::atomic<std::uint32_t> wait_{0};    // next ticket
+  std::atomic<std::uint32_t> notify_{0};  // next ticket to notify; written under lock_
+  rt_mutex lock_;
+  waiter* head_ = nullptr;  // lock_
+  waiter* tail_ = nullptr;  // lock_
+};
+
+}  // namespace detail
+
+// condition_variable: waits with std::unique_lock<goro::mutex> (Go: sync.Cond).
+class condition_variable {
+ public:
+  condition_variable() = default;
+  condition_variable(const condition_variable&) = delete;
+  condition_variable& operator=(const condition_variable&) = delete;
+
+  // wait unlocks lk, parks until notified, and locks lk again before it
+  // returns or throws (goroutine_exit included). Spurious wake-ups are
+  // allowed, as with std::condition_variable: wait in a loop, or use the
+  // predicate form.
+  void wait(std::unique_lock<mutex>& lk) {
+    std::uint32_t t = list_.add();
+    lk.unlock();
+    struct relock {
+      std::unique_lock<mutex>& lk;
+      ~relock() noexcept(false) { lk.lock(); }
+    } r{lk};
+    list_.wait(t);
+  }
+
+  template <class Pred>
+  void wait(std::unique_lock<mutex>& lk, Pred pred) {
+    while (!pred()) wait(lk);
+  }
+
+  void notify_one() { list_.notify_one(); }
+  void notify_all() { list_.notify_all(); }
+
+ private:
+  detail::notify_list list_;
+};
+
+// once_flag / call_once: std semantics on goro's mutex (Go: sync.Once; an
+// exception from f leaves the flag not done, so the next call runs f again,
+// where Go counts a panicking f as done).
+struct once_flag {
+  once_flag() = default;
+  once_flag(const once_flag&) = delete;
+  once_flag& operator=(const once_flag&) = delete;
+
+ private:
+  template <class F, class... A>
+  friend void call_once(once_flag&, F&&, A&&...);
+  std::atomic<std::uint32_t> done_{0};
+  mutex m_;
+};
+
+template <class F, class... A>
+void call_once(once_flag& flag, F&& f, A&&... args) {
+  // acquire: pairs with the release below, so f's effects are visible.
+  if (GORO_DETAIL_LIKELY(flag.done_.load(std::memory_order_acquire) != 0)) return;
+  std::lock_guard<mutex> lk(flag.m_);
+  if (flag.done_.load(std::memory_order_relaxed) != 0) return;
+  std::invoke(std::forward<F>(f), std::forward<A>(args)...);
+  flag.done_.store(1, std::memory_order_release);
+}
 
 // wait_group: Go's sync.WaitGroup. The state word packs the counter (high 32
 // bits, signed) and the number of waiters (low 32 bits), so that add can tell

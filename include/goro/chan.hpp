@@ -1,0 +1,509 @@
+// goro/chan.hpp — channels (Go: chan.go).
+//
+// hchan is Go's channel: one runtime lock, a ring buffer of dataqsiz slots and
+// two FIFO queues of waiting goroutines (sendq, recvq) whose wait records
+// (sudog) live on the waiters' own stacks. The core operations are untyped,
+// as Go's are, so that select (select.hpp) shares them: element values move
+// through a small per-type table (elem_ops), always under the channel lock,
+// which is why T's move constructor must be noexcept.
+//
+// Invariants (Go's, chan.go):
+//   At least one of sendq and recvq is empty, except for an unbuffered channel
+//   with a single goroutine blocked on it in select for both sending and
+//   receiving: then the sizes are limited only by select.
+//   For buffered channels: qcount > 0 implies recvq is empty; qcount < dataqsiz
+//   implies sendq is empty.
+//   closed, qcount and the queues change only under lock. closed and qcount are
+//   also read without it, by the non-blocking fast paths (see chanrecv and
+//   chansend) and by size().
+// Element conventions for sudog.elem: a sender's points to the T it sends (on
+// its stack); a receiver's to the std::optional<T> it receives into.
+// Hand-off: a sender that finds a parked receiver moves its value straight
+// into the receiver's optional (and the reverse), skipping the buffer.
+// Lifetime: handles and parked waiters each hold a reference; the last one
+// deletes the channel, destroying buffered values.
+#ifndef GORO_DETAIL_CHAN_HPP
+#define GORO_DETAIL_CHAN_HPP
+
+#include "config.hpp"
+#include "lock.hpp"
+#include "runtime2.hpp"
+#include "sched.hpp"
+
+#include <atomic>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <new>
+#include <optional>
+#include <stdexcept>
+#include <type_traits>
+#include <utility>
+
+namespace goro {
+inline namespace GORO_DETAIL_ABI_NS {
+
+// closed_channel: a send on (or close of) a closed channel (Go's panics
+// "send on closed channel" and "close of closed channel").
+struct closed_channel : std::logic_error {
+  using std::logic_error::logic_error;
+};
+
+namespace detail {
+
+struct hchan;
+
+// sudog: a goroutine waiting on a channel (Go: sudog). On the waiter's stack.
+// Fields are guarded by the lock of the channel whose queue holds it; success
+// and the value behind elem are written by the waker before ready().
+struct sudog {
+  g* gp = nullptr;
+  void* elem = nullptr;         // see "Element conventions" above
+  hchan* c = nullptr;
+  sudog* next = nullptr;        // waitq links
+  sudog* prev = nullptr;
+  sudog* waitlink = nullptr;    // select: the next sudog of the same select
+  std::uint32_t case_index = 0; // select: which case this is
+  bool is_select = false;
+  bool queued = false;          // in a waitq now
+  bool success = false;         // woken by a value (true) or by close (false)
+};
+
+// waitq: a FIFO of sudogs (Go: waitq). Requires the channel's lock, except
+// that first is also read without it by the non-blocking fast paths (an
+// atomic for that reason; relaxed: those reads are hints, see chanrecv).
+struct waitq {
+  std::atomic<sudog*> first{nullptr};
+  sudog* last = nullptr;
+
+  sudog* head() const noexcept { return first.load(std::memory_order_relaxed); }
+  bool empty() const noexcept { return head() == nullptr; }
+
+  void enqueue(sudog* sg) noexcept {
+    sg->next = nullptr;
+    sg->prev = last;
+    if (last != nullptr) last->next = sg;
+    else first.store(sg, std::memory_order_relaxed);
+    last = sg;
+    sg->queued = true;
+  }
+
+  void remove(sudog* sg) noexcept {
+    if (sg->prev != nullptr) sg->prev->next = sg->next;
+    else first.store(sg->next, std::memory_order_relaxed);
+    if (sg->next != nullptr) sg->next->prev = sg->prev;
+    else last = sg->prev;
+    sg->next = sg->prev = nullptr;
+    sg->queued = false;
+  }
+
+  // dequeue removes the first sudog that can be woken: a select's sudog only if
+  // this waker wins its goroutine's select_done CAS (the select's other sudogs
+  // are then stale and get skipped, and the select removes them itself).
+  sudog* dequeue() noexcept {
+    for (;;) {
+      sudog* sg = head();
+      if (sg == nullptr) return nullptr;
+      remove(sg);
+      if (sg->is_select) {
+        std::uint32_t zero = 0;
+        if (!sg->gp->select_done.compare_exchange_strong(zero, 1, std::memory_order_acq_rel)) continue;
+      }
+      return sg;
+    }
+  }
+};
+
+// elem_ops: how to move the element type; one static table per T.
+struct elem_ops {
+  std::size_t size;
+  std::size_t align;
+  void (*construct)(void* dst, void* src) noexcept;  // new (dst) T(std::move(*src))
+  void (*destroy)(void* p) noexcept;                 // p->~T()
+  void (*emplace_opt)(void* opt, void* src) noexcept;  // std::optional<T>::emplace(std::move(*src))
+};
+
+template <class T>
+inline constexpr elem_ops elem_ops_for{
+    sizeof(T),
+    alignof(T),
+    [](void* dst, void* src) noexcept { ::new (dst) T(std::move(*static_cast<T*>(src))); },
+    [](void* p) noexcept { static_cast<T*>(p)->~T(); },
+    [](void* opt, void* src) noexcept { static_cast<std::optional<T>*>(opt)->emplace(std::move(*static_cast<T*>(src))); },
+};
+
+struct hchan {
+  rt_mutex lock;
+  std::atomic<std::size_t> qcount{0};  // values in buf; written under lock
+  std::atomic<std::uint32_t> closed{0};  // written under lock
+  std::size_t dataqsiz = 0;            // immutable
+  std::size_t sendx = 0;               // lock
+  std::size_t recvx = 0;               // lock
+  waitq recvq;                         // lock
+  waitq sendq;                         // lock
+  const elem_ops* ops = nullptr;       // immutable
+  unsigned char* buf = nullptr;        // immutable pointer; slots guarded by lock
+  std::atomic<std::int64_t> refs{1};   // handles + parked waiters
+
+  void* slot(std::size_t i) const noexcept { return buf + i * ops->size; }
+
+  static hchan* make(const elem_ops* ops, std::size_t cap) {
+    auto* c = new hchan();
+    c->ops = ops;
+    c->dataqsiz = cap;
+    if (cap > 0) {
+      if (cap > (std::size_t{1} << 40) / (ops->size == 0 ? 1 : ops->size)) {
+        delete c;
+        throw std::length_error("goro::chan: capacity too large");
+      }
+      c->buf = static_cast<unsigned char*>(::operator new(cap * ops->size, std::align_val_t{ops->align < 16 ? 16 : ops->align}));
+    }
+    return c;
+  }
+
+  void retain() noexcept { refs.fetch_add(1, std::memory_order_relaxed); }
+  void release() noexcept {
+    // acq_rel: the last owner sees every other owner's use before deleting.
+    if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) destroy();
+  }
+
+ private:
+  void destroy() noexcept {
+    std::size_t n = qcount.load(std::memory_order_relaxed);
+    for (std::size_t i = 0; i < n; ++i) ops->destroy(slot((recvx + i) % dataqsiz));
+    if (buf != nullptr) ::operator delete(buf, std::align_val_t{ops->align < 16 ? 16 : ops->align});
+    delete this;
+  }
+};
+
+// chan_park parks the caller in c's queue q (its sudog already enqueued,
+// c->lock held): the lock is released after the switch, and the shutdown
+// unwinder can take the sudog out again. The caller's handle keeps c alive
+// meanwhile (a handle object is not shared mutable state: API.md).
+inline void chan_park(hchan* c, sudog* sg, waitq* q, wait_reason why) {
+  struct cancel_arg {
+    hchan* c;
+    sudog* sg;
+    waitq* q;
+  } ca{c, sg, q};
+  park(
+      why, [](g*, void* ch) noexcept { static_cast<hchan*>(ch)->lock.unlock(); return true; }, c,
+      park_opts{[](g*, void* a) noexcept {
+                  auto* x = static_cast<cancel_arg*>(a);
+                  rt_lock_guard lk(x->c->lock);
+                  if (!x->sg->queued) return false;
+                  x->q->remove(x->sg);
+                  return true;
+                },
+                &ca});
+}
+
+// park_forever blocks on a nil channel or an empty select: nothing wakes it but
+// the shutdown unwinder.
+inline void park_forever(wait_reason why) {
+  park(why, nullptr, nullptr, park_opts{[](g*, void*) noexcept { return true; }, nullptr});
+  fatal("park_forever: resumed without unwinding");
+}
+
+// full reports whether a send on c would block, read without the lock (Go:
+// full). Only a hint: the caller re-checks under the lock, except the
+// non-blocking fast path, whose answer is then "was full at some point".
+inline bool chan_full(const hchan* c) noexcept {
+  if (c->dataqsiz == 0) return c->recvq.empty();
+  return c->qcount.load(std::memory_order_relaxed) == c->dataqsiz;
+}
+
+// give_to_receiver moves src into the parked receiver sg (hand-off) and
+// returns its G, for the caller to ready after unlocking (Go: send).
+// Requires c->lock.
+inline g* give_to_receiver(hchan* c, sudog* sg, void* src) noexcept {
+  c->ops->emplace_opt(sg->elem, src);
+  sg->success = true;
+  sg->gp->param = sg;
+  return sg->gp;
+}
+
+// buf_put / buf_take: the ring buffer. Require c->lock.
+inline void buf_put(hchan* c, void* src) noexcept {
+  c->ops->construct(c->slot(c->sendx), src);
+  if (++c->sendx == c->dataqsiz) c->sendx = 0;
+  c->qcount.store(c->qcount.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+inline void buf_take(hchan* c, void* dst_opt) noexcept {
+  void* head = c->slot(c->recvx);
+  c->ops->emplace_opt(dst_opt, head);
+  c->ops->destroy(head);
+  if (++c->recvx == c->dataqsiz) c->recvx = 0;
+  c->qcount.store(c->qcount.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+}
+
+// take_from_sender completes a receive from the parked sender sg and returns
+// its G, for the caller to ready after unlocking (Go: recv). Unbuffered: take
+// the sender's value. Full buffer: take the head, and the sender's value goes
+// to the tail. Requires c->lock.
+inline g* take_from_sender(hchan* c, sudog* sg, void* dst_opt) noexcept {
+  if (c->dataqsiz == 0) {
+    c->ops->emplace_opt(dst_opt, sg->elem);
+  } else {
+    void* head = c->slot(c->recvx);
+    c->ops->emplace_opt(dst_opt, head);
+    c->ops->destroy(head);
+    c->ops->construct(head, sg->elem);  // the sender's value takes the freed slot
+    if (++c->recvx == c->dataqsiz) c->recvx = 0;
+    c->sendx = c->recvx;
+  }
+  sg->success = true;
+  sg->gp->param = sg;
+  return sg->gp;
+}
+
+// chansend sends the T at src on c (moving from it only when it succeeds).
+// block: park until done; else return false when it would block. Throws
+// closed_channel if c is or becomes closed. Any goroutine or plain thread.
+// (Go: chansend.)
+inline bool chansend(hchan* c, void* src, bool block) {
+  // Non-blocking fast path (Go): not closed and full means "would block". The
+  // two loads may see different moments; either order is a moment when the
+  // channel was open and full, which is a correct answer for a try.
+  if (!block && c->closed.load(std::memory_order_relaxed) == 0 && chan_full(c)) return false;
+  plain_call_scope scope;
+  c->lock.lock();
+  if (c->closed.load(std::memory_order_relaxed) != 0) {
+    c->lock.unlock();
+    throw closed_channel("goro::chan: send on closed channel");
+  }
+  if (sudog* sg = c->recvq.dequeue()) {
+    g* gp = give_to_receiver(c, sg, src);
+    c->lock.unlock();
+    ready(gp);
+    return true;
+  }
+  if (c->qcount.load(std::memory_order_relaxed) < c->dataqsiz) {
+    buf_put(c, src);
+    c->lock.unlock();
+    return true;
+  }
+  if (!block) {
+    c->lock.unlock();
+    return false;
+  }
+  sudog sg;
+  sg.gp = getg();
+  sg.elem = src;
+  sg.c = c;
+  c->sendq.enqueue(&sg);
+  chan_park(c, &sg, &c->sendq, wait_reason::chan_send);
+  if (!sg.success) throw closed_channel("goro::chan: send on closed channel");
+  return true;
+}
+
+// recv_outcome: what chanrecv did.
+enum class recv_outcome { would_block, value, closed };
+
+// chanrecv receives from c into the std::optional at dst (emplaced on a
+// value; left empty when closed). block: park until a value or close.
+// Any goroutine or plain thread. (Go: chanrecv.)
+inline recv_outcome chanrecv(hchan* c, void* dst, bool block) {
+  // Non-blocking fast path (Go): empty and open means "would block". Empty is
+  // checked first and again after closed, so that a value sent just before a
+  // close is never reported as "closed".
+  if (!block) {
+    bool empty = c->dataqsiz == 0 ? c->sendq.empty() : c->qcount.load(std::memory_order_acquire) == 0;
+    if (empty) {
+      if (c->closed.load(std::memory_order_acquire) == 0) return recv_outcome::would_block;
+      bool still_empty = c->dataqsiz == 0 ? c->sendq.empty() : c->qcount.load(std::memory_order_acquire) == 0;
+      if (still_empty) return recv_outcome::closed;
+    }
+  }
+  plain_call_scope scope;
+  c->lock.lock();
+  if (c->closed.load(std::memory_order_relaxed) != 0 && c->qcount.load(std::memory_order_relaxed) == 0) {
+    c->lock.unlock();
+    return recv_outcome::closed;
+  }
+  if (sudog* sg = c->sendq.dequeue()) {
+    g* gp = take_from_sender(c, sg, dst);
+    c->lock.unlock();
+    ready(gp);
+    return recv_outcome::value;
+  }
+  if (c->qcount.load(std::memory_order_relaxed) > 0) {
+    buf_take(c, dst);
+    c->lock.unlock();
+    return recv_outcome::value;
+  }
+  if (!block) {
+    c->lock.unlock();
+    return recv_outcome::would_block;
+  }
+  sudog sg;
+  sg.gp = getg();
+  sg.elem = dst;
+  sg.c = c;
+  c->recvq.enqueue(&sg);
+  chan_park(c, &sg, &c->recvq, wait_reason::chan_receive);
+  return sg.success ? recv_outcome::value : recv_outcome::closed;
+}
+
+// closechan closes c and wakes every waiter: receivers get "closed",
+// senders throw closed_channel (Go: closechan). Any goroutine or thread.
+inline void closechan(hchan* c) {
+  plain_call_scope scope;
+  g* wake = nullptr;
+  {
+    rt_lock_guard lk(c->lock);
+    if (c->closed.load(std::memory_order_relaxed) != 0) throw closed_channel("goro::chan: close of closed channel");
+    c->closed.store(1, std::memory_order_release);
+    for (waitq* q : {&c->recvq, &c->sendq}) {
+      while (sudog* sg = q->dequeue()) {
+        sg->success = false;
+        sg->gp->param = sg;
+        sg->gp->schedlink = wake;  // the G is parked: its schedlink is free
+        wake = sg->gp;
+      }
+    }
+  }
+  while (wake != nullptr) {
+    g* gp = wake;
+    wake = gp->schedlink;
+    ready(gp);
+  }
+}
+
+template <class T>
+concept chan_capacity = std::integral<T> && !std::same_as<std::remove_cv_t<T>, bool> && !std::same_as<std::remove_cv_t<T>, char> &&
+                        !std::same_as<std::remove_cv_t<T>, signed char> && !std::same_as<std::remove_cv_t<T>, unsigned char> &&
+                        !std::same_as<std::remove_cv_t<T>, wchar_t> && !std::same_as<std::remove_cv_t<T>, char8_t> &&
+                        !std::same_as<std::remove_cv_t<T>, char16_t> && !std::same_as<std::remove_cv_t<T>, char32_t>;
+
+}  // namespace detail
+
+template <class T>
+class chan;
+
+namespace detail {
+template <class T>
+hchan* chan_ptr(const chan<T>& c) noexcept;
+}
+
+// chan<T>: see API.md, "Channels". A shared handle to a channel.
+template <class T>
+class chan {
+  static_assert(std::is_nothrow_move_constructible_v<T>,
+                "goro::chan<T>: T's move constructor must be noexcept (values move under the channel's lock)");
+  static_assert(std::is_object_v<T> && !std::is_array_v<T>, "goro::chan<T>: T must be an object type");
+
+ public:
+  using value_type = T;
+
+  // An unbuffered channel (Go: make(chan T)).
+  chan() : c_(detail::hchan::make(&detail::elem_ops_for<T>, 0)) {}
+
+  // A channel with capacity cap: buffered when cap > 0 (Go: make(chan T, cap)).
+  template <detail::chan_capacity I>
+  explicit chan(I cap) {
+    if (cap < 0) throw std::invalid_argument("goro::chan: negative capacity");
+    c_ = detail::hchan::make(&detail::elem_ops_for<T>, static_cast<std::size_t>(cap));
+  }
+
+  // The nil channel.
+  chan(std::nullptr_t) noexcept {}
+
+  chan(const chan& o) noexcept : c_(o.c_) {
+    if (c_ != nullptr) c_->retain();
+  }
+  chan(chan&& o) noexcept : c_(std::exchange(o.c_, nullptr)) {}
+  chan& operator=(const chan& o) noexcept {
+    chan(o).swap(*this);
+    return *this;
+  }
+  chan& operator=(chan&& o) noexcept {
+    chan(std::move(o)).swap(*this);
+    return *this;
+  }
+  ~chan() {
+    if (c_ != nullptr) c_->release();
+  }
+  void swap(chan& o) noexcept { std::swap(c_, o.c_); }
+
+  explicit operator bool() const noexcept { return c_ != nullptr; }
+  friend bool operator==(const chan& a, const chan& b) noexcept { return a.c_ == b.c_; }
+
+  // send blocks until a receiver takes v (unbuffered) or there is room;
+  // throws closed_channel if the channel is or becomes closed (v is then
+  // destroyed with this call's parameter).
+  void send(T v) const {
+    if (c_ == nullptr) detail::park_forever(detail::wait_reason::chan_send_nil);
+    detail::chansend(c_, &v, true);
+  }
+
+  // recv blocks until a value arrives; std::nullopt once closed and drained.
+  std::optional<T> recv() const {
+    std::optional<T> out;
+    if (c_ == nullptr) detail::park_forever(detail::wait_reason::chan_receive_nil);
+    detail::chanrecv(c_, &out, true);
+    return out;
+  }
+
+  // try_send sends only if it can without blocking; moves from v only then.
+  // Throws closed_channel on a closed channel.
+  bool try_send(T& v) const {
+    if (c_ == nullptr) return false;
+    return detail::chansend(c_, &v, false);
+  }
+  bool try_send(T&& v) const { return try_send(v); }
+
+  // try_recv receives only if a value is ready now.
+  std::optional<T> try_recv() const {
+    std::optional<T> out;
+    if (c_ != nullptr) detail::chanrecv(c_, &out, false);
+    return out;
+  }
+
+  // close: throws closed_channel if already closed, std::logic_error if nil.
+  void close() const {
+    if (c_ == nullptr) throw std::logic_error("goro::chan: close of nil channel");
+    detail::closechan(c_);
+  }
+
+  std::size_t size() const noexcept { return c_ == nullptr ? 0 : c_->qcount.load(std::memory_order_relaxed); }
+  std::size_t capacity() const noexcept { return c_ == nullptr ? 0 : c_->dataqsiz; }
+
+  // Range-for receives until the channel is closed and drained.
+  class iterator {
+   public:
+    using value_type = T;
+    using difference_type = std::ptrdiff_t;
+    iterator() = default;
+    explicit iterator(const chan* ch) : ch_(ch) { ++*this; }
+    T& operator*() { return *cur_; }
+    iterator& operator++() {
+      cur_ = ch_->recv();
+      return *this;
+    }
+    void operator++(int) { ++*this; }
+    friend bool operator==(const iterator& it, std::default_sentinel_t) noexcept { return !it.cur_.has_value(); }
+
+   private:
+    const chan* ch_ = nullptr;
+    std::optional<T> cur_;
+  };
+  iterator begin() const { return iterator(this); }
+  std::default_sentinel_t end() const noexcept { return {}; }
+
+ private:
+  friend detail::hchan* detail::chan_ptr<T>(const chan<T>&) noexcept;
+  detail::hchan* c_ = nullptr;
+};
+
+namespace detail {
+template <class T>
+hchan* chan_ptr(const chan<T>& c) noexcept {
+  return c.c_;
+}
+}  // namespace detail
+
+}  // inline namespace GORO_DETAIL_ABI_NS
+}  // namespace goro
+
+#endif  // GORO_DETAIL_CHAN_HPP
