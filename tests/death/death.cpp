@@ -65,6 +65,37 @@ std::map<std::string, scenario> scenarios() {
       {"panic_non_std",
        {[] { goro::run([] { goro::go([] { throw 42; }); goro::sleep_for(std::chrono::hours(1)); }); },
         R"(panic: exception of type i\n)"}},
+      // Go's fatal errors for sync misuse: unrecoverable, with Go's exact text.
+      {"mutex_unlock_unlocked",
+       {[] {
+          goro::run([] {
+            goro::mutex m;
+            m.lock();
+            m.unlock();
+            m.unlock();
+          });
+        },
+        R"(fatal error: sync: unlock of unlocked mutex\n)"}},
+      {"mutex_unlock_unlocked_thread",
+       {[] {
+          goro::mutex m;
+          m.unlock();
+        },
+        R"(fatal error: sync: unlock of unlocked mutex\n)"}},
+      {"rwmutex_unlock_unlocked",
+       {[] { goro::run([] { goro::shared_mutex m; m.unlock(); }); }, R"(fatal error: sync: Unlock of unlocked RWMutex\n)"}},
+      {"rwmutex_runlock_unlocked",
+       {[] {
+          goro::run([] {
+            goro::shared_mutex m;
+            m.lock_shared();
+            m.unlock_shared();
+            m.unlock_shared();
+          });
+        },
+        R"(fatal error: sync: RUnlock of unlocked RWMutex\n)"}},
+      {"rwmutex_runlock_while_locked",
+       {[] { goro::run([] { goro::shared_mutex m; m.lock(); m.unlock_shared(); }); }, R"(fatal error: sync: RUnlock of unlocked RWMutex\n)"}},
       {"panic_default_runtime",
        {[] {
           goro::go([] { throw std::logic_error("from the default runtime"); });
