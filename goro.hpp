@@ -1088,15 +1088,23 @@ class runq_ring {
 
   // grab takes half of the ring (rounded up) into batch, which must hold N/2,
   // and returns how many. With steal_runnext, an empty ring gives up its
-  // runnext instead. Go: runqgrab. Any thief; never the owner.
+  // runnext instead, after calling before_runnext() (Go sleeps there for 3 us
+  // when the victim is running: it is likely about to run that G itself, and
+  // stealing it would bounce a ping-pong pair between Ms). Go: runqgrab. Any
+  // thief; never the owner.
   std::uint32_t grab(T** batch, bool steal_runnext) noexcept {
+    return grab(batch, steal_runnext, [] {});
+  }
+  template <class BeforeRunnext>
+  std::uint32_t grab(T** batch, bool steal_runnext, BeforeRunnext&& before_runnext) noexcept {
     for (;;) {
       std::uint32_t h = head_.load(std::memory_order_acquire);  // acquire: synchronize with other consumers
       std::uint32_t t = tail_.load(std::memory_order_acquire);  // acquire: synchronize with the producer
       std::uint32_t n = t - h;
       n = n - n / 2;
       if (n == 0) {
-        if (steal_runnext) {
+        if (steal_runnext && runnext_.load(std::memory_order_relaxed) != nullptr) {
+          before_runnext();
           T* next = runnext_.load(std::memory_order_acquire);
           if (next != nullptr && runnext_.compare_exchange_strong(next, nullptr, std::memory_order_acq_rel, std::memory_order_relaxed)) {
             batch[0] = next;
@@ -1115,8 +1123,12 @@ class runq_ring {
   // stolen Gs to run now (nullptr if there was nothing). Go: runqsteal. Owner P
   // of this queue only (stealing from another P's queue).
   T* steal(runq_ring& victim, bool steal_runnext, std::uint32_t* stolen = nullptr) noexcept {
+    return steal(victim, steal_runnext, [] {}, stolen);
+  }
+  template <class BeforeRunnext>
+  T* steal(runq_ring& victim, bool steal_runnext, BeforeRunnext&& before_runnext, std::uint32_t* stolen = nullptr) noexcept {
     T* batch[N / 2];
-    std::uint32_t n = victim.grab(batch, steal_runnext);
+    std::uint32_t n = victim.grab(batch, steal_runnext, before_runnext);
     if (stolen != nullptr) *stolen = n;
     if (n == 0) return nullptr;
     T* gp = batch[--n];
@@ -1344,7 +1356,8 @@ using p_runq = runq_ring<std::atomic, g, GORO_RUNQ_SIZE>;
 struct alignas(64) p {
   int id = 0;
   sched_t* sched = nullptr;
-  m* mp = nullptr;               // the M holding this P, or nullptr when idle; guarded by sched.lock when idle
+  std::atomic<m*> mp{nullptr};   // the M holding this P, or nullptr when idle. Written by that M (or under
+                                 // sched.lock when idle); read racily by thieves (a hint: is it running?)
   p* link = nullptr;             // idle list; guarded by sched.lock
   p_runq runq;                   // lock-free: owner P pushes and pops, thieves grab (runq.hpp)
   std::uint32_t schedtick = 0;   // owner only: incremented on every schedule
@@ -1911,7 +1924,11 @@ inline g* steal_work(sched_t* s, p* pp) noexcept {
       p* victim = s->allp[(start + i) % n];
       if (victim == pp) continue;
       std::uint32_t got = 0;
-      if (g* gp = pp->runq.steal(victim->runq, last, &got)) {
+      auto let_it_run = [victim] {
+        // Go: a running victim is probably about to run its runnext itself.
+        if (victim->mp.load(std::memory_order_relaxed) != nullptr) ::usleep(3);
+      };
+      if (g* gp = pp->runq.steal(victim->runq, last, let_it_run, &got)) {
         pp->add_relaxed(pp->steals);
         pp->add_relaxed(pp->stolen, got);
         return gp;
@@ -1928,7 +1945,7 @@ inline void mstart(m* mp);
 
 // pidleput / pidleget: the idle P list. Require s->lock.
 inline void pidleput_locked(sched_t* s, p* pp) noexcept {
-  pp->mp = nullptr;
+  pp->mp.store(nullptr, std::memory_order_relaxed);
   pp->link = s->pidle;
   s->pidle = pp;
   s->npidle.store(s->npidle.load(std::memory_order_relaxed) + 1, std::memory_order_seq_cst);
@@ -1944,12 +1961,12 @@ inline p* pidleget_locked(sched_t* s) noexcept {
 
 inline void acquirep(m* mp, p* pp) noexcept {
   mp->pp = pp;
-  pp->mp = mp;
+  pp->mp.store(mp, std::memory_order_relaxed);
 }
 inline p* releasep(m* mp) noexcept {
   p* pp = mp->pp;
   mp->pp = nullptr;
-  if (pp != nullptr) pp->mp = nullptr;
+  if (pp != nullptr) pp->mp.store(nullptr, std::memory_order_relaxed);
   return pp;
 }
 

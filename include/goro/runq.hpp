@@ -102,15 +102,23 @@ class runq_ring {
 
   // grab takes half of the ring (rounded up) into batch, which must hold N/2,
   // and returns how many. With steal_runnext, an empty ring gives up its
-  // runnext instead. Go: runqgrab. Any thief; never the owner.
+  // runnext instead, after calling before_runnext() (Go sleeps there for 3 us
+  // when the victim is running: it is likely about to run that G itself, and
+  // stealing it would bounce a ping-pong pair between Ms). Go: runqgrab. Any
+  // thief; never the owner.
   std::uint32_t grab(T** batch, bool steal_runnext) noexcept {
+    return grab(batch, steal_runnext, [] {});
+  }
+  template <class BeforeRunnext>
+  std::uint32_t grab(T** batch, bool steal_runnext, BeforeRunnext&& before_runnext) noexcept {
     for (;;) {
       std::uint32_t h = head_.load(std::memory_order_acquire);  // acquire: synchronize with other consumers
       std::uint32_t t = tail_.load(std::memory_order_acquire);  // acquire: synchronize with the producer
       std::uint32_t n = t - h;
       n = n - n / 2;
       if (n == 0) {
-        if (steal_runnext) {
+        if (steal_runnext && runnext_.load(std::memory_order_relaxed) != nullptr) {
+          before_runnext();
           T* next = runnext_.load(std::memory_order_acquire);
           if (next != nullptr && runnext_.compare_exchange_strong(next, nullptr, std::memory_order_acq_rel, std::memory_order_relaxed)) {
             batch[0] = next;
@@ -129,8 +137,12 @@ class runq_ring {
   // stolen Gs to run now (nullptr if there was nothing). Go: runqsteal. Owner P
   // of this queue only (stealing from another P's queue).
   T* steal(runq_ring& victim, bool steal_runnext, std::uint32_t* stolen = nullptr) noexcept {
+    return steal(victim, steal_runnext, [] {}, stolen);
+  }
+  template <class BeforeRunnext>
+  T* steal(runq_ring& victim, bool steal_runnext, BeforeRunnext&& before_runnext, std::uint32_t* stolen = nullptr) noexcept {
     T* batch[N / 2];
-    std::uint32_t n = victim.grab(batch, steal_runnext);
+    std::uint32_t n = victim.grab(batch, steal_runnext, before_runnext);
     if (stolen != nullptr) *stolen = n;
     if (n == 0) return nullptr;
     T* gp = batch[--n];

@@ -184,7 +184,8 @@ using p_runq = runq_ring<std::atomic, g, GORO_RUNQ_SIZE>;
 struct alignas(64) p {
   int id = 0;
   sched_t* sched = nullptr;
-  m* mp = nullptr;               // the M holding this P, or nullptr when idle; guarded by sched.lock when idle
+  std::atomic<m*> mp{nullptr};   // the M holding this P, or nullptr when idle. Written by that M (or under
+                                 // sched.lock when idle); read racily by thieves (a hint: is it running?)
   p* link = nullptr;             // idle list; guarded by sched.lock
   p_runq runq;                   // lock-free: owner P pushes and pops, thieves grab (runq.hpp)
   std::uint32_t schedtick = 0;   // owner only: incremented on every schedule

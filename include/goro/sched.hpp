@@ -519,7 +519,11 @@ inline g* steal_work(sched_t* s, p* pp) noexcept {
       p* victim = s->allp[(start + i) % n];
       if (victim == pp) continue;
       std::uint32_t got = 0;
-      if (g* gp = pp->runq.steal(victim->runq, last, &got)) {
+      auto let_it_run = [victim] {
+        // Go: a running victim is probably about to run its runnext itself.
+        if (victim->mp.load(std::memory_order_relaxed) != nullptr) ::usleep(3);
+      };
+      if (g* gp = pp->runq.steal(victim->runq, last, let_it_run, &got)) {
         pp->add_relaxed(pp->steals);
         pp->add_relaxed(pp->stolen, got);
         return gp;
@@ -536,7 +540,7 @@ inline void mstart(m* mp);
 
 // pidleput / pidleget: the idle P list. Require s->lock.
 inline void pidleput_locked(sched_t* s, p* pp) noexcept {
-  pp->mp = nullptr;
+  pp->mp.store(nullptr, std::memory_order_relaxed);
   pp->link = s->pidle;
   s->pidle = pp;
   s->npidle.store(s->npidle.load(std::memory_order_relaxed) + 1, std::memory_order_seq_cst);
@@ -552,12 +556,12 @@ inline p* pidleget_locked(sched_t* s) noexcept {
 
 inline void acquirep(m* mp, p* pp) noexcept {
   mp->pp = pp;
-  pp->mp = mp;
+  pp->mp.store(mp, std::memory_order_relaxed);
 }
 inline p* releasep(m* mp) noexcept {
   p* pp = mp->pp;
   mp->pp = nullptr;
-  if (pp != nullptr) pp->mp = nullptr;
+  if (pp != nullptr) pp->mp.store(nullptr, std::memory_order_relaxed);
   return pp;
 }
 
