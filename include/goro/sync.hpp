@@ -19,8 +19,25 @@
 
 namespace goro {
 inline namespace GORO_DETAIL_ABI_NS {
+namespace detail {
 
-// mutex: Go's sync.Mutex. A Lockable (std::lock_guard, std::unique_lock,
+// runtime_sync: what the sync types need from the runtime. The types are
+// templates over it so that the Relacy models in tests/relacy/ check this
+// very code with Relacy's atomics and a modelled semaphore.
+struct runtime_sync {
+  template <class T>
+  using atomic = std::atomic<T>;
+  using sema_t = std::atomic<std::uint32_t>;
+  static void semacquire(sema_t* s, wait_reason why, bool lifo = false) { detail::semacquire(s, why, lifo); }
+  static void semrelease(sema_t* s, bool handoff = false) { detail::semrelease(s, handoff); }
+  static std::int64_t nanotime() noexcept { return detail::nanotime(); }
+  static bool can_spin(int iter) noexcept { return sync_can_spin(iter); }
+  static void spin() noexcept { sync_spin(); }
+  [[noreturn]] static void misuse(const char* msg) noexcept { sync_fatal(msg); }  // Go's fatal: unrecoverable
+  [[noreturn]] static void broken(const char* msg) noexcept { fatal(msg); }       // a broken invariant
+};
+
+// mutex_impl: Go's sync.Mutex. A Lockable (std::lock_guard, std::unique_lock,
 // std::scoped_lock work).
 //
 // The state word: bit 0 locked, bit 1 woken (an unparked waiter is competing,
@@ -33,11 +50,12 @@ inline namespace GORO_DETAIL_ABI_NS {
 //     mutex straight to the first waiter (semrelease with handoff) and newcomers
 //     queue at the tail without trying. Left when the last waiter takes it, or
 //     one that waited under 1 ms.
-class mutex {
+template <class P>
+class mutex_impl {
  public:
-  mutex() = default;
-  mutex(const mutex&) = delete;
-  mutex& operator=(const mutex&) = delete;
+  mutex_impl() = default;
+  mutex_impl(const mutex_impl&) = delete;
+  mutex_impl& operator=(const mutex_impl&) = delete;
 
   void lock() {
     std::int32_t unlocked = 0;
@@ -74,12 +92,12 @@ class mutex {
     std::int32_t old = state_.load(std::memory_order_relaxed);
     for (;;) {
       // Spin while locked in normal mode, if spinning can pay off.
-      if ((old & (locked_bit | starving_bit)) == locked_bit && detail::sync_can_spin(iter)) {
+      if ((old & (locked_bit | starving_bit)) == locked_bit && P::can_spin(iter)) {
         // Tell unlock not to wake another waiter while we are awake.
         if (!awoke && (old & woken_bit) == 0 && (old >> waiter_shift) != 0 &&
             state_.compare_exchange_strong(old, old | woken_bit, std::memory_order_relaxed))
           awoke = true;
-        detail::sync_spin();
+        P::spin();
         ++iter;
         old = state_.load(std::memory_order_relaxed);
         continue;
@@ -89,20 +107,20 @@ class mutex {
       if ((old & (locked_bit | starving_bit)) != 0) next += 1 << waiter_shift;
       if (starving && (old & locked_bit) != 0) next |= starving_bit;
       if (awoke) {
-        if ((next & woken_bit) == 0) detail::fatal("sync: inconsistent mutex state");
+        if ((next & woken_bit) == 0) P::broken("sync: inconsistent mutex state");
         next &= ~woken_bit;
       }
       if (state_.compare_exchange_strong(old, next, std::memory_order_acquire, std::memory_order_relaxed)) {
         if ((old & (locked_bit | starving_bit)) == 0) return;  // locked it with the CAS
         bool lifo = wait_start != 0;                           // waited before: back to the head of the queue
-        if (wait_start == 0) wait_start = detail::nanotime();
-        detail::semacquire(&sema_, detail::wait_reason::sync_mutex_lock, lifo);
-        starving = starving || detail::nanotime() - wait_start > starvation_threshold_ns;
+        if (wait_start == 0) wait_start = P::nanotime();
+        P::semacquire(&sema_, wait_reason::sync_mutex_lock, lifo);
+        starving = starving || P::nanotime() - wait_start > starvation_threshold_ns;
         old = state_.load(std::memory_order_acquire);
         if ((old & starving_bit) != 0) {
           // Handed off in starvation mode: we own it; fix up the state.
           if ((old & (locked_bit | woken_bit)) != 0 || (old >> waiter_shift) == 0)
-            detail::fatal("sync: inconsistent mutex state");
+            P::broken("sync: inconsistent mutex state");
           std::int32_t delta = locked_bit - (1 << waiter_shift);
           if (!starving || (old >> waiter_shift) == 1) delta -= starving_bit;  // leave starvation mode
           state_.fetch_add(delta, std::memory_order_acquire);
@@ -117,7 +135,7 @@ class mutex {
   GORO_DETAIL_NOINLINE void unlock_slow(std::int32_t next) {
     if (((next + locked_bit) & locked_bit) == 0) {
       state_.fetch_add(locked_bit, std::memory_order_relaxed);  // undo, for the record; the process ends
-      detail::sync_fatal("sync: unlock of unlocked mutex");
+      P::misuse("sync: unlock of unlocked mutex");
     }
     if ((next & starving_bit) == 0) {
       std::int32_t old = next;
@@ -126,33 +144,34 @@ class mutex {
         if ((old >> waiter_shift) == 0 || (old & (locked_bit | woken_bit | starving_bit)) != 0) return;
         std::int32_t n = (old - (1 << waiter_shift)) | woken_bit;
         if (state_.compare_exchange_strong(old, n, std::memory_order_release, std::memory_order_relaxed)) {
-          detail::semrelease(&sema_, false);
+          P::semrelease(&sema_, false);
           return;
         }
       }
     }
-    detail::semrelease(&sema_, true);  // starvation: hand off to the first waiter
+    P::semrelease(&sema_, true);  // starvation: hand off to the first waiter
   }
 
-  std::atomic<std::int32_t> state_{0};
-  std::atomic<std::uint32_t> sema_{0};
+  typename P::template atomic<std::int32_t> state_{0};
+  typename P::sema_t sema_{0};
 };
 
-// shared_mutex: Go's sync.RWMutex. A waiting writer blocks new readers, so
+// rwmutex_impl: Go's sync.RWMutex. A waiting writer blocks new readers, so
 // readers cannot starve a writer.
 //
 // reader_count counts readers in; a writer subtracts max_readers from it, which
 // makes it negative (new readers then park on reader_sem) and tells it how
 // many readers are still in: those it waits for through reader_wait.
-class shared_mutex {
+template <class P>
+class rwmutex_impl {
  public:
-  shared_mutex() = default;
-  shared_mutex(const shared_mutex&) = delete;
-  shared_mutex& operator=(const shared_mutex&) = delete;
+  rwmutex_impl() = default;
+  rwmutex_impl(const rwmutex_impl&) = delete;
+  rwmutex_impl& operator=(const rwmutex_impl&) = delete;
 
   void lock_shared() {
     if (reader_count_.fetch_add(1, std::memory_order_acquire) + 1 < 0)
-      detail::semacquire(&reader_sem_, detail::wait_reason::sync_rwmutex_rlock);  // a writer is pending
+      P::semacquire(&reader_sem_, wait_reason::sync_rwmutex_rlock);  // a writer is pending
   }
 
   bool try_lock_shared() noexcept {
@@ -174,7 +193,7 @@ class shared_mutex {
     std::int32_t r = reader_count_.fetch_sub(max_readers, std::memory_order_acq_rel);
     // Wait for the active readers.
     if (r != 0 && reader_wait_.fetch_add(r, std::memory_order_acq_rel) + r != 0)
-      detail::semacquire(&writer_sem_, detail::wait_reason::sync_rwmutex_lock);
+      P::semacquire(&writer_sem_, wait_reason::sync_rwmutex_lock);
   }
 
   bool try_lock() {
@@ -192,9 +211,9 @@ class shared_mutex {
     std::int32_t r = reader_count_.fetch_add(max_readers, std::memory_order_release) + max_readers;
     if (r >= max_readers) {
       reader_count_.fetch_sub(max_readers, std::memory_order_relaxed);
-      detail::sync_fatal("sync: Unlock of unlocked RWMutex");
+      P::misuse("sync: Unlock of unlocked RWMutex");
     }
-    for (std::int32_t i = 0; i < r; ++i) detail::semrelease(&reader_sem_, false);  // unblock the parked readers
+    for (std::int32_t i = 0; i < r; ++i) P::semrelease(&reader_sem_, false);  // unblock the parked readers
     w_.unlock();
   }
 
@@ -204,18 +223,28 @@ class shared_mutex {
   GORO_DETAIL_NOINLINE void unlock_shared_slow(std::int32_t r) {
     if (r + 1 == 0 || r + 1 == -max_readers) {
       reader_count_.fetch_add(1, std::memory_order_relaxed);
-      detail::sync_fatal("sync: RUnlock of unlocked RWMutex");
+      P::misuse("sync: RUnlock of unlocked RWMutex");
     }
     // A writer is pending: the last departing reader wakes it.
-    if (reader_wait_.fetch_sub(1, std::memory_order_acq_rel) - 1 == 0) detail::semrelease(&writer_sem_, false);
+    if (reader_wait_.fetch_sub(1, std::memory_order_acq_rel) - 1 == 0) P::semrelease(&writer_sem_, false);
   }
 
-  mutex w_;                                   // held by a pending or active writer
-  std::atomic<std::uint32_t> writer_sem_{0};  // the writer waits here for readers to leave
-  std::atomic<std::uint32_t> reader_sem_{0};  // readers wait here for the writer to leave
-  std::atomic<std::int32_t> reader_count_{0};
-  std::atomic<std::int32_t> reader_wait_{0};  // readers a pending writer still waits for
+  mutex_impl<P> w_;                                            // held by a pending or active writer
+  typename P::sema_t writer_sem_{0};                           // the writer waits here for readers to leave
+  typename P::sema_t reader_sem_{0};                           // readers wait here for the writer to leave
+  typename P::template atomic<std::int32_t> reader_count_{0};
+  typename P::template atomic<std::int32_t> reader_wait_{0};  // readers a pending writer still waits for
 };
+
+}  // namespace detail
+
+// mutex: Go's sync.Mutex (see mutex_impl). A Lockable: std::lock_guard,
+// std::unique_lock and std::scoped_lock work.
+class mutex : public detail::mutex_impl<detail::runtime_sync> {};
+
+// shared_mutex: Go's sync.RWMutex (see rwmutex_impl). Also SharedLockable:
+// std::shared_lock works.
+class shared_mutex : public detail::rwmutex_impl<detail::runtime_sync> {};
 
 namespace detail {
 
@@ -381,17 +410,20 @@ void call_once(once_flag& flag, F&& f, A&&... args) {
   flag.done_.store(1, std::memory_order_release);
 }
 
-// wait_group: Go's sync.WaitGroup. The state word packs the counter (high 32
-// bits, signed) and the number of waiters (low 32 bits), so that add can tell
-// with one load whether the counter reached zero with waiters to release.
-// Invariant: waiters are only added while the counter is > 0; when it reaches
-// 0, the adder that took it there resets the word to 0 and releases exactly
-// that many waiters on sema_.
-class wait_group {
+namespace detail {
+
+// wait_group_impl: Go's sync.WaitGroup without Go(). The state word packs the
+// counter (high 32 bits) and the number of waiters (low 32 bits), so that add
+// can tell with one load whether the counter reached zero with waiters to
+// release. Invariant: waiters are only added while the counter is > 0; when it
+// reaches 0, the adder that took it there resets the word to 0 and releases
+// exactly that many waiters on sema_.
+template <class P>
+class wait_group_impl {
  public:
-  wait_group() = default;
-  wait_group(const wait_group&) = delete;
-  wait_group& operator=(const wait_group&) = delete;
+  wait_group_impl() = default;
+  wait_group_impl(const wait_group_impl&) = delete;
+  wait_group_impl& operator=(const wait_group_impl&) = delete;
 
   // add adds n (possibly negative) to the counter; at zero it releases every
   // waiter. Throws std::logic_error, and changes nothing, if the counter would
@@ -403,17 +435,50 @@ class wait_group {
 
   // wait blocks until the counter is 0.
   void wait() {
+    // acquire: pairs with the release RMWs of done(), so their effects are
+    // visible when the counter is seen at 0.
     std::uint64_t st = state_.load(std::memory_order_acquire);
     for (;;) {
       if ((st >> 32) == 0) return;
-      // seq_cst: the waiter count is published before we check the semaphore.
-      if (state_.compare_exchange_weak(st, st + 1, std::memory_order_seq_cst, std::memory_order_acquire)) {
-        detail::semacquire(&sema_, detail::wait_reason::sync_waitgroup_wait);
+      if (state_.compare_exchange_weak(st, st + 1, std::memory_order_acq_rel, std::memory_order_acquire)) {
+        P::semacquire(&sema_, wait_reason::sync_waitgroup_wait);
         return;
       }
     }
   }
 
+ private:
+  void add_impl(std::ptrdiff_t n, const char* negative_msg) {
+    std::uint64_t st = state_.load(std::memory_order_relaxed);
+    std::int64_t v;
+    std::uint32_t w;
+    for (;;) {
+      v = static_cast<std::int32_t>(st >> 32) + static_cast<std::int64_t>(n);
+      w = static_cast<std::uint32_t>(st);
+      if (v < 0) throw std::logic_error(negative_msg);
+      if (v > INT32_MAX) throw std::logic_error("goro::wait_group::add: counter overflow");
+      std::uint64_t next = (static_cast<std::uint64_t>(static_cast<std::uint32_t>(v)) << 32) | w;
+      // acq_rel: done() releases the work before it to the waiter (Go's
+      // memory model: Done happens before the Wait it unblocks returns).
+      if (state_.compare_exchange_weak(st, next, std::memory_order_acq_rel, std::memory_order_relaxed)) break;
+    }
+    if (v > 0 || w == 0) return;
+    // The counter hit 0 with waiters: no add or wait can race with us now
+    // (Go: the state is stable; adding while waiters wait at 0 is misuse), so
+    // reset it and release them.
+    state_.store(0, std::memory_order_relaxed);
+    for (; w > 0; --w) P::semrelease(&sema_, false);
+  }
+
+  typename P::template atomic<std::uint64_t> state_{0};  // counter << 32 | waiters
+  typename P::sema_t sema_{0};
+};
+
+}  // namespace detail
+
+// wait_group: Go's sync.WaitGroup (see wait_group_impl), with Go 1.25's Go.
+class wait_group : public detail::wait_group_impl<detail::runtime_sync> {
+ public:
   // go runs f(args...) in a new goroutine, with add(1) before and done() after
   // it returns or unwinds (Go 1.25's WaitGroup.Go).
   template <class F>
@@ -435,27 +500,6 @@ class wait_group {
   }
 
  private:
-  void add_impl(std::ptrdiff_t n, const char* negative_msg) {
-    std::uint64_t st = state_.load(std::memory_order_relaxed);
-    std::int64_t v;
-    std::uint32_t w;
-    for (;;) {
-      v = static_cast<std::int32_t>(st >> 32) + static_cast<std::int64_t>(n);
-      w = static_cast<std::uint32_t>(st);
-      if (v < 0) throw std::logic_error(negative_msg);
-      if (v > INT32_MAX) throw std::logic_error("goro::wait_group::add: counter overflow");
-      std::uint64_t next = (static_cast<std::uint64_t>(static_cast<std::uint32_t>(v)) << 32) | w;
-      // acq_rel: done() releases the work before it to the waiter (Go's
-      // memory model: Done happens before the Wait it unblocks returns).
-      if (state_.compare_exchange_weak(st, next, std::memory_order_acq_rel, std::memory_order_relaxed)) break;
-    }
-    if (v > 0 || w == 0) return;
-    // The counter hit 0 with waiters: no add or wait can race with us now
-    // (Go: the state is stable), so reset it and release them.
-    state_.store(0, std::memory_order_relaxed);
-    for (; w > 0; --w) detail::semrelease(&sema_);
-  }
-
   template <class C>
   void spawn(C&& c, detail::source_loc site) {
     struct with_done {
@@ -472,9 +516,6 @@ class wait_group {
     add(1);
     detail::newproc(detail::current_sched(), with_done{this, std::forward<C>(c)}, site);
   }
-
-  std::atomic<std::uint64_t> state_{0};  // counter << 32 | waiters
-  std::atomic<std::uint32_t> sema_{0};
 };
 
 }  // inline namespace GORO_DETAIL_ABI_NS
