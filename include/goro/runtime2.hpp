@@ -170,7 +170,7 @@ inline constexpr std::uint8_t park_released = 3;     // the unwinder is done wit
 // pending_kind: what the arriving side of a switch must finish for the
 // departing goroutine, which cannot do it itself while still on its stack
 // (sched.hpp, "Parking").
-enum class pending_kind : std::uint8_t { none, park, yield, exit, locked_handoff };
+enum class pending_kind : std::uint8_t { none, park, yield, exit };
 
 struct pending_op {
   pending_kind kind = pending_kind::none;

@@ -723,7 +723,6 @@ inline void check_timers(sched_t* s) {
 inline void schedule(m* mp, g* cur, bool exiting = false) {
   sched_t* s = mp->sched;
   if (mp->lockedg == nullptr && !mp->exiting) {
-    check_timers(s);
     g* gp = runq_next(s, mp->pp);
     if (gp != nullptr) {
       if (gp->lockedm == nullptr) {
@@ -908,7 +907,7 @@ inline void try_cancel_park(g* gp, sched_t* s) noexcept {
   heavy_fence();
   if (gp->parkstate.load(std::memory_order_acquire) == park_claimed && gp->sched == s &&
       gp->status.load(std::memory_order_acquire) == gstatus::waiting && gp->unwind.load(std::memory_order_relaxed) == 0 &&
-      gp->cancel(gp, gp->cancel_arg)) {
+      gp->cancel != nullptr && gp->cancel(gp, gp->cancel_arg)) {
     gp->unwind.store(1, std::memory_order_relaxed);
     ready(gp);
   }
@@ -921,36 +920,41 @@ inline void run_pending(m* mp) noexcept {
   mp->pending.kind = pending_kind::none;
   switch (op.kind) {
     case pending_kind::none:
-      return;
+      break;
     case pending_kind::park: {
       g* gp = op.gp;
+      cancel_fn cancel = gp->cancel;  // read before unlock: after it, gp may run again
+      sched_t* s = gp->sched;
       gp->status.store(gstatus::waiting, std::memory_order_release);
-      if (gp->cancel != nullptr) gp->parkstate.store(park_cancellable, std::memory_order_release);
       if (op.unlock != nullptr && !op.unlock(gp, op.arg)) {
-        gp->parkstate.store(park_none, std::memory_order_relaxed);
         gp->status.store(gstatus::runnable, std::memory_order_relaxed);
-        runqput(mp->sched, mp->pp, gp, true);
-        return;
+        runqput(s, mp->pp, gp, true);
+        break;
       }
-      if (gp->cancel != nullptr) {
+      // From here a waker may already have readied gp, and another M resumed
+      // it. A late store of park_cancellable is harmless: try_cancel_park
+      // checks that gp is still waiting after claiming it.
+      if (cancel != nullptr) {
+        gp->parkstate.store(park_cancellable, std::memory_order_release);
         light_fence();  // Dekker with run_main's exiting store; see "Unwinding at shutdown"
-        if (GORO_DETAIL_UNLIKELY(gp->sched->exiting.load(std::memory_order_relaxed))) try_cancel_park(gp, gp->sched);
+        if (GORO_DETAIL_UNLIKELY(s->exiting.load(std::memory_order_relaxed))) try_cancel_park(gp, s);
       }
-      return;
+      break;
     }
     case pending_kind::yield:
       op.gp->status.store(gstatus::runnable, std::memory_order_relaxed);
       runqput(mp->sched, mp->pp, op.gp, false);
-      return;
+      break;
     case pending_kind::exit: {
       g* gp = op.gp;
       san_fiber_destroy(gp->san);
       gfput(mp->sched, mp->pp, gp);
-      return;
+      break;
     }
-    case pending_kind::locked_handoff:
-      return;
   }
+  // Timers are run here, on the arriving side, never before a switch: the
+  // departing side may hold a lock that firing a timer needs.
+  if (mp->pp != nullptr) check_timers(mp->sched);
 }
 
 // ---------------------------------------------------------------------------
@@ -1093,35 +1097,35 @@ inline void run_timers(sched_t* s, std::int64_t now) {
   }
 }
 
-// timer_sleep parks the calling goroutine until `when` (nanotime).
+// timer_sleep parks the calling goroutine until `when` (nanotime). Its timer
+// is added by park's unlock step, after the switch away (as Go's
+// resetForSleep is), so that it cannot fire while the goroutine is still on
+// its stack; no lock is held across the park.
 inline void timer_sleep(std::int64_t when) {
-  m* mp = getm();
-  g* gp = getg();
-  sched_t* s = gp->sched;
-  s->timers_lock.lock();
-  s->timers.push_back(timer_entry{when, s->timer_seq++, gp});
-  std::push_heap(s->timers.begin(), s->timers.end(), std::greater<>());
-  if (s->timers.front().gp == gp) s->timers_next.store(when, std::memory_order_release);
-  (void)mp;
   park(wait_reason::sleep,
-       [](g* gp2, void*) noexcept {
-         sched_t* s2 = gp2->sched;
-         s2->timers_lock.unlock();
+       [](g* gp, void* w) noexcept {
+         sched_t* s = gp->sched;
+         std::int64_t at = *static_cast<std::int64_t*>(w);
+         {
+           rt_lock_guard lk(s->timers_lock);
+           s->timers.push_back(timer_entry{at, s->timer_seq++, gp});
+           std::push_heap(s->timers.begin(), s->timers.end(), std::greater<>());
+           s->timers_next.store(s->timers.front().when, std::memory_order_release);
+         }
          // An idle M sleeping until a later timer must wake up for this one.
-         rt_lock_guard lk(s2->lock);
-         if (s2->timer_m != nullptr && s2->timers_next.load(std::memory_order_relaxed) < s2->timer_m_until)
-           s2->timer_m->park.wakeup();
+         rt_lock_guard lk(s->lock);
+         if (s->timer_m != nullptr && at < s->timer_m_until) s->timer_m->park.wakeup();
          return true;
        },
-       nullptr,
-       park_opts{[](g* gp2, void*) noexcept {
-                   sched_t* s2 = gp2->sched;
-                   rt_lock_guard lk(s2->timers_lock);
-                   auto it = std::find_if(s2->timers.begin(), s2->timers.end(), [gp2](const timer_entry& t) { return t.gp == gp2; });
-                   if (it == s2->timers.end()) return false;
-                   s2->timers.erase(it);
-                   std::make_heap(s2->timers.begin(), s2->timers.end(), std::greater<>());
-                   s2->timers_next.store(s2->timers.empty() ? no_timer : s2->timers.front().when, std::memory_order_release);
+       &when,
+       park_opts{[](g* gp, void*) noexcept {
+                   sched_t* s = gp->sched;
+                   rt_lock_guard lk(s->timers_lock);
+                   auto it = std::find_if(s->timers.begin(), s->timers.end(), [gp](const timer_entry& t) { return t.gp == gp; });
+                   if (it == s->timers.end()) return false;
+                   s->timers.erase(it);
+                   std::make_heap(s->timers.begin(), s->timers.end(), std::greater<>());
+                   s->timers_next.store(s->timers.empty() ? no_timer : s->timers.front().when, std::memory_order_release);
                    return true;
                  },
                  nullptr});
