@@ -1020,6 +1020,13 @@ class alt_stack {
 #include <atomic>
 #include <cstdint>
 
+// Fault injection for the Relacy model's broken variant (tests/relacy/runq.cpp
+// builds with it set to std::memory_order_relaxed, and must then fail). Never
+// define it elsewhere.
+#ifndef GORO_DETAIL_RUNQ_PUBLISH_ORDER
+#define GORO_DETAIL_RUNQ_PUBLISH_ORDER std::memory_order_release
+#endif
+
 namespace goro {
 inline namespace GORO_DETAIL_ABI_NS {
 namespace detail {
@@ -1049,7 +1056,7 @@ class runq_ring {
     std::uint32_t t = tail_.load(std::memory_order_relaxed);  // relaxed: only the owner writes tail
     if (t - h < N) {
       slots_[t % N].store(gp, std::memory_order_relaxed);
-      tail_.store(t + 1, std::memory_order_release);  // release: publishes the slot; pairs with grab's acquire
+      tail_.store(t + 1, GORO_DETAIL_RUNQ_PUBLISH_ORDER);  // release: publishes the slot; pairs with grab's acquire
       return nullptr;
     }
     return gp;

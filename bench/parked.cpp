@@ -2,9 +2,9 @@
 // "parked"), the one definition shared with the Go and Boost.Fiber peers under
 // bench/peers/. It measures resident memory per blocked goroutine; nothing is timed.
 //
-// Until goro's channels land, the goroutines block on a gate that is a wait_group
-// (add(1) up front, done() to open it) instead of the unbuffered channel BENCH.md
-// describes; once chan<T> exists the gate becomes that channel, closed to release them.
+// N goroutines each count themselves started, then block receiving from one
+// unbuffered channel; once all have started, VmRSS is read, and closing the
+// channel releases them all.
 //
 // Usage: parked [N]   (N defaults to 1000000). Build from the repo root:
 //   g++ -O2 -std=c++20 -pthread -I. bench/parked.cpp
@@ -59,24 +59,23 @@ int main(int argc, char** argv) try {
   goro::run(
       [&] {
         before = vm_rss_bytes();
-        goro::wait_group gate;          // stands in for the unbuffered channel (see top)
+        goro::chan<int> gate;           // unbuffered: every receive blocks until close
         goro::wait_group all_started;   // reaches 0 when every goroutine has counted itself
         goro::wait_group all_released;  // reaches 0 when every goroutine has been released
-        gate.add(1);
         all_started.add(n);
         all_released.add(n);
         for (long i = 0; i < n; ++i) {
-          goro::go([&] {
+          goro::go([&, gate] {
             started.fetch_add(1);
             all_started.done();
-            gate.wait();  // blocks until main opens the gate
+            (void)gate.recv();  // returns nullopt (closed) once main closes the channel
             released.fetch_add(1);
             all_released.done();
           });
         }
         all_started.wait();
         after = vm_rss_bytes();
-        gate.done();  // release them all
+        gate.close();  // release them all
         all_released.wait();
       },
       goro::config{.procs = 2});
