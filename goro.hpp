@@ -1429,8 +1429,7 @@ struct m {
 //   the park/ready seam park / ready: what channels, sync, timers and the
 //                      netpoller call; the deterministic scheduler (det.hpp)
 //                      implements the same two functions
-//   timers             a simple sleeper heap driven by find_runnable (replaced by
-//                      per-P timers with the timers issue)
+//   timers             the runtime timer heap (rtimer), run by the scheduler
 //   run                start-up, checkdead, unwinding at shutdown, dumps
 //
 // ---------------------------------------------------------------------------
@@ -1511,6 +1510,9 @@ inline namespace GORO_DETAIL_ABI_NS {
 namespace sim {
 enum class strategy { random, pct };
 }
+
+// clock: goro's clock (API.md, "Time"): the steady clock in threaded mode.
+using clock = std::chrono::steady_clock;
 
 // config: see API.md, "Runtime".
 struct config {
@@ -1709,11 +1711,23 @@ inline g_pool& pool_for(std::size_t stack_size) {
 // ---------------------------------------------------------------------------
 // sched_t: one runtime (Go: schedt plus allp and allm).
 
-struct timer_entry {
-  std::int64_t when;
-  std::uint64_t seq;  // FIFO among equal whens
-  g* gp;
-  bool operator>(const timer_entry& o) const noexcept { return when != o.when ? when > o.when : seq > o.seq; }
+// rtimer: a runtime timer (Go: runtime.timer). It lives wherever its owner
+// put it (a sleeping goroutine's stack, a goro::timer's state) and is linked
+// into its runtime's heap while pending. Every field is guarded by
+// sched_t::timers_lock. f runs with timers_lock held, on whichever M runs the
+// timers: it may take leaf locks (a channel's, a semaphore root's, a notify
+// list's) and ready goroutines, but never timers_lock; nothing takes
+// timers_lock while holding such a lock. So once timer_del returns, f is not
+// running and will not run.
+struct rtimer {
+  static constexpr std::size_t not_pending = SIZE_MAX;
+  std::int64_t when = 0;          // nanotime() to fire at
+  std::int64_t period = 0;        // > 0: re-armed period ns later after firing (tickers)
+  std::uint64_t seq = 0;          // FIFO among equal whens
+  std::size_t index = not_pending;  // position in the heap
+  void (*f)(rtimer*, std::int64_t now) noexcept = nullptr;
+  void* arg = nullptr;
+  bool pending() const noexcept { return index != not_pending; }
 };
 
 struct sched_t {
@@ -1746,9 +1760,9 @@ struct sched_t {
   std::atomic<std::uint64_t> goid_gen{0};
   std::atomic<std::uint64_t> extra_created{0};  // goroutines spawned by plain threads (no P)
 
-  // Simple timers (sleep_for); replaced by per-P timer heaps with the timers issue.
+  // Timers: one heap per runtime (Go keeps one per P; see "Timers" below).
   rt_mutex timers_lock;
-  std::vector<timer_entry> timers;  // timers_lock: a min-heap
+  std::vector<rtimer*> timers;      // timers_lock: a binary min-heap by (when, seq)
   std::uint64_t timer_seq = 0;      // timers_lock
   std::atomic<std::int64_t> timers_next{no_timer};  // the earliest when; written under timers_lock
   m* timer_m = nullptr;             // lock: the idle M sleeping until timers_next
@@ -2089,10 +2103,7 @@ inline bool stopm(m* mp) {
   return true;
 }
 
-// ---------------------------------------------------------------------------
-// Timers (simple). timers_lock is a leaf lock: nothing else is taken under it.
-
-// run_timers readies every sleeper due by now. Any M holding a P.
+// run_timers fires the timers due by now (see "Timers" below).
 inline void run_timers(sched_t* s, std::int64_t now);
 
 // ---------------------------------------------------------------------------
@@ -2489,58 +2500,155 @@ inline void unwind_point(g* gp) {
 // ---------------------------------------------------------------------------
 // Timers (simple).
 
-inline void run_timers(sched_t* s, std::int64_t now) {
-  g* due = nullptr;
+// ---------------------------------------------------------------------------
+// Timers.
+//
+// One binary heap per runtime under timers_lock, indexed so that deleting a
+// timer is O(log n) (Go keeps a heap per P to avoid the shared lock; 100,000
+// concurrent sleepers cost here one heap entry each and no thread or fd).
+// timers_next caches the earliest when (no_timer when empty) so that the
+// scheduler checks it with one load: run_timers is called on the arriving
+// side of every switch and in find_runnable; the idle M sleeping until the
+// next timer is timer_m (find_runnable), woken when an earlier one is added.
+
+inline bool timer_less(const rtimer* a, const rtimer* b) noexcept {
+  return a->when != b->when ? a->when < b->when : a->seq < b->seq;
+}
+
+// timer heap primitives. Require s->timers_lock.
+inline void timer_swap(sched_t* s, std::size_t i, std::size_t j) noexcept {
+  std::swap(s->timers[i], s->timers[j]);
+  s->timers[i]->index = i;
+  s->timers[j]->index = j;
+}
+inline void timer_up(sched_t* s, std::size_t i) noexcept {
+  while (i > 0) {
+    std::size_t parent = (i - 1) / 2;
+    if (!timer_less(s->timers[i], s->timers[parent])) break;
+    timer_swap(s, i, parent);
+    i = parent;
+  }
+}
+inline void timer_down(sched_t* s, std::size_t i) noexcept {
+  std::size_t n = s->timers.size();
+  for (;;) {
+    std::size_t l = 2 * i + 1, r = l + 1, best = i;
+    if (l < n && timer_less(s->timers[l], s->timers[best])) best = l;
+    if (r < n && timer_less(s->timers[r], s->timers[best])) best = r;
+    if (best == i) return;
+    timer_swap(s, i, best);
+    i = best;
+  }
+}
+inline void timer_publish_next(sched_t* s) noexcept {
+  s->timers_next.store(s->timers.empty() ? no_timer : s->timers.front()->when, std::memory_order_release);
+}
+
+// timer_add_locked arms t at t->when. Returns true if t is now the earliest.
+// Requires s->timers_lock; t not pending.
+inline bool timer_add_locked(sched_t* s, rtimer* t) {
+  t->seq = s->timer_seq++;
+  t->index = s->timers.size();
+  s->timers.push_back(t);
+  timer_up(s, t->index);
+  timer_publish_next(s);
+  return t->index == 0;
+}
+
+// timer_del_locked disarms t; returns whether it was pending. Requires
+// s->timers_lock.
+inline bool timer_del_locked(sched_t* s, rtimer* t) noexcept {
+  if (!t->pending()) return false;
+  std::size_t i = t->index;
+  std::size_t last = s->timers.size() - 1;
+  if (i != last) timer_swap(s, i, last);
+  s->timers.pop_back();
+  t->index = rtimer::not_pending;
+  if (i != last) {
+    timer_up(s, i);
+    timer_down(s, i);
+  }
+  timer_publish_next(s);
+  return true;
+}
+
+// timer_wake_sleeper: a timer was added that is earlier than what the idle
+// timer M sleeps for: wake it. Call without timers_lock.
+inline void timer_wake_sleeper(sched_t* s, std::int64_t when) {
+  rt_lock_guard lk(s->lock);
+  if (s->timer_m != nullptr && when < s->timer_m_until) s->timer_m->park.wakeup();
+}
+
+// timer_add arms t (not pending) at t->when. Any M or thread.
+inline void timer_add(sched_t* s, rtimer* t) {
+  bool earliest;
   {
     rt_lock_guard lk(s->timers_lock);
-    while (!s->timers.empty() && s->timers.front().when <= now) {
-      std::pop_heap(s->timers.begin(), s->timers.end(), std::greater<>());
-      g* gp = s->timers.back().gp;
-      s->timers.pop_back();
-      gp->schedlink = due;
-      due = gp;
+    earliest = timer_add_locked(s, t);
+  }
+  if (earliest) timer_wake_sleeper(s, t->when);
+}
+
+// timer_del disarms t; returns whether it was pending. After it returns, t's
+// f is neither running nor going to run. Any M or thread.
+inline bool timer_del(sched_t* s, rtimer* t) noexcept {
+  rt_lock_guard lk(s->timers_lock);
+  return timer_del_locked(s, t);
+}
+
+// run_timers fires every timer due by now: a periodic one is re-armed first.
+// Any M holding a P (or g0).
+inline void run_timers(sched_t* s, std::int64_t now) {
+  rt_lock_guard lk(s->timers_lock);
+  while (!s->timers.empty() && s->timers.front()->when <= now) {
+    rtimer* t = s->timers.front();
+    if (t->period > 0) {
+      // Tickers: the next tick after now, dropping ticks missed (Go does too).
+      t->when += t->period * (1 + (now - t->when) / t->period);
+      t->seq = s->timer_seq++;
+      timer_down(s, 0);
+    } else {
+      timer_del_locked(s, t);
     }
-    s->timers_next.store(s->timers.empty() ? no_timer : s->timers.front().when, std::memory_order_release);
+    t->f(t, now);
   }
-  while (due != nullptr) {
-    g* gp = due;
-    due = gp->schedlink;
-    ready(gp);
-  }
+  timer_publish_next(s);
 }
 
 // timer_sleep parks the calling goroutine until `when` (nanotime). Its timer
-// is added by park's unlock step, after the switch away (as Go's
-// resetForSleep is), so that it cannot fire while the goroutine is still on
-// its stack; no lock is held across the park.
+// (on this stack) is armed by park's unlock step, after the switch away, as
+// Go's resetForSleep is: it cannot fire while the goroutine is still on its
+// stack, and no lock is held across the park.
 inline void timer_sleep(std::int64_t when) {
-  park(wait_reason::sleep,
-       [](g* gp, void* w) noexcept {
-         sched_t* s = gp->sched;
-         std::int64_t at = *static_cast<std::int64_t*>(w);
-         {
-           rt_lock_guard lk(s->timers_lock);
-           s->timers.push_back(timer_entry{at, s->timer_seq++, gp});
-           std::push_heap(s->timers.begin(), s->timers.end(), std::greater<>());
-           s->timers_next.store(s->timers.front().when, std::memory_order_release);
-         }
-         // An idle M sleeping until a later timer must wake up for this one.
-         rt_lock_guard lk(s->lock);
-         if (s->timer_m != nullptr && at < s->timer_m_until) s->timer_m->park.wakeup();
-         return true;
-       },
-       &when,
-       park_opts{[](g* gp, void*) noexcept {
-                   sched_t* s = gp->sched;
-                   rt_lock_guard lk(s->timers_lock);
-                   auto it = std::find_if(s->timers.begin(), s->timers.end(), [gp](const timer_entry& t) { return t.gp == gp; });
-                   if (it == s->timers.end()) return false;
-                   s->timers.erase(it);
-                   std::make_heap(s->timers.begin(), s->timers.end(), std::greater<>());
-                   s->timers_next.store(s->timers.empty() ? no_timer : s->timers.front().when, std::memory_order_release);
-                   return true;
-                 },
-                 nullptr});
+  rtimer t;
+  t.when = when;
+  t.arg = getg();
+  t.f = [](rtimer* self, std::int64_t) noexcept { ready(static_cast<g*>(self->arg)); };
+  park(
+      wait_reason::sleep,
+      [](g* gp, void* tp) noexcept {
+        timer_add(gp->sched, static_cast<rtimer*>(tp));
+        return true;
+      },
+      &t, park_opts{[](g* gp, void* tp) noexcept { return timer_del(gp->sched, static_cast<rtimer*>(tp)); }, &t});
+}
+
+// to_ns: a duration in ns, saturated so that nanotime() + it cannot overflow.
+template <class Rep, class Period>
+std::int64_t to_ns(std::chrono::duration<Rep, Period> d) noexcept {
+  using namespace std::chrono;
+  if (d <= d.zero()) return 0;
+  constexpr auto cap = duration<double>(100.0 * 365 * 24 * 3600);  // 100 years
+  if (duration<double>(d) >= cap) return INT64_MAX / 4;
+  return ceil<nanoseconds>(d).count();
+}
+
+// deadline_ns: a goro::clock time point as a nanotime() value.
+inline std::int64_t deadline_ns(clock::time_point t) noexcept {
+  if (t == clock::time_point::max()) return INT64_MAX / 4;
+  auto d = t - clock::now();
+  std::int64_t now_ns = nanotime();
+  return d <= clock::duration::zero() ? now_ns : now_ns + to_ns(d);
 }
 
 // ---------------------------------------------------------------------------
@@ -3327,6 +3435,8 @@ inline void semrelease(std::atomic<std::uint32_t>* addr, bool handoff = false) {
 
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -3572,33 +3682,70 @@ class notify_list {
  public:
   std::uint32_t add() noexcept { return wait_.fetch_add(1, std::memory_order_acq_rel); }
 
-  void wait(std::uint32_t t) {
+  // wait parks until ticket t is notified, or until deadline (a nanotime()
+  // value; no_timer: none) passes. Returns false on timeout.
+  bool wait(std::uint32_t t, std::int64_t deadline = no_timer) {
     plain_call_scope scope;
     lock_.lock();
-    if (less(t, notify_)) {  // already notified
+    if (less(t, notify_.load(std::memory_order_relaxed))) {  // already notified
       lock_.unlock();
-      return;
+      return true;
     }
     waiter w;
     w.gp = getg();
     w.ticket = t;
     w.queued = true;
+    w.list = this;
     if (tail_ != nullptr) tail_->next = &w;
     else head_ = &w;
     tail_ = &w;
+    if (deadline != no_timer && !w.gp->is_thread) {
+      // The timeout: a timer on this stack, armed after the switch away; it
+      // takes the waiter out of the list if a notify has not.
+      w.timeout.when = deadline;
+      w.timeout.arg = &w;
+      w.timeout.f = [](rtimer* t2, std::int64_t) noexcept {
+        auto* x = static_cast<waiter*>(t2->arg);
+        notify_list* nl = x->list;
+        {
+          rt_lock_guard lk(nl->lock_);
+          if (!x->queued) return;  // notified first
+          nl->unlink_waiter(x);
+          x->timed_out = true;
+        }
+        ready(x->gp);
+      };
+      park(
+          wait_reason::sync_cond_wait,
+          [](g* gp, void* wp) noexcept {
+            auto* x = static_cast<waiter*>(wp);
+            x->list->lock_.unlock();
+            timer_add(gp->sched, &x->timeout);
+            return true;
+          },
+          &w, park_opts{&cancel_waiter, &w});
+      timer_del(w.gp->sched, &w.timeout);  // woken by a notify: the timer must not fire on this stack
+      return !w.timed_out;
+    }
+    if (deadline != no_timer) {
+      // A plain thread: sleep on its note with a timeout instead of a timer.
+      g* gp = w.gp;
+      gp->thread_note.clear();
+      plain_threads_in_goro.fetch_add(1, std::memory_order_seq_cst);
+      lock_.unlock();
+      std::int64_t left = deadline - nanotime();
+      bool woken = left > 0 && gp->thread_note.sleep_for(left);
+      plain_threads_in_goro.fetch_sub(1, std::memory_order_seq_cst);
+      if (woken) return true;
+      rt_lock_guard lk(lock_);
+      if (!w.queued) return true;  // notified just now: its ready() has woken the note
+      unlink_waiter(&w);
+      return false;
+    }
     park(
         wait_reason::sync_cond_wait, [](g*, void* l) noexcept { static_cast<notify_list*>(l)->lock_.unlock(); return true; }, this,
-        park_opts{[](g* gp, void* l) noexcept {
-                    auto* nl = static_cast<notify_list*>(l);
-                    rt_lock_guard lk(nl->lock_);
-                    for (waiter *prev = nullptr, *x = nl->head_; x != nullptr; prev = x, x = x->next) {
-                      if (x->gp != gp) continue;
-                      nl->unlink(prev, x);
-                      return true;
-                    }
-                    return false;
-                  },
-                  this});
+        park_opts{&cancel_waiter, &w});
+    return true;
   }
 
   void notify_all() {
@@ -3643,10 +3790,32 @@ class notify_list {
  private:
   struct waiter {
     g* gp = nullptr;
+    notify_list* list = nullptr;
     std::uint32_t ticket = 0;
     waiter* next = nullptr;
     bool queued = false;
+    bool timed_out = false;
+    rtimer timeout;  // wait with a deadline only
   };
+
+  // cancel_waiter: the shutdown unwinder's cancel_fn (sched.hpp).
+  static bool cancel_waiter(g* gp, void* wp) noexcept {
+    auto* x = static_cast<waiter*>(wp);
+    notify_list* nl = x->list;
+    {
+      rt_lock_guard lk(nl->lock_);
+      if (!x->queued) return false;
+      nl->unlink_waiter(x);
+    }
+    timer_del(gp->sched, &x->timeout);
+    return true;
+  }
+
+  void unlink_waiter(waiter* x) noexcept {  // requires lock_
+    waiter* prev = nullptr;
+    for (waiter* y = head_; y != nullptr && y != x; y = y->next) prev = y;
+    unlink(prev, x);
+  }
 
   static bool less(std::uint32_t a, std::uint32_t b) noexcept { return static_cast<std::int32_t>(a - b) < 0; }
 
@@ -3691,6 +3860,32 @@ class condition_variable {
   template <class Pred>
   void wait(std::unique_lock<mutex>& lk, Pred pred) {
     while (!pred()) wait(lk);
+  }
+
+  // wait_until / wait_for: as wait, but give up at the deadline (a goro::clock
+  // time point): std::cv_status::timeout. The mutex is held again either way.
+  std::cv_status wait_until(std::unique_lock<mutex>& lk, clock::time_point deadline) {
+    std::uint32_t t = list_.add();
+    lk.unlock();
+    struct relock {
+      std::unique_lock<mutex>& lk;
+      ~relock() noexcept(false) { lk.lock(); }
+    } r{lk};
+    return list_.wait(t, detail::deadline_ns(deadline)) ? std::cv_status::no_timeout : std::cv_status::timeout;
+  }
+  template <class Pred>
+  bool wait_until(std::unique_lock<mutex>& lk, clock::time_point deadline, Pred pred) {
+    while (!pred())
+      if (wait_until(lk, deadline) == std::cv_status::timeout) return pred();
+    return true;
+  }
+  template <class Rep, class Period>
+  std::cv_status wait_for(std::unique_lock<mutex>& lk, std::chrono::duration<Rep, Period> d) {
+    return wait_until(lk, clock::now() + std::chrono::ceil<clock::duration>(d));
+  }
+  template <class Rep, class Period, class Pred>
+  bool wait_for(std::unique_lock<mutex>& lk, std::chrono::duration<Rep, Period> d, Pred pred) {
+    return wait_until(lk, clock::now() + std::chrono::ceil<clock::duration>(d), std::move(pred));
   }
 
   void notify_one() { list_.notify_one(); }
@@ -3861,8 +4056,8 @@ class wait_group : public detail::wait_group_impl<detail::runtime_sync> {
 // its stack); a receiver's to the std::optional<T> it receives into.
 // Hand-off: a sender that finds a parked receiver moves its value straight
 // into the receiver's optional (and the reverse), skipping the buffer.
-// Lifetime: handles and parked waiters each hold a reference; the last one
-// deletes the channel, destroying buffered values.
+// Lifetime: each handle holds a reference (a parked waiter is inside a call on
+// a live handle); the last one deletes the channel, destroying buffered values.
 #ifndef GORO_DETAIL_CHAN_HPP
 #define GORO_DETAIL_CHAN_HPP
 
@@ -3980,7 +4175,11 @@ struct hchan {
   waitq sendq;                         // lock
   const elem_ops* ops = nullptr;       // immutable
   unsigned char* buf = nullptr;        // immutable pointer; slots guarded by lock
-  std::atomic<std::int64_t> refs{1};   // handles + parked waiters
+  std::atomic<std::int64_t> refs{1};   // handles
+  // on_destroy: called when the last handle goes, before the channel is freed
+  // (goro::after cancels its timer there). Immutable once a handle escapes.
+  void (*on_destroy)(hchan*) noexcept = nullptr;
+  void* on_destroy_arg = nullptr;
 
   void* slot(std::size_t i) const noexcept { return buf + i * ops->size; }
 
@@ -4006,6 +4205,7 @@ struct hchan {
 
  private:
   void destroy() noexcept {
+    if (on_destroy != nullptr) on_destroy(this);
     std::size_t n = qcount.load(std::memory_order_relaxed);
     for (std::size_t i = 0; i < n; ++i) ops->destroy(slot((recvx + i) % dataqsiz));
     if (buf != nullptr) ::operator delete(buf, std::align_val_t{ops->align < 16 ? 16 : ops->align});
@@ -4646,22 +4846,88 @@ std::size_t select(Cases&&... cases) {
 #endif  // GORO_DETAIL_SELECT_HPP
 
 // goro: from include/goro/time.hpp
-// goro/time.hpp — the clock and sleeping (Go: time.go). The sleeper heap is
-// in sched.hpp for now; the timers issue adds per-P timer heaps, timer,
-// ticker and after.
+// goro/time.hpp — the clock, sleeping, timers and tickers (Go: time.go and
+// runtime/time.go). The runtime timer heap (rtimer) is in sched.hpp.
+//
+// Go 1.23 semantics: timer channels are synchronous. Internally c() has a
+// buffer of one, but a value is only put there by a firing, and stop() and
+// reset() drain it while holding the timer heap's lock, which the firing also
+// holds: so after either returns, no value from the earlier schedule can be
+// received, and a fired-but-unreceived value still counts as "active".
 #ifndef GORO_DETAIL_TIME_HPP
 #define GORO_DETAIL_TIME_HPP
 
 
 #include <chrono>
+#include <memory>
+#include <mutex>
 #include <thread>
 
 namespace goro {
 inline namespace GORO_DETAIL_ABI_NS {
 
-using clock = std::chrono::steady_clock;
-
+// clock is declared in sched.hpp (the scheduler's timers use it).
 inline clock::time_point now() { return clock::now(); }
+
+namespace detail {
+
+inline clock::time_point time_from_ns(std::int64_t ns) noexcept {
+  return clock::time_point(std::chrono::duration_cast<clock::duration>(std::chrono::nanoseconds(ns)));
+}
+
+// chan_timer: the state behind timer, ticker and after: an rtimer whose
+// firing puts the time on a one-slot channel, if the slot is free (a slow
+// receiver misses ticks, as in Go).
+struct chan_timer {
+  rtimer t;
+  sched_t* s = nullptr;
+  hchan* c = nullptr;  // timer/ticker: owned by their chan<> member; after: weak (see after())
+
+  static void fire(rtimer* t, std::int64_t now) noexcept {
+    auto* ct = static_cast<chan_timer*>(t->arg);
+    clock::time_point tp = time_from_ns(now);
+    try {
+      chansend(ct->c, &tp, false);  // never blocks: one slot, and drops the value if it is full
+    } catch (const closed_channel&) {
+      // Somebody closed c(): nothing to deliver.
+    }
+  }
+
+  // drain_locked empties the slot; returns whether a value was there.
+  // Requires s->timers_lock.
+  bool drain_locked() noexcept {
+    std::optional<clock::time_point> v;
+    return chanrecv(c, &v, false) == recv_outcome::value;
+  }
+
+  // stop: Go 1.23's Timer.Stop: true if the timer was pending or had fired
+  // with its value not yet received; afterwards no value arrives.
+  bool stop() noexcept {
+    rt_lock_guard lk(s->timers_lock);
+    bool pending = timer_del_locked(s, &t);
+    bool drained = drain_locked();
+    return pending || drained;
+  }
+
+  // reset re-arms at now + ns (period: 0 for timers, ns for tickers); returns
+  // what stop() would have.
+  bool reset(std::int64_t ns, std::int64_t period) {
+    bool active;
+    bool earliest;
+    {
+      rt_lock_guard lk(s->timers_lock);
+      active = timer_del_locked(s, &t);
+      active = drain_locked() || active;
+      t.when = nanotime() + ns;
+      t.period = period;
+      earliest = timer_add_locked(s, &t);
+    }
+    if (earliest) timer_wake_sleeper(s, t.when);
+    return active;
+  }
+};
+
+}  // namespace detail
 
 // sleep_for parks the calling goroutine for at least d (Go: time.Sleep). A
 // zero or negative d returns at once. On a plain thread it sleeps the thread.
@@ -4673,17 +4939,102 @@ void sleep_for(std::chrono::duration<Rep, Period> d) {
     std::this_thread::sleep_for(d);
     return;
   }
-  constexpr auto max_ns = std::chrono::nanoseconds(INT64_MAX / 2);  // ~146 years: saturate instead of overflowing
-  auto ns = d >= std::chrono::duration_cast<std::chrono::duration<Rep, Period>>(std::chrono::hours(24 * 365 * 100))
-                ? max_ns
-                : std::chrono::ceil<std::chrono::nanoseconds>(d);
-  detail::timer_sleep(detail::nanotime() + ns.count());
+  detail::timer_sleep(detail::nanotime() + detail::to_ns(d));
 }
 
 // sleep_until parks the calling goroutine until t (on t's clock).
 template <class Clock, class Dur>
 void sleep_until(std::chrono::time_point<Clock, Dur> t) {
   sleep_for(t - Clock::now());
+}
+
+// timer: Go's time.Timer with Go 1.23 semantics (see the file comment). The
+// timer is stopped when the object is destroyed.
+class timer {
+ public:
+  explicit timer(clock::duration d) : ch_(1) {
+    st_->s = detail::current_sched();
+    st_->c = detail::chan_ptr(ch_);
+    st_->t.arg = st_.get();
+    st_->t.f = &detail::chan_timer::fire;
+    st_->t.when = detail::nanotime() + detail::to_ns(d);
+    detail::timer_add(st_->s, &st_->t);
+  }
+  ~timer() {
+    if (st_) detail::timer_del(st_->s, &st_->t);
+  }
+  timer(const timer&) = delete;
+  timer& operator=(const timer&) = delete;
+
+  // c: the channel the time is delivered on, once.
+  chan<clock::time_point>& c() noexcept { return ch_; }
+
+  // stop prevents the timer from firing; true if it was active (pending, or
+  // fired with the value not received yet).
+  bool stop() { return st_->stop(); }
+
+  // reset re-arms the timer to fire d from now; returns what stop would have.
+  bool reset(clock::duration d) { return st_->reset(detail::to_ns(d), 0); }
+
+ private:
+  chan<clock::time_point> ch_;
+  std::unique_ptr<detail::chan_timer> st_ = std::make_unique<detail::chan_timer>();
+};
+
+// ticker: Go's time.Ticker: delivers the time every d (a slow receiver misses
+// ticks). d must be positive (std::invalid_argument otherwise, Go panics).
+class ticker {
+ public:
+  explicit ticker(clock::duration d) : ch_(1) {
+    std::int64_t ns = detail::to_ns(d);
+    if (ns <= 0) throw std::invalid_argument("goro::ticker: non-positive interval");
+    st_->s = detail::current_sched();
+    st_->c = detail::chan_ptr(ch_);
+    st_->t.arg = st_.get();
+    st_->t.f = &detail::chan_timer::fire;
+    st_->t.when = detail::nanotime() + ns;
+    st_->t.period = ns;
+    detail::timer_add(st_->s, &st_->t);
+  }
+  ~ticker() {
+    if (st_) detail::timer_del(st_->s, &st_->t);
+  }
+  ticker(const ticker&) = delete;
+  ticker& operator=(const ticker&) = delete;
+
+  chan<clock::time_point>& c() noexcept { return ch_; }
+  void stop() { st_->stop(); }
+  void reset(clock::duration d) {
+    std::int64_t ns = detail::to_ns(d);
+    if (ns <= 0) throw std::invalid_argument("goro::ticker: non-positive interval");
+    st_->reset(ns, ns);
+  }
+
+ private:
+  chan<clock::time_point> ch_;
+  std::unique_ptr<detail::chan_timer> st_ = std::make_unique<detail::chan_timer>();
+};
+
+// after: Go's time.After: a channel that receives the time once, d from now.
+// The timer belongs to the channel: when the last handle goes, the channel's
+// on_destroy hook cancels it (so `select` loops with after() do not leak).
+inline chan<clock::time_point> after(clock::duration d) {
+  chan<clock::time_point> ch(1);
+  detail::hchan* c = detail::chan_ptr(ch);
+  auto* st = new detail::chan_timer();
+  st->s = detail::current_sched();
+  st->c = c;  // weak: the firing runs under timers_lock, which on_destroy takes before the channel is freed
+  st->t.arg = st;
+  st->t.f = &detail::chan_timer::fire;
+  st->t.when = detail::nanotime() + detail::to_ns(d);
+  c->on_destroy_arg = st;
+  c->on_destroy = [](detail::hchan* h) noexcept {
+    auto* ct = static_cast<detail::chan_timer*>(h->on_destroy_arg);
+    detail::timer_del(ct->s, &ct->t);
+    delete ct;
+  };
+  detail::timer_add(st->s, &st->t);
+  return ch;
 }
 
 }  // inline namespace GORO_DETAIL_ABI_NS

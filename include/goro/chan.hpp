@@ -20,8 +20,8 @@
 // its stack); a receiver's to the std::optional<T> it receives into.
 // Hand-off: a sender that finds a parked receiver moves its value straight
 // into the receiver's optional (and the reverse), skipping the buffer.
-// Lifetime: handles and parked waiters each hold a reference; the last one
-// deletes the channel, destroying buffered values.
+// Lifetime: each handle holds a reference (a parked waiter is inside a call on
+// a live handle); the last one deletes the channel, destroying buffered values.
 #ifndef GORO_DETAIL_CHAN_HPP
 #define GORO_DETAIL_CHAN_HPP
 
@@ -143,7 +143,11 @@ struct hchan {
   waitq sendq;                         // lock
   const elem_ops* ops = nullptr;       // immutable
   unsigned char* buf = nullptr;        // immutable pointer; slots guarded by lock
-  std::atomic<std::int64_t> refs{1};   // handles + parked waiters
+  std::atomic<std::int64_t> refs{1};   // handles
+  // on_destroy: called when the last handle goes, before the channel is freed
+  // (goro::after cancels its timer there). Immutable once a handle escapes.
+  void (*on_destroy)(hchan*) noexcept = nullptr;
+  void* on_destroy_arg = nullptr;
 
   void* slot(std::size_t i) const noexcept { return buf + i * ops->size; }
 
@@ -169,6 +173,7 @@ struct hchan {
 
  private:
   void destroy() noexcept {
+    if (on_destroy != nullptr) on_destroy(this);
     std::size_t n = qcount.load(std::memory_order_relaxed);
     for (std::size_t i = 0; i < n; ++i) ops->destroy(slot((recvx + i) % dataqsiz));
     if (buf != nullptr) ::operator delete(buf, std::align_val_t{ops->align < 16 ? 16 : ops->align});

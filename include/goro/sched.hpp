@@ -11,8 +11,7 @@
 //   the park/ready seam park / ready: what channels, sync, timers and the
 //                      netpoller call; the deterministic scheduler (det.hpp)
 //                      implements the same two functions
-//   timers             a simple sleeper heap driven by find_runnable (replaced by
-//                      per-P timers with the timers issue)
+//   timers             the runtime timer heap (rtimer), run by the scheduler
 //   run                start-up, checkdead, unwinding at shutdown, dumps
 //
 // ---------------------------------------------------------------------------
@@ -99,6 +98,9 @@ inline namespace GORO_DETAIL_ABI_NS {
 namespace sim {
 enum class strategy { random, pct };
 }
+
+// clock: goro's clock (API.md, "Time"): the steady clock in threaded mode.
+using clock = std::chrono::steady_clock;
 
 // config: see API.md, "Runtime".
 struct config {
@@ -297,11 +299,23 @@ inline g_pool& pool_for(std::size_t stack_size) {
 // ---------------------------------------------------------------------------
 // sched_t: one runtime (Go: schedt plus allp and allm).
 
-struct timer_entry {
-  std::int64_t when;
-  std::uint64_t seq;  // FIFO among equal whens
-  g* gp;
-  bool operator>(const timer_entry& o) const noexcept { return when != o.when ? when > o.when : seq > o.seq; }
+// rtimer: a runtime timer (Go: runtime.timer). It lives wherever its owner
+// put it (a sleeping goroutine's stack, a goro::timer's state) and is linked
+// into its runtime's heap while pending. Every field is guarded by
+// sched_t::timers_lock. f runs with timers_lock held, on whichever M runs the
+// timers: it may take leaf locks (a channel's, a semaphore root's, a notify
+// list's) and ready goroutines, but never timers_lock; nothing takes
+// timers_lock while holding such a lock. So once timer_del returns, f is not
+// running and will not run.
+struct rtimer {
+  static constexpr std::size_t not_pending = SIZE_MAX;
+  std::int64_t when = 0;          // nanotime() to fire at
+  std::int64_t period = 0;        // > 0: re-armed period ns later after firing (tickers)
+  std::uint64_t seq = 0;          // FIFO among equal whens
+  std::size_t index = not_pending;  // position in the heap
+  void (*f)(rtimer*, std::int64_t now) noexcept = nullptr;
+  void* arg = nullptr;
+  bool pending() const noexcept { return index != not_pending; }
 };
 
 struct sched_t {
@@ -334,9 +348,9 @@ struct sched_t {
   std::atomic<std::uint64_t> goid_gen{0};
   std::atomic<std::uint64_t> extra_created{0};  // goroutines spawned by plain threads (no P)
 
-  // Simple timers (sleep_for); replaced by per-P timer heaps with the timers issue.
+  // Timers: one heap per runtime (Go keeps one per P; see "Timers" below).
   rt_mutex timers_lock;
-  std::vector<timer_entry> timers;  // timers_lock: a min-heap
+  std::vector<rtimer*> timers;      // timers_lock: a binary min-heap by (when, seq)
   std::uint64_t timer_seq = 0;      // timers_lock
   std::atomic<std::int64_t> timers_next{no_timer};  // the earliest when; written under timers_lock
   m* timer_m = nullptr;             // lock: the idle M sleeping until timers_next
@@ -677,10 +691,7 @@ inline bool stopm(m* mp) {
   return true;
 }
 
-// ---------------------------------------------------------------------------
-// Timers (simple). timers_lock is a leaf lock: nothing else is taken under it.
-
-// run_timers readies every sleeper due by now. Any M holding a P.
+// run_timers fires the timers due by now (see "Timers" below).
 inline void run_timers(sched_t* s, std::int64_t now);
 
 // ---------------------------------------------------------------------------
@@ -1077,58 +1088,155 @@ inline void unwind_point(g* gp) {
 // ---------------------------------------------------------------------------
 // Timers (simple).
 
-inline void run_timers(sched_t* s, std::int64_t now) {
-  g* due = nullptr;
+// ---------------------------------------------------------------------------
+// Timers.
+//
+// One binary heap per runtime under timers_lock, indexed so that deleting a
+// timer is O(log n) (Go keeps a heap per P to avoid the shared lock; 100,000
+// concurrent sleepers cost here one heap entry each and no thread or fd).
+// timers_next caches the earliest when (no_timer when empty) so that the
+// scheduler checks it with one load: run_timers is called on the arriving
+// side of every switch and in find_runnable; the idle M sleeping until the
+// next timer is timer_m (find_runnable), woken when an earlier one is added.
+
+inline bool timer_less(const rtimer* a, const rtimer* b) noexcept {
+  return a->when != b->when ? a->when < b->when : a->seq < b->seq;
+}
+
+// timer heap primitives. Require s->timers_lock.
+inline void timer_swap(sched_t* s, std::size_t i, std::size_t j) noexcept {
+  std::swap(s->timers[i], s->timers[j]);
+  s->timers[i]->index = i;
+  s->timers[j]->index = j;
+}
+inline void timer_up(sched_t* s, std::size_t i) noexcept {
+  while (i > 0) {
+    std::size_t parent = (i - 1) / 2;
+    if (!timer_less(s->timers[i], s->timers[parent])) break;
+    timer_swap(s, i, parent);
+    i = parent;
+  }
+}
+inline void timer_down(sched_t* s, std::size_t i) noexcept {
+  std::size_t n = s->timers.size();
+  for (;;) {
+    std::size_t l = 2 * i + 1, r = l + 1, best = i;
+    if (l < n && timer_less(s->timers[l], s->timers[best])) best = l;
+    if (r < n && timer_less(s->timers[r], s->timers[best])) best = r;
+    if (best == i) return;
+    timer_swap(s, i, best);
+    i = best;
+  }
+}
+inline void timer_publish_next(sched_t* s) noexcept {
+  s->timers_next.store(s->timers.empty() ? no_timer : s->timers.front()->when, std::memory_order_release);
+}
+
+// timer_add_locked arms t at t->when. Returns true if t is now the earliest.
+// Requires s->timers_lock; t not pending.
+inline bool timer_add_locked(sched_t* s, rtimer* t) {
+  t->seq = s->timer_seq++;
+  t->index = s->timers.size();
+  s->timers.push_back(t);
+  timer_up(s, t->index);
+  timer_publish_next(s);
+  return t->index == 0;
+}
+
+// timer_del_locked disarms t; returns whether it was pending. Requires
+// s->timers_lock.
+inline bool timer_del_locked(sched_t* s, rtimer* t) noexcept {
+  if (!t->pending()) return false;
+  std::size_t i = t->index;
+  std::size_t last = s->timers.size() - 1;
+  if (i != last) timer_swap(s, i, last);
+  s->timers.pop_back();
+  t->index = rtimer::not_pending;
+  if (i != last) {
+    timer_up(s, i);
+    timer_down(s, i);
+  }
+  timer_publish_next(s);
+  return true;
+}
+
+// timer_wake_sleeper: a timer was added that is earlier than what the idle
+// timer M sleeps for: wake it. Call without timers_lock.
+inline void timer_wake_sleeper(sched_t* s, std::int64_t when) {
+  rt_lock_guard lk(s->lock);
+  if (s->timer_m != nullptr && when < s->timer_m_until) s->timer_m->park.wakeup();
+}
+
+// timer_add arms t (not pending) at t->when. Any M or thread.
+inline void timer_add(sched_t* s, rtimer* t) {
+  bool earliest;
   {
     rt_lock_guard lk(s->timers_lock);
-    while (!s->timers.empty() && s->timers.front().when <= now) {
-      std::pop_heap(s->timers.begin(), s->timers.end(), std::greater<>());
-      g* gp = s->timers.back().gp;
-      s->timers.pop_back();
-      gp->schedlink = due;
-      due = gp;
+    earliest = timer_add_locked(s, t);
+  }
+  if (earliest) timer_wake_sleeper(s, t->when);
+}
+
+// timer_del disarms t; returns whether it was pending. After it returns, t's
+// f is neither running nor going to run. Any M or thread.
+inline bool timer_del(sched_t* s, rtimer* t) noexcept {
+  rt_lock_guard lk(s->timers_lock);
+  return timer_del_locked(s, t);
+}
+
+// run_timers fires every timer due by now: a periodic one is re-armed first.
+// Any M holding a P (or g0).
+inline void run_timers(sched_t* s, std::int64_t now) {
+  rt_lock_guard lk(s->timers_lock);
+  while (!s->timers.empty() && s->timers.front()->when <= now) {
+    rtimer* t = s->timers.front();
+    if (t->period > 0) {
+      // Tickers: the next tick after now, dropping ticks missed (Go does too).
+      t->when += t->period * (1 + (now - t->when) / t->period);
+      t->seq = s->timer_seq++;
+      timer_down(s, 0);
+    } else {
+      timer_del_locked(s, t);
     }
-    s->timers_next.store(s->timers.empty() ? no_timer : s->timers.front().when, std::memory_order_release);
+    t->f(t, now);
   }
-  while (due != nullptr) {
-    g* gp = due;
-    due = gp->schedlink;
-    ready(gp);
-  }
+  timer_publish_next(s);
 }
 
 // timer_sleep parks the calling goroutine until `when` (nanotime). Its timer
-// is added by park's unlock step, after the switch away (as Go's
-// resetForSleep is), so that it cannot fire while the goroutine is still on
-// its stack; no lock is held across the park.
+// (on this stack) is armed by park's unlock step, after the switch away, as
+// Go's resetForSleep is: it cannot fire while the goroutine is still on its
+// stack, and no lock is held across the park.
 inline void timer_sleep(std::int64_t when) {
-  park(wait_reason::sleep,
-       [](g* gp, void* w) noexcept {
-         sched_t* s = gp->sched;
-         std::int64_t at = *static_cast<std::int64_t*>(w);
-         {
-           rt_lock_guard lk(s->timers_lock);
-           s->timers.push_back(timer_entry{at, s->timer_seq++, gp});
-           std::push_heap(s->timers.begin(), s->timers.end(), std::greater<>());
-           s->timers_next.store(s->timers.front().when, std::memory_order_release);
-         }
-         // An idle M sleeping until a later timer must wake up for this one.
-         rt_lock_guard lk(s->lock);
-         if (s->timer_m != nullptr && at < s->timer_m_until) s->timer_m->park.wakeup();
-         return true;
-       },
-       &when,
-       park_opts{[](g* gp, void*) noexcept {
-                   sched_t* s = gp->sched;
-                   rt_lock_guard lk(s->timers_lock);
-                   auto it = std::find_if(s->timers.begin(), s->timers.end(), [gp](const timer_entry& t) { return t.gp == gp; });
-                   if (it == s->timers.end()) return false;
-                   s->timers.erase(it);
-                   std::make_heap(s->timers.begin(), s->timers.end(), std::greater<>());
-                   s->timers_next.store(s->timers.empty() ? no_timer : s->timers.front().when, std::memory_order_release);
-                   return true;
-                 },
-                 nullptr});
+  rtimer t;
+  t.when = when;
+  t.arg = getg();
+  t.f = [](rtimer* self, std::int64_t) noexcept { ready(static_cast<g*>(self->arg)); };
+  park(
+      wait_reason::sleep,
+      [](g* gp, void* tp) noexcept {
+        timer_add(gp->sched, static_cast<rtimer*>(tp));
+        return true;
+      },
+      &t, park_opts{[](g* gp, void* tp) noexcept { return timer_del(gp->sched, static_cast<rtimer*>(tp)); }, &t});
+}
+
+// to_ns: a duration in ns, saturated so that nanotime() + it cannot overflow.
+template <class Rep, class Period>
+std::int64_t to_ns(std::chrono::duration<Rep, Period> d) noexcept {
+  using namespace std::chrono;
+  if (d <= d.zero()) return 0;
+  constexpr auto cap = duration<double>(100.0 * 365 * 24 * 3600);  // 100 years
+  if (duration<double>(d) >= cap) return INT64_MAX / 4;
+  return ceil<nanoseconds>(d).count();
+}
+
+// deadline_ns: a goro::clock time point as a nanotime() value.
+inline std::int64_t deadline_ns(clock::time_point t) noexcept {
+  if (t == clock::time_point::max()) return INT64_MAX / 4;
+  auto d = t - clock::now();
+  std::int64_t now_ns = nanotime();
+  return d <= clock::duration::zero() ? now_ns : now_ns + to_ns(d);
 }
 
 // ---------------------------------------------------------------------------

@@ -12,10 +12,25 @@
 #include "sema.hpp"
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <mutex>
 #include <stdexcept>
+
+// Fault injection for the Relacy models' broken variants (tests/relacy/mutex.cpp,
+// rwmutex.cpp and wait_group.cpp each build with its own hook set to
+// std::memory_order_relaxed, and must then fail). Never define them elsewhere.
+#ifndef GORO_DETAIL_MUTEX_UNLOCK_ORDER
+#define GORO_DETAIL_MUTEX_UNLOCK_ORDER std::memory_order_release
+#endif
+#ifndef GORO_DETAIL_RWMUTEX_RUNLOCK_ORDER
+#define GORO_DETAIL_RWMUTEX_RUNLOCK_ORDER std::memory_order_release
+#endif
+#ifndef GORO_DETAIL_WG_DONE_ORDER
+#define GORO_DETAIL_WG_DONE_ORDER std::memory_order_acq_rel
+#endif
 
 namespace goro {
 inline namespace GORO_DETAIL_ABI_NS {
@@ -73,7 +88,7 @@ class mutex_impl {
 
   void unlock() {
     // release: publishes the critical section to the next owner.
-    std::int32_t next = state_.fetch_sub(locked_bit, std::memory_order_release) - locked_bit;
+    std::int32_t next = state_.fetch_sub(locked_bit, GORO_DETAIL_MUTEX_UNLOCK_ORDER) - locked_bit;
     if (GORO_DETAIL_UNLIKELY(next != 0)) unlock_slow(next);
   }
 
@@ -183,7 +198,7 @@ class rwmutex_impl {
   }
 
   void unlock_shared() {
-    std::int32_t r = reader_count_.fetch_sub(1, std::memory_order_release) - 1;
+    std::int32_t r = reader_count_.fetch_sub(1, GORO_DETAIL_RWMUTEX_RUNLOCK_ORDER) - 1;
     if (r < 0) unlock_shared_slow(r);
   }
 
@@ -257,33 +272,70 @@ class notify_list {
  public:
   std::uint32_t add() noexcept { return wait_.fetch_add(1, std::memory_order_acq_rel); }
 
-  void wait(std::uint32_t t) {
+  // wait parks until ticket t is notified, or until deadline (a nanotime()
+  // value; no_timer: none) passes. Returns false on timeout.
+  bool wait(std::uint32_t t, std::int64_t deadline = no_timer) {
     plain_call_scope scope;
     lock_.lock();
-    if (less(t, notify_)) {  // already notified
+    if (less(t, notify_.load(std::memory_order_relaxed))) {  // already notified
       lock_.unlock();
-      return;
+      return true;
     }
     waiter w;
     w.gp = getg();
     w.ticket = t;
     w.queued = true;
+    w.list = this;
     if (tail_ != nullptr) tail_->next = &w;
     else head_ = &w;
     tail_ = &w;
+    if (deadline != no_timer && !w.gp->is_thread) {
+      // The timeout: a timer on this stack, armed after the switch away; it
+      // takes the waiter out of the list if a notify has not.
+      w.timeout.when = deadline;
+      w.timeout.arg = &w;
+      w.timeout.f = [](rtimer* t2, std::int64_t) noexcept {
+        auto* x = static_cast<waiter*>(t2->arg);
+        notify_list* nl = x->list;
+        {
+          rt_lock_guard lk(nl->lock_);
+          if (!x->queued) return;  // notified first
+          nl->unlink_waiter(x);
+          x->timed_out = true;
+        }
+        ready(x->gp);
+      };
+      park(
+          wait_reason::sync_cond_wait,
+          [](g* gp, void* wp) noexcept {
+            auto* x = static_cast<waiter*>(wp);
+            x->list->lock_.unlock();
+            timer_add(gp->sched, &x->timeout);
+            return true;
+          },
+          &w, park_opts{&cancel_waiter, &w});
+      timer_del(w.gp->sched, &w.timeout);  // woken by a notify: the timer must not fire on this stack
+      return !w.timed_out;
+    }
+    if (deadline != no_timer) {
+      // A plain thread: sleep on its note with a timeout instead of a timer.
+      g* gp = w.gp;
+      gp->thread_note.clear();
+      plain_threads_in_goro.fetch_add(1, std::memory_order_seq_cst);
+      lock_.unlock();
+      std::int64_t left = deadline - nanotime();
+      bool woken = left > 0 && gp->thread_note.sleep_for(left);
+      plain_threads_in_goro.fetch_sub(1, std::memory_order_seq_cst);
+      if (woken) return true;
+      rt_lock_guard lk(lock_);
+      if (!w.queued) return true;  // notified just now: its ready() has woken the note
+      unlink_waiter(&w);
+      return false;
+    }
     park(
         wait_reason::sync_cond_wait, [](g*, void* l) noexcept { static_cast<notify_list*>(l)->lock_.unlock(); return true; }, this,
-        park_opts{[](g* gp, void* l) noexcept {
-                    auto* nl = static_cast<notify_list*>(l);
-                    rt_lock_guard lk(nl->lock_);
-                    for (waiter *prev = nullptr, *x = nl->head_; x != nullptr; prev = x, x = x->next) {
-                      if (x->gp != gp) continue;
-                      nl->unlink(prev, x);
-                      return true;
-                    }
-                    return false;
-                  },
-                  this});
+        park_opts{&cancel_waiter, &w});
+    return true;
   }
 
   void notify_all() {
@@ -328,10 +380,32 @@ class notify_list {
  private:
   struct waiter {
     g* gp = nullptr;
+    notify_list* list = nullptr;
     std::uint32_t ticket = 0;
     waiter* next = nullptr;
     bool queued = false;
+    bool timed_out = false;
+    rtimer timeout;  // wait with a deadline only
   };
+
+  // cancel_waiter: the shutdown unwinder's cancel_fn (sched.hpp).
+  static bool cancel_waiter(g* gp, void* wp) noexcept {
+    auto* x = static_cast<waiter*>(wp);
+    notify_list* nl = x->list;
+    {
+      rt_lock_guard lk(nl->lock_);
+      if (!x->queued) return false;
+      nl->unlink_waiter(x);
+    }
+    timer_del(gp->sched, &x->timeout);
+    return true;
+  }
+
+  void unlink_waiter(waiter* x) noexcept {  // requires lock_
+    waiter* prev = nullptr;
+    for (waiter* y = head_; y != nullptr && y != x; y = y->next) prev = y;
+    unlink(prev, x);
+  }
 
   static bool less(std::uint32_t a, std::uint32_t b) noexcept { return static_cast<std::int32_t>(a - b) < 0; }
 
@@ -376,6 +450,32 @@ class condition_variable {
   template <class Pred>
   void wait(std::unique_lock<mutex>& lk, Pred pred) {
     while (!pred()) wait(lk);
+  }
+
+  // wait_until / wait_for: as wait, but give up at the deadline (a goro::clock
+  // time point): std::cv_status::timeout. The mutex is held again either way.
+  std::cv_status wait_until(std::unique_lock<mutex>& lk, clock::time_point deadline) {
+    std::uint32_t t = list_.add();
+    lk.unlock();
+    struct relock {
+      std::unique_lock<mutex>& lk;
+      ~relock() noexcept(false) { lk.lock(); }
+    } r{lk};
+    return list_.wait(t, detail::deadline_ns(deadline)) ? std::cv_status::no_timeout : std::cv_status::timeout;
+  }
+  template <class Pred>
+  bool wait_until(std::unique_lock<mutex>& lk, clock::time_point deadline, Pred pred) {
+    while (!pred())
+      if (wait_until(lk, deadline) == std::cv_status::timeout) return pred();
+    return true;
+  }
+  template <class Rep, class Period>
+  std::cv_status wait_for(std::unique_lock<mutex>& lk, std::chrono::duration<Rep, Period> d) {
+    return wait_until(lk, clock::now() + std::chrono::ceil<clock::duration>(d));
+  }
+  template <class Rep, class Period, class Pred>
+  bool wait_for(std::unique_lock<mutex>& lk, std::chrono::duration<Rep, Period> d, Pred pred) {
+    return wait_until(lk, clock::now() + std::chrono::ceil<clock::duration>(d), std::move(pred));
   }
 
   void notify_one() { list_.notify_one(); }
@@ -460,7 +560,7 @@ class wait_group_impl {
       std::uint64_t next = (static_cast<std::uint64_t>(static_cast<std::uint32_t>(v)) << 32) | w;
       // acq_rel: done() releases the work before it to the waiter (Go's
       // memory model: Done happens before the Wait it unblocks returns).
-      if (state_.compare_exchange_weak(st, next, std::memory_order_acq_rel, std::memory_order_relaxed)) break;
+      if (state_.compare_exchange_weak(st, next, GORO_DETAIL_WG_DONE_ORDER, std::memory_order_relaxed)) break;
     }
     if (v > 0 || w == 0) return;
     // The counter hit 0 with waiters: no add or wait can race with us now

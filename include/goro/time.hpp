@@ -1,21 +1,89 @@
-// goro/time.hpp — the clock and sleeping (Go: time.go). The sleeper heap is
-// in sched.hpp for now; the timers issue adds per-P timer heaps, timer,
-// ticker and after.
+// goro/time.hpp — the clock, sleeping, timers and tickers (Go: time.go and
+// runtime/time.go). The runtime timer heap (rtimer) is in sched.hpp.
+//
+// Go 1.23 semantics: timer channels are synchronous. Internally c() has a
+// buffer of one, but a value is only put there by a firing, and stop() and
+// reset() drain it while holding the timer heap's lock, which the firing also
+// holds: so after either returns, no value from the earlier schedule can be
+// received, and a fired-but-unreceived value still counts as "active".
 #ifndef GORO_DETAIL_TIME_HPP
 #define GORO_DETAIL_TIME_HPP
 
+#include "chan.hpp"
 #include "config.hpp"
 #include "sched.hpp"
+#include "sync.hpp"
 
 #include <chrono>
+#include <memory>
+#include <mutex>
 #include <thread>
 
 namespace goro {
 inline namespace GORO_DETAIL_ABI_NS {
 
-using clock = std::chrono::steady_clock;
-
+// clock is declared in sched.hpp (the scheduler's timers use it).
 inline clock::time_point now() { return clock::now(); }
+
+namespace detail {
+
+inline clock::time_point time_from_ns(std::int64_t ns) noexcept {
+  return clock::time_point(std::chrono::duration_cast<clock::duration>(std::chrono::nanoseconds(ns)));
+}
+
+// chan_timer: the state behind timer, ticker and after: an rtimer whose
+// firing puts the time on a one-slot channel, if the slot is free (a slow
+// receiver misses ticks, as in Go).
+struct chan_timer {
+  rtimer t;
+  sched_t* s = nullptr;
+  hchan* c = nullptr;  // timer/ticker: owned by their chan<> member; after: weak (see after())
+
+  static void fire(rtimer* t, std::int64_t now) noexcept {
+    auto* ct = static_cast<chan_timer*>(t->arg);
+    clock::time_point tp = time_from_ns(now);
+    try {
+      chansend(ct->c, &tp, false);  // never blocks: one slot, and drops the value if it is full
+    } catch (const closed_channel&) {
+      // Somebody closed c(): nothing to deliver.
+    }
+  }
+
+  // drain_locked empties the slot; returns whether a value was there.
+  // Requires s->timers_lock.
+  bool drain_locked() noexcept {
+    std::optional<clock::time_point> v;
+    return chanrecv(c, &v, false) == recv_outcome::value;
+  }
+
+  // stop: Go 1.23's Timer.Stop: true if the timer was pending or had fired
+  // with its value not yet received; afterwards no value arrives.
+  bool stop() noexcept {
+    rt_lock_guard lk(s->timers_lock);
+    bool pending = timer_del_locked(s, &t);
+    bool drained = drain_locked();
+    return pending || drained;
+  }
+
+  // reset re-arms at now + ns (period: 0 for timers, ns for tickers); returns
+  // what stop() would have.
+  bool reset(std::int64_t ns, std::int64_t period) {
+    bool active;
+    bool earliest;
+    {
+      rt_lock_guard lk(s->timers_lock);
+      active = timer_del_locked(s, &t);
+      active = drain_locked() || active;
+      t.when = nanotime() + ns;
+      t.period = period;
+      earliest = timer_add_locked(s, &t);
+    }
+    if (earliest) timer_wake_sleeper(s, t.when);
+    return active;
+  }
+};
+
+}  // namespace detail
 
 // sleep_for parks the calling goroutine for at least d (Go: time.Sleep). A
 // zero or negative d returns at once. On a plain thread it sleeps the thread.
@@ -27,17 +95,102 @@ void sleep_for(std::chrono::duration<Rep, Period> d) {
     std::this_thread::sleep_for(d);
     return;
   }
-  constexpr auto max_ns = std::chrono::nanoseconds(INT64_MAX / 2);  // ~146 years: saturate instead of overflowing
-  auto ns = d >= std::chrono::duration_cast<std::chrono::duration<Rep, Period>>(std::chrono::hours(24 * 365 * 100))
-                ? max_ns
-                : std::chrono::ceil<std::chrono::nanoseconds>(d);
-  detail::timer_sleep(detail::nanotime() + ns.count());
+  detail::timer_sleep(detail::nanotime() + detail::to_ns(d));
 }
 
 // sleep_until parks the calling goroutine until t (on t's clock).
 template <class Clock, class Dur>
 void sleep_until(std::chrono::time_point<Clock, Dur> t) {
   sleep_for(t - Clock::now());
+}
+
+// timer: Go's time.Timer with Go 1.23 semantics (see the file comment). The
+// timer is stopped when the object is destroyed.
+class timer {
+ public:
+  explicit timer(clock::duration d) : ch_(1) {
+    st_->s = detail::current_sched();
+    st_->c = detail::chan_ptr(ch_);
+    st_->t.arg = st_.get();
+    st_->t.f = &detail::chan_timer::fire;
+    st_->t.when = detail::nanotime() + detail::to_ns(d);
+    detail::timer_add(st_->s, &st_->t);
+  }
+  ~timer() {
+    if (st_) detail::timer_del(st_->s, &st_->t);
+  }
+  timer(const timer&) = delete;
+  timer& operator=(const timer&) = delete;
+
+  // c: the channel the time is delivered on, once.
+  chan<clock::time_point>& c() noexcept { return ch_; }
+
+  // stop prevents the timer from firing; true if it was active (pending, or
+  // fired with the value not received yet).
+  bool stop() { return st_->stop(); }
+
+  // reset re-arms the timer to fire d from now; returns what stop would have.
+  bool reset(clock::duration d) { return st_->reset(detail::to_ns(d), 0); }
+
+ private:
+  chan<clock::time_point> ch_;
+  std::unique_ptr<detail::chan_timer> st_ = std::make_unique<detail::chan_timer>();
+};
+
+// ticker: Go's time.Ticker: delivers the time every d (a slow receiver misses
+// ticks). d must be positive (std::invalid_argument otherwise, Go panics).
+class ticker {
+ public:
+  explicit ticker(clock::duration d) : ch_(1) {
+    std::int64_t ns = detail::to_ns(d);
+    if (ns <= 0) throw std::invalid_argument("goro::ticker: non-positive interval");
+    st_->s = detail::current_sched();
+    st_->c = detail::chan_ptr(ch_);
+    st_->t.arg = st_.get();
+    st_->t.f = &detail::chan_timer::fire;
+    st_->t.when = detail::nanotime() + ns;
+    st_->t.period = ns;
+    detail::timer_add(st_->s, &st_->t);
+  }
+  ~ticker() {
+    if (st_) detail::timer_del(st_->s, &st_->t);
+  }
+  ticker(const ticker&) = delete;
+  ticker& operator=(const ticker&) = delete;
+
+  chan<clock::time_point>& c() noexcept { return ch_; }
+  void stop() { st_->stop(); }
+  void reset(clock::duration d) {
+    std::int64_t ns = detail::to_ns(d);
+    if (ns <= 0) throw std::invalid_argument("goro::ticker: non-positive interval");
+    st_->reset(ns, ns);
+  }
+
+ private:
+  chan<clock::time_point> ch_;
+  std::unique_ptr<detail::chan_timer> st_ = std::make_unique<detail::chan_timer>();
+};
+
+// after: Go's time.After: a channel that receives the time once, d from now.
+// The timer belongs to the channel: when the last handle goes, the channel's
+// on_destroy hook cancels it (so `select` loops with after() do not leak).
+inline chan<clock::time_point> after(clock::duration d) {
+  chan<clock::time_point> ch(1);
+  detail::hchan* c = detail::chan_ptr(ch);
+  auto* st = new detail::chan_timer();
+  st->s = detail::current_sched();
+  st->c = c;  // weak: the firing runs under timers_lock, which on_destroy takes before the channel is freed
+  st->t.arg = st;
+  st->t.f = &detail::chan_timer::fire;
+  st->t.when = detail::nanotime() + detail::to_ns(d);
+  c->on_destroy_arg = st;
+  c->on_destroy = [](detail::hchan* h) noexcept {
+    auto* ct = static_cast<detail::chan_timer*>(h->on_destroy_arg);
+    detail::timer_del(ct->s, &ct->t);
+    delete ct;
+  };
+  detail::timer_add(st->s, &st->t);
+  return ch;
 }
 
 }  // inline namespace GORO_DETAIL_ABI_NS
