@@ -1730,6 +1730,19 @@ struct rtimer {
   bool pending() const noexcept { return index != not_pending; }
 };
 
+// netpoller: what the scheduler needs from the netpoller (netpoll.hpp
+// implements it with epoll; a kqueue backend would implement the same two
+// calls). Created lazily, on the first fd wait of a runtime.
+struct netpoller {
+  virtual ~netpoller() = default;
+  // poll returns the goroutines that fd events made runnable, linked through
+  // g.schedlink, waiting at most timeout_ns for one (0: do not block; < 0:
+  // until an event or wake()). Any M; one blocking poll at a time.
+  virtual g* poll(std::int64_t timeout_ns) noexcept = 0;
+  // wake makes a blocked poll return at once (Go: netpollBreak). Any thread.
+  virtual void wake() noexcept = 0;
+};
+
 struct sched_t {
   explicit sched_t(const config& c, bool is_default);
   ~sched_t();
@@ -1765,8 +1778,13 @@ struct sched_t {
   std::vector<rtimer*> timers;      // timers_lock: a binary min-heap by (when, seq)
   std::uint64_t timer_seq = 0;      // timers_lock
   std::atomic<std::int64_t> timers_next{no_timer};  // the earliest when; written under timers_lock
-  m* timer_m = nullptr;             // lock: the idle M sleeping until timers_next
+  m* timer_m = nullptr;             // lock: the idle M sleeping until timers_next (or blocked in poll)
   std::int64_t timer_m_until = 0;   // lock
+  bool timer_m_polls = false;       // lock: timer_m waits in netpoller::poll, not on its note
+
+  // Netpoller (netpoll.hpp). np is set once, under lock, and never changes.
+  std::atomic<netpoller*> np{nullptr};
+  std::atomic<std::int32_t> netpoll_waiters{0};  // goroutines parked on fds now
 
   // Run and shutdown state.
   note done;                        // run()'s caller sleeps here
@@ -2164,6 +2182,39 @@ inline void schedule(m* mp, g* cur, bool exiting = false) {
   gogo(mp, cur, &mp->g0, exiting);
 }
 
+// injectglist makes the goroutines of a list (linked through schedlink, as
+// netpoller::poll returns them) runnable on the global queue and starts Ms
+// for them (Go: injectglist). Any M.
+inline void injectglist(sched_t* s, g* list) {
+  if (list == nullptr) return;
+  int n = 0;
+  {
+    rt_lock_guard lk(s->lock);
+    while (list != nullptr) {
+      g* gp = list;
+      list = gp->schedlink;
+      gp->status.store(gstatus::runnable, std::memory_order_relaxed);
+      globrunqput_locked(s, gp);
+      ++n;
+    }
+  }
+  for (; n > 0 && s->npidle.load(std::memory_order_relaxed) > 0; --n) startm(s, nullptr, false);
+}
+
+// netpoll_nonblocking: Go's netpoll(0) in findRunnable: if goroutines wait
+// on fds and no M is blocked in poll, collect the ready ones: the first to run
+// now, the rest to the global queue. Owner P.
+inline g* netpoll_nonblocking(sched_t* s) {
+  netpoller* np = s->np.load(std::memory_order_acquire);
+  if (np == nullptr || s->netpoll_waiters.load(std::memory_order_relaxed) == 0) return nullptr;
+  g* list = np->poll(0);
+  if (list == nullptr) return nullptr;
+  g* first = list;
+  injectglist(s, first->schedlink);
+  first->schedlink = nullptr;
+  return first;
+}
+
 // find_runnable finds a G to run: local, global, steal, else sleep. Returns
 // nullptr when the M must exit (shutdown). This M, on g0, holding a P on entry
 // and on return (Go: findRunnable).
@@ -2177,6 +2228,7 @@ top:
     rt_lock_guard lk(s->lock);
     if (g* gp = globrunqget_locked(s, pp, 0)) return gp;
   }
+  if (g* gp = netpoll_nonblocking(s)) return gp;
   // Steal, as a spinning M, if not too many are spinning already.
   {
     std::int32_t procs = static_cast<std::int32_t>(s->allp.size());
@@ -2220,27 +2272,42 @@ top:
       }
     }
   }
-  // Timers: one idle M sleeps until the earliest one. It reads timers_next
-  // under s->lock, after which a new earlier timer wakes it (timer_sleep).
-  if (s->timers_next.load(std::memory_order_acquire) != no_timer) {
+  // Timers and fds: one idle M (timer_m) waits until the earliest timer, in
+  // the netpoller if goroutines wait on fds (Go: the M blocked in netpoll),
+  // else on its note. It reads timers_next under s->lock, after which an
+  // earlier timer wakes it (timer_wake_sleeper).
+  netpoller* np = s->np.load(std::memory_order_acquire);
+  bool want_poll = np != nullptr && s->netpoll_waiters.load(std::memory_order_relaxed) > 0;
+  if (want_poll || s->timers_next.load(std::memory_order_acquire) != no_timer) {
     s->lock.lock();
     std::int64_t next = s->timers_next.load(std::memory_order_acquire);
-    if (next != no_timer && s->timer_m == nullptr && !s->stopping) {
+    if ((want_poll || next != no_timer) && s->timer_m == nullptr && !s->stopping) {
       s->timer_m = mp;
       s->timer_m_until = next;
+      s->timer_m_polls = want_poll;
       s->lock.unlock();
-      std::int64_t wait = next - nanotime();
-      if (wait > 0) mp->park.sleep_for(wait);
+      std::int64_t wait = next == no_timer ? -1 : std::max<std::int64_t>(next - nanotime(), 0);
+      g* list = nullptr;
+      if (want_poll) list = np->poll(wait);
+      else if (wait > 0) mp->park.sleep_for(wait);
       s->lock.lock();
       s->timer_m = nullptr;  // from here on nobody wakes this M for timers
+      s->timer_m_polls = false;
       p* got = s->stopping ? nullptr : pidleget_locked(s);
       bool stop = s->stopping;
       s->lock.unlock();
       mp->park.clear();
       if (got != nullptr) {
         acquirep(mp, got);
+        if (list != nullptr) {
+          g* first = list;
+          injectglist(s, first->schedlink);
+          first->schedlink = nullptr;
+          return first;
+        }
         goto top;
       }
+      injectglist(s, list);
       if (stop) return nullptr;
     } else {
       s->lock.unlock();
@@ -2576,7 +2643,9 @@ inline bool timer_del_locked(sched_t* s, rtimer* t) noexcept {
 // timer M sleeps for: wake it. Call without timers_lock.
 inline void timer_wake_sleeper(sched_t* s, std::int64_t when) {
   rt_lock_guard lk(s->lock);
-  if (s->timer_m != nullptr && when < s->timer_m_until) s->timer_m->park.wakeup();
+  if (s->timer_m == nullptr || when >= s->timer_m_until) return;
+  if (s->timer_m_polls) s->np.load(std::memory_order_acquire)->wake();
+  else s->timer_m->park.wakeup();
 }
 
 // timer_add arms t (not pending) at t->when. Any M or thread.
@@ -2666,6 +2735,7 @@ inline void checkdead_locked(sched_t* s) noexcept {
   for (p* pp : s->allp)
     if (!pp->runq.empty()) return;
   if (s->timers_next.load(std::memory_order_acquire) != no_timer) return;
+  if (s->netpoll_waiters.load(std::memory_order_acquire) > 0) return;  // an fd event may wake someone
   s->deadlocked.store(true, std::memory_order_release);
   s->done.wakeup();
 }
@@ -2965,6 +3035,7 @@ inline sched_t::sched_t(const config& c, bool dflt) : cfg(c), is_default(dflt), 
 }
 
 inline sched_t::~sched_t() {
+  delete np.load(std::memory_order_relaxed);
   for (p* pp : allp) {
     pool->put(pp->gfree);
     delete pp;
@@ -3051,6 +3122,7 @@ inline void stop_ms(sched_t* s) {
     for (m* mp = s->allm; mp != nullptr; mp = mp->alllink) ms.push_back(mp);
   }
   for (m* mp : ms) mp->park.wakeup();
+  if (netpoller* np = s->np.load(std::memory_order_acquire)) np->wake();
   for (m* mp : ms) pthread_join(mp->thread, nullptr);
 }
 
@@ -3442,6 +3514,19 @@ inline void semrelease(std::atomic<std::uint32_t>* addr, bool handoff = false) {
 #include <mutex>
 #include <stdexcept>
 
+// Fault injection for the Relacy models' broken variants (tests/relacy/mutex.cpp,
+// rwmutex.cpp and wait_group.cpp each build with its own hook set to
+// std::memory_order_relaxed, and must then fail). Never define them elsewhere.
+#ifndef GORO_DETAIL_MUTEX_UNLOCK_ORDER
+#define GORO_DETAIL_MUTEX_UNLOCK_ORDER std::memory_order_release
+#endif
+#ifndef GORO_DETAIL_RWMUTEX_RUNLOCK_ORDER
+#define GORO_DETAIL_RWMUTEX_RUNLOCK_ORDER std::memory_order_release
+#endif
+#ifndef GORO_DETAIL_WG_DONE_ORDER
+#define GORO_DETAIL_WG_DONE_ORDER std::memory_order_acq_rel
+#endif
+
 namespace goro {
 inline namespace GORO_DETAIL_ABI_NS {
 namespace detail {
@@ -3498,7 +3583,7 @@ class mutex_impl {
 
   void unlock() {
     // release: publishes the critical section to the next owner.
-    std::int32_t next = state_.fetch_sub(locked_bit, std::memory_order_release) - locked_bit;
+    std::int32_t next = state_.fetch_sub(locked_bit, GORO_DETAIL_MUTEX_UNLOCK_ORDER) - locked_bit;
     if (GORO_DETAIL_UNLIKELY(next != 0)) unlock_slow(next);
   }
 
@@ -3608,7 +3693,7 @@ class rwmutex_impl {
   }
 
   void unlock_shared() {
-    std::int32_t r = reader_count_.fetch_sub(1, std::memory_order_release) - 1;
+    std::int32_t r = reader_count_.fetch_sub(1, GORO_DETAIL_RWMUTEX_RUNLOCK_ORDER) - 1;
     if (r < 0) unlock_shared_slow(r);
   }
 
@@ -3970,7 +4055,7 @@ class wait_group_impl {
       std::uint64_t next = (static_cast<std::uint64_t>(static_cast<std::uint32_t>(v)) << 32) | w;
       // acq_rel: done() releases the work before it to the waiter (Go's
       // memory model: Done happens before the Wait it unblocks returns).
-      if (state_.compare_exchange_weak(st, next, std::memory_order_acq_rel, std::memory_order_relaxed)) break;
+      if (state_.compare_exchange_weak(st, next, GORO_DETAIL_WG_DONE_ORDER, std::memory_order_relaxed)) break;
     }
     if (v > 0 || w == 0) return;
     // The counter hit 0 with waiters: no add or wait can race with us now
