@@ -1597,35 +1597,42 @@ class g_pool {
   explicit g_pool(std::size_t usable) : space_(usable) {}
   stack_space& space() noexcept { return space_; }
 
-  // take moves up to n warm Gs into the list at *head; returns how many.
+  // take moves up to n warm Gs into the list at *head (which must be empty)
+  // and returns how many. Whole batches move in O(1), without touching the
+  // Gs (each lives on its own stack page: walking a list costs a cache miss
+  // per G).
   std::uint32_t take(g** head, std::uint32_t n) {
     rt_lock_guard lk(mu_);
-    std::uint32_t k = 0;
-    while (k < n && warm_ != nullptr) {
-      g* gp = warm_;
-      warm_ = gp->schedlink;
-      gp->schedlink = *head;
-      *head = gp;
-      --nwarm_;
-      ++k;
+    if (warm_.empty() || n == 0) return 0;
+    g_batch& b = warm_.back();
+    std::uint32_t k;
+    if (b.n <= n) {
+      *head = b.head;
+      k = b.n;
+      warm_.pop_back();
+    } else {  // a plain thread takes one at a time
+      k = 0;
+      while (k < n) {
+        g* gp = b.head;
+        b.head = gp->schedlink;
+        gp->schedlink = *head;
+        *head = gp;
+        ++k;
+      }
+      b.n -= k;
     }
+    nwarm_ -= k;
     low_water_ = std::min(low_water_, nwarm_);
     return k;
   }
 
-  // put returns a list of Gs to the pool. Never makes a system call: stacks
-  // beyond the warm cap go back to the OS only in scavenge(), off the hot path.
-  void put(g* list) noexcept {
+  // put returns a list of n Gs to the pool, as one batch. Never makes a
+  // system call: stacks beyond the warm cap go back to the OS only in
+  // scavenge(), off the hot path.
+  void put(g* list, std::uint32_t n) {
     if (list == nullptr) return;
-    g* tail = list;
-    std::size_t n = 1;
-    while (tail->schedlink != nullptr) {
-      tail = tail->schedlink;
-      ++n;
-    }
     rt_lock_guard lk(mu_);
-    tail->schedlink = warm_;
-    warm_ = list;
+    warm_.push_back(g_batch{list, n});
     nwarm_ += n;
   }
 
@@ -1637,22 +1644,29 @@ class g_pool {
   void scavenge(bool force = false) {
     std::int64_t now = nanotime();
     if (!force && now - last_scavenge_.load(std::memory_order_relaxed) < scavenge_period_ns) return;
-    std::vector<stack_slot> release;
+    std::vector<g_batch> victims;
     {
       rt_lock_guard lk(mu_);
       if (!force && now - last_scavenge_.load(std::memory_order_relaxed) < scavenge_period_ns) return;
       last_scavenge_.store(now, std::memory_order_relaxed);
       std::size_t idle = force ? nwarm_ : std::min(nwarm_, low_water_);
-      while (idle > gcache_global_warm_max) {
-        g* gp = warm_;
-        warm_ = gp->schedlink;
-        --nwarm_;
-        --idle;
-        release.push_back(gp->stack);
+      // Oldest batches first: they sit at the front.
+      std::size_t k = 0;
+      while (k < warm_.size() && idle >= gcache_global_warm_max + warm_[k].n) {
+        idle -= warm_[k].n;
+        nwarm_ -= warm_[k].n;
+        victims.push_back(warm_[k]);
+        ++k;
       }
+      warm_.erase(warm_.begin(), warm_.begin() + static_cast<std::ptrdiff_t>(k));
       low_water_ = nwarm_;
     }
-    for (const stack_slot& s : release) space_.release(s);
+    for (const g_batch& b : victims)
+      for (g* gp = b.head; gp != nullptr;) {
+        g* next = gp->schedlink;  // read before the page is dropped
+        space_.release(gp->stack);
+        gp = next;
+      }
   }
 
   // fresh links up to n Gs on never-used or released (cold) slots into *head;
@@ -1675,8 +1689,6 @@ class g_pool {
     return reinterpret_cast<g*>(addr);
   }
 
-  static std::size_t g_bytes() noexcept { return (sizeof(g) + 63) & ~std::size_t{63}; }
-
  private:
   static g* new_g_at(const stack_slot& s) {
     g* gp = g_at_top(s.hi);
@@ -1685,9 +1697,13 @@ class g_pool {
     return gp;
   }
 
+  struct g_batch {
+    g* head;          // linked through g.schedlink
+    std::uint32_t n;
+  };
   rt_mutex mu_;
-  g* warm_ = nullptr;      // guarded by mu_
-  std::size_t nwarm_ = 0;  // guarded by mu_
+  std::vector<g_batch> warm_;  // guarded by mu_
+  std::size_t nwarm_ = 0;      // guarded by mu_
   std::size_t low_water_ = 0;  // guarded by mu_: the fewest warm Gs since the last scavenge
   std::atomic<std::int64_t> last_scavenge_{0};  // written under mu_
   stack_space space_;
@@ -1802,22 +1818,22 @@ inline void gfput(sched_t* s, p* pp, g* gp) {
   gp->status.store(gstatus::dead, std::memory_order_release);
   if (pp == nullptr) {
     gp->schedlink = nullptr;
-    s->pool->put(gp);
+    s->pool->put(gp, 1);
     return;
   }
   gp->schedlink = pp->gfree;
   pp->gfree = gp;
   if (++pp->ngfree >= gcache_local_max) {
     // Move half to the process-wide pool.
-    g* list = nullptr;
-    while (pp->ngfree > gcache_local_max / 2) {
-      g* x = pp->gfree;
-      pp->gfree = x->schedlink;
-      --pp->ngfree;
-      x->schedlink = list;
-      list = x;
-    }
-    s->pool->put(list);
+    // The first half of the list goes (the Gs freed longest ago: least likely
+    // to be in this cache).
+    g* keep_tail = pp->gfree;
+    for (std::uint32_t i = 1; i < gcache_local_max / 2; ++i) keep_tail = keep_tail->schedlink;
+    g* list = keep_tail->schedlink;
+    keep_tail->schedlink = nullptr;
+    std::uint32_t n = pp->ngfree - gcache_local_max / 2;
+    pp->ngfree = gcache_local_max / 2;
+    s->pool->put(list, n);
   }
 }
 
@@ -3037,7 +3053,7 @@ inline sched_t::sched_t(const config& c, bool dflt) : cfg(c), is_default(dflt), 
 inline sched_t::~sched_t() {
   delete np.load(std::memory_order_relaxed);
   for (p* pp : allp) {
-    pool->put(pp->gfree);
+    pool->put(pp->gfree, pp->ngfree);
     delete pp;
   }
   for (m* mp = allm; mp != nullptr;) {
