@@ -1329,6 +1329,7 @@ struct g {
   // select_done: a select parked on several channels is woken by exactly one
   // of them: the waker that wins the CAS 0 -> 1 (Go: g.selectDone).
   std::atomic<std::uint32_t> select_done{0};
+  unsigned in_blocking = 0;      // inside blocking<> (nesting depth); the G itself
 
   // --- body; set at spawn, used once at entry ---
   void (*body)(g*) = nullptr;    // invokes the closure (or destroys it unrun, at shutdown)
@@ -1346,10 +1347,17 @@ inline constexpr std::uint8_t park_cancellable = 1;  // parked with a cancel_fn
 inline constexpr std::uint8_t park_claimed = 2;      // the unwinder is cancelling it: the G waits before leaving park
 inline constexpr std::uint8_t park_released = 3;     // the unwinder is done with it
 
+// P states (p.status). running: held by an M running Go code; syscall: its M
+// is inside blocking<> with handoff_lazy and may still come back to it, or
+// sysmon may take it away (CAS syscall -> idle, then handoffp); idle: not held.
+inline constexpr std::uint32_t p_idle = 0;
+inline constexpr std::uint32_t p_running = 1;
+inline constexpr std::uint32_t p_syscall = 2;
+
 // pending_kind: what the arriving side of a switch must finish for the
 // departing goroutine, which cannot do it itself while still on its stack
 // (sched.hpp, "Parking").
-enum class pending_kind : std::uint8_t { none, park, yield, exit };
+enum class pending_kind : std::uint8_t { none, park, yield, exit, exitsyscall };
 
 struct pending_op {
   pending_kind kind = pending_kind::none;
@@ -1367,7 +1375,11 @@ struct alignas(64) p {
                                  // sched.lock when idle); read racily by thieves (a hint: is it running?)
   p* link = nullptr;             // idle list; guarded by sched.lock
   p_runq runq;                   // lock-free: owner P pushes and pops, thieves grab (runq.hpp)
-  std::uint32_t schedtick = 0;   // owner only: incremented on every schedule
+  std::atomic<std::uint32_t> schedtick{0};  // written by the owner on every schedule (relaxed); sysmon reads it
+  // Blocking system calls and preemption (blocking.hpp, sysmon):
+  std::atomic<std::uint32_t> status{0};      // p_idle / p_running / p_syscall; see blocking.hpp
+  std::atomic<std::uint32_t> syscalltick{0}; // written by the owner on entering/leaving blocking<>
+  std::atomic<bool> preempt{false};          // set by sysmon: the running G yields at its next safe point
   std::uint32_t fastrand = 0;    // owner only: victim order for stealing
 
   // g cache (Go: p.gFree); owner only
@@ -1399,6 +1411,7 @@ struct m {
   p* nextp = nullptr;            // a P handed to this M by startm; set before its note is woken
   g* nextg = nullptr;            // a locked G handed to this M with nextp (startlockedm)
   bool spinning = false;         // looking for work; counted in sched.nmspinning
+  p* oldp = nullptr;             // blocking<>: the P this M had on entering; this M only
   bool exiting = false;          // leave the thread after the next switch to g0
   note park;                     // idle Ms sleep here
   m* schedlink = nullptr;        // idle list; guarded by sched.lock
@@ -1798,6 +1811,12 @@ struct sched_t {
   std::int64_t timer_m_until = 0;   // lock
   bool timer_m_polls = false;       // lock: timer_m waits in netpoller::poll, not on its note
 
+  // sysmon (see "sysmon" below).
+  pthread_t sysmon_thread{};
+  note sysmon_note;                         // sysmon sleeps here between rounds
+  std::atomic<bool> sysmon_stop{false};
+  std::atomic<std::int64_t> last_poll{0};   // nanotime() of the last netpoller::poll
+
   // Netpoller (netpoll.hpp). np is set once, under lock, and never changes.
   std::atomic<netpoller*> np{nullptr};
   std::atomic<std::int32_t> netpoll_waiters{0};  // goroutines parked on fds now
@@ -2001,6 +2020,7 @@ inline void mstart(m* mp);
 // pidleput / pidleget: the idle P list. Require s->lock.
 inline void pidleput_locked(sched_t* s, p* pp) noexcept {
   pp->mp.store(nullptr, std::memory_order_relaxed);
+  pp->status.store(p_idle, std::memory_order_relaxed);
   pp->link = s->pidle;
   s->pidle = pp;
   s->npidle.store(s->npidle.load(std::memory_order_relaxed) + 1, std::memory_order_seq_cst);
@@ -2017,6 +2037,7 @@ inline p* pidleget_locked(sched_t* s) noexcept {
 inline void acquirep(m* mp, p* pp) noexcept {
   mp->pp = pp;
   pp->mp.store(mp, std::memory_order_relaxed);
+  pp->status.store(p_running, std::memory_order_relaxed);
 }
 inline p* releasep(m* mp) noexcept {
   p* pp = mp->pp;
@@ -2148,8 +2169,9 @@ inline void ready(g* gp);
 // execute switches from g0 to gp on this M. Requires mp->pp.
 inline void execute(m* mp, g* gp) noexcept {
   p* pp = mp->pp;
-  ++pp->schedtick;
+  pp->schedtick.store(pp->schedtick.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   pp->add_relaxed(pp->scheduled);
+  if (pp->preempt.load(std::memory_order_relaxed)) pp->preempt.store(false, std::memory_order_relaxed);
   gp->status.store(gstatus::running, std::memory_order_relaxed);
   mp->curg = gp;
   gogo(mp, &mp->g0, gp);
@@ -2158,7 +2180,7 @@ inline void execute(m* mp, g* gp) noexcept {
 // runq_next is schedule's fast path: the local queue, and the global queue
 // every 61st tick for fairness (Go: schedule's checks). Owner P.
 inline g* runq_next(sched_t* s, p* pp) noexcept {
-  if (pp->schedtick % global_runq_check_ticks == 0 && s->runq_size.load(std::memory_order_relaxed) > 0) {
+  if (pp->schedtick.load(std::memory_order_relaxed) % global_runq_check_ticks == 0 && s->runq_size.load(std::memory_order_relaxed) > 0) {
     rt_lock_guard lk(s->lock);
     if (g* gp = globrunqget_locked(s, pp, 1)) return gp;
   }
@@ -2184,8 +2206,9 @@ inline void schedule(m* mp, g* cur, bool exiting = false) {
     if (gp != nullptr) {
       if (gp->lockedm == nullptr) {
         p* pp = mp->pp;
-        ++pp->schedtick;
+        pp->schedtick.store(pp->schedtick.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
         pp->add_relaxed(pp->scheduled);
+        if (pp->preempt.load(std::memory_order_relaxed)) pp->preempt.store(false, std::memory_order_relaxed);
         gp->status.store(gstatus::running, std::memory_order_relaxed);
         mp->curg = gp;
         gogo(mp, cur, gp, exiting);
@@ -2223,6 +2246,7 @@ inline void injectglist(sched_t* s, g* list) {
 inline g* netpoll_nonblocking(sched_t* s) {
   netpoller* np = s->np.load(std::memory_order_acquire);
   if (np == nullptr || s->netpoll_waiters.load(std::memory_order_relaxed) == 0) return nullptr;
+  s->last_poll.store(nanotime(), std::memory_order_relaxed);
   g* list = np->poll(0);
   if (list == nullptr) return nullptr;
   g* first = list;
@@ -2304,7 +2328,10 @@ top:
       s->lock.unlock();
       std::int64_t wait = next == no_timer ? -1 : std::max<std::int64_t>(next - nanotime(), 0);
       g* list = nullptr;
-      if (want_poll) list = np->poll(wait);
+      if (want_poll) {
+        list = np->poll(wait);
+        s->last_poll.store(nanotime(), std::memory_order_relaxed);
+      }
       else if (wait > 0) mp->park.sleep_for(wait);
       s->lock.lock();
       s->timer_m = nullptr;  // from here on nobody wakes this M for timers
@@ -2363,7 +2390,7 @@ inline bool stoplockedm(m* mp) {
     ++s->nmidlelocked;
     checkdead_locked(s);
   }
-  handoffp(s, pp);
+  if (pp != nullptr) handoffp(s, pp);  // nullptr: it lost its P in blocking<>
   mp->park.sleep();
   mp->park.clear();
   {
@@ -2455,6 +2482,17 @@ inline void run_pending(m* mp) noexcept {
       g* gp = op.gp;
       san_fiber_destroy(gp->san);
       gfput(mp->sched, mp->pp, gp);
+      break;
+    }
+    case pending_kind::exitsyscall: {
+      // Back from blocking<> with no P free: the G waits on the global queue
+      // and this M goes idle (Go: exitsyscall0).
+      op.gp->status.store(gstatus::runnable, std::memory_order_relaxed);
+      {
+        rt_lock_guard lk(mp->sched->lock);
+        globrunqput_locked(mp->sched, op.gp);
+      }
+      wakep(mp->sched);
       break;
     }
   }
@@ -2583,6 +2621,35 @@ inline void unwind_point(g* gp) {
 // ---------------------------------------------------------------------------
 // Timers (simple).
 
+// in_blocking: is the caller a goroutine inside blocking<>?
+inline bool in_blocking() noexcept {
+  m* mp = getm();
+  return mp != nullptr && mp->curg != nullptr && mp->curg->in_blocking != 0;
+}
+
+// throw_if_blocking: a goro call about to park inside blocking<> throws
+// std::logic_error (API.md): the guard is for kernel and foreign calls only.
+// Called before any lock is taken for the park.
+inline void throw_if_blocking() {
+  if (GORO_DETAIL_UNLIKELY(in_blocking()))
+    throw std::logic_error("goro::blocking: a goro call that parks (channel, lock, sleep, I/O wait) inside a blocking<> guard");
+}
+
+// safe_point: the cooperative preemption point (Go's async preemption is
+// signal-based; goro's is not, see DESIGN.md). sysmon marks a P whose G ran
+// over 10 ms; that G yields at its next goro call that reaches here (go(), a
+// channel operation, select). This M only.
+inline void safe_point() {
+  m* mp = getm();
+  if (GORO_DETAIL_LIKELY(mp == nullptr || mp->pp == nullptr || !mp->pp->preempt.load(std::memory_order_relaxed))) return;
+  g* gp = mp->curg;
+  if (gp == nullptr || gp->in_blocking != 0 || mp->lockedg != nullptr) return;
+  mp->pp->preempt.store(false, std::memory_order_relaxed);
+  unwind_point(gp);
+  mp->pending = pending_op{pending_kind::yield, gp, nullptr, nullptr};
+  schedule(mp, gp);
+}
+
 // ---------------------------------------------------------------------------
 // Timers.
 //
@@ -2705,6 +2772,7 @@ inline void run_timers(sched_t* s, std::int64_t now) {
 // Go's resetForSleep is: it cannot fire while the goroutine is still on its
 // stack, and no lock is held across the park.
 inline void timer_sleep(std::int64_t when) {
+  throw_if_blocking();
   rtimer t;
   t.when = when;
   t.arg = getg();
@@ -2841,6 +2909,7 @@ inline void g_destroy_closure(g* gp) noexcept {
 template <class C>
 void newproc(sched_t* s, C&& c, source_loc site, bool is_main = false) {
   using CT = std::decay_t<C>;
+  safe_point();
   m* mp = getm();
   p* pp = (mp != nullptr && mp->sched == s) ? mp->pp : nullptr;
   g* gp = gfget(s, pp);
@@ -2961,6 +3030,11 @@ inline void mstart(m* mp) {
       break;
     }
     g* gp = nullptr;
+    if (mp->pp == nullptr && mp->lockedg == nullptr) {
+      // Back from blocking<> without a P (exitsyscall's slow path): idle.
+      if (!stopm(mp)) break;
+      continue;
+    }
     if (mp->lockedg != nullptr) {
       // Our locked G left this M: wait until it is handed back with a P.
       if (!stoplockedm(mp)) break;
@@ -3022,6 +3096,95 @@ inline bool overflow_check(void* addr) noexcept {
 }
 
 // ---------------------------------------------------------------------------
+// sysmon (Go: sysmon in proc.go). One background thread per runtime, not an
+// M (it never runs goroutines and holds no P). Every round (20 us, doubling
+// after 50 idle rounds up to 10 ms) it:
+//   - retakes Ps whose M has been inside blocking<handoff_lazy> for a whole
+//     round, if there is work for them or 10 ms have passed (Go: retake);
+//   - marks Ps whose G has run for over 10 ms without a schedule: that G
+//     yields at its next safe point (safe_point above);
+//   - polls the netpoller if nobody has for 10 ms.
+
+inline constexpr std::int64_t sysmon_min_sleep_ns = 20'000;          // Go: 20 us
+inline constexpr std::int64_t sysmon_max_sleep_ns = 10'000'000;      // Go: 10 ms
+inline constexpr std::int64_t force_preempt_ns = 10'000'000;         // Go: forcePreemptNS
+inline constexpr std::int64_t netpoll_stale_ns = 10'000'000;         // Go: sysmon polls after 10 ms
+
+// retake: one sysmon pass over the Ps; true if it took a P or marked a G.
+struct sysmon_rec {
+  std::uint32_t schedtick = 0;
+  std::int64_t schedwhen = 0;
+  std::uint32_t syscalltick = 0;
+  std::int64_t syscallwhen = 0;
+};
+
+inline bool retake(sched_t* s, std::int64_t now, std::vector<sysmon_rec>& recs) {
+  bool acted = false;
+  for (std::size_t i = 0; i < s->allp.size(); ++i) {
+    p* pp = s->allp[i];
+    sysmon_rec& r = recs[i];
+    std::uint32_t st = pp->status.load(std::memory_order_acquire);
+    if (st == p_running) {
+      std::uint32_t t = pp->schedtick.load(std::memory_order_relaxed);
+      if (r.schedtick != t) {
+        r.schedtick = t;
+        r.schedwhen = now;
+      } else if (now - r.schedwhen >= force_preempt_ns) {
+        pp->preempt.store(true, std::memory_order_relaxed);
+        r.schedwhen = now;  // mark once per 10 ms
+        acted = true;
+      }
+    } else if (st == p_syscall) {
+      std::uint32_t t = pp->syscalltick.load(std::memory_order_relaxed);
+      if (r.syscalltick != t) {  // a new blocking call since last round: give it a round
+        r.syscalltick = t;
+        r.syscallwhen = now;
+        continue;
+      }
+      // Go: keep the P with its M if there is nothing for it to do and other
+      // Ms are spinning or Ps idle, unless the call has lasted 10 ms.
+      if (pp->runq.empty() && s->nmspinning.load() + s->npidle.load() > 0 && now - r.syscallwhen < force_preempt_ns) continue;
+      std::uint32_t expect = p_syscall;
+      if (pp->status.compare_exchange_strong(expect, p_idle, std::memory_order_acq_rel)) {
+        handoffp(s, pp);
+        acted = true;
+      }
+    }
+  }
+  return acted;
+}
+
+inline void sysmon(sched_t* s) {
+  std::vector<sysmon_rec> recs(s->allp.size());
+  std::int64_t delay = sysmon_min_sleep_ns;
+  int idle = 0;
+  while (!s->sysmon_stop.load(std::memory_order_acquire)) {
+    if (idle == 0) delay = sysmon_min_sleep_ns;
+    else if (idle > 50) delay = std::min(delay * 2, sysmon_max_sleep_ns);
+    s->sysmon_note.sleep_for(delay);
+    s->sysmon_note.clear();
+    if (s->sysmon_stop.load(std::memory_order_acquire)) break;
+    std::int64_t now = nanotime();
+    netpoller* np = s->np.load(std::memory_order_acquire);
+    if (np != nullptr && s->netpoll_waiters.load(std::memory_order_relaxed) > 0 &&
+        now - s->last_poll.load(std::memory_order_relaxed) > netpoll_stale_ns) {
+      s->last_poll.store(now, std::memory_order_relaxed);
+      injectglist(s, np->poll(0));
+    }
+    idle = retake(s, now, recs) ? 0 : idle + 1;
+  }
+}
+
+inline void start_sysmon(sched_t* s) {
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, 256 * 1024);
+  int rc = pthread_create(&s->sysmon_thread, &attr, [](void* a) -> void* { sysmon(static_cast<sched_t*>(a)); return nullptr; }, s);
+  pthread_attr_destroy(&attr);
+  if (rc != 0) fatal("start_sysmon: pthread_create failed");
+}
+
+// ---------------------------------------------------------------------------
 // sched_t construction.
 
 inline unsigned procs_from(const config& c) {
@@ -3048,6 +3211,7 @@ inline sched_t::sched_t(const config& c, bool dflt) : cfg(c), is_default(dflt), 
     allp[i] = pp;
   }
   for (unsigned i = cfg.procs; i-- > 0;) pidleput_locked(this, allp[i]);
+  start_sysmon(this);
 }
 
 inline sched_t::~sched_t() {
@@ -3140,6 +3304,9 @@ inline void stop_ms(sched_t* s) {
   for (m* mp : ms) mp->park.wakeup();
   if (netpoller* np = s->np.load(std::memory_order_acquire)) np->wake();
   for (m* mp : ms) pthread_join(mp->thread, nullptr);
+  s->sysmon_stop.store(true, std::memory_order_release);
+  s->sysmon_note.wakeup();
+  pthread_join(s->sysmon_thread, nullptr);
 }
 
 // run_main is run()'s body once the main goroutine is queued: wait for main
@@ -3252,6 +3419,10 @@ inline void yield() {
     return;
   }
   detail::g* gp = mp->curg;
+  if (gp->in_blocking != 0) {  // inside blocking<>: the M has no P to schedule on
+    std::this_thread::yield();
+    return;
+  }
   detail::unwind_point(gp);
   mp->pending = detail::pending_op{detail::pending_kind::yield, gp, nullptr, nullptr};
   detail::schedule(mp, gp);
@@ -3355,6 +3526,127 @@ inline const char* stack_guard() { return detail::stack_guard_name(); }
 
 #endif  // GORO_DETAIL_SCHED_HPP
 
+// goro: from include/goro/blocking.hpp
+// goro/blocking.hpp — blocking system calls: blocking<> and block() (Go:
+// entersyscall / exitsyscall in proc.go).
+//
+// Inside the guard the goroutine's M may block in the kernel while the other
+// goroutines keep running:
+//   handoff_lazy (entersyscall): the M gives up its P logically (m.pp = null,
+//     m.oldp = the P, P status syscall). If the call returns quickly the M
+//     takes the P back with one CAS (syscall -> running). If it lasts a whole
+//     sysmon round (>= 20 us) and the P has work, sysmon CASes syscall -> idle
+//     and hands the P to another M (sched.hpp, retake).
+//   handoff_now (entersyscallblock): the P goes to another M (or the idle
+//     list) at once.
+// On exit (exitsyscall): the old P if it is still free, else an idle P, else
+// the goroutine goes to the global run queue and its M joins the idle pool.
+// While in the guard the goroutine has no P: go() and ready() use the global
+// queue, yield() yields the thread, and a call that would park throws
+// std::logic_error (throw_if_blocking).
+#ifndef GORO_DETAIL_BLOCKING_HPP
+#define GORO_DETAIL_BLOCKING_HPP
+
+
+#include <functional>
+#include <type_traits>
+#include <utility>
+
+namespace goro {
+inline namespace GORO_DETAIL_ABI_NS {
+
+struct handoff_lazy {};
+struct handoff_now {};
+
+namespace detail {
+
+// entersyscall: see the file comment. The calling goroutine, on its M.
+inline void entersyscall(bool now) {
+  m* mp = getm();
+  if (mp == nullptr || mp->curg == nullptr) return;  // a plain thread: nothing to hand off
+  g* gp = mp->curg;
+  if (gp->in_blocking++ != 0) return;  // nested guard: already in
+  p* pp = mp->pp;
+  sched_t* s = mp->sched;
+  gp->status.store(gstatus::syscall, std::memory_order_relaxed);
+  mp->oldp = pp;
+  mp->pp = nullptr;
+  pp->mp.store(nullptr, std::memory_order_relaxed);
+  pp->syscalltick.store(pp->syscalltick.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  if (now) {
+    pp->status.store(p_idle, std::memory_order_release);
+    handoffp(s, pp);
+  } else {
+    // release: publishes this P's state to whoever retakes it.
+    pp->status.store(p_syscall, std::memory_order_release);
+  }
+}
+
+// exitsyscall: see the file comment. Never throws; may switch away (and
+// resume later on another M) when no P is free.
+inline void exitsyscall() {
+  m* mp = getm();
+  if (mp == nullptr || mp->curg == nullptr) return;
+  g* gp = mp->curg;
+  if (--gp->in_blocking != 0) return;
+  sched_t* s = mp->sched;
+  p* pp = mp->oldp;
+  mp->oldp = nullptr;
+  std::uint32_t expect = p_syscall;
+  if (pp != nullptr && pp->status.compare_exchange_strong(expect, p_running, std::memory_order_acq_rel)) {
+    acquirep(mp, pp);  // fast path: nobody took it
+  } else {
+    p* idle;
+    {
+      rt_lock_guard lk(s->lock);
+      idle = pidleget_locked(s);
+    }
+    if (idle == nullptr) {
+      // No P: wait on the global queue; this M goes idle (mstart's loop).
+      mp->pending = pending_op{pending_kind::exitsyscall, gp, nullptr, nullptr};
+      mp->curg = nullptr;
+      gogo(mp, gp, &mp->g0);
+      gp->status.store(gstatus::running, std::memory_order_relaxed);
+      return;
+    }
+    acquirep(mp, idle);
+  }
+  pp = mp->pp;
+  pp->syscalltick.store(pp->syscalltick.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  gp->status.store(gstatus::running, std::memory_order_relaxed);
+}
+
+}  // namespace detail
+
+// blocking<Policy>: an RAII guard around a call that blocks its OS thread in
+// the kernel or in a foreign library. See the file comment and API.md. On a
+// plain OS thread (and in deterministic mode) it does nothing.
+template <class Policy = handoff_lazy>
+class blocking {
+  static_assert(std::is_same_v<Policy, handoff_lazy> || std::is_same_v<Policy, handoff_now>,
+                "goro::blocking<Policy>: Policy is goro::handoff_lazy or goro::handoff_now");
+
+ public:
+  blocking() { detail::entersyscall(std::is_same_v<Policy, handoff_now>); }
+  ~blocking() { detail::exitsyscall(); }
+  blocking(const blocking&) = delete;
+  blocking& operator=(const blocking&) = delete;
+  blocking(blocking&&) = delete;
+  blocking& operator=(blocking&&) = delete;
+};
+
+// block runs f inside blocking<> (handoff_lazy) and returns its result.
+template <class F>
+auto block(F&& f) -> std::invoke_result_t<F> {
+  blocking<> guard;
+  return std::invoke(std::forward<F>(f));
+}
+
+}  // inline namespace GORO_DETAIL_ABI_NS
+}  // namespace goro
+
+#endif  // GORO_DETAIL_BLOCKING_HPP
+
 // goro: from include/goro/sema.hpp
 // goro/sema.hpp — the runtime semaphore under wait_group and the sync types
 // (Go: sema.go, semacquire / semrelease).
@@ -3456,6 +3748,7 @@ inline bool cansemacquire(std::atomic<std::uint32_t>* addr) noexcept {
 // Any goroutine or plain thread. May throw goroutine_exit (shutdown).
 inline void semacquire(std::atomic<std::uint32_t>* addr, wait_reason why, bool lifo = false) {
   if (cansemacquire(addr)) return;
+  throw_if_blocking();
   sema_root& root = semroot(addr);
   sema_waiter w;
   w.gp = getg();
@@ -3786,6 +4079,7 @@ class notify_list {
   // wait parks until ticket t is notified, or until deadline (a nanotime()
   // value; no_timer: none) passes. Returns false on timeout.
   bool wait(std::uint32_t t, std::int64_t deadline = no_timer) {
+    throw_if_blocking();
     plain_call_scope scope;
     lock_.lock();
     if (less(t, notify_.load(std::memory_order_relaxed))) {  // already notified
@@ -4339,6 +4633,7 @@ inline void chan_park(hchan* c, sudog* sg, waitq* q, wait_reason why) {
 // park_forever blocks on a nil channel or an empty select: nothing wakes it but
 // the shutdown unwinder.
 inline void park_forever(wait_reason why) {
+  throw_if_blocking();
   park(why, nullptr, nullptr, park_opts{[](g*, void*) noexcept { return true; }, nullptr});
   fatal("park_forever: resumed without unwinding");
 }
@@ -4400,6 +4695,7 @@ inline g* take_from_sender(hchan* c, sudog* sg, void* dst_opt) noexcept {
 // closed_channel if c is or becomes closed. Any goroutine or plain thread.
 // (Go: chansend.)
 inline bool chansend(hchan* c, void* src, bool block) {
+  safe_point();
   // Non-blocking fast path (Go): not closed and full means "would block". The
   // two loads may see different moments; either order is a moment when the
   // channel was open and full, which is a correct answer for a try.
@@ -4425,6 +4721,10 @@ inline bool chansend(hchan* c, void* src, bool block) {
     c->lock.unlock();
     return false;
   }
+  if (GORO_DETAIL_UNLIKELY(in_blocking())) {
+    c->lock.unlock();
+    throw_if_blocking();
+  }
   sudog sg;
   sg.gp = getg();
   sg.elem = src;
@@ -4442,6 +4742,7 @@ enum class recv_outcome { would_block, value, closed };
 // value; left empty when closed). block: park until a value or close.
 // Any goroutine or plain thread. (Go: chanrecv.)
 inline recv_outcome chanrecv(hchan* c, void* dst, bool block) {
+  safe_point();
   // Non-blocking fast path (Go): empty and open means "would block". Empty is
   // checked first and again after closed, so that a value sent just before a
   // close is never reported as "closed".
@@ -4473,6 +4774,10 @@ inline recv_outcome chanrecv(hchan* c, void* dst, bool block) {
   if (!block) {
     c->lock.unlock();
     return recv_outcome::would_block;
+  }
+  if (GORO_DETAIL_UNLIKELY(in_blocking())) {
+    c->lock.unlock();
+    throw_if_blocking();
   }
   sudog sg;
   sg.gp = getg();
@@ -4746,6 +5051,7 @@ struct select_result {
 // n entries. Any goroutine or plain thread.
 inline select_result selectgo(scase* cases, std::size_t n, std::size_t default_index, std::uint16_t* pollorder,
                               std::uint16_t* lockorder, sudog* sgs) {
+  safe_point();
   // 1. Poll order (inside-out Fisher-Yates over the non-nil cases), lock order.
   std::size_t npoll = 0;
   for (std::size_t i = 0; i < n; ++i) {
@@ -4812,6 +5118,10 @@ inline select_result selectgo(scase* cases, std::size_t n, std::size_t default_i
     return {default_index, false};
   }
   // 4. Pass 2: enqueue on every channel, park once.
+  if (GORO_DETAIL_UNLIKELY(in_blocking())) {
+    selunlock(st);
+    throw_if_blocking();
+  }
   g* gp = getg();
   gp->select_done.store(0, std::memory_order_relaxed);  // no waker can see us before the unlock
   gp->param = nullptr;
@@ -5142,6 +5452,1406 @@ inline chan<clock::time_point> after(clock::duration d) {
 }  // namespace goro
 
 #endif  // GORO_DETAIL_TIME_HPP
+
+// goro: from include/goro/netpoll.hpp
+// goro/netpoll.hpp — the netpoller: goroutines blocked on file descriptors
+// park in the runtime, not in the kernel (Go: runtime/netpoll.go and
+// netpoll_epoll.go), and goro::io, its public face.
+//
+// ---------------------------------------------------------------------------
+// Poll descriptors (Go: pollDesc).
+//
+// Every fd that a goroutine waits on has a poll_desc: three waiter lists
+// (read, write, and "sleep", used by accept's EMFILE back-off: woken only by
+// its timer or by close), a sticky "ready" flag per direction, a deadline per
+// direction, a closing flag. poll_descs come from a process-wide registry
+// (fd -> poll_desc) and are never freed: io::close returns them to a free list
+// for reuse. So a stale pointer (an epoll event in flight, a timer, the
+// unwinder's cancel) always points at a poll_desc, and a 16-bit sequence number
+// in the epoll event's data, bumped at every close and re-registration, tells
+// a stale event from a live one (Go's fdseq in its tagged pointers).
+//
+// Edge-triggered epoll: the fd is added once (EPOLLIN | EPOLLOUT | EPOLLRDHUP
+// | EPOLLET) to the epoll of the runtime whose goroutine first waits on it. An
+// event wakes every goroutine waiting in that direction (they retry their
+// system call and wait again on EAGAIN); with nobody waiting it sets the
+// direction's ready flag, which the next waiter consumes instead of parking
+// (Go: pdReady), so no edge is lost between a failed read and the wait.
+//
+// Wait records (pd_waiter) live on the waiters' stacks, linked into the list
+// while queued. Whoever unlinks a record, under the poll_desc's lock, owns the
+// wake-up: an event (poll), the record's deadline timer, a deadline moved into
+// the past (set_deadline), close (evict), or the shutdown unwinder (cancel).
+// netpoll_waiters counts goroutine records queued: incremented at enqueue,
+// decremented by whoever unlinks.
+//
+// Deadlines. A wait's deadline is the earlier of the call's (io::wait_*) and
+// its direction's (net::conn's set_*_deadline). Each goroutine record has an
+// rtimer on its stack, armed while it is queued. rtimer functions run under
+// sched_t::timers_lock and take the poll_desc lock inside it, so the lock
+// order is
+//     registry lock -> poll_desc lock        (netpoller teardown, reuse)
+//     timers_lock   -> poll_desc lock        (timers, arming, set_deadline)
+// and nothing takes timers_lock, sched_t::lock or the registry lock while
+// holding a poll_desc lock (the poll_desc lock is a leaf). A waiter whose
+// deadline exists takes timers_lock before the poll_desc lock and arms its
+// timer while both are held; it keeps the poll_desc lock until park's unlock
+// step, so neither the timer nor an event can ready it before it has switched
+// away. set_deadline stores the new deadline under the poll_desc lock; if
+// goroutines wait, it then takes timers_lock and the poll_desc lock, re-arms
+// each record's timer, and wakes those whose deadline has passed. A waiter
+// that was woken calls timer_del on its record's timer (if it may have been
+// armed) before its frame goes away: after timer_del the timer's function is
+// not running and will not run (rtimer's contract).
+//
+// Plain OS threads (no M, or an M's g0) do not use the netpoller: they block
+// in poll(2) on the fd and on a per-thread eventfd. Their records sit in the
+// same lists (gp == nullptr, not counted in netpoll_waiters) so that close
+// and set_deadline can wake them by writing to that eventfd, which they do
+// under the poll_desc lock while the record is queued (so the thread, and its
+// eventfd, are still there).
+#ifndef GORO_DETAIL_NETPOLL_HPP
+#define GORO_DETAIL_NETPOLL_HPP
+
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdexcept>
+#include <string>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <system_error>
+#include <unistd.h>
+#include <unordered_map>
+
+namespace goro {
+inline namespace GORO_DETAIL_ABI_NS {
+
+// timeout_error: an I/O deadline passed (API.md, "Errors"). Go: os.ErrDeadlineExceeded.
+struct timeout_error : std::system_error {
+  timeout_error() : std::system_error(std::make_error_code(std::errc::timed_out), "goro: i/o timeout") {}
+  explicit timeout_error(const std::string& what) : std::system_error(std::make_error_code(std::errc::timed_out), what) {}
+};
+
+namespace net {
+// closed_error: use of a closed fd, conn or listener, or one closed while the
+// caller was blocked on it (Go: net.ErrClosed).
+struct closed_error : std::system_error {
+  closed_error()
+      : std::system_error(std::make_error_code(std::errc::bad_file_descriptor), "goro: use of closed network connection") {}
+  explicit closed_error(const std::string& what)
+      : std::system_error(std::make_error_code(std::errc::bad_file_descriptor), what) {}
+};
+}  // namespace net
+
+namespace detail {
+
+inline constexpr int pd_read = 0;
+inline constexpr int pd_write = 1;
+inline constexpr int pd_sleep = 2;  // woken only by the call's deadline or by close
+inline constexpr int pd_mask_read = 1;
+inline constexpr int pd_mask_write = 2;
+
+enum class pd_result : std::uint8_t { none, ready, timeout, closed, cancelled };
+
+struct poll_desc;
+class epoll_netpoller;
+
+// pd_waiter: one goroutine or plain thread waiting on a poll_desc. Lives on
+// the waiter's stack. Guarded by the poll_desc's lock while queued.
+struct pd_waiter {
+  g* gp = nullptr;           // nullptr: a plain thread, woken through wake_fd
+  poll_desc* pd = nullptr;
+  int mode = pd_read;
+  int wake_fd = -1;          // plain thread: its eventfd (-1: it polls in slices)
+  std::int64_t call_deadline = no_timer;  // nanotime(); no_timer: none
+  pd_waiter* next = nullptr;
+  pd_waiter* prev = nullptr;
+  bool queued = false;
+  bool timer_used = false;   // t may have been armed: the waiter must timer_del it
+  pd_result result = pd_result::none;
+  rtimer t;                  // goroutines: the deadline (timers_lock)
+};
+
+// poll_desc: see the file comment. Never freed.
+struct alignas(64) poll_desc {
+  struct direction {
+    pd_waiter* head = nullptr;  // lock
+    pd_waiter* tail = nullptr;  // lock
+    bool ready = false;         // lock: an edge arrived while nobody waited (Go: pdReady)
+    // The direction's deadline (nanotime(); no_timer: none). Written under
+    // lock; read without it by the fast checks (pd_prepare).
+    std::atomic<std::int64_t> deadline{no_timer};
+  };
+
+  rt_mutex lock;
+  int fd = -1;                               // lock (and the registry lock)
+  std::atomic<bool> closing{false};          // written under lock; read racily by pd_prepare
+  bool pollable = true;                      // lock: false if epoll refuses the fd (regular files: always ready)
+  std::uint16_t seq = 0;                     // lock: tags epoll events (see the file comment)
+  std::atomic<epoll_netpoller*> np{nullptr}; // written under lock: the epoll the fd is in, or nullptr
+  direction d[3];
+  poll_desc* free_next = nullptr;            // registry lock
+};
+
+// ---------------------------------------------------------------------------
+// The registry: fd -> poll_desc, process-wide (a conn may be used from plain
+// threads and from goroutines), with a free list (Go: pollCache).
+
+struct pd_registry {
+  rt_mutex mu;
+  std::unordered_map<int, poll_desc*> by_fd;  // mu
+  poll_desc* free = nullptr;                  // mu
+};
+
+inline pd_registry& registry() {
+  static pd_registry* r = new pd_registry;  // never destroyed: poll_descs outlive everything
+  return *r;
+}
+
+// pd_get returns fd's poll_desc; with create, makes one if there is none.
+inline poll_desc* pd_get(int fd, bool create) {
+  pd_registry& r = registry();
+  rt_lock_guard lk(r.mu);
+  auto it = r.by_fd.find(fd);
+  if (it != r.by_fd.end()) return it->second;
+  if (!create) return nullptr;
+  poll_desc* pd = r.free;
+  if (pd != nullptr) r.free = pd->free_next;
+  else pd = new poll_desc;
+  try {
+    r.by_fd.emplace(fd, pd);
+  } catch (...) {
+    pd->free_next = r.free;
+    r.free = pd;
+    throw;
+  }
+  rt_lock_guard pl(pd->lock);
+  pd->fd = fd;
+  pd->closing.store(false, std::memory_order_relaxed);
+  pd->pollable = true;
+  pd->np.store(nullptr, std::memory_order_relaxed);
+  for (auto& d : pd->d) {
+    d.ready = false;
+    d.deadline.store(no_timer, std::memory_order_relaxed);
+  }
+  return pd;
+}
+
+// pd_remove takes fd's poll_desc out of the map (io::close); nullptr if none.
+inline poll_desc* pd_remove(int fd) noexcept {
+  pd_registry& r = registry();
+  rt_lock_guard lk(r.mu);
+  auto it = r.by_fd.find(fd);
+  if (it == r.by_fd.end()) return nullptr;
+  poll_desc* pd = it->second;
+  r.by_fd.erase(it);
+  return pd;
+}
+
+inline void pd_free(poll_desc* pd) noexcept {
+  pd_registry& r = registry();
+  rt_lock_guard lk(r.mu);
+  pd->free_next = r.free;
+  r.free = pd;
+}
+
+// ---------------------------------------------------------------------------
+// Wait lists. Require pd->lock.
+
+inline void pd_enqueue(poll_desc* pd, pd_waiter* w) noexcept {
+  auto& d = pd->d[w->mode];
+  w->next = nullptr;
+  w->prev = d.tail;
+  if (d.tail != nullptr) d.tail->next = w;
+  else d.head = w;
+  d.tail = w;
+  w->queued = true;
+}
+
+// pd_unlink takes w out of its list with result r; a plain thread is woken
+// here (its eventfd), a goroutine is left to the caller to ready.
+inline void pd_unlink(poll_desc* pd, pd_waiter* w, pd_result r) noexcept {
+  auto& d = pd->d[w->mode];
+  if (w->prev != nullptr) w->prev->next = w->next;
+  else d.head = w->next;
+  if (w->next != nullptr) w->next->prev = w->prev;
+  else d.tail = w->prev;
+  w->next = w->prev = nullptr;
+  w->queued = false;
+  w->result = r;
+  if (w->gp != nullptr) {
+    w->gp->sched->netpoll_waiters.fetch_sub(1, std::memory_order_seq_cst);
+  } else if (w->wake_fd >= 0) {
+    std::uint64_t one = 1;
+    int saved = errno;
+    [[maybe_unused]] ssize_t n = ::write(w->wake_fd, &one, sizeof one);
+    errno = saved;
+  }
+}
+
+inline bool pd_has_goroutine_waiters(poll_desc* pd) noexcept {
+  for (auto& d : pd->d)
+    for (pd_waiter* w = d.head; w != nullptr; w = w->next)
+      if (w->gp != nullptr) return true;
+  return false;
+}
+
+// ready_list readies a list of goroutines linked through schedlink.
+inline void ready_list(g* list) {
+  while (list != nullptr) {
+    g* gp = list;
+    list = gp->schedlink;
+    gp->schedlink = nullptr;
+    ready(gp);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The epoll netpoller (Go: netpoll_epoll.go).
+
+class epoll_netpoller final : public netpoller {
+ public:
+  explicit epoll_netpoller(sched_t* s) : sched_(s) {
+    epfd_ = ::epoll_create1(EPOLL_CLOEXEC);
+    if (epfd_ < 0) throw std::system_error(errno, std::generic_category(), "goro: epoll_create1");
+    evfd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (evfd_ < 0) {
+      int e = errno;
+      ::close(epfd_);
+      throw std::system_error(e, std::generic_category(), "goro: eventfd");
+    }
+    epoll_event ev{};
+    ev.events = EPOLLIN;  // level-triggered: only a blocking poll consumes it (Go does the same)
+    ev.data.u64 = 0;      // poll_desc pointers are never 0
+    if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, evfd_, &ev) < 0) {
+      int e = errno;
+      ::close(evfd_);
+      ::close(epfd_);
+      throw std::system_error(e, std::generic_category(), "goro: epoll_ctl");
+    }
+  }
+
+  // The runtime is gone (every goroutine exited, every M joined): detach the
+  // poll_descs registered here, so that a later runtime registers them anew.
+  ~epoll_netpoller() override {
+    {
+      pd_registry& r = registry();
+      rt_lock_guard lk(r.mu);
+      for (auto& kv : r.by_fd) {
+        poll_desc* pd = kv.second;
+        rt_lock_guard pl(pd->lock);
+        if (pd->np.load(std::memory_order_relaxed) == this) {
+          pd->np.store(nullptr, std::memory_order_relaxed);
+          ++pd->seq;
+        }
+      }
+    }
+    ::close(evfd_);
+    ::close(epfd_);
+  }
+
+  epoll_netpoller(const epoll_netpoller&) = delete;
+  epoll_netpoller& operator=(const epoll_netpoller&) = delete;
+
+  sched_t* sched() const noexcept { return sched_; }
+  int epfd() const noexcept { return epfd_; }
+
+  static std::uint64_t tag(poll_desc* pd) noexcept {
+    return static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(pd)) | (static_cast<std::uint64_t>(pd->seq) << 48);
+  }
+
+  // poll: Go's netpoll(delay). Any M; several may poll at once (epoll_wait is
+  // thread-safe, and each edge is reported to one of them).
+  g* poll(std::int64_t timeout_ns) noexcept override {
+    int saved = errno;
+    epoll_event evs[128];
+    int n = wait_events(evs, 128, timeout_ns);
+    g* list = nullptr;
+    for (int i = 0; i < n; ++i) {
+      std::uint64_t data = evs[i].data.u64;
+      if (data == 0) {
+        // wake(): only a blocking poll consumes it, so that a non-blocking
+        // poll on another M cannot swallow the wake of the M blocked here.
+        if (timeout_ns != 0) {
+          std::uint64_t buf;
+          [[maybe_unused]] ssize_t r = ::read(evfd_, &buf, sizeof buf);
+          wake_sig_.store(0, std::memory_order_release);
+        }
+        continue;
+      }
+      auto* pd = reinterpret_cast<poll_desc*>(static_cast<std::uintptr_t>(data & ((std::uint64_t{1} << 48) - 1)));
+      auto seq = static_cast<std::uint16_t>(data >> 48);
+      std::uint32_t e = evs[i].events;
+      bool r = (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
+      bool w = (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0;
+      ready_fd(pd, seq, r, w, &list);
+    }
+    errno = saved;
+    return list;
+  }
+
+  // wake: Go's netpollBreak: at most one write in flight.
+  void wake() noexcept override {
+    std::uint32_t zero = 0;
+    if (!wake_sig_.compare_exchange_strong(zero, 1, std::memory_order_acq_rel)) return;
+    int saved = errno;
+    std::uint64_t one = 1;
+    for (;;) {
+      ssize_t n = ::write(evfd_, &one, sizeof one);
+      if (n >= 0 || errno != EINTR) break;
+    }
+    errno = saved;
+  }
+
+ private:
+  // ready_fd: an event for pd. Wakes the waiters of each direction that is
+  // ready, or remembers the edge. Goroutines go on *list; plain threads are
+  // left alone (they poll the fd themselves).
+  void ready_fd(poll_desc* pd, std::uint16_t seq, bool r, bool w, g** list) noexcept {
+    rt_lock_guard lk(pd->lock);
+    if (pd->seq != seq || pd->np.load(std::memory_order_relaxed) != this) return;  // stale: closed or moved since
+    for (int mode = pd_read; mode <= pd_write; ++mode) {
+      if (mode == pd_read ? !r : !w) continue;
+      auto& d = pd->d[mode];
+      bool woke = false;
+      for (pd_waiter* x = d.head; x != nullptr;) {
+        pd_waiter* next = x->next;
+        if (x->gp != nullptr) {
+          g* gp = x->gp;
+          pd_unlink(pd, x, pd_result::ready);
+          gp->schedlink = *list;
+          *list = gp;
+          woke = true;
+        }
+        x = next;
+      }
+      if (!woke) d.ready = true;
+    }
+  }
+
+  int wait_events(epoll_event* evs, int max, std::int64_t timeout_ns) noexcept {
+    if (timeout_ns <= 0) return ::epoll_wait(epfd_, evs, max, timeout_ns == 0 ? 0 : -1);
+#ifdef SYS_epoll_pwait2
+    // Nanosecond timeouts, so timers are not rounded up to a millisecond.
+    static std::atomic<bool> have_pwait2{true};
+    if (have_pwait2.load(std::memory_order_relaxed)) {
+      timespec ts;
+      ts.tv_sec = static_cast<time_t>(timeout_ns / 1'000'000'000);
+      ts.tv_nsec = static_cast<long>(timeout_ns % 1'000'000'000);
+      long n = ::syscall(SYS_epoll_pwait2, epfd_, evs, max, &ts, nullptr, 8);
+      if (n >= 0 || errno != ENOSYS) return static_cast<int>(n);
+      have_pwait2.store(false, std::memory_order_relaxed);
+    }
+#endif
+    std::int64_t ms = (timeout_ns + 999'999) / 1'000'000;
+    if (ms > 1'000'000'000) ms = 1'000'000'000;  // Go caps it too (about 11.5 days)
+    return ::epoll_wait(epfd_, evs, max, static_cast<int>(ms));
+  }
+
+  sched_t* sched_;
+  int epfd_ = -1;
+  int evfd_ = -1;
+  std::atomic<std::uint32_t> wake_sig_{0};  // a wake() is in flight (Go: netpollWakeSig)
+};
+
+// netpoll_for returns s's netpoller, creating it on first use (sched_t::np
+// is set once, under s->lock).
+inline epoll_netpoller* netpoll_for(sched_t* s) {
+  netpoller* np = s->np.load(std::memory_order_acquire);
+  if (GORO_DETAIL_LIKELY(np != nullptr)) return static_cast<epoll_netpoller*>(np);
+  auto* fresh = new epoll_netpoller(s);  // system calls: outside s->lock
+  {
+    rt_lock_guard lk(s->lock);
+    np = s->np.load(std::memory_order_relaxed);
+    if (np == nullptr) {
+      s->np.store(fresh, std::memory_order_release);
+      return fresh;
+    }
+  }
+  delete fresh;
+  return static_cast<epoll_netpoller*>(np);
+}
+
+// netpoll_kick: the first goroutine started waiting on an fd. If the idle M
+// that waits for the next timer sleeps on its note (it went to sleep when no
+// fd was waited on), wake it so that it waits in the netpoller instead:
+// otherwise nobody would poll until that timer fires.
+inline void netpoll_kick(sched_t* s) {
+  rt_lock_guard lk(s->lock);
+  if (s->timer_m != nullptr && !s->timer_m_polls) s->timer_m->park.wakeup();
+}
+
+// pd_attach_locked registers pd's fd with np (once per fd and runtime).
+// Requires pd->lock.
+inline void pd_attach_locked(poll_desc* pd, epoll_netpoller* np) {
+  epoll_netpoller* old = pd->np.load(std::memory_order_relaxed);
+  if (old == np) return;
+  if (old != nullptr) {
+    // Registered with another runtime that is still alive: move it, if none
+    // of that runtime's goroutines waits on it.
+    if (pd_has_goroutine_waiters(pd))
+      throw std::logic_error("goro::io: fd " + std::to_string(pd->fd) + " is waited on by goroutines of two runtimes");
+    ::epoll_ctl(old->epfd(), EPOLL_CTL_DEL, pd->fd, nullptr);
+  }
+  ++pd->seq;  // events still in flight from the old registration are stale
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  ev.data.u64 = epoll_netpoller::tag(pd);
+  if (::epoll_ctl(np->epfd(), EPOLL_CTL_ADD, pd->fd, &ev) < 0) {
+    int e = errno;
+    if (e == EEXIST) {
+      if (::epoll_ctl(np->epfd(), EPOLL_CTL_MOD, pd->fd, &ev) < 0) e = errno;
+      else e = 0;
+    }
+    if (e == EPERM) {
+      pd->pollable = false;  // a regular file or directory: always ready (Go does not poll them either)
+    } else if (e == EBADF) {
+      throw net::closed_error();
+    } else if (e != 0) {
+      throw std::system_error(e, std::generic_category(), "goro: epoll_ctl");
+    }
+  }
+  pd->np.store(np, std::memory_order_release);
+}
+
+// pd_prepare: Go's pollDesc.prepare: closed_error if pd is closing,
+// timeout_error if mode's deadline has passed. No lock.
+inline void pd_prepare(poll_desc* pd, int mode) {
+  if (pd->closing.load(std::memory_order_acquire)) throw net::closed_error();
+  std::int64_t dl = pd->d[mode].deadline.load(std::memory_order_acquire);
+  if (dl != no_timer && dl <= nanotime()) throw timeout_error();
+}
+
+inline std::int64_t deadline_of(clock::time_point t) noexcept {
+  return t == clock::time_point::max() ? no_timer : deadline_ns(t);
+}
+
+// thread_wake_fd: the calling plain thread's eventfd (see the file comment),
+// created on first use; -1 if it cannot be made (then the thread polls in
+// slices).
+struct thread_waker {
+  int fd = -2;
+  ~thread_waker() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+GORO_DETAIL_NOINLINE inline int thread_wake_fd() noexcept {
+  asm volatile("" ::: "memory");
+  static thread_local thread_waker tw;
+  if (tw.fd == -2) {
+    int saved = errno;
+    tw.fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    errno = saved;
+  }
+  return tw.fd;
+}
+
+inline short poll_events(int mode) noexcept {
+  return mode == pd_read ? POLLIN | POLLRDHUP : mode == pd_write ? POLLOUT : 0;
+}
+
+// pd_wait_thread: a plain OS thread waits for fd (mode) in poll(2). pd may be
+// nullptr (an fd no goroutine has waited on). For pd_sleep it returns at the
+// deadline; otherwise the deadline throws timeout_error.
+inline void pd_wait_thread(poll_desc* pd, int fd, int mode, std::int64_t call_dl) {
+  plain_call_scope scope;  // API.md: a plain thread inside a goro call
+  int efd = pd != nullptr ? thread_wake_fd() : -1;
+  for (;;) {
+    pd_waiter w;
+    w.mode = mode;
+    w.wake_fd = efd;
+    w.pd = pd;
+    std::int64_t eff = call_dl;
+    if (pd != nullptr) {
+      rt_lock_guard lk(pd->lock);
+      if (pd->closing.load(std::memory_order_relaxed)) throw net::closed_error();
+      if (mode != pd_sleep) eff = std::min(eff, pd->d[mode].deadline.load(std::memory_order_relaxed));
+      if (eff != no_timer && eff <= nanotime()) {
+        if (mode == pd_sleep) return;
+        throw timeout_error();
+      }
+      if (mode != pd_sleep && !pd->pollable) return;
+      pd_enqueue(pd, &w);
+    } else if (eff != no_timer && eff <= nanotime()) {
+      if (mode == pd_sleep) return;
+      throw timeout_error();
+    }
+    pollfd fds[2];
+    int nfds = 0;
+    if (mode != pd_sleep) fds[nfds++] = pollfd{fd, poll_events(mode), 0};
+    int efd_at = -1;
+    if (efd >= 0) {
+      efd_at = nfds;
+      fds[nfds++] = pollfd{efd, POLLIN, 0};
+    }
+    int timeout_ms = -1;
+    if (eff != no_timer) {
+      std::int64_t left = eff - nanotime();
+      timeout_ms = left <= 0 ? 0 : static_cast<int>(std::min<std::int64_t>((left + 999'999) / 1'000'000, 1'000'000'000));
+    }
+    if (pd != nullptr && efd < 0 && (timeout_ms < 0 || timeout_ms > 20)) timeout_ms = 20;  // no eventfd: notice close in slices
+    int rc = ::poll(fds, static_cast<nfds_t>(nfds), timeout_ms);
+    int err = errno;
+    pd_result res = pd_result::none;
+    if (pd != nullptr) {
+      rt_lock_guard lk(pd->lock);
+      if (w.queued) {
+        w.wake_fd = -1;  // taking itself out: no need to write to its own eventfd
+        pd_unlink(pd, &w, pd_result::none);
+      }
+      res = w.result;
+    }
+    if (efd_at >= 0 && (res != pd_result::none || fds[efd_at].revents != 0)) {
+      std::uint64_t buf;
+      [[maybe_unused]] ssize_t n = ::read(efd, &buf, sizeof buf);  // drain: every write happened while w was queued
+    }
+    if (res == pd_result::closed) throw net::closed_error();
+    if (res == pd_result::timeout) {
+      if (mode == pd_sleep) return;
+      throw timeout_error();
+    }
+    if (rc < 0 && err != EINTR) throw std::system_error(err, std::generic_category(), "goro: poll");
+    if (rc > 0 && mode != pd_sleep && fds[0].revents != 0) {
+      if ((fds[0].revents & POLLNVAL) != 0) throw net::closed_error();
+      return;
+    }
+    if (eff != no_timer && nanotime() >= eff) {
+      if (mode == pd_sleep) return;
+      throw timeout_error();
+    }
+    // EINTR, a deadline moved, or a slice ended: again.
+  }
+}
+
+// pd_wait parks the calling goroutine until pd's fd is ready for mode (or,
+// for pd_sleep, until call_dl), the deadline passes (timeout_error), pd is
+// closed (net::closed_error) or the runtime unwinds (goroutine_exit). On a
+// plain thread it blocks the thread in poll(2). Go: netpollblock.
+inline void pd_wait(poll_desc* pd, int mode, std::int64_t call_dl) {
+  m* mp = getm();
+  if (mp == nullptr || mp->curg == nullptr) {
+    pd_wait_thread(pd, pd->fd, mode, call_dl);
+    return;
+  }
+  sched_t* s = mp->sched;
+  epoll_netpoller* np = netpoll_for(s);
+  if (GORO_DETAIL_UNLIKELY(pd->np.load(std::memory_order_acquire) != np)) {
+    rt_lock_guard lk(pd->lock);
+    if (pd->closing.load(std::memory_order_relaxed)) throw net::closed_error();
+    pd_attach_locked(pd, np);
+  }
+
+  pd_waiter w;
+  w.gp = mp->curg;
+  w.pd = pd;
+  w.mode = mode;
+  w.call_deadline = call_dl;
+  w.t.arg = &w;
+  w.t.f = [](rtimer* t, std::int64_t) noexcept {
+    // Runs under timers_lock: the poll_desc lock is a leaf below it.
+    auto* x = static_cast<pd_waiter*>(t->arg);
+    g* gp = nullptr;
+    {
+      rt_lock_guard lk(x->pd->lock);
+      if (!x->queued) return;  // woken otherwise first
+      gp = x->gp;
+      pd_unlink(x->pd, x, pd_result::timeout);
+    }
+    ready(gp);
+  };
+
+  struct unlock_arg {
+    poll_desc* pd;
+    sched_t* s;
+    std::int64_t when;  // the timer armed, if it is now the earliest (else no_timer)
+    bool kick;
+  } ua{pd, s, no_timer, false};
+
+  bool with_timers = call_dl != no_timer || (mode != pd_sleep && pd->d[mode].deadline.load(std::memory_order_relaxed) != no_timer);
+  for (;;) {
+    if (with_timers) s->timers_lock.lock();
+    pd->lock.lock();
+    std::int64_t eff = call_dl;
+    if (mode != pd_sleep) eff = std::min(eff, pd->d[mode].deadline.load(std::memory_order_relaxed));
+    if (eff != no_timer && !with_timers) {  // a deadline was set meanwhile: arm it under timers_lock
+      pd->lock.unlock();
+      with_timers = true;
+      continue;
+    }
+    auto unlock_all = [&] {
+      pd->lock.unlock();
+      if (with_timers) s->timers_lock.unlock();
+    };
+    if (pd->closing.load(std::memory_order_relaxed)) {
+      unlock_all();
+      throw net::closed_error();
+    }
+    if (eff != no_timer && eff <= nanotime()) {
+      unlock_all();
+      if (mode == pd_sleep) return;
+      throw timeout_error();
+    }
+    if (mode != pd_sleep) {
+      auto& d = pd->d[mode];
+      if (d.ready || !pd->pollable || pd->np.load(std::memory_order_relaxed) != np) {
+        // An edge arrived since the caller's failed attempt (or the fd cannot
+        // be polled, or it was moved away this instant): retry the operation.
+        d.ready = false;
+        unlock_all();
+        return;
+      }
+    }
+    pd_enqueue(pd, &w);
+    ua.kick = s->netpoll_waiters.fetch_add(1, std::memory_order_seq_cst) == 0;
+    if (eff != no_timer) {
+      w.t.when = eff;
+      w.timer_used = true;
+      if (timer_add_locked(s, &w.t)) ua.when = eff;
+    }
+    if (with_timers) s->timers_lock.unlock();
+    break;  // pd->lock is released by park's unlock step, after the switch
+  }
+
+  // After the wait (however it ends, goroutine_exit included): the record's
+  // timer must be gone before this frame is.
+  struct cleanup {
+    pd_waiter& w;
+    sched_t* s;
+    ~cleanup() {
+      if (w.timer_used) timer_del(s, &w.t);
+    }
+  } done{w, s};
+
+  park(
+      wait_reason::io_wait,
+      [](g*, void* a) noexcept {
+        unlock_arg x = *static_cast<unlock_arg*>(a);  // copy: after the unlock the waiter may run and return
+        x.pd->lock.unlock();
+        if (x.when != no_timer) timer_wake_sleeper(x.s, x.when);
+        if (x.kick) netpoll_kick(x.s);
+        return true;
+      },
+      &ua,
+      park_opts{[](g*, void* wp) noexcept {
+                  auto* x = static_cast<pd_waiter*>(wp);
+                  rt_lock_guard lk(x->pd->lock);
+                  if (!x->queued) return false;
+                  pd_unlink(x->pd, x, pd_result::cancelled);
+                  return true;
+                },
+                &w});
+
+  switch (w.result) {
+    case pd_result::closed: throw net::closed_error();
+    case pd_result::timeout:
+      if (mode == pd_sleep) return;
+      throw timeout_error();
+    default: return;
+  }
+}
+
+// pd_set_deadline sets the deadline (nanotime(); no_timer: none) of the
+// directions in mask (pd_mask_read | pd_mask_write), re-arms the timers of
+// the goroutines waiting in them, and wakes those whose deadline has passed
+// with timeout_error (Go: poll_runtime_pollSetDeadline). Any goroutine or thread.
+inline void pd_set_deadline(poll_desc* pd, int mask, std::int64_t dl) {
+  plain_call_scope scope;
+  epoll_netpoller* np = nullptr;
+  {
+    rt_lock_guard lk(pd->lock);
+    bool goroutines = false;
+    std::int64_t now = dl != no_timer ? nanotime() : 0;
+    for (int mode = pd_read; mode <= pd_write; ++mode) {
+      if ((mask & (1 << mode)) == 0) continue;
+      auto& d = pd->d[mode];
+      d.deadline.store(dl, std::memory_order_release);
+      for (pd_waiter* x = d.head; x != nullptr;) {
+        pd_waiter* next = x->next;
+        if (x->gp != nullptr) goroutines = true;
+        else pd_unlink(pd, x, dl != no_timer && dl <= now ? pd_result::timeout : pd_result::none);  // a thread re-polls
+        x = next;
+      }
+    }
+    if (!goroutines) return;
+    np = pd->np.load(std::memory_order_relaxed);
+  }
+  // Goroutines wait: their runtime is alive. Re-arm their timers.
+  sched_t* s = np->sched();
+  g* wake = nullptr;
+  std::int64_t earliest = no_timer;
+  {
+    rt_lock_guard tl(s->timers_lock);
+    rt_lock_guard lk(pd->lock);
+    if (pd->np.load(std::memory_order_relaxed) != np) return;  // closed or moved since: its waiters are gone
+    std::int64_t now = nanotime();
+    for (int mode = pd_read; mode <= pd_write; ++mode) {
+      if ((mask & (1 << mode)) == 0) continue;
+      auto& d = pd->d[mode];
+      std::int64_t ddl = d.deadline.load(std::memory_order_relaxed);
+      for (pd_waiter* x = d.head; x != nullptr;) {
+        pd_waiter* next = x->next;
+        if (x->gp != nullptr) {
+          std::int64_t eff = std::min(x->call_deadline, ddl);
+          timer_del_locked(s, &x->t);
+          if (eff != no_timer && eff <= now) {
+            g* gp = x->gp;
+            pd_unlink(pd, x, pd_result::timeout);
+            gp->schedlink = wake;
+            wake = gp;
+          } else if (eff != no_timer) {
+            x->t.when = eff;
+            x->timer_used = true;
+            if (timer_add_locked(s, &x->t)) earliest = eff;
+          }
+        }
+        x = next;
+      }
+    }
+  }
+  if (earliest != no_timer) timer_wake_sleeper(s, earliest);
+  ready_list(wake);
+}
+
+// pd_evict marks pd closing and wakes everyone waiting on it with
+// net::closed_error (Go: poll_runtime_pollUnblock). Any goroutine or thread.
+inline void pd_evict(poll_desc* pd) {
+  plain_call_scope scope;
+  g* wake = nullptr;
+  {
+    rt_lock_guard lk(pd->lock);
+    pd->closing.store(true, std::memory_order_release);
+    for (auto& d : pd->d) {
+      for (pd_waiter* x = d.head; x != nullptr;) {
+        pd_waiter* next = x->next;
+        g* gp = x->gp;
+        pd_unlink(pd, x, pd_result::closed);
+        if (gp != nullptr) {
+          gp->schedlink = wake;
+          wake = gp;
+        }
+        x = next;
+      }
+    }
+  }
+  ready_list(wake);
+}
+
+// io_close: io::close. Returns ::close's errno (0 on success).
+inline int io_close(int fd) {
+  if (poll_desc* pd = pd_remove(fd)) {
+    pd_evict(pd);
+    {
+      rt_lock_guard lk(pd->lock);
+      if (epoll_netpoller* np = pd->np.load(std::memory_order_relaxed)) {
+        ::epoll_ctl(np->epfd(), EPOLL_CTL_DEL, fd, nullptr);
+        pd->np.store(nullptr, std::memory_order_relaxed);
+      }
+      ++pd->seq;
+      pd->fd = -1;
+    }
+    pd_free(pd);
+  }
+  int saved = errno;
+  int rc = ::close(fd);
+  int e = rc < 0 && errno != EINTR ? errno : 0;  // Linux: the fd is gone even after EINTR
+  errno = saved;
+  return e;
+}
+
+// io_wait: io::wait_readable / wait_writable.
+inline void io_wait(int fd, int mode, clock::time_point deadline) {
+  if (fd < 0) throw net::closed_error();
+  std::int64_t dl = deadline_of(deadline);
+  m* mp = getm();
+  if (mp == nullptr || mp->curg == nullptr) {
+    pd_wait_thread(pd_get(fd, false), fd, mode, dl);
+    return;
+  }
+  pd_wait(pd_get(fd, true), mode, dl);
+}
+
+}  // namespace detail
+
+// ---------------------------------------------------------------------------
+// Public API (API.md, "Network and file descriptors").
+
+namespace io {
+
+// wait_readable blocks until fd (which must be O_NONBLOCK) is readable: the
+// goroutine parks in the netpoller; a plain OS thread blocks in poll(2).
+// Edge-triggered: call it after a read returned EAGAIN. Throws
+// goro::timeout_error once deadline passes, net::closed_error if io::close
+// closes fd meanwhile.
+inline void wait_readable(int fd, clock::time_point deadline = clock::time_point::max()) {
+  detail::io_wait(fd, detail::pd_read, deadline);
+}
+
+// wait_writable: as wait_readable, for writing.
+inline void wait_writable(int fd, clock::time_point deadline = clock::time_point::max()) {
+  detail::io_wait(fd, detail::pd_write, deadline);
+}
+
+// close deregisters fd from the netpoller, wakes the goroutines and threads
+// waiting on it with net::closed_error, then closes it. Throws
+// std::system_error if close(2) fails (other than with EINTR).
+inline void close(int fd) {
+  if (fd < 0) throw net::closed_error();
+  int e = detail::io_close(fd);
+  if (e != 0) throw std::system_error(e, std::generic_category(), "goro::io::close");
+}
+
+}  // namespace io
+
+}  // inline namespace GORO_DETAIL_ABI_NS
+}  // namespace goro
+
+#endif  // GORO_DETAIL_NETPOLL_HPP
+
+// goro: from include/goro/net.hpp
+// goro/net.hpp — TCP on the netpoller: goro::net::conn, listener, listen,
+// dial (Go: net's TCPConn / TCPListener over internal/poll.FD).
+//
+// netfd is Go's poll.FD with its fdMutex simplified: a reference count and a
+// closing bit in one atomic word. Every operation holds a reference while it
+// runs (incref fails with closed_error once closing is set); the conn or
+// listener object holds one more, its owner's. close() sets closing, wakes
+// the operations blocked in the netpoller (pd_evict: they throw
+// closed_error), waits until only the owner's reference is left, and closes
+// the fd: so the fd number is released only after every operation on it has
+// returned, and cannot be reused under a late read (Go: fd.Close's csema).
+// The destructor of a conn that was not closed does the same without
+// waiting: the last reference closes the fd and frees the netfd.
+//
+// Writes are serialized by a goro::mutex (one write() is never interleaved
+// with another's bytes); reads need no lock (each read returns what it got).
+// One goroutine may read while another writes.
+#ifndef GORO_DETAIL_NET_HPP
+#define GORO_DETAIL_NET_HPP
+
+
+#include <algorithm>
+#include <arpa/inet.h>
+#include <atomic>
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <mutex>
+#include <net/if.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <span>
+#include <string>
+#include <string_view>
+#include <sys/socket.h>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+namespace goro {
+inline namespace GORO_DETAIL_ABI_NS {
+
+namespace net {
+// error: a network failure carrying the OS errno (or a getaddrinfo code).
+struct error : std::system_error {
+  using std::system_error::system_error;
+};
+class conn;
+class listener;
+}  // namespace net
+
+namespace detail {
+
+// gai_category: getaddrinfo's error codes (EAI_*).
+inline const std::error_category& gai_category() noexcept {
+  struct category : std::error_category {
+    const char* name() const noexcept override { return "getaddrinfo"; }
+    std::string message(int ev) const override { return ::gai_strerror(ev); }
+  };
+  static const category c;
+  return c;
+}
+
+inline net::error net_error(int e, const std::string& what) { return net::error(e, std::generic_category(), what); }
+
+struct sock_addr {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+};
+
+// format_addr: "host:port", IPv6 as "[host]:port" (IPv4-mapped IPv6 as IPv4, like Go).
+inline std::string format_addr(const sockaddr* sa) {
+  char host[INET6_ADDRSTRLEN + 1] = {};
+  if (sa->sa_family == AF_INET) {
+    const auto* a = reinterpret_cast<const sockaddr_in*>(sa);
+    ::inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+    return std::string(host) + ":" + std::to_string(ntohs(a->sin_port));
+  }
+  if (sa->sa_family == AF_INET6) {
+    const auto* a = reinterpret_cast<const sockaddr_in6*>(sa);
+    std::string port = std::to_string(ntohs(a->sin6_port));
+    if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) {
+      ::inet_ntop(AF_INET, &a->sin6_addr.s6_addr[12], host, sizeof host);
+      return std::string(host) + ":" + port;
+    }
+    ::inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+    std::string h(host);
+    if (a->sin6_scope_id != 0) {
+      char ifname[IF_NAMESIZE + 1] = {};
+      if (::if_indextoname(a->sin6_scope_id, ifname) != nullptr) h += std::string("%") + ifname;
+      else h += "%" + std::to_string(a->sin6_scope_id);
+    }
+    return "[" + h + "]:" + port;
+  }
+  return "?";
+}
+
+inline std::string sock_name(int fd, bool peer) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  int rc = peer ? ::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len)
+                : ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  if (rc < 0) return "";
+  return format_addr(reinterpret_cast<sockaddr*>(&ss));
+}
+
+// resolve parses "host:port" and resolves it: literals first (AI_NUMERICHOST),
+// then names through getaddrinfo (which may block this M; fine for
+// "localhost" and /etc/hosts names). IPv4 addresses come first. An empty host
+// is the wildcard address for listen and the local system for dial (Go).
+inline std::vector<sock_addr> resolve(std::string_view addr, bool passive) {
+  auto bad = [addr](const char* why) {
+    return net::error(std::make_error_code(std::errc::invalid_argument),
+                      "goro::net: address " + std::string(addr) + ": " + why);
+  };
+  std::string_view host, port;
+  if (!addr.empty() && addr.front() == '[') {
+    std::size_t end = addr.find(']');
+    if (end == std::string_view::npos) throw bad("missing ']' in address");
+    if (end + 1 == addr.size()) throw bad("missing port in address");
+    if (addr[end + 1] != ':') throw bad("unexpected character after ']' in address");
+    host = addr.substr(1, end - 1);
+    port = addr.substr(end + 2);
+  } else {
+    std::size_t colon = addr.rfind(':');
+    if (colon == std::string_view::npos) throw bad("missing port in address");
+    host = addr.substr(0, colon);
+    port = addr.substr(colon + 1);
+    if (host.find(':') != std::string_view::npos) throw bad("too many colons in address");
+  }
+  if (host.find_first_of("[]") != std::string_view::npos) throw bad("unexpected '[' or ']' in address");
+  if (port.empty() || port.size() > 5 || !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+      std::stoul(std::string(port)) > 65535)
+    throw bad("invalid port");
+
+  std::string h(host), p(port);
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_protocol = IPPROTO_TCP;
+  hints.ai_flags = AI_NUMERICSERV | AI_NUMERICHOST | (passive ? AI_PASSIVE : 0);
+  const char* node = h.empty() ? (passive ? nullptr : "127.0.0.1") : h.c_str();
+  addrinfo* res = nullptr;
+  int rc = ::getaddrinfo(node, p.c_str(), &hints, &res);
+  if (rc == EAI_NONAME && node != nullptr) {
+    hints.ai_flags &= ~AI_NUMERICHOST;  // a name, not a literal
+    rc = ::getaddrinfo(node, p.c_str(), &hints, &res);
+  }
+  if (rc != 0) {
+    std::error_code ec = rc == EAI_SYSTEM ? std::error_code(errno, std::generic_category()) : std::error_code(rc, gai_category());
+    throw net::error(ec, "goro::net: lookup " + (h.empty() ? std::string(addr) : h));
+  }
+  std::vector<sock_addr> out;
+  for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
+    if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) || ai->ai_addrlen > sizeof(sockaddr_storage)) continue;
+    sock_addr a;
+    std::memcpy(&a.ss, ai->ai_addr, ai->ai_addrlen);
+    a.len = ai->ai_addrlen;
+    out.push_back(a);
+  }
+  ::freeaddrinfo(res);
+  std::stable_partition(out.begin(), out.end(), [](const sock_addr& a) { return a.ss.ss_family == AF_INET; });
+  if (out.empty()) throw net::error(std::make_error_code(std::errc::address_not_available), "goro::net: lookup " + h + ": no address");
+  return out;
+}
+
+// pd_forget drops a stale poll_desc of a brand-new fd (an fd number closed
+// with ::close instead of io::close, and now reused).
+inline void pd_forget(int fd) {
+  if (poll_desc* pd = pd_remove(fd)) {
+    pd_evict(pd);
+    {
+      rt_lock_guard lk(pd->lock);
+      if (epoll_netpoller* np = pd->np.load(std::memory_order_relaxed)) {
+        ::epoll_ctl(np->epfd(), EPOLL_CTL_DEL, fd, nullptr);
+        pd->np.store(nullptr, std::memory_order_relaxed);
+      }
+      ++pd->seq;
+      pd->fd = -1;
+    }
+    pd_free(pd);
+  }
+}
+
+// netfd: a socket shared by a conn or listener and the operations running on
+// it. See the file comment.
+struct netfd {
+  int fd;
+  poll_desc* pd;
+  std::atomic<std::uint64_t> state{2};  // bit 0: closing; bits 1..: references (the owner's included)
+  std::atomic<std::uint32_t> csema{0};  // close() waits here for the last operation to leave
+  bool fd_closed = false;               // close() has closed fd (with only the owner's reference left)
+  goro::mutex wmu;                      // serializes writes
+  std::string laddr, raddr;
+
+  netfd(int f, poll_desc* p) : fd(f), pd(p) {}
+};
+
+// new_netfd takes ownership of fd (closing it on failure).
+inline netfd* new_netfd(int fd) {
+  try {
+    pd_forget(fd);
+    return new netfd(fd, pd_get(fd, true));
+  } catch (...) {
+    io_close(fd);
+    throw;
+  }
+}
+
+inline void fd_incref(netfd* f) {
+  if (f == nullptr) throw net::closed_error();
+  std::uint64_t old = f->state.load(std::memory_order_relaxed);
+  do {
+    if ((old & 1) != 0) throw net::closed_error();
+  } while (!f->state.compare_exchange_weak(old, old + 2, std::memory_order_acquire, std::memory_order_relaxed));
+}
+
+inline void fd_destroy(netfd* f) noexcept {
+  if (!f->fd_closed) io_close(f->fd);
+  delete f;
+}
+
+inline void fd_decref(netfd* f) noexcept {
+  std::uint64_t now = f->state.fetch_sub(2, std::memory_order_acq_rel) - 2;
+  if (now == 1) fd_destroy(f);                   // closing, no reference left
+  else if (now == 3) semrelease(&f->csema);      // closing, one left: wake close() (if it waits)
+}
+
+// fd_ref: an operation's reference (throws closed_error if f is closing).
+class fd_ref {
+ public:
+  explicit fd_ref(netfd* f) : f_(f) { fd_incref(f); }
+  ~fd_ref() { fd_decref(f_); }
+  fd_ref(const fd_ref&) = delete;
+  fd_ref& operator=(const fd_ref&) = delete;
+
+ private:
+  netfd* f_;
+};
+
+// fd_close: close(): see the file comment. Throws closed_error if already closed.
+inline void fd_close(netfd* f) {
+  if (f == nullptr) throw net::closed_error();
+  std::uint64_t old = f->state.load(std::memory_order_relaxed);
+  do {
+    if ((old & 1) != 0) throw net::closed_error();
+  } while (!f->state.compare_exchange_weak(old, old | 1, std::memory_order_acq_rel, std::memory_order_relaxed));
+  if ((old >> 1) > 1) {
+    pd_evict(f->pd);
+    semacquire(&f->csema, wait_reason::semacquire);
+  }
+  // Only the owner's reference is left: nobody else touches fd now.
+  f->fd_closed = true;
+  int e = io_close(f->fd);
+  if (e != 0) throw net_error(e, "goro::net: close");
+}
+
+// fd_release: the owner goes away (destructor, move-assignment).
+inline void fd_release(netfd* f) noexcept {
+  if (f == nullptr) return;
+  std::uint64_t old = f->state.load(std::memory_order_relaxed);
+  while ((old & 1) == 0 && !f->state.compare_exchange_weak(old, old | 1, std::memory_order_acq_rel, std::memory_order_relaxed)) {
+  }
+  if ((old & 1) == 0 && (old >> 1) > 1) pd_evict(f->pd);  // operations still in flight: wake them
+  fd_decref(f);
+}
+
+inline constexpr std::size_t max_rw = std::size_t{1} << 30;  // Go: maxRW
+
+inline void set_nodelay(int fd) noexcept {
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+}  // namespace detail
+
+namespace net {
+
+// conn: a TCP connection (Go: net.TCPConn). Move-only. A default-constructed
+// or moved-from conn is closed: its operations throw closed_error.
+class conn {
+ public:
+  conn() noexcept = default;
+  conn(conn&& o) noexcept : f_(std::exchange(o.f_, nullptr)) {}
+  conn& operator=(conn&& o) noexcept {
+    if (this != &o) {
+      detail::fd_release(f_);
+      f_ = std::exchange(o.f_, nullptr);
+    }
+    return *this;
+  }
+  ~conn() { detail::fd_release(f_); }
+  conn(const conn&) = delete;
+  conn& operator=(const conn&) = delete;
+
+  // read reads up to buf.size() bytes; returns 0 at EOF (and for an empty
+  // buf). Blocks (parks) until some data, EOF, an error (net::error with the
+  // errno, e.g. ECONNRESET), the read deadline (timeout_error) or close
+  // (closed_error).
+  std::size_t read(std::span<std::byte> buf) {
+    detail::fd_ref ref(f_);
+    if (buf.empty()) return 0;
+    for (;;) {
+      detail::pd_prepare(f_->pd, detail::pd_read);
+      ssize_t n = ::recv(f_->fd, buf.data(), std::min(buf.size(), detail::max_rw), 0);
+      if (n >= 0) return static_cast<std::size_t>(n);
+      int e = errno;
+      if (e == EINTR) continue;
+      if (e == EAGAIN || e == EWOULDBLOCK) {
+        detail::pd_wait(f_->pd, detail::pd_read, detail::no_timer);
+        continue;
+      }
+      throw detail::net_error(e, "goro::net: read tcp " + f_->laddr + "->" + f_->raddr);
+    }
+  }
+
+  // write writes all of buf (returns buf.size()), blocking while the socket
+  // buffer is full. Errors as read; on an error some bytes may have been
+  // written. Never raises SIGPIPE (a reset peer gives net::error).
+  std::size_t write(std::span<const std::byte> buf) {
+    detail::fd_ref ref(f_);
+    std::lock_guard<goro::mutex> lk(f_->wmu);
+    std::size_t done = 0;
+    while (done < buf.size()) {
+      detail::pd_prepare(f_->pd, detail::pd_write);
+      ssize_t n = ::send(f_->fd, buf.data() + done, std::min(buf.size() - done, detail::max_rw), MSG_NOSIGNAL);
+      if (n >= 0) {
+        done += static_cast<std::size_t>(n);
+        continue;
+      }
+      int e = errno;
+      if (e == EINTR) continue;
+      if (e == EAGAIN || e == EWOULDBLOCK) {
+        detail::pd_wait(f_->pd, detail::pd_write, detail::no_timer);
+        continue;
+      }
+      throw detail::net_error(e, "goro::net: write tcp " + f_->laddr + "->" + f_->raddr);
+    }
+    return done;
+  }
+
+  // Deadlines (Go: SetDeadline): an operation blocked or started after t
+  // throws timeout_error; a t in the past wakes the ones blocked now.
+  // clock::time_point::max() means no deadline.
+  void set_deadline(clock::time_point t) { set_deadline_mask(detail::pd_mask_read | detail::pd_mask_write, t); }
+  void set_read_deadline(clock::time_point t) { set_deadline_mask(detail::pd_mask_read, t); }
+  void set_write_deadline(clock::time_point t) { set_deadline_mask(detail::pd_mask_write, t); }
+
+  // close wakes the goroutines blocked on this conn with closed_error, waits
+  // for them to leave, then closes the fd. A second close throws closed_error.
+  void close() { detail::fd_close(f_); }
+
+  // local_addr / remote_addr: "host:port" ("[::1]:port" for IPv6).
+  std::string local_addr() const {
+    if (f_ == nullptr) throw closed_error();
+    return f_->laddr;
+  }
+  std::string remote_addr() const {
+    if (f_ == nullptr) throw closed_error();
+    return f_->raddr;
+  }
+
+  // native_handle: the socket (for setsockopt); -1 if there is none. An
+  // addition to API.md.
+  int native_handle() const noexcept { return f_ != nullptr ? f_->fd : -1; }
+
+ private:
+  friend class listener;
+  friend conn dial(std::string_view addr);
+  explicit conn(detail::netfd* f) noexcept : f_(f) {}
+
+  void set_deadline_mask(int mask, clock::time_point t) {
+    detail::fd_ref ref(f_);
+    detail::pd_set_deadline(f_->pd, mask, detail::deadline_of(t));
+  }
+
+  // wait_connected: a non-blocking connect is in progress: wait for it and
+  // return its errno (0: connected). Go: netFD.connect.
+  int wait_connected() {
+    detail::fd_ref ref(f_);
+    for (;;) {
+      detail::pd_wait(f_->pd, detail::pd_write, detail::no_timer);
+      int err = 0;
+      socklen_t len = sizeof err;
+      if (::getsockopt(f_->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) return errno;
+      switch (err) {
+        case EINPROGRESS:
+        case EALREADY:
+        case EINTR: continue;
+        case EISCONN: return 0;
+        case 0: {
+          sockaddr_storage ss{};
+          socklen_t sl = sizeof ss;
+          if (::getpeername(f_->fd, reinterpret_cast<sockaddr*>(&ss), &sl) == 0) return 0;
+          continue;  // a spurious wake-up: not connected yet
+        }
+        default: return err;
+      }
+    }
+  }
+
+  detail::netfd* f_ = nullptr;
+};
+
+// listener: a TCP listener (Go: net.TCPListener). Move-only.
+class listener {
+ public:
+  listener() noexcept = default;
+  listener(listener&& o) noexcept : f_(std::exchange(o.f_, nullptr)) {}
+  listener& operator=(listener&& o) noexcept {
+    if (this != &o) {
+      detail::fd_release(f_);
+      f_ = std::exchange(o.f_, nullptr);
+    }
+    return *this;
+  }
+  ~listener() { detail::fd_release(f_); }
+  listener(const listener&) = delete;
+  listener& operator=(const listener&) = delete;
+
+  // accept waits for the next connection. Out of file descriptors (EMFILE,
+  // ENFILE, ENOBUFS, ENOMEM) it backs off, 5 ms doubling up to 1 s like Go's
+  // net/http server, and retries: it keeps serving once fds are freed. Throws
+  // closed_error when the listener is closed (also while it waits),
+  // timeout_error past the listener's deadline, net::error otherwise.
+  conn accept() {
+    detail::fd_ref ref(f_);
+    std::int64_t backoff = 0;
+    for (;;) {
+      detail::pd_prepare(f_->pd, detail::pd_read);
+      sockaddr_storage ss{};
+      socklen_t len = sizeof ss;
+      int nfd = ::accept4(f_->fd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (nfd >= 0) {
+        detail::set_nodelay(nfd);
+        conn c(detail::new_netfd(nfd));
+        c.f_->laddr = detail::sock_name(nfd, false);
+        c.f_->raddr = detail::format_addr(reinterpret_cast<sockaddr*>(&ss));
+        return c;
+      }
+      int e = errno;
+      switch (e) {
+        case EINTR:
+        case ECONNABORTED: continue;  // Go retries these too
+        case EAGAIN: detail::pd_wait(f_->pd, detail::pd_read, detail::no_timer); continue;
+        case EMFILE:
+        case ENFILE:
+        case ENOBUFS:
+        case ENOMEM:
+          // Sleep in the netpoller (a close wakes it), not on the CPU.
+          backoff = backoff == 0 ? 5'000'000 : std::min<std::int64_t>(2 * backoff, 1'000'000'000);
+          detail::pd_wait(f_->pd, detail::pd_sleep, detail::nanotime() + backoff);
+          continue;
+        default: throw detail::net_error(e, "goro::net: accept tcp " + f_->laddr);
+      }
+    }
+  }
+
+  // addr: the address it listens on, "127.0.0.1:PORT" (the port picked when 0 was asked).
+  std::string addr() const {
+    if (f_ == nullptr) throw closed_error();
+    return f_->laddr;
+  }
+
+  // close wakes a goroutine blocked in accept with closed_error and closes the socket.
+  void close() { detail::fd_close(f_); }
+
+  // set_deadline: accept's deadline (Go: TCPListener.SetDeadline). An addition to API.md.
+  void set_deadline(clock::time_point t) {
+    detail::fd_ref ref(f_);
+    detail::pd_set_deadline(f_->pd, detail::pd_mask_read, detail::deadline_of(t));
+  }
+
+  int native_handle() const noexcept { return f_ != nullptr ? f_->fd : -1; }
+
+ private:
+  friend listener listen(std::string_view addr);
+  explicit listener(detail::netfd* f) noexcept : f_(f) {}
+  detail::netfd* f_ = nullptr;
+};
+
+// listen: a TCP listener on addr, "host:port" (IPv4, "[IPv6]" or a name such
+// as "localhost"; port 0 picks a free one). SO_REUSEADDR, like Go.
+inline listener listen(std::string_view addr) {
+  std::vector<detail::sock_addr> addrs = detail::resolve(addr, true);
+  const detail::sock_addr& a = addrs.front();
+  int fd = ::socket(a.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+  if (fd < 0) throw detail::net_error(errno, "goro::net: listen tcp " + std::string(addr) + ": socket");
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (::bind(fd, reinterpret_cast<const sockaddr*>(&a.ss), a.len) < 0 || ::listen(fd, 4096) < 0) {
+    int e = errno;
+    ::close(fd);
+    throw detail::net_error(e, "goro::net: listen tcp " + std::string(addr));
+  }
+  listener l(detail::new_netfd(fd));
+  l.f_->laddr = detail::sock_name(fd, false);
+  return l;
+}
+
+// dial connects to addr ("host:port") over TCP, trying each address of a
+// name in turn; TCP_NODELAY is on (Go's default). The connect waits in the
+// netpoller.
+inline conn dial(std::string_view addr) {
+  std::vector<detail::sock_addr> addrs = detail::resolve(addr, false);
+  int last = ECONNREFUSED;
+  for (const detail::sock_addr& a : addrs) {
+    int fd = ::socket(a.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+    if (fd < 0) throw detail::net_error(errno, "goro::net: dial tcp " + std::string(addr) + ": socket");
+    detail::set_nodelay(fd);
+    int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&a.ss), a.len);
+    int e = rc == 0 ? 0 : errno;
+    if (e != 0 && e != EINPROGRESS && e != EINTR && e != EALREADY) {
+      ::close(fd);
+      last = e;
+      continue;
+    }
+    conn c(detail::new_netfd(fd));  // owns fd from here: closes it on any exit
+    if (e != 0) e = c.wait_connected();
+    if (e != 0) {
+      last = e;
+      continue;
+    }
+    c.f_->laddr = detail::sock_name(fd, false);
+    c.f_->raddr = detail::sock_name(fd, true);
+    return c;
+  }
+  throw detail::net_error(last, "goro::net: dial tcp " + std::string(addr));
+}
+
+}  // namespace net
+
+}  // inline namespace GORO_DETAIL_ABI_NS
+}  // namespace goro
+
+#endif  // GORO_DETAIL_NET_HPP
 
 // Internal helper macros end here; include guards (GORO_DETAIL_*_HPP) stay.
 #undef GORO_DETAIL_NOINLINE

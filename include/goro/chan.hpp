@@ -206,6 +206,7 @@ inline void chan_park(hchan* c, sudog* sg, waitq* q, wait_reason why) {
 // park_forever blocks on a nil channel or an empty select: nothing wakes it but
 // the shutdown unwinder.
 inline void park_forever(wait_reason why) {
+  throw_if_blocking();
   park(why, nullptr, nullptr, park_opts{[](g*, void*) noexcept { return true; }, nullptr});
   fatal("park_forever: resumed without unwinding");
 }
@@ -267,6 +268,7 @@ inline g* take_from_sender(hchan* c, sudog* sg, void* dst_opt) noexcept {
 // closed_channel if c is or becomes closed. Any goroutine or plain thread.
 // (Go: chansend.)
 inline bool chansend(hchan* c, void* src, bool block) {
+  safe_point();
   // Non-blocking fast path (Go): not closed and full means "would block". The
   // two loads may see different moments; either order is a moment when the
   // channel was open and full, which is a correct answer for a try.
@@ -292,6 +294,10 @@ inline bool chansend(hchan* c, void* src, bool block) {
     c->lock.unlock();
     return false;
   }
+  if (GORO_DETAIL_UNLIKELY(in_blocking())) {
+    c->lock.unlock();
+    throw_if_blocking();
+  }
   sudog sg;
   sg.gp = getg();
   sg.elem = src;
@@ -309,6 +315,7 @@ enum class recv_outcome { would_block, value, closed };
 // value; left empty when closed). block: park until a value or close.
 // Any goroutine or plain thread. (Go: chanrecv.)
 inline recv_outcome chanrecv(hchan* c, void* dst, bool block) {
+  safe_point();
   // Non-blocking fast path (Go): empty and open means "would block". Empty is
   // checked first and again after closed, so that a value sent just before a
   // close is never reported as "closed".
@@ -340,6 +347,10 @@ inline recv_outcome chanrecv(hchan* c, void* dst, bool block) {
   if (!block) {
     c->lock.unlock();
     return recv_outcome::would_block;
+  }
+  if (GORO_DETAIL_UNLIKELY(in_blocking())) {
+    c->lock.unlock();
+    throw_if_blocking();
   }
   sudog sg;
   sg.gp = getg();

@@ -11,10 +11,13 @@
 #include "runq.hpp"
 #include "runtime2.hpp"
 #include "sched.hpp"
+#include "blocking.hpp"
 #include "sema.hpp"
 #include "sync.hpp"
 #include "chan.hpp"
 #include "select.hpp"
 #include "time.hpp"
+#include "netpoll.hpp"
+#include "net.hpp"
 
 #endif  // GORO_DETAIL_GORO_HPP

@@ -150,6 +150,7 @@ struct g {
   // select_done: a select parked on several channels is woken by exactly one
   // of them: the waker that wins the CAS 0 -> 1 (Go: g.selectDone).
   std::atomic<std::uint32_t> select_done{0};
+  unsigned in_blocking = 0;      // inside blocking<> (nesting depth); the G itself
 
   // --- body; set at spawn, used once at entry ---
   void (*body)(g*) = nullptr;    // invokes the closure (or destroys it unrun, at shutdown)
@@ -167,10 +168,17 @@ inline constexpr std::uint8_t park_cancellable = 1;  // parked with a cancel_fn
 inline constexpr std::uint8_t park_claimed = 2;      // the unwinder is cancelling it: the G waits before leaving park
 inline constexpr std::uint8_t park_released = 3;     // the unwinder is done with it
 
+// P states (p.status). running: held by an M running Go code; syscall: its M
+// is inside blocking<> with handoff_lazy and may still come back to it, or
+// sysmon may take it away (CAS syscall -> idle, then handoffp); idle: not held.
+inline constexpr std::uint32_t p_idle = 0;
+inline constexpr std::uint32_t p_running = 1;
+inline constexpr std::uint32_t p_syscall = 2;
+
 // pending_kind: what the arriving side of a switch must finish for the
 // departing goroutine, which cannot do it itself while still on its stack
 // (sched.hpp, "Parking").
-enum class pending_kind : std::uint8_t { none, park, yield, exit };
+enum class pending_kind : std::uint8_t { none, park, yield, exit, exitsyscall };
 
 struct pending_op {
   pending_kind kind = pending_kind::none;
@@ -188,7 +196,11 @@ struct alignas(64) p {
                                  // sched.lock when idle); read racily by thieves (a hint: is it running?)
   p* link = nullptr;             // idle list; guarded by sched.lock
   p_runq runq;                   // lock-free: owner P pushes and pops, thieves grab (runq.hpp)
-  std::uint32_t schedtick = 0;   // owner only: incremented on every schedule
+  std::atomic<std::uint32_t> schedtick{0};  // written by the owner on every schedule (relaxed); sysmon reads it
+  // Blocking system calls and preemption (blocking.hpp, sysmon):
+  std::atomic<std::uint32_t> status{0};      // p_idle / p_running / p_syscall; see blocking.hpp
+  std::atomic<std::uint32_t> syscalltick{0}; // written by the owner on entering/leaving blocking<>
+  std::atomic<bool> preempt{false};          // set by sysmon: the running G yields at its next safe point
   std::uint32_t fastrand = 0;    // owner only: victim order for stealing
 
   // g cache (Go: p.gFree); owner only
@@ -220,6 +232,7 @@ struct m {
   p* nextp = nullptr;            // a P handed to this M by startm; set before its note is woken
   g* nextg = nullptr;            // a locked G handed to this M with nextp (startlockedm)
   bool spinning = false;         // looking for work; counted in sched.nmspinning
+  p* oldp = nullptr;             // blocking<>: the P this M had on entering; this M only
   bool exiting = false;          // leave the thread after the next switch to g0
   note park;                     // idle Ms sleep here
   m* schedlink = nullptr;        // idle list; guarded by sched.lock

@@ -386,6 +386,12 @@ struct sched_t {
   std::int64_t timer_m_until = 0;   // lock
   bool timer_m_polls = false;       // lock: timer_m waits in netpoller::poll, not on its note
 
+  // sysmon (see "sysmon" below).
+  pthread_t sysmon_thread{};
+  note sysmon_note;                         // sysmon sleeps here between rounds
+  std::atomic<bool> sysmon_stop{false};
+  std::atomic<std::int64_t> last_poll{0};   // nanotime() of the last netpoller::poll
+
   // Netpoller (netpoll.hpp). np is set once, under lock, and never changes.
   std::atomic<netpoller*> np{nullptr};
   std::atomic<std::int32_t> netpoll_waiters{0};  // goroutines parked on fds now
@@ -589,6 +595,7 @@ inline void mstart(m* mp);
 // pidleput / pidleget: the idle P list. Require s->lock.
 inline void pidleput_locked(sched_t* s, p* pp) noexcept {
   pp->mp.store(nullptr, std::memory_order_relaxed);
+  pp->status.store(p_idle, std::memory_order_relaxed);
   pp->link = s->pidle;
   s->pidle = pp;
   s->npidle.store(s->npidle.load(std::memory_order_relaxed) + 1, std::memory_order_seq_cst);
@@ -605,6 +612,7 @@ inline p* pidleget_locked(sched_t* s) noexcept {
 inline void acquirep(m* mp, p* pp) noexcept {
   mp->pp = pp;
   pp->mp.store(mp, std::memory_order_relaxed);
+  pp->status.store(p_running, std::memory_order_relaxed);
 }
 inline p* releasep(m* mp) noexcept {
   p* pp = mp->pp;
@@ -736,8 +744,9 @@ inline void ready(g* gp);
 // execute switches from g0 to gp on this M. Requires mp->pp.
 inline void execute(m* mp, g* gp) noexcept {
   p* pp = mp->pp;
-  ++pp->schedtick;
+  pp->schedtick.store(pp->schedtick.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   pp->add_relaxed(pp->scheduled);
+  if (pp->preempt.load(std::memory_order_relaxed)) pp->preempt.store(false, std::memory_order_relaxed);
   gp->status.store(gstatus::running, std::memory_order_relaxed);
   mp->curg = gp;
   gogo(mp, &mp->g0, gp);
@@ -746,7 +755,7 @@ inline void execute(m* mp, g* gp) noexcept {
 // runq_next is schedule's fast path: the local queue, and the global queue
 // every 61st tick for fairness (Go: schedule's checks). Owner P.
 inline g* runq_next(sched_t* s, p* pp) noexcept {
-  if (pp->schedtick % global_runq_check_ticks == 0 && s->runq_size.load(std::memory_order_relaxed) > 0) {
+  if (pp->schedtick.load(std::memory_order_relaxed) % global_runq_check_ticks == 0 && s->runq_size.load(std::memory_order_relaxed) > 0) {
     rt_lock_guard lk(s->lock);
     if (g* gp = globrunqget_locked(s, pp, 1)) return gp;
   }
@@ -772,8 +781,9 @@ inline void schedule(m* mp, g* cur, bool exiting = false) {
     if (gp != nullptr) {
       if (gp->lockedm == nullptr) {
         p* pp = mp->pp;
-        ++pp->schedtick;
+        pp->schedtick.store(pp->schedtick.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
         pp->add_relaxed(pp->scheduled);
+        if (pp->preempt.load(std::memory_order_relaxed)) pp->preempt.store(false, std::memory_order_relaxed);
         gp->status.store(gstatus::running, std::memory_order_relaxed);
         mp->curg = gp;
         gogo(mp, cur, gp, exiting);
@@ -811,6 +821,7 @@ inline void injectglist(sched_t* s, g* list) {
 inline g* netpoll_nonblocking(sched_t* s) {
   netpoller* np = s->np.load(std::memory_order_acquire);
   if (np == nullptr || s->netpoll_waiters.load(std::memory_order_relaxed) == 0) return nullptr;
+  s->last_poll.store(nanotime(), std::memory_order_relaxed);
   g* list = np->poll(0);
   if (list == nullptr) return nullptr;
   g* first = list;
@@ -892,7 +903,10 @@ top:
       s->lock.unlock();
       std::int64_t wait = next == no_timer ? -1 : std::max<std::int64_t>(next - nanotime(), 0);
       g* list = nullptr;
-      if (want_poll) list = np->poll(wait);
+      if (want_poll) {
+        list = np->poll(wait);
+        s->last_poll.store(nanotime(), std::memory_order_relaxed);
+      }
       else if (wait > 0) mp->park.sleep_for(wait);
       s->lock.lock();
       s->timer_m = nullptr;  // from here on nobody wakes this M for timers
@@ -951,7 +965,7 @@ inline bool stoplockedm(m* mp) {
     ++s->nmidlelocked;
     checkdead_locked(s);
   }
-  handoffp(s, pp);
+  if (pp != nullptr) handoffp(s, pp);  // nullptr: it lost its P in blocking<>
   mp->park.sleep();
   mp->park.clear();
   {
@@ -1043,6 +1057,17 @@ inline void run_pending(m* mp) noexcept {
       g* gp = op.gp;
       san_fiber_destroy(gp->san);
       gfput(mp->sched, mp->pp, gp);
+      break;
+    }
+    case pending_kind::exitsyscall: {
+      // Back from blocking<> with no P free: the G waits on the global queue
+      // and this M goes idle (Go: exitsyscall0).
+      op.gp->status.store(gstatus::runnable, std::memory_order_relaxed);
+      {
+        rt_lock_guard lk(mp->sched->lock);
+        globrunqput_locked(mp->sched, op.gp);
+      }
+      wakep(mp->sched);
       break;
     }
   }
@@ -1171,6 +1196,35 @@ inline void unwind_point(g* gp) {
 // ---------------------------------------------------------------------------
 // Timers (simple).
 
+// in_blocking: is the caller a goroutine inside blocking<>?
+inline bool in_blocking() noexcept {
+  m* mp = getm();
+  return mp != nullptr && mp->curg != nullptr && mp->curg->in_blocking != 0;
+}
+
+// throw_if_blocking: a goro call about to park inside blocking<> throws
+// std::logic_error (API.md): the guard is for kernel and foreign calls only.
+// Called before any lock is taken for the park.
+inline void throw_if_blocking() {
+  if (GORO_DETAIL_UNLIKELY(in_blocking()))
+    throw std::logic_error("goro::blocking: a goro call that parks (channel, lock, sleep, I/O wait) inside a blocking<> guard");
+}
+
+// safe_point: the cooperative preemption point (Go's async preemption is
+// signal-based; goro's is not, see DESIGN.md). sysmon marks a P whose G ran
+// over 10 ms; that G yields at its next goro call that reaches here (go(), a
+// channel operation, select). This M only.
+inline void safe_point() {
+  m* mp = getm();
+  if (GORO_DETAIL_LIKELY(mp == nullptr || mp->pp == nullptr || !mp->pp->preempt.load(std::memory_order_relaxed))) return;
+  g* gp = mp->curg;
+  if (gp == nullptr || gp->in_blocking != 0 || mp->lockedg != nullptr) return;
+  mp->pp->preempt.store(false, std::memory_order_relaxed);
+  unwind_point(gp);
+  mp->pending = pending_op{pending_kind::yield, gp, nullptr, nullptr};
+  schedule(mp, gp);
+}
+
 // ---------------------------------------------------------------------------
 // Timers.
 //
@@ -1293,6 +1347,7 @@ inline void run_timers(sched_t* s, std::int64_t now) {
 // Go's resetForSleep is: it cannot fire while the goroutine is still on its
 // stack, and no lock is held across the park.
 inline void timer_sleep(std::int64_t when) {
+  throw_if_blocking();
   rtimer t;
   t.when = when;
   t.arg = getg();
@@ -1429,6 +1484,7 @@ inline void g_destroy_closure(g* gp) noexcept {
 template <class C>
 void newproc(sched_t* s, C&& c, source_loc site, bool is_main = false) {
   using CT = std::decay_t<C>;
+  safe_point();
   m* mp = getm();
   p* pp = (mp != nullptr && mp->sched == s) ? mp->pp : nullptr;
   g* gp = gfget(s, pp);
@@ -1549,6 +1605,11 @@ inline void mstart(m* mp) {
       break;
     }
     g* gp = nullptr;
+    if (mp->pp == nullptr && mp->lockedg == nullptr) {
+      // Back from blocking<> without a P (exitsyscall's slow path): idle.
+      if (!stopm(mp)) break;
+      continue;
+    }
     if (mp->lockedg != nullptr) {
       // Our locked G left this M: wait until it is handed back with a P.
       if (!stoplockedm(mp)) break;
@@ -1610,6 +1671,95 @@ inline bool overflow_check(void* addr) noexcept {
 }
 
 // ---------------------------------------------------------------------------
+// sysmon (Go: sysmon in proc.go). One background thread per runtime, not an
+// M (it never runs goroutines and holds no P). Every round (20 us, doubling
+// after 50 idle rounds up to 10 ms) it:
+//   - retakes Ps whose M has been inside blocking<handoff_lazy> for a whole
+//     round, if there is work for them or 10 ms have passed (Go: retake);
+//   - marks Ps whose G has run for over 10 ms without a schedule: that G
+//     yields at its next safe point (safe_point above);
+//   - polls the netpoller if nobody has for 10 ms.
+
+inline constexpr std::int64_t sysmon_min_sleep_ns = 20'000;          // Go: 20 us
+inline constexpr std::int64_t sysmon_max_sleep_ns = 10'000'000;      // Go: 10 ms
+inline constexpr std::int64_t force_preempt_ns = 10'000'000;         // Go: forcePreemptNS
+inline constexpr std::int64_t netpoll_stale_ns = 10'000'000;         // Go: sysmon polls after 10 ms
+
+// retake: one sysmon pass over the Ps; true if it took a P or marked a G.
+struct sysmon_rec {
+  std::uint32_t schedtick = 0;
+  std::int64_t schedwhen = 0;
+  std::uint32_t syscalltick = 0;
+  std::int64_t syscallwhen = 0;
+};
+
+inline bool retake(sched_t* s, std::int64_t now, std::vector<sysmon_rec>& recs) {
+  bool acted = false;
+  for (std::size_t i = 0; i < s->allp.size(); ++i) {
+    p* pp = s->allp[i];
+    sysmon_rec& r = recs[i];
+    std::uint32_t st = pp->status.load(std::memory_order_acquire);
+    if (st == p_running) {
+      std::uint32_t t = pp->schedtick.load(std::memory_order_relaxed);
+      if (r.schedtick != t) {
+        r.schedtick = t;
+        r.schedwhen = now;
+      } else if (now - r.schedwhen >= force_preempt_ns) {
+        pp->preempt.store(true, std::memory_order_relaxed);
+        r.schedwhen = now;  // mark once per 10 ms
+        acted = true;
+      }
+    } else if (st == p_syscall) {
+      std::uint32_t t = pp->syscalltick.load(std::memory_order_relaxed);
+      if (r.syscalltick != t) {  // a new blocking call since last round: give it a round
+        r.syscalltick = t;
+        r.syscallwhen = now;
+        continue;
+      }
+      // Go: keep the P with its M if there is nothing for it to do and other
+      // Ms are spinning or Ps idle, unless the call has lasted 10 ms.
+      if (pp->runq.empty() && s->nmspinning.load() + s->npidle.load() > 0 && now - r.syscallwhen < force_preempt_ns) continue;
+      std::uint32_t expect = p_syscall;
+      if (pp->status.compare_exchange_strong(expect, p_idle, std::memory_order_acq_rel)) {
+        handoffp(s, pp);
+        acted = true;
+      }
+    }
+  }
+  return acted;
+}
+
+inline void sysmon(sched_t* s) {
+  std::vector<sysmon_rec> recs(s->allp.size());
+  std::int64_t delay = sysmon_min_sleep_ns;
+  int idle = 0;
+  while (!s->sysmon_stop.load(std::memory_order_acquire)) {
+    if (idle == 0) delay = sysmon_min_sleep_ns;
+    else if (idle > 50) delay = std::min(delay * 2, sysmon_max_sleep_ns);
+    s->sysmon_note.sleep_for(delay);
+    s->sysmon_note.clear();
+    if (s->sysmon_stop.load(std::memory_order_acquire)) break;
+    std::int64_t now = nanotime();
+    netpoller* np = s->np.load(std::memory_order_acquire);
+    if (np != nullptr && s->netpoll_waiters.load(std::memory_order_relaxed) > 0 &&
+        now - s->last_poll.load(std::memory_order_relaxed) > netpoll_stale_ns) {
+      s->last_poll.store(now, std::memory_order_relaxed);
+      injectglist(s, np->poll(0));
+    }
+    idle = retake(s, now, recs) ? 0 : idle + 1;
+  }
+}
+
+inline void start_sysmon(sched_t* s) {
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, 256 * 1024);
+  int rc = pthread_create(&s->sysmon_thread, &attr, [](void* a) -> void* { sysmon(static_cast<sched_t*>(a)); return nullptr; }, s);
+  pthread_attr_destroy(&attr);
+  if (rc != 0) fatal("start_sysmon: pthread_create failed");
+}
+
+// ---------------------------------------------------------------------------
 // sched_t construction.
 
 inline unsigned procs_from(const config& c) {
@@ -1636,6 +1786,7 @@ inline sched_t::sched_t(const config& c, bool dflt) : cfg(c), is_default(dflt), 
     allp[i] = pp;
   }
   for (unsigned i = cfg.procs; i-- > 0;) pidleput_locked(this, allp[i]);
+  start_sysmon(this);
 }
 
 inline sched_t::~sched_t() {
@@ -1728,6 +1879,9 @@ inline void stop_ms(sched_t* s) {
   for (m* mp : ms) mp->park.wakeup();
   if (netpoller* np = s->np.load(std::memory_order_acquire)) np->wake();
   for (m* mp : ms) pthread_join(mp->thread, nullptr);
+  s->sysmon_stop.store(true, std::memory_order_release);
+  s->sysmon_note.wakeup();
+  pthread_join(s->sysmon_thread, nullptr);
 }
 
 // run_main is run()'s body once the main goroutine is queued: wait for main
@@ -1840,6 +1994,10 @@ inline void yield() {
     return;
   }
   detail::g* gp = mp->curg;
+  if (gp->in_blocking != 0) {  // inside blocking<>: the M has no P to schedule on
+    std::this_thread::yield();
+    return;
+  }
   detail::unwind_point(gp);
   mp->pending = detail::pending_op{detail::pending_kind::yield, gp, nullptr, nullptr};
   detail::schedule(mp, gp);

@@ -100,6 +100,7 @@ struct select_result {
 // n entries. Any goroutine or plain thread.
 inline select_result selectgo(scase* cases, std::size_t n, std::size_t default_index, std::uint16_t* pollorder,
                               std::uint16_t* lockorder, sudog* sgs) {
+  safe_point();
   // 1. Poll order (inside-out Fisher-Yates over the non-nil cases), lock order.
   std::size_t npoll = 0;
   for (std::size_t i = 0; i < n; ++i) {
@@ -166,6 +167,10 @@ inline select_result selectgo(scase* cases, std::size_t n, std::size_t default_i
     return {default_index, false};
   }
   // 4. Pass 2: enqueue on every channel, park once.
+  if (GORO_DETAIL_UNLIKELY(in_blocking())) {
+    selunlock(st);
+    throw_if_blocking();
+  }
   g* gp = getg();
   gp->select_done.store(0, std::memory_order_relaxed);  // no waker can see us before the unlock
   gp->param = nullptr;

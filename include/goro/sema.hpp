@@ -102,6 +102,7 @@ inline bool cansemacquire(std::atomic<std::uint32_t>* addr) noexcept {
 // Any goroutine or plain thread. May throw goroutine_exit (shutdown).
 inline void semacquire(std::atomic<std::uint32_t>* addr, wait_reason why, bool lifo = false) {
   if (cansemacquire(addr)) return;
+  throw_if_blocking();
   sema_root& root = semroot(addr);
   sema_waiter w;
   w.gp = getg();

@@ -275,6 +275,7 @@ class notify_list {
   // wait parks until ticket t is notified, or until deadline (a nanotime()
   // value; no_timer: none) passes. Returns false on timeout.
   bool wait(std::uint32_t t, std::int64_t deadline = no_timer) {
+    throw_if_blocking();
     plain_call_scope scope;
     lock_.lock();
     if (less(t, notify_.load(std::memory_order_relaxed))) {  // already notified

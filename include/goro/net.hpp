@@ -1,0 +1,544 @@
+// goro/net.hpp — TCP on the netpoller: goro::net::conn, listener, listen,
+// dial (Go: net's TCPConn / TCPListener over internal/poll.FD).
+//
+// netfd is Go's poll.FD with its fdMutex simplified: a reference count and a
+// closing bit in one atomic word. Every operation holds a reference while it
+// runs (incref fails with closed_error once closing is set); the conn or
+// listener object holds one more, its owner's. close() sets closing, wakes
+// the operations blocked in the netpoller (pd_evict: they throw
+// closed_error), waits until only the owner's reference is left, and closes
+// the fd: so the fd number is released only after every operation on it has
+// returned, and cannot be reused under a late read (Go: fd.Close's csema).
+// The destructor of a conn that was not closed does the same without
+// waiting: the last reference closes the fd and frees the netfd.
+//
+// Writes are serialized by a goro::mutex (one write() is never interleaved
+// with another's bytes); reads need no lock (each read returns what it got).
+// One goroutine may read while another writes.
+#ifndef GORO_DETAIL_NET_HPP
+#define GORO_DETAIL_NET_HPP
+
+#include "config.hpp"
+#include "netpoll.hpp"
+#include "sched.hpp"
+#include "sema.hpp"
+#include "sync.hpp"
+#include "time.hpp"
+
+#include <algorithm>
+#include <arpa/inet.h>
+#include <atomic>
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <mutex>
+#include <net/if.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <span>
+#include <string>
+#include <string_view>
+#include <sys/socket.h>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+namespace goro {
+inline namespace GORO_DETAIL_ABI_NS {
+
+namespace net {
+// error: a network failure carrying the OS errno (or a getaddrinfo code).
+struct error : std::system_error {
+  using std::system_error::system_error;
+};
+class conn;
+class listener;
+}  // namespace net
+
+namespace detail {
+
+// gai_category: getaddrinfo's error codes (EAI_*).
+inline const std::error_category& gai_category() noexcept {
+  struct category : std::error_category {
+    const char* name() const noexcept override { return "getaddrinfo"; }
+    std::string message(int ev) const override { return ::gai_strerror(ev); }
+  };
+  static const category c;
+  return c;
+}
+
+inline net::error net_error(int e, const std::string& what) { return net::error(e, std::generic_category(), what); }
+
+struct sock_addr {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+};
+
+// format_addr: "host:port", IPv6 as "[host]:port" (IPv4-mapped IPv6 as IPv4, like Go).
+inline std::string format_addr(const sockaddr* sa) {
+  char host[INET6_ADDRSTRLEN + 1] = {};
+  if (sa->sa_family == AF_INET) {
+    const auto* a = reinterpret_cast<const sockaddr_in*>(sa);
+    ::inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+    return std::string(host) + ":" + std::to_string(ntohs(a->sin_port));
+  }
+  if (sa->sa_family == AF_INET6) {
+    const auto* a = reinterpret_cast<const sockaddr_in6*>(sa);
+    std::string port = std::to_string(ntohs(a->sin6_port));
+    if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) {
+      ::inet_ntop(AF_INET, &a->sin6_addr.s6_addr[12], host, sizeof host);
+      return std::string(host) + ":" + port;
+    }
+    ::inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+    std::string h(host);
+    if (a->sin6_scope_id != 0) {
+      char ifname[IF_NAMESIZE + 1] = {};
+      if (::if_indextoname(a->sin6_scope_id, ifname) != nullptr) h += std::string("%") + ifname;
+      else h += "%" + std::to_string(a->sin6_scope_id);
+    }
+    return "[" + h + "]:" + port;
+  }
+  return "?";
+}
+
+inline std::string sock_name(int fd, bool peer) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  int rc = peer ? ::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len)
+                : ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  if (rc < 0) return "";
+  return format_addr(reinterpret_cast<sockaddr*>(&ss));
+}
+
+// resolve parses "host:port" and resolves it: literals first (AI_NUMERICHOST),
+// then names through getaddrinfo (which may block this M; fine for
+// "localhost" and /etc/hosts names). IPv4 addresses come first. An empty host
+// is the wildcard address for listen and the local system for dial (Go).
+inline std::vector<sock_addr> resolve(std::string_view addr, bool passive) {
+  auto bad = [addr](const char* why) {
+    return net::error(std::make_error_code(std::errc::invalid_argument),
+                      "goro::net: address " + std::string(addr) + ": " + why);
+  };
+  std::string_view host, port;
+  if (!addr.empty() && addr.front() == '[') {
+    std::size_t end = addr.find(']');
+    if (end == std::string_view::npos) throw bad("missing ']' in address");
+    if (end + 1 == addr.size()) throw bad("missing port in address");
+    if (addr[end + 1] != ':') throw bad("unexpected character after ']' in address");
+    host = addr.substr(1, end - 1);
+    port = addr.substr(end + 2);
+  } else {
+    std::size_t colon = addr.rfind(':');
+    if (colon == std::string_view::npos) throw bad("missing port in address");
+    host = addr.substr(0, colon);
+    port = addr.substr(colon + 1);
+    if (host.find(':') != std::string_view::npos) throw bad("too many colons in address");
+  }
+  if (host.find_first_of("[]") != std::string_view::npos) throw bad("unexpected '[' or ']' in address");
+  if (port.empty() || port.size() > 5 || !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+      std::stoul(std::string(port)) > 65535)
+    throw bad("invalid port");
+
+  std::string h(host), p(port);
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_protocol = IPPROTO_TCP;
+  hints.ai_flags = AI_NUMERICSERV | AI_NUMERICHOST | (passive ? AI_PASSIVE : 0);
+  const char* node = h.empty() ? (passive ? nullptr : "127.0.0.1") : h.c_str();
+  addrinfo* res = nullptr;
+  int rc = ::getaddrinfo(node, p.c_str(), &hints, &res);
+  if (rc == EAI_NONAME && node != nullptr) {
+    hints.ai_flags &= ~AI_NUMERICHOST;  // a name, not a literal
+    rc = ::getaddrinfo(node, p.c_str(), &hints, &res);
+  }
+  if (rc != 0) {
+    std::error_code ec = rc == EAI_SYSTEM ? std::error_code(errno, std::generic_category()) : std::error_code(rc, gai_category());
+    throw net::error(ec, "goro::net: lookup " + (h.empty() ? std::string(addr) : h));
+  }
+  std::vector<sock_addr> out;
+  for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
+    if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) || ai->ai_addrlen > sizeof(sockaddr_storage)) continue;
+    sock_addr a;
+    std::memcpy(&a.ss, ai->ai_addr, ai->ai_addrlen);
+    a.len = ai->ai_addrlen;
+    out.push_back(a);
+  }
+  ::freeaddrinfo(res);
+  std::stable_partition(out.begin(), out.end(), [](const sock_addr& a) { return a.ss.ss_family == AF_INET; });
+  if (out.empty()) throw net::error(std::make_error_code(std::errc::address_not_available), "goro::net: lookup " + h + ": no address");
+  return out;
+}
+
+// pd_forget drops a stale poll_desc of a brand-new fd (an fd number closed
+// with ::close instead of io::close, and now reused).
+inline void pd_forget(int fd) {
+  if (poll_desc* pd = pd_remove(fd)) {
+    pd_evict(pd);
+    {
+      rt_lock_guard lk(pd->lock);
+      if (epoll_netpoller* np = pd->np.load(std::memory_order_relaxed)) {
+        ::epoll_ctl(np->epfd(), EPOLL_CTL_DEL, fd, nullptr);
+        pd->np.store(nullptr, std::memory_order_relaxed);
+      }
+      ++pd->seq;
+      pd->fd = -1;
+    }
+    pd_free(pd);
+  }
+}
+
+// netfd: a socket shared by a conn or listener and the operations running on
+// it. See the file comment.
+struct netfd {
+  int fd;
+  poll_desc* pd;
+  std::atomic<std::uint64_t> state{2};  // bit 0: closing; bits 1..: references (the owner's included)
+  std::atomic<std::uint32_t> csema{0};  // close() waits here for the last operation to leave
+  bool fd_closed = false;               // close() has closed fd (with only the owner's reference left)
+  goro::mutex wmu;                      // serializes writes
+  std::string laddr, raddr;
+
+  netfd(int f, poll_desc* p) : fd(f), pd(p) {}
+};
+
+// new_netfd takes ownership of fd (closing it on failure).
+inline netfd* new_netfd(int fd) {
+  try {
+    pd_forget(fd);
+    return new netfd(fd, pd_get(fd, true));
+  } catch (...) {
+    io_close(fd);
+    throw;
+  }
+}
+
+inline void fd_incref(netfd* f) {
+  if (f == nullptr) throw net::closed_error();
+  std::uint64_t old = f->state.load(std::memory_order_relaxed);
+  do {
+    if ((old & 1) != 0) throw net::closed_error();
+  } while (!f->state.compare_exchange_weak(old, old + 2, std::memory_order_acquire, std::memory_order_relaxed));
+}
+
+inline void fd_destroy(netfd* f) noexcept {
+  if (!f->fd_closed) io_close(f->fd);
+  delete f;
+}
+
+inline void fd_decref(netfd* f) noexcept {
+  std::uint64_t now = f->state.fetch_sub(2, std::memory_order_acq_rel) - 2;
+  if (now == 1) fd_destroy(f);                   // closing, no reference left
+  else if (now == 3) semrelease(&f->csema);      // closing, one left: wake close() (if it waits)
+}
+
+// fd_ref: an operation's reference (throws closed_error if f is closing).
+class fd_ref {
+ public:
+  explicit fd_ref(netfd* f) : f_(f) { fd_incref(f); }
+  ~fd_ref() { fd_decref(f_); }
+  fd_ref(const fd_ref&) = delete;
+  fd_ref& operator=(const fd_ref&) = delete;
+
+ private:
+  netfd* f_;
+};
+
+// fd_close: close(): see the file comment. Throws closed_error if already closed.
+inline void fd_close(netfd* f) {
+  if (f == nullptr) throw net::closed_error();
+  std::uint64_t old = f->state.load(std::memory_order_relaxed);
+  do {
+    if ((old & 1) != 0) throw net::closed_error();
+  } while (!f->state.compare_exchange_weak(old, old | 1, std::memory_order_acq_rel, std::memory_order_relaxed));
+  if ((old >> 1) > 1) {
+    pd_evict(f->pd);
+    semacquire(&f->csema, wait_reason::semacquire);
+  }
+  // Only the owner's reference is left: nobody else touches fd now.
+  f->fd_closed = true;
+  int e = io_close(f->fd);
+  if (e != 0) throw net_error(e, "goro::net: close");
+}
+
+// fd_release: the owner goes away (destructor, move-assignment).
+inline void fd_release(netfd* f) noexcept {
+  if (f == nullptr) return;
+  std::uint64_t old = f->state.load(std::memory_order_relaxed);
+  while ((old & 1) == 0 && !f->state.compare_exchange_weak(old, old | 1, std::memory_order_acq_rel, std::memory_order_relaxed)) {
+  }
+  if ((old & 1) == 0 && (old >> 1) > 1) pd_evict(f->pd);  // operations still in flight: wake them
+  fd_decref(f);
+}
+
+inline constexpr std::size_t max_rw = std::size_t{1} << 30;  // Go: maxRW
+
+inline void set_nodelay(int fd) noexcept {
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+}  // namespace detail
+
+namespace net {
+
+// conn: a TCP connection (Go: net.TCPConn). Move-only. A default-constructed
+// or moved-from conn is closed: its operations throw closed_error.
+class conn {
+ public:
+  conn() noexcept = default;
+  conn(conn&& o) noexcept : f_(std::exchange(o.f_, nullptr)) {}
+  conn& operator=(conn&& o) noexcept {
+    if (this != &o) {
+      detail::fd_release(f_);
+      f_ = std::exchange(o.f_, nullptr);
+    }
+    return *this;
+  }
+  ~conn() { detail::fd_release(f_); }
+  conn(const conn&) = delete;
+  conn& operator=(const conn&) = delete;
+
+  // read reads up to buf.size() bytes; returns 0 at EOF (and for an empty
+  // buf). Blocks (parks) until some data, EOF, an error (net::error with the
+  // errno, e.g. ECONNRESET), the read deadline (timeout_error) or close
+  // (closed_error).
+  std::size_t read(std::span<std::byte> buf) {
+    detail::fd_ref ref(f_);
+    if (buf.empty()) return 0;
+    for (;;) {
+      detail::pd_prepare(f_->pd, detail::pd_read);
+      ssize_t n = ::recv(f_->fd, buf.data(), std::min(buf.size(), detail::max_rw), 0);
+      if (n >= 0) return static_cast<std::size_t>(n);
+      int e = errno;
+      if (e == EINTR) continue;
+      if (e == EAGAIN || e == EWOULDBLOCK) {
+        detail::pd_wait(f_->pd, detail::pd_read, detail::no_timer);
+        continue;
+      }
+      throw detail::net_error(e, "goro::net: read tcp " + f_->laddr + "->" + f_->raddr);
+    }
+  }
+
+  // write writes all of buf (returns buf.size()), blocking while the socket
+  // buffer is full. Errors as read; on an error some bytes may have been
+  // written. Never raises SIGPIPE (a reset peer gives net::error).
+  std::size_t write(std::span<const std::byte> buf) {
+    detail::fd_ref ref(f_);
+    std::lock_guard<goro::mutex> lk(f_->wmu);
+    std::size_t done = 0;
+    while (done < buf.size()) {
+      detail::pd_prepare(f_->pd, detail::pd_write);
+      ssize_t n = ::send(f_->fd, buf.data() + done, std::min(buf.size() - done, detail::max_rw), MSG_NOSIGNAL);
+      if (n >= 0) {
+        done += static_cast<std::size_t>(n);
+        continue;
+      }
+      int e = errno;
+      if (e == EINTR) continue;
+      if (e == EAGAIN || e == EWOULDBLOCK) {
+        detail::pd_wait(f_->pd, detail::pd_write, detail::no_timer);
+        continue;
+      }
+      throw detail::net_error(e, "goro::net: write tcp " + f_->laddr + "->" + f_->raddr);
+    }
+    return done;
+  }
+
+  // Deadlines (Go: SetDeadline): an operation blocked or started after t
+  // throws timeout_error; a t in the past wakes the ones blocked now.
+  // clock::time_point::max() means no deadline.
+  void set_deadline(clock::time_point t) { set_deadline_mask(detail::pd_mask_read | detail::pd_mask_write, t); }
+  void set_read_deadline(clock::time_point t) { set_deadline_mask(detail::pd_mask_read, t); }
+  void set_write_deadline(clock::time_point t) { set_deadline_mask(detail::pd_mask_write, t); }
+
+  // close wakes the goroutines blocked on this conn with closed_error, waits
+  // for them to leave, then closes the fd. A second close throws closed_error.
+  void close() { detail::fd_close(f_); }
+
+  // local_addr / remote_addr: "host:port" ("[::1]:port" for IPv6).
+  std::string local_addr() const {
+    if (f_ == nullptr) throw closed_error();
+    return f_->laddr;
+  }
+  std::string remote_addr() const {
+    if (f_ == nullptr) throw closed_error();
+    return f_->raddr;
+  }
+
+  // native_handle: the socket (for setsockopt); -1 if there is none. An
+  // addition to API.md.
+  int native_handle() const noexcept { return f_ != nullptr ? f_->fd : -1; }
+
+ private:
+  friend class listener;
+  friend conn dial(std::string_view addr);
+  explicit conn(detail::netfd* f) noexcept : f_(f) {}
+
+  void set_deadline_mask(int mask, clock::time_point t) {
+    detail::fd_ref ref(f_);
+    detail::pd_set_deadline(f_->pd, mask, detail::deadline_of(t));
+  }
+
+  // wait_connected: a non-blocking connect is in progress: wait for it and
+  // return its errno (0: connected). Go: netFD.connect.
+  int wait_connected() {
+    detail::fd_ref ref(f_);
+    for (;;) {
+      detail::pd_wait(f_->pd, detail::pd_write, detail::no_timer);
+      int err = 0;
+      socklen_t len = sizeof err;
+      if (::getsockopt(f_->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) return errno;
+      switch (err) {
+        case EINPROGRESS:
+        case EALREADY:
+        case EINTR: continue;
+        case EISCONN: return 0;
+        case 0: {
+          sockaddr_storage ss{};
+          socklen_t sl = sizeof ss;
+          if (::getpeername(f_->fd, reinterpret_cast<sockaddr*>(&ss), &sl) == 0) return 0;
+          continue;  // a spurious wake-up: not connected yet
+        }
+        default: return err;
+      }
+    }
+  }
+
+  detail::netfd* f_ = nullptr;
+};
+
+// listener: a TCP listener (Go: net.TCPListener). Move-only.
+class listener {
+ public:
+  listener() noexcept = default;
+  listener(listener&& o) noexcept : f_(std::exchange(o.f_, nullptr)) {}
+  listener& operator=(listener&& o) noexcept {
+    if (this != &o) {
+      detail::fd_release(f_);
+      f_ = std::exchange(o.f_, nullptr);
+    }
+    return *this;
+  }
+  ~listener() { detail::fd_release(f_); }
+  listener(const listener&) = delete;
+  listener& operator=(const listener&) = delete;
+
+  // accept waits for the next connection. Out of file descriptors (EMFILE,
+  // ENFILE, ENOBUFS, ENOMEM) it backs off, 5 ms doubling up to 1 s like Go's
+  // net/http server, and retries: it keeps serving once fds are freed. Throws
+  // closed_error when the listener is closed (also while it waits),
+  // timeout_error past the listener's deadline, net::error otherwise.
+  conn accept() {
+    detail::fd_ref ref(f_);
+    std::int64_t backoff = 0;
+    for (;;) {
+      detail::pd_prepare(f_->pd, detail::pd_read);
+      sockaddr_storage ss{};
+      socklen_t len = sizeof ss;
+      int nfd = ::accept4(f_->fd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (nfd >= 0) {
+        detail::set_nodelay(nfd);
+        conn c(detail::new_netfd(nfd));
+        c.f_->laddr = detail::sock_name(nfd, false);
+        c.f_->raddr = detail::format_addr(reinterpret_cast<sockaddr*>(&ss));
+        return c;
+      }
+      int e = errno;
+      switch (e) {
+        case EINTR:
+        case ECONNABORTED: continue;  // Go retries these too
+        case EAGAIN: detail::pd_wait(f_->pd, detail::pd_read, detail::no_timer); continue;
+        case EMFILE:
+        case ENFILE:
+        case ENOBUFS:
+        case ENOMEM:
+          // Sleep in the netpoller (a close wakes it), not on the CPU.
+          backoff = backoff == 0 ? 5'000'000 : std::min<std::int64_t>(2 * backoff, 1'000'000'000);
+          detail::pd_wait(f_->pd, detail::pd_sleep, detail::nanotime() + backoff);
+          continue;
+        default: throw detail::net_error(e, "goro::net: accept tcp " + f_->laddr);
+      }
+    }
+  }
+
+  // addr: the address it listens on, "127.0.0.1:PORT" (the port picked when 0 was asked).
+  std::string addr() const {
+    if (f_ == nullptr) throw closed_error();
+    return f_->laddr;
+  }
+
+  // close wakes a goroutine blocked in accept with closed_error and closes the socket.
+  void close() { detail::fd_close(f_); }
+
+  // set_deadline: accept's deadline (Go: TCPListener.SetDeadline). An addition to API.md.
+  void set_deadline(clock::time_point t) {
+    detail::fd_ref ref(f_);
+    detail::pd_set_deadline(f_->pd, detail::pd_mask_read, detail::deadline_of(t));
+  }
+
+  int native_handle() const noexcept { return f_ != nullptr ? f_->fd : -1; }
+
+ private:
+  friend listener listen(std::string_view addr);
+  explicit listener(detail::netfd* f) noexcept : f_(f) {}
+  detail::netfd* f_ = nullptr;
+};
+
+// listen: a TCP listener on addr, "host:port" (IPv4, "[IPv6]" or a name such
+// as "localhost"; port 0 picks a free one). SO_REUSEADDR, like Go.
+inline listener listen(std::string_view addr) {
+  std::vector<detail::sock_addr> addrs = detail::resolve(addr, true);
+  const detail::sock_addr& a = addrs.front();
+  int fd = ::socket(a.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+  if (fd < 0) throw detail::net_error(errno, "goro::net: listen tcp " + std::string(addr) + ": socket");
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (::bind(fd, reinterpret_cast<const sockaddr*>(&a.ss), a.len) < 0 || ::listen(fd, 4096) < 0) {
+    int e = errno;
+    ::close(fd);
+    throw detail::net_error(e, "goro::net: listen tcp " + std::string(addr));
+  }
+  listener l(detail::new_netfd(fd));
+  l.f_->laddr = detail::sock_name(fd, false);
+  return l;
+}
+
+// dial connects to addr ("host:port") over TCP, trying each address of a
+// name in turn; TCP_NODELAY is on (Go's default). The connect waits in the
+// netpoller.
+inline conn dial(std::string_view addr) {
+  std::vector<detail::sock_addr> addrs = detail::resolve(addr, false);
+  int last = ECONNREFUSED;
+  for (const detail::sock_addr& a : addrs) {
+    int fd = ::socket(a.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+    if (fd < 0) throw detail::net_error(errno, "goro::net: dial tcp " + std::string(addr) + ": socket");
+    detail::set_nodelay(fd);
+    int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&a.ss), a.len);
+    int e = rc == 0 ? 0 : errno;
+    if (e != 0 && e != EINPROGRESS && e != EINTR && e != EALREADY) {
+      ::close(fd);
+      last = e;
+      continue;
+    }
+    conn c(detail::new_netfd(fd));  // owns fd from here: closes it on any exit
+    if (e != 0) e = c.wait_connected();
+    if (e != 0) {
+      last = e;
+      continue;
+    }
+    c.f_->laddr = detail::sock_name(fd, false);
+    c.f_->raddr = detail::sock_name(fd, true);
+    return c;
+  }
+  throw detail::net_error(last, "goro::net: dial tcp " + std::string(addr));
+}
+
+}  // namespace net
+
+}  // inline namespace GORO_DETAIL_ABI_NS
+}  // namespace goro
+
+#endif  // GORO_DETAIL_NET_HPP
