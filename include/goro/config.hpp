@@ -19,6 +19,8 @@
 // comma-separated list of key=value settings like Go's $GODEBUG:
 //   stackguard=fallback   use the fallback stack guards even where MADV_GUARD_INSTALL works
 //   stackguard=canary     use canary-checked stacks only (tests of that path)
+//   schedtrace=MS         print Go's SCHED line to stderr every MS milliseconds
+//   sigquit=1             on SIGQUIT, print a goroutine dump to stderr (and go on)
 #ifndef GORO_DETAIL_CONFIG_HPP
 #define GORO_DETAIL_CONFIG_HPP
 

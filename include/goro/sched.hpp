@@ -391,6 +391,9 @@ struct sched_t {
   note sysmon_note;                         // sysmon sleeps here between rounds
   std::atomic<bool> sysmon_stop{false};
   std::atomic<std::int64_t> last_poll{0};   // nanotime() of the last netpoller::poll
+  std::atomic<std::int64_t> coarse_now{0};  // nanotime() as of sysmon's last round: cheap "when did it park"
+  std::int64_t start_ns = nanotime();       // immutable: for schedtrace's timestamps
+  std::int64_t schedtrace_ns = 0;           // immutable: $GORO_DEBUG=schedtrace=MS, 0 = off
 
   // Netpoller (netpoll.hpp). np is set once, under lock, and never changes.
   std::atomic<netpoller*> np{nullptr};
@@ -1126,6 +1129,7 @@ inline void park(wait_reason why, unlock_fn unlock, void* arg, park_opts opts = 
     gp->why = wait_reason::none;
     return;
   }
+  gp->wait_since = gp->sched->coarse_now.load(std::memory_order_relaxed);
   mp->pending = pending_op{pending_kind::park, gp, unlock, arg};
   schedule(mp, gp);
   if (opts.cancel != nullptr) {
@@ -1685,6 +1689,25 @@ inline constexpr std::int64_t sysmon_max_sleep_ns = 10'000'000;      // Go: 10 m
 inline constexpr std::int64_t force_preempt_ns = 10'000'000;         // Go: forcePreemptNS
 inline constexpr std::int64_t netpoll_stale_ns = 10'000'000;         // Go: sysmon polls after 10 ms
 
+// SIGQUIT ($GORO_DEBUG=sigquit=1): the handler only sets a flag (a dump
+// allocates, which a signal handler must not); sysmon prints the dump of every
+// run() runtime at its next round (within 10 ms). The process goes on.
+inline std::atomic<bool>& sigquit_pending() noexcept {
+  static std::atomic<bool> flag{false};
+  return flag;
+}
+inline void install_sigquit_dump() {
+  static const bool done = [] {
+    struct sigaction sa {};
+    sa.sa_handler = [](int) { sigquit_pending().store(true, std::memory_order_release); };
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    ::sigaction(SIGQUIT, &sa, nullptr);
+    return true;
+  }();
+  (void)done;
+}
+
 // retake: one sysmon pass over the Ps; true if it took a P or marked a G.
 struct sysmon_rec {
   std::uint32_t schedtick = 0;
@@ -1729,9 +1752,29 @@ inline bool retake(sched_t* s, std::int64_t now, std::vector<sysmon_rec>& recs) 
   return acted;
 }
 
+inline std::string goroutine_dump(sched_t* s);
+
+// schedtrace prints Go's SCHED line ($GORO_DEBUG=schedtrace=MS).
+inline void schedtrace(sched_t* s, std::int64_t now) {
+  std::string line = "SCHED " + std::to_string((now - s->start_ns) / 1'000'000) + "ms: gomaxprocs=" + std::to_string(s->allp.size());
+  std::int32_t threads, idlethreads;
+  {
+    rt_lock_guard lk(s->lock);
+    threads = s->mcount;
+    idlethreads = s->nmidle;
+  }
+  line += " idleprocs=" + std::to_string(s->npidle.load()) + " threads=" + std::to_string(threads) +
+          " spinningthreads=" + std::to_string(s->nmspinning.load()) + " idlethreads=" + std::to_string(idlethreads) +
+          " runqueue=" + std::to_string(s->runq_size.load()) + " [";
+  for (std::size_t i = 0; i < s->allp.size(); ++i) line += (i ? " " : "") + std::to_string(s->allp[i]->runq.size());
+  line += "]\n";
+  write_err(line.c_str(), line.size());
+}
+
 inline void sysmon(sched_t* s) {
   std::vector<sysmon_rec> recs(s->allp.size());
   std::int64_t delay = sysmon_min_sleep_ns;
+  std::int64_t last_trace = nanotime();
   int idle = 0;
   while (!s->sysmon_stop.load(std::memory_order_acquire)) {
     if (idle == 0) delay = sysmon_min_sleep_ns;
@@ -1740,6 +1783,15 @@ inline void sysmon(sched_t* s) {
     s->sysmon_note.clear();
     if (s->sysmon_stop.load(std::memory_order_acquire)) break;
     std::int64_t now = nanotime();
+    s->coarse_now.store(now, std::memory_order_relaxed);
+    if (s->schedtrace_ns > 0 && now - last_trace >= s->schedtrace_ns) {
+      last_trace = now;
+      schedtrace(s, now);
+    }
+    if (sigquit_pending().load(std::memory_order_relaxed) && sigquit_pending().exchange(false, std::memory_order_acq_rel)) {
+      std::string d = "goro: SIGQUIT: goroutine dump\n\n" + goroutine_dump(s);
+      write_err(d.c_str(), d.size());
+    }
     netpoller* np = s->np.load(std::memory_order_acquire);
     if (np != nullptr && s->netpoll_waiters.load(std::memory_order_relaxed) > 0 &&
         now - s->last_poll.load(std::memory_order_relaxed) > netpoll_stale_ns) {
@@ -1747,6 +1799,7 @@ inline void sysmon(sched_t* s) {
       injectglist(s, np->poll(0));
     }
     idle = retake(s, now, recs) ? 0 : idle + 1;
+    if (s->schedtrace_ns > 0 && delay > s->schedtrace_ns * 1000) delay = s->schedtrace_ns * 1000;
   }
 }
 
@@ -1786,6 +1839,9 @@ inline sched_t::sched_t(const config& c, bool dflt) : cfg(c), is_default(dflt), 
     allp[i] = pp;
   }
   for (unsigned i = cfg.procs; i-- > 0;) pidleput_locked(this, allp[i]);
+  std::string trace = debug_setting("schedtrace");
+  if (!trace.empty()) schedtrace_ns = std::max(1L, std::atol(trace.c_str())) * 1'000'000;
+  if (debug_setting("sigquit") == "1") install_sigquit_dump();
   start_sysmon(this);
 }
 
@@ -1835,11 +1891,16 @@ inline std::string goroutine_dump(sched_t* s) {
     out += " [";
     if (st == gstatus::waiting && gp->why != wait_reason::none) {
       out += wait_reason_name(gp->why);
-      std::int64_t mins = gp->wait_since != 0 ? (now - gp->wait_since) / 60'000'000'000 : 0;
-      if (mins > 0) {
+      // How long blocked, at sysmon's resolution (Go prints minutes; seconds help more here).
+      std::int64_t secs = gp->wait_since != 0 ? (now - gp->wait_since) / 1'000'000'000 : 0;
+      if (secs >= 120) {
         out += ", ";
-        out += fmt_u64(buf, static_cast<std::uint64_t>(mins));
+        out += fmt_u64(buf, static_cast<std::uint64_t>(secs / 60));
         out += " minutes";
+      } else if (secs >= 1) {
+        out += ", ";
+        out += fmt_u64(buf, static_cast<std::uint64_t>(secs));
+        out += " s";
       }
     } else {
       out += gstatus_name(st);
@@ -2090,6 +2151,10 @@ inline int current_m() noexcept {
   detail::m* mp = detail::getm();
   return mp != nullptr ? mp->id : -1;
 }
+
+// dump: a Go-style list of the live goroutines of the calling goroutine's
+// runtime (id, state, wait reason, how long blocked, creation site).
+inline std::string dump() { return detail::goroutine_dump(detail::current_sched()); }
 
 // stack_guard names the stack guard in use ("MADV_GUARD_INSTALL" or the fallback).
 inline const char* stack_guard() { return detail::stack_guard_name(); }
