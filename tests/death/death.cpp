@@ -96,6 +96,22 @@ std::map<std::string, scenario> scenarios() {
         R"(fatal error: sync: RUnlock of unlocked RWMutex\n)"}},
       {"rwmutex_runlock_while_locked",
        {[] { goro::run([] { goro::shared_mutex m; m.lock(); m.unlock_shared(); }); }, R"(fatal error: sync: RUnlock of unlocked RWMutex\n)"}},
+      // More Ms than config::max_threads (goroutines blocked in handoff_now
+      // calls each hold one): Go's thread-exhaustion fatal error.
+      {"thread_exhaustion",
+       {[] {
+          goro::run(
+              [] {
+                for (int i = 0; i < 16; ++i)
+                  goro::go([] {
+                    goro::blocking<goro::handoff_now> guard;
+                    sleep(5);
+                  });
+                goro::sleep_for(std::chrono::seconds(30));
+              },
+              goro::config{.procs = 1, .max_threads = 4});
+        },
+        R"(runtime: program exceeds 4-thread limit\nfatal error: thread exhaustion\n)"}},
       {"panic_default_runtime",
        {[] {
           goro::go([] { throw std::logic_error("from the default runtime"); });
