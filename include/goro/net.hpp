@@ -306,6 +306,7 @@ class conn {
   // errno, e.g. ECONNRESET), the read deadline (timeout_error) or close
   // (closed_error).
   std::size_t read(std::span<std::byte> buf) {
+    detail::safe_point();  // a cooperative preemption point (sysmon)
     detail::fd_ref ref(f_);
     if (buf.empty()) return 0;
     for (;;) {
@@ -326,6 +327,7 @@ class conn {
   // buffer is full. Errors as read; on an error some bytes may have been
   // written. Never raises SIGPIPE (a reset peer gives net::error).
   std::size_t write(std::span<const std::byte> buf) {
+    detail::safe_point();  // a cooperative preemption point (sysmon)
     detail::fd_ref ref(f_);
     std::lock_guard<goro::mutex> lk(f_->wmu);
     std::size_t done = 0;
@@ -432,6 +434,7 @@ class listener {
   // closed_error when the listener is closed (also while it waits),
   // timeout_error past the listener's deadline, net::error otherwise.
   conn accept() {
+    detail::safe_point();  // a cooperative preemption point (sysmon)
     detail::fd_ref ref(f_);
     std::int64_t backoff = 0;
     for (;;) {

@@ -580,8 +580,10 @@ inline void pd_wait_thread(poll_desc* pd, int fd, int mode, std::int64_t call_dl
 // pd_wait parks the calling goroutine until pd's fd is ready for mode (or,
 // for pd_sleep, until call_dl), the deadline passes (timeout_error), pd is
 // closed (net::closed_error) or the runtime unwinds (goroutine_exit). On a
-// plain thread it blocks the thread in poll(2). Go: netpollblock.
+// plain thread it blocks the thread in poll(2). Inside blocking<> it throws
+// std::logic_error. Go: netpollblock.
 inline void pd_wait(poll_desc* pd, int mode, std::int64_t call_dl) {
+  throw_if_blocking();  // API.md: parking inside blocking<> is a logic_error
   m* mp = getm();
   if (mp == nullptr || mp->curg == nullptr) {
     pd_wait_thread(pd, pd->fd, mode, call_dl);

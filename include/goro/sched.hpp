@@ -819,8 +819,9 @@ inline void injectglist(sched_t* s, g* list) {
 }
 
 // netpoll_nonblocking: Go's netpoll(0) in findRunnable: if goroutines wait
-// on fds and no M is blocked in poll, collect the ready ones: the first to run
-// now, the rest to the global queue. Owner P.
+// on fds, collect the ready ones: the first to run now, the rest to the global
+// queue. (Go skips it while an M is blocked in poll; with epoll both may poll
+// at once.) Owner P.
 inline g* netpoll_nonblocking(sched_t* s) {
   netpoller* np = s->np.load(std::memory_order_acquire);
   if (np == nullptr || s->netpoll_waiters.load(std::memory_order_relaxed) == 0) return nullptr;
@@ -875,6 +876,19 @@ top:
     mp->spinning = false;
     if (s->nmspinning.fetch_sub(1, std::memory_order_seq_cst) <= 0) fatal("find_runnable: negative nmspinning");
     full_fence();  // #StoreLoad: nmspinning before the run queue re-check
+    // The global queue too: a plain thread (or the unwinder, or sysmon) that
+    // queued a G there may have seen this M still spinning and woken nobody.
+    if (s->runq_size.load(std::memory_order_seq_cst) != 0) {
+      s->lock.lock();
+      p* got = pidleget_locked(s);
+      s->lock.unlock();
+      if (got != nullptr) {
+        acquirep(mp, got);
+        mp->spinning = true;
+        s->nmspinning.fetch_add(1, std::memory_order_seq_cst);
+        goto top;
+      }
+    }
     for (p* other : s->allp) {
       if (!other->runq.empty()) {
         s->lock.lock();
@@ -899,6 +913,8 @@ top:
   if (want_poll || s->timers_next.load(std::memory_order_acquire) != no_timer) {
     s->lock.lock();
     std::int64_t next = s->timers_next.load(std::memory_order_acquire);
+    np = s->np.load(std::memory_order_acquire);  // again, under the lock: a waiter may have come meanwhile
+    want_poll = np != nullptr && s->netpoll_waiters.load(std::memory_order_relaxed) > 0;
     if ((want_poll || next != no_timer) && s->timer_m == nullptr && !s->stopping) {
       s->timer_m = mp;
       s->timer_m_until = next;
@@ -1523,9 +1539,12 @@ void newproc(sched_t* s, C&& c, source_loc site, bool is_main = false) {
     gp->destroy = [](void* obj) { delete static_cast<CT*>(obj); };
   }
   gp->body = &g_body<CT>;
+  // ASan: a recycled stack still has the redzones of frames that never
+  // returned (the previous goroutine's last switch); clear them before ctx_make
+  // writes the first frame.
+  san_stack_reuse(lo, static_cast<std::size_t>(top - lo));
   gp->sp = ctx_make(top, &g_entry, gp);
   san_fiber_create(gp->san, lo, static_cast<std::size_t>(gp->stack.hi - lo));
-  san_stack_reuse(lo, static_cast<std::size_t>(top - lo));
   gp->id = new_goid(s, pp);
   gp->status.store(gstatus::runnable, std::memory_order_relaxed);
   if (pp != nullptr) {
@@ -1756,18 +1775,24 @@ inline std::string goroutine_dump(sched_t* s);
 
 // schedtrace prints Go's SCHED line ($GORO_DEBUG=schedtrace=MS).
 inline void schedtrace(sched_t* s, std::int64_t now) {
-  std::string line = "SCHED " + std::to_string((now - s->start_ns) / 1'000'000) + "ms: gomaxprocs=" + std::to_string(s->allp.size());
   std::int32_t threads, idlethreads;
   {
     rt_lock_guard lk(s->lock);
     threads = s->mcount;
     idlethreads = s->nmidle;
   }
-  line += " idleprocs=" + std::to_string(s->npidle.load()) + " threads=" + std::to_string(threads) +
-          " spinningthreads=" + std::to_string(s->nmspinning.load()) + " idlethreads=" + std::to_string(idlethreads) +
-          " runqueue=" + std::to_string(s->runq_size.load()) + " [";
-  for (std::size_t i = 0; i < s->allp.size(); ++i) line += (i ? " " : "") + std::to_string(s->allp[i]->runq.size());
-  line += "]\n";
+  // snprintf, not std::string concatenation: g++ 12 at -O3 warns (-Wrestrict,
+  // a false positive) on operator+ of strings, and users build with -Werror.
+  char buf[256];
+  int n = std::snprintf(buf, sizeof buf, "SCHED %lldms: gomaxprocs=%zu idleprocs=%d threads=%d spinningthreads=%d idlethreads=%d runqueue=%d [",
+                        static_cast<long long>((now - s->start_ns) / 1'000'000), s->allp.size(), s->npidle.load(), threads,
+                        s->nmspinning.load(), idlethreads, s->runq_size.load());
+  std::string line(buf, static_cast<std::size_t>(n > 0 ? n : 0));
+  for (std::size_t i = 0; i < s->allp.size(); ++i) {
+    n = std::snprintf(buf, sizeof buf, i ? " %u" : "%u", s->allp[i]->runq.size());
+    line.append(buf, static_cast<std::size_t>(n > 0 ? n : 0));
+  }
+  line.append("]\n");
   write_err(line.c_str(), line.size());
 }
 

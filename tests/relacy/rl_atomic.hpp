@@ -8,12 +8,15 @@
 // Relacy history through __builtin_FILE/LINE/FUNCTION default arguments
 // (clang 14 with libstdc++ 12 has no std::source_location).
 //
-// API: exactly what runq_ring uses — load(order), store(v, order),
-// exchange(v, order), compare_exchange_strong/weak(expected&, desired, success,
-// failure), construction from a value (`Atomic<X> x{0}`) and default
-// construction (`Atomic<T*> slots[N]{}`). As in C++20 std::atomic, default
-// construction value-initialises (stores T{}), so a default-constructed atomic is
-// never "uninitialised" to Relacy.
+// API: what runq_ring and the sync types (sync.hpp: mutex_impl, rwmutex_impl,
+// wait_group_impl) use — load(order), store(v, order), exchange(v, order),
+// fetch_add/fetch_sub(v, order) (integral T), compare_exchange_strong/weak
+// (expected&, desired, success, failure) and the one-order forms
+// (expected&, desired, order), whose failure order is derived as std::atomic
+// does (acq_rel -> acquire, release -> relaxed), construction from a value
+// (`Atomic<X> x{0}`) and default construction (`Atomic<T*> slots[N]{}`). As in
+// C++20 std::atomic, default construction value-initialises (stores T{}), so a
+// default-constructed atomic is never "uninitialised" to Relacy.
 //
 // Lifetime trap: an rl::atomic's constructor registers it with the *current*
 // Relacy context (ctx()), so every atomic, and every object that contains one,
@@ -35,6 +38,13 @@
 #include <relacy/relacy.hpp>
 
 namespace goro_rl {
+
+// The failure order std::atomic uses for a one-order compare_exchange.
+constexpr std::memory_order cas_failure_order(std::memory_order m) noexcept {
+  return m == std::memory_order::acq_rel   ? std::memory_order::acquire
+         : m == std::memory_order::release ? std::memory_order::relaxed
+                                           : m;
+}
 
 inline rl::memory_order to_rl(std::memory_order m) noexcept {
   switch (m) {
@@ -70,6 +80,10 @@ class atomic {
 
   T exchange(T v, std::memory_order m, GORO_RL_SITE_PARAMS) { return a_.exchange(v, to_rl(m), GORO_RL_SITE); }
 
+  T fetch_add(T v, std::memory_order m, GORO_RL_SITE_PARAMS) { return a_.fetch_add(v, to_rl(m), GORO_RL_SITE); }
+
+  T fetch_sub(T v, std::memory_order m, GORO_RL_SITE_PARAMS) { return a_.fetch_sub(v, to_rl(m), GORO_RL_SITE); }
+
   bool compare_exchange_strong(T& expected, T desired, std::memory_order success, std::memory_order failure,
                                GORO_RL_SITE_PARAMS) {
     // rl::generic_atomic's (cmp, xchg, mo, info, failure_mo, info) overload.
@@ -79,6 +93,16 @@ class atomic {
   bool compare_exchange_weak(T& expected, T desired, std::memory_order success, std::memory_order failure,
                              GORO_RL_SITE_PARAMS) {
     return a_.compare_exchange_weak(expected, desired, to_rl(success), GORO_RL_SITE, to_rl(failure), GORO_RL_SITE);
+  }
+
+  bool compare_exchange_strong(T& expected, T desired, std::memory_order m, GORO_RL_SITE_PARAMS) {
+    return a_.compare_exchange_strong(expected, desired, to_rl(m), GORO_RL_SITE, to_rl(cas_failure_order(m)),
+                                      GORO_RL_SITE);
+  }
+
+  bool compare_exchange_weak(T& expected, T desired, std::memory_order m, GORO_RL_SITE_PARAMS) {
+    return a_.compare_exchange_weak(expected, desired, to_rl(m), GORO_RL_SITE, to_rl(cas_failure_order(m)),
+                                    GORO_RL_SITE);
   }
 
  private:
