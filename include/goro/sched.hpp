@@ -251,8 +251,9 @@ class g_pool {
     }
     for (const g_batch& b : victims)
       for (g* gp = b.head; gp != nullptr;) {
-        g* next = gp->schedlink;  // read before the page is dropped
-        space_.release(gp->stack);
+        g* next = gp->schedlink;      // read before the page is dropped
+        stack_slot slot = gp->stack;  // likewise: gp lives in that page
+        space_.release(slot);
         gp = next;
       }
   }

@@ -117,8 +117,9 @@ class stack_space {
   }
 
   // release returns a slot's committed pages to the OS and keeps the slot for
-  // reuse. Any thread.
-  void release(const stack_slot& s) {
+  // reuse. Any thread. By value: the caller's copy may live in the very pages
+  // being dropped (a g at the top of its own stack).
+  void release(stack_slot s) {
     ::madvise(s.lo, static_cast<std::size_t>(s.hi - s.lo), MADV_DONTNEED);
     rt_lock_guard lk(mu_);
     cold_.push_back(s);
