@@ -2186,12 +2186,18 @@ inline void execute(m* mp, g* gp) noexcept {
 
 // runq_next is schedule's fast path: the local queue, and the global queue
 // every 61st tick for fairness (Go: schedule's checks). Owner P.
-inline g* runq_next(sched_t* s, p* pp) noexcept {
+// inherit: the G came from runnext and shares the current time slice (Go:
+// inheritTime): schedtick is not advanced for it, so a pair of goroutines
+// that keep readying each other through runnext looks to sysmon like one
+// long-running goroutine and is preempted after 10 ms, letting the rest of
+// the queue run.
+inline g* runq_next(sched_t* s, p* pp, bool* inherit = nullptr) noexcept {
+  if (inherit != nullptr) *inherit = false;
   if (pp->schedtick.load(std::memory_order_relaxed) % global_runq_check_ticks == 0 && s->runq_size.load(std::memory_order_relaxed) > 0) {
     rt_lock_guard lk(s->lock);
     if (g* gp = globrunqget_locked(s, pp, 1)) return gp;
   }
-  return pp->runq.get();
+  return pp->runq.get(inherit);
 }
 
 inline void check_timers(sched_t* s) {
@@ -2209,13 +2215,14 @@ inline void check_timers(sched_t* s) {
 inline void schedule(m* mp, g* cur, bool exiting = false) {
   sched_t* s = mp->sched;
   if (mp->lockedg == nullptr && !mp->exiting) {
-    g* gp = runq_next(s, mp->pp);
+    bool inherit;
+    g* gp = runq_next(s, mp->pp, &inherit);
     if (gp != nullptr) {
       if (gp->lockedm == nullptr) {
         p* pp = mp->pp;
-        pp->schedtick.store(pp->schedtick.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+        if (!inherit) pp->schedtick.store(pp->schedtick.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
         pp->add_relaxed(pp->scheduled);
-        if (pp->preempt.load(std::memory_order_relaxed)) pp->preempt.store(false, std::memory_order_relaxed);
+        if (!inherit && pp->preempt.load(std::memory_order_relaxed)) pp->preempt.store(false, std::memory_order_relaxed);
         gp->status.store(gstatus::running, std::memory_order_relaxed);
         mp->curg = gp;
         gogo(mp, cur, gp, exiting);
