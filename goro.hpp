@@ -2086,6 +2086,11 @@ inline void newm_locked(sched_t* s, p* pp, bool spinning) {
 // spinning (its count is already in nmspinning). Any M or thread.
 inline void startm(sched_t* s, p* pp, bool spinning) {
   rt_lock_guard lk(s->lock);
+  if (s->stopping) {  // run() is joining the Ms: start none it would miss
+    if (spinning) s->nmspinning.fetch_sub(1, std::memory_order_seq_cst);
+    if (pp != nullptr) pidleput_locked(s, pp);
+    return;
+  }
   if (pp == nullptr) {
     pp = pidleget_locked(s);
     if (pp == nullptr) {
@@ -2135,7 +2140,10 @@ inline void handoffp(sched_t* s, p* pp) {
     return;
   }
   rt_lock_guard lk(s->lock);
-  if (s->runq_size.load(std::memory_order_relaxed) != 0) {
+  // Work on the global queue, or timers with no M watching them (this M was
+  // the last one running): give the P to an M (Go: handoffp's wakeNetPoller).
+  if (s->runq_size.load(std::memory_order_relaxed) != 0 ||
+      (s->timers_next.load(std::memory_order_acquire) != no_timer && s->timer_m == nullptr && !s->stopping)) {
     s->lock.unlock();
     startm(s, pp, false);
     s->lock.lock();
@@ -2403,6 +2411,13 @@ inline void reset_spinning(m* mp) {
 // asleep in stoplockedm (Go: startlockedm). This M, on g0; it then has no P.
 inline void startlockedm(m* mp, g* gp) {
   m* target = gp->lockedm;
+  sched_t* s = mp->sched;
+  {
+    // The target stops counting as idle now, before this M goes idle: else
+    // checkdead could see no running M in between (Go: incidlelocked(-1)).
+    rt_lock_guard lk(s->lock);
+    --s->nmidlelocked;
+  }
   p* pp = releasep(mp);
   target->nextp = pp;
   target->nextg = gp;
@@ -2423,11 +2438,7 @@ inline bool stoplockedm(m* mp) {
   if (pp != nullptr) handoffp(s, pp);  // nullptr: it lost its P in blocking<>
   mp->park.sleep();
   mp->park.clear();
-  {
-    rt_lock_guard lk(s->lock);
-    --s->nmidlelocked;
-  }
-  if (mp->nextp == nullptr) return false;  // shutdown
+  if (mp->nextp == nullptr) return false;  // shutdown (startlockedm did not run: the count no longer matters)
   acquirep(mp, mp->nextp);
   mp->nextp = nullptr;
   return true;
@@ -3012,6 +3023,9 @@ void newproc(sched_t* s, C&& c, source_loc site, bool is_main = false) {
   pp->exited.store(pp->exited.load(std::memory_order_relaxed) + 1, std::memory_order_release);
   light_fence();  // Dekker with run_main's wait for the last goroutine (its heavy_fence)
   if (was_main) {
+    // Goroutines not started yet must never start now (Go ends them with the
+    // process): unwinding begins here, run_main completes it.
+    s->exiting.store(true, std::memory_order_seq_cst);
     s->main_done.store(true, std::memory_order_release);
     s->done.wakeup();
   } else if (s->exiting.load(std::memory_order_relaxed)) {

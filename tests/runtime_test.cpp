@@ -715,15 +715,13 @@ TEST_CASE("runtime: goroutines alive when main returns are unwound with goroutin
   CHECK(again.load() == 100);
 }
 
-TEST_CASE("runtime: goroutines not yet started when main returns are destroyed unrun", "[runtime][shutdown][!mayfail]") {
+TEST_CASE("runtime: goroutines not yet started when main returns are destroyed unrun", "[runtime][shutdown]") {
   // procs = 1 is the point: main never parks, so nothing else can have run
   // when it returns. Each closure owns a token; destroying the closure
   // destroys it. Go never runs a goroutine's code after main returns.
-  // [!mayfail] until the runtime is fixed: main's goexit() only sets
-  // main_done and wakes run(); it then schedule()s the next queued goroutine
-  // on the same M, and g_body starts bodies until run_main (on the caller's
-  // thread) has woken up and set `exiting`, so some or all of them run.
-  // Setting `exiting` in goexit when main exits (before scheduling) fixes it.
+  // (A regression test: main's goexit() used to only set main_done, so the
+  // next queued goroutines started before run_main set `exiting`; goexit now
+  // sets it when main exits, before scheduling.)
   constexpr int n = 1000;
   struct token {
     std::atomic<int>* destroyed;
@@ -1015,10 +1013,9 @@ TEST_CASE("runtime: errno belongs to the goroutine", "[runtime]") {
 // ---------------------------------------------------------------------------
 // lock_os_thread.
 
-// [!mayfail] until the runtime bug "false deadlock while a locked goroutine is
-// handed to its M" is fixed (see the reproducer test below): this test's
-// locked goroutines make run() throw deadlock_error now and then.
-TEST_CASE("runtime: lock_os_thread pins a goroutine to its thread and the thread to it", "[runtime][lock][!mayfail]") {
+// (This test found the false deadlock of "readying a locked goroutine never
+// looks like a deadlock" below.)
+TEST_CASE("runtime: lock_os_thread pins a goroutine to its thread and the thread to it", "[runtime][lock]") {
   auto procs = GENERATE(1u, 2u, 4u);
   constexpr int n_others = 8;
   std::atomic<bool> locked_phase{false};
@@ -1113,8 +1110,7 @@ TEST_CASE("runtime: lock_os_thread pins a goroutine to its thread and the thread
   CHECK(later_work.load() == 1000);
 }
 
-// [!mayfail]: same runtime bug as above (false deadlock_error, main [runnable]).
-TEST_CASE("runtime: the main goroutine can lock its thread", "[runtime][lock][!mayfail]") {
+TEST_CASE("runtime: the main goroutine can lock its thread", "[runtime][lock]") {
   auto procs = GENERATE(1u, 2u, 4u);
   std::atomic<int> moves{0}, others{0};
   goro::run(
@@ -1148,15 +1144,14 @@ TEST_CASE("runtime: the main goroutine can lock its thread", "[runtime][lock][!m
   CHECK(ok.load() == 1);
 }
 
-TEST_CASE("runtime: readying a locked goroutine never looks like a deadlock", "[runtime][lock][deadlock][!mayfail]") {
-  // Reproducer. When a goroutine locked to M1 is readied, the M that picks it
+TEST_CASE("runtime: readying a locked goroutine never looks like a deadlock", "[runtime][lock][deadlock]") {
+  // Regression test. When a goroutine locked to M1 was readied, the M that picks it
   // up hands it and its P to M1 (startlockedm) and goes idle (stopm ->
   // checkdead_locked). M1 still counts in nmidlelocked until it has woken up
   // and taken sched.lock in stoplockedm, and the goroutine is in m.nextg, in no
   // run queue: checkdead sees no running M and nothing queued, and run()
   // throws deadlock_error ("goroutine 1 [runnable, main]"). Go's startlockedm
-  // does incidlelocked(-1) itself, before waking the locked M.
-  // [!mayfail] until that is fixed in the runtime.
+  // does incidlelocked(-1) itself, before waking the locked M; so does goro now.
   auto procs = GENERATE(1u, 2u, 4u);
   const int runs = static_cast<int>(goro_test::scale(200));
   int false_deadlocks = 0;
@@ -1181,8 +1176,8 @@ TEST_CASE("runtime: readying a locked goroutine never looks like a deadlock", "[
   CHECK(false_deadlocks == 0);
 }
 
-TEST_CASE("runtime: a locked goroutine can sleep while every other M is idle", "[runtime][lock][time][!mayfail]") {
-  // Reproducer, in a child process with a watchdog because it hangs. The
+TEST_CASE("runtime: a locked goroutine can sleep while every other M is idle", "[runtime][lock][time]") {
+  // Regression test, in a child process with a watchdog because it hung. The
   // locked goroutine spins 2 ms (so every other M gives up looking for work
   // and parks in stopm: no timer is pending yet, so none becomes the timer M),
   // then sleeps. Its M parks in stoplockedm, and handoffp() puts the P on the
@@ -1190,8 +1185,8 @@ TEST_CASE("runtime: a locked goroutine can sleep while every other M is idle", "
   // existing timer M. Nobody watches the timer, and checkdead stays quiet
   // because a timer is pending: run() hangs. (Go's handoffp wakes an M / the
   // netpoller when the P has timers.) procs = 1 happens to work: handoffp
-  // then starts a spinning M, which becomes the timer M.
-  // [!mayfail] until that is fixed in the runtime.
+  // then starts a spinning M, which becomes the timer M. goro's handoffp now
+  // starts an M when timers are pending and no M watches them.
   auto procs = GENERATE(1u, 2u, 4u);
   pid_t pid = ::fork();
   REQUIRE(pid >= 0);
@@ -1228,16 +1223,15 @@ TEST_CASE("runtime: a locked goroutine can sleep while every other M is idle", "
   CHECK(WEXITSTATUS(status) == 0);
 }
 
-TEST_CASE("runtime: run joins every thread even when main returns while locked", "[runtime][lock][shutdown][!mayfail]") {
-  // Reproducer, run in a child process (it crashes). A goroutine that exits
+TEST_CASE("runtime: run joins every thread even when main returns while locked", "[runtime][lock][shutdown]") {
+  // Regression test, run in a child process (it crashed). A goroutine that exits
   // while locked ends its M (mexit), which passes its P on with handoffp().
   // With procs = 1 and no idle M, handoffp -> startm -> newm_locked starts a
   // new M. When the goroutine is main, run_main's stop_ms() may already have
   // taken its snapshot of allm, so that thread is never joined: run() returns,
   // ~sched_t deletes its m while the thread runs mstart(m): heap-use-after-free
   // (ASan), a SIGSEGV in a later run that reuses the memory, or a thread left
-  // over. startm should not start an M once stop_ms has its snapshot.
-  // [!mayfail] until that is fixed in the runtime.
+  // over. startm now starts no M once stop_ms is stopping them.
   const int runs = static_cast<int>(goro_test::scale(1000));
   pid_t pid = ::fork();
   REQUIRE(pid >= 0);
