@@ -4362,7 +4362,17 @@ class condition_variable {
     lk.unlock();
     struct relock {
       std::unique_lock<mutex>& lk;
-      ~relock() noexcept(false) { lk.lock(); }
+      ~relock() noexcept(false) {
+        // API.md: the mutex is held again even when goroutine_exit comes out
+        // of this very lock (the unwinder cancelled its park): lock again,
+        // then let the exit go on.
+        try {
+          lk.lock();
+        } catch (goroutine_exit&) {
+          lk.lock();
+          throw;
+        }
+      }
     } r{lk};
     list_.wait(t);
   }
@@ -4379,7 +4389,17 @@ class condition_variable {
     lk.unlock();
     struct relock {
       std::unique_lock<mutex>& lk;
-      ~relock() noexcept(false) { lk.lock(); }
+      ~relock() noexcept(false) {
+        // API.md: the mutex is held again even when goroutine_exit comes out
+        // of this very lock (the unwinder cancelled its park): lock again,
+        // then let the exit go on.
+        try {
+          lk.lock();
+        } catch (goroutine_exit&) {
+          lk.lock();
+          throw;
+        }
+      }
     } r{lk};
     return list_.wait(t, detail::deadline_ns(deadline)) ? std::cv_status::no_timeout : std::cv_status::timeout;
   }
@@ -5035,7 +5055,7 @@ class chan {
     using difference_type = std::ptrdiff_t;
     iterator() = default;
     explicit iterator(const chan* ch) : ch_(ch) { ++*this; }
-    T& operator*() { return *cur_; }
+    T&& operator*() { return std::move(*cur_); }  // `for (T v : ch)` moves: T may be move-only
     iterator& operator++() {
       cur_ = ch_->recv();
       return *this;
@@ -5177,10 +5197,20 @@ inline select_result selectgo(scase* cases, std::size_t n, std::size_t default_i
     pollorder[j] = static_cast<std::uint16_t>(i);
     ++npoll;
   }
+  // Lock order: by channel address; cases on one channel keep their random
+  // poll order, so that when a parked select has several cases on a channel
+  // the one a waker finds first is random too (Go: TestPseudoRandomSend).
+  // Insertion sort: n is small and std::stable_sort may allocate.
   std::copy(pollorder, pollorder + npoll, lockorder);
-  std::sort(lockorder, lockorder + npoll, [cases](std::uint16_t a, std::uint16_t b) {
-    return std::less<hchan*>()(cases[a].c, cases[b].c) || (cases[a].c == cases[b].c && a < b);
-  });
+  for (std::size_t k = 1; k < npoll; ++k) {
+    std::uint16_t x = lockorder[k];
+    std::size_t j = k;
+    while (j > 0 && std::less<hchan*>()(cases[x].c, cases[lockorder[j - 1]].c)) {
+      lockorder[j] = lockorder[j - 1];
+      --j;
+    }
+    lockorder[j] = x;
+  }
   select_state st{cases, lockorder, npoll, sgs};
 
   if (npoll == 0) {

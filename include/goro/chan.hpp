@@ -493,7 +493,7 @@ class chan {
     using difference_type = std::ptrdiff_t;
     iterator() = default;
     explicit iterator(const chan* ch) : ch_(ch) { ++*this; }
-    T& operator*() { return *cur_; }
+    T&& operator*() { return std::move(*cur_); }  // `for (T v : ch)` moves: T may be move-only
     iterator& operator++() {
       cur_ = ch_->recv();
       return *this;

@@ -110,10 +110,20 @@ inline select_result selectgo(scase* cases, std::size_t n, std::size_t default_i
     pollorder[j] = static_cast<std::uint16_t>(i);
     ++npoll;
   }
+  // Lock order: by channel address; cases on one channel keep their random
+  // poll order, so that when a parked select has several cases on a channel
+  // the one a waker finds first is random too (Go: TestPseudoRandomSend).
+  // Insertion sort: n is small and std::stable_sort may allocate.
   std::copy(pollorder, pollorder + npoll, lockorder);
-  std::sort(lockorder, lockorder + npoll, [cases](std::uint16_t a, std::uint16_t b) {
-    return std::less<hchan*>()(cases[a].c, cases[b].c) || (cases[a].c == cases[b].c && a < b);
-  });
+  for (std::size_t k = 1; k < npoll; ++k) {
+    std::uint16_t x = lockorder[k];
+    std::size_t j = k;
+    while (j > 0 && std::less<hchan*>()(cases[x].c, cases[lockorder[j - 1]].c)) {
+      lockorder[j] = lockorder[j - 1];
+      --j;
+    }
+    lockorder[j] = x;
+  }
   select_state st{cases, lockorder, npoll, sgs};
 
   if (npoll == 0) {

@@ -443,7 +443,17 @@ class condition_variable {
     lk.unlock();
     struct relock {
       std::unique_lock<mutex>& lk;
-      ~relock() noexcept(false) { lk.lock(); }
+      ~relock() noexcept(false) {
+        // API.md: the mutex is held again even when goroutine_exit comes out
+        // of this very lock (the unwinder cancelled its park): lock again,
+        // then let the exit go on.
+        try {
+          lk.lock();
+        } catch (goroutine_exit&) {
+          lk.lock();
+          throw;
+        }
+      }
     } r{lk};
     list_.wait(t);
   }
@@ -460,7 +470,17 @@ class condition_variable {
     lk.unlock();
     struct relock {
       std::unique_lock<mutex>& lk;
-      ~relock() noexcept(false) { lk.lock(); }
+      ~relock() noexcept(false) {
+        // API.md: the mutex is held again even when goroutine_exit comes out
+        // of this very lock (the unwinder cancelled its park): lock again,
+        // then let the exit go on.
+        try {
+          lk.lock();
+        } catch (goroutine_exit&) {
+          lk.lock();
+          throw;
+        }
+      }
     } r{lk};
     return list_.wait(t, detail::deadline_ns(deadline)) ? std::cv_status::no_timeout : std::cv_status::timeout;
   }
