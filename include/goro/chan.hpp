@@ -269,7 +269,6 @@ inline g* take_from_sender(hchan* c, sudog* sg, void* dst_opt) noexcept {
 // closed_channel if c is or becomes closed. Any goroutine or plain thread.
 // (Go: chansend.)
 inline bool chansend(hchan* c, void* src, bool block) {
-  safe_point();
   // Non-blocking fast path (Go): not closed and full means "would block". The
   // two loads may see different moments; either order is a moment when the
   // channel was open and full, which is a correct answer for a try.
@@ -316,7 +315,6 @@ enum class recv_outcome { would_block, value, closed };
 // value; left empty when closed). block: park until a value or close.
 // Any goroutine or plain thread. (Go: chanrecv.)
 inline recv_outcome chanrecv(hchan* c, void* dst, bool block) {
-  safe_point();
   // Non-blocking fast path (Go): empty and open means "would block". Empty is
   // checked first and again after closed, so that a value sent just before a
   // close is never reported as "closed".
@@ -449,13 +447,18 @@ class chan {
   // send blocks until a receiver takes v (unbuffered) or there is room;
   // throws closed_channel if the channel is or becomes closed (v is then
   // destroyed with this call's parameter).
+  // (The public operations are sysmon's preemption safe points; the runtime's
+  // own uses of chansend/chanrecv, such as a timer firing under the timer
+  // heap's lock, must never switch away, so the safe point is only here.)
   void send(T v) const {
+    detail::safe_point();
     if (c_ == nullptr) detail::park_forever(detail::wait_reason::chan_send_nil);
     detail::chansend(c_, &v, true);
   }
 
   // recv blocks until a value arrives; std::nullopt once closed and drained.
   std::optional<T> recv() const {
+    detail::safe_point();
     std::optional<T> out;
     if (c_ == nullptr) detail::park_forever(detail::wait_reason::chan_receive_nil);
     detail::chanrecv(c_, &out, true);
@@ -465,6 +468,7 @@ class chan {
   // try_send sends only if it can without blocking; moves from v only then.
   // Throws closed_channel on a closed channel.
   bool try_send(T& v) const {
+    detail::safe_point();
     if (c_ == nullptr) return false;
     return detail::chansend(c_, &v, false);
   }
@@ -472,6 +476,7 @@ class chan {
 
   // try_recv receives only if a value is ready now.
   std::optional<T> try_recv() const {
+    detail::safe_point();
     std::optional<T> out;
     if (c_ != nullptr) detail::chanrecv(c_, &out, false);
     return out;
