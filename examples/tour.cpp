@@ -25,11 +25,11 @@ std::mutex mu;                           // guards the maps (held for a few inst
 std::map<int, long> runs_per_p, runs_per_m;
 std::atomic<long> leaves{0};
 
-volatile unsigned long sink;
+std::atomic<unsigned long> sink{0};  // keeps the work from being optimized away
 void burn() {
   unsigned long x = 0;
   for (int i = 0; i < 20000; ++i) x += static_cast<unsigned long>(i) * 2654435761u;
-  sink = x;
+  sink.store(x, std::memory_order_relaxed);
 }
 
 void node(int d) {

@@ -1240,6 +1240,12 @@ TEST_CASE("runtime: run joins every thread even when main returns while locked",
   // ~sched_t deletes its m while the thread runs mstart(m): heap-use-after-free
   // (ASan), a SIGSEGV in a later run that reuses the memory, or a thread left
   // over. startm now starts no M once stop_ms is stopping them.
+#if GORO_TSAN
+  // In a forked child TSan restarts its own background thread, which the
+  // thread count below would blame on run(); ASan and Release cover this.
+  SUCCEED("skipped under TSan");
+  return;
+#endif
   const int runs = static_cast<int>(goro_test::scale(1000));
   pid_t pid = ::fork();
   REQUIRE(pid >= 0);
