@@ -2776,11 +2776,12 @@ inline void timer_wake_sleeper(sched_t* s, std::int64_t when) {
 // timer_add arms t (not pending) at t->when. Any M or thread.
 inline void timer_add(sched_t* s, rtimer* t) {
   bool earliest;
+  std::int64_t when = t->when;  // t may fire, and its owner go away, once the lock is released
   {
     rt_lock_guard lk(s->timers_lock);
     earliest = timer_add_locked(s, t);
   }
-  if (earliest) timer_wake_sleeper(s, t->when);
+  if (earliest) timer_wake_sleeper(s, when);
 }
 
 // timer_del disarms t; returns whether it was pending. After it returns, t's
@@ -5476,15 +5477,17 @@ struct chan_timer {
   bool reset(std::int64_t ns, std::int64_t period) {
     bool active;
     bool earliest;
+    std::int64_t when;
     {
       rt_lock_guard lk(s->timers_lock);
       active = timer_del_locked(s, &t);
       active = drain_locked() || active;
       t.when = nanotime() + ns;
       t.period = period;
+      when = t.when;
       earliest = timer_add_locked(s, &t);
     }
-    if (earliest) timer_wake_sleeper(s, t.when);
+    if (earliest) timer_wake_sleeper(s, when);
     return active;
   }
 };

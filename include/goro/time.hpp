@@ -70,15 +70,17 @@ struct chan_timer {
   bool reset(std::int64_t ns, std::int64_t period) {
     bool active;
     bool earliest;
+    std::int64_t when;
     {
       rt_lock_guard lk(s->timers_lock);
       active = timer_del_locked(s, &t);
       active = drain_locked() || active;
       t.when = nanotime() + ns;
       t.period = period;
+      when = t.when;
       earliest = timer_add_locked(s, &t);
     }
-    if (earliest) timer_wake_sleeper(s, t.when);
+    if (earliest) timer_wake_sleeper(s, when);
     return active;
   }
 };
