@@ -853,6 +853,8 @@ TEST_CASE("chan: a channel outlives the other handles while a waiter is parked o
   int received = 0;
   goro::run(
       [&] {
+        goro::wait_group started;
+        started.add(3);
         {
           // The parked receiver and a sender goroutine hold the only handles.
           goro::chan<counted> c;
@@ -871,26 +873,31 @@ TEST_CASE("chan: a channel outlives the other handles while a waiter is parked o
           // unwound at exit; its value and the buffered one are destroyed.
           goro::chan<counted> c(1);
           c.send(counted(1));
-          goro::go([c, &unwound] {
+          goro::go([c, &unwound, &started] {
             exit_guard g{&unwound};
+            started.done();
             c.send(counted(2));
           });
         }
         {
           // A receiver parked forever on a channel nobody else refers to.
           goro::chan<counted> c;
-          goro::go([c, &unwound] {
+          goro::go([c, &unwound, &started] {
             exit_guard g{&unwound};
+            started.done();
             (void)c.recv();
           });
         }
         // A select parked on temporaries: its cases hold the only handles.
-        goro::go([&unwound] {
+        goro::go([&unwound, &started] {
           exit_guard g{&unwound};
+          started.done();
           goro::select(goro::recv_case(goro::chan<counted>(), [](auto) {}), goro::send_case(goro::chan<counted>(), counted(3), [] {}),
                        goro::send_case(goro::chan<counted>(), counted(4), [] {}));
         });
-        goro::sleep_for(2ms);
+        // Every one has started (its guard exists): whether it has parked yet
+        // or parks after main returns, it is unwound exactly once.
+        started.wait();
       },
       goro::config{.procs = procs});
   CHECK(received == 5);
