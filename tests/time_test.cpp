@@ -216,6 +216,41 @@ TEST_CASE("time: sleep_for(0) and negative sleeps return at once (Go TestSleepZe
   CHECK(took < 1s);
 }
 
+// Go: TestAfterFuncStarvation (go.dev/issue/65178), with a sleeping goroutine
+// for the AfterFunc. Two goroutines ping-pong through a one-slot channel, so
+// one of them is always runnable (at procs=1 they hand the P to each other
+// through runnext); the goroutine woken by its timer must still get to run
+// and stop them (runnext inherits the time slice, so sysmon preempts the pair).
+TEST_CASE("time: a timer-woken goroutine is not starved by a ping-pong pair (Go TestAfterFuncStarvation)", "[time][sleep]") {
+  auto procs = GENERATE(1u, 2u);
+  watchdog wd(30s, "a timer-woken goroutine is not starved by a ping-pong pair");
+  gclock::duration took{};
+  long values = 0;
+  goro::run(
+      [&] {
+        std::atomic<bool> stop{false};
+        goro::chan<bool> c(1);
+        goro::wait_group wg;
+        wg.go([&stop, c] {
+          while (!stop.load()) c.send(true);
+          c.close();
+        });
+        wg.go([c, &values] {
+          for (bool v : c) values += v ? 1 : 0;
+        });
+        auto t0 = goro::now();
+        wg.go([&stop] {
+          goro::sleep_for(1us);
+          stop = true;
+        });
+        wg.wait();
+        took = goro::now() - t0;
+      },
+      goro::config{.procs = procs});
+  INFO("stopped after " << ms(took) << " ms and " << values << " values");
+  CHECK(took < 2s);
+}
+
 // API.md: sleep_until on any clock. A time point in the past returns at once;
 // one in the future is slept to.
 TEST_CASE("time: sleep_until a past time returns at once; a future one is not early", "[time][sleep]") {
@@ -452,7 +487,7 @@ TEST_CASE("time: a select loop with after(1h) does not grow memory", "[time][aft
   INFO("RSS grew by " << rss_growth / 1024 << " KiB over " << n << " selects");
   CHECK(received == n + 10'000);
   CHECK(timeouts == 0);
-#if !GORO_ASAN  // ASan's quarantine holds freed memory back: RSS says nothing there
+#if !GORO_ASAN && !GORO_TSAN  // the sanitizers' allocators hold freed memory back: RSS says nothing there
   CHECK(rss_growth < 16L * 1024 * 1024);  // a leak of the channel and timer would be ~200 B per select
 #endif
   CHECK(goroutines_after <= goroutines_before);
@@ -1321,7 +1356,7 @@ TEST_CASE("time: condition_variable wait_for / wait_until predicate forms", "[ti
 // then arms a timer on that dead frame. The heap then holds a garbage rtimer:
 // SIGSEGV in run_timers calling its f, or a hang. Fails most runs at procs 2/4.
 TEST_CASE("time: condition_variable timed waits under a notify storm", "[time][cond][stress][bug][!mayfail]") {
-  watchdog wd(60s, "condition_variable timed waits under a notify storm");
+  watchdog wd(20s, "condition_variable timed waits under a notify storm");
   auto procs = GENERATE(1u, 2u, 4u);
   const int waiters = 16;
   const long rounds = goro_test::scale(2000);
@@ -1360,7 +1395,8 @@ TEST_CASE("time: condition_variable timed waits under a notify storm", "[time][c
 }
 
 // ---------------------------------------------------------------------------
-// Bugs found while writing these tests (reported; tagged [!mayfail]).
+// Bugs found while writing these tests: open ones are tagged [bug][!mayfail],
+// fixed ones [regression].
 
 // BUG: a wait_for/wait_until that times out leaves its notify_list ticket
 // behind; the next notify_one() is spent on that ticket and wakes nobody, so
@@ -1427,17 +1463,14 @@ TEST_CASE("time: sleep_until and wait_until with time_point::min() return at onc
   CHECK(wait_returned);
 }
 
-// BUG: timer::stop() and reset() hold the timer heap lock while draining c()
-// with chanrecv, whose safe_point() yields when sysmon has marked the P (the
-// goroutine ran > 10 ms). The goroutine is switched out holding the lock; the
-// next one needing the heap (a sleep, any timer) blocks its M on it, and at
-// procs=1 nothing can run the holder again: the whole runtime hangs. Run in a
-// child process with a 10 s alarm.
-TEST_CASE("time: timer::stop() from a goroutine that ran over 10 ms does not hang the runtime", "[time][timer][preempt][bug][!mayfail]") {
-#if GORO_TSAN
-  SUCCEED("skipped under TSan (fork)");
-  return;
-#endif
+// Regression (fixed in dbe63ba): timer::stop() and reset() hold the timer
+// heap lock while draining c() with chanrecv, whose safe_point() used to
+// yield when sysmon had marked the P (the goroutine ran > 10 ms). The
+// goroutine was switched out holding the lock; the next one needing the heap
+// (a sleep, any timer) blocked its M on it, and at procs=1 nothing could run
+// the holder again: the whole runtime hung. Run in a child process with a
+// 10 s alarm.
+TEST_CASE("time: timer::stop() from a goroutine that ran over 10 ms does not hang the runtime", "[time][timer][preempt][regression]") {
   bool finished = child_finishes(10, [] {
     goro::run(
         [] {
@@ -1462,18 +1495,15 @@ TEST_CASE("time: timer::stop() from a goroutine that ran over 10 ms does not han
   CHECK(finished);
 }
 
-// BUG: the same lock held across a preemption on the firing side. run_timers
-// (called on the arriving side of a switch) holds the timer heap lock while
-// it fires every due timer; with 100,000 timers due at once that takes over
-// 10 ms, sysmon marks the P, and the next chan_timer::fire -> chansend ->
-// safe_point() switches away with the lock held: the next switch's
-// run_timers blocks its M on the lock (procs=1: for good). Hangs in about
-// half the runs here. Child process with a 20 s alarm.
-TEST_CASE("time: 100,000 timers firing at once at procs=1 do not hang the runtime", "[time][timer][preempt][bug][!mayfail]") {
-#if GORO_TSAN
-  SUCCEED("skipped under TSan (fork)");
-  return;
-#endif
+// Regression (fixed in dbe63ba): the same lock held across a preemption on
+// the firing side. run_timers (called on the arriving side of a switch)
+// holds the timer heap lock while it fires every due timer; with 100,000
+// timers due at once that takes over 10 ms, sysmon marks the P, and the next
+// chan_timer::fire -> chansend -> safe_point() switched away with the lock
+// held: the next switch's run_timers blocked its M on the lock (procs=1: for
+// good). Hung in about half the runs before the fix. Child process with a
+// 20 s alarm.
+TEST_CASE("time: 100,000 timers firing at once at procs=1 do not hang the runtime", "[time][timer][preempt][regression]") {
   const long n = goro_test::scale(100'000);
   bool finished = child_finishes(20, [n] {
     goro::run(
@@ -1491,15 +1521,16 @@ TEST_CASE("time: 100,000 timers firing at once at procs=1 do not hang the runtim
   CHECK(finished);
 }
 
-// BUG (stack pool, found by the 100,000-sleeper test): stack_space::release
-// takes its slot by reference, and g_pool::scavenge passes gp->stack, which
-// lives in the g at the top of the very stack that release() first discards
-// with MADV_DONTNEED; release() then pushes the now zeroed slot {0, 0} to the
-// cold list. run() scavenges at its end everything beyond 1,024 warm Gs, so
-// after any run with a few thousand goroutines alive at once, the next run
-// that needs that many again takes a zero slot and crashes (SIGSEGV in
-// g_pool::new_g_at writing at 0xffffffffffffff00). Child process.
-TEST_CASE("runtime: a run after a run with 3,000 live goroutines can start 3,000 again", "[time][stack][bug][!mayfail]") {
+// Regression (fixed in d321bac; found by the 100,000-sleeper test):
+// stack_space::release took its slot by reference, and g_pool::scavenge
+// passed gp->stack, which lives in the g at the top of the very stack that
+// release() first discards with MADV_DONTNEED; release() then pushed the now
+// zeroed slot {0, 0} to the cold list. run() scavenges at its end
+// everything beyond 1,024 warm Gs, so after any run with a few thousand
+// goroutines alive at once, the next run that needed that many again took a
+// zero slot and crashed (SIGSEGV in g_pool::new_g_at writing at
+// 0xffffffffffffff00). Child process.
+TEST_CASE("runtime: a run after a run with 3,000 live goroutines can start 3,000 again", "[time][stack][regression]") {
   bool finished = child_finishes(30, [] {
     for (int round = 0; round < 3; ++round)
       goro::run(
