@@ -286,6 +286,19 @@ inline void full_fence() noexcept {
 #endif
 }
 
+// san_release / san_acquire: a happens-before edge TSan cannot see (one
+// passed through the kernel, such as an epoll registration). No-ops otherwise.
+inline void san_release([[maybe_unused]] void* addr) noexcept {
+#if GORO_TSAN
+  __tsan_release(addr);
+#endif
+}
+inline void san_acquire([[maybe_unused]] void* addr) noexcept {
+#if GORO_TSAN
+  __tsan_acquire(addr);
+#endif
+}
+
 // san_fiber holds a goroutine's sanitizer state; empty without sanitizers.
 struct san_fiber {
 #if GORO_ASAN
@@ -5940,6 +5953,7 @@ class epoll_netpoller final : public netpoller {
         continue;
       }
       auto* pd = reinterpret_cast<poll_desc*>(static_cast<std::uintptr_t>(data & ((std::uint64_t{1} << 48) - 1)));
+      san_acquire(pd);  // pairs with the release in pd_attach_locked
       auto seq = static_cast<std::uint16_t>(data >> 48);
       std::uint32_t e = evs[i].events;
       bool r = (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
@@ -6057,6 +6071,10 @@ inline void pd_attach_locked(poll_desc* pd, epoll_netpoller* np) {
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
   ev.data.u64 = epoll_netpoller::tag(pd);
+  // The kernel hands pd to whichever M polls next: tell TSan about that
+  // happens-before edge (it cannot see it through epoll). Pairs with the
+  // acquire in poll().
+  san_release(pd);
   if (::epoll_ctl(np->epfd(), EPOLL_CTL_ADD, pd->fd, &ev) < 0) {
     int e = errno;
     if (e == EEXIST) {

@@ -334,6 +334,7 @@ class epoll_netpoller final : public netpoller {
         continue;
       }
       auto* pd = reinterpret_cast<poll_desc*>(static_cast<std::uintptr_t>(data & ((std::uint64_t{1} << 48) - 1)));
+      san_acquire(pd);  // pairs with the release in pd_attach_locked
       auto seq = static_cast<std::uint16_t>(data >> 48);
       std::uint32_t e = evs[i].events;
       bool r = (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
@@ -451,6 +452,10 @@ inline void pd_attach_locked(poll_desc* pd, epoll_netpoller* np) {
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
   ev.data.u64 = epoll_netpoller::tag(pd);
+  // The kernel hands pd to whichever M polls next: tell TSan about that
+  // happens-before edge (it cannot see it through epoll). Pairs with the
+  // acquire in poll().
+  san_release(pd);
   if (::epoll_ctl(np->epfd(), EPOLL_CTL_ADD, pd->fd, &ev) < 0) {
     int e = errno;
     if (e == EEXIST) {

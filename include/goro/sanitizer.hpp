@@ -44,6 +44,19 @@ inline void full_fence() noexcept {
 #endif
 }
 
+// san_release / san_acquire: a happens-before edge TSan cannot see (one
+// passed through the kernel, such as an epoll registration). No-ops otherwise.
+inline void san_release([[maybe_unused]] void* addr) noexcept {
+#if GORO_TSAN
+  __tsan_release(addr);
+#endif
+}
+inline void san_acquire([[maybe_unused]] void* addr) noexcept {
+#if GORO_TSAN
+  __tsan_acquire(addr);
+#endif
+}
+
 // san_fiber holds a goroutine's sanitizer state; empty without sanitizers.
 struct san_fiber {
 #if GORO_ASAN
