@@ -441,20 +441,7 @@ class condition_variable {
   void wait(std::unique_lock<mutex>& lk) {
     std::uint32_t t = list_.add();
     lk.unlock();
-    struct relock {
-      std::unique_lock<mutex>& lk;
-      ~relock() noexcept(false) {
-        // API.md: the mutex is held again even when goroutine_exit comes out
-        // of this very lock (the unwinder cancelled its park): lock again,
-        // then let the exit go on.
-        try {
-          lk.lock();
-        } catch (goroutine_exit&) {
-          lk.lock();
-          throw;
-        }
-      }
-    } r{lk};
+    relock r{lk};
     list_.wait(t);
   }
 
@@ -468,20 +455,7 @@ class condition_variable {
   std::cv_status wait_until(std::unique_lock<mutex>& lk, clock::time_point deadline) {
     std::uint32_t t = list_.add();
     lk.unlock();
-    struct relock {
-      std::unique_lock<mutex>& lk;
-      ~relock() noexcept(false) {
-        // API.md: the mutex is held again even when goroutine_exit comes out
-        // of this very lock (the unwinder cancelled its park): lock again,
-        // then let the exit go on.
-        try {
-          lk.lock();
-        } catch (goroutine_exit&) {
-          lk.lock();
-          throw;
-        }
-      }
-    } r{lk};
+    relock r{lk};
     return list_.wait(t, detail::deadline_ns(deadline)) ? std::cv_status::no_timeout : std::cv_status::timeout;
   }
   template <class Pred>
@@ -503,6 +477,21 @@ class condition_variable {
   void notify_all() { list_.notify_all(); }
 
  private:
+  // relock locks lk again when a wait ends, returning or throwing. API.md:
+  // the mutex is held again even when goroutine_exit comes out of this very
+  // lock (the unwinder cancelled its park): lock again, then let it go on.
+  struct relock {
+    std::unique_lock<mutex>& lk;
+    ~relock() noexcept(false) {
+      try {
+        lk.lock();
+      } catch (goroutine_exit&) {
+        lk.lock();
+        throw;
+      }
+    }
+  };
+
   detail::notify_list list_;
 };
 
