@@ -121,6 +121,19 @@ struct deadlock_error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Deterministic mode's failures (API.md, "Deterministic mode"): a data race on
+// a sim::shared, an exception escaping a goroutine (or a fatal error such as
+// unlocking an unlocked mutex), and a run over max_steps scheduling steps.
+struct race_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+struct panic_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+struct livelock_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 namespace detail {
 
 // source_loc is a creation site. clang 14 with libstdc++ 12 has no
@@ -425,9 +438,24 @@ inline void futex_wake(std::atomic<std::uint32_t>* addr, int n) noexcept {
   errno = saved;
 }
 
-// nanotime is the runtime's monotonic clock in nanoseconds (vDSO, ~20 ns).
-inline std::int64_t nanotime() noexcept {
+// mono_ns is the OS's monotonic clock in nanoseconds (vDSO, ~20 ns).
+inline std::int64_t mono_ns() noexcept {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+#if GORO_DETERMINISTIC
+// det_clock: the virtual clock of the deterministic run on this thread
+// (det.hpp), or nullptr outside a run.
+inline thread_local const std::int64_t* det_clock = nullptr;
+#endif
+
+// nanotime is the runtime's clock (timers, deadlines, goro::now): mono_ns, or
+// the virtual clock inside a deterministic run.
+inline std::int64_t nanotime() noexcept {
+#if GORO_DETERMINISTIC
+  if (det_clock != nullptr) return *det_clock;
+#endif
+  return mono_ns();
 }
 
 inline void cpu_relax() noexcept {
@@ -528,9 +556,9 @@ class note {
   }
   // sleep_for returns true if woken, false on timeout.
   bool sleep_for(std::int64_t ns) noexcept {
-    std::int64_t deadline = nanotime() + ns;
+    std::int64_t deadline = mono_ns() + ns;
     while (key_.load(std::memory_order_acquire) == 0) {
-      std::int64_t left = deadline - nanotime();
+      std::int64_t left = deadline - mono_ns();
       if (left <= 0) return key_.load(std::memory_order_acquire) != 0;
       futex_wait(&key_, 0, left);
     }
@@ -1540,8 +1568,21 @@ namespace sim {
 enum class strategy { random, pct };
 }
 
-// clock: goro's clock (API.md, "Time"): the steady clock in threaded mode.
+// clock: goro's clock (API.md, "Time"): the steady clock in threaded mode;
+// in deterministic mode the virtual clock of the run on this thread (det.hpp),
+// which only moves when no goroutine can run.
+#if GORO_DETERMINISTIC
+struct clock {
+  using rep = std::int64_t;
+  using period = std::nano;
+  using duration = std::chrono::nanoseconds;
+  using time_point = std::chrono::time_point<clock>;
+  static constexpr bool is_steady = true;
+  static time_point now() noexcept { return time_point(duration(detail::nanotime())); }
+};
+#else
 using clock = std::chrono::steady_clock;
+#endif
 
 // config: see API.md, "Runtime".
 struct config {
@@ -1568,6 +1609,37 @@ inline constexpr std::int64_t scavenge_period_ns = 100'000'000;  // g_pool::scav
 inline constexpr std::uint64_t goid_batch = 16;               // Go: _GoidCacheBatch
 inline constexpr std::int64_t dump_after_ns = 10'000'000'000; // API.md: dump after 10 s of waiting at shutdown
 inline constexpr std::int64_t no_timer = INT64_MAX;
+
+struct sched_t;
+
+// The deterministic scheduler (det.hpp). In a GORO_DETERMINISTIC build the
+// threaded scheduler below defers to it at these points only: the run queue
+// (det_put / det_next), spawn and exit, the scheduling points, failures, and
+// the random choices of select. Everything above the park/ready seam
+// (channels, select, sync, timers) is the same code in both modes.
+#if GORO_DETERMINISTIC
+struct det_state;
+inline void det_put(sched_t* s, g* gp) noexcept;
+inline g* det_next(sched_t* s);
+inline void det_point(bool may_unwind);
+inline void det_spawn(sched_t* s, g* gp);
+inline void det_exit(sched_t* s, g* gp) noexcept;
+inline void det_fail(sched_t* s, std::exception_ptr e) noexcept;
+[[noreturn]] inline void det_fatal(const char* msg) noexcept;
+inline std::uint32_t det_rand() noexcept;
+inline void det_race_acquire(const void* obj) noexcept;
+inline void det_race_release(const void* obj) noexcept;
+// det_input: what drives a run besides its config: run_with_choices' bytes
+// (each decision takes the next byte), and explore's quiet flag.
+struct det_input {
+  const std::uint8_t* choices = nullptr;
+  std::size_t nchoices = 0;
+  bool by_choices = false;
+  bool quiet = false;
+};
+template <class F>
+void det_run(F&& main_fn, config cfg, source_loc site, det_input in);
+#endif
 
 // ---------------------------------------------------------------------------
 // TLS. A goroutine may resume on another M, so code running on a goroutine
@@ -1848,6 +1920,9 @@ struct sched_t {
   std::atomic<bool> exiting{false}; // see "Unwinding at shutdown"
   std::string deadlock_report;      // written under lock by checkdead
   std::exception_ptr main_exception;  // written by the main goroutine before main_done
+#if GORO_DETERMINISTIC
+  det_state* det = nullptr;         // the seeded scheduler's state; set by det_run before any goroutine
+#endif
 };
 
 // ---------------------------------------------------------------------------
@@ -1977,6 +2052,12 @@ inline g* globrunqget_locked(sched_t* s, p* pp, std::int32_t max) noexcept {
 // runqput queues gp on pp (next: in runnext), spilling half of a full ring to
 // the global queue (Go: runqput / runqputslow). Owner P only.
 inline void runqput(sched_t* s, p* pp, g* gp, bool next) noexcept {
+#if GORO_DETERMINISTIC
+  (void)pp;
+  (void)next;
+  det_put(s, gp);
+  return;
+#endif
   g* over = pp->runq.put(gp, next);
   while (over != nullptr) {
     g* batch[p_runq::capacity / 2 + 1];
@@ -2130,6 +2211,11 @@ inline void startm(sched_t* s, p* pp, bool spinning) {
 // spinning M's re-check reads runnext), so the #StoreLoad fence is skipped,
 // as Go's XCHG-based atomic stores skip it.
 inline void wakep(sched_t* s, bool via_runnext = false) {
+#if GORO_DETERMINISTIC
+  (void)s;
+  (void)via_runnext;
+  return;  // one thread runs everything
+#endif
   if (!via_runnext) full_fence();  // #StoreLoad: the queued G before the npidle/nmspinning reads
   if (s->npidle.load(std::memory_order_seq_cst) == 0) return;
   std::int32_t zero = 0;
@@ -2235,6 +2321,27 @@ inline void check_timers(sched_t* s) {
 // (never, with exiting: cur's stack is done). Runs on cur's stack; this M only.
 inline void schedule(m* mp, g* cur, bool exiting = false) {
   sched_t* s = mp->sched;
+#if GORO_DETERMINISTIC
+  // One thread: nothing runs concurrently with cur, so its park or yield is
+  // finished here, before the choice (its exit must wait for the switch: the
+  // stack is still in use). The seed picks the next G; if it picks cur again
+  // there is no switch at all.
+  if (!exiting) run_pending(mp);
+  g* next = det_next(s);
+  if (next == cur) {
+    cur->status.store(gstatus::running, std::memory_order_relaxed);
+    return;
+  }
+  if (next != nullptr) {
+    next->status.store(gstatus::running, std::memory_order_relaxed);
+    mp->curg = next;
+    gogo(mp, cur, next, exiting);
+    return;
+  }
+  mp->curg = nullptr;
+  gogo(mp, cur, &mp->g0, exiting);
+  return;
+#endif
   if (mp->lockedg == nullptr && !mp->exiting) {
     bool inherit;
     g* gp = runq_next(s, mp->pp, &inherit);
@@ -2568,6 +2675,10 @@ inline void ready(g* gp) {
   }
   sched_t* s = gp->sched;
   gp->status.store(gstatus::runnable, std::memory_order_relaxed);  // published by the queue's release
+#if GORO_DETERMINISTIC
+  det_put(s, gp);
+  return;
+#endif
   m* mp = getm();
   if (mp != nullptr && mp->sched == s && mp->pp != nullptr) {
     runqput(s, mp->pp, gp, true);
@@ -2661,7 +2772,13 @@ inline void sync_spin() noexcept {
 // sync_fatal: a misuse Go reports with fatal (unlock of an unlocked mutex):
 // ends the process with Go's text (the deterministic scheduler fails the run
 // instead, as a panic_error).
-[[noreturn]] inline void sync_fatal(const char* msg) noexcept { fatal(msg); }
+[[noreturn]] inline void sync_fatal(const char* msg) noexcept {
+#if GORO_DETERMINISTIC
+  det_fatal(msg);
+#else
+  fatal(msg);
+#endif
+}
 
 // unwind_point throws goroutine_exit if the runtime is unwinding and this G has
 // not been unwound yet: yield's check (API.md: "blocking call or yield()").
@@ -2695,6 +2812,10 @@ inline void throw_if_blocking() {
 // over 10 ms; that G yields at its next goro call that reaches here (go(), a
 // channel operation, select). This M only.
 inline void safe_point() {
+#if GORO_DETERMINISTIC
+  det_point(true);
+  return;
+#endif
   m* mp = getm();
   if (GORO_DETAIL_LIKELY(mp == nullptr || mp->pp == nullptr || !mp->pp->preempt.load(std::memory_order_relaxed))) return;
   g* gp = mp->curg;
@@ -2703,6 +2824,32 @@ inline void safe_point() {
   unwind_point(gp);
   mp->pending = pending_op{pending_kind::yield, gp, nullptr, nullptr};
   schedule(mp, gp);
+}
+
+// sched_point: a scheduling point of deterministic mode (API.md lists them:
+// the sync operations, timer operations, sim::point ...); nothing in threaded
+// mode, where the channel operations' safe_point is the preemption point.
+// may_unwind = false for operations that may run in destructors (unlock,
+// done, notify): they never throw goroutine_exit.
+inline void sched_point([[maybe_unused]] bool may_unwind = true) {
+#if GORO_DETERMINISTIC
+  det_point(may_unwind);
+#endif
+}
+
+// race_acquire / race_release: the happens-before edges of Go's memory model
+// at goro's sync operations (Go: raceacquire / racerelease), for the
+// deterministic mode's race detector (sim::shared); nothing in threaded mode,
+// where the sync objects' own atomics carry the edges.
+inline void race_acquire([[maybe_unused]] const void* obj) noexcept {
+#if GORO_DETERMINISTIC
+  det_race_acquire(obj);
+#endif
+}
+inline void race_release([[maybe_unused]] const void* obj) noexcept {
+#if GORO_DETERMINISTIC
+  det_race_release(obj);
+#endif
 }
 
 // ---------------------------------------------------------------------------
@@ -2907,7 +3054,8 @@ inline void g_entry(void* arg) {
 
 // panic_abort ends the process for an exception escaping a goroutine other
 // than main, with API.md's message.
-[[noreturn]] inline void panic_abort(g* gp, std::exception_ptr e) noexcept {
+// panic_text: API.md's message for an exception e escaping goroutine gp.
+inline std::string panic_text(g* gp, std::exception_ptr e) {
   std::string what;
   try {
     std::rethrow_exception(e);
@@ -2918,15 +3066,19 @@ inline void g_entry(void* arg) {
     what = std::string("exception of type ") + (t != nullptr ? t->name() : "unknown");
   }
   char buf[24];
-  write_err("panic: ");
-  write_err(what.c_str());
-  write_err("\n\ngoroutine ");
-  write_err(fmt_u64(buf, gp->id));
-  write_err(" [running], created at ");
-  write_err(gp->site.file);
-  write_err(":");
-  write_err(fmt_u64(buf, gp->site.line));
-  write_err("\n");
+  std::string out = "panic: " + what + "\n\ngoroutine ";
+  out += fmt_u64(buf, gp->id);
+  out += " [running], created at ";
+  out += gp->site.file;
+  out += ":";
+  out += fmt_u64(buf, gp->site.line);
+  out += "\n";
+  return out;
+}
+
+[[noreturn]] inline void panic_abort(g* gp, std::exception_ptr e) noexcept {
+  std::string text = panic_text(gp, e);
+  write_err(text.c_str(), text.size());
   std::abort();
 }
 
@@ -2948,8 +3100,12 @@ void g_body(g* gp) {
       (*c)();
     } catch (goroutine_exit&) {
     } catch (...) {
+#if GORO_DETERMINISTIC
+      if (!gp->is_main) det_fail(gp->sched, std::make_exception_ptr(panic_error(panic_text(gp, std::current_exception()))));
+#else
       if (!gp->is_main) panic_abort(gp, std::current_exception());
-      gp->sched->main_exception = std::current_exception();
+#endif
+      if (gp->is_main) gp->sched->main_exception = std::current_exception();
     }
   }
   g_destroy_closure(gp);
@@ -3008,6 +3164,9 @@ void newproc(sched_t* s, C&& c, source_loc site, bool is_main = false) {
   san_fiber_create(gp->san, lo, static_cast<std::size_t>(gp->stack.hi - lo));
   gp->id = new_goid(s, pp);
   gp->status.store(gstatus::runnable, std::memory_order_relaxed);
+#if GORO_DETERMINISTIC
+  det_spawn(s, gp);
+#endif
   if (pp != nullptr) {
     pp->created.store(pp->created.load(std::memory_order_relaxed) + 1, std::memory_order_release);
     runqput(s, pp, gp, true);
@@ -3036,6 +3195,13 @@ void newproc(sched_t* s, C&& c, source_loc site, bool is_main = false) {
   bool was_main = gp->is_main;
   pp->exited.store(pp->exited.load(std::memory_order_relaxed) + 1, std::memory_order_release);
   light_fence();  // Dekker with run_main's wait for the last goroutine (its heavy_fence)
+#if GORO_DETERMINISTIC
+  det_exit(s, gp);
+  if (was_main) {  // det_next begins the unwinding
+    s->exiting.store(true, std::memory_order_relaxed);
+    s->main_done.store(true, std::memory_order_relaxed);
+  }
+#else
   if (was_main) {
     // Goroutines not started yet must never start now (Go ends them with the
     // process): unwinding begins here, run_main completes it.
@@ -3045,6 +3211,7 @@ void newproc(sched_t* s, C&& c, source_loc site, bool is_main = false) {
   } else if (s->exiting.load(std::memory_order_relaxed)) {
     s->done.wakeup();
   }
+#endif
   mp->pending = pending_op{pending_kind::exit, gp, nullptr, nullptr};
   schedule(mp, gp, true);
   fatal("goexit: a dead goroutine was resumed");
@@ -3328,10 +3495,12 @@ inline sched_t::sched_t(const config& c, bool dflt) : cfg(c), is_default(dflt), 
     allp[i] = pp;
   }
   for (unsigned i = cfg.procs; i-- > 0;) pidleput_locked(this, allp[i]);
+#if !GORO_DETERMINISTIC  // one thread runs everything: no sysmon, no dumps from signals
   std::string trace = debug_setting("schedtrace");
   if (!trace.empty()) schedtrace_ns = std::max(1L, std::atol(trace.c_str())) * 1'000'000;
   if (debug_setting("sigquit") == "1") install_sigquit_dump();
   start_sysmon(this);
+#endif
 }
 
 inline sched_t::~sched_t() {
@@ -3351,8 +3520,13 @@ inline sched_t::~sched_t() {
 // started on first use, never shut down (API.md: its goroutines are abandoned
 // at exit).
 inline sched_t* default_sched() {
+#if GORO_DETERMINISTIC
+  // API.md: in deterministic mode every goroutine runs on run()'s thread.
+  throw std::logic_error("goro: deterministic mode runs goroutines only inside goro::run (called from a plain thread)");
+#else
   static sched_t* s = new sched_t(config{}, true);
   return s;
+#endif
 }
 
 // current_sched: the runtime of the calling goroutine, or the default one.
@@ -3485,6 +3659,10 @@ void run(F&& main_fn, config cfg = {}, detail::source_loc site = detail::source_
   detail::validate(cfg);
   detail::m* mp = detail::getm();
   if (mp != nullptr) throw std::logic_error("goro::run: called from inside a goroutine");
+#if GORO_DETERMINISTIC
+  detail::det_run(std::forward<F>(main_fn), cfg, site, detail::det_input{});
+  return;
+#endif
   std::unique_ptr<detail::sched_t> s(new detail::sched_t(cfg, false));
   detail::newproc(s.get(), detail::closure<F>{std::forward<F>(main_fn), {}}, site, true);
   detail::run_main(s.get());
@@ -3653,7 +3831,800 @@ inline const char* stack_guard() { return detail::stack_guard_name(); }
 }  // inline namespace GORO_DETAIL_ABI_NS
 }  // namespace goro
 
+// The deterministic scheduler, and goro::sim in both modes.
+
 #endif  // GORO_DETAIL_SCHED_HPP
+
+// goro: from include/goro/det.hpp
+// goro/det.hpp — deterministic mode (GORO_DETERMINISTIC=1; API.md,
+// "Deterministic mode"; DESIGN.md §3): a seeded single-threaded scheduler
+// under the same channels, select, sync types and timers, with virtual time,
+// failure reports that replay from a seed, a happens-before race detector for
+// sim::shared, explore and run_with_choices.
+//
+// ---------------------------------------------------------------------------
+// How it plugs into sched.hpp.
+//
+// run() builds an ordinary sched_t with one P and attaches a det_state. The
+// thread that called run() is the only M: its g0 is det_loop, below. The
+// threaded scheduler's run queue is replaced by det_state::runnable (runqput
+// and ready call det_put), wakep does nothing, and schedule() finishes the
+// departing G's park or yield in place (nothing runs concurrently) and asks
+// det_next for the next G: if the seed picks the same G there is no switch.
+// Parking, the pending ops, goexit, the timer heap and the netpoller are the
+// threaded ones.
+//
+// Scheduling points: safe_point (the channel operations, select, go) and
+// sched_point (the sync types, timers, sim::point, sim::shared) call
+// det_point, which yields to det_next. Every det_next is one step: the step
+// counter bounds a run (max_steps → livelock_error) and places PCT's priority
+// change points.
+//
+// Determinism: a run's decisions depend only on (seed, strategy, pct_depth,
+// pct_steps) or on the choice bytes: the PRNG is seeded per run, goroutine ids
+// restart at 1, the virtual clock starts at the same instant, and the order of
+// det_state::runnable is a function of the run's history. Addresses (stacks,
+// channels) differ between runs but decide nothing: they only order lock
+// acquisition (select) and index semaphore tables.
+//
+// Time: nanotime() (lock.hpp) reads det_state::now. It moves only in
+// det_loop, when nothing is runnable: to the earliest timer (one step). With
+// goroutines waiting on fds, det_loop first waits in the netpoller for real,
+// up to the virtual time left until that timer, so loopback I/O still works.
+//
+// Failures: det_fail records the first one and sets sched.exiting; det_next
+// then begins unwinding (as run_main does in threaded mode: every parked G
+// whose wait can be cancelled throws goroutine_exit from its park; runnable Gs
+// throw it from their next scheduling point) and run() throws the failure
+// once every goroutine has ended. Goroutines that can never end (parked with
+// no cancel, or blocked forever during unwinding) are abandoned: their stacks
+// are not reused.
+//
+// Race detector (sim::shared): vector clocks per goroutine (det_g::vc,
+// indexed by goroutine id) and per sync object (det_state::sync_clocks),
+// joined at race_release / race_acquire, which the channel and sync
+// operations call where Go's memory model has an edge (and at go: a child
+// starts with its parent's clock). It costs nothing until the first
+// sim::shared of a run is made: at that point every live goroutine is
+// treated as synchronized with every other (exact for accesses after it, and
+// a sim::shared cannot be accessed before it exists).
+#ifndef GORO_DETAIL_DET_HPP
+#define GORO_DETAIL_DET_HPP
+
+
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <random>
+#include <span>
+#include <string>
+#include <unistd.h>
+#include <unordered_map>
+#include <vector>
+
+namespace goro {
+inline namespace GORO_DETAIL_ABI_NS {
+namespace detail {
+#if GORO_DETERMINISTIC
+
+inline constexpr std::int64_t det_epoch_ns = 1'000'000'000;  // the virtual clock at the start of every run
+
+// splitmix64: the run's PRNG (one 64-bit state, fast, seedable with any value).
+inline std::uint64_t splitmix64(std::uint64_t& x) noexcept {
+  std::uint64_t z = (x += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+// vclock: a vector clock indexed by goroutine id (0 unused).
+using vclock = std::vector<std::uint32_t>;
+
+inline std::uint32_t vc_get(const vclock& v, std::size_t i) noexcept { return i < v.size() ? v[i] : 0; }
+inline void vc_join(vclock& into, const vclock& from) {
+  if (into.size() < from.size()) into.resize(from.size(), 0);
+  for (std::size_t i = 0; i < from.size(); ++i)
+    if (from[i] > into[i]) into[i] = from[i];
+}
+
+// det_g: what the deterministic scheduler keeps per goroutine of the run,
+// indexed by goroutine id (ids are dense: 1, 2, ... in every run).
+struct det_g {
+  g* gp = nullptr;          // nullptr once it has exited
+  std::uint64_t prio = 0;   // pct: higher runs first
+  vclock vc;                // race detector; empty until it is turned on
+};
+
+struct det_state {
+  // --- the run's parameters; immutable ---
+  std::uint64_t seed = 1;
+  sim::strategy how = sim::strategy::random;
+  unsigned pct_depth = 3;
+  unsigned pct_steps = 100;
+  std::uint64_t max_steps = 10'000'000;
+  det_input in;
+
+  // --- scheduling; the run's thread only (like everything here) ---
+  std::uint64_t rng = 0;
+  std::size_t choice_pos = 0;     // next byte of in.choices
+  std::vector<g*> runnable;       // the runnable set; det_next removes by swapping with the last
+  std::vector<det_g> gs;          // by goroutine id
+  std::size_t live = 0;           // goroutines not yet exited
+  std::uint64_t steps = 0;
+  std::int64_t now = det_epoch_ns;
+  std::uint64_t trace = 0xcbf29ce484222325ull;  // FNV-1a over the ids chosen: equal runs, equal traces
+  std::vector<std::uint64_t> pct_change_at;     // pct: the steps where the running G's priority drops
+  std::size_t pct_changes_done = 0;
+  g* current = nullptr;           // the G chosen last (the one whose step it is)
+
+  // --- failure and shutdown ---
+  std::exception_ptr failure;     // the first failure of the run
+  bool unwinding = false;         // det_begin_unwind ran
+
+  // --- race detector ---
+  bool race_on = false;
+  std::uint64_t run_id = 0;       // tells a sim::shared that outlived its run to start afresh
+  std::unordered_map<const void*, vclock> sync_clocks;
+
+  std::uint64_t next_rand() noexcept { return splitmix64(rng); }
+
+  // choose: a uniform choice in [0, n) from the seed, or the next choice byte.
+  std::size_t choose(std::size_t n) noexcept {
+    if (in.by_choices) return choice_pos < in.nchoices ? in.choices[choice_pos++] % n : 0;
+    return static_cast<std::size_t>((static_cast<unsigned __int128>(next_rand()) * n) >> 64);
+  }
+};
+
+inline det_state* det_of(sched_t* s) noexcept { return s->det; }
+
+// det_current_run: the deterministic run on this thread, or nullptr.
+inline sched_t* det_current_run() noexcept {
+  m* mp = getm();
+  return mp != nullptr ? mp->sched : nullptr;
+}
+
+inline void det_put(sched_t* s, g* gp) noexcept {
+  s->det->runnable.push_back(gp);  // capacity reserved for every live G by det_spawn: no throw
+}
+
+// det_step counts a scheduling step and places PCT's change points.
+inline void det_step(sched_t* s) {
+  det_state& d = *s->det;
+  ++d.steps;
+  if (GORO_DETAIL_UNLIKELY(d.steps > d.max_steps) && !d.failure) {
+    det_fail(s, std::make_exception_ptr(livelock_error(
+                    "livelock: the run took more than max_steps = " + std::to_string(d.max_steps) + " scheduling steps")));
+  }
+  if (d.how == sim::strategy::pct && d.pct_changes_done < d.pct_change_at.size() &&
+      d.pct_change_at[d.pct_changes_done] == d.steps && d.current != nullptr) {
+    ++d.pct_changes_done;
+    // The i-th change point gives the running G priority depth - i: below
+    // every initial priority (all >= depth) and below earlier changes.
+    d.gs[d.current->id].prio = d.pct_depth - d.pct_changes_done;
+  }
+}
+
+inline void det_begin_unwind(sched_t* s);
+
+// det_next makes one scheduling decision: the G to run next, or nullptr when
+// none is runnable. On the run's thread.
+inline g* det_next(sched_t* s) {
+  det_state& d = *s->det;
+  if (GORO_DETAIL_UNLIKELY(s->exiting.load(std::memory_order_relaxed)) && !d.unwinding) det_begin_unwind(s);
+  if (GORO_DETAIL_UNLIKELY(s->netpoll_waiters.load(std::memory_order_relaxed) > 0)) {
+    // Goroutines wait on fds: a non-blocking poll at every scheduling point.
+    if (netpoller* np = s->np.load(std::memory_order_relaxed)) {
+      for (g* list = np->poll(0); list != nullptr;) {
+        g* gp = list;
+        list = gp->schedlink;
+        gp->schedlink = nullptr;
+        gp->status.store(gstatus::runnable, std::memory_order_relaxed);
+        det_put(s, gp);
+      }
+    }
+  }
+  std::size_t n = d.runnable.size();
+  if (n == 0) return nullptr;
+  det_step(s);
+  std::size_t i = 0;
+  if (d.how == sim::strategy::pct && !d.in.by_choices) {
+    for (std::size_t k = 1; k < n; ++k)
+      if (d.gs[d.runnable[k]->id].prio > d.gs[d.runnable[i]->id].prio) i = k;
+  } else if (n > 1) {
+    i = d.choose(n);
+  }
+  g* gp = d.runnable[i];
+  d.runnable[i] = d.runnable.back();
+  d.runnable.pop_back();
+  d.trace = (d.trace ^ gp->id) * 0x100000001b3ull;
+  d.current = gp;
+  return gp;
+}
+
+// det_point: a scheduling point of the running goroutine. may_unwind: throw
+// goroutine_exit if the run is unwinding (not from operations that may run in
+// destructors).
+inline void det_point(bool may_unwind) {
+  m* mp = getm();
+  if (mp == nullptr || mp->curg == nullptr) return;
+  g* gp = mp->curg;
+  if (gp->in_blocking != 0) return;
+  if (may_unwind) unwind_point(gp);
+  mp->pending = pending_op{pending_kind::yield, gp, nullptr, nullptr};
+  schedule(mp, gp);
+  if (may_unwind) unwind_point(gp);
+}
+
+inline void det_spawn(sched_t* s, g* gp) {
+  det_state& d = *s->det;
+  if (d.gs.size() <= gp->id) d.gs.resize(gp->id + 1);
+  det_g& rec = d.gs[gp->id];
+  rec.gp = gp;
+  rec.prio = d.pct_depth + (d.next_rand() >> 8);  // pct: random initial priorities, all >= depth
+  ++d.live;
+  d.runnable.reserve(d.live);  // det_put never allocates
+  if (d.race_on) {
+    // go: the child starts with everything its parent has seen (Go: the go
+    // statement happens before the goroutine's execution begins).
+    m* mp = getm();
+    g* parent = mp != nullptr ? mp->curg : nullptr;
+    rec.vc.clear();
+    if (parent != nullptr) {
+      vclock& pv = d.gs[parent->id].vc;
+      rec.vc = pv;
+      if (pv.size() <= parent->id) pv.resize(parent->id + 1, 0);
+      ++pv[parent->id];
+    }
+    if (rec.vc.size() <= gp->id) rec.vc.resize(gp->id + 1, 0);
+    rec.vc[gp->id] = 1;
+  }
+}
+
+inline void det_exit(sched_t* s, g* gp) noexcept {
+  det_state& d = *s->det;
+  d.gs[gp->id].gp = nullptr;
+  --d.live;
+}
+
+inline void det_fail(sched_t* s, std::exception_ptr e) noexcept {
+  det_state& d = *s->det;
+  if (!d.failure) d.failure = std::move(e);
+  s->exiting.store(true, std::memory_order_relaxed);
+}
+
+// det_dump lists the live goroutines of the run (id, state, wait reason,
+// creation site), as the deadlock report and the partial-deadlock note do.
+inline std::string det_dump(sched_t* s) {
+  std::string out;
+  char buf[24];
+  for (const det_g& rec : s->det->gs) {
+    g* gp = rec.gp;
+    if (gp == nullptr) continue;
+    gstatus st = gp->status.load(std::memory_order_relaxed);
+    out += "goroutine ";
+    out += fmt_u64(buf, gp->id);
+    out += " [";
+    out += (st == gstatus::waiting && gp->why != wait_reason::none) ? wait_reason_name(gp->why) : gstatus_name(st);
+    if (gp->is_main) out += ", main";
+    out += "]:\n\tcreated at ";
+    out += gp->site.file;
+    out += ":";
+    out += fmt_u64(buf, gp->site.line);
+    out += "\n\n";
+  }
+  return out;
+}
+
+// det_begin_unwind: main returned or the run failed. Every parked goroutine
+// whose wait can be cancelled throws goroutine_exit from its park; the others
+// do at their next scheduling point (see "Unwinding at shutdown", sched.hpp).
+inline void det_begin_unwind(sched_t* s) {
+  det_state& d = *s->det;
+  d.unwinding = true;
+  if (!d.failure && !d.in.quiet && d.runnable.empty() && s->timers_next.load(std::memory_order_relaxed) == no_timer &&
+      s->netpoll_waiters.load(std::memory_order_relaxed) == 0) {
+    // Main returned while the rest are blocked for good: a partial deadlock
+    // (a goroutine leak in Go). Not a failure, but worth a note.
+    bool blocked = false;
+    for (const det_g& rec : d.gs)
+      if (rec.gp != nullptr && rec.gp->status.load(std::memory_order_relaxed) == gstatus::waiting) blocked = true;
+    if (blocked) {
+      std::string note = "goro: main returned while these goroutines were blocked forever (seed " + std::to_string(d.seed) +
+                         "):\n\n" + det_dump(s);
+      write_err(note.c_str(), note.size());
+    }
+  }
+  for (const det_g& rec : d.gs) {
+    g* gp = rec.gp;
+    if (gp == nullptr || gp->status.load(std::memory_order_relaxed) != gstatus::waiting || gp->cancel == nullptr ||
+        gp->unwind.load(std::memory_order_relaxed) != 0)
+      continue;
+    if (gp->cancel(gp, gp->cancel_arg)) {
+      gp->unwind.store(1, std::memory_order_relaxed);
+      ready(gp);
+    }
+  }
+}
+
+// det_fatal: Go's fatal errors (unlock of an unlocked mutex) fail the run as a
+// panic_error instead of ending the process, so that explore survives them.
+// The goroutine cannot go on (its caller is noexcept) and is abandoned.
+[[noreturn]] inline void det_fatal(const char* msg) noexcept {
+  m* mp = getm();
+  if (mp == nullptr || mp->curg == nullptr) fatal(msg);
+  g* gp = mp->curg;
+  sched_t* s = mp->sched;
+  try {
+    det_fail(s, std::make_exception_ptr(panic_error(std::string("fatal error: ") + msg + "\n\n" + "goroutine " +
+                                                    std::to_string(gp->id) + " [running], created at " + gp->site.file + ":" +
+                                                    std::to_string(gp->site.line) + "\n")));
+  } catch (...) {
+    fatal(msg);  // out of memory building the message
+  }
+  // Abandon gp: it is counted as exited, and its stack is never reused.
+  p* pp = mp->pp;
+  pp->exited.store(pp->exited.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  det_exit(s, gp);
+  gp->status.store(gstatus::waiting, std::memory_order_relaxed);
+  gp->sched = nullptr;
+  mp->pending = pending_op{};
+  schedule(mp, gp, true);
+  fatal("det_fatal: an abandoned goroutine was resumed");
+}
+
+inline std::uint32_t det_rand() noexcept {
+  m* mp = getm();
+  if (mp == nullptr || mp->sched->det == nullptr) return 0;
+  det_state& d = *mp->sched->det;
+  if (d.in.by_choices) return static_cast<std::uint32_t>(d.choose(256));
+  return static_cast<std::uint32_t>(d.next_rand() >> 32);
+}
+
+// The race detector's clocks (see the top of this file).
+inline det_g* det_race_current() noexcept {
+  m* mp = getm();
+  if (mp == nullptr || mp->curg == nullptr || mp->sched->det == nullptr || !mp->sched->det->race_on) return nullptr;
+  return &mp->sched->det->gs[mp->curg->id];
+}
+
+inline void det_race_release(const void* obj) noexcept {
+  det_g* cur = det_race_current();
+  if (cur == nullptr || obj == nullptr) return;
+  g* gp = cur->gp;
+  try {
+    vc_join(getm()->sched->det->sync_clocks[obj], cur->vc);
+  } catch (...) {
+    fatal("goro: out of memory in the race detector");
+  }
+  ++cur->vc[gp->id];
+}
+
+inline void det_race_acquire(const void* obj) noexcept {
+  det_g* cur = det_race_current();
+  if (cur == nullptr || obj == nullptr) return;
+  det_state& d = *getm()->sched->det;
+  auto it = d.sync_clocks.find(obj);
+  if (it == d.sync_clocks.end()) return;
+  try {
+    vc_join(cur->vc, it->second);
+  } catch (...) {
+    fatal("goro: out of memory in the race detector");
+  }
+}
+
+// det_race_enable turns the detector on at the first sim::shared of a run:
+// every live goroutine starts as synchronized with every other, each at a new
+// epoch of its own.
+inline void det_race_enable(det_state& d) {
+  if (d.race_on) return;
+  d.race_on = true;
+  for (std::size_t id = 1; id < d.gs.size(); ++id) {
+    if (d.gs[id].gp == nullptr) continue;
+    d.gs[id].vc.assign(d.gs.size(), 1);
+    d.gs[id].vc[0] = 0;
+    d.gs[id].vc[id] = 2;
+  }
+}
+
+// det_params: the run's parameters: the config, overridden by the environment
+// when config::seed is 0 (API.md).
+inline void det_params(det_state& d, const config& c) {
+  d.seed = c.seed;
+  d.how = c.how;
+  d.pct_depth = c.pct_depth;
+  d.pct_steps = c.pct_steps;
+  d.max_steps = c.max_steps;
+  if (d.seed != 0) return;
+  if (const char* v = std::getenv("GORO_STRATEGY")) {
+    std::string sv = v;
+    if (sv == "random") d.how = sim::strategy::random;
+    else if (sv == "pct") d.how = sim::strategy::pct;
+    else throw std::invalid_argument("goro: GORO_STRATEGY must be random or pct, not '" + sv + "'");
+  }
+  auto number = [](const char* name, std::uint64_t& out) {
+    const char* v = std::getenv(name);
+    if (v == nullptr) return false;
+    char* end = nullptr;
+    unsigned long long x = std::strtoull(v, &end, 10);
+    if (end == v || *end != '\0') throw std::invalid_argument(std::string("goro: ") + name + " is not a number: '" + v + "'");
+    out = x;
+    return true;
+  };
+  std::uint64_t x;
+  if (number("GORO_PCT_DEPTH", x)) d.pct_depth = static_cast<unsigned>(x);
+  if (number("GORO_PCT_STEPS", x)) d.pct_steps = static_cast<unsigned>(x);
+  if (!number("GORO_SEED", d.seed) || d.seed == 0) {
+    std::random_device rd;
+    do d.seed = (static_cast<std::uint64_t>(rd()) << 32) ^ rd() ^ static_cast<std::uint64_t>(mono_ns());
+    while (d.seed == 0);
+  }
+}
+
+inline const char* strategy_name(sim::strategy s) noexcept { return s == sim::strategy::pct ? "pct" : "random"; }
+
+inline std::uint64_t& det_run_counter() noexcept {
+  static thread_local std::uint64_t n = 0;
+  return n;
+}
+
+// det_loop is g0 of the run: it runs goroutines until none is left, moving
+// the virtual clock and polling fds when none is runnable, and finds
+// deadlocks.
+inline void det_loop(sched_t* s, m* mp) {
+  det_state& d = *s->det;
+  for (;;) {
+    if (g* gp = det_next(s)) {
+      execute(mp, gp);
+      continue;
+    }
+    if (d.live == 0) return;
+    std::int64_t next = s->timers_next.load(std::memory_order_relaxed);
+    netpoller* np = s->np.load(std::memory_order_relaxed);
+    if (np != nullptr && s->netpoll_waiters.load(std::memory_order_relaxed) > 0) {
+      // Wait for fd events for real, at most until the next timer's virtual time.
+      std::int64_t wait = next == no_timer ? -1 : std::max<std::int64_t>(next - d.now, 0);
+      bool got = false;
+      for (g* list = np->poll(wait); list != nullptr; got = true) {
+        g* gp = list;
+        list = gp->schedlink;
+        gp->schedlink = nullptr;
+        gp->status.store(gstatus::runnable, std::memory_order_relaxed);
+        det_put(s, gp);
+      }
+      if (got) continue;
+    }
+    if (next != no_timer && !(d.unwinding && d.steps > d.max_steps)) {
+      // Nothing can run before the next timer: jump to it (one step).
+      det_step(s);
+      if (next > d.now) d.now = next;
+      run_timers(s, d.now);
+      continue;
+    }
+    if (d.unwinding) return;  // the rest can never end: abandoned
+    det_fail(s, std::make_exception_ptr(deadlock_error("all goroutines are asleep - deadlock!\n\n" + det_dump(s))));
+  }
+}
+
+// det_run is run() in deterministic mode.
+template <class F>
+void det_run(F&& main_fn, config cfg, source_loc site, det_input in) {
+  validate(cfg);
+  det_state d;
+  d.in = in;
+  det_params(d, cfg);
+  if (d.pct_depth == 0) throw std::invalid_argument("goro::config: pct_depth is 0");
+  d.rng = d.seed;
+  d.run_id = ++det_run_counter();
+  if (d.how == sim::strategy::pct) {
+    for (unsigned i = 1; i < d.pct_depth; ++i) d.pct_change_at.push_back(1 + d.next_rand() % std::max(1u, d.pct_steps));
+    std::sort(d.pct_change_at.begin(), d.pct_change_at.end());
+  }
+  cfg.procs = 1;
+  std::unique_ptr<sched_t> s(new sched_t(cfg, false));
+  s->det = &d;
+  m mp;
+  mp.sched = s.get();
+  mp.g0.sched = s.get();
+  mp.g0.is_thread = false;
+  {
+    void* lo;
+    std::size_t size;
+    stack_bounds_of_thread(&lo, &size);
+    san_thread_fiber(mp.g0.san, lo, size);
+  }
+  {
+    rt_lock_guard lk(s->lock);
+    acquirep(&mp, pidleget_locked(s.get()));
+  }
+  struct thread_binding {  // this thread is the run's only M while it lasts
+    explicit thread_binding(m* mp, const std::int64_t* clock) noexcept {
+      tls_m = mp;
+      det_clock = clock;
+    }
+    ~thread_binding() {
+      tls_m = nullptr;
+      det_clock = nullptr;
+    }
+  };
+  {
+    thread_binding bind(&mp, &d.now);
+    newproc(s.get(), closure<F>{std::forward<F>(main_fn), {}}, site, true);
+    det_loop(s.get(), &mp);
+    rt_lock_guard lk(s->lock);
+    pidleput_locked(s.get(), releasep(&mp));
+  }
+  std::exception_ptr failure = d.failure;
+  std::exception_ptr main_exception = s->main_exception;
+  s.reset();
+  if (failure) {
+    if (!in.by_choices) {
+      std::string line = "goro: reproduce with GORO_SEED=" + std::to_string(d.seed) + " GORO_STRATEGY=" + strategy_name(d.how) +
+                         " GORO_PCT_DEPTH=" + std::to_string(d.pct_depth) + " GORO_PCT_STEPS=" + std::to_string(d.pct_steps) + "\n";
+      write_err(line.c_str(), line.size());
+    }
+    std::rethrow_exception(failure);
+  }
+  if (main_exception) std::rethrow_exception(main_exception);
+}
+
+// det_shared_state: the access history of one sim::shared (see "Race
+// detector" above; FastTrack's write epoch and per-goroutine read epochs).
+struct det_access {
+  std::uint64_t gid = 0;
+  std::uint32_t epoch = 0;
+  source_loc site;
+  bool by_operator = false;  // site is the goroutine's creation site
+  std::uint64_t step = 0;
+};
+
+struct det_shared_state {
+  std::uint64_t run_id = 0;
+  det_access last_write;
+  std::vector<det_access> reads;  // since the last write, one per goroutine
+};
+
+inline std::string det_describe(const det_access& a, const char* kind) {
+  std::string out = std::string(kind) + " by goroutine " + std::to_string(a.gid);
+  out += a.by_operator ? " (an operator; goroutine created at " : " at ";
+  out += a.site.file;
+  out += ":";
+  out += std::to_string(a.site.line);
+  if (a.by_operator) out += ")";
+  out += ", step " + std::to_string(a.step);
+  return out;
+}
+
+// det_shared_access: a load (write = false) or store of a sim::shared: a
+// scheduling point, then the happens-before check. Throws goroutine_exit
+// after recording a race_error.
+inline void det_shared_access(det_shared_state& st, bool write, source_loc site, bool by_operator) {
+  det_point(true);
+  m* mp = getm();
+  if (mp == nullptr || mp->curg == nullptr || mp->sched->det == nullptr) return;  // outside a run: a plain variable
+  sched_t* s = mp->sched;
+  det_state& d = *s->det;
+  det_race_enable(d);
+  if (st.run_id != d.run_id) st = det_shared_state{d.run_id, {}, {}};
+  g* gp = mp->curg;
+  det_g& me = d.gs[gp->id];
+  det_access now{gp->id, vc_get(me.vc, gp->id), by_operator ? gp->site : site, by_operator, d.steps};
+  auto ordered = [&](const det_access& a) { return a.gid == 0 || a.gid == gp->id || a.epoch <= vc_get(me.vc, a.gid); };
+  const det_access* other = nullptr;
+  const char* other_kind = "write";
+  if (!ordered(st.last_write)) other = &st.last_write;
+  if (write && other == nullptr) {
+    for (const det_access& r : st.reads)
+      if (!ordered(r)) {
+        other = &r;
+        other_kind = "read";
+        break;
+      }
+  }
+  if (other != nullptr) {
+    std::string msg = "data race on a goro::sim::shared (seed " + std::to_string(d.seed) + ", strategy " + strategy_name(d.how) +
+                      "):\n  " + det_describe(now, write ? "write" : "read") + "\n  " + det_describe(*other, other_kind) +
+                      "\n  with no happens-before edge between them (a channel operation, lock, wait_group or once)\n";
+    det_fail(s, std::make_exception_ptr(race_error(msg)));
+    gp->unwind.store(2, std::memory_order_relaxed);
+    throw goroutine_exit{};
+  }
+  if (write) {
+    st.last_write = now;
+    st.reads.clear();
+  } else {
+    for (det_access& r : st.reads)
+      if (r.gid == now.gid) {
+        r = now;
+        return;
+      }
+    st.reads.push_back(now);
+  }
+}
+
+#else   // threaded mode: sim::shared is a plain variable
+
+struct det_shared_state {};
+
+#endif  // GORO_DETERMINISTIC
+
+template <class>
+inline constexpr bool det_only = false;
+
+}  // namespace detail
+
+namespace sim {
+
+// point: an extra scheduling point (API.md); nothing in threaded mode.
+inline void point() { detail::sched_point(); }
+
+// shared<T>: a variable whose loads and stores are scheduling points and are
+// checked for data races (API.md): load/store record their caller's file and
+// line, the operators their goroutine's creation site. ++, --, += and -= are a
+// load and then a store: not atomic, on purpose. In threaded mode it is a
+// plain T (no checks, no synchronization).
+template <class T>
+class shared {
+ public:
+  shared() = default;
+  shared(T v) : v_(std::move(v)) {}  // NOLINT: implicit, like the T it stands for
+  shared(const shared&) = delete;
+  shared& operator=(const shared&) = delete;
+
+  T load(detail::source_loc site = detail::source_loc::here()) const {
+    access(false, site, false);
+    return v_;
+  }
+  void store(T v, detail::source_loc site = detail::source_loc::here()) {
+    access(true, site, false);
+    v_ = std::move(v);
+  }
+  operator T() const {  // NOLINT: implicit on purpose
+    access(false, {}, true);
+    return v_;
+  }
+  shared& operator=(T v) {
+    access(true, {}, true);
+    v_ = std::move(v);
+    return *this;
+  }
+
+  shared& operator+=(T d) requires std::is_arithmetic_v<T> { return *this = static_cast<T>(T(*this) + d); }
+  shared& operator-=(T d) requires std::is_arithmetic_v<T> { return *this = static_cast<T>(T(*this) - d); }
+  shared& operator++() requires std::is_arithmetic_v<T> { return *this += T(1); }
+  shared& operator--() requires std::is_arithmetic_v<T> { return *this -= T(1); }
+  T operator++(int) requires std::is_arithmetic_v<T> {
+    T old = *this;
+    *this = static_cast<T>(old + T(1));
+    return old;
+  }
+  T operator--(int) requires std::is_arithmetic_v<T> {
+    T old = *this;
+    *this = static_cast<T>(old - T(1));
+    return old;
+  }
+
+ private:
+  void access([[maybe_unused]] bool write, [[maybe_unused]] detail::source_loc site, [[maybe_unused]] bool by_operator) const {
+#if GORO_DETERMINISTIC
+    detail::det_shared_access(st_, write, site, by_operator);
+#endif
+  }
+  T v_{};
+  mutable detail::det_shared_state st_;
+};
+
+struct explore_options {
+  std::uint64_t first_seed = 1;
+  std::size_t runs = 1000;
+  strategy how = strategy::random;
+  unsigned pct_depth = 3;
+  unsigned pct_steps = 100;
+  std::uint64_t max_steps = 10'000'000;
+};
+
+struct explore_result {
+  bool ok;
+  std::uint64_t failing_seed;
+  std::string message;
+  std::size_t runs_done;
+};
+
+#if GORO_DETERMINISTIC
+// seed: the seed of the run in progress (0 outside a run).
+inline std::uint64_t seed() noexcept {
+  detail::sched_t* s = detail::det_current_run();
+  return s != nullptr && s->det != nullptr ? s->det->seed : 0;
+}
+
+// trace_hash: a hash of the scheduling decisions of the run so far (an
+// addition to API.md: equal seeds give equal hashes; tests compare them).
+inline std::uint64_t trace_hash() noexcept {
+  detail::sched_t* s = detail::det_current_run();
+  return s != nullptr && s->det != nullptr ? s->det->trace : 0;
+}
+
+// steps: scheduling steps of the run so far (an addition to API.md).
+inline std::uint64_t steps() noexcept {
+  detail::sched_t* s = detail::det_current_run();
+  return s != nullptr && s->det != nullptr ? s->det->steps : 0;
+}
+
+// explore runs body under run() with seeds first_seed, first_seed + 1, ...
+// and stops at the first failing run (API.md). On a terminal it shows its
+// progress on stderr.
+template <class F>
+explore_result explore(F&& body, explore_options o = {}, detail::source_loc site = detail::source_loc::here()) {
+  explore_result r{true, 0, {}, 0};
+  bool tty = ::isatty(2) == 1;
+  std::int64_t start = detail::mono_ns(), shown = start;
+  for (std::size_t i = 0; i < o.runs; ++i) {
+    config c;
+    c.seed = o.first_seed + i;
+    c.how = o.how;
+    c.pct_depth = o.pct_depth;
+    c.pct_steps = o.pct_steps;
+    c.max_steps = o.max_steps;
+    detail::det_input in;
+    in.quiet = true;
+    try {
+      detail::det_run([&body] { body(); }, c, site, in);
+    } catch (const std::exception& e) {
+      r = explore_result{false, c.seed, e.what(), i + 1};
+    } catch (...) {
+      r = explore_result{false, c.seed, "an exception that is not a std::exception", i + 1};
+    }
+    if (!r.ok) break;
+    r.runs_done = i + 1;
+    std::int64_t t = detail::mono_ns();
+    if (tty && t - shown > 250'000'000) {
+      shown = t;
+      char line[160];
+      int n = std::snprintf(line, sizeof line, "\rgoro explore: %zu/%zu runs, %.0f seeds/s, strategy %s ", i + 1, o.runs,
+                            static_cast<double>(i + 1) * 1e9 / static_cast<double>(t - start), detail::strategy_name(o.how));
+      detail::write_err(line, static_cast<std::size_t>(n));
+    }
+  }
+  if (tty && shown != start) detail::write_err("\n");
+  return r;
+}
+
+// run_with_choices runs body under run() with every scheduling decision taken
+// from the next byte of choices (modulo the number of choices; 0 once they
+// run out): for fuzzers (API.md).
+template <class F>
+void run_with_choices(std::span<const std::uint8_t> choices, F&& body, detail::source_loc site = detail::source_loc::here()) {
+  detail::det_input in;
+  in.choices = choices.data();
+  in.nchoices = choices.size();
+  in.by_choices = true;
+  in.quiet = true;
+  config c;
+  c.seed = 1;
+  detail::det_run([&body] { body(); }, c, site, in);
+}
+
+#else  // threaded mode
+
+inline std::uint64_t seed() noexcept { return 0; }
+inline std::uint64_t trace_hash() noexcept { return 0; }
+inline std::uint64_t steps() noexcept { return 0; }
+
+template <class F>
+explore_result explore(F&&, explore_options = {}) {
+  static_assert(detail::det_only<F>, "goro::sim::explore needs deterministic mode: build with -DGORO_DETERMINISTIC=1");
+  return {};
+}
+template <class F>
+void run_with_choices(std::span<const std::uint8_t>, F&&) {
+  static_assert(detail::det_only<F>, "goro::sim::run_with_choices needs deterministic mode: build with -DGORO_DETERMINISTIC=1");
+}
+
+#endif  // GORO_DETERMINISTIC
+}  // namespace sim
+}  // inline namespace GORO_DETAIL_ABI_NS
+}  // namespace goro
+
+#endif  // GORO_DETAIL_DET_HPP
 
 // goro: from include/goro/blocking.hpp
 // goro/blocking.hpp — blocking system calls: blocking<> and block() (Go:
@@ -3695,6 +4666,10 @@ inline void entersyscall(bool now) {
   if (mp == nullptr || mp->curg == nullptr) return;  // a plain thread: nothing to hand off
   g* gp = mp->curg;
   if (gp->in_blocking++ != 0) return;  // nested guard: already in
+#if GORO_DETERMINISTIC
+  (void)now;
+  return;  // one thread runs everything: there is no other M to hand the P to
+#endif
   p* pp = mp->pp;
   sched_t* s = mp->sched;
   gp->status.store(gstatus::syscall, std::memory_order_relaxed);
@@ -3718,6 +4693,9 @@ inline void exitsyscall() {
   if (mp == nullptr || mp->curg == nullptr) return;
   g* gp = mp->curg;
   if (--gp->in_blocking != 0) return;
+#if GORO_DETERMINISTIC
+  return;
+#endif
   sched_t* s = mp->sched;
   p* pp = mp->oldp;
   mp->oldp = nullptr;
@@ -4188,11 +5166,77 @@ class rwmutex_impl {
 
 // mutex: Go's sync.Mutex (see mutex_impl). A Lockable: std::lock_guard,
 // std::unique_lock and std::scoped_lock work.
-class mutex : public detail::mutex_impl<detail::runtime_sync> {};
+// The public operations add, around mutex_impl's, deterministic mode's
+// scheduling points and the race detector's edges (an unlock happens before the
+// next lock returns); both compile to nothing in threaded mode.
+class mutex : public detail::mutex_impl<detail::runtime_sync> {
+  using impl = detail::mutex_impl<detail::runtime_sync>;
+
+ public:
+  void lock() {
+    detail::sched_point();
+    impl::lock();
+    detail::race_acquire(this);
+  }
+  bool try_lock() noexcept {
+    detail::sched_point(false);
+    bool ok = impl::try_lock();
+    if (ok) detail::race_acquire(this);
+    return ok;
+  }
+  void unlock() {
+    detail::sched_point(false);
+    detail::race_release(this);
+    impl::unlock();
+  }
+};
 
 // shared_mutex: Go's sync.RWMutex (see rwmutex_impl). Also SharedLockable:
 // std::shared_lock works.
-class shared_mutex : public detail::rwmutex_impl<detail::runtime_sync> {};
+// Race detector edges as Go's: an Unlock happens before the next RLock or Lock
+// returns; an RUnlock before the next Lock (on a second address).
+class shared_mutex : public detail::rwmutex_impl<detail::runtime_sync> {
+  using impl = detail::rwmutex_impl<detail::runtime_sync>;
+  const void* readers() const noexcept { return reinterpret_cast<const char*>(this) + 1; }
+
+ public:
+  void lock() {
+    detail::sched_point();
+    impl::lock();
+    detail::race_acquire(this);
+    detail::race_acquire(readers());
+  }
+  bool try_lock() {
+    detail::sched_point(false);
+    bool ok = impl::try_lock();
+    if (ok) {
+      detail::race_acquire(this);
+      detail::race_acquire(readers());
+    }
+    return ok;
+  }
+  void unlock() {
+    detail::sched_point(false);
+    detail::race_release(this);
+    impl::unlock();
+  }
+  void lock_shared() {
+    detail::sched_point();
+    impl::lock_shared();
+    detail::race_acquire(this);
+  }
+  bool try_lock_shared() noexcept {
+    detail::sched_point(false);
+    bool ok = impl::try_lock_shared();
+    if (ok) detail::race_acquire(this);
+    return ok;
+  }
+  void unlock_shared() {
+    detail::sched_point(false);
+    detail::race_release(readers());
+    impl::unlock_shared();
+  }
+};
 
 namespace detail {
 
@@ -4372,10 +5416,12 @@ class condition_variable {
   // allowed, as with std::condition_variable: wait in a loop, or use the
   // predicate form.
   void wait(std::unique_lock<mutex>& lk) {
+    detail::sched_point();
     std::uint32_t t = list_.add();
     lk.unlock();
     relock r{lk};
     list_.wait(t);
+    detail::race_acquire(this);
   }
 
   template <class Pred>
@@ -4386,10 +5432,13 @@ class condition_variable {
   // wait_until / wait_for: as wait, but give up at the deadline (a goro::clock
   // time point): std::cv_status::timeout. The mutex is held again either way.
   std::cv_status wait_until(std::unique_lock<mutex>& lk, clock::time_point deadline) {
+    detail::sched_point();
     std::uint32_t t = list_.add();
     lk.unlock();
     relock r{lk};
-    return list_.wait(t, detail::deadline_ns(deadline)) ? std::cv_status::no_timeout : std::cv_status::timeout;
+    bool notified = list_.wait(t, detail::deadline_ns(deadline));
+    detail::race_acquire(this);
+    return notified ? std::cv_status::no_timeout : std::cv_status::timeout;
   }
   template <class Pred>
   bool wait_until(std::unique_lock<mutex>& lk, clock::time_point deadline, Pred pred) {
@@ -4406,8 +5455,16 @@ class condition_variable {
     return wait_until(lk, clock::now() + std::chrono::ceil<clock::duration>(d), std::move(pred));
   }
 
-  void notify_one() { list_.notify_one(); }
-  void notify_all() { list_.notify_all(); }
+  void notify_one() {
+    detail::sched_point(false);
+    detail::race_release(this);
+    list_.notify_one();
+  }
+  void notify_all() {
+    detail::sched_point(false);
+    detail::race_release(this);
+    list_.notify_all();
+  }
 
  private:
   // relock locks lk again when a wait ends, returning or throwing. API.md:
@@ -4445,11 +5502,19 @@ struct once_flag {
 
 template <class F, class... A>
 void call_once(once_flag& flag, F&& f, A&&... args) {
+  detail::sched_point();
   // acquire: pairs with the release below, so f's effects are visible.
-  if (GORO_DETAIL_LIKELY(flag.done_.load(std::memory_order_acquire) != 0)) return;
+  if (GORO_DETAIL_LIKELY(flag.done_.load(std::memory_order_acquire) != 0)) {
+    detail::race_acquire(&flag);
+    return;
+  }
   std::lock_guard<mutex> lk(flag.m_);
-  if (flag.done_.load(std::memory_order_relaxed) != 0) return;
+  if (flag.done_.load(std::memory_order_relaxed) != 0) {
+    detail::race_acquire(&flag);
+    return;
+  }
   std::invoke(std::forward<F>(f), std::forward<A>(args)...);
+  detail::race_release(&flag);
   flag.done_.store(1, std::memory_order_release);
 }
 
@@ -4521,7 +5586,28 @@ class wait_group_impl {
 
 // wait_group: Go's sync.WaitGroup (see wait_group_impl), with Go 1.25's Go.
 class wait_group : public detail::wait_group_impl<detail::runtime_sync> {
+  using impl = detail::wait_group_impl<detail::runtime_sync>;
+
  public:
+  // add, done, wait: wait_group_impl's, with deterministic mode's scheduling
+  // points and the race detector's edge (a done happens before the wait it
+  // releases returns).
+  void add(std::ptrdiff_t n) {
+    detail::sched_point(false);
+    detail::race_release(this);
+    impl::add(n);
+  }
+  void done() {
+    detail::sched_point(false);
+    detail::race_release(this);
+    impl::done();
+  }
+  void wait() {
+    detail::sched_point();
+    impl::wait();
+    detail::race_acquire(this);
+  }
+
   // go runs f(args...) in a new goroutine, with add(1) before and done() after
   // it returns or unwinds (Go 1.25's WaitGroup.Go).
   template <class F>
@@ -5018,7 +6104,9 @@ class chan {
   void send(T v) const {
     detail::safe_point();
     if (c_ == nullptr) detail::park_forever(detail::wait_reason::chan_send_nil);
+    detail::race_release(c_);
     detail::chansend(c_, &v, true);
+    detail::race_acquire(c_);
   }
 
   // recv blocks until a value arrives; std::nullopt once closed and drained.
@@ -5026,7 +6114,9 @@ class chan {
     detail::safe_point();
     std::optional<T> out;
     if (c_ == nullptr) detail::park_forever(detail::wait_reason::chan_receive_nil);
+    detail::race_release(c_);
     detail::chanrecv(c_, &out, true);
+    detail::race_acquire(c_);
     return out;
   }
 
@@ -5035,7 +6125,10 @@ class chan {
   bool try_send(T& v) const {
     detail::safe_point();
     if (c_ == nullptr) return false;
-    return detail::chansend(c_, &v, false);
+    detail::race_release(c_);
+    bool sent = detail::chansend(c_, &v, false);
+    detail::race_acquire(c_);
+    return sent;
   }
   bool try_send(T&& v) const { return try_send(v); }
 
@@ -5043,13 +6136,19 @@ class chan {
   std::optional<T> try_recv() const {
     detail::safe_point();
     std::optional<T> out;
-    if (c_ != nullptr) detail::chanrecv(c_, &out, false);
+    if (c_ != nullptr) {
+      detail::race_release(c_);
+      detail::chanrecv(c_, &out, false);
+      detail::race_acquire(c_);
+    }
     return out;
   }
 
   // close: throws closed_channel if already closed, std::logic_error if nil.
   void close() const {
+    detail::sched_point(false);
     if (c_ == nullptr) throw std::logic_error("goro::chan: close of nil channel");
+    detail::race_release(c_);
     detail::closechan(c_);
   }
 
@@ -5177,6 +6276,9 @@ inline void dequeue_all(const select_state& st, sudog* keep) noexcept {
 // goroutine (owner-only state: the goroutine runs on that P), a thread-local
 // one on a plain thread.
 inline std::uint32_t select_rand() noexcept {
+#if GORO_DETERMINISTIC
+  return det_rand();  // the seed (or the choice bytes) decides among ready cases
+#endif
   m* mp = getm();
   if (mp != nullptr && mp->pp != nullptr) return fastrand(mp->pp->fastrand);
   static thread_local std::uint32_t state =
@@ -5363,7 +6465,9 @@ std::size_t select_impl(std::index_sequence<I...>, Cases&... cs) {
   std::uint16_t pollorder[n];
   std::uint16_t lockorder[n];
   sudog sgs[n];
+  for (const scase& c : cases) race_release(c.c);  // the race detector: as if each case were tried
   select_result r = selectgo(cases, n, default_index, pollorder, lockorder, sgs);
+  race_acquire(cases[r.index].c);
   (void)((r.index == I ? (case_traits<Cases>::handle(cs), true) : false) || ...);
   return r.index;
 }
@@ -5500,6 +6604,7 @@ struct chan_timer {
 // zero or negative d returns at once. On a plain thread it sleeps the thread.
 template <class Rep, class Period>
 void sleep_for(std::chrono::duration<Rep, Period> d) {
+  detail::sched_point();
   if (d <= d.zero()) return;
   detail::m* mp = detail::getm();
   if (mp == nullptr || mp->curg == nullptr) {
@@ -5520,6 +6625,7 @@ void sleep_until(std::chrono::time_point<Clock, Dur> t) {
 class timer {
  public:
   explicit timer(clock::duration d) : ch_(1) {
+    detail::sched_point();
     st_->s = detail::current_sched();
     st_->c = detail::chan_ptr(ch_);
     st_->t.arg = st_.get();
@@ -5538,10 +6644,16 @@ class timer {
 
   // stop prevents the timer from firing; true if it was active (pending, or
   // fired with the value not received yet).
-  bool stop() { return st_->stop(); }
+  bool stop() {
+    detail::sched_point();
+    return st_->stop();
+  }
 
   // reset re-arms the timer to fire d from now; returns what stop would have.
-  bool reset(clock::duration d) { return st_->reset(detail::to_ns(d), 0); }
+  bool reset(clock::duration d) {
+    detail::sched_point();
+    return st_->reset(detail::to_ns(d), 0);
+  }
 
  private:
   chan<clock::time_point> ch_;
@@ -5553,6 +6665,7 @@ class timer {
 class ticker {
  public:
   explicit ticker(clock::duration d) : ch_(1) {
+    detail::sched_point();
     std::int64_t ns = detail::to_ns(d);
     if (ns <= 0) throw std::invalid_argument("goro::ticker: non-positive interval");
     st_->s = detail::current_sched();
@@ -5570,8 +6683,12 @@ class ticker {
   ticker& operator=(const ticker&) = delete;
 
   chan<clock::time_point>& c() noexcept { return ch_; }
-  void stop() { st_->stop(); }
+  void stop() {
+    detail::sched_point();
+    st_->stop();
+  }
   void reset(clock::duration d) {
+    detail::sched_point();
     std::int64_t ns = detail::to_ns(d);
     if (ns <= 0) throw std::invalid_argument("goro::ticker: non-positive interval");
     st_->reset(ns, ns);
@@ -5586,6 +6703,7 @@ class ticker {
 // The timer belongs to the channel: when the last handle goes, the channel's
 // on_destroy hook cancels it (so `select` loops with after() do not leak).
 inline chan<clock::time_point> after(clock::duration d) {
+  detail::sched_point();
   chan<clock::time_point> ch(1);
   detail::hchan* c = detail::chan_ptr(ch);
   auto* st = new detail::chan_timer();

@@ -39,6 +39,10 @@ inline void entersyscall(bool now) {
   if (mp == nullptr || mp->curg == nullptr) return;  // a plain thread: nothing to hand off
   g* gp = mp->curg;
   if (gp->in_blocking++ != 0) return;  // nested guard: already in
+#if GORO_DETERMINISTIC
+  (void)now;
+  return;  // one thread runs everything: there is no other M to hand the P to
+#endif
   p* pp = mp->pp;
   sched_t* s = mp->sched;
   gp->status.store(gstatus::syscall, std::memory_order_relaxed);
@@ -62,6 +66,9 @@ inline void exitsyscall() {
   if (mp == nullptr || mp->curg == nullptr) return;
   g* gp = mp->curg;
   if (--gp->in_blocking != 0) return;
+#if GORO_DETERMINISTIC
+  return;
+#endif
   sched_t* s = mp->sched;
   p* pp = mp->oldp;
   mp->oldp = nullptr;

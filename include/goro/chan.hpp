@@ -453,7 +453,9 @@ class chan {
   void send(T v) const {
     detail::safe_point();
     if (c_ == nullptr) detail::park_forever(detail::wait_reason::chan_send_nil);
+    detail::race_release(c_);
     detail::chansend(c_, &v, true);
+    detail::race_acquire(c_);
   }
 
   // recv blocks until a value arrives; std::nullopt once closed and drained.
@@ -461,7 +463,9 @@ class chan {
     detail::safe_point();
     std::optional<T> out;
     if (c_ == nullptr) detail::park_forever(detail::wait_reason::chan_receive_nil);
+    detail::race_release(c_);
     detail::chanrecv(c_, &out, true);
+    detail::race_acquire(c_);
     return out;
   }
 
@@ -470,7 +474,10 @@ class chan {
   bool try_send(T& v) const {
     detail::safe_point();
     if (c_ == nullptr) return false;
-    return detail::chansend(c_, &v, false);
+    detail::race_release(c_);
+    bool sent = detail::chansend(c_, &v, false);
+    detail::race_acquire(c_);
+    return sent;
   }
   bool try_send(T&& v) const { return try_send(v); }
 
@@ -478,13 +485,19 @@ class chan {
   std::optional<T> try_recv() const {
     detail::safe_point();
     std::optional<T> out;
-    if (c_ != nullptr) detail::chanrecv(c_, &out, false);
+    if (c_ != nullptr) {
+      detail::race_release(c_);
+      detail::chanrecv(c_, &out, false);
+      detail::race_acquire(c_);
+    }
     return out;
   }
 
   // close: throws closed_channel if already closed, std::logic_error if nil.
   void close() const {
+    detail::sched_point(false);
     if (c_ == nullptr) throw std::logic_error("goro::chan: close of nil channel");
+    detail::race_release(c_);
     detail::closechan(c_);
   }
 

@@ -111,6 +111,19 @@ struct deadlock_error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Deterministic mode's failures (API.md, "Deterministic mode"): a data race on
+// a sim::shared, an exception escaping a goroutine (or a fatal error such as
+// unlocking an unlocked mutex), and a run over max_steps scheduling steps.
+struct race_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+struct panic_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+struct livelock_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 namespace detail {
 
 // source_loc is a creation site. clang 14 with libstdc++ 12 has no

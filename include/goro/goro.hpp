@@ -11,6 +11,7 @@
 #include "runq.hpp"
 #include "runtime2.hpp"
 #include "sched.hpp"
+#include "det.hpp"
 #include "blocking.hpp"
 #include "sema.hpp"
 #include "sync.hpp"

@@ -49,9 +49,24 @@ inline void futex_wake(std::atomic<std::uint32_t>* addr, int n) noexcept {
   errno = saved;
 }
 
-// nanotime is the runtime's monotonic clock in nanoseconds (vDSO, ~20 ns).
-inline std::int64_t nanotime() noexcept {
+// mono_ns is the OS's monotonic clock in nanoseconds (vDSO, ~20 ns).
+inline std::int64_t mono_ns() noexcept {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+#if GORO_DETERMINISTIC
+// det_clock: the virtual clock of the deterministic run on this thread
+// (det.hpp), or nullptr outside a run.
+inline thread_local const std::int64_t* det_clock = nullptr;
+#endif
+
+// nanotime is the runtime's clock (timers, deadlines, goro::now): mono_ns, or
+// the virtual clock inside a deterministic run.
+inline std::int64_t nanotime() noexcept {
+#if GORO_DETERMINISTIC
+  if (det_clock != nullptr) return *det_clock;
+#endif
+  return mono_ns();
 }
 
 inline void cpu_relax() noexcept {
@@ -152,9 +167,9 @@ class note {
   }
   // sleep_for returns true if woken, false on timeout.
   bool sleep_for(std::int64_t ns) noexcept {
-    std::int64_t deadline = nanotime() + ns;
+    std::int64_t deadline = mono_ns() + ns;
     while (key_.load(std::memory_order_acquire) == 0) {
-      std::int64_t left = deadline - nanotime();
+      std::int64_t left = deadline - mono_ns();
       if (left <= 0) return key_.load(std::memory_order_acquire) != 0;
       futex_wait(&key_, 0, left);
     }

@@ -99,8 +99,21 @@ namespace sim {
 enum class strategy { random, pct };
 }
 
-// clock: goro's clock (API.md, "Time"): the steady clock in threaded mode.
+// clock: goro's clock (API.md, "Time"): the steady clock in threaded mode;
+// in deterministic mode the virtual clock of the run on this thread (det.hpp),
+// which only moves when no goroutine can run.
+#if GORO_DETERMINISTIC
+struct clock {
+  using rep = std::int64_t;
+  using period = std::nano;
+  using duration = std::chrono::nanoseconds;
+  using time_point = std::chrono::time_point<clock>;
+  static constexpr bool is_steady = true;
+  static time_point now() noexcept { return time_point(duration(detail::nanotime())); }
+};
+#else
 using clock = std::chrono::steady_clock;
+#endif
 
 // config: see API.md, "Runtime".
 struct config {
@@ -127,6 +140,37 @@ inline constexpr std::int64_t scavenge_period_ns = 100'000'000;  // g_pool::scav
 inline constexpr std::uint64_t goid_batch = 16;               // Go: _GoidCacheBatch
 inline constexpr std::int64_t dump_after_ns = 10'000'000'000; // API.md: dump after 10 s of waiting at shutdown
 inline constexpr std::int64_t no_timer = INT64_MAX;
+
+struct sched_t;
+
+// The deterministic scheduler (det.hpp). In a GORO_DETERMINISTIC build the
+// threaded scheduler below defers to it at these points only: the run queue
+// (det_put / det_next), spawn and exit, the scheduling points, failures, and
+// the random choices of select. Everything above the park/ready seam
+// (channels, select, sync, timers) is the same code in both modes.
+#if GORO_DETERMINISTIC
+struct det_state;
+inline void det_put(sched_t* s, g* gp) noexcept;
+inline g* det_next(sched_t* s);
+inline void det_point(bool may_unwind);
+inline void det_spawn(sched_t* s, g* gp);
+inline void det_exit(sched_t* s, g* gp) noexcept;
+inline void det_fail(sched_t* s, std::exception_ptr e) noexcept;
+[[noreturn]] inline void det_fatal(const char* msg) noexcept;
+inline std::uint32_t det_rand() noexcept;
+inline void det_race_acquire(const void* obj) noexcept;
+inline void det_race_release(const void* obj) noexcept;
+// det_input: what drives a run besides its config: run_with_choices' bytes
+// (each decision takes the next byte), and explore's quiet flag.
+struct det_input {
+  const std::uint8_t* choices = nullptr;
+  std::size_t nchoices = 0;
+  bool by_choices = false;
+  bool quiet = false;
+};
+template <class F>
+void det_run(F&& main_fn, config cfg, source_loc site, det_input in);
+#endif
 
 // ---------------------------------------------------------------------------
 // TLS. A goroutine may resume on another M, so code running on a goroutine
@@ -407,6 +451,9 @@ struct sched_t {
   std::atomic<bool> exiting{false}; // see "Unwinding at shutdown"
   std::string deadlock_report;      // written under lock by checkdead
   std::exception_ptr main_exception;  // written by the main goroutine before main_done
+#if GORO_DETERMINISTIC
+  det_state* det = nullptr;         // the seeded scheduler's state; set by det_run before any goroutine
+#endif
 };
 
 // ---------------------------------------------------------------------------
@@ -536,6 +583,12 @@ inline g* globrunqget_locked(sched_t* s, p* pp, std::int32_t max) noexcept {
 // runqput queues gp on pp (next: in runnext), spilling half of a full ring to
 // the global queue (Go: runqput / runqputslow). Owner P only.
 inline void runqput(sched_t* s, p* pp, g* gp, bool next) noexcept {
+#if GORO_DETERMINISTIC
+  (void)pp;
+  (void)next;
+  det_put(s, gp);
+  return;
+#endif
   g* over = pp->runq.put(gp, next);
   while (over != nullptr) {
     g* batch[p_runq::capacity / 2 + 1];
@@ -689,6 +742,11 @@ inline void startm(sched_t* s, p* pp, bool spinning) {
 // spinning M's re-check reads runnext), so the #StoreLoad fence is skipped,
 // as Go's XCHG-based atomic stores skip it.
 inline void wakep(sched_t* s, bool via_runnext = false) {
+#if GORO_DETERMINISTIC
+  (void)s;
+  (void)via_runnext;
+  return;  // one thread runs everything
+#endif
   if (!via_runnext) full_fence();  // #StoreLoad: the queued G before the npidle/nmspinning reads
   if (s->npidle.load(std::memory_order_seq_cst) == 0) return;
   std::int32_t zero = 0;
@@ -794,6 +852,27 @@ inline void check_timers(sched_t* s) {
 // (never, with exiting: cur's stack is done). Runs on cur's stack; this M only.
 inline void schedule(m* mp, g* cur, bool exiting = false) {
   sched_t* s = mp->sched;
+#if GORO_DETERMINISTIC
+  // One thread: nothing runs concurrently with cur, so its park or yield is
+  // finished here, before the choice (its exit must wait for the switch: the
+  // stack is still in use). The seed picks the next G; if it picks cur again
+  // there is no switch at all.
+  if (!exiting) run_pending(mp);
+  g* next = det_next(s);
+  if (next == cur) {
+    cur->status.store(gstatus::running, std::memory_order_relaxed);
+    return;
+  }
+  if (next != nullptr) {
+    next->status.store(gstatus::running, std::memory_order_relaxed);
+    mp->curg = next;
+    gogo(mp, cur, next, exiting);
+    return;
+  }
+  mp->curg = nullptr;
+  gogo(mp, cur, &mp->g0, exiting);
+  return;
+#endif
   if (mp->lockedg == nullptr && !mp->exiting) {
     bool inherit;
     g* gp = runq_next(s, mp->pp, &inherit);
@@ -1127,6 +1206,10 @@ inline void ready(g* gp) {
   }
   sched_t* s = gp->sched;
   gp->status.store(gstatus::runnable, std::memory_order_relaxed);  // published by the queue's release
+#if GORO_DETERMINISTIC
+  det_put(s, gp);
+  return;
+#endif
   m* mp = getm();
   if (mp != nullptr && mp->sched == s && mp->pp != nullptr) {
     runqput(s, mp->pp, gp, true);
@@ -1220,7 +1303,13 @@ inline void sync_spin() noexcept {
 // sync_fatal: a misuse Go reports with fatal (unlock of an unlocked mutex):
 // ends the process with Go's text (the deterministic scheduler fails the run
 // instead, as a panic_error).
-[[noreturn]] inline void sync_fatal(const char* msg) noexcept { fatal(msg); }
+[[noreturn]] inline void sync_fatal(const char* msg) noexcept {
+#if GORO_DETERMINISTIC
+  det_fatal(msg);
+#else
+  fatal(msg);
+#endif
+}
 
 // unwind_point throws goroutine_exit if the runtime is unwinding and this G has
 // not been unwound yet: yield's check (API.md: "blocking call or yield()").
@@ -1254,6 +1343,10 @@ inline void throw_if_blocking() {
 // over 10 ms; that G yields at its next goro call that reaches here (go(), a
 // channel operation, select). This M only.
 inline void safe_point() {
+#if GORO_DETERMINISTIC
+  det_point(true);
+  return;
+#endif
   m* mp = getm();
   if (GORO_DETAIL_LIKELY(mp == nullptr || mp->pp == nullptr || !mp->pp->preempt.load(std::memory_order_relaxed))) return;
   g* gp = mp->curg;
@@ -1262,6 +1355,32 @@ inline void safe_point() {
   unwind_point(gp);
   mp->pending = pending_op{pending_kind::yield, gp, nullptr, nullptr};
   schedule(mp, gp);
+}
+
+// sched_point: a scheduling point of deterministic mode (API.md lists them:
+// the sync operations, timer operations, sim::point ...); nothing in threaded
+// mode, where the channel operations' safe_point is the preemption point.
+// may_unwind = false for operations that may run in destructors (unlock,
+// done, notify): they never throw goroutine_exit.
+inline void sched_point([[maybe_unused]] bool may_unwind = true) {
+#if GORO_DETERMINISTIC
+  det_point(may_unwind);
+#endif
+}
+
+// race_acquire / race_release: the happens-before edges of Go's memory model
+// at goro's sync operations (Go: raceacquire / racerelease), for the
+// deterministic mode's race detector (sim::shared); nothing in threaded mode,
+// where the sync objects' own atomics carry the edges.
+inline void race_acquire([[maybe_unused]] const void* obj) noexcept {
+#if GORO_DETERMINISTIC
+  det_race_acquire(obj);
+#endif
+}
+inline void race_release([[maybe_unused]] const void* obj) noexcept {
+#if GORO_DETERMINISTIC
+  det_race_release(obj);
+#endif
 }
 
 // ---------------------------------------------------------------------------
@@ -1466,7 +1585,8 @@ inline void g_entry(void* arg) {
 
 // panic_abort ends the process for an exception escaping a goroutine other
 // than main, with API.md's message.
-[[noreturn]] inline void panic_abort(g* gp, std::exception_ptr e) noexcept {
+// panic_text: API.md's message for an exception e escaping goroutine gp.
+inline std::string panic_text(g* gp, std::exception_ptr e) {
   std::string what;
   try {
     std::rethrow_exception(e);
@@ -1477,15 +1597,19 @@ inline void g_entry(void* arg) {
     what = std::string("exception of type ") + (t != nullptr ? t->name() : "unknown");
   }
   char buf[24];
-  write_err("panic: ");
-  write_err(what.c_str());
-  write_err("\n\ngoroutine ");
-  write_err(fmt_u64(buf, gp->id));
-  write_err(" [running], created at ");
-  write_err(gp->site.file);
-  write_err(":");
-  write_err(fmt_u64(buf, gp->site.line));
-  write_err("\n");
+  std::string out = "panic: " + what + "\n\ngoroutine ";
+  out += fmt_u64(buf, gp->id);
+  out += " [running], created at ";
+  out += gp->site.file;
+  out += ":";
+  out += fmt_u64(buf, gp->site.line);
+  out += "\n";
+  return out;
+}
+
+[[noreturn]] inline void panic_abort(g* gp, std::exception_ptr e) noexcept {
+  std::string text = panic_text(gp, e);
+  write_err(text.c_str(), text.size());
   std::abort();
 }
 
@@ -1507,8 +1631,12 @@ void g_body(g* gp) {
       (*c)();
     } catch (goroutine_exit&) {
     } catch (...) {
+#if GORO_DETERMINISTIC
+      if (!gp->is_main) det_fail(gp->sched, std::make_exception_ptr(panic_error(panic_text(gp, std::current_exception()))));
+#else
       if (!gp->is_main) panic_abort(gp, std::current_exception());
-      gp->sched->main_exception = std::current_exception();
+#endif
+      if (gp->is_main) gp->sched->main_exception = std::current_exception();
     }
   }
   g_destroy_closure(gp);
@@ -1567,6 +1695,9 @@ void newproc(sched_t* s, C&& c, source_loc site, bool is_main = false) {
   san_fiber_create(gp->san, lo, static_cast<std::size_t>(gp->stack.hi - lo));
   gp->id = new_goid(s, pp);
   gp->status.store(gstatus::runnable, std::memory_order_relaxed);
+#if GORO_DETERMINISTIC
+  det_spawn(s, gp);
+#endif
   if (pp != nullptr) {
     pp->created.store(pp->created.load(std::memory_order_relaxed) + 1, std::memory_order_release);
     runqput(s, pp, gp, true);
@@ -1595,6 +1726,13 @@ void newproc(sched_t* s, C&& c, source_loc site, bool is_main = false) {
   bool was_main = gp->is_main;
   pp->exited.store(pp->exited.load(std::memory_order_relaxed) + 1, std::memory_order_release);
   light_fence();  // Dekker with run_main's wait for the last goroutine (its heavy_fence)
+#if GORO_DETERMINISTIC
+  det_exit(s, gp);
+  if (was_main) {  // det_next begins the unwinding
+    s->exiting.store(true, std::memory_order_relaxed);
+    s->main_done.store(true, std::memory_order_relaxed);
+  }
+#else
   if (was_main) {
     // Goroutines not started yet must never start now (Go ends them with the
     // process): unwinding begins here, run_main completes it.
@@ -1604,6 +1742,7 @@ void newproc(sched_t* s, C&& c, source_loc site, bool is_main = false) {
   } else if (s->exiting.load(std::memory_order_relaxed)) {
     s->done.wakeup();
   }
+#endif
   mp->pending = pending_op{pending_kind::exit, gp, nullptr, nullptr};
   schedule(mp, gp, true);
   fatal("goexit: a dead goroutine was resumed");
@@ -1887,10 +2026,12 @@ inline sched_t::sched_t(const config& c, bool dflt) : cfg(c), is_default(dflt), 
     allp[i] = pp;
   }
   for (unsigned i = cfg.procs; i-- > 0;) pidleput_locked(this, allp[i]);
+#if !GORO_DETERMINISTIC  // one thread runs everything: no sysmon, no dumps from signals
   std::string trace = debug_setting("schedtrace");
   if (!trace.empty()) schedtrace_ns = std::max(1L, std::atol(trace.c_str())) * 1'000'000;
   if (debug_setting("sigquit") == "1") install_sigquit_dump();
   start_sysmon(this);
+#endif
 }
 
 inline sched_t::~sched_t() {
@@ -1910,8 +2051,13 @@ inline sched_t::~sched_t() {
 // started on first use, never shut down (API.md: its goroutines are abandoned
 // at exit).
 inline sched_t* default_sched() {
+#if GORO_DETERMINISTIC
+  // API.md: in deterministic mode every goroutine runs on run()'s thread.
+  throw std::logic_error("goro: deterministic mode runs goroutines only inside goro::run (called from a plain thread)");
+#else
   static sched_t* s = new sched_t(config{}, true);
   return s;
+#endif
 }
 
 // current_sched: the runtime of the calling goroutine, or the default one.
@@ -2044,6 +2190,10 @@ void run(F&& main_fn, config cfg = {}, detail::source_loc site = detail::source_
   detail::validate(cfg);
   detail::m* mp = detail::getm();
   if (mp != nullptr) throw std::logic_error("goro::run: called from inside a goroutine");
+#if GORO_DETERMINISTIC
+  detail::det_run(std::forward<F>(main_fn), cfg, site, detail::det_input{});
+  return;
+#endif
   std::unique_ptr<detail::sched_t> s(new detail::sched_t(cfg, false));
   detail::newproc(s.get(), detail::closure<F>{std::forward<F>(main_fn), {}}, site, true);
   detail::run_main(s.get());
@@ -2211,5 +2361,8 @@ inline const char* stack_guard() { return detail::stack_guard_name(); }
 
 }  // inline namespace GORO_DETAIL_ABI_NS
 }  // namespace goro
+
+// The deterministic scheduler, and goro::sim in both modes.
+#include "det.hpp"
 
 #endif  // GORO_DETAIL_SCHED_HPP

@@ -82,6 +82,9 @@ inline void dequeue_all(const select_state& st, sudog* keep) noexcept {
 // goroutine (owner-only state: the goroutine runs on that P), a thread-local
 // one on a plain thread.
 inline std::uint32_t select_rand() noexcept {
+#if GORO_DETERMINISTIC
+  return det_rand();  // the seed (or the choice bytes) decides among ready cases
+#endif
   m* mp = getm();
   if (mp != nullptr && mp->pp != nullptr) return fastrand(mp->pp->fastrand);
   static thread_local std::uint32_t state =
@@ -268,7 +271,9 @@ std::size_t select_impl(std::index_sequence<I...>, Cases&... cs) {
   std::uint16_t pollorder[n];
   std::uint16_t lockorder[n];
   sudog sgs[n];
+  for (const scase& c : cases) race_release(c.c);  // the race detector: as if each case were tried
   select_result r = selectgo(cases, n, default_index, pollorder, lockorder, sgs);
+  race_acquire(cases[r.index].c);
   (void)((r.index == I ? (case_traits<Cases>::handle(cs), true) : false) || ...);
   return r.index;
 }

@@ -255,11 +255,77 @@ class rwmutex_impl {
 
 // mutex: Go's sync.Mutex (see mutex_impl). A Lockable: std::lock_guard,
 // std::unique_lock and std::scoped_lock work.
-class mutex : public detail::mutex_impl<detail::runtime_sync> {};
+// The public operations add, around mutex_impl's, deterministic mode's
+// scheduling points and the race detector's edges (an unlock happens before the
+// next lock returns); both compile to nothing in threaded mode.
+class mutex : public detail::mutex_impl<detail::runtime_sync> {
+  using impl = detail::mutex_impl<detail::runtime_sync>;
+
+ public:
+  void lock() {
+    detail::sched_point();
+    impl::lock();
+    detail::race_acquire(this);
+  }
+  bool try_lock() noexcept {
+    detail::sched_point(false);
+    bool ok = impl::try_lock();
+    if (ok) detail::race_acquire(this);
+    return ok;
+  }
+  void unlock() {
+    detail::sched_point(false);
+    detail::race_release(this);
+    impl::unlock();
+  }
+};
 
 // shared_mutex: Go's sync.RWMutex (see rwmutex_impl). Also SharedLockable:
 // std::shared_lock works.
-class shared_mutex : public detail::rwmutex_impl<detail::runtime_sync> {};
+// Race detector edges as Go's: an Unlock happens before the next RLock or Lock
+// returns; an RUnlock before the next Lock (on a second address).
+class shared_mutex : public detail::rwmutex_impl<detail::runtime_sync> {
+  using impl = detail::rwmutex_impl<detail::runtime_sync>;
+  const void* readers() const noexcept { return reinterpret_cast<const char*>(this) + 1; }
+
+ public:
+  void lock() {
+    detail::sched_point();
+    impl::lock();
+    detail::race_acquire(this);
+    detail::race_acquire(readers());
+  }
+  bool try_lock() {
+    detail::sched_point(false);
+    bool ok = impl::try_lock();
+    if (ok) {
+      detail::race_acquire(this);
+      detail::race_acquire(readers());
+    }
+    return ok;
+  }
+  void unlock() {
+    detail::sched_point(false);
+    detail::race_release(this);
+    impl::unlock();
+  }
+  void lock_shared() {
+    detail::sched_point();
+    impl::lock_shared();
+    detail::race_acquire(this);
+  }
+  bool try_lock_shared() noexcept {
+    detail::sched_point(false);
+    bool ok = impl::try_lock_shared();
+    if (ok) detail::race_acquire(this);
+    return ok;
+  }
+  void unlock_shared() {
+    detail::sched_point(false);
+    detail::race_release(readers());
+    impl::unlock_shared();
+  }
+};
 
 namespace detail {
 
@@ -439,10 +505,12 @@ class condition_variable {
   // allowed, as with std::condition_variable: wait in a loop, or use the
   // predicate form.
   void wait(std::unique_lock<mutex>& lk) {
+    detail::sched_point();
     std::uint32_t t = list_.add();
     lk.unlock();
     relock r{lk};
     list_.wait(t);
+    detail::race_acquire(this);
   }
 
   template <class Pred>
@@ -453,10 +521,13 @@ class condition_variable {
   // wait_until / wait_for: as wait, but give up at the deadline (a goro::clock
   // time point): std::cv_status::timeout. The mutex is held again either way.
   std::cv_status wait_until(std::unique_lock<mutex>& lk, clock::time_point deadline) {
+    detail::sched_point();
     std::uint32_t t = list_.add();
     lk.unlock();
     relock r{lk};
-    return list_.wait(t, detail::deadline_ns(deadline)) ? std::cv_status::no_timeout : std::cv_status::timeout;
+    bool notified = list_.wait(t, detail::deadline_ns(deadline));
+    detail::race_acquire(this);
+    return notified ? std::cv_status::no_timeout : std::cv_status::timeout;
   }
   template <class Pred>
   bool wait_until(std::unique_lock<mutex>& lk, clock::time_point deadline, Pred pred) {
@@ -473,8 +544,16 @@ class condition_variable {
     return wait_until(lk, clock::now() + std::chrono::ceil<clock::duration>(d), std::move(pred));
   }
 
-  void notify_one() { list_.notify_one(); }
-  void notify_all() { list_.notify_all(); }
+  void notify_one() {
+    detail::sched_point(false);
+    detail::race_release(this);
+    list_.notify_one();
+  }
+  void notify_all() {
+    detail::sched_point(false);
+    detail::race_release(this);
+    list_.notify_all();
+  }
 
  private:
   // relock locks lk again when a wait ends, returning or throwing. API.md:
@@ -512,11 +591,19 @@ struct once_flag {
 
 template <class F, class... A>
 void call_once(once_flag& flag, F&& f, A&&... args) {
+  detail::sched_point();
   // acquire: pairs with the release below, so f's effects are visible.
-  if (GORO_DETAIL_LIKELY(flag.done_.load(std::memory_order_acquire) != 0)) return;
+  if (GORO_DETAIL_LIKELY(flag.done_.load(std::memory_order_acquire) != 0)) {
+    detail::race_acquire(&flag);
+    return;
+  }
   std::lock_guard<mutex> lk(flag.m_);
-  if (flag.done_.load(std::memory_order_relaxed) != 0) return;
+  if (flag.done_.load(std::memory_order_relaxed) != 0) {
+    detail::race_acquire(&flag);
+    return;
+  }
   std::invoke(std::forward<F>(f), std::forward<A>(args)...);
+  detail::race_release(&flag);
   flag.done_.store(1, std::memory_order_release);
 }
 
@@ -588,7 +675,28 @@ class wait_group_impl {
 
 // wait_group: Go's sync.WaitGroup (see wait_group_impl), with Go 1.25's Go.
 class wait_group : public detail::wait_group_impl<detail::runtime_sync> {
+  using impl = detail::wait_group_impl<detail::runtime_sync>;
+
  public:
+  // add, done, wait: wait_group_impl's, with deterministic mode's scheduling
+  // points and the race detector's edge (a done happens before the wait it
+  // releases returns).
+  void add(std::ptrdiff_t n) {
+    detail::sched_point(false);
+    detail::race_release(this);
+    impl::add(n);
+  }
+  void done() {
+    detail::sched_point(false);
+    detail::race_release(this);
+    impl::done();
+  }
+  void wait() {
+    detail::sched_point();
+    impl::wait();
+    detail::race_acquire(this);
+  }
+
   // go runs f(args...) in a new goroutine, with add(1) before and done() after
   // it returns or unwinds (Go 1.25's WaitGroup.Go).
   template <class F>

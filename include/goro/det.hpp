@@ -1,0 +1,791 @@
+// goro/det.hpp — deterministic mode (GORO_DETERMINISTIC=1; API.md,
+// "Deterministic mode"; DESIGN.md §3): a seeded single-threaded scheduler
+// under the same channels, select, sync types and timers, with virtual time,
+// failure reports that replay from a seed, a happens-before race detector for
+// sim::shared, explore and run_with_choices.
+//
+// ---------------------------------------------------------------------------
+// How it plugs into sched.hpp.
+//
+// run() builds an ordinary sched_t with one P and attaches a det_state. The
+// thread that called run() is the only M: its g0 is det_loop, below. The
+// threaded scheduler's run queue is replaced by det_state::runnable (runqput
+// and ready call det_put), wakep does nothing, and schedule() finishes the
+// departing G's park or yield in place (nothing runs concurrently) and asks
+// det_next for the next G: if the seed picks the same G there is no switch.
+// Parking, the pending ops, goexit, the timer heap and the netpoller are the
+// threaded ones.
+//
+// Scheduling points: safe_point (the channel operations, select, go) and
+// sched_point (the sync types, timers, sim::point, sim::shared) call
+// det_point, which yields to det_next. Every det_next is one step: the step
+// counter bounds a run (max_steps → livelock_error) and places PCT's priority
+// change points.
+//
+// Determinism: a run's decisions depend only on (seed, strategy, pct_depth,
+// pct_steps) or on the choice bytes: the PRNG is seeded per run, goroutine ids
+// restart at 1, the virtual clock starts at the same instant, and the order of
+// det_state::runnable is a function of the run's history. Addresses (stacks,
+// channels) differ between runs but decide nothing: they only order lock
+// acquisition (select) and index semaphore tables.
+//
+// Time: nanotime() (lock.hpp) reads det_state::now. It moves only in
+// det_loop, when nothing is runnable: to the earliest timer (one step). With
+// goroutines waiting on fds, det_loop first waits in the netpoller for real,
+// up to the virtual time left until that timer, so loopback I/O still works.
+//
+// Failures: det_fail records the first one and sets sched.exiting; det_next
+// then begins unwinding (as run_main does in threaded mode: every parked G
+// whose wait can be cancelled throws goroutine_exit from its park; runnable Gs
+// throw it from their next scheduling point) and run() throws the failure
+// once every goroutine has ended. Goroutines that can never end (parked with
+// no cancel, or blocked forever during unwinding) are abandoned: their stacks
+// are not reused.
+//
+// Race detector (sim::shared): vector clocks per goroutine (det_g::vc,
+// indexed by goroutine id) and per sync object (det_state::sync_clocks),
+// joined at race_release / race_acquire, which the channel and sync
+// operations call where Go's memory model has an edge (and at go: a child
+// starts with its parent's clock). It costs nothing until the first
+// sim::shared of a run is made: at that point every live goroutine is
+// treated as synchronized with every other (exact for accesses after it, and
+// a sim::shared cannot be accessed before it exists).
+#ifndef GORO_DETAIL_DET_HPP
+#define GORO_DETAIL_DET_HPP
+
+#include "config.hpp"
+#include "sched.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <random>
+#include <span>
+#include <string>
+#include <unistd.h>
+#include <unordered_map>
+#include <vector>
+
+namespace goro {
+inline namespace GORO_DETAIL_ABI_NS {
+namespace detail {
+#if GORO_DETERMINISTIC
+
+inline constexpr std::int64_t det_epoch_ns = 1'000'000'000;  // the virtual clock at the start of every run
+
+// splitmix64: the run's PRNG (one 64-bit state, fast, seedable with any value).
+inline std::uint64_t splitmix64(std::uint64_t& x) noexcept {
+  std::uint64_t z = (x += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+// vclock: a vector clock indexed by goroutine id (0 unused).
+using vclock = std::vector<std::uint32_t>;
+
+inline std::uint32_t vc_get(const vclock& v, std::size_t i) noexcept { return i < v.size() ? v[i] : 0; }
+inline void vc_join(vclock& into, const vclock& from) {
+  if (into.size() < from.size()) into.resize(from.size(), 0);
+  for (std::size_t i = 0; i < from.size(); ++i)
+    if (from[i] > into[i]) into[i] = from[i];
+}
+
+// det_g: what the deterministic scheduler keeps per goroutine of the run,
+// indexed by goroutine id (ids are dense: 1, 2, ... in every run).
+struct det_g {
+  g* gp = nullptr;          // nullptr once it has exited
+  std::uint64_t prio = 0;   // pct: higher runs first
+  vclock vc;                // race detector; empty until it is turned on
+};
+
+struct det_state {
+  // --- the run's parameters; immutable ---
+  std::uint64_t seed = 1;
+  sim::strategy how = sim::strategy::random;
+  unsigned pct_depth = 3;
+  unsigned pct_steps = 100;
+  std::uint64_t max_steps = 10'000'000;
+  det_input in;
+
+  // --- scheduling; the run's thread only (like everything here) ---
+  std::uint64_t rng = 0;
+  std::size_t choice_pos = 0;     // next byte of in.choices
+  std::vector<g*> runnable;       // the runnable set; det_next removes by swapping with the last
+  std::vector<det_g> gs;          // by goroutine id
+  std::size_t live = 0;           // goroutines not yet exited
+  std::uint64_t steps = 0;
+  std::int64_t now = det_epoch_ns;
+  std::uint64_t trace = 0xcbf29ce484222325ull;  // FNV-1a over the ids chosen: equal runs, equal traces
+  std::vector<std::uint64_t> pct_change_at;     // pct: the steps where the running G's priority drops
+  std::size_t pct_changes_done = 0;
+  g* current = nullptr;           // the G chosen last (the one whose step it is)
+
+  // --- failure and shutdown ---
+  std::exception_ptr failure;     // the first failure of the run
+  bool unwinding = false;         // det_begin_unwind ran
+
+  // --- race detector ---
+  bool race_on = false;
+  std::uint64_t run_id = 0;       // tells a sim::shared that outlived its run to start afresh
+  std::unordered_map<const void*, vclock> sync_clocks;
+
+  std::uint64_t next_rand() noexcept { return splitmix64(rng); }
+
+  // choose: a uniform choice in [0, n) from the seed, or the next choice byte.
+  std::size_t choose(std::size_t n) noexcept {
+    if (in.by_choices) return choice_pos < in.nchoices ? in.choices[choice_pos++] % n : 0;
+    return static_cast<std::size_t>((static_cast<unsigned __int128>(next_rand()) * n) >> 64);
+  }
+};
+
+inline det_state* det_of(sched_t* s) noexcept { return s->det; }
+
+// det_current_run: the deterministic run on this thread, or nullptr.
+inline sched_t* det_current_run() noexcept {
+  m* mp = getm();
+  return mp != nullptr ? mp->sched : nullptr;
+}
+
+inline void det_put(sched_t* s, g* gp) noexcept {
+  s->det->runnable.push_back(gp);  // capacity reserved for every live G by det_spawn: no throw
+}
+
+// det_step counts a scheduling step and places PCT's change points.
+inline void det_step(sched_t* s) {
+  det_state& d = *s->det;
+  ++d.steps;
+  if (GORO_DETAIL_UNLIKELY(d.steps > d.max_steps) && !d.failure) {
+    det_fail(s, std::make_exception_ptr(livelock_error(
+                    "livelock: the run took more than max_steps = " + std::to_string(d.max_steps) + " scheduling steps")));
+  }
+  if (d.how == sim::strategy::pct && d.pct_changes_done < d.pct_change_at.size() &&
+      d.pct_change_at[d.pct_changes_done] == d.steps && d.current != nullptr) {
+    ++d.pct_changes_done;
+    // The i-th change point gives the running G priority depth - i: below
+    // every initial priority (all >= depth) and below earlier changes.
+    d.gs[d.current->id].prio = d.pct_depth - d.pct_changes_done;
+  }
+}
+
+inline void det_begin_unwind(sched_t* s);
+
+// det_next makes one scheduling decision: the G to run next, or nullptr when
+// none is runnable. On the run's thread.
+inline g* det_next(sched_t* s) {
+  det_state& d = *s->det;
+  if (GORO_DETAIL_UNLIKELY(s->exiting.load(std::memory_order_relaxed)) && !d.unwinding) det_begin_unwind(s);
+  if (GORO_DETAIL_UNLIKELY(s->netpoll_waiters.load(std::memory_order_relaxed) > 0)) {
+    // Goroutines wait on fds: a non-blocking poll at every scheduling point.
+    if (netpoller* np = s->np.load(std::memory_order_relaxed)) {
+      for (g* list = np->poll(0); list != nullptr;) {
+        g* gp = list;
+        list = gp->schedlink;
+        gp->schedlink = nullptr;
+        gp->status.store(gstatus::runnable, std::memory_order_relaxed);
+        det_put(s, gp);
+      }
+    }
+  }
+  std::size_t n = d.runnable.size();
+  if (n == 0) return nullptr;
+  det_step(s);
+  std::size_t i = 0;
+  if (d.how == sim::strategy::pct && !d.in.by_choices) {
+    for (std::size_t k = 1; k < n; ++k)
+      if (d.gs[d.runnable[k]->id].prio > d.gs[d.runnable[i]->id].prio) i = k;
+  } else if (n > 1) {
+    i = d.choose(n);
+  }
+  g* gp = d.runnable[i];
+  d.runnable[i] = d.runnable.back();
+  d.runnable.pop_back();
+  d.trace = (d.trace ^ gp->id) * 0x100000001b3ull;
+  d.current = gp;
+  return gp;
+}
+
+// det_point: a scheduling point of the running goroutine. may_unwind: throw
+// goroutine_exit if the run is unwinding (not from operations that may run in
+// destructors).
+inline void det_point(bool may_unwind) {
+  m* mp = getm();
+  if (mp == nullptr || mp->curg == nullptr) return;
+  g* gp = mp->curg;
+  if (gp->in_blocking != 0) return;
+  if (may_unwind) unwind_point(gp);
+  mp->pending = pending_op{pending_kind::yield, gp, nullptr, nullptr};
+  schedule(mp, gp);
+  if (may_unwind) unwind_point(gp);
+}
+
+inline void det_spawn(sched_t* s, g* gp) {
+  det_state& d = *s->det;
+  if (d.gs.size() <= gp->id) d.gs.resize(gp->id + 1);
+  det_g& rec = d.gs[gp->id];
+  rec.gp = gp;
+  rec.prio = d.pct_depth + (d.next_rand() >> 8);  // pct: random initial priorities, all >= depth
+  ++d.live;
+  d.runnable.reserve(d.live);  // det_put never allocates
+  if (d.race_on) {
+    // go: the child starts with everything its parent has seen (Go: the go
+    // statement happens before the goroutine's execution begins).
+    m* mp = getm();
+    g* parent = mp != nullptr ? mp->curg : nullptr;
+    rec.vc.clear();
+    if (parent != nullptr) {
+      vclock& pv = d.gs[parent->id].vc;
+      rec.vc = pv;
+      if (pv.size() <= parent->id) pv.resize(parent->id + 1, 0);
+      ++pv[parent->id];
+    }
+    if (rec.vc.size() <= gp->id) rec.vc.resize(gp->id + 1, 0);
+    rec.vc[gp->id] = 1;
+  }
+}
+
+inline void det_exit(sched_t* s, g* gp) noexcept {
+  det_state& d = *s->det;
+  d.gs[gp->id].gp = nullptr;
+  --d.live;
+}
+
+inline void det_fail(sched_t* s, std::exception_ptr e) noexcept {
+  det_state& d = *s->det;
+  if (!d.failure) d.failure = std::move(e);
+  s->exiting.store(true, std::memory_order_relaxed);
+}
+
+// det_dump lists the live goroutines of the run (id, state, wait reason,
+// creation site), as the deadlock report and the partial-deadlock note do.
+inline std::string det_dump(sched_t* s) {
+  std::string out;
+  char buf[24];
+  for (const det_g& rec : s->det->gs) {
+    g* gp = rec.gp;
+    if (gp == nullptr) continue;
+    gstatus st = gp->status.load(std::memory_order_relaxed);
+    out += "goroutine ";
+    out += fmt_u64(buf, gp->id);
+    out += " [";
+    out += (st == gstatus::waiting && gp->why != wait_reason::none) ? wait_reason_name(gp->why) : gstatus_name(st);
+    if (gp->is_main) out += ", main";
+    out += "]:\n\tcreated at ";
+    out += gp->site.file;
+    out += ":";
+    out += fmt_u64(buf, gp->site.line);
+    out += "\n\n";
+  }
+  return out;
+}
+
+// det_begin_unwind: main returned or the run failed. Every parked goroutine
+// whose wait can be cancelled throws goroutine_exit from its park; the others
+// do at their next scheduling point (see "Unwinding at shutdown", sched.hpp).
+inline void det_begin_unwind(sched_t* s) {
+  det_state& d = *s->det;
+  d.unwinding = true;
+  if (!d.failure && !d.in.quiet && d.runnable.empty() && s->timers_next.load(std::memory_order_relaxed) == no_timer &&
+      s->netpoll_waiters.load(std::memory_order_relaxed) == 0) {
+    // Main returned while the rest are blocked for good: a partial deadlock
+    // (a goroutine leak in Go). Not a failure, but worth a note.
+    bool blocked = false;
+    for (const det_g& rec : d.gs)
+      if (rec.gp != nullptr && rec.gp->status.load(std::memory_order_relaxed) == gstatus::waiting) blocked = true;
+    if (blocked) {
+      std::string note = "goro: main returned while these goroutines were blocked forever (seed " + std::to_string(d.seed) +
+                         "):\n\n" + det_dump(s);
+      write_err(note.c_str(), note.size());
+    }
+  }
+  for (const det_g& rec : d.gs) {
+    g* gp = rec.gp;
+    if (gp == nullptr || gp->status.load(std::memory_order_relaxed) != gstatus::waiting || gp->cancel == nullptr ||
+        gp->unwind.load(std::memory_order_relaxed) != 0)
+      continue;
+    if (gp->cancel(gp, gp->cancel_arg)) {
+      gp->unwind.store(1, std::memory_order_relaxed);
+      ready(gp);
+    }
+  }
+}
+
+// det_fatal: Go's fatal errors (unlock of an unlocked mutex) fail the run as a
+// panic_error instead of ending the process, so that explore survives them.
+// The goroutine cannot go on (its caller is noexcept) and is abandoned.
+[[noreturn]] inline void det_fatal(const char* msg) noexcept {
+  m* mp = getm();
+  if (mp == nullptr || mp->curg == nullptr) fatal(msg);
+  g* gp = mp->curg;
+  sched_t* s = mp->sched;
+  try {
+    det_fail(s, std::make_exception_ptr(panic_error(std::string("fatal error: ") + msg + "\n\n" + "goroutine " +
+                                                    std::to_string(gp->id) + " [running], created at " + gp->site.file + ":" +
+                                                    std::to_string(gp->site.line) + "\n")));
+  } catch (...) {
+    fatal(msg);  // out of memory building the message
+  }
+  // Abandon gp: it is counted as exited, and its stack is never reused.
+  p* pp = mp->pp;
+  pp->exited.store(pp->exited.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  det_exit(s, gp);
+  gp->status.store(gstatus::waiting, std::memory_order_relaxed);
+  gp->sched = nullptr;
+  mp->pending = pending_op{};
+  schedule(mp, gp, true);
+  fatal("det_fatal: an abandoned goroutine was resumed");
+}
+
+inline std::uint32_t det_rand() noexcept {
+  m* mp = getm();
+  if (mp == nullptr || mp->sched->det == nullptr) return 0;
+  det_state& d = *mp->sched->det;
+  if (d.in.by_choices) return static_cast<std::uint32_t>(d.choose(256));
+  return static_cast<std::uint32_t>(d.next_rand() >> 32);
+}
+
+// The race detector's clocks (see the top of this file).
+inline det_g* det_race_current() noexcept {
+  m* mp = getm();
+  if (mp == nullptr || mp->curg == nullptr || mp->sched->det == nullptr || !mp->sched->det->race_on) return nullptr;
+  return &mp->sched->det->gs[mp->curg->id];
+}
+
+inline void det_race_release(const void* obj) noexcept {
+  det_g* cur = det_race_current();
+  if (cur == nullptr || obj == nullptr) return;
+  g* gp = cur->gp;
+  try {
+    vc_join(getm()->sched->det->sync_clocks[obj], cur->vc);
+  } catch (...) {
+    fatal("goro: out of memory in the race detector");
+  }
+  ++cur->vc[gp->id];
+}
+
+inline void det_race_acquire(const void* obj) noexcept {
+  det_g* cur = det_race_current();
+  if (cur == nullptr || obj == nullptr) return;
+  det_state& d = *getm()->sched->det;
+  auto it = d.sync_clocks.find(obj);
+  if (it == d.sync_clocks.end()) return;
+  try {
+    vc_join(cur->vc, it->second);
+  } catch (...) {
+    fatal("goro: out of memory in the race detector");
+  }
+}
+
+// det_race_enable turns the detector on at the first sim::shared of a run:
+// every live goroutine starts as synchronized with every other, each at a new
+// epoch of its own.
+inline void det_race_enable(det_state& d) {
+  if (d.race_on) return;
+  d.race_on = true;
+  for (std::size_t id = 1; id < d.gs.size(); ++id) {
+    if (d.gs[id].gp == nullptr) continue;
+    d.gs[id].vc.assign(d.gs.size(), 1);
+    d.gs[id].vc[0] = 0;
+    d.gs[id].vc[id] = 2;
+  }
+}
+
+// det_params: the run's parameters: the config, overridden by the environment
+// when config::seed is 0 (API.md).
+inline void det_params(det_state& d, const config& c) {
+  d.seed = c.seed;
+  d.how = c.how;
+  d.pct_depth = c.pct_depth;
+  d.pct_steps = c.pct_steps;
+  d.max_steps = c.max_steps;
+  if (d.seed != 0) return;
+  if (const char* v = std::getenv("GORO_STRATEGY")) {
+    std::string sv = v;
+    if (sv == "random") d.how = sim::strategy::random;
+    else if (sv == "pct") d.how = sim::strategy::pct;
+    else throw std::invalid_argument("goro: GORO_STRATEGY must be random or pct, not '" + sv + "'");
+  }
+  auto number = [](const char* name, std::uint64_t& out) {
+    const char* v = std::getenv(name);
+    if (v == nullptr) return false;
+    char* end = nullptr;
+    unsigned long long x = std::strtoull(v, &end, 10);
+    if (end == v || *end != '\0') throw std::invalid_argument(std::string("goro: ") + name + " is not a number: '" + v + "'");
+    out = x;
+    return true;
+  };
+  std::uint64_t x;
+  if (number("GORO_PCT_DEPTH", x)) d.pct_depth = static_cast<unsigned>(x);
+  if (number("GORO_PCT_STEPS", x)) d.pct_steps = static_cast<unsigned>(x);
+  if (!number("GORO_SEED", d.seed) || d.seed == 0) {
+    std::random_device rd;
+    do d.seed = (static_cast<std::uint64_t>(rd()) << 32) ^ rd() ^ static_cast<std::uint64_t>(mono_ns());
+    while (d.seed == 0);
+  }
+}
+
+inline const char* strategy_name(sim::strategy s) noexcept { return s == sim::strategy::pct ? "pct" : "random"; }
+
+inline std::uint64_t& det_run_counter() noexcept {
+  static thread_local std::uint64_t n = 0;
+  return n;
+}
+
+// det_loop is g0 of the run: it runs goroutines until none is left, moving
+// the virtual clock and polling fds when none is runnable, and finds
+// deadlocks.
+inline void det_loop(sched_t* s, m* mp) {
+  det_state& d = *s->det;
+  for (;;) {
+    if (g* gp = det_next(s)) {
+      execute(mp, gp);
+      continue;
+    }
+    if (d.live == 0) return;
+    std::int64_t next = s->timers_next.load(std::memory_order_relaxed);
+    netpoller* np = s->np.load(std::memory_order_relaxed);
+    if (np != nullptr && s->netpoll_waiters.load(std::memory_order_relaxed) > 0) {
+      // Wait for fd events for real, at most until the next timer's virtual time.
+      std::int64_t wait = next == no_timer ? -1 : std::max<std::int64_t>(next - d.now, 0);
+      bool got = false;
+      for (g* list = np->poll(wait); list != nullptr; got = true) {
+        g* gp = list;
+        list = gp->schedlink;
+        gp->schedlink = nullptr;
+        gp->status.store(gstatus::runnable, std::memory_order_relaxed);
+        det_put(s, gp);
+      }
+      if (got) continue;
+    }
+    if (next != no_timer && !(d.unwinding && d.steps > d.max_steps)) {
+      // Nothing can run before the next timer: jump to it (one step).
+      det_step(s);
+      if (next > d.now) d.now = next;
+      run_timers(s, d.now);
+      continue;
+    }
+    if (d.unwinding) return;  // the rest can never end: abandoned
+    det_fail(s, std::make_exception_ptr(deadlock_error("all goroutines are asleep - deadlock!\n\n" + det_dump(s))));
+  }
+}
+
+// det_run is run() in deterministic mode.
+template <class F>
+void det_run(F&& main_fn, config cfg, source_loc site, det_input in) {
+  validate(cfg);
+  det_state d;
+  d.in = in;
+  det_params(d, cfg);
+  if (d.pct_depth == 0) throw std::invalid_argument("goro::config: pct_depth is 0");
+  d.rng = d.seed;
+  d.run_id = ++det_run_counter();
+  if (d.how == sim::strategy::pct) {
+    for (unsigned i = 1; i < d.pct_depth; ++i) d.pct_change_at.push_back(1 + d.next_rand() % std::max(1u, d.pct_steps));
+    std::sort(d.pct_change_at.begin(), d.pct_change_at.end());
+  }
+  cfg.procs = 1;
+  std::unique_ptr<sched_t> s(new sched_t(cfg, false));
+  s->det = &d;
+  m mp;
+  mp.sched = s.get();
+  mp.g0.sched = s.get();
+  mp.g0.is_thread = false;
+  {
+    void* lo;
+    std::size_t size;
+    stack_bounds_of_thread(&lo, &size);
+    san_thread_fiber(mp.g0.san, lo, size);
+  }
+  {
+    rt_lock_guard lk(s->lock);
+    acquirep(&mp, pidleget_locked(s.get()));
+  }
+  struct thread_binding {  // this thread is the run's only M while it lasts
+    explicit thread_binding(m* mp, const std::int64_t* clock) noexcept {
+      tls_m = mp;
+      det_clock = clock;
+    }
+    ~thread_binding() {
+      tls_m = nullptr;
+      det_clock = nullptr;
+    }
+  };
+  {
+    thread_binding bind(&mp, &d.now);
+    newproc(s.get(), closure<F>{std::forward<F>(main_fn), {}}, site, true);
+    det_loop(s.get(), &mp);
+    rt_lock_guard lk(s->lock);
+    pidleput_locked(s.get(), releasep(&mp));
+  }
+  std::exception_ptr failure = d.failure;
+  std::exception_ptr main_exception = s->main_exception;
+  s.reset();
+  if (failure) {
+    if (!in.by_choices) {
+      std::string line = "goro: reproduce with GORO_SEED=" + std::to_string(d.seed) + " GORO_STRATEGY=" + strategy_name(d.how) +
+                         " GORO_PCT_DEPTH=" + std::to_string(d.pct_depth) + " GORO_PCT_STEPS=" + std::to_string(d.pct_steps) + "\n";
+      write_err(line.c_str(), line.size());
+    }
+    std::rethrow_exception(failure);
+  }
+  if (main_exception) std::rethrow_exception(main_exception);
+}
+
+// det_shared_state: the access history of one sim::shared (see "Race
+// detector" above; FastTrack's write epoch and per-goroutine read epochs).
+struct det_access {
+  std::uint64_t gid = 0;
+  std::uint32_t epoch = 0;
+  source_loc site;
+  bool by_operator = false;  // site is the goroutine's creation site
+  std::uint64_t step = 0;
+};
+
+struct det_shared_state {
+  std::uint64_t run_id = 0;
+  det_access last_write;
+  std::vector<det_access> reads;  // since the last write, one per goroutine
+};
+
+inline std::string det_describe(const det_access& a, const char* kind) {
+  std::string out = std::string(kind) + " by goroutine " + std::to_string(a.gid);
+  out += a.by_operator ? " (an operator; goroutine created at " : " at ";
+  out += a.site.file;
+  out += ":";
+  out += std::to_string(a.site.line);
+  if (a.by_operator) out += ")";
+  out += ", step " + std::to_string(a.step);
+  return out;
+}
+
+// det_shared_access: a load (write = false) or store of a sim::shared: a
+// scheduling point, then the happens-before check. Throws goroutine_exit
+// after recording a race_error.
+inline void det_shared_access(det_shared_state& st, bool write, source_loc site, bool by_operator) {
+  det_point(true);
+  m* mp = getm();
+  if (mp == nullptr || mp->curg == nullptr || mp->sched->det == nullptr) return;  // outside a run: a plain variable
+  sched_t* s = mp->sched;
+  det_state& d = *s->det;
+  det_race_enable(d);
+  if (st.run_id != d.run_id) st = det_shared_state{d.run_id, {}, {}};
+  g* gp = mp->curg;
+  det_g& me = d.gs[gp->id];
+  det_access now{gp->id, vc_get(me.vc, gp->id), by_operator ? gp->site : site, by_operator, d.steps};
+  auto ordered = [&](const det_access& a) { return a.gid == 0 || a.gid == gp->id || a.epoch <= vc_get(me.vc, a.gid); };
+  const det_access* other = nullptr;
+  const char* other_kind = "write";
+  if (!ordered(st.last_write)) other = &st.last_write;
+  if (write && other == nullptr) {
+    for (const det_access& r : st.reads)
+      if (!ordered(r)) {
+        other = &r;
+        other_kind = "read";
+        break;
+      }
+  }
+  if (other != nullptr) {
+    std::string msg = "data race on a goro::sim::shared (seed " + std::to_string(d.seed) + ", strategy " + strategy_name(d.how) +
+                      "):\n  " + det_describe(now, write ? "write" : "read") + "\n  " + det_describe(*other, other_kind) +
+                      "\n  with no happens-before edge between them (a channel operation, lock, wait_group or once)\n";
+    det_fail(s, std::make_exception_ptr(race_error(msg)));
+    gp->unwind.store(2, std::memory_order_relaxed);
+    throw goroutine_exit{};
+  }
+  if (write) {
+    st.last_write = now;
+    st.reads.clear();
+  } else {
+    for (det_access& r : st.reads)
+      if (r.gid == now.gid) {
+        r = now;
+        return;
+      }
+    st.reads.push_back(now);
+  }
+}
+
+#else   // threaded mode: sim::shared is a plain variable
+
+struct det_shared_state {};
+
+#endif  // GORO_DETERMINISTIC
+
+template <class>
+inline constexpr bool det_only = false;
+
+}  // namespace detail
+
+namespace sim {
+
+// point: an extra scheduling point (API.md); nothing in threaded mode.
+inline void point() { detail::sched_point(); }
+
+// shared<T>: a variable whose loads and stores are scheduling points and are
+// checked for data races (API.md): load/store record their caller's file and
+// line, the operators their goroutine's creation site. ++, --, += and -= are a
+// load and then a store: not atomic, on purpose. In threaded mode it is a
+// plain T (no checks, no synchronization).
+template <class T>
+class shared {
+ public:
+  shared() = default;
+  shared(T v) : v_(std::move(v)) {}  // NOLINT: implicit, like the T it stands for
+  shared(const shared&) = delete;
+  shared& operator=(const shared&) = delete;
+
+  T load(detail::source_loc site = detail::source_loc::here()) const {
+    access(false, site, false);
+    return v_;
+  }
+  void store(T v, detail::source_loc site = detail::source_loc::here()) {
+    access(true, site, false);
+    v_ = std::move(v);
+  }
+  operator T() const {  // NOLINT: implicit on purpose
+    access(false, {}, true);
+    return v_;
+  }
+  shared& operator=(T v) {
+    access(true, {}, true);
+    v_ = std::move(v);
+    return *this;
+  }
+
+  shared& operator+=(T d) requires std::is_arithmetic_v<T> { return *this = static_cast<T>(T(*this) + d); }
+  shared& operator-=(T d) requires std::is_arithmetic_v<T> { return *this = static_cast<T>(T(*this) - d); }
+  shared& operator++() requires std::is_arithmetic_v<T> { return *this += T(1); }
+  shared& operator--() requires std::is_arithmetic_v<T> { return *this -= T(1); }
+  T operator++(int) requires std::is_arithmetic_v<T> {
+    T old = *this;
+    *this = static_cast<T>(old + T(1));
+    return old;
+  }
+  T operator--(int) requires std::is_arithmetic_v<T> {
+    T old = *this;
+    *this = static_cast<T>(old - T(1));
+    return old;
+  }
+
+ private:
+  void access([[maybe_unused]] bool write, [[maybe_unused]] detail::source_loc site, [[maybe_unused]] bool by_operator) const {
+#if GORO_DETERMINISTIC
+    detail::det_shared_access(st_, write, site, by_operator);
+#endif
+  }
+  T v_{};
+  mutable detail::det_shared_state st_;
+};
+
+struct explore_options {
+  std::uint64_t first_seed = 1;
+  std::size_t runs = 1000;
+  strategy how = strategy::random;
+  unsigned pct_depth = 3;
+  unsigned pct_steps = 100;
+  std::uint64_t max_steps = 10'000'000;
+};
+
+struct explore_result {
+  bool ok;
+  std::uint64_t failing_seed;
+  std::string message;
+  std::size_t runs_done;
+};
+
+#if GORO_DETERMINISTIC
+// seed: the seed of the run in progress (0 outside a run).
+inline std::uint64_t seed() noexcept {
+  detail::sched_t* s = detail::det_current_run();
+  return s != nullptr && s->det != nullptr ? s->det->seed : 0;
+}
+
+// trace_hash: a hash of the scheduling decisions of the run so far (an
+// addition to API.md: equal seeds give equal hashes; tests compare them).
+inline std::uint64_t trace_hash() noexcept {
+  detail::sched_t* s = detail::det_current_run();
+  return s != nullptr && s->det != nullptr ? s->det->trace : 0;
+}
+
+// steps: scheduling steps of the run so far (an addition to API.md).
+inline std::uint64_t steps() noexcept {
+  detail::sched_t* s = detail::det_current_run();
+  return s != nullptr && s->det != nullptr ? s->det->steps : 0;
+}
+
+// explore runs body under run() with seeds first_seed, first_seed + 1, ...
+// and stops at the first failing run (API.md). On a terminal it shows its
+// progress on stderr.
+template <class F>
+explore_result explore(F&& body, explore_options o = {}, detail::source_loc site = detail::source_loc::here()) {
+  explore_result r{true, 0, {}, 0};
+  bool tty = ::isatty(2) == 1;
+  std::int64_t start = detail::mono_ns(), shown = start;
+  for (std::size_t i = 0; i < o.runs; ++i) {
+    config c;
+    c.seed = o.first_seed + i;
+    c.how = o.how;
+    c.pct_depth = o.pct_depth;
+    c.pct_steps = o.pct_steps;
+    c.max_steps = o.max_steps;
+    detail::det_input in;
+    in.quiet = true;
+    try {
+      detail::det_run([&body] { body(); }, c, site, in);
+    } catch (const std::exception& e) {
+      r = explore_result{false, c.seed, e.what(), i + 1};
+    } catch (...) {
+      r = explore_result{false, c.seed, "an exception that is not a std::exception", i + 1};
+    }
+    if (!r.ok) break;
+    r.runs_done = i + 1;
+    std::int64_t t = detail::mono_ns();
+    if (tty && t - shown > 250'000'000) {
+      shown = t;
+      char line[160];
+      int n = std::snprintf(line, sizeof line, "\rgoro explore: %zu/%zu runs, %.0f seeds/s, strategy %s ", i + 1, o.runs,
+                            static_cast<double>(i + 1) * 1e9 / static_cast<double>(t - start), detail::strategy_name(o.how));
+      detail::write_err(line, static_cast<std::size_t>(n));
+    }
+  }
+  if (tty && shown != start) detail::write_err("\n");
+  return r;
+}
+
+// run_with_choices runs body under run() with every scheduling decision taken
+// from the next byte of choices (modulo the number of choices; 0 once they
+// run out): for fuzzers (API.md).
+template <class F>
+void run_with_choices(std::span<const std::uint8_t> choices, F&& body, detail::source_loc site = detail::source_loc::here()) {
+  detail::det_input in;
+  in.choices = choices.data();
+  in.nchoices = choices.size();
+  in.by_choices = true;
+  in.quiet = true;
+  config c;
+  c.seed = 1;
+  detail::det_run([&body] { body(); }, c, site, in);
+}
+
+#else  // threaded mode
+
+inline std::uint64_t seed() noexcept { return 0; }
+inline std::uint64_t trace_hash() noexcept { return 0; }
+inline std::uint64_t steps() noexcept { return 0; }
+
+template <class F>
+explore_result explore(F&&, explore_options = {}) {
+  static_assert(detail::det_only<F>, "goro::sim::explore needs deterministic mode: build with -DGORO_DETERMINISTIC=1");
+  return {};
+}
+template <class F>
+void run_with_choices(std::span<const std::uint8_t>, F&&) {
+  static_assert(detail::det_only<F>, "goro::sim::run_with_choices needs deterministic mode: build with -DGORO_DETERMINISTIC=1");
+}
+
+#endif  // GORO_DETERMINISTIC
+}  // namespace sim
+}  // inline namespace GORO_DETAIL_ABI_NS
+}  // namespace goro
+
+#endif  // GORO_DETAIL_DET_HPP
