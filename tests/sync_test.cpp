@@ -251,7 +251,7 @@ TEST_CASE("sync: wait_group::go runs f with its arguments and done()s after it",
   CHECK(copied == "copy me");
 }
 
-TEST_CASE("sync: wait_group::wait on a plain thread while goroutines done() it", "[sync][wait_group]") {
+TEST_CASE("sync: wait_group::wait on a plain thread while goroutines done() it", "[sync][wait_group][threads]") {
   auto procs = GENERATE(1u, 2u, 4u);
   constexpr int n = 500;
   std::atomic<int> work{0}, inner_work{0};
@@ -308,7 +308,7 @@ TEST_CASE("sync: wait_group::wait on a plain thread while goroutines done() it",
   CHECK(thread_sum == static_cast<long>(n) * (n + 1) / 2);
 }
 
-TEST_CASE("sync: wait_group done() from plain threads releases waiting goroutines", "[sync][wait_group]") {
+TEST_CASE("sync: wait_group done() from plain threads releases waiting goroutines", "[sync][wait_group][threads]") {
   auto procs = GENERATE(1u, 2u, 4u);
   constexpr int threads = 4, waiters = 50;
   std::atomic<int> released{0}, bad{0};

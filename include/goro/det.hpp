@@ -431,6 +431,17 @@ inline std::uint64_t& det_run_counter() noexcept {
   return n;
 }
 
+// det_thread_setup prepares the calling thread to be a run's M, once per
+// thread (explore makes thousands of runs; pthread_getattr_np reads
+// /proc/self/maps on the main thread): a signal stack for the stack-overflow
+// handler, and g0's sanitizer state.
+inline void det_thread_setup(g& g0) {
+  static thread_local alt_stack sigstack;
+  static thread_local std::pair<void*, std::size_t> bounds{nullptr, 0};
+  if (bounds.first == nullptr) stack_bounds_of_thread(&bounds.first, &bounds.second);
+  san_thread_fiber(g0.san, bounds.first, bounds.second);
+}
+
 // det_loop is g0 of the run: it runs goroutines until none is left, moving
 // the virtual clock and polling fds when none is runnable, and finds
 // deadlocks.
@@ -490,12 +501,7 @@ void det_run(F&& main_fn, config cfg, source_loc site, det_input in) {
   mp.sched = s.get();
   mp.g0.sched = s.get();
   mp.g0.is_thread = false;
-  {
-    void* lo;
-    std::size_t size;
-    stack_bounds_of_thread(&lo, &size);
-    san_thread_fiber(mp.g0.san, lo, size);
-  }
+  det_thread_setup(mp.g0);
   {
     rt_lock_guard lk(s->lock);
     acquirep(&mp, pidleget_locked(s.get()));
