@@ -430,7 +430,7 @@ TEST_CASE("sync: a wait_group is reusable once its counter is back to zero", "[s
   CHECK(ok_rounds.load() == rounds);
 }
 
-TEST_CASE("sync: wait on a zero counter returns without parking", "[sync][wait_group]") {
+TEST_CASE("sync: wait on a zero counter returns without parking", "[sync][wait_group][threaded]") {
   // procs = 1: had wait() parked or yielded, the other goroutine would run.
   bool other_ran_early = true;
   goro::run(

@@ -1,0 +1,460 @@
+// Deterministic mode (GORO_DETERMINISTIC=1): determinism, virtual time, the
+// failure reports, the race detector, explore and run_with_choices.
+// API.md, "Deterministic mode"; issue: "Deterministic mode".
+#include "goro.hpp"
+#include "test_util.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <set>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+static_assert(GORO_DETERMINISTIC, "build this test with -DGORO_DETERMINISTIC=1");
+
+using namespace std::chrono_literals;
+using goro::sim::strategy;
+
+namespace {
+
+// A small program with plenty of decisions: producers, consumers and a mutex.
+// Returns the order in which the consumers saw the values, as a string.
+std::string busy_program() {
+  std::string order;
+  goro::chan<int> c(2);
+  goro::mutex mu;
+  goro::wait_group wg;
+  for (int p = 0; p < 3; ++p)
+    wg.go([c, p] {
+      for (int i = 0; i < 4; ++i) c.send(p * 10 + i);
+    });
+  for (int k = 0; k < 2; ++k)
+    wg.go([c, &mu, &order] {
+      for (int i = 0; i < 6; ++i) {
+        int v = *c.recv();
+        std::lock_guard<goro::mutex> lk(mu);
+        order += std::to_string(v) + ",";
+      }
+    });
+  wg.wait();
+  return order;
+}
+
+struct trace {
+  std::string out;
+  std::uint64_t hash = 0;
+  std::uint64_t steps = 0;
+  bool operator==(const trace&) const = default;
+};
+
+trace run_traced(goro::config cfg) {
+  trace t;
+  goro::run(
+      [&] {
+        t.out = busy_program();
+        t.hash = goro::sim::trace_hash();
+        t.steps = goro::sim::steps();
+      },
+      cfg);
+  return t;
+}
+
+// expect_failure runs body with seed and returns the failure's what().
+template <class E, class F>
+std::string failure_of(F body, goro::config cfg = {.seed = 1}) {
+  try {
+    goro::run(body, cfg);
+  } catch (const E& e) {
+    return e.what();
+  }
+  FAIL("the run did not fail with the expected exception");
+  return {};
+}
+
+}  // namespace
+
+TEST_CASE("det: the same seed gives the same trace and output, bit for bit", "[det][determinism]") {
+  for (std::uint64_t seed : {1ull, 2ull, 99ull, 123456789ull})
+    for (strategy how : {strategy::random, strategy::pct}) {
+      goro::config cfg{.seed = seed, .how = how};
+      trace a = run_traced(cfg), b = run_traced(cfg);
+      CHECK(a == b);
+      CHECK(a.steps > 20);
+    }
+}
+
+TEST_CASE("det: 50 seeds give several distinct traces", "[det][determinism]") {
+  std::set<std::uint64_t> hashes;
+  std::set<std::string> outputs;
+  for (std::uint64_t seed = 1; seed <= 50; ++seed) {
+    trace t = run_traced({.seed = seed});
+    hashes.insert(t.hash);
+    outputs.insert(t.out);
+  }
+  CHECK(hashes.size() >= 25);
+  CHECK(outputs.size() >= 10);
+}
+
+TEST_CASE("det: run_with_choices: the same bytes give the same trace; different bytes another", "[det][determinism]") {
+  auto traced = [](std::vector<std::uint8_t> bytes) {
+    trace t;
+    goro::sim::run_with_choices(bytes, [&] {
+      t.out = busy_program();
+      t.hash = goro::sim::trace_hash();
+    });
+    return t;
+  };
+  std::vector<std::uint8_t> bytes;
+  for (int i = 0; i < 200; ++i) bytes.push_back(static_cast<std::uint8_t>(i * 37 + 11));
+  CHECK(traced(bytes) == traced(bytes));
+  std::vector<std::uint8_t> zeros(200, 0);
+  CHECK(traced(zeros) == traced({}));  // exhausted bytes take choice 0
+  CHECK_FALSE(traced(bytes) == traced(zeros));
+}
+
+TEST_CASE("det: goroutine ids restart at 1 in every run", "[det][determinism]") {
+  for (int run = 0; run < 3; ++run) {
+    std::uint64_t main_id = 0, child_id = 0;
+    goro::run(
+        [&] {
+          main_id = goro::this_goroutine::id();
+          goro::chan<std::uint64_t> c;
+          goro::go([c] { c.send(goro::this_goroutine::id()); });
+          child_id = *c.recv();
+        },
+        {.seed = 5});
+    CHECK(main_id == 1);
+    CHECK(child_id == 2);
+  }
+}
+
+TEST_CASE("det: the seed comes from config, else $GORO_SEED, else a fresh one", "[det][seed]") {
+  std::uint64_t seen = 0;
+  goro::run([&] { seen = goro::sim::seed(); }, {.seed = 42});
+  CHECK(seen == 42);
+  ::setenv("GORO_SEED", "777", 1);
+  goro::run([&] { seen = goro::sim::seed(); });
+  CHECK(seen == 777);
+  ::unsetenv("GORO_SEED");
+  std::uint64_t a = 0, b = 0;
+  goro::run([&] { a = goro::sim::seed(); });
+  goro::run([&] { b = goro::sim::seed(); });
+  CHECK(a != 0);
+  CHECK(a != b);
+  ::setenv("GORO_SEED", "not a number", 1);
+  CHECK_THROWS_AS(goro::run([] {}), std::invalid_argument);
+  ::unsetenv("GORO_SEED");
+}
+
+TEST_CASE("det: time is virtual: sleep_for(24h) returns at once, timers fire in order", "[det][time]") {
+  auto wall0 = std::chrono::steady_clock::now();
+  goro::run(
+      [] {
+        auto t0 = goro::now();
+        goro::sleep_for(24h);
+        CHECK(goro::now() - t0 == 24h);  // exactly: nothing else moves the clock
+
+        std::vector<int> order;
+        goro::wait_group wg;
+        for (int i : {5, 1, 4, 2, 3})
+          wg.go([i, &order] {
+            goro::sleep_for(std::chrono::seconds(i));
+            order.push_back(i);
+          });
+        wg.wait();
+        CHECK(order == std::vector<int>{1, 2, 3, 4, 5});
+
+        goro::timer t(1h);
+        auto fired = *t.c().recv();
+        CHECK(fired - t0 == 24h + 5s + 1h);
+        auto r = goro::select(goro::recv_case(goro::after(10min), [](auto) {}),
+                              goro::recv_case(goro::after(5min), [](auto) {}));
+        CHECK(r == 1);
+      },
+      {.seed = 3});
+  CHECK(std::chrono::steady_clock::now() - wall0 < 10s);
+}
+
+TEST_CASE("det: wait_for and deadlines run on the virtual clock", "[det][time]") {
+  goro::run(
+      [] {
+        goro::mutex mu;
+        goro::condition_variable cv;
+        std::unique_lock<goro::mutex> lk(mu);
+        auto t0 = goro::now();
+        CHECK(cv.wait_for(lk, 30s) == std::cv_status::timeout);
+        CHECK(goro::now() - t0 == 30s);
+      },
+      {.seed = 9});
+}
+
+TEST_CASE("det: deadlock: what() starts with Go's text and lists every goroutine with its wait reason and creation site", "[det][deadlock]") {
+  std::string what = failure_of<goro::deadlock_error>([] {
+    goro::chan<int> never;
+    goro::mutex mu;
+    mu.lock();
+    goro::go([&mu] { mu.lock(); });
+    goro::go([never] { (void)never.recv(); });
+    goro::wait_group wg;
+    wg.add(1);
+    wg.wait();
+  });
+  CHECK(what.rfind("all goroutines are asleep - deadlock!", 0) == 0);
+  CHECK(what.find("goroutine 1 [sync.WaitGroup.Wait, main]") != std::string::npos);
+  CHECK(what.find("[sync.Mutex.Lock]") != std::string::npos);
+  CHECK(what.find("[chan receive]") != std::string::npos);
+  CHECK(what.find("det_test.cpp:") != std::string::npos);
+}
+
+TEST_CASE("det: a deadlock is found with timers pending only after they have all fired", "[det][deadlock]") {
+  std::string what = failure_of<goro::deadlock_error>([] {
+    goro::chan<int> c;
+    goro::go([] { goro::sleep_for(1h); });
+    (void)c.recv();
+  });
+  CHECK(what.find("goroutine 1 [chan receive, main]") != std::string::npos);
+}
+
+TEST_CASE("det: an exception escaping a goroutine fails the run as panic_error; main's is rethrown as is", "[det][panic]") {
+  std::string what = failure_of<goro::panic_error>([] {
+    goro::go([] { throw std::runtime_error("boom in a goroutine"); });
+    goro::sleep_for(1s);
+  });
+  CHECK(what.find("panic: boom in a goroutine") != std::string::npos);
+  CHECK(what.find("goroutine 2 [running], created at") != std::string::npos);
+  CHECK_THROWS_AS(goro::run([] { throw std::out_of_range("main"); }, {.seed = 1}), std::out_of_range);
+}
+
+TEST_CASE("det: a failure fails the run even when main returns meanwhile (wait_group::go's done is a scheduling point)", "[det][panic]") {
+  // The goroutine throws; while it unwinds, its done() lets main's wait
+  // return, and main returns before the panic reaches the runtime.
+  for (std::uint64_t seed = 1; seed <= 50; ++seed) {
+    try {
+      goro::run(
+          [] {
+            goro::wait_group wg;
+            wg.go([] { throw std::runtime_error("late"); });
+            wg.wait();
+          },
+          {.seed = seed});
+      FAIL("seed " << seed << ": the run passed");
+    } catch (const goro::panic_error& e) {
+      CHECK(std::string(e.what()).find("late") != std::string::npos);
+    }
+  }
+}
+
+TEST_CASE("det: unlocking an unlocked mutex fails the run as panic_error with Go's text, never aborts", "[det][fatal]") {
+  std::string what = failure_of<goro::panic_error>([] {
+    goro::mutex mu;
+    goro::go([&mu] { mu.unlock(); });
+    goro::sleep_for(1s);
+  });
+  CHECK(what.rfind("fatal error: sync: unlock of unlocked mutex", 0) == 0);
+  what = failure_of<goro::panic_error>([] {
+    goro::shared_mutex rw;
+    rw.unlock_shared();
+  });
+  CHECK(what.rfind("fatal error: sync: RUnlock of unlocked RWMutex", 0) == 0);
+  // The runtime is fine afterwards.
+  int n = 0;
+  goro::run([&] { n = 1; }, {.seed = 1});
+  CHECK(n == 1);
+}
+
+TEST_CASE("det: more than max_steps scheduling steps is a livelock_error", "[det][livelock]") {
+  std::string what = failure_of<goro::livelock_error>(
+      [] {
+        goro::chan<int> a, b;
+        goro::go([a, b] {
+          for (;;) b.send(*a.recv());
+        });
+        for (;;) {
+          a.send(1);
+          (void)b.recv();
+        }
+      },
+      {.seed = 1, .max_steps = 10'000});
+  CHECK(what.find("livelock") != std::string::npos);
+  // Only time moving: a ticker and nobody able to make progress.
+  what = failure_of<goro::livelock_error>(
+      [] {
+        goro::ticker t(1ms);
+        for (;;) (void)t.c().recv();
+      },
+      {.seed = 1, .max_steps = 5'000});
+  CHECK(what.find("max_steps = 5000") != std::string::npos);
+}
+
+TEST_CASE("det: sim::shared: the unsynchronized i++ is a race_error naming both goroutines and sites; explore finds it", "[det][race]") {
+  auto racy = [] {
+    goro::sim::shared<int> n(0);
+    goro::wait_group wg;
+    for (int i = 0; i < 2; ++i)
+      wg.go([&n] {
+        int v = n.load();
+        n.store(v + 1);
+      });
+    wg.wait();
+  };
+  goro::sim::explore_result r = goro::sim::explore(racy, {.runs = 100});
+  REQUIRE_FALSE(r.ok);
+  CHECK(r.runs_done >= 1);
+  CHECK(r.message.rfind("data race", 0) == 0);
+  CHECK(r.message.find("goroutine 2") != std::string::npos);
+  CHECK(r.message.find("goroutine 3") != std::string::npos);
+  CHECK(r.message.find("det_test.cpp:") != std::string::npos);
+  CHECK(r.message.find("seed " + std::to_string(r.failing_seed)) != std::string::npos);
+  // Replays from its seed, with the same report.
+  std::string again = failure_of<goro::race_error>(racy, {.seed = r.failing_seed});
+  CHECK(again == r.message);
+}
+
+TEST_CASE("det: sim::shared: the synchronized versions stay silent over many seeds", "[det][race]") {
+  const std::size_t runs = static_cast<std::size_t>(goro_test::scale(1000));
+  auto check_clean = [&](auto body) {
+    goro::sim::explore_result r = goro::sim::explore(body, {.runs = runs});
+    INFO(r.message);
+    CHECK(r.ok);
+    r = goro::sim::explore(body, {.runs = runs, .how = strategy::pct});
+    INFO(r.message);
+    CHECK(r.ok);
+  };
+  check_clean([] {  // mutex
+    goro::sim::shared<int> n(0);
+    goro::mutex mu;
+    goro::wait_group wg;
+    for (int i = 0; i < 3; ++i)
+      wg.go([&] {
+        std::lock_guard<goro::mutex> lk(mu);
+        n++;
+      });
+    wg.wait();
+    if (n.load() != 3) throw std::logic_error("lost update");
+  });
+  check_clean([] {  // channel as a token
+    goro::sim::shared<int> n(0);
+    goro::chan<int> token(1);
+    token.send(0);
+    goro::wait_group wg;
+    for (int i = 0; i < 3; ++i)
+      wg.go([&] {
+        (void)token.recv();
+        n++;
+        token.send(0);
+      });
+    wg.wait();
+    if (n.load() != 3) throw std::logic_error("lost update");
+  });
+  check_clean([] {  // hand-off through an unbuffered channel, then wait_group
+    goro::sim::shared<int> a(0), b(0);
+    goro::chan<int> done;
+    goro::wait_group wg;
+    wg.go([&] {
+      a = 1;
+      done.send(1);
+    });
+    wg.go([&] {
+      (void)done.recv();
+      b = a + 1;
+    });
+    wg.wait();
+    if (b.load() != 2) throw std::logic_error("order");
+  });
+  check_clean([] {  // call_once, shared_mutex, close
+    goro::sim::shared<int> cfg(0), reads(0);
+    goro::once_flag once;
+    goro::shared_mutex rw;
+    goro::chan<int> closed;
+    goro::wait_group wg;
+    for (int i = 0; i < 3; ++i)
+      wg.go([&] {
+        goro::call_once(once, [&] { cfg = 7; });
+        std::shared_lock<goro::shared_mutex> lk(rw);
+        (void)cfg.load();
+      });
+    wg.go([&] {
+      reads = 1;
+      closed.close();
+    });
+    wg.go([&] {
+      (void)closed.recv();
+      std::lock_guard<goro::shared_mutex> lk(rw);
+      reads = reads + 1;
+    });
+    wg.wait();
+  });
+}
+
+TEST_CASE("det: explore reports the first failing seed and how many runs it made", "[det][explore]") {
+  // Fails only when the second goroutine runs before the first sends.
+  auto body = [] {
+    goro::chan<int> c(2);
+    goro::go([c] { c.send(1); });
+    goro::go([c] { c.send(2); });
+    if (*c.recv() == 2) throw std::logic_error("2 came first");
+    (void)c.recv();
+  };
+  goro::sim::explore_result r = goro::sim::explore(body, {.first_seed = 1, .runs = 1000});
+  REQUIRE_FALSE(r.ok);
+  CHECK(r.runs_done == r.failing_seed);  // seeds 1 .. failing_seed were run
+  CHECK(r.message == "2 came first");
+  CHECK_THROWS_WITH(goro::run(body, {.seed = r.failing_seed}), "2 came first");
+  // And once it passes everywhere: ok, all runs made.
+  r = goro::sim::explore([] { goro::sim::point(); }, {.first_seed = 10, .runs = 20});
+  CHECK(r.ok);
+  CHECK(r.runs_done == 20);
+}
+
+TEST_CASE("det: PCT replays from (seed, depth, steps) and differs from random", "[det][pct]") {
+  goro::config cfg{.seed = 17, .how = strategy::pct, .pct_depth = 4, .pct_steps = 50};
+  CHECK(run_traced(cfg) == run_traced(cfg));
+  goro::config other = cfg;
+  other.pct_depth = 2;
+  std::set<std::uint64_t> hashes;
+  for (std::uint64_t seed = 1; seed <= 20; ++seed) {
+    cfg.seed = seed;
+    hashes.insert(run_traced(cfg).hash);
+  }
+  CHECK(hashes.size() >= 5);
+}
+
+TEST_CASE("det: goroutines that can never end are abandoned and the runtime stays usable", "[det][shutdown]") {
+  // A goroutine blocked on a nil channel forever after main returns: unwound.
+  for (int i = 0; i < 3; ++i) {
+    goro::run(
+        [] {
+          goro::go([] {
+            goro::chan<int> nil_chan(nullptr);
+            (void)nil_chan.recv();
+          });
+          goro::sim::point();
+        },
+        {.seed = static_cast<std::uint64_t>(i + 1)});
+  }
+  CHECK(goro::sim::seed() == 0);  // outside any run
+}
+
+TEST_CASE("det: loopback I/O works (the netpoller is polled when goroutines wait on fds)", "[det][net]") {
+  goro::run(
+      [] {
+        goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+        std::string addr = ln.addr();
+        goro::go([&ln] {
+          goro::net::conn c = ln.accept();
+          std::byte buf[64];
+          std::size_t n = c.read(buf);
+          c.write(std::span<const std::byte>(buf, n));
+        });
+        goro::net::conn c = goro::net::dial(addr);
+        c.write(std::as_bytes(std::span<const char>("hello", 5)));
+        std::byte buf[64];
+        std::size_t n = c.read(buf);
+        CHECK(std::string(reinterpret_cast<const char*>(buf), n) == "hello");
+      },
+      {.seed = 4});
+}
