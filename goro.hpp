@@ -263,6 +263,9 @@ namespace {
 // __tsan_switch_to_fiber right before the register swap. In threaded mode the
 // switch carries synchronization (flags 0): two goroutines that share an M are
 // ordered by it, as the M's own code is; races between Ms are reported as usual.
+// In deterministic mode one thread runs every goroutine, so the switch carries
+// no synchronization (flags __tsan_switch_to_fiber_no_sync) and TSan sees the
+// goroutines as concurrent; see "Deterministic mode under TSan" below.
 // Fences: TSan does not model std::atomic_thread_fence, so full_fence() uses a
 // seq_cst RMW on a private word there (as crossbeam does); the RMW gives the
 // same ordering for the Dekker-style protocols that use it.
@@ -278,6 +281,37 @@ namespace {
 #endif
 #if GORO_TSAN
 #include <sanitizer/tsan_interface.h>
+#endif
+
+// Deterministic mode under TSan.
+//
+// Goroutines are fibers switched without synchronization, so TSan orders two
+// goroutines only through the edges goro declares: __tsan_release/acquire at
+// the sync operations where Go's memory model has an edge (race_release /
+// race_acquire in sched.hpp), fiber creation (go), and every goroutine's end
+// before run() returns. The runtime's own memory and atomics must take no part:
+// they would report false races (run queues, channel buffers and indices
+// written by whichever goroutine runs the operation) and hide real ones (a
+// lock's release in one goroutine, acquire in another). So runtime code runs
+// inside an ignore region (rt_region, sched.hpp): reads, writes and sync
+// ignored. The region's state is per fiber in TSan and must not span a switch
+// (TOOLCHAIN.md, "Traps"): san_before_switch ends the departing fiber's region
+// and san_after_switch begins it again when that fiber resumes; the depth is
+// kept in san_fiber::ignore. race_release/acquire step out of the region for
+// the one annotation (an ignored region would drop it).
+#if GORO_TSAN && GORO_DETERMINISTIC
+#define GORO_DETAIL_TSAN_DET 1
+extern "C" {
+void AnnotateIgnoreReadsBegin(const char* file, int line);
+void AnnotateIgnoreReadsEnd(const char* file, int line);
+void AnnotateIgnoreWritesBegin(const char* file, int line);
+void AnnotateIgnoreWritesEnd(const char* file, int line);
+void AnnotateIgnoreSyncBegin(const char* file, int line);
+void AnnotateIgnoreSyncEnd(const char* file, int line);
+void AnnotateNewMemory(const char* file, int line, const volatile void* mem, unsigned long size);
+}
+#else
+#define GORO_DETAIL_TSAN_DET 0
 #endif
 
 namespace goro {
@@ -322,7 +356,28 @@ struct san_fiber {
 #if GORO_TSAN
   void* tsan = nullptr;          // the TSan fiber, or the M's own thread fiber for g0
 #endif
+#if GORO_DETAIL_TSAN_DET
+  unsigned ignore = 0;           // rt_region depth of this fiber (see "Deterministic mode under TSan")
+#endif
 };
+
+#if GORO_DETAIL_TSAN_DET
+// tls_san: the fiber running on this thread (set by san_after_switch and
+// san_thread_fiber). Relaxed atomic builtins: every fiber reads it.
+inline thread_local san_fiber* tls_san = nullptr;
+inline san_fiber* san_current() noexcept { return __atomic_load_n(&tls_san, __ATOMIC_RELAXED); }
+
+inline void san_ignore_begin() noexcept {
+  AnnotateIgnoreReadsBegin(__FILE__, __LINE__);
+  AnnotateIgnoreWritesBegin(__FILE__, __LINE__);
+  AnnotateIgnoreSyncBegin(__FILE__, __LINE__);
+}
+inline void san_ignore_end() noexcept {
+  AnnotateIgnoreSyncEnd(__FILE__, __LINE__);
+  AnnotateIgnoreWritesEnd(__FILE__, __LINE__);
+  AnnotateIgnoreReadsEnd(__FILE__, __LINE__);
+}
+#endif
 
 // Called on the departing side right before the register swap. exiting: the
 // departing context never runs again (ASan may release its fake stack).
@@ -331,7 +386,10 @@ inline void san_before_switch([[maybe_unused]] san_fiber& from, [[maybe_unused]]
 #if GORO_ASAN
   __sanitizer_start_switch_fiber(exiting ? nullptr : &from.asan_fake, to.stack_lo, to.stack_size);
 #endif
-#if GORO_TSAN
+#if GORO_DETAIL_TSAN_DET
+  if (from.ignore != 0) san_ignore_end();
+  __tsan_switch_to_fiber(to.tsan, __tsan_switch_to_fiber_no_sync);
+#elif GORO_TSAN
   __tsan_switch_to_fiber(to.tsan, 0);
 #endif
 }
@@ -341,6 +399,10 @@ inline void san_before_switch([[maybe_unused]] san_fiber& from, [[maybe_unused]]
 inline void san_after_switch([[maybe_unused]] san_fiber& self, [[maybe_unused]] bool first) noexcept {
 #if GORO_ASAN
   __sanitizer_finish_switch_fiber(first ? nullptr : self.asan_fake, nullptr, nullptr);
+#endif
+#if GORO_DETAIL_TSAN_DET
+  __atomic_store_n(&tls_san, &self, __ATOMIC_RELAXED);
+  if (self.ignore != 0) san_ignore_begin();
 #endif
 }
 
@@ -371,6 +433,9 @@ inline void san_thread_fiber([[maybe_unused]] san_fiber& f, [[maybe_unused]] voi
 #if GORO_TSAN
   f.tsan = __tsan_get_current_fiber();
 #endif
+#if GORO_DETAIL_TSAN_DET
+  __atomic_store_n(&tls_san, &f, __ATOMIC_RELAXED);
+#endif
 }
 
 // A stack that goes back to the pool: clear ASan's poison left by frames that
@@ -379,6 +444,11 @@ inline void san_thread_fiber([[maybe_unused]] san_fiber& f, [[maybe_unused]] voi
 inline void san_stack_reuse([[maybe_unused]] void* lo, [[maybe_unused]] std::size_t size) noexcept {
 #if GORO_ASAN
   __asan_unpoison_memory_region(lo, size);
+#endif
+#if GORO_DETAIL_TSAN_DET
+  // The previous goroutine's accesses to this stack are not ordered before
+  // the next one's (switches carry no sync here): forget them.
+  AnnotateNewMemory(__FILE__, __LINE__, lo, size);
 #endif
 }
 
@@ -1647,11 +1717,17 @@ void det_run(F&& main_fn, config cfg, source_loc site, det_input in);
 // switch. These accessors are noinline and contain a compiler barrier, so each
 // call reads the current thread's value (DESIGN.md, "TLS caching").
 
+// tls_m: this thread's M. Read and written with relaxed atomic builtins: in
+// deterministic mode under TSan every goroutine is a fiber of one thread and
+// reads it (also outside the runtime's ignore regions), and the run's thread
+// writes it at the start and end of run(): plain accesses would be reported.
+// (An atomic on one thread costs a plain move.)
 inline thread_local m* tls_m = nullptr;
+inline void set_tls_m(m* mp) noexcept { __atomic_store_n(&tls_m, mp, __ATOMIC_RELAXED); }
 
 GORO_DETAIL_NOINLINE inline m* getm() noexcept {
   asm volatile("" ::: "memory");
-  return tls_m;
+  return __atomic_load_n(&tls_m, __ATOMIC_RELAXED);
 }
 
 GORO_DETAIL_NOINLINE inline int* errno_ptr() noexcept {
@@ -1682,6 +1758,44 @@ inline g* getg() noexcept {
   m* mp = getm();
   if (mp != nullptr && mp->curg != nullptr) return mp->curg;
   return thread_g();
+}
+
+// rt_region: deterministic mode's runtime code under TSan runs inside one
+// (sanitizer.hpp, "Deterministic mode under TSan"); an empty object otherwise.
+// Nests; one per fiber at a time is live in TSan, the depth in san_fiber.
+class rt_region {
+ public:
+#if GORO_DETAIL_TSAN_DET
+  rt_region() noexcept : f_(current()) {
+    if (f_ != nullptr && f_->ignore++ == 0) san_ignore_begin();
+  }
+  ~rt_region() {
+    if (f_ != nullptr && --f_->ignore == 0) san_ignore_end();
+  }
+  static san_fiber* current() noexcept { return getm() != nullptr ? san_current() : nullptr; }
+
+ private:
+  san_fiber* f_;
+#else
+  rt_region() noexcept {}
+  ~rt_region() {}
+#endif
+ public:
+  rt_region(const rt_region&) = delete;
+  rt_region& operator=(const rt_region&) = delete;
+};
+
+// san_edge: a happens-before edge for TSan in deterministic mode (release or
+// acquire on obj), from inside or outside an rt_region. Nothing otherwise.
+inline void san_edge([[maybe_unused]] const void* obj, [[maybe_unused]] bool release) noexcept {
+#if GORO_DETAIL_TSAN_DET
+  san_fiber* f = rt_region::current();
+  bool in = f != nullptr && f->ignore != 0;
+  if (in) san_ignore_end();
+  if (release) __tsan_release(const_cast<void*>(obj));
+  else __tsan_acquire(const_cast<void*>(obj));
+  if (in) san_ignore_begin();
+#endif
 }
 
 // plain_threads_waiting counts plain OS threads inside a goro call that may
@@ -2844,11 +2958,13 @@ inline void sched_point([[maybe_unused]] bool may_unwind = true) {
 inline void race_acquire([[maybe_unused]] const void* obj) noexcept {
 #if GORO_DETERMINISTIC
   det_race_acquire(obj);
+  if (obj != nullptr) san_edge(obj, false);
 #endif
 }
 inline void race_release([[maybe_unused]] const void* obj) noexcept {
 #if GORO_DETERMINISTIC
   det_race_release(obj);
+  if (obj != nullptr) san_edge(obj, true);
 #endif
 }
 
@@ -2975,6 +3091,7 @@ inline void run_timers(sched_t* s, std::int64_t now) {
 // Go's resetForSleep is: it cannot fire while the goroutine is still on its
 // stack, and no lock is held across the park.
 inline void timer_sleep(std::int64_t when) {
+  rt_region rt;
   throw_if_blocking();
   rtimer t;
   t.when = when;
@@ -3046,9 +3163,15 @@ inline std::uint64_t new_goid(sched_t* s, p* pp) noexcept {
 inline void g_entry(void* arg) {
   g* self = static_cast<g*>(arg);
   san_after_switch(self->san, true);
-  run_pending(getm());
-  *errno_ptr() = 0;
+  san_edge(self, false);  // go: the spawner's edge (newproc)
+  {
+    rt_region rt;
+    run_pending(getm());
+    *errno_ptr() = 0;
+  }
   self->body(self);
+  san_edge(self->sched, true);  // this goroutine's end happens before run() returns
+  rt_region rt;                 // never ends: goexit switches away for good
   goexit(self);
 }
 
@@ -3121,6 +3244,7 @@ inline void g_destroy_closure(g* gp) noexcept {
 template <class C>
 void newproc(sched_t* s, C&& c, source_loc site, bool is_main = false) {
   using CT = std::decay_t<C>;
+  rt_region rt;
   safe_point();
   m* mp = getm();
   p* pp = (mp != nullptr && mp->sched == s) ? mp->pp : nullptr;
@@ -3161,6 +3285,7 @@ void newproc(sched_t* s, C&& c, source_loc site, bool is_main = false) {
   // writes the first frame.
   san_stack_reuse(lo, static_cast<std::size_t>(top - lo));
   gp->sp = ctx_make(top, &g_entry, gp);
+  san_edge(gp, true);  // go happens before the goroutine starts (g_entry)
   san_fiber_create(gp->san, lo, static_cast<std::size_t>(gp->stack.hi - lo));
   gp->id = new_goid(s, pp);
   gp->status.store(gstatus::runnable, std::memory_order_relaxed);
@@ -3243,7 +3368,7 @@ inline void stack_bounds_of_thread(void** lo, std::size_t* size) noexcept {
 
 // mstart is an M's thread: the g0 loop (Go: mstart / schedule on g0).
 inline void mstart(m* mp) {
-  tls_m = mp;
+  set_tls_m(mp);
   alt_stack sigstack;
   void* lo;
   std::size_t size;
@@ -3288,7 +3413,7 @@ inline void mstart(m* mp) {
     rt_lock_guard lk(mp->sched->lock);
     pidleput_locked(mp->sched, releasep(mp));
   }
-  tls_m = nullptr;
+  set_tls_m(nullptr);
 }
 
 // ---------------------------------------------------------------------------
@@ -3315,7 +3440,7 @@ inline void stack_overflow_message(g* gp) noexcept {
 
 // overflow_check is the SIGSEGV hook: is addr in the running goroutine's guard?
 inline bool overflow_check(void* addr) noexcept {
-  m* mp = tls_m;  // a signal handler runs on the faulting thread: no switch in between
+  m* mp = __atomic_load_n(&tls_m, __ATOMIC_RELAXED);  // a signal handler runs on the faulting thread: no switch in between
   if (mp == nullptr || mp->curg == nullptr) return false;
   g* gp = mp->curg;
   char* a = static_cast<char*>(addr);
@@ -3726,6 +3851,7 @@ inline void yield() {
     std::this_thread::yield();
     return;
   }
+  detail::rt_region rt;
   detail::unwind_point(gp);
   mp->pending = detail::pending_op{detail::pending_kind::yield, gp, nullptr, nullptr};
   detail::schedule(mp, gp);
@@ -4045,6 +4171,7 @@ inline g* det_next(sched_t* s) {
 // goroutine_exit if the run is unwinding (not from operations that may run in
 // destructors).
 inline void det_point(bool may_unwind) {
+  rt_region rt;
   m* mp = getm();
   if (mp == nullptr || mp->curg == nullptr) return;
   g* gp = mp->curg;
@@ -4344,20 +4471,24 @@ void det_run(F&& main_fn, config cfg, source_loc site, det_input in) {
   }
   struct thread_binding {  // this thread is the run's only M while it lasts
     explicit thread_binding(m* mp, const std::int64_t* clock) noexcept {
-      tls_m = mp;
+      set_tls_m(mp);
       det_clock = clock;
     }
     ~thread_binding() {
-      tls_m = nullptr;
+      set_tls_m(nullptr);
       det_clock = nullptr;
     }
   };
   {
     thread_binding bind(&mp, &d.now);
-    newproc(s.get(), closure<F>{std::forward<F>(main_fn), {}}, site, true);
-    det_loop(s.get(), &mp);
-    rt_lock_guard lk(s->lock);
-    pidleput_locked(s.get(), releasep(&mp));
+    {
+      rt_region rt;
+      newproc(s.get(), closure<F>{std::forward<F>(main_fn), {}}, site, true);
+      det_loop(s.get(), &mp);
+      rt_lock_guard lk(s->lock);
+      pidleput_locked(s.get(), releasep(&mp));
+    }
+    san_edge(s.get(), false);  // every goroutine's end (g_entry) happens before run() returns
   }
   std::exception_ptr failure = d.failure;
   std::exception_ptr main_exception = s->main_exception;
@@ -4404,6 +4535,7 @@ inline std::string det_describe(const det_access& a, const char* kind) {
 // scheduling point, then the happens-before check. Throws goroutine_exit
 // after recording a race_error.
 inline void det_shared_access(det_shared_state& st, bool write, source_loc site, bool by_operator) {
+  rt_region rt;
   det_point(true);
   m* mp = getm();
   if (mp == nullptr || mp->curg == nullptr || mp->sched->det == nullptr) return;  // outside a run: a plain variable
@@ -5180,17 +5312,20 @@ class mutex : public detail::mutex_impl<detail::runtime_sync> {
 
  public:
   void lock() {
+    detail::rt_region rt;
     detail::sched_point();
     impl::lock();
     detail::race_acquire(this);
   }
   bool try_lock() noexcept {
+    detail::rt_region rt;
     detail::sched_point(false);
     bool ok = impl::try_lock();
     if (ok) detail::race_acquire(this);
     return ok;
   }
   void unlock() {
+    detail::rt_region rt;
     detail::sched_point(false);
     detail::race_release(this);
     impl::unlock();
@@ -5207,12 +5342,14 @@ class shared_mutex : public detail::rwmutex_impl<detail::runtime_sync> {
 
  public:
   void lock() {
+    detail::rt_region rt;
     detail::sched_point();
     impl::lock();
     detail::race_acquire(this);
     detail::race_acquire(readers());
   }
   bool try_lock() {
+    detail::rt_region rt;
     detail::sched_point(false);
     bool ok = impl::try_lock();
     if (ok) {
@@ -5222,22 +5359,26 @@ class shared_mutex : public detail::rwmutex_impl<detail::runtime_sync> {
     return ok;
   }
   void unlock() {
+    detail::rt_region rt;
     detail::sched_point(false);
     detail::race_release(this);
     impl::unlock();
   }
   void lock_shared() {
+    detail::rt_region rt;
     detail::sched_point();
     impl::lock_shared();
     detail::race_acquire(this);
   }
   bool try_lock_shared() noexcept {
+    detail::rt_region rt;
     detail::sched_point(false);
     bool ok = impl::try_lock_shared();
     if (ok) detail::race_acquire(this);
     return ok;
   }
   void unlock_shared() {
+    detail::rt_region rt;
     detail::sched_point(false);
     detail::race_release(readers());
     impl::unlock_shared();
@@ -5422,6 +5563,7 @@ class condition_variable {
   // allowed, as with std::condition_variable: wait in a loop, or use the
   // predicate form.
   void wait(std::unique_lock<mutex>& lk) {
+    detail::rt_region rt;
     detail::sched_point();
     std::uint32_t t = list_.add();
     lk.unlock();
@@ -5438,6 +5580,7 @@ class condition_variable {
   // wait_until / wait_for: as wait, but give up at the deadline (a goro::clock
   // time point): std::cv_status::timeout. The mutex is held again either way.
   std::cv_status wait_until(std::unique_lock<mutex>& lk, clock::time_point deadline) {
+    detail::rt_region rt;
     detail::sched_point();
     std::uint32_t t = list_.add();
     lk.unlock();
@@ -5462,11 +5605,13 @@ class condition_variable {
   }
 
   void notify_one() {
+    detail::rt_region rt;
     detail::sched_point(false);
     detail::race_release(this);
     list_.notify_one();
   }
   void notify_all() {
+    detail::rt_region rt;
     detail::sched_point(false);
     detail::race_release(this);
     list_.notify_all();
@@ -5599,16 +5744,19 @@ class wait_group : public detail::wait_group_impl<detail::runtime_sync> {
   // points and the race detector's edge (a done happens before the wait it
   // releases returns).
   void add(std::ptrdiff_t n) {
+    detail::rt_region rt;
     detail::sched_point(false);
     detail::race_release(this);
     impl::add(n);
   }
   void done() {
+    detail::rt_region rt;
     detail::sched_point(false);
     detail::race_release(this);
     impl::done();
   }
   void wait() {
+    detail::rt_region rt;
     detail::sched_point();
     impl::wait();
     detail::race_acquire(this);
@@ -6108,6 +6256,7 @@ class chan {
   // own uses of chansend/chanrecv, such as a timer firing under the timer
   // heap's lock, must never switch away, so the safe point is only here.)
   void send(T v) const {
+    detail::rt_region rt;
     detail::safe_point();
     if (c_ == nullptr) detail::park_forever(detail::wait_reason::chan_send_nil);
     detail::race_release(c_);
@@ -6117,6 +6266,7 @@ class chan {
 
   // recv blocks until a value arrives; std::nullopt once closed and drained.
   std::optional<T> recv() const {
+    detail::rt_region rt;
     detail::safe_point();
     std::optional<T> out;
     if (c_ == nullptr) detail::park_forever(detail::wait_reason::chan_receive_nil);
@@ -6129,6 +6279,7 @@ class chan {
   // try_send sends only if it can without blocking; moves from v only then.
   // Throws closed_channel on a closed channel.
   bool try_send(T& v) const {
+    detail::rt_region rt;
     detail::safe_point();
     if (c_ == nullptr) return false;
     detail::race_release(c_);
@@ -6140,6 +6291,7 @@ class chan {
 
   // try_recv receives only if a value is ready now.
   std::optional<T> try_recv() const {
+    detail::rt_region rt;
     detail::safe_point();
     std::optional<T> out;
     if (c_ != nullptr) {
@@ -6152,6 +6304,7 @@ class chan {
 
   // close: throws closed_channel if already closed, std::logic_error if nil.
   void close() const {
+    detail::rt_region rt;
     detail::sched_point(false);
     if (c_ == nullptr) throw std::logic_error("goro::chan: close of nil channel");
     detail::race_release(c_);
@@ -6471,9 +6624,13 @@ std::size_t select_impl(std::index_sequence<I...>, Cases&... cs) {
   std::uint16_t pollorder[n];
   std::uint16_t lockorder[n];
   sudog sgs[n];
-  for (const scase& c : cases) race_release(c.c);  // the race detector: as if each case were tried
-  select_result r = selectgo(cases, n, default_index, pollorder, lockorder, sgs);
-  race_acquire(cases[r.index].c);
+  select_result r;
+  {
+    rt_region rt;
+    for (const scase& c : cases) race_release(c.c);  // the race detector: as if each case were tried
+    r = selectgo(cases, n, default_index, pollorder, lockorder, sgs);
+    race_acquire(cases[r.index].c);
+  }
   (void)((r.index == I ? (case_traits<Cases>::handle(cs), true) : false) || ...);
   return r.index;
 }
@@ -6610,6 +6767,7 @@ struct chan_timer {
 // zero or negative d returns at once. On a plain thread it sleeps the thread.
 template <class Rep, class Period>
 void sleep_for(std::chrono::duration<Rep, Period> d) {
+  detail::rt_region rt;
   detail::sched_point();
   if (d <= d.zero()) return;
   detail::m* mp = detail::getm();
@@ -6631,6 +6789,7 @@ void sleep_until(std::chrono::time_point<Clock, Dur> t) {
 class timer {
  public:
   explicit timer(clock::duration d) : ch_(1) {
+    detail::rt_region rt;
     detail::sched_point();
     st_->s = detail::current_sched();
     st_->c = detail::chan_ptr(ch_);
@@ -6651,12 +6810,14 @@ class timer {
   // stop prevents the timer from firing; true if it was active (pending, or
   // fired with the value not received yet).
   bool stop() {
+    detail::rt_region rt;
     detail::sched_point();
     return st_->stop();
   }
 
   // reset re-arms the timer to fire d from now; returns what stop would have.
   bool reset(clock::duration d) {
+    detail::rt_region rt;
     detail::sched_point();
     return st_->reset(detail::to_ns(d), 0);
   }
@@ -6671,6 +6832,7 @@ class timer {
 class ticker {
  public:
   explicit ticker(clock::duration d) : ch_(1) {
+    detail::rt_region rt;
     detail::sched_point();
     std::int64_t ns = detail::to_ns(d);
     if (ns <= 0) throw std::invalid_argument("goro::ticker: non-positive interval");
@@ -6690,10 +6852,12 @@ class ticker {
 
   chan<clock::time_point>& c() noexcept { return ch_; }
   void stop() {
+    detail::rt_region rt;
     detail::sched_point();
     st_->stop();
   }
   void reset(clock::duration d) {
+    detail::rt_region rt;
     detail::sched_point();
     std::int64_t ns = detail::to_ns(d);
     if (ns <= 0) throw std::invalid_argument("goro::ticker: non-positive interval");
@@ -6709,6 +6873,7 @@ class ticker {
 // The timer belongs to the channel: when the last handle goes, the channel's
 // on_destroy hook cancels it (so `select` loops with after() do not leak).
 inline chan<clock::time_point> after(clock::duration d) {
+  detail::rt_region rt;
   detail::sched_point();
   chan<clock::time_point> ch(1);
   detail::hchan* c = detail::chan_ptr(ch);
@@ -7208,6 +7373,7 @@ inline void pd_attach_locked(poll_desc* pd, epoll_netpoller* np) {
 // pd_prepare: Go's pollDesc.prepare: closed_error if pd is closing,
 // timeout_error if mode's deadline has passed. No lock.
 inline void pd_prepare(poll_desc* pd, int mode) {
+  rt_region rt;  // deterministic mode under TSan (sanitizer.hpp)
   if (pd->closing.load(std::memory_order_acquire)) throw net::closed_error();
   std::int64_t dl = pd->d[mode].deadline.load(std::memory_order_acquire);
   if (dl != no_timer && dl <= nanotime()) throw timeout_error();
@@ -7320,6 +7486,7 @@ inline void pd_wait_thread(poll_desc* pd, int fd, int mode, std::int64_t call_dl
 // plain thread it blocks the thread in poll(2). Inside blocking<> it throws
 // std::logic_error. Go: netpollblock.
 inline void pd_wait(poll_desc* pd, int mode, std::int64_t call_dl) {
+  rt_region rt;  // deterministic mode under TSan (sanitizer.hpp)
   throw_if_blocking();  // API.md: parking inside blocking<> is a logic_error
   m* mp = getm();
   if (mp == nullptr || mp->curg == nullptr) {
@@ -7448,6 +7615,7 @@ inline void pd_wait(poll_desc* pd, int mode, std::int64_t call_dl) {
 // the goroutines waiting in them, and wakes those whose deadline has passed
 // with timeout_error (Go: poll_runtime_pollSetDeadline). Any goroutine or thread.
 inline void pd_set_deadline(poll_desc* pd, int mask, std::int64_t dl) {
+  rt_region rt;  // deterministic mode under TSan (sanitizer.hpp)
   plain_call_scope scope;
   epoll_netpoller* np = nullptr;
   {
@@ -7508,6 +7676,7 @@ inline void pd_set_deadline(poll_desc* pd, int mask, std::int64_t dl) {
 // pd_evict marks pd closing and wakes everyone waiting on it with
 // net::closed_error (Go: poll_runtime_pollUnblock). Any goroutine or thread.
 inline void pd_evict(poll_desc* pd) {
+  rt_region rt;  // deterministic mode under TSan (sanitizer.hpp)
   plain_call_scope scope;
   g* wake = nullptr;
   {
@@ -7531,6 +7700,7 @@ inline void pd_evict(poll_desc* pd) {
 
 // io_close: io::close. Returns ::close's errno (0 on success).
 inline int io_close(int fd) {
+  rt_region rt;  // deterministic mode under TSan (sanitizer.hpp)
   if (poll_desc* pd = pd_remove(fd)) {
     pd_evict(pd);
     {
@@ -7553,6 +7723,7 @@ inline int io_close(int fd) {
 
 // io_wait: io::wait_readable / wait_writable.
 inline void io_wait(int fd, int mode, clock::time_point deadline) {
+  rt_region rt;  // deterministic mode under TSan (sanitizer.hpp)
   if (fd < 0) throw net::closed_error();
   std::int64_t dl = deadline_of(deadline);
   m* mp = getm();

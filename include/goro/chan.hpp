@@ -451,6 +451,7 @@ class chan {
   // own uses of chansend/chanrecv, such as a timer firing under the timer
   // heap's lock, must never switch away, so the safe point is only here.)
   void send(T v) const {
+    detail::rt_region rt;
     detail::safe_point();
     if (c_ == nullptr) detail::park_forever(detail::wait_reason::chan_send_nil);
     detail::race_release(c_);
@@ -460,6 +461,7 @@ class chan {
 
   // recv blocks until a value arrives; std::nullopt once closed and drained.
   std::optional<T> recv() const {
+    detail::rt_region rt;
     detail::safe_point();
     std::optional<T> out;
     if (c_ == nullptr) detail::park_forever(detail::wait_reason::chan_receive_nil);
@@ -472,6 +474,7 @@ class chan {
   // try_send sends only if it can without blocking; moves from v only then.
   // Throws closed_channel on a closed channel.
   bool try_send(T& v) const {
+    detail::rt_region rt;
     detail::safe_point();
     if (c_ == nullptr) return false;
     detail::race_release(c_);
@@ -483,6 +486,7 @@ class chan {
 
   // try_recv receives only if a value is ready now.
   std::optional<T> try_recv() const {
+    detail::rt_region rt;
     detail::safe_point();
     std::optional<T> out;
     if (c_ != nullptr) {
@@ -495,6 +499,7 @@ class chan {
 
   // close: throws closed_channel if already closed, std::logic_error if nil.
   void close() const {
+    detail::rt_region rt;
     detail::sched_point(false);
     if (c_ == nullptr) throw std::logic_error("goro::chan: close of nil channel");
     detail::race_release(c_);

@@ -209,6 +209,7 @@ inline g* det_next(sched_t* s) {
 // goroutine_exit if the run is unwinding (not from operations that may run in
 // destructors).
 inline void det_point(bool may_unwind) {
+  rt_region rt;
   m* mp = getm();
   if (mp == nullptr || mp->curg == nullptr) return;
   g* gp = mp->curg;
@@ -508,20 +509,24 @@ void det_run(F&& main_fn, config cfg, source_loc site, det_input in) {
   }
   struct thread_binding {  // this thread is the run's only M while it lasts
     explicit thread_binding(m* mp, const std::int64_t* clock) noexcept {
-      tls_m = mp;
+      set_tls_m(mp);
       det_clock = clock;
     }
     ~thread_binding() {
-      tls_m = nullptr;
+      set_tls_m(nullptr);
       det_clock = nullptr;
     }
   };
   {
     thread_binding bind(&mp, &d.now);
-    newproc(s.get(), closure<F>{std::forward<F>(main_fn), {}}, site, true);
-    det_loop(s.get(), &mp);
-    rt_lock_guard lk(s->lock);
-    pidleput_locked(s.get(), releasep(&mp));
+    {
+      rt_region rt;
+      newproc(s.get(), closure<F>{std::forward<F>(main_fn), {}}, site, true);
+      det_loop(s.get(), &mp);
+      rt_lock_guard lk(s->lock);
+      pidleput_locked(s.get(), releasep(&mp));
+    }
+    san_edge(s.get(), false);  // every goroutine's end (g_entry) happens before run() returns
   }
   std::exception_ptr failure = d.failure;
   std::exception_ptr main_exception = s->main_exception;
@@ -568,6 +573,7 @@ inline std::string det_describe(const det_access& a, const char* kind) {
 // scheduling point, then the happens-before check. Throws goroutine_exit
 // after recording a race_error.
 inline void det_shared_access(det_shared_state& st, bool write, source_loc site, bool by_operator) {
+  rt_region rt;
   det_point(true);
   m* mp = getm();
   if (mp == nullptr || mp->curg == nullptr || mp->sched->det == nullptr) return;  // outside a run: a plain variable

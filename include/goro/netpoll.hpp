@@ -476,6 +476,7 @@ inline void pd_attach_locked(poll_desc* pd, epoll_netpoller* np) {
 // pd_prepare: Go's pollDesc.prepare: closed_error if pd is closing,
 // timeout_error if mode's deadline has passed. No lock.
 inline void pd_prepare(poll_desc* pd, int mode) {
+  rt_region rt;  // deterministic mode under TSan (sanitizer.hpp)
   if (pd->closing.load(std::memory_order_acquire)) throw net::closed_error();
   std::int64_t dl = pd->d[mode].deadline.load(std::memory_order_acquire);
   if (dl != no_timer && dl <= nanotime()) throw timeout_error();
@@ -588,6 +589,7 @@ inline void pd_wait_thread(poll_desc* pd, int fd, int mode, std::int64_t call_dl
 // plain thread it blocks the thread in poll(2). Inside blocking<> it throws
 // std::logic_error. Go: netpollblock.
 inline void pd_wait(poll_desc* pd, int mode, std::int64_t call_dl) {
+  rt_region rt;  // deterministic mode under TSan (sanitizer.hpp)
   throw_if_blocking();  // API.md: parking inside blocking<> is a logic_error
   m* mp = getm();
   if (mp == nullptr || mp->curg == nullptr) {
@@ -716,6 +718,7 @@ inline void pd_wait(poll_desc* pd, int mode, std::int64_t call_dl) {
 // the goroutines waiting in them, and wakes those whose deadline has passed
 // with timeout_error (Go: poll_runtime_pollSetDeadline). Any goroutine or thread.
 inline void pd_set_deadline(poll_desc* pd, int mask, std::int64_t dl) {
+  rt_region rt;  // deterministic mode under TSan (sanitizer.hpp)
   plain_call_scope scope;
   epoll_netpoller* np = nullptr;
   {
@@ -776,6 +779,7 @@ inline void pd_set_deadline(poll_desc* pd, int mask, std::int64_t dl) {
 // pd_evict marks pd closing and wakes everyone waiting on it with
 // net::closed_error (Go: poll_runtime_pollUnblock). Any goroutine or thread.
 inline void pd_evict(poll_desc* pd) {
+  rt_region rt;  // deterministic mode under TSan (sanitizer.hpp)
   plain_call_scope scope;
   g* wake = nullptr;
   {
@@ -799,6 +803,7 @@ inline void pd_evict(poll_desc* pd) {
 
 // io_close: io::close. Returns ::close's errno (0 on success).
 inline int io_close(int fd) {
+  rt_region rt;  // deterministic mode under TSan (sanitizer.hpp)
   if (poll_desc* pd = pd_remove(fd)) {
     pd_evict(pd);
     {
@@ -821,6 +826,7 @@ inline int io_close(int fd) {
 
 // io_wait: io::wait_readable / wait_writable.
 inline void io_wait(int fd, int mode, clock::time_point deadline) {
+  rt_region rt;  // deterministic mode under TSan (sanitizer.hpp)
   if (fd < 0) throw net::closed_error();
   std::int64_t dl = deadline_of(deadline);
   m* mp = getm();

@@ -7,6 +7,9 @@
 // __tsan_switch_to_fiber right before the register swap. In threaded mode the
 // switch carries synchronization (flags 0): two goroutines that share an M are
 // ordered by it, as the M's own code is; races between Ms are reported as usual.
+// In deterministic mode one thread runs every goroutine, so the switch carries
+// no synchronization (flags __tsan_switch_to_fiber_no_sync) and TSan sees the
+// goroutines as concurrent; see "Deterministic mode under TSan" below.
 // Fences: TSan does not model std::atomic_thread_fence, so full_fence() uses a
 // seq_cst RMW on a private word there (as crossbeam does); the RMW gives the
 // same ordering for the Dekker-style protocols that use it.
@@ -23,6 +26,37 @@
 #endif
 #if GORO_TSAN
 #include <sanitizer/tsan_interface.h>
+#endif
+
+// Deterministic mode under TSan.
+//
+// Goroutines are fibers switched without synchronization, so TSan orders two
+// goroutines only through the edges goro declares: __tsan_release/acquire at
+// the sync operations where Go's memory model has an edge (race_release /
+// race_acquire in sched.hpp), fiber creation (go), and every goroutine's end
+// before run() returns. The runtime's own memory and atomics must take no part:
+// they would report false races (run queues, channel buffers and indices
+// written by whichever goroutine runs the operation) and hide real ones (a
+// lock's release in one goroutine, acquire in another). So runtime code runs
+// inside an ignore region (rt_region, sched.hpp): reads, writes and sync
+// ignored. The region's state is per fiber in TSan and must not span a switch
+// (TOOLCHAIN.md, "Traps"): san_before_switch ends the departing fiber's region
+// and san_after_switch begins it again when that fiber resumes; the depth is
+// kept in san_fiber::ignore. race_release/acquire step out of the region for
+// the one annotation (an ignored region would drop it).
+#if GORO_TSAN && GORO_DETERMINISTIC
+#define GORO_DETAIL_TSAN_DET 1
+extern "C" {
+void AnnotateIgnoreReadsBegin(const char* file, int line);
+void AnnotateIgnoreReadsEnd(const char* file, int line);
+void AnnotateIgnoreWritesBegin(const char* file, int line);
+void AnnotateIgnoreWritesEnd(const char* file, int line);
+void AnnotateIgnoreSyncBegin(const char* file, int line);
+void AnnotateIgnoreSyncEnd(const char* file, int line);
+void AnnotateNewMemory(const char* file, int line, const volatile void* mem, unsigned long size);
+}
+#else
+#define GORO_DETAIL_TSAN_DET 0
 #endif
 
 namespace goro {
@@ -67,7 +101,28 @@ struct san_fiber {
 #if GORO_TSAN
   void* tsan = nullptr;          // the TSan fiber, or the M's own thread fiber for g0
 #endif
+#if GORO_DETAIL_TSAN_DET
+  unsigned ignore = 0;           // rt_region depth of this fiber (see "Deterministic mode under TSan")
+#endif
 };
+
+#if GORO_DETAIL_TSAN_DET
+// tls_san: the fiber running on this thread (set by san_after_switch and
+// san_thread_fiber). Relaxed atomic builtins: every fiber reads it.
+inline thread_local san_fiber* tls_san = nullptr;
+inline san_fiber* san_current() noexcept { return __atomic_load_n(&tls_san, __ATOMIC_RELAXED); }
+
+inline void san_ignore_begin() noexcept {
+  AnnotateIgnoreReadsBegin(__FILE__, __LINE__);
+  AnnotateIgnoreWritesBegin(__FILE__, __LINE__);
+  AnnotateIgnoreSyncBegin(__FILE__, __LINE__);
+}
+inline void san_ignore_end() noexcept {
+  AnnotateIgnoreSyncEnd(__FILE__, __LINE__);
+  AnnotateIgnoreWritesEnd(__FILE__, __LINE__);
+  AnnotateIgnoreReadsEnd(__FILE__, __LINE__);
+}
+#endif
 
 // Called on the departing side right before the register swap. exiting: the
 // departing context never runs again (ASan may release its fake stack).
@@ -76,7 +131,10 @@ inline void san_before_switch([[maybe_unused]] san_fiber& from, [[maybe_unused]]
 #if GORO_ASAN
   __sanitizer_start_switch_fiber(exiting ? nullptr : &from.asan_fake, to.stack_lo, to.stack_size);
 #endif
-#if GORO_TSAN
+#if GORO_DETAIL_TSAN_DET
+  if (from.ignore != 0) san_ignore_end();
+  __tsan_switch_to_fiber(to.tsan, __tsan_switch_to_fiber_no_sync);
+#elif GORO_TSAN
   __tsan_switch_to_fiber(to.tsan, 0);
 #endif
 }
@@ -86,6 +144,10 @@ inline void san_before_switch([[maybe_unused]] san_fiber& from, [[maybe_unused]]
 inline void san_after_switch([[maybe_unused]] san_fiber& self, [[maybe_unused]] bool first) noexcept {
 #if GORO_ASAN
   __sanitizer_finish_switch_fiber(first ? nullptr : self.asan_fake, nullptr, nullptr);
+#endif
+#if GORO_DETAIL_TSAN_DET
+  __atomic_store_n(&tls_san, &self, __ATOMIC_RELAXED);
+  if (self.ignore != 0) san_ignore_begin();
 #endif
 }
 
@@ -116,6 +178,9 @@ inline void san_thread_fiber([[maybe_unused]] san_fiber& f, [[maybe_unused]] voi
 #if GORO_TSAN
   f.tsan = __tsan_get_current_fiber();
 #endif
+#if GORO_DETAIL_TSAN_DET
+  __atomic_store_n(&tls_san, &f, __ATOMIC_RELAXED);
+#endif
 }
 
 // A stack that goes back to the pool: clear ASan's poison left by frames that
@@ -124,6 +189,11 @@ inline void san_thread_fiber([[maybe_unused]] san_fiber& f, [[maybe_unused]] voi
 inline void san_stack_reuse([[maybe_unused]] void* lo, [[maybe_unused]] std::size_t size) noexcept {
 #if GORO_ASAN
   __asan_unpoison_memory_region(lo, size);
+#endif
+#if GORO_DETAIL_TSAN_DET
+  // The previous goroutine's accesses to this stack are not ordered before
+  // the next one's (switches carry no sync here): forget them.
+  AnnotateNewMemory(__FILE__, __LINE__, lo, size);
 #endif
 }
 

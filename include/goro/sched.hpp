@@ -178,11 +178,17 @@ void det_run(F&& main_fn, config cfg, source_loc site, det_input in);
 // switch. These accessors are noinline and contain a compiler barrier, so each
 // call reads the current thread's value (DESIGN.md, "TLS caching").
 
+// tls_m: this thread's M. Read and written with relaxed atomic builtins: in
+// deterministic mode under TSan every goroutine is a fiber of one thread and
+// reads it (also outside the runtime's ignore regions), and the run's thread
+// writes it at the start and end of run(): plain accesses would be reported.
+// (An atomic on one thread costs a plain move.)
 inline thread_local m* tls_m = nullptr;
+inline void set_tls_m(m* mp) noexcept { __atomic_store_n(&tls_m, mp, __ATOMIC_RELAXED); }
 
 GORO_DETAIL_NOINLINE inline m* getm() noexcept {
   asm volatile("" ::: "memory");
-  return tls_m;
+  return __atomic_load_n(&tls_m, __ATOMIC_RELAXED);
 }
 
 GORO_DETAIL_NOINLINE inline int* errno_ptr() noexcept {
@@ -213,6 +219,44 @@ inline g* getg() noexcept {
   m* mp = getm();
   if (mp != nullptr && mp->curg != nullptr) return mp->curg;
   return thread_g();
+}
+
+// rt_region: deterministic mode's runtime code under TSan runs inside one
+// (sanitizer.hpp, "Deterministic mode under TSan"); an empty object otherwise.
+// Nests; one per fiber at a time is live in TSan, the depth in san_fiber.
+class rt_region {
+ public:
+#if GORO_DETAIL_TSAN_DET
+  rt_region() noexcept : f_(current()) {
+    if (f_ != nullptr && f_->ignore++ == 0) san_ignore_begin();
+  }
+  ~rt_region() {
+    if (f_ != nullptr && --f_->ignore == 0) san_ignore_end();
+  }
+  static san_fiber* current() noexcept { return getm() != nullptr ? san_current() : nullptr; }
+
+ private:
+  san_fiber* f_;
+#else
+  rt_region() noexcept {}
+  ~rt_region() {}
+#endif
+ public:
+  rt_region(const rt_region&) = delete;
+  rt_region& operator=(const rt_region&) = delete;
+};
+
+// san_edge: a happens-before edge for TSan in deterministic mode (release or
+// acquire on obj), from inside or outside an rt_region. Nothing otherwise.
+inline void san_edge([[maybe_unused]] const void* obj, [[maybe_unused]] bool release) noexcept {
+#if GORO_DETAIL_TSAN_DET
+  san_fiber* f = rt_region::current();
+  bool in = f != nullptr && f->ignore != 0;
+  if (in) san_ignore_end();
+  if (release) __tsan_release(const_cast<void*>(obj));
+  else __tsan_acquire(const_cast<void*>(obj));
+  if (in) san_ignore_begin();
+#endif
 }
 
 // plain_threads_waiting counts plain OS threads inside a goro call that may
@@ -1375,11 +1419,13 @@ inline void sched_point([[maybe_unused]] bool may_unwind = true) {
 inline void race_acquire([[maybe_unused]] const void* obj) noexcept {
 #if GORO_DETERMINISTIC
   det_race_acquire(obj);
+  if (obj != nullptr) san_edge(obj, false);
 #endif
 }
 inline void race_release([[maybe_unused]] const void* obj) noexcept {
 #if GORO_DETERMINISTIC
   det_race_release(obj);
+  if (obj != nullptr) san_edge(obj, true);
 #endif
 }
 
@@ -1506,6 +1552,7 @@ inline void run_timers(sched_t* s, std::int64_t now) {
 // Go's resetForSleep is: it cannot fire while the goroutine is still on its
 // stack, and no lock is held across the park.
 inline void timer_sleep(std::int64_t when) {
+  rt_region rt;
   throw_if_blocking();
   rtimer t;
   t.when = when;
@@ -1577,9 +1624,15 @@ inline std::uint64_t new_goid(sched_t* s, p* pp) noexcept {
 inline void g_entry(void* arg) {
   g* self = static_cast<g*>(arg);
   san_after_switch(self->san, true);
-  run_pending(getm());
-  *errno_ptr() = 0;
+  san_edge(self, false);  // go: the spawner's edge (newproc)
+  {
+    rt_region rt;
+    run_pending(getm());
+    *errno_ptr() = 0;
+  }
   self->body(self);
+  san_edge(self->sched, true);  // this goroutine's end happens before run() returns
+  rt_region rt;                 // never ends: goexit switches away for good
   goexit(self);
 }
 
@@ -1652,6 +1705,7 @@ inline void g_destroy_closure(g* gp) noexcept {
 template <class C>
 void newproc(sched_t* s, C&& c, source_loc site, bool is_main = false) {
   using CT = std::decay_t<C>;
+  rt_region rt;
   safe_point();
   m* mp = getm();
   p* pp = (mp != nullptr && mp->sched == s) ? mp->pp : nullptr;
@@ -1692,6 +1746,7 @@ void newproc(sched_t* s, C&& c, source_loc site, bool is_main = false) {
   // writes the first frame.
   san_stack_reuse(lo, static_cast<std::size_t>(top - lo));
   gp->sp = ctx_make(top, &g_entry, gp);
+  san_edge(gp, true);  // go happens before the goroutine starts (g_entry)
   san_fiber_create(gp->san, lo, static_cast<std::size_t>(gp->stack.hi - lo));
   gp->id = new_goid(s, pp);
   gp->status.store(gstatus::runnable, std::memory_order_relaxed);
@@ -1774,7 +1829,7 @@ inline void stack_bounds_of_thread(void** lo, std::size_t* size) noexcept {
 
 // mstart is an M's thread: the g0 loop (Go: mstart / schedule on g0).
 inline void mstart(m* mp) {
-  tls_m = mp;
+  set_tls_m(mp);
   alt_stack sigstack;
   void* lo;
   std::size_t size;
@@ -1819,7 +1874,7 @@ inline void mstart(m* mp) {
     rt_lock_guard lk(mp->sched->lock);
     pidleput_locked(mp->sched, releasep(mp));
   }
-  tls_m = nullptr;
+  set_tls_m(nullptr);
 }
 
 // ---------------------------------------------------------------------------
@@ -1846,7 +1901,7 @@ inline void stack_overflow_message(g* gp) noexcept {
 
 // overflow_check is the SIGSEGV hook: is addr in the running goroutine's guard?
 inline bool overflow_check(void* addr) noexcept {
-  m* mp = tls_m;  // a signal handler runs on the faulting thread: no switch in between
+  m* mp = __atomic_load_n(&tls_m, __ATOMIC_RELAXED);  // a signal handler runs on the faulting thread: no switch in between
   if (mp == nullptr || mp->curg == nullptr) return false;
   g* gp = mp->curg;
   char* a = static_cast<char*>(addr);
@@ -2257,6 +2312,7 @@ inline void yield() {
     std::this_thread::yield();
     return;
   }
+  detail::rt_region rt;
   detail::unwind_point(gp);
   mp->pending = detail::pending_op{detail::pending_kind::yield, gp, nullptr, nullptr};
   detail::schedule(mp, gp);

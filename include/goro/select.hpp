@@ -271,9 +271,13 @@ std::size_t select_impl(std::index_sequence<I...>, Cases&... cs) {
   std::uint16_t pollorder[n];
   std::uint16_t lockorder[n];
   sudog sgs[n];
-  for (const scase& c : cases) race_release(c.c);  // the race detector: as if each case were tried
-  select_result r = selectgo(cases, n, default_index, pollorder, lockorder, sgs);
-  race_acquire(cases[r.index].c);
+  select_result r;
+  {
+    rt_region rt;
+    for (const scase& c : cases) race_release(c.c);  // the race detector: as if each case were tried
+    r = selectgo(cases, n, default_index, pollorder, lockorder, sgs);
+    race_acquire(cases[r.index].c);
+  }
   (void)((r.index == I ? (case_traits<Cases>::handle(cs), true) : false) || ...);
   return r.index;
 }

@@ -263,17 +263,20 @@ class mutex : public detail::mutex_impl<detail::runtime_sync> {
 
  public:
   void lock() {
+    detail::rt_region rt;
     detail::sched_point();
     impl::lock();
     detail::race_acquire(this);
   }
   bool try_lock() noexcept {
+    detail::rt_region rt;
     detail::sched_point(false);
     bool ok = impl::try_lock();
     if (ok) detail::race_acquire(this);
     return ok;
   }
   void unlock() {
+    detail::rt_region rt;
     detail::sched_point(false);
     detail::race_release(this);
     impl::unlock();
@@ -290,12 +293,14 @@ class shared_mutex : public detail::rwmutex_impl<detail::runtime_sync> {
 
  public:
   void lock() {
+    detail::rt_region rt;
     detail::sched_point();
     impl::lock();
     detail::race_acquire(this);
     detail::race_acquire(readers());
   }
   bool try_lock() {
+    detail::rt_region rt;
     detail::sched_point(false);
     bool ok = impl::try_lock();
     if (ok) {
@@ -305,22 +310,26 @@ class shared_mutex : public detail::rwmutex_impl<detail::runtime_sync> {
     return ok;
   }
   void unlock() {
+    detail::rt_region rt;
     detail::sched_point(false);
     detail::race_release(this);
     impl::unlock();
   }
   void lock_shared() {
+    detail::rt_region rt;
     detail::sched_point();
     impl::lock_shared();
     detail::race_acquire(this);
   }
   bool try_lock_shared() noexcept {
+    detail::rt_region rt;
     detail::sched_point(false);
     bool ok = impl::try_lock_shared();
     if (ok) detail::race_acquire(this);
     return ok;
   }
   void unlock_shared() {
+    detail::rt_region rt;
     detail::sched_point(false);
     detail::race_release(readers());
     impl::unlock_shared();
@@ -505,6 +514,7 @@ class condition_variable {
   // allowed, as with std::condition_variable: wait in a loop, or use the
   // predicate form.
   void wait(std::unique_lock<mutex>& lk) {
+    detail::rt_region rt;
     detail::sched_point();
     std::uint32_t t = list_.add();
     lk.unlock();
@@ -521,6 +531,7 @@ class condition_variable {
   // wait_until / wait_for: as wait, but give up at the deadline (a goro::clock
   // time point): std::cv_status::timeout. The mutex is held again either way.
   std::cv_status wait_until(std::unique_lock<mutex>& lk, clock::time_point deadline) {
+    detail::rt_region rt;
     detail::sched_point();
     std::uint32_t t = list_.add();
     lk.unlock();
@@ -545,11 +556,13 @@ class condition_variable {
   }
 
   void notify_one() {
+    detail::rt_region rt;
     detail::sched_point(false);
     detail::race_release(this);
     list_.notify_one();
   }
   void notify_all() {
+    detail::rt_region rt;
     detail::sched_point(false);
     detail::race_release(this);
     list_.notify_all();
@@ -682,16 +695,19 @@ class wait_group : public detail::wait_group_impl<detail::runtime_sync> {
   // points and the race detector's edge (a done happens before the wait it
   // releases returns).
   void add(std::ptrdiff_t n) {
+    detail::rt_region rt;
     detail::sched_point(false);
     detail::race_release(this);
     impl::add(n);
   }
   void done() {
+    detail::rt_region rt;
     detail::sched_point(false);
     detail::race_release(this);
     impl::done();
   }
   void wait() {
+    detail::rt_region rt;
     detail::sched_point();
     impl::wait();
     detail::race_acquire(this);

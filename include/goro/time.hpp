@@ -91,6 +91,7 @@ struct chan_timer {
 // zero or negative d returns at once. On a plain thread it sleeps the thread.
 template <class Rep, class Period>
 void sleep_for(std::chrono::duration<Rep, Period> d) {
+  detail::rt_region rt;
   detail::sched_point();
   if (d <= d.zero()) return;
   detail::m* mp = detail::getm();
@@ -112,6 +113,7 @@ void sleep_until(std::chrono::time_point<Clock, Dur> t) {
 class timer {
  public:
   explicit timer(clock::duration d) : ch_(1) {
+    detail::rt_region rt;
     detail::sched_point();
     st_->s = detail::current_sched();
     st_->c = detail::chan_ptr(ch_);
@@ -132,12 +134,14 @@ class timer {
   // stop prevents the timer from firing; true if it was active (pending, or
   // fired with the value not received yet).
   bool stop() {
+    detail::rt_region rt;
     detail::sched_point();
     return st_->stop();
   }
 
   // reset re-arms the timer to fire d from now; returns what stop would have.
   bool reset(clock::duration d) {
+    detail::rt_region rt;
     detail::sched_point();
     return st_->reset(detail::to_ns(d), 0);
   }
@@ -152,6 +156,7 @@ class timer {
 class ticker {
  public:
   explicit ticker(clock::duration d) : ch_(1) {
+    detail::rt_region rt;
     detail::sched_point();
     std::int64_t ns = detail::to_ns(d);
     if (ns <= 0) throw std::invalid_argument("goro::ticker: non-positive interval");
@@ -171,10 +176,12 @@ class ticker {
 
   chan<clock::time_point>& c() noexcept { return ch_; }
   void stop() {
+    detail::rt_region rt;
     detail::sched_point();
     st_->stop();
   }
   void reset(clock::duration d) {
+    detail::rt_region rt;
     detail::sched_point();
     std::int64_t ns = detail::to_ns(d);
     if (ns <= 0) throw std::invalid_argument("goro::ticker: non-positive interval");
@@ -190,6 +197,7 @@ class ticker {
 // The timer belongs to the channel: when the last handle goes, the channel's
 // on_destroy hook cancels it (so `select` loops with after() do not leak).
 inline chan<clock::time_point> after(clock::duration d) {
+  detail::rt_region rt;
   detail::sched_point();
   chan<clock::time_point> ch(1);
   detail::hchan* c = detail::chan_ptr(ch);
