@@ -540,13 +540,14 @@ TEST_CASE("blocking: a goroutine inside the guard is neither a deadlock nor aban
 }
 
 // ---------------------------------------------------------------------------
-// Bugs found while writing these tests (reported; tagged [!mayfail]).
+// Bugs found while writing these tests (all fixed: [regression]).
 
-// BUG: wait_group::wait registers itself as a waiter (state + 1) before
-// semacquire's throw_if_blocking throws. The phantom waiter is released by
-// the next done() that reaches 0, leaving a stale semaphore token, and the
-// next wait() on the reused group returns at once, before the counter is 0.
-TEST_CASE("blocking: a wait_group whose wait() threw inside the guard still waits after reuse", "[blocking][misuse][bug][!mayfail]") {
+// Regression: wait_group::wait registered itself as a waiter (state + 1)
+// before semacquire's throw_if_blocking threw. The phantom waiter was released
+// by the next done() that reached 0, leaving a stale semaphore token, and the
+// next wait() on the reused group returned at once, before the counter was 0.
+// Fixed: the sync types check parking_forbidden() before any state change.
+TEST_CASE("blocking: a wait_group whose wait() threw inside the guard still waits after reuse", "[blocking][misuse][regression]") {
   bool threw = false, finished_first = false;
   goro::run(
       [&] {
@@ -578,11 +579,11 @@ TEST_CASE("blocking: a wait_group whose wait() threw inside the guard still wait
   CHECK(finished_first);  // fails: wait() returned before the done()
 }
 
-// BUG: shared_mutex::lock() announces the writer (w_ held, reader_count
-// lowered) before semacquire throws inside the guard, and lock_shared() counts
-// itself as a reader before it throws: either way the rwmutex is left locked
-// for good (the next lock() would hang).
-TEST_CASE("blocking: a shared_mutex whose lock or lock_shared threw inside the guard is not left locked", "[blocking][misuse][bug][!mayfail]") {
+// Regression: shared_mutex::lock() announced the writer (w_ held,
+// reader_count lowered) before semacquire threw inside the guard, and
+// lock_shared() counted itself as a reader before it threw: either way the
+// rwmutex was left locked for good (the next lock() would hang).
+TEST_CASE("blocking: a shared_mutex whose lock or lock_shared threw inside the guard is not left locked", "[blocking][misuse][regression]") {
   bool threw_w = false, threw_r = false, free_after_w = false, free_after_r = false;
   goro::run(
       [&] {
@@ -611,4 +612,51 @@ TEST_CASE("blocking: a shared_mutex whose lock or lock_shared threw inside the g
   CHECK(threw_r);
   CHECK(free_after_w);
   CHECK(free_after_r);
+}
+
+// Regression: condition_variable::wait / wait_for took a notify ticket and
+// unlocked the mutex before the list's throw_if_blocking threw inside the
+// guard. The orphaned ticket then absorbed the next notify_one, so a goroutine
+// really waiting afterwards was not woken. Fixed: the check comes first.
+TEST_CASE("blocking: a condition_variable whose wait threw inside the guard loses no notify", "[blocking][misuse][regression]") {
+  auto which = GENERATE(as<std::string>{}, "wait", "wait_for");
+  bool threw = false, held = false, woken = false;
+  goro::run(
+      [&] {
+        goro::mutex mu;
+        goro::condition_variable cv;
+        {
+          std::unique_lock lk(mu);
+          goro::blocking<> g;
+          threw = throws_logic_error([&] {
+            if (which == "wait") cv.wait(lk);
+            else cv.wait_for(lk, 1h);
+          });
+          held = lk.owns_lock();
+        }
+        bool flag = false;
+        goro::chan<int> waiting(1), done(1);
+        goro::go([&, waiting, done] {
+          std::unique_lock lk(mu);
+          waiting.send(1);
+          cv.wait(lk, [&] { return flag; });
+          done.send(1);
+        });
+        waiting.recv();
+        {
+          std::lock_guard g(mu);  // acquired once the waiter is in wait()
+          flag = true;
+        }
+        cv.notify_one();
+        woken = recv_within(done, 1s);
+        if (!woken) {
+          cv.notify_all();
+          done.recv();
+        }
+      },
+      goro::config{.procs = 1});
+  INFO(which);
+  CHECK(threw);
+  CHECK(held);
+  CHECK(woken);
 }

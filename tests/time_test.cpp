@@ -496,12 +496,13 @@ TEST_CASE("time: a select loop with after(1h) does not grow memory", "[time][aft
 // API.md: a cancelled timer (after() whose channel is gone, a destroyed or
 // stopped timer or ticker) is no longer pending, so run()'s deadlock check,
 // which waits while any timer is pending, reports a deadlock at once rather
-// than when the 5 s timers would have fired. At procs=1, where the only M
-// never sleeps as the timer M while a timer is pending (at procs >= 2 the
-// report is delayed by another bug: see the [!mayfail] test at the end).
+// than when the 5 s timers would have fired. At procs=1 the only M never
+// sleeps as the timer M while a timer is pending; at procs=2 the other M does,
+// and deleting its timer must wake it (see the regression test at the end).
 TEST_CASE("time: cancelled timers no longer count as pending (deadlock is still detected)", "[time][after][leak]") {
   auto what = GENERATE(as<std::string>{}, "after in a select loop", "destroyed timer", "destroyed ticker", "stopped timer",
                        "stopped ticker", "timer reset then stopped");
+  auto procs = GENERATE(1u, 2u);
   tp deadlocked_at{};
   auto run_it = [&] {
     goro::run(
@@ -540,9 +541,9 @@ TEST_CASE("time: cancelled timers no longer count as pending (deadlock is still 
             c.recv();
           }
         },
-        goro::config{.procs = 1});
+        goro::config{.procs = procs});
   };
-  INFO(what);
+  INFO(what << ", procs " << procs);
   REQUIRE_THROWS_AS(run_it(), goro::deadlock_error);
   auto detected_after = gclock::now() - deadlocked_at;
   INFO("deadlock reported " << ms(detected_after) << " ms after main blocked");
@@ -1392,7 +1393,7 @@ TEST_CASE("time: condition_variable timed waits under a notify storm (procs=1)",
   CHECK(cond_notify_storm(1));
 }
 
-// BUG (procs >= 2): notify_list::wait arms the waiter's timeout rtimer (which
+// Regression (procs >= 2): notify_list::wait armed the waiter's timeout rtimer (which
 // lives on the waiter's stack) in park's unlock step, *after* releasing the
 // list lock. A notifier on another M can take the lock in between, dequeue
 // and ready() the waiter, which runs on another M, finds the timer not armed
@@ -1400,9 +1401,10 @@ TEST_CASE("time: condition_variable timed waits under a notify storm (procs=1)",
 // then arms a timer on that dead frame (TSan reports the waiter's next
 // `waiter` constructor racing with timer_add in the unlock lambda). The heap
 // then holds a garbage rtimer: SIGSEGV in run_timers calling its f, or a
-// hang. Fails most runs. In a child process with a 5 s alarm, so that a
-// crash or hang fails only this test.
-TEST_CASE("time: condition_variable timed waits under a notify storm (procs 2, 4)", "[time][cond][stress][bug][!mayfail]") {
+// hang. Failed most runs. Fixed: the timer is armed before the waiter queues
+// itself (sync.hpp, notify_list, "Timed waits"). In a child process with a
+// 5 s alarm, so that a crash or hang fails only this test.
+TEST_CASE("time: condition_variable timed waits under a notify storm (procs 2, 4)", "[time][cond][stress][regression]") {
   auto procs = GENERATE(2u, 4u);
   bool ok = child_finishes(5, [procs] {
     if (!cond_notify_storm(procs)) _exit(1);
@@ -1413,13 +1415,14 @@ TEST_CASE("time: condition_variable timed waits under a notify storm (procs 2, 4
 
 // ---------------------------------------------------------------------------
 // Bugs found while writing these tests: open ones are tagged [bug][!mayfail],
-// fixed ones [regression].
+// fixed ones [regression] (all fixed now).
 
-// BUG: a wait_for/wait_until that times out leaves its notify_list ticket
-// behind; the next notify_one() is spent on that ticket and wakes nobody, so
-// a goroutine that is really waiting stays asleep (std::condition_variable:
-// notify_one unblocks one of the waiting threads, if any).
-TEST_CASE("time: notify_one after a timed-out wait_for still wakes the waiter", "[time][cond][bug][!mayfail]") {
+// Regression: a wait_for/wait_until that timed out left its notify_list
+// ticket behind; the next notify_one() was spent on that ticket and woke
+// nobody, so a goroutine that was really waiting stayed asleep
+// (std::condition_variable: notify_one unblocks one of the waiting threads, if
+// any). Fixed: a timed-out ticket is abandoned and skipped.
+TEST_CASE("time: notify_one after a timed-out wait_for still wakes the waiter", "[time][cond][regression]") {
   bool first_timed_out = false, woken = false;
   goro::run(
       [&] {
@@ -1454,11 +1457,11 @@ TEST_CASE("time: notify_one after a timed-out wait_for still wakes the waiter", 
   CHECK(woken);
 }
 
-// BUG: sleep_until and wait_until compute `deadline - now()`, which overflows
-// for time_point::min() (a time in the past): they then sleep for ~292 years
-// instead of returning at once (std::this_thread::sleep_until and
-// std::condition_variable::wait_until return at once).
-TEST_CASE("time: sleep_until and wait_until with time_point::min() return at once", "[time][sleep][bug][!mayfail]") {
+// Regression: sleep_until and wait_until computed `deadline - now()`, which
+// overflows for time_point::min() (a time in the past): they then slept for
+// ~292 years instead of returning at once (std::this_thread::sleep_until and
+// std::condition_variable::wait_until return at once). Fixed: both saturate.
+TEST_CASE("time: sleep_until and wait_until with time_point::min() return at once", "[time][sleep][regression]") {
   // In a child process: UBSan (-fno-sanitize-recover) aborts at the overflow.
   auto what = GENERATE(as<std::string>{}, "sleep_until", "condition_variable::wait_until");
   bool returned = child_finishes(10, [what] {
@@ -1567,13 +1570,14 @@ TEST_CASE("runtime: a run after a run with 3,000 live goroutines can start 3,000
   CHECK(finished);
 }
 
-// BUG: run()'s deadlock report waits for the deadline of a timer that was
-// already stopped. The idle M that sleeps until the earliest timer (timer_m
-// in find_runnable) is not woken when that timer is deleted, and checkdead
-// does not count it as idle, so nothing reports the deadlock until it wakes
-// at the old deadline: an hour later with a stopped timer(1h) or a select
-// loop over after(1h). Here with 2 s.
-TEST_CASE("time: a deadlock is reported promptly after the only timer was stopped (procs=2)", "[time][timer][deadlock][bug][!mayfail]") {
+// Regression: run()'s deadlock report waited for the deadline of a timer that
+// was already stopped. The idle M that sleeps until the earliest timer
+// (timer_m in find_runnable) was not woken when that timer was deleted, and
+// checkdead does not count it as idle, so nothing reported the deadlock until
+// it woke at the old deadline: an hour later with a stopped timer(1h) or a
+// select loop over after(1h). Here with 2 s. Fixed: deleting the timer the
+// timer M sleeps for wakes it.
+TEST_CASE("time: a deadlock is reported promptly after the only timer was stopped (procs=2)", "[time][timer][deadlock][regression]") {
   tp blocked{};
   auto run_it = [&] {
     goro::run(

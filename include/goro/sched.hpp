@@ -1521,11 +1521,31 @@ inline void timer_add(sched_t* s, rtimer* t) {
   if (earliest) timer_wake_sleeper(s, when);
 }
 
+// timer_wake_after_del: the earliest timer (when) was deleted: if the idle
+// timer M sleeps until it, wake it, so that it sleeps for the next timer
+// instead, or goes idle and lets checkdead see that no timer is left (a
+// deadlock is then reported at once, not at the deleted timer's deadline).
+// Call without timers_lock.
+inline void timer_wake_after_del(sched_t* s, std::int64_t when) noexcept {
+  rt_lock_guard lk(s->lock);
+  if (s->timer_m == nullptr || when > s->timer_m_until) return;
+  if (s->timer_m_polls) s->np.load(std::memory_order_acquire)->wake();
+  else s->timer_m->park.wakeup();
+}
+
 // timer_del disarms t; returns whether it was pending. After it returns, t's
 // f is neither running nor going to run. Any M or thread.
 inline bool timer_del(sched_t* s, rtimer* t) noexcept {
-  rt_lock_guard lk(s->timers_lock);
-  return timer_del_locked(s, t);
+  bool was_earliest;
+  std::int64_t when;
+  {
+    rt_lock_guard lk(s->timers_lock);
+    was_earliest = t->index == 0;
+    when = t->when;
+    if (!timer_del_locked(s, t)) return false;
+  }
+  if (was_earliest) timer_wake_after_del(s, when);
+  return true;
 }
 
 // run_timers fires every timer due by now: a periodic one is re-armed first.
@@ -1578,11 +1598,14 @@ std::int64_t to_ns(std::chrono::duration<Rep, Period> d) noexcept {
 }
 
 // deadline_ns: a goro::clock time point as a nanotime() value.
+// Saturates: time_point::min() (or any past time) is now, and a far future
+// (time_point::max()) is to_ns's cap. t - now is computed only when t > now,
+// so it cannot overflow (now is positive: the steady clock counts from boot).
 inline std::int64_t deadline_ns(clock::time_point t) noexcept {
-  if (t == clock::time_point::max()) return INT64_MAX / 4;
-  auto d = t - clock::now();
+  clock::time_point now = clock::now();
   std::int64_t now_ns = nanotime();
-  return d <= clock::duration::zero() ? now_ns : now_ns + to_ns(d);
+  if (t <= now) return now_ns;
+  return now_ns + to_ns(t - now);
 }
 
 // ---------------------------------------------------------------------------

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <mutex>
 #include <stdexcept>
@@ -50,6 +51,11 @@ struct runtime_sync {
   static void spin() noexcept { sync_spin(); }
   [[noreturn]] static void misuse(const char* msg) noexcept { sync_fatal(msg); }  // Go's fatal: unrecoverable
   [[noreturn]] static void broken(const char* msg) noexcept { fatal(msg); }       // a broken invariant
+  // parking_forbidden: the caller may not park (a goroutine inside
+  // blocking<>): a call that would park must throw (cannot_park) before it
+  // changes any state, so that the misuse loses nothing (API.md, "Blocking").
+  static bool parking_forbidden() noexcept { return in_blocking(); }
+  [[noreturn]] static void cannot_park() { throw_if_blocking(); fatal("cannot_park: not inside blocking<>"); }
 };
 
 // mutex_impl: Go's sync.Mutex. A Lockable (std::lock_guard, std::unique_lock,
@@ -100,6 +106,12 @@ class mutex_impl {
   static constexpr std::int64_t starvation_threshold_ns = 1'000'000;  // Go: starvationThresholdNs
 
   GORO_DETAIL_NOINLINE void lock_slow() {
+    if (GORO_DETAIL_UNLIKELY(P::parking_forbidden())) {
+      // Inside blocking<>: no spinning and no parking, so the lock is taken
+      // now or never; the waiter count is never touched (see cannot_park).
+      if (try_lock()) return;
+      P::cannot_park();
+    }
     std::int64_t wait_start = 0;
     bool starving = false;
     bool awoke = false;
@@ -185,6 +197,10 @@ class rwmutex_impl {
   rwmutex_impl& operator=(const rwmutex_impl&) = delete;
 
   void lock_shared() {
+    if (GORO_DETAIL_UNLIKELY(P::parking_forbidden())) {  // no park allowed: take it now, or throw unchanged
+      if (try_lock_shared()) return;
+      P::cannot_park();
+    }
     if (reader_count_.fetch_add(1, std::memory_order_acquire) + 1 < 0)
       P::semacquire(&reader_sem_, wait_reason::sync_rwmutex_rlock);  // a writer is pending
   }
@@ -203,6 +219,10 @@ class rwmutex_impl {
   }
 
   void lock() {
+    if (GORO_DETAIL_UNLIKELY(P::parking_forbidden())) {  // no park allowed: take it now, or throw unchanged
+      if (try_lock()) return;
+      P::cannot_park();
+    }
     w_.lock();  // exclude other writers
     // Announce the pending writer to readers.
     std::int32_t r = reader_count_.fetch_sub(max_readers, std::memory_order_acq_rel);
@@ -343,6 +363,25 @@ namespace detail {
 // mutex; wait(t) parks unless ticket t was already notified. So a notify
 // between the unlock and the park is never lost, and notify_one wakes the
 // oldest ticket.
+//
+// Timed waits. Two rules on top of Go's list, which has no timeouts:
+//   1. The timeout timer (on the waiter's stack) is armed before the waiter
+//      takes lock_ and queues itself, by the waiter while it runs. Arming it
+//      after the switch away (in park's unlock step, after lock_ is released)
+//      would let a notifier dequeue and ready the waiter, which could return
+//      and free its frame before the timer was armed on it. It cannot be armed
+//      under lock_ either: the firing path holds the timers lock and then
+//      takes lock_ (timers lock -> lock_ is the only order). A timer that
+//      fires before the waiter is queued only marks it timed_out.
+//   2. A ticket given up by a timed-out (or unwound) waiter is "abandoned":
+//      notify_one skips it, as if that waiter had never waited, so a notify
+//      is never spent on nobody. abandoned_ holds such tickets that are still
+//      ahead of notify_; invariant: it never holds notify_ itself (a ticket
+//      abandoned when it is next in line just advances notify_).
+// Who readies a queued waiter: whoever unlinks it under lock_ (a notifier,
+// its timer, or the shutdown unwinder), exactly once. After waking, the
+// waiter deletes its timer: timer_del returns only once the timer's f has
+// finished, so f never touches a dead frame.
 class notify_list {
  public:
   std::uint32_t add() noexcept { return wait_.fetch_add(1, std::memory_order_acq_rel); }
@@ -352,48 +391,37 @@ class notify_list {
   bool wait(std::uint32_t t, std::int64_t deadline = no_timer) {
     throw_if_blocking();
     plain_call_scope scope;
-    lock_.lock();
-    if (less(t, notify_.load(std::memory_order_relaxed))) {  // already notified
-      lock_.unlock();
-      return true;
-    }
     waiter w;
     w.gp = getg();
     w.ticket = t;
-    w.queued = true;
     w.list = this;
+    const bool timed = deadline != no_timer;
+    if (timed && deadline <= nanotime()) {  // already past: no timer, no park
+      rt_lock_guard lk(lock_);
+      if (notified_locked(t)) return true;
+      abandon_locked(t);
+      return false;
+    }
+    if (timed && !w.gp->is_thread) {
+      // Rule 1 above: armed before queueing.
+      w.timeout.when = deadline;
+      w.timeout.arg = &w;
+      w.timeout.f = &timeout_fired;
+      timer_add(w.gp->sched, &w.timeout);
+    }
+    lock_.lock();
+    if (notified_locked(t) || w.state == wstate::timed_out) {
+      bool ok = notified_locked(t);  // a notify wins over a timeout that raced with it
+      if (!ok) abandon_locked(t);
+      lock_.unlock();
+      if (timed && !w.gp->is_thread) timer_del(w.gp->sched, &w.timeout);  // waits for a running f
+      return ok;
+    }
+    w.state = wstate::queued;
     if (tail_ != nullptr) tail_->next = &w;
     else head_ = &w;
     tail_ = &w;
-    if (deadline != no_timer && !w.gp->is_thread) {
-      // The timeout: a timer on this stack, armed after the switch away; it
-      // takes the waiter out of the list if a notify has not.
-      w.timeout.when = deadline;
-      w.timeout.arg = &w;
-      w.timeout.f = [](rtimer* t2, std::int64_t) noexcept {
-        auto* x = static_cast<waiter*>(t2->arg);
-        notify_list* nl = x->list;
-        {
-          rt_lock_guard lk(nl->lock_);
-          if (!x->queued) return;  // notified first
-          nl->unlink_waiter(x);
-          x->timed_out = true;
-        }
-        ready(x->gp);
-      };
-      park(
-          wait_reason::sync_cond_wait,
-          [](g* gp, void* wp) noexcept {
-            auto* x = static_cast<waiter*>(wp);
-            x->list->lock_.unlock();
-            timer_add(gp->sched, &x->timeout);
-            return true;
-          },
-          &w, park_opts{&cancel_waiter, &w});
-      timer_del(w.gp->sched, &w.timeout);  // woken by a notify: the timer must not fire on this stack
-      return !w.timed_out;
-    }
-    if (deadline != no_timer) {
+    if (timed && w.gp->is_thread) {
       // A plain thread: sleep on its note with a timeout instead of a timer.
       g* gp = w.gp;
       gp->thread_note.clear();
@@ -404,14 +432,16 @@ class notify_list {
       plain_threads_in_goro.fetch_sub(1, std::memory_order_seq_cst);
       if (woken) return true;
       rt_lock_guard lk(lock_);
-      if (!w.queued) return true;  // notified just now: its ready() has woken the note
+      if (w.state != wstate::queued) return true;  // notified just now: its ready() has woken the note
       unlink_waiter(&w);
+      abandon_locked(t);
       return false;
     }
     park(
         wait_reason::sync_cond_wait, [](g*, void* l) noexcept { static_cast<notify_list*>(l)->lock_.unlock(); return true; }, this,
         park_opts{&cancel_waiter, &w});
-    return true;
+    if (timed) timer_del(w.gp->sched, &w.timeout);  // woken by a notify: its f must not run on this frame later
+    return w.state != wstate::timed_out;
   }
 
   void notify_all() {
@@ -423,7 +453,8 @@ class notify_list {
       list = head_;
       head_ = tail_ = nullptr;
       notify_.store(wait_.load(std::memory_order_acquire), std::memory_order_relaxed);
-      for (waiter* x = list; x != nullptr; x = x->next) x->queued = false;
+      abandoned_.clear();  // every abandoned ticket is behind the new notify_
+      for (waiter* x = list; x != nullptr; x = x->next) x->state = wstate::notified;
     }
     while (list != nullptr) {
       waiter* next = list->next;  // read before ready: the waiter's frame may go away after
@@ -440,12 +471,15 @@ class notify_list {
       rt_lock_guard lk(lock_);
       std::uint32_t t = notify_.load(std::memory_order_relaxed);
       if (t == wait_.load(std::memory_order_acquire)) return;
+      // t is not abandoned (the invariant of rule 2): it goes to a waiter.
       notify_.store(t + 1, std::memory_order_relaxed);
+      skip_abandoned_locked();
       // The waiter with ticket t may not have queued yet: then its wait(t)
       // will see it was notified and not park.
       for (waiter *prev = nullptr, *x = head_; x != nullptr; prev = x, x = x->next) {
         if (x->ticket != t) continue;
         unlink(prev, x);
+        x->state = wstate::notified;
         wake = x->gp;
         break;
       }
@@ -454,15 +488,35 @@ class notify_list {
   }
 
  private:
+  enum class wstate : std::uint8_t { idle, queued, notified, timed_out };
   struct waiter {
     g* gp = nullptr;
     notify_list* list = nullptr;
     std::uint32_t ticket = 0;
     waiter* next = nullptr;
-    bool queued = false;
-    bool timed_out = false;
-    rtimer timeout;  // wait with a deadline only
+    wstate state = wstate::idle;  // guarded by list->lock_
+    rtimer timeout;               // wait with a deadline only
   };
+
+  // timeout_fired: the timeout timer's f; runs under the timers lock, takes
+  // lock_ (the order of rule 1).
+  static void timeout_fired(rtimer* t, std::int64_t) noexcept {
+    auto* x = static_cast<waiter*>(t->arg);
+    notify_list* nl = x->list;
+    g* wake = nullptr;
+    {
+      rt_lock_guard lk(nl->lock_);
+      if (x->state == wstate::notified) return;  // a notify came first
+      if (x->state == wstate::queued) {
+        nl->unlink_waiter(x);
+        nl->abandon_locked(x->ticket);
+        wake = x->gp;
+      }
+      // idle: not queued yet; wait() sees timed_out and gives up its ticket.
+      x->state = wstate::timed_out;
+    }
+    if (wake != nullptr) ready(wake);
+  }
 
   // cancel_waiter: the shutdown unwinder's cancel_fn (sched.hpp).
   static bool cancel_waiter(g* gp, void* wp) noexcept {
@@ -470,11 +524,43 @@ class notify_list {
     notify_list* nl = x->list;
     {
       rt_lock_guard lk(nl->lock_);
-      if (!x->queued) return false;
+      if (x->state != wstate::queued) return false;
       nl->unlink_waiter(x);
+      nl->abandon_locked(x->ticket);
+      x->state = wstate::timed_out;
     }
     timer_del(gp->sched, &x->timeout);
     return true;
+  }
+
+  // notified_locked: has ticket t been notified? Requires lock_.
+  bool notified_locked(std::uint32_t t) const noexcept { return less(t, notify_.load(std::memory_order_relaxed)); }
+
+  // abandon_locked gives up ticket t (its waiter timed out or was unwound
+  // without being notified): rule 2 above. Requires lock_.
+  void abandon_locked(std::uint32_t t) {
+    std::uint32_t n = notify_.load(std::memory_order_relaxed);
+    if (less(t, n)) return;  // already notified: nothing to give back
+    if (t == n) {
+      notify_.store(t + 1, std::memory_order_relaxed);
+      skip_abandoned_locked();
+      return;
+    }
+    // Keep abandoned_ sorted by distance from notify_ (tickets wrap around).
+    auto pos = abandoned_.end();
+    while (pos != abandoned_.begin() && less(t, *(pos - 1))) --pos;
+    abandoned_.insert(pos, t);
+  }
+
+  // skip_abandoned_locked advances notify_ past abandoned tickets at its
+  // head, restoring rule 2's invariant. Requires lock_.
+  void skip_abandoned_locked() noexcept {
+    std::uint32_t n = notify_.load(std::memory_order_relaxed);
+    while (!abandoned_.empty() && abandoned_.front() == n) {
+      abandoned_.pop_front();
+      ++n;
+    }
+    notify_.store(n, std::memory_order_relaxed);
   }
 
   void unlink_waiter(waiter* x) noexcept {  // requires lock_
@@ -490,7 +576,6 @@ class notify_list {
     else head_ = x->next;
     if (tail_ == x) tail_ = prev;
     x->next = nullptr;
-    x->queued = false;
   }
 
   std::atomic<std::uint32_t> wait_{0};    // next ticket
@@ -498,6 +583,7 @@ class notify_list {
   rt_mutex lock_;
   waiter* head_ = nullptr;  // lock_
   waiter* tail_ = nullptr;  // lock_
+  std::deque<std::uint32_t> abandoned_;  // lock_: rule 2; sorted, all ahead of notify_
 };
 
 }  // namespace detail
@@ -515,6 +601,7 @@ class condition_variable {
   // predicate form.
   void wait(std::unique_lock<mutex>& lk) {
     detail::rt_region rt;
+    detail::throw_if_blocking();  // before the ticket and the unlock: a misuse changes nothing
     detail::sched_point();
     std::uint32_t t = list_.add();
     lk.unlock();
@@ -531,14 +618,7 @@ class condition_variable {
   // wait_until / wait_for: as wait, but give up at the deadline (a goro::clock
   // time point): std::cv_status::timeout. The mutex is held again either way.
   std::cv_status wait_until(std::unique_lock<mutex>& lk, clock::time_point deadline) {
-    detail::rt_region rt;
-    detail::sched_point();
-    std::uint32_t t = list_.add();
-    lk.unlock();
-    relock r{lk};
-    bool notified = list_.wait(t, detail::deadline_ns(deadline));
-    detail::race_acquire(this);
-    return notified ? std::cv_status::no_timeout : std::cv_status::timeout;
+    return wait_ns(lk, detail::deadline_ns(deadline));
   }
   template <class Pred>
   bool wait_until(std::unique_lock<mutex>& lk, clock::time_point deadline, Pred pred) {
@@ -546,13 +626,17 @@ class condition_variable {
       if (wait_until(lk, deadline) == std::cv_status::timeout) return pred();
     return true;
   }
+  // (A duration too large for a time point saturates: it waits "forever".)
   template <class Rep, class Period>
   std::cv_status wait_for(std::unique_lock<mutex>& lk, std::chrono::duration<Rep, Period> d) {
-    return wait_until(lk, clock::now() + std::chrono::ceil<clock::duration>(d));
+    return wait_ns(lk, detail::nanotime() + detail::to_ns(d));
   }
   template <class Rep, class Period, class Pred>
   bool wait_for(std::unique_lock<mutex>& lk, std::chrono::duration<Rep, Period> d, Pred pred) {
-    return wait_until(lk, clock::now() + std::chrono::ceil<clock::duration>(d), std::move(pred));
+    std::int64_t deadline = detail::nanotime() + detail::to_ns(d);
+    while (!pred())
+      if (wait_ns(lk, deadline) == std::cv_status::timeout) return pred();
+    return true;
   }
 
   void notify_one() {
@@ -569,6 +653,19 @@ class condition_variable {
   }
 
  private:
+  // wait_ns: wait_until with a nanotime() deadline.
+  std::cv_status wait_ns(std::unique_lock<mutex>& lk, std::int64_t deadline) {
+    detail::rt_region rt;
+    detail::throw_if_blocking();  // before the ticket and the unlock: a misuse changes nothing
+    detail::sched_point();
+    std::uint32_t t = list_.add();
+    lk.unlock();
+    relock r{lk};
+    bool notified = list_.wait(t, deadline);
+    detail::race_acquire(this);
+    return notified ? std::cv_status::no_timeout : std::cv_status::timeout;
+  }
+
   // relock locks lk again when a wait ends, returning or throwing. API.md:
   // the mutex is held again even when goroutine_exit comes out of this very
   // lock (the unwinder cancelled its park): lock again, then let it go on.
@@ -650,6 +747,7 @@ class wait_group_impl {
     std::uint64_t st = state_.load(std::memory_order_acquire);
     for (;;) {
       if ((st >> 32) == 0) return;
+      if (GORO_DETAIL_UNLIKELY(P::parking_forbidden())) P::cannot_park();  // before counting itself a waiter
       if (state_.compare_exchange_weak(st, st + 1, std::memory_order_acq_rel, std::memory_order_acquire)) {
         P::semacquire(&sema_, wait_reason::sync_waitgroup_wait);
         return;

@@ -59,9 +59,16 @@ struct chan_timer {
   // stop: Go 1.23's Timer.Stop: true if the timer was pending or had fired
   // with its value not yet received; afterwards no value arrives.
   bool stop() noexcept {
-    rt_lock_guard lk(s->timers_lock);
-    bool pending = timer_del_locked(s, &t);
-    bool drained = drain_locked();
+    bool pending, drained, was_earliest;
+    std::int64_t when;
+    {
+      rt_lock_guard lk(s->timers_lock);
+      was_earliest = t.index == 0;
+      when = t.when;
+      pending = timer_del_locked(s, &t);
+      drained = drain_locked();
+    }
+    if (pending && was_earliest) timer_wake_after_del(s, when);  // see timer_del
     return pending || drained;
   }
 
@@ -102,10 +109,25 @@ void sleep_for(std::chrono::duration<Rep, Period> d) {
   detail::timer_sleep(detail::nanotime() + detail::to_ns(d));
 }
 
-// sleep_until parks the calling goroutine until t (on t's clock).
+// sleep_until parks the calling goroutine until t (on t's clock). It
+// saturates: a t far in the past (time_point::min()) returns at once, one far
+// ahead (time_point::max()) sleeps "forever". The exact difference t - now is
+// computed only when both are within a year of each other, where converting t
+// to the common duration cannot overflow; the range check is in doubles.
 template <class Clock, class Dur>
 void sleep_until(std::chrono::time_point<Clock, Dur> t) {
-  sleep_for(t - Clock::now());
+  using dsec = std::chrono::duration<double>;
+  constexpr dsec year{365.0 * 24 * 3600};
+  auto now = Clock::now();
+  dsec ahead = dsec(t.time_since_epoch()) - dsec(now.time_since_epoch());
+  if (ahead < -year) return;
+  if (ahead > year) {
+    sleep_for(ahead);
+    return;
+  }
+  auto d = t - now;
+  if (d <= d.zero()) return;
+  sleep_for(d);
 }
 
 // timer: Go's time.Timer with Go 1.23 semantics (see the file comment). The

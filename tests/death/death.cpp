@@ -112,6 +112,18 @@ std::map<std::string, scenario> scenarios() {
               goro::config{.procs = 1, .max_threads = 4});
         },
         R"(runtime: program exceeds 4-thread limit\nfatal error: thread exhaustion\n)"}},
+      // The same cap reached through handoff_lazy: each P is retaken by
+      // sysmon from the M sleeping inside block() and handed to a new M.
+      {"thread_exhaustion_lazy",
+       {[] {
+          goro::run(
+              [] {
+                for (int i = 0; i < 16; ++i) goro::go([] { goro::block([] { sleep(5); }); });
+                goro::sleep_for(std::chrono::seconds(30));
+              },
+              goro::config{.procs = 1, .max_threads = 4});
+        },
+        R"(runtime: program exceeds 4-thread limit\nfatal error: thread exhaustion\n)"}},
       {"panic_default_runtime",
        {[] {
           goro::go([] { throw std::logic_error("from the default runtime"); });

@@ -148,6 +148,10 @@ struct rl_sync {
 
   static void reset_iteration() { clock_ns = 1'000'000'000; }
 
+  // The models never run inside goro::blocking<>.
+  static bool parking_forbidden() noexcept { return false; }
+  [[noreturn]] static void cannot_park() { broken("cannot_park: the models never run inside blocking<>"); }
+
   static bool cansemacquire(sema_t* s) {
     std::uint32_t v = s->count_.load(std::memory_order::seq_cst);
     while (v != 0) {
