@@ -521,10 +521,12 @@ TEST_CASE("condition_variable: Go TestCondSignalGenerations", "[cond]") {
   auto procs = GENERATE(1u, 2u, 4u);
   constexpr int n = 100;
   std::vector<int> wrong;
+  // Outside main: the last waiter still unlocks m after main has received
+  // its awake value and returned (the deterministic scheduler found that).
+  goro::mutex m;
+  goro::condition_variable c;
   goro::run(
       [&] {
-        goro::mutex m;
-        goro::condition_variable c;
         goro::chan<bool> running(n);
         goro::chan<int> awake(n);
         for (int i = 0; i < n; ++i) {
