@@ -66,13 +66,15 @@ int main() {
     goro::net::listener l = goro::net::listen("127.0.0.1:0");
     std::string addr = l.addr();
     std::printf("server listening on %s\n", addr.c_str());
-    goro::go([&l] { serve(l); });  // l outlives the goroutine: main waits below
+    goro::wait_group server;
+    server.go([&l] { serve(l); });  // l outlives this goroutine: main waits for it below
 
     goro::wait_group wg;
     std::vector<int> lines(3);
     for (int i = 0; i < 3; ++i) wg.go([&lines, addr, i] { lines[i] = client(addr, i + 1); });
     wg.wait();
-    l.close();
+    l.close();  // wakes serve's accept with net::closed_error
+    server.wait();
     for (int n : lines) ok = ok && n == 3;
   });
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();

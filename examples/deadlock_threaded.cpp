@@ -17,17 +17,21 @@
 
 using namespace std::chrono_literals;
 
+// At namespace scope, not in main's frame: when run gives up on a deadlock it
+// unwinds every goroutine (goroutine_exit), main included and in no particular
+// order, and the lock_guards of the other two still unlock v1 and v2 then.
+goro::mutex v1, v2;
+goro::wait_group wg;
+
 int main() {
   try {
     goro::run([] {
-      goro::mutex v1, v2;
-      goro::wait_group wg;
-      wg.go([&] {
+      wg.go([] {
         std::lock_guard a(v1);
         goro::sleep_for(10ms);  // "gets preempted" holding v1
         std::lock_guard b(v2);
       });
-      wg.go([&] {
+      wg.go([] {
         std::lock_guard b(v2);
         goro::sleep_for(10ms);
         std::lock_guard a(v1);

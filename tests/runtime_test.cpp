@@ -16,6 +16,7 @@
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <cerrno>
+#include <cfenv>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -1016,6 +1017,59 @@ TEST_CASE("runtime: errno belongs to the goroutine", "[runtime]") {
   CHECK(children_bad.load() == 0);
   CHECK(main_errno_after == 77);
   if (procs >= 2) CHECK(migrated.load() > 0);
+}
+
+TEST_CASE("runtime: the floating-point rounding mode belongs to the goroutine", "[runtime][ctx]") {
+  // The context switch saves the FP control state (MXCSR and the x87 control
+  // word on x86-64, FPCR on AArch64: ctx.hpp). Goroutines in three rounding
+  // modes share and migrate between Ms, and each spawns children that set yet
+  // another mode on the same M; each checks its mode after every switch, both
+  // as fegetround() reports it and as a division rounds. A new goroutine starts
+  // in the default mode, whatever its M ran before.
+  auto procs = GENERATE(1u, 2u, 4u);
+  constexpr int n = 48;
+  static constexpr int modes[3] = {FE_TONEAREST, FE_UPWARD, FE_DOWNWARD};
+  std::atomic<int> bad{0}, children_bad{0}, checks{0};
+  goro::run(
+      [&] {
+        goro::wait_group wg;
+        for (int i = 0; i < n; ++i)
+          wg.go([&, i] {
+            if (std::fegetround() != FE_TONEAREST) children_bad.fetch_add(1);
+            const int mode = modes[i % 3];
+            std::fesetround(mode);
+            volatile double one = 1.0, three = 3.0;
+            const double want = one / three;  // rounded in `mode`
+            for (int k = 0; k < 30; ++k) {
+              switch (k % 3) {
+                case 0:
+                  goro::yield();
+                  break;
+                case 1:
+                  goro::sleep_for(50us);
+                  break;
+                default: {
+                  goro::wait_group w;
+                  w.go([&children_bad, i] {
+                    if (std::fegetround() != FE_TONEAREST) children_bad.fetch_add(1);
+                    std::fesetround(modes[(i + 1) % 3]);  // pollute this M's FP state
+                    goro::yield();
+                  });
+                  w.wait();
+                  break;
+                }
+              }
+              checks.fetch_add(1);
+              if (std::fegetround() != mode || one / three != want) bad.fetch_add(1);
+            }
+            std::fesetround(FE_TONEAREST);
+          });
+        wg.wait();
+      },
+      goro::config{.procs = procs});
+  CHECK(checks.load() == n * 30);
+  CHECK(bad.load() == 0);
+  CHECK(children_bad.load() == 0);
 }
 
 // ---------------------------------------------------------------------------

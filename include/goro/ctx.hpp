@@ -29,5 +29,6 @@
 
 // Each architecture file compiles to nothing on other architectures.
 #include "ctx_x86_64.hpp"
+#include "ctx_aarch64.hpp"
 
 #endif  // GORO_DETAIL_CTX_HPP

@@ -66,13 +66,17 @@ namespace detail {
 // full_fence is a sequentially consistent fence: the #StoreLoad of Go's
 // spinning-M protocol and of the shutdown counter. See sanitizer.hpp's header.
 // On x86-64 a locked RMW on the stack is a full barrier and cheaper than
-// mfence (Linux's smp_mb does the same).
+// mfence (Linux's smp_mb does the same). On AArch64 it is `dmb ish`, a full
+// barrier over the inner-shareable domain (all cores), which is what Linux's
+// smp_mb and a seq_cst std::atomic_thread_fence emit there.
 inline void full_fence() noexcept {
 #if GORO_TSAN
   static std::atomic<int> word{0};
   word.fetch_add(0, std::memory_order_seq_cst);
 #elif defined(__x86_64__)
   asm volatile("lock orq $0, (%%rsp)" ::: "memory", "cc");
+#elif defined(__aarch64__)
+  asm volatile("dmb ish" ::: "memory");
 #else
   std::atomic_thread_fence(std::memory_order_seq_cst);
 #endif

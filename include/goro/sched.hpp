@@ -1909,7 +1909,10 @@ inline void stack_overflow_message(g* gp) noexcept {
   write_err("fatal error: stack overflow in goroutine ");
   write_err(fmt_u64(buf, gp->id));
   write_err(" (stack_size ");
-  write_err(fmt_u64(buf, static_cast<std::uint64_t>(gp->stack.hi - gp->stack.lo)));
+  // The configured size, not the slot's (rounded up to stack.hpp's page_size,
+  // 64 KiB on AArch64).
+  std::uint64_t size = gp->sched != nullptr ? gp->sched->cfg.stack_size : static_cast<std::uint64_t>(gp->stack.hi - gp->stack.lo);
+  write_err(fmt_u64(buf, size));
   write_err(", created at ");
   write_err(gp->site.file);
   write_err(":");

@@ -51,7 +51,15 @@ namespace goro {
 inline namespace GORO_DETAIL_ABI_NS {
 namespace detail {
 
+// page_size is the granule of every address and size computed here (slots,
+// guards, madvise ranges). AArch64 Linux kernels run with 4, 16 or 64 KiB
+// pages; 64 KiB there keeps every range page-aligned on all of them (the
+// kernel still commits stack memory one of its own pages at a time).
+#if defined(__aarch64__)
+inline constexpr std::size_t page_size = 64 * 1024;
+#else
 inline constexpr std::size_t page_size = 4096;
+#endif
 inline constexpr std::size_t stack_guard_size = 64 * 1024;  // catches frames up to 64 KiB past the end
 inline constexpr std::size_t stacks_per_arena = 64;
 inline constexpr std::uint64_t stack_canary_value = 0x676f726f5f737461ull;  // "goro_sta"
