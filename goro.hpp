@@ -4026,10 +4026,14 @@ inline void yield() {
     std::this_thread::yield();
     return;
   }
+#if GORO_DETERMINISTIC
+  detail::det_point(true);
+#else
   detail::rt_region rt;
   detail::unwind_point(gp);
   mp->pending = detail::pending_op{detail::pending_kind::yield, gp, nullptr, nullptr};
   detail::schedule(mp, gp);
+#endif
 }
 
 // procs is GOMAXPROCS of the calling goroutine's runtime (or the default one).
@@ -4177,9 +4181,11 @@ inline const char* stack_guard() { return detail::stack_guard_name(); }
 // then begins unwinding (as run_main does in threaded mode: every parked G
 // whose wait can be cancelled throws goroutine_exit from its park; runnable Gs
 // throw it from their next scheduling point) and run() throws the failure
-// once every goroutine has ended. Goroutines that can never end (parked with
-// no cancel, or blocked forever during unwinding) are abandoned: their stacks
-// are not reused.
+// once every goroutine has ended. Main, if it is still alive (a deadlock, a
+// panic elsewhere), is unwound last, once no other goroutine can run: the
+// others may still use objects on its stack while they unwind (a wait_group's
+// done() in a guard). Goroutines that can never end (parked with no cancel, or
+// blocked forever during unwinding) are abandoned: their stacks are not reused.
 //
 // Race detector (sim::shared): vector clocks per goroutine (det_g::vc,
 // indexed by goroutine id) and per sync object (det_state::sync_clocks),
@@ -4261,6 +4267,8 @@ struct det_state {
   // --- failure and shutdown ---
   std::exception_ptr failure;     // the first failure of the run
   bool unwinding = false;         // det_begin_unwind ran
+  bool main_turn = false;         // unwinding, and main's turn to be unwound has come (see the top)
+  g* main_g = nullptr;            // the main goroutine while it lives
 
   // --- race detector ---
   bool race_on = false;
@@ -4306,6 +4314,7 @@ inline void det_step(sched_t* s) {
 }
 
 inline void det_begin_unwind(sched_t* s);
+inline void det_unwind_main(sched_t* s);
 
 // det_next makes one scheduling decision: the G to run next, or nullptr when
 // none is runnable. On the run's thread.
@@ -4324,6 +4333,8 @@ inline g* det_next(sched_t* s) {
       }
     }
   }
+  if (GORO_DETAIL_UNLIKELY(d.unwinding) && !d.main_turn && (d.runnable.empty() || (d.runnable.size() == 1 && d.runnable[0] == d.main_g)))
+    det_unwind_main(s);
   std::size_t n = d.runnable.size();
   if (n == 0) return nullptr;
   det_step(s);
@@ -4351,9 +4362,12 @@ inline void det_point(bool may_unwind) {
   if (mp == nullptr || mp->curg == nullptr) return;
   g* gp = mp->curg;
   if (gp->in_blocking != 0) return;
+  det_state& d = *mp->sched->det;
+  may_unwind = may_unwind && (!gp->is_main || d.main_turn);
   if (may_unwind) unwind_point(gp);
   mp->pending = pending_op{pending_kind::yield, gp, nullptr, nullptr};
   schedule(mp, gp);
+  may_unwind = may_unwind || (gp->is_main && d.main_turn);
   if (may_unwind) unwind_point(gp);
 }
 
@@ -4362,6 +4376,7 @@ inline void det_spawn(sched_t* s, g* gp) {
   if (d.gs.size() <= gp->id) d.gs.resize(gp->id + 1);
   det_g& rec = d.gs[gp->id];
   rec.gp = gp;
+  if (gp->is_main) d.main_g = gp;
   rec.prio = d.pct_depth + (d.next_rand() >> 8);  // pct: random initial priorities, all >= depth
   ++d.live;
   d.runnable.reserve(d.live);  // det_put never allocates
@@ -4385,6 +4400,7 @@ inline void det_spawn(sched_t* s, g* gp) {
 inline void det_exit(sched_t* s, g* gp) noexcept {
   det_state& d = *s->det;
   d.gs[gp->id].gp = nullptr;
+  if (gp == d.main_g) d.main_g = nullptr;
   --d.live;
 }
 
@@ -4417,6 +4433,18 @@ inline std::string det_dump(sched_t* s) {
   return out;
 }
 
+// det_cancel_park: if gp is parked with a cancellable wait, cancel it and make
+// gp runnable: it throws goroutine_exit from its park.
+inline void det_cancel_park(g* gp) {
+  if (gp->status.load(std::memory_order_relaxed) != gstatus::waiting || gp->cancel == nullptr ||
+      gp->unwind.load(std::memory_order_relaxed) != 0)
+    return;
+  if (gp->cancel(gp, gp->cancel_arg)) {
+    gp->unwind.store(1, std::memory_order_relaxed);
+    ready(gp);
+  }
+}
+
 // det_begin_unwind: main returned or the run failed. Every parked goroutine
 // whose wait can be cancelled throws goroutine_exit from its park; the others
 // do at their next scheduling point (see "Unwinding at shutdown", sched.hpp).
@@ -4436,16 +4464,16 @@ inline void det_begin_unwind(sched_t* s) {
       write_err(note.c_str(), note.size());
     }
   }
-  for (const det_g& rec : d.gs) {
-    g* gp = rec.gp;
-    if (gp == nullptr || gp->status.load(std::memory_order_relaxed) != gstatus::waiting || gp->cancel == nullptr ||
-        gp->unwind.load(std::memory_order_relaxed) != 0)
-      continue;
-    if (gp->cancel(gp, gp->cancel_arg)) {
-      gp->unwind.store(1, std::memory_order_relaxed);
-      ready(gp);
-    }
-  }
+  for (const det_g& rec : d.gs)
+    if (rec.gp != nullptr && rec.gp != d.main_g) det_cancel_park(rec.gp);
+}
+
+// det_unwind_main: main's turn (see the top of the file): cancel its park, or
+// let its next scheduling point throw goroutine_exit.
+inline void det_unwind_main(sched_t* s) {
+  det_state& d = *s->det;
+  d.main_turn = true;
+  if (d.main_g != nullptr) det_cancel_park(d.main_g);
 }
 
 // det_fatal: Go's fatal errors (unlock of an unlocked mutex) fail the run as a

@@ -2338,10 +2338,14 @@ inline void yield() {
     std::this_thread::yield();
     return;
   }
+#if GORO_DETERMINISTIC
+  detail::det_point(true);
+#else
   detail::rt_region rt;
   detail::unwind_point(gp);
   mp->pending = detail::pending_op{detail::pending_kind::yield, gp, nullptr, nullptr};
   detail::schedule(mp, gp);
+#endif
 }
 
 // procs is GOMAXPROCS of the calling goroutine's runtime (or the default one).
