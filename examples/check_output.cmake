@@ -3,8 +3,10 @@
 # every regular expression in EXPECT (a ;-list, all required, unlike ctest's
 # PASS_REGULAR_EXPRESSION, which takes any one and ignores the exit code).
 #
-#   cmake -DEXE=<path> [-DARGS=a;b] -DEXPECT=re1;re2 -P check_output.cmake
-execute_process(COMMAND "${EXE}" ${ARGS} OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
+#   cmake -DEXE=<path> [-DARGS=a;b] [-DEMULATOR=qemu-aarch64;-L;...] -DEXPECT=re1;re2 -P check_output.cmake
+#
+# EMULATOR (a cross build's CMAKE_CROSSCOMPILING_EMULATOR) runs EXE.
+execute_process(COMMAND ${EMULATOR} "${EXE}" ${ARGS} OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
 set(all "${out}${err}")
 message("${all}")
 if(NOT rc EQUAL 0)
