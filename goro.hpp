@@ -361,7 +361,8 @@ struct san_fiber {
   void* tsan = nullptr;          // the TSan fiber, or the M's own thread fiber for g0
 #endif
 #if GORO_DETAIL_TSAN_DET
-  unsigned ignore = 0;           // rt_region depth of this fiber (see "Deterministic mode under TSan")
+  unsigned ignore = 0;           // rt_region depth of this fiber (see "Deterministic mode under TSan");
+                                 // relaxed atomic builtins: read around switches, outside the region
 #endif
 };
 
@@ -391,8 +392,9 @@ inline void san_before_switch([[maybe_unused]] san_fiber& from, [[maybe_unused]]
   __sanitizer_start_switch_fiber(exiting ? nullptr : &from.asan_fake, to.stack_lo, to.stack_size);
 #endif
 #if GORO_DETAIL_TSAN_DET
-  if (from.ignore != 0) san_ignore_end();
-  __tsan_switch_to_fiber(to.tsan, __tsan_switch_to_fiber_no_sync);
+  void* target = __atomic_load_n(&to.tsan, __ATOMIC_RELAXED);  // read inside the region: memory may be reused later
+  if (__atomic_load_n(&from.ignore, __ATOMIC_RELAXED) != 0) san_ignore_end();
+  __tsan_switch_to_fiber(target, __tsan_switch_to_fiber_no_sync);
 #elif GORO_TSAN
   __tsan_switch_to_fiber(to.tsan, 0);
 #endif
@@ -406,7 +408,7 @@ inline void san_after_switch([[maybe_unused]] san_fiber& self, [[maybe_unused]] 
 #endif
 #if GORO_DETAIL_TSAN_DET
   __atomic_store_n(&tls_san, &self, __ATOMIC_RELAXED);
-  if (self.ignore != 0) san_ignore_begin();
+  if (__atomic_load_n(&self.ignore, __ATOMIC_RELAXED) != 0) san_ignore_begin();
 #endif
 }
 
@@ -417,14 +419,14 @@ inline void san_fiber_create([[maybe_unused]] san_fiber& f, [[maybe_unused]] voi
   f.stack_size = size;
 #endif
 #if GORO_TSAN
-  f.tsan = __tsan_create_fiber(0);
+  __atomic_store_n(&f.tsan, __tsan_create_fiber(0), __ATOMIC_RELAXED);  // atomics: see san_before_switch
 #endif
 }
 
 inline void san_fiber_destroy([[maybe_unused]] san_fiber& f) noexcept {
 #if GORO_TSAN
   if (f.tsan != nullptr) __tsan_destroy_fiber(f.tsan);
-  f.tsan = nullptr;
+  __atomic_store_n(&f.tsan, nullptr, __ATOMIC_RELAXED);
 #endif
 }
 
@@ -435,7 +437,7 @@ inline void san_thread_fiber([[maybe_unused]] san_fiber& f, [[maybe_unused]] voi
   f.stack_size = size;
 #endif
 #if GORO_TSAN
-  f.tsan = __tsan_get_current_fiber();
+  __atomic_store_n(&f.tsan, __tsan_get_current_fiber(), __ATOMIC_RELAXED);
 #endif
 #if GORO_DETAIL_TSAN_DET
   __atomic_store_n(&tls_san, &f, __ATOMIC_RELAXED);
@@ -1916,10 +1918,10 @@ class rt_region {
  public:
 #if GORO_DETAIL_TSAN_DET
   rt_region() noexcept : f_(current()) {
-    if (f_ != nullptr && f_->ignore++ == 0) san_ignore_begin();
+    if (f_ != nullptr && __atomic_fetch_add(&f_->ignore, 1u, __ATOMIC_RELAXED) == 0) san_ignore_begin();
   }
   ~rt_region() {
-    if (f_ != nullptr && --f_->ignore == 0) san_ignore_end();
+    if (f_ != nullptr && __atomic_sub_fetch(&f_->ignore, 1u, __ATOMIC_RELAXED) == 0) san_ignore_end();
   }
   static san_fiber* current() noexcept { return getm() != nullptr ? san_current() : nullptr; }
 
@@ -1939,7 +1941,7 @@ class rt_region {
 inline void san_edge([[maybe_unused]] const void* obj, [[maybe_unused]] bool release) noexcept {
 #if GORO_DETAIL_TSAN_DET
   san_fiber* f = rt_region::current();
-  bool in = f != nullptr && f->ignore != 0;
+  bool in = f != nullptr && __atomic_load_n(&f->ignore, __ATOMIC_RELAXED) != 0;
   if (in) san_ignore_end();
   if (release) __tsan_release(const_cast<void*>(obj));
   else __tsan_acquire(const_cast<void*>(obj));

@@ -106,7 +106,8 @@ struct san_fiber {
   void* tsan = nullptr;          // the TSan fiber, or the M's own thread fiber for g0
 #endif
 #if GORO_DETAIL_TSAN_DET
-  unsigned ignore = 0;           // rt_region depth of this fiber (see "Deterministic mode under TSan")
+  unsigned ignore = 0;           // rt_region depth of this fiber (see "Deterministic mode under TSan");
+                                 // relaxed atomic builtins: read around switches, outside the region
 #endif
 };
 
@@ -136,8 +137,9 @@ inline void san_before_switch([[maybe_unused]] san_fiber& from, [[maybe_unused]]
   __sanitizer_start_switch_fiber(exiting ? nullptr : &from.asan_fake, to.stack_lo, to.stack_size);
 #endif
 #if GORO_DETAIL_TSAN_DET
-  if (from.ignore != 0) san_ignore_end();
-  __tsan_switch_to_fiber(to.tsan, __tsan_switch_to_fiber_no_sync);
+  void* target = __atomic_load_n(&to.tsan, __ATOMIC_RELAXED);  // read inside the region: memory may be reused later
+  if (__atomic_load_n(&from.ignore, __ATOMIC_RELAXED) != 0) san_ignore_end();
+  __tsan_switch_to_fiber(target, __tsan_switch_to_fiber_no_sync);
 #elif GORO_TSAN
   __tsan_switch_to_fiber(to.tsan, 0);
 #endif
@@ -151,7 +153,7 @@ inline void san_after_switch([[maybe_unused]] san_fiber& self, [[maybe_unused]] 
 #endif
 #if GORO_DETAIL_TSAN_DET
   __atomic_store_n(&tls_san, &self, __ATOMIC_RELAXED);
-  if (self.ignore != 0) san_ignore_begin();
+  if (__atomic_load_n(&self.ignore, __ATOMIC_RELAXED) != 0) san_ignore_begin();
 #endif
 }
 
@@ -162,14 +164,14 @@ inline void san_fiber_create([[maybe_unused]] san_fiber& f, [[maybe_unused]] voi
   f.stack_size = size;
 #endif
 #if GORO_TSAN
-  f.tsan = __tsan_create_fiber(0);
+  __atomic_store_n(&f.tsan, __tsan_create_fiber(0), __ATOMIC_RELAXED);  // atomics: see san_before_switch
 #endif
 }
 
 inline void san_fiber_destroy([[maybe_unused]] san_fiber& f) noexcept {
 #if GORO_TSAN
   if (f.tsan != nullptr) __tsan_destroy_fiber(f.tsan);
-  f.tsan = nullptr;
+  __atomic_store_n(&f.tsan, nullptr, __ATOMIC_RELAXED);
 #endif
 }
 
@@ -180,7 +182,7 @@ inline void san_thread_fiber([[maybe_unused]] san_fiber& f, [[maybe_unused]] voi
   f.stack_size = size;
 #endif
 #if GORO_TSAN
-  f.tsan = __tsan_get_current_fiber();
+  __atomic_store_n(&f.tsan, __tsan_get_current_fiber(), __ATOMIC_RELAXED);
 #endif
 #if GORO_DETAIL_TSAN_DET
   __atomic_store_n(&tls_san, &f, __ATOMIC_RELAXED);

@@ -228,10 +228,10 @@ class rt_region {
  public:
 #if GORO_DETAIL_TSAN_DET
   rt_region() noexcept : f_(current()) {
-    if (f_ != nullptr && f_->ignore++ == 0) san_ignore_begin();
+    if (f_ != nullptr && __atomic_fetch_add(&f_->ignore, 1u, __ATOMIC_RELAXED) == 0) san_ignore_begin();
   }
   ~rt_region() {
-    if (f_ != nullptr && --f_->ignore == 0) san_ignore_end();
+    if (f_ != nullptr && __atomic_sub_fetch(&f_->ignore, 1u, __ATOMIC_RELAXED) == 0) san_ignore_end();
   }
   static san_fiber* current() noexcept { return getm() != nullptr ? san_current() : nullptr; }
 
@@ -251,7 +251,7 @@ class rt_region {
 inline void san_edge([[maybe_unused]] const void* obj, [[maybe_unused]] bool release) noexcept {
 #if GORO_DETAIL_TSAN_DET
   san_fiber* f = rt_region::current();
-  bool in = f != nullptr && f->ignore != 0;
+  bool in = f != nullptr && __atomic_load_n(&f->ignore, __ATOMIC_RELAXED) != 0;
   if (in) san_ignore_end();
   if (release) __tsan_release(const_cast<void*>(obj));
   else __tsan_acquire(const_cast<void*>(obj));
