@@ -350,7 +350,9 @@ inline void det_unwind_main(sched_t* s) {
   } catch (...) {
     fatal(msg);  // out of memory building the message
   }
-  // Abandon gp: it is counted as exited, and its stack is never reused.
+  // Abandon gp: it is counted as exited, and its stack is never reused. Its
+  // end happens before run() returns, as a goroutine's that returns (g_entry).
+  san_edge(s, true);
   p* pp = mp->pp;
   pp->exited.store(pp->exited.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   det_exit(s, gp);

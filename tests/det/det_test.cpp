@@ -159,10 +159,12 @@ TEST_CASE("det: time is virtual: sleep_for(24h) returns at once, timers fire in 
         CHECK(goro::now() - t0 == 24h);  // exactly: nothing else moves the clock
 
         std::vector<int> order;
+        goro::mutex mu;  // time is no happens-before edge: TSan reports the push_backs without it
         goro::wait_group wg;
         for (int i : {5, 1, 4, 2, 3})
-          wg.go([i, &order] {
+          wg.go([i, &order, &mu] {
             goro::sleep_for(std::chrono::seconds(i));
+            std::lock_guard<goro::mutex> lk(mu);
             order.push_back(i);
           });
         wg.wait();
