@@ -3467,6 +3467,16 @@ inline bool timer_del(sched_t* s, rtimer* t) noexcept {
   return true;
 }
 
+// run_timers fires every P's timers due by now: the deterministic
+// scheduler's jump of its virtual clock (det.hpp). Any thread holding no heap
+// lock.
+inline void run_timers(sched_t* s, std::int64_t now) {
+  for (p* pp : s->allp) {
+    rt_lock_guard lk(pp->timers.lock);
+    pp->timers.run_due_locked(now);
+  }
+}
+
 // sysmon_run_timers: sysmon's backstop. Fires the timers of a P that no M
 // ran in time (sysmon_timer_slack_ns: the P idle or in blocking<>;
 // sysmon_timer_slack_running_ns: its goroutine never switches). Goroutines
@@ -4681,7 +4691,7 @@ inline void det_cancel_park(g* gp) {
 inline void det_begin_unwind(sched_t* s) {
   det_state& d = *s->det;
   d.unwinding = true;
-  if (!d.failure && !d.in.quiet && d.runnable.empty() && s->timers_next.load(std::memory_order_relaxed) == no_timer &&
+  if (!d.failure && !d.in.quiet && d.runnable.empty() && timers_earliest(s) == no_timer &&
       s->netpoll_waiters.load(std::memory_order_relaxed) == 0) {
     // Main returned while the rest are blocked for good: a partial deadlock
     // (a goroutine leak in Go). Not a failure, but worth a note.
@@ -4849,7 +4859,7 @@ inline void det_loop(sched_t* s, m* mp) {
       continue;
     }
     if (d.live == 0) return;
-    std::int64_t next = s->timers_next.load(std::memory_order_relaxed);
+    std::int64_t next = timers_earliest(s);
     netpoller* np = s->np.load(std::memory_order_relaxed);
     if (np != nullptr && s->netpoll_waiters.load(std::memory_order_relaxed) > 0) {
       // Wait for fd events for real, at most until the next timer's virtual time.

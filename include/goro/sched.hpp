@@ -1583,6 +1583,16 @@ inline bool timer_del(sched_t* s, rtimer* t) noexcept {
   return true;
 }
 
+// run_timers fires every P's timers due by now: the deterministic
+// scheduler's jump of its virtual clock (det.hpp). Any thread holding no heap
+// lock.
+inline void run_timers(sched_t* s, std::int64_t now) {
+  for (p* pp : s->allp) {
+    rt_lock_guard lk(pp->timers.lock);
+    pp->timers.run_due_locked(now);
+  }
+}
+
 // sysmon_run_timers: sysmon's backstop. Fires the timers of a P that no M
 // ran in time (sysmon_timer_slack_ns: the P idle or in blocking<>;
 // sysmon_timer_slack_running_ns: its goroutine never switches). Goroutines
