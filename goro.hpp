@@ -1446,6 +1446,201 @@ class runq_ring {
 
 #endif  // GORO_DETAIL_RUNQ_HPP
 
+// goro: from include/goro/timers.hpp
+// goro/timers.hpp — runtime timers and the timer heap each P owns (Go:
+// runtime/time.go, the heap half; the scheduler's half, who runs the heaps and
+// who sleeps until them, is in sched.hpp, "Timers").
+//
+// An rtimer lives wherever its owner put it (a sleeping goroutine's stack, a
+// goro::timer's state, a poll waiter's record) and is linked into one
+// timer_heap while pending. A timer_heap is a 4-ary min-heap by (when, seq)
+// under its own lock, indexed so that deleting any timer is O(log n) (Go
+// 1.14+: 4-ary, one heap per P, so that timer operations of different Ps do
+// not contend). Each heap slot holds the timer's when and seq next to its
+// pointer (Go 1.23's timerWhen): sifting compares slots in the heap's own
+// array and touches a timer only to update its index, which matters because
+// timers are scattered over goroutine stacks (100,000 sleepers: a cache miss
+// per timer touched). Its `next` caches the earliest when (no_timer when
+// empty) so that the scheduler checks a heap with one atomic load.
+//
+// Invariants:
+//   - Every field of a pending rtimer, and t->index even when not pending, is
+//     guarded by the lock of the heap t->heap names.
+//   - t->heap changes only in an add, made by the timer's owner (the goroutine
+//     that sleeps or waits, or a goro::timer's stop/reset, serialized by the
+//     timer's own mutex). So the owner, and the shutdown unwinder (ordered
+//     after the owner's add by the park protocol), may read t->heap and lock
+//     that heap without racing an add of t.
+//   - t->heap is never cleared: after t fires, locking t->heap still waits for
+//     a firing of t that is in progress (stop/reset rely on it, time.hpp).
+//   - f runs with the heap's lock held, on whichever thread runs that heap
+//     (the P's M, a thief, or sysmon): it may take leaf locks (a channel's, a
+//     notify list's, a poll_desc's) and ready goroutines, but never a heap
+//     lock; nothing takes a heap lock while holding such a leaf lock. So once
+//     a delete of t returns, f is neither running nor going to run. The only
+//     place that holds two heap locks at once takes them in P order
+//     (netpoll.hpp, pd_set_deadline).
+//
+// The functions here are the heap's whole interface (add / del / run_due /
+// earliest), so that another scheduler (the deterministic one, on virtual
+// time) can drive the same heaps.
+#ifndef GORO_DETAIL_TIMERS_HPP
+#define GORO_DETAIL_TIMERS_HPP
+
+
+#include <atomic>
+#include <climits>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace goro {
+inline namespace GORO_DETAIL_ABI_NS {
+namespace detail {
+
+inline constexpr std::int64_t no_timer = INT64_MAX;
+
+struct timer_heap;
+
+// rtimer: a runtime timer (Go: runtime.timer). See the file comment.
+struct rtimer {
+  static constexpr std::size_t not_pending = SIZE_MAX;
+  std::int64_t when = 0;            // nanotime() to fire at
+  std::int64_t period = 0;          // > 0: re-armed period ns later after firing (tickers)
+  std::uint64_t seq = 0;            // FIFO among equal whens
+  std::size_t index = not_pending;  // position in the heap
+  std::atomic<timer_heap*> heap{nullptr};  // the heap of the last add (never cleared); written by the owner
+  void (*f)(rtimer*, std::int64_t now) noexcept = nullptr;
+  void* arg = nullptr;
+  bool pending() const noexcept { return index != not_pending; }
+};
+
+// timer_heap: one P's timers. See the file comment.
+struct timer_heap {
+  static constexpr std::size_t arity = 4;  // Go: 4-ary (shallower than binary; siftdown reads one line of children)
+
+  // slot: a pending timer and its key, copied from it at add (the key of a
+  // pending timer changes only through del + add, or in run_due_locked).
+  struct slot {
+    std::int64_t when;
+    std::uint64_t seq;
+    rtimer* t;
+  };
+
+  rt_mutex lock;
+  std::vector<slot> heap;           // lock
+  std::uint64_t seq = 0;            // lock
+  // next: the earliest when, or no_timer. Written under lock with a seq_cst
+  // store; read without it (seq_cst) by the scheduler. seq_cst because the
+  // timer M's sleep is a Dekker pair with adds: see "Timers" in sched.hpp.
+  std::atomic<std::int64_t> next{no_timer};
+
+  // earliest: the when of the earliest pending timer, or no_timer. Any thread;
+  // a snapshot.
+  std::int64_t earliest() const noexcept { return next.load(std::memory_order_seq_cst); }
+
+  // add_locked arms t (not pending) at t->when in this heap; returns true if
+  // t is now the earliest. Requires lock.
+  bool add_locked(rtimer* t) {
+    t->seq = seq++;
+    t->heap.store(this, std::memory_order_relaxed);  // the owner's own write (see the file comment)
+    heap.push_back(slot{t->when, t->seq, t});
+    std::size_t at = up(heap.size() - 1);
+    publish();
+    return at == 0;
+  }
+
+  // del_locked disarms t if it is pending here; returns whether it was.
+  // Requires lock (of t->heap, which must be this heap).
+  bool del_locked(rtimer* t) noexcept {
+    if (!t->pending()) return false;
+    std::size_t i = t->index;
+    std::size_t last = heap.size() - 1;
+    t->index = rtimer::not_pending;
+    if (i != last) {
+      slot moved = heap[last];
+      heap.pop_back();
+      place(i, moved);
+      if (up(i) == i) down(i);
+    } else {
+      heap.pop_back();
+    }
+    publish();
+    return true;
+  }
+
+  // run_due_locked fires every timer due by now, in (when, seq) order; a
+  // periodic one is re-armed first (at the next multiple of its period after
+  // now: ticks missed are dropped, as in Go). Returns how many fired.
+  // Requires lock; f runs with it held.
+  std::size_t run_due_locked(std::int64_t now) {
+    std::size_t fired = 0;
+    while (!heap.empty() && heap.front().when <= now) {
+      rtimer* t = heap.front().t;
+      if (t->period > 0) {
+        t->when += t->period * (1 + (now - t->when) / t->period);
+        t->seq = seq++;
+        heap.front().when = t->when;
+        heap.front().seq = t->seq;
+        down(0);
+        publish();
+      } else {
+        del_locked(t);
+      }
+      t->f(t, now);
+      ++fired;
+    }
+    return fired;
+  }
+
+  std::size_t size_locked() const noexcept { return heap.size(); }
+
+ private:
+  static bool less(const slot& a, const slot& b) noexcept { return a.when != b.when ? a.when < b.when : a.seq < b.seq; }
+  void place(std::size_t i, const slot& x) noexcept {
+    heap[i] = x;
+    x.t->index = i;
+  }
+  // up / down sift the slot at i; up returns where it ends.
+  std::size_t up(std::size_t i) noexcept {
+    slot t = heap[i];
+    while (i > 0) {
+      std::size_t parent = (i - 1) / arity;
+      if (!less(t, heap[parent])) break;
+      place(i, heap[parent]);
+      i = parent;
+    }
+    place(i, t);
+    return i;
+  }
+  void down(std::size_t i) noexcept {
+    std::size_t n = heap.size();
+    slot t = heap[i];
+    for (;;) {
+      std::size_t c = i * arity + 1;
+      if (c >= n) break;
+      std::size_t best = c;
+      std::size_t end = c + arity < n ? c + arity : n;
+      for (std::size_t k = c + 1; k < end; ++k)
+        if (less(heap[k], heap[best])) best = k;
+      if (!less(heap[best], t)) break;
+      place(i, heap[best]);
+      i = best;
+    }
+    place(i, t);
+  }
+  void publish() noexcept {
+    std::int64_t w = heap.empty() ? no_timer : heap.front().when;
+    if (next.load(std::memory_order_relaxed) != w) next.store(w, std::memory_order_seq_cst);
+  }
+};
+
+}  // namespace detail
+}  // inline namespace GORO_DETAIL_ABI_NS
+}  // namespace goro
+
+#endif  // GORO_DETAIL_TIMERS_HPP
+
 // goro: from include/goro/runtime2.hpp
 // goro/runtime2.hpp — the runtime's data: g (goroutine), m (OS thread), p
 // (processor), their states and the wait reasons. Follows Go's runtime2.go.
@@ -1646,6 +1841,7 @@ struct alignas(64) p {
   std::atomic<std::uint32_t> syscalltick{0}; // written by the owner on entering/leaving blocking<>
   std::atomic<bool> preempt{false};          // set by sysmon: the running G yields at its next safe point
   std::uint32_t fastrand = 0;    // owner only: victim order for stealing
+  timer_heap timers;             // this P's timers; its own lock (timers.hpp, and "Timers" in sched.hpp)
 
   // g cache (Go: p.gFree); owner only
   g* gfree = nullptr;
@@ -1829,7 +2025,15 @@ inline constexpr std::size_t gcache_global_warm_max = 1024;   // warm slots kept
 inline constexpr std::int64_t scavenge_period_ns = 100'000'000;  // g_pool::scavenge at most every 100 ms
 inline constexpr std::uint64_t goid_batch = 16;               // Go: _GoidCacheBatch
 inline constexpr std::int64_t dump_after_ns = 10'000'000'000; // API.md: dump after 10 s of waiting at shutdown
-inline constexpr std::int64_t no_timer = INT64_MAX;
+inline constexpr std::int64_t no_sleeper = INT64_MIN;  // sched_t::timer_m_until when no M sleeps for timers
+// sysmon fires the timers of a P overdue by more than this (see "Timers"):
+// 1 ms for a P no M runs (idle, or its M in blocking<>); 20 ms, twice the
+// preemption period, for a running P, whose M runs them itself at its next
+// switch, at the latest when sysmon's preemption mark reaches a safe point
+// (readied there they go to that P's queue; fired by sysmon, to the global
+// queue, which a P checks only every 61st schedule).
+inline constexpr std::int64_t sysmon_timer_slack_ns = 1'000'000;
+inline constexpr std::int64_t sysmon_timer_slack_running_ns = 20'000'000;
 
 struct sched_t;
 
@@ -2094,25 +2298,6 @@ inline g_pool& pool_for(std::size_t stack_size) {
 // ---------------------------------------------------------------------------
 // sched_t: one runtime (Go: schedt plus allp and allm).
 
-// rtimer: a runtime timer (Go: runtime.timer). It lives wherever its owner
-// put it (a sleeping goroutine's stack, a goro::timer's state) and is linked
-// into its runtime's heap while pending. Every field is guarded by
-// sched_t::timers_lock. f runs with timers_lock held, on whichever M runs the
-// timers: it may take leaf locks (a channel's, a semaphore root's, a notify
-// list's) and ready goroutines, but never timers_lock; nothing takes
-// timers_lock while holding such a lock. So once timer_del returns, f is not
-// running and will not run.
-struct rtimer {
-  static constexpr std::size_t not_pending = SIZE_MAX;
-  std::int64_t when = 0;          // nanotime() to fire at
-  std::int64_t period = 0;        // > 0: re-armed period ns later after firing (tickers)
-  std::uint64_t seq = 0;          // FIFO among equal whens
-  std::size_t index = not_pending;  // position in the heap
-  void (*f)(rtimer*, std::int64_t now) noexcept = nullptr;
-  void* arg = nullptr;
-  bool pending() const noexcept { return index != not_pending; }
-};
-
 // netpoller: what the scheduler needs from the netpoller (netpoll.hpp
 // implements it with epoll; a kqueue backend would implement the same two
 // calls). Created lazily, on the first fd wait of a runtime.
@@ -2156,13 +2341,12 @@ struct sched_t {
   std::atomic<std::uint64_t> goid_gen{0};
   std::atomic<std::uint64_t> extra_created{0};  // goroutines spawned by plain threads (no P)
 
-  // Timers: one heap per runtime (Go keeps one per P; see "Timers" below).
-  rt_mutex timers_lock;
-  std::vector<rtimer*> timers;      // timers_lock: a binary min-heap by (when, seq)
-  std::uint64_t timer_seq = 0;      // timers_lock
-  std::atomic<std::int64_t> timers_next{no_timer};  // the earliest when; written under timers_lock
-  m* timer_m = nullptr;             // lock: the idle M sleeping until timers_next (or blocked in poll)
-  std::int64_t timer_m_until = 0;   // lock
+  // Timers: one heap per P (p::timers); see "Timers" below.
+  m* timer_m = nullptr;             // lock: the idle M sleeping until the earliest timer (or blocked in poll)
+  // timer_m_until: what timer_m sleeps until (no_timer: an fd event), or
+  // no_sleeper. Written under lock (seq_cst); read without it by adders: see
+  // "Timer M wake-ups".
+  std::atomic<std::int64_t> timer_m_until{no_sleeper};
   bool timer_m_polls = false;       // lock: timer_m waits in netpoller::poll, not on its note
 
   // sysmon (see "sysmon" below).
@@ -2413,6 +2597,9 @@ inline p* releasep(m* mp) noexcept {
 }
 
 inline void checkdead_locked(sched_t* s) noexcept;
+// timers_earliest: the earliest timer over every P's heap (see "Timers").
+inline std::int64_t timers_earliest(sched_t* s) noexcept;
+inline std::int64_t timer_m_publish_until(sched_t* s, std::int64_t next) noexcept;
 
 // newm starts a new M (thread) that will run with pp. Requires s->lock.
 inline void newm_locked(sched_t* s, p* pp, bool spinning) {
@@ -2507,7 +2694,7 @@ inline void handoffp(sched_t* s, p* pp) {
   // Work on the global queue, or timers with no M watching them (this M was
   // the last one running): give the P to an M (Go: handoffp's wakeNetPoller).
   if (s->runq_size.load(std::memory_order_relaxed) != 0 ||
-      (s->timers_next.load(std::memory_order_acquire) != no_timer && s->timer_m == nullptr && !s->stopping)) {
+      (timers_earliest(s) != no_timer && s->timer_m == nullptr && !s->stopping)) {
     s->lock.unlock();
     startm(s, pp, false);
     s->lock.lock();
@@ -2537,8 +2724,6 @@ inline bool stopm(m* mp) {
   return true;
 }
 
-// run_timers fires the timers due by now (see "Timers" below).
-inline void run_timers(sched_t* s, std::int64_t now);
 
 // ---------------------------------------------------------------------------
 // schedule and find_runnable.
@@ -2572,12 +2757,37 @@ inline g* runq_next(sched_t* s, p* pp, bool* inherit = nullptr) noexcept {
   return pp->runq.get(inherit);
 }
 
-inline void check_timers(sched_t* s) {
-  std::int64_t next = s->timers_next.load(std::memory_order_relaxed);
+// check_timers runs pp's due timers: one load when none is due. pp's M
+// (owner P), on every switch and in find_runnable.
+inline void check_timers(p* pp) {
+  std::int64_t next = pp->timers.next.load(std::memory_order_relaxed);  // a hint: the heap's lock decides
   if (GORO_DETAIL_UNLIKELY(next != no_timer)) {
     std::int64_t now = nanotime();
-    if (now >= next) run_timers(s, now);
+    if (now >= next) {
+      rt_lock_guard lk(pp->timers.lock);
+      pp->timers.run_due_locked(now);
+    }
   }
+}
+
+// run_other_timers runs the due timers of Ps other than self (a busy P whose
+// G does not switch, an idle P, a P whose M is in blocking<>), skipping a
+// heap somebody is running right now (Go: stealWork's checkTimers). The Gs
+// they ready go to self's queue. Returns whether any fired. Any M holding
+// self, on g0.
+inline bool run_other_timers(sched_t* s, p* self) {
+  std::int64_t now = 0;
+  bool fired = false;
+  for (p* other : s->allp) {
+    if (other == self) continue;
+    std::int64_t next = other->timers.next.load(std::memory_order_relaxed);
+    if (next == no_timer) continue;
+    if (now == 0) now = nanotime();
+    if (next > now || !other->timers.lock.try_lock()) continue;
+    fired = other->timers.run_due_locked(now) > 0 || fired;
+    other->timers.lock.unlock();
+  }
+  return fired;
 }
 
 // schedule leaves the current G (cur), whose pending op is already in
@@ -2670,13 +2880,14 @@ inline g* find_runnable(m* mp) {
   sched_t* s = mp->sched;
 top:
   p* pp = mp->pp;
-  check_timers(s);
+  check_timers(pp);
   if (g* gp = runq_next(s, pp)) return gp;
   if (s->runq_size.load(std::memory_order_relaxed) != 0) {
     rt_lock_guard lk(s->lock);
     if (g* gp = globrunqget_locked(s, pp, 0)) return gp;
   }
   if (g* gp = netpoll_nonblocking(s)) return gp;
+  if (run_other_timers(s, pp)) goto top;  // they readied Gs onto pp
   // Steal, as a spinning M, if not too many are spinning already.
   {
     std::int32_t procs = static_cast<std::int32_t>(s->allp.size());
@@ -2733,21 +2944,21 @@ top:
       }
     }
   }
-  // Timers and fds: one idle M (timer_m) waits until the earliest timer, in
-  // the netpoller if goroutines wait on fds (Go: the M blocked in netpoll),
-  // else on its note. It reads timers_next under s->lock, after which an
-  // earlier timer wakes it (timer_wake_sleeper).
+  // Timers and fds: one idle M (timer_m) waits until the earliest timer of
+  // any P, in the netpoller if goroutines wait on fds (Go: the M blocked in
+  // netpoll), else on its note. An earlier timer added meanwhile wakes it:
+  // see "Timer M wake-ups".
   netpoller* np = s->np.load(std::memory_order_acquire);
   bool want_poll = np != nullptr && s->netpoll_waiters.load(std::memory_order_relaxed) > 0;
-  if (want_poll || s->timers_next.load(std::memory_order_acquire) != no_timer) {
+  if (want_poll || timers_earliest(s) != no_timer) {
     s->lock.lock();
-    std::int64_t next = s->timers_next.load(std::memory_order_acquire);
+    std::int64_t next = timers_earliest(s);
     np = s->np.load(std::memory_order_acquire);  // again, under the lock: a waiter may have come meanwhile
     want_poll = np != nullptr && s->netpoll_waiters.load(std::memory_order_relaxed) > 0;
     if ((want_poll || next != no_timer) && s->timer_m == nullptr && !s->stopping) {
       s->timer_m = mp;
-      s->timer_m_until = next;
       s->timer_m_polls = want_poll;
+      next = timer_m_publish_until(s, next);
       s->lock.unlock();
       std::int64_t wait = next == no_timer ? -1 : std::max<std::int64_t>(next - nanotime(), 0);
       g* list = nullptr;
@@ -2758,6 +2969,7 @@ top:
       else if (wait > 0) mp->park.sleep_for(wait);
       s->lock.lock();
       s->timer_m = nullptr;  // from here on nobody wakes this M for timers
+      s->timer_m_until.store(no_sleeper, std::memory_order_seq_cst);
       s->timer_m_polls = false;
       p* got = s->stopping ? nullptr : pidleget_locked(s);
       bool stop = s->stopping;
@@ -2924,7 +3136,7 @@ inline void run_pending(m* mp) noexcept {
   }
   // Timers are run here, on the arriving side, never before a switch: the
   // departing side may hold a lock that firing a timer needs.
-  if (mp->pp != nullptr) check_timers(mp->sched);
+  if (mp->pp != nullptr) check_timers(mp->pp);
 }
 
 // ---------------------------------------------------------------------------
@@ -3120,141 +3332,168 @@ inline void race_release([[maybe_unused]] const void* obj) noexcept {
 }
 
 // ---------------------------------------------------------------------------
-// Timers.
+// Timers (Go: the scheduler's half of runtime/time.go; the heap is in
+// timers.hpp).
 //
-// One binary heap per runtime under timers_lock, indexed so that deleting a
-// timer is O(log n) (Go keeps a heap per P to avoid the shared lock; 100,000
-// concurrent sleepers cost here one heap entry each and no thread or fd).
-// timers_next caches the earliest when (no_timer when empty) so that the
-// scheduler checks it with one load: run_timers is called on the arriving
-// side of every switch and in find_runnable; the idle M sleeping until the
-// next timer is timer_m (find_runnable), woken when an earlier one is added.
+// Each P owns a timer_heap (p::timers). A timer is added to the heap of the P
+// its adder runs on (timer_home); plain threads, and goroutines inside
+// blocking<> (no P), use P 0's. It stays there until it fires or is deleted;
+// a periodic one is re-armed in place. 100,000 concurrent sleepers cost one
+// heap entry each and no thread or fd.
+//
+// Who runs a P's heap:
+//   - its own M, on the arriving side of every switch (run_pending) and at the
+//     top of find_runnable: check_timers, one load when nothing is due;
+//   - any M in find_runnable, before stealing: the due timers of the other
+//     Ps (run_other_timers), for a P that is idle, in blocking<>, or busy with
+//     a goroutine that does not switch;
+//   - sysmon, for timers overdue by more than sysmon_timer_slack_ns (every M
+//     busy, or the one idle M not woken): sysmon_run_timers.
+// Who sleeps until them: one idle M, timer_m (find_runnable), until the
+// earliest over every heap (timers_earliest), in the netpoller or on its note.
+// handoffp starts an M for a P it hands off while timers are pending and no M
+// is timer_m, so pending timers are always watched.
+//
+// Timer M wake-ups (a Dekker pair). An add that is earlier than what timer_m
+// sleeps for must wake it, without every add taking sched.lock:
+//   timer_m: under sched.lock, stores timer_m_until (seq_cst), then re-reads
+//     timers_earliest (seq_cst loads of every heap's next) and starts over
+//     with the earlier value if it changed (timer_m_publish_until);
+//   adder:   publishes the heap's next (seq_cst store, timer_heap::publish),
+//     then loads timer_m_until (seq_cst); only if its when is earlier does it
+//     take sched.lock and wake timer_m (timer_wake_sleeper).
+// Either timer_m's re-read sees the new timer, or the adder sees the
+// sleeper's until. no_sleeper (INT64_MIN) makes the adder's check fail at
+// once when no M sleeps: then the adder's own M (it holds the P whose heap it
+// added to) watches the timer, and becomes timer_m if it goes idle; an adder
+// without a P (a plain thread) wakes an M instead (wakep).
+// Deleting the timer timer_m sleeps for wakes it too (timer_wake_after_del):
+// it then sleeps for the next one, or goes idle so that checkdead can see
+// that nothing is pending.
 
-inline bool timer_less(const rtimer* a, const rtimer* b) noexcept {
-  return a->when != b->when ? a->when < b->when : a->seq < b->seq;
+// timers_earliest: the earliest pending timer over every P, or no_timer. Any
+// thread; a snapshot (seq_cst loads: see "Timer M wake-ups").
+inline std::int64_t timers_earliest(sched_t* s) noexcept {
+  std::int64_t next = no_timer;
+  for (p* pp : s->allp) next = std::min(next, pp->timers.earliest());
+  return next;
 }
 
-// timer heap primitives. Require s->timers_lock.
-inline void timer_swap(sched_t* s, std::size_t i, std::size_t j) noexcept {
-  std::swap(s->timers[i], s->timers[j]);
-  s->timers[i]->index = i;
-  s->timers[j]->index = j;
-}
-inline void timer_up(sched_t* s, std::size_t i) noexcept {
-  while (i > 0) {
-    std::size_t parent = (i - 1) / 2;
-    if (!timer_less(s->timers[i], s->timers[parent])) break;
-    timer_swap(s, i, parent);
-    i = parent;
-  }
-}
-inline void timer_down(sched_t* s, std::size_t i) noexcept {
-  std::size_t n = s->timers.size();
+// timer_m_publish_until: the timer M's side of "Timer M wake-ups": stores
+// what it will sleep until, re-reading the heaps until that is stable.
+// Returns it. Requires s->lock; the caller is timer_m.
+inline std::int64_t timer_m_publish_until(sched_t* s, std::int64_t next) noexcept {
   for (;;) {
-    std::size_t l = 2 * i + 1, r = l + 1, best = i;
-    if (l < n && timer_less(s->timers[l], s->timers[best])) best = l;
-    if (r < n && timer_less(s->timers[r], s->timers[best])) best = r;
-    if (best == i) return;
-    timer_swap(s, i, best);
-    i = best;
+    s->timer_m_until.store(next, std::memory_order_seq_cst);
+    std::int64_t again = timers_earliest(s);
+    if (again >= next) return next;
+    next = again;
   }
 }
-inline void timer_publish_next(sched_t* s) noexcept {
-  s->timers_next.store(s->timers.empty() ? no_timer : s->timers.front()->when, std::memory_order_release);
+
+// timer_home: the heap an add by the caller goes to, and whether the caller
+// holds that heap's P (then its own M watches the timer). Any thread.
+inline timer_heap* timer_home(sched_t* s, bool* on_p = nullptr) noexcept {
+  m* mp = getm();
+  bool mine = mp != nullptr && mp->sched == s && mp->pp != nullptr;
+  if (on_p != nullptr) *on_p = mine;
+  return mine ? &mp->pp->timers : &s->allp[0]->timers;
 }
 
-// timer_add_locked arms t at t->when. Returns true if t is now the earliest.
-// Requires s->timers_lock; t not pending.
-inline bool timer_add_locked(sched_t* s, rtimer* t) {
-  t->seq = s->timer_seq++;
-  t->index = s->timers.size();
-  s->timers.push_back(t);
-  timer_up(s, t->index);
-  timer_publish_next(s);
-  return t->index == 0;
-}
-
-// timer_del_locked disarms t; returns whether it was pending. Requires
-// s->timers_lock.
-inline bool timer_del_locked(sched_t* s, rtimer* t) noexcept {
-  if (!t->pending()) return false;
-  std::size_t i = t->index;
-  std::size_t last = s->timers.size() - 1;
-  if (i != last) timer_swap(s, i, last);
-  s->timers.pop_back();
-  t->index = rtimer::not_pending;
-  if (i != last) {
-    timer_up(s, i);
-    timer_down(s, i);
-  }
-  timer_publish_next(s);
+// timer_wake_sleeper: a timer at `when` was added: if timer_m sleeps for
+// later, wake it (the adder's side of "Timer M wake-ups"). Returns false if
+// no M sleeps for timers. Call without any heap lock.
+inline bool timer_wake_sleeper(sched_t* s, std::int64_t when) {
+  std::int64_t until = s->timer_m_until.load(std::memory_order_seq_cst);
+  if (until == no_sleeper) return false;
+  if (when >= until) return true;
+  rt_lock_guard lk(s->lock);
+  if (s->timer_m == nullptr) return false;
+  if (when >= s->timer_m_until.load(std::memory_order_relaxed)) return true;
+  if (s->timer_m_polls) s->np.load(std::memory_order_acquire)->wake();
+  else s->timer_m->park.wakeup();
   return true;
 }
 
-// timer_wake_sleeper: a timer was added that is earlier than what the idle
-// timer M sleeps for: wake it. Call without timers_lock.
-inline void timer_wake_sleeper(sched_t* s, std::int64_t when) {
-  rt_lock_guard lk(s->lock);
-  if (s->timer_m == nullptr || when >= s->timer_m_until) return;
-  if (s->timer_m_polls) s->np.load(std::memory_order_acquire)->wake();
-  else s->timer_m->park.wakeup();
-}
-
-// timer_add arms t (not pending) at t->when. Any M or thread.
-inline void timer_add(sched_t* s, rtimer* t) {
-  bool earliest;
-  std::int64_t when = t->when;  // t may fire, and its owner go away, once the lock is released
-  {
-    rt_lock_guard lk(s->timers_lock);
-    earliest = timer_add_locked(s, t);
-  }
-  if (earliest) timer_wake_sleeper(s, when);
-}
-
-// timer_wake_after_del: the earliest timer (when) was deleted: if the idle
-// timer M sleeps until it, wake it, so that it sleeps for the next timer
+// timer_wake_after_del: the earliest timer of a heap (when) was deleted: if
+// timer_m sleeps until it, wake it, so that it sleeps for the next timer
 // instead, or goes idle and lets checkdead see that no timer is left (a
 // deadlock is then reported at once, not at the deleted timer's deadline).
-// Call without timers_lock.
+// Call without any heap lock.
 inline void timer_wake_after_del(sched_t* s, std::int64_t when) noexcept {
+  std::int64_t until = s->timer_m_until.load(std::memory_order_seq_cst);
+  if (until == no_sleeper || when > until) return;
   rt_lock_guard lk(s->lock);
-  if (s->timer_m == nullptr || when > s->timer_m_until) return;
+  if (s->timer_m == nullptr || when > s->timer_m_until.load(std::memory_order_relaxed)) return;
   if (s->timer_m_polls) s->np.load(std::memory_order_acquire)->wake();
   else s->timer_m->park.wakeup();
+}
+
+// timer_added: after an add to h (on_p: by h's P's own M) made t the
+// earliest of h (earliest), or not: wake whoever must watch it.
+inline void timer_added(sched_t* s, std::int64_t when, bool earliest, bool on_p) {
+  if (!earliest) return;  // h's earliest, which timer_m already accounts for, is sooner
+  if (!timer_wake_sleeper(s, when) && !on_p) wakep(s);
+}
+
+// timer_add arms t (not pending) at t->when in the caller's heap
+// (timer_home). Only t's owner (timers.hpp). Any M or thread.
+inline void timer_add(sched_t* s, rtimer* t) {
+  bool on_p;
+  timer_heap* h = timer_home(s, &on_p);
+  std::int64_t when = t->when;  // t may fire, and its owner go away, once the lock is released
+  bool earliest;
+  {
+    rt_lock_guard lk(h->lock);
+    earliest = h->add_locked(t);
+  }
+  timer_added(s, when, earliest, on_p);
 }
 
 // timer_del disarms t; returns whether it was pending. After it returns, t's
-// f is neither running nor going to run. Any M or thread.
+// f is neither running nor going to run. Only t's owner (or the shutdown
+// unwinder for it). Any M or thread.
 inline bool timer_del(sched_t* s, rtimer* t) noexcept {
+  timer_heap* h = t->heap.load(std::memory_order_relaxed);  // stable: see timers.hpp
+  if (h == nullptr) return false;                           // never armed
   bool was_earliest;
   std::int64_t when;
   {
-    rt_lock_guard lk(s->timers_lock);
+    rt_lock_guard lk(h->lock);
+    if (!t->pending()) return false;
     was_earliest = t->index == 0;
     when = t->when;
-    if (!timer_del_locked(s, t)) return false;
+    h->del_locked(t);
   }
   if (was_earliest) timer_wake_after_del(s, when);
   return true;
 }
 
-// run_timers fires every timer due by now: a periodic one is re-armed first.
-// Any M holding a P (or g0).
+// run_timers fires every P's timers due by now: the deterministic
+// scheduler's jump of its virtual clock (det.hpp). Any thread holding no heap
+// lock.
 inline void run_timers(sched_t* s, std::int64_t now) {
-  rt_lock_guard lk(s->timers_lock);
-  while (!s->timers.empty() && s->timers.front()->when <= now) {
-    rtimer* t = s->timers.front();
-    if (t->period > 0) {
-      // Tickers: the next tick after now, dropping ticks missed (Go does too).
-      t->when += t->period * (1 + (now - t->when) / t->period);
-      t->seq = s->timer_seq++;
-      timer_down(s, 0);
-    } else {
-      timer_del_locked(s, t);
-    }
-    t->f(t, now);
+  for (p* pp : s->allp) {
+    rt_lock_guard lk(pp->timers.lock);
+    pp->timers.run_due_locked(now);
   }
-  timer_publish_next(s);
+}
+
+// sysmon_run_timers: sysmon's backstop. Fires the timers of a P that no M
+// ran in time (sysmon_timer_slack_ns: the P idle or in blocking<>;
+// sysmon_timer_slack_running_ns: its goroutine never switches). Goroutines
+// they ready go to the global queue. Sysmon only (a plain thread: counted in
+// plain_threads_in_goro meanwhile, so that checkdead never sees a fired timer
+// whose goroutine is not readied yet).
+inline void sysmon_run_timers(sched_t* s, std::int64_t now) {
+  if (timers_earliest(s) > now - sysmon_timer_slack_ns) return;
+  plain_call_scope scope;
+  for (p* pp : s->allp) {
+    std::int64_t slack = pp->status.load(std::memory_order_relaxed) == p_running ? sysmon_timer_slack_running_ns : sysmon_timer_slack_ns;
+    if (pp->timers.next.load(std::memory_order_relaxed) > now - slack || !pp->timers.lock.try_lock()) continue;
+    pp->timers.run_due_locked(nanotime());
+    pp->timers.lock.unlock();
+  }
 }
 
 // timer_sleep parks the calling goroutine until `when` (nanotime). Its timer
@@ -3312,7 +3551,7 @@ inline void checkdead_locked(sched_t* s) noexcept {
   if (s->runq_size.load(std::memory_order_relaxed) != 0) return;
   for (p* pp : s->allp)
     if (!pp->runq.empty()) return;
-  if (s->timers_next.load(std::memory_order_acquire) != no_timer) return;
+  if (timers_earliest(s) != no_timer) return;
   if (s->netpoll_waiters.load(std::memory_order_acquire) > 0) return;  // an fd event may wake someone
   s->deadlocked.store(true, std::memory_order_release);
   s->done.wakeup();
@@ -3756,6 +3995,7 @@ inline void sysmon(sched_t* s) {
       s->last_poll.store(now, std::memory_order_relaxed);
       injectglist(s, np->poll(0));
     }
+    sysmon_run_timers(s, now);
     idle = retake(s, now, recs) ? 0 : idle + 1;
     if (s->schedtrace_ns > 0 && delay > s->schedtrace_ns * 1000) delay = s->schedtrace_ns * 1000;
   }
@@ -4453,7 +4693,7 @@ inline void det_cancel_park(g* gp) {
 inline void det_begin_unwind(sched_t* s) {
   det_state& d = *s->det;
   d.unwinding = true;
-  if (!d.failure && !d.in.quiet && d.runnable.empty() && s->timers_next.load(std::memory_order_relaxed) == no_timer &&
+  if (!d.failure && !d.in.quiet && d.runnable.empty() && timers_earliest(s) == no_timer &&
       s->netpoll_waiters.load(std::memory_order_relaxed) == 0) {
     // Main returned while the rest are blocked for good: a partial deadlock
     // (a goroutine leak in Go). Not a failure, but worth a note.
@@ -4623,7 +4863,7 @@ inline void det_loop(sched_t* s, m* mp) {
       continue;
     }
     if (d.live == 0) return;
-    std::int64_t next = s->timers_next.load(std::memory_order_relaxed);
+    std::int64_t next = timers_earliest(s);
     netpoller* np = s->np.load(std::memory_order_relaxed);
     if (np != nullptr && s->netpoll_waiters.load(std::memory_order_relaxed) > 0) {
       // Wait for fd events for real, at most until the next timer's virtual time.
@@ -6988,9 +7228,12 @@ std::size_t select(Cases&&... cases) {
 //
 // Go 1.23 semantics: timer channels are synchronous. Internally c() has a
 // buffer of one, but a value is only put there by a firing, and stop() and
-// reset() drain it while holding the timer heap's lock, which the firing also
-// holds: so after either returns, no value from the earlier schedule can be
-// received, and a fired-but-unreceived value still counts as "active".
+// reset() drain it while holding the lock of the heap the timer was armed in
+// (rtimer::heap, never cleared), which a firing also holds: so after either
+// returns, no value from the earlier schedule can be received, and a
+// fired-but-unreceived value still counts as "active". stop() and reset() of
+// one timer are serialized by chan_timer::mu (the timer's owner, in
+// timers.hpp's terms): lock order mu -> heap lock -> channel lock.
 #ifndef GORO_DETAIL_TIME_HPP
 #define GORO_DETAIL_TIME_HPP
 
@@ -7017,6 +7260,7 @@ inline clock::time_point time_from_ns(std::int64_t ns) noexcept {
 // receiver misses ticks, as in Go).
 struct chan_timer {
   rtimer t;
+  rt_mutex mu;  // serializes stop() and reset(); never held across a park
   sched_t* s = nullptr;
   hchan* c = nullptr;  // timer/ticker: owned by their chan<> member; after: weak (see after())
 
@@ -7031,7 +7275,7 @@ struct chan_timer {
   }
 
   // drain_locked empties the slot; returns whether a value was there.
-  // Requires s->timers_lock.
+  // Requires the lock of t.heap.
   bool drain_locked() noexcept {
     std::optional<clock::time_point> v;
     return chanrecv(c, &v, false) == recv_outcome::value;
@@ -7040,13 +7284,14 @@ struct chan_timer {
   // stop: Go 1.23's Timer.Stop: true if the timer was pending or had fired
   // with its value not yet received; afterwards no value arrives.
   bool stop() noexcept {
+    rt_lock_guard own(mu);
     bool pending, drained, was_earliest;
     std::int64_t when;
     {
-      rt_lock_guard lk(s->timers_lock);
+      rt_lock_guard lk(t.heap.load(std::memory_order_relaxed)->lock);  // armed at construction
       was_earliest = t.index == 0;
       when = t.when;
-      pending = timer_del_locked(s, &t);
+      pending = t.heap.load(std::memory_order_relaxed)->del_locked(&t);
       drained = drain_locked();
     }
     if (pending && was_earliest) timer_wake_after_del(s, when);  // see timer_del
@@ -7056,19 +7301,19 @@ struct chan_timer {
   // reset re-arms at now + ns (period: 0 for timers, ns for tickers); returns
   // what stop() would have.
   bool reset(std::int64_t ns, std::int64_t period) {
+    rt_lock_guard own(mu);
     bool active;
-    bool earliest;
-    std::int64_t when;
     {
-      rt_lock_guard lk(s->timers_lock);
-      active = timer_del_locked(s, &t);
+      timer_heap* h = t.heap.load(std::memory_order_relaxed);  // armed at construction
+      rt_lock_guard lk(h->lock);
+      active = h->del_locked(&t);
       active = drain_locked() || active;
-      t.when = nanotime() + ns;
-      t.period = period;
-      when = t.when;
-      earliest = timer_add_locked(s, &t);
     }
-    if (earliest) timer_wake_sleeper(s, when);
+    // Not pending and drained: nothing can fire it until it is added again,
+    // to the caller's heap (another lock: two heap locks are never nested).
+    t.when = nanotime() + ns;
+    t.period = period;
+    timer_add(s, &t);
     return active;
   }
 };
@@ -7206,7 +7451,7 @@ inline chan<clock::time_point> after(clock::duration d) {
   detail::hchan* c = detail::chan_ptr(ch);
   auto* st = new detail::chan_timer();
   st->s = detail::current_sched();
-  st->c = c;  // weak: the firing runs under timers_lock, which on_destroy takes before the channel is freed
+  st->c = c;  // weak: the firing runs under its heap's lock, which on_destroy's timer_del takes before the channel is freed
   st->t.arg = st;
   st->t.f = &detail::chan_timer::fire;
   st->t.when = detail::nanotime() + detail::to_ns(d);
@@ -7259,22 +7504,25 @@ inline chan<clock::time_point> after(clock::duration d) {
 //
 // Deadlines. A wait's deadline is the earlier of the call's (io::wait_*) and
 // its direction's (net::conn's set_*_deadline). Each goroutine record has an
-// rtimer on its stack, armed while it is queued. rtimer functions run under
-// sched_t::timers_lock and take the poll_desc lock inside it, so the lock
-// order is
-//     registry lock -> poll_desc lock        (netpoller teardown, reuse)
-//     timers_lock   -> poll_desc lock        (timers, arming, set_deadline)
-// and nothing takes timers_lock, sched_t::lock or the registry lock while
+// rtimer on its stack, armed while it is queued, in the heap of the waiter's
+// P (timers.hpp). rtimer functions run under their heap's lock and take the
+// poll_desc lock inside it, so the lock order is
+//     registry lock -> poll_desc lock                 (netpoller teardown, reuse)
+//     heap lock(s, in P order) -> poll_desc lock      (timers, arming, set_deadline)
+// and nothing takes a heap lock, sched_t::lock or the registry lock while
 // holding a poll_desc lock (the poll_desc lock is a leaf). A waiter whose
-// deadline exists takes timers_lock before the poll_desc lock and arms its
-// timer while both are held; it keeps the poll_desc lock until park's unlock
-// step, so neither the timer nor an event can ready it before it has switched
-// away. set_deadline stores the new deadline under the poll_desc lock; if
-// goroutines wait, it then takes timers_lock and the poll_desc lock, re-arms
-// each record's timer, and wakes those whose deadline has passed. A waiter
-// that was woken calls timer_del on its record's timer (if it may have been
-// armed) before its frame goes away: after timer_del the timer's function is
-// not running and will not run (rtimer's contract).
+// deadline exists takes its P's heap lock before the poll_desc lock and arms
+// its timer while both are held; it keeps the poll_desc lock until park's
+// unlock step, so neither the timer nor an event can ready it before it has
+// switched away. set_deadline stores the new deadline under the poll_desc
+// lock; if goroutines wait, it then takes every P's heap lock (in P order:
+// the waiters' timers may be in any of them) and the poll_desc lock, re-arms
+// each record's timer in the heap it was in, and wakes those whose deadline
+// has passed (it changes rtimer::heap of a timer it does not own only while
+// holding every heap lock and the record is queued, so its owner cannot be
+// running). A waiter that was woken calls timer_del on its record's timer (if
+// it may have been armed) before its frame goes away: after timer_del the
+// timer's function is not running and will not run (rtimer's contract).
 //
 // Plain OS threads (no M, or an M's g0) do not use the netpoller: they block
 // in poll(2) on the fd and on a per-thread eventfd. Their records sit in the
@@ -7347,7 +7595,7 @@ struct pd_waiter {
   bool queued = false;
   bool timer_used = false;   // t may have been armed: the waiter must timer_del it
   pd_result result = pd_result::none;
-  rtimer t;                  // goroutines: the deadline (timers_lock)
+  rtimer t;                  // goroutines: the deadline (its heap's lock)
 };
 
 // poll_desc: see the file comment. Never freed.
@@ -7835,7 +8083,7 @@ inline void pd_wait(poll_desc* pd, int mode, std::int64_t call_dl) {
   w.call_deadline = call_dl;
   w.t.arg = &w;
   w.t.f = [](rtimer* t, std::int64_t) noexcept {
-    // Runs under timers_lock: the poll_desc lock is a leaf below it.
+    // Runs under its heap's lock: the poll_desc lock is a leaf below it.
     auto* x = static_cast<pd_waiter*>(t->arg);
     g* gp = nullptr;
     {
@@ -7855,19 +8103,20 @@ inline void pd_wait(poll_desc* pd, int mode, std::int64_t call_dl) {
   } ua{pd, s, no_timer, false};
 
   bool with_timers = call_dl != no_timer || (mode != pd_sleep && pd->d[mode].deadline.load(std::memory_order_relaxed) != no_timer);
+  timer_heap* th = timer_home(s);  // this goroutine's P's heap (it holds the P until it parks)
   for (;;) {
-    if (with_timers) s->timers_lock.lock();
+    if (with_timers) th->lock.lock();
     pd->lock.lock();
     std::int64_t eff = call_dl;
     if (mode != pd_sleep) eff = std::min(eff, pd->d[mode].deadline.load(std::memory_order_relaxed));
-    if (eff != no_timer && !with_timers) {  // a deadline was set meanwhile: arm it under timers_lock
+    if (eff != no_timer && !with_timers) {  // a deadline was set meanwhile: arm it under the heap lock
       pd->lock.unlock();
       with_timers = true;
       continue;
     }
     auto unlock_all = [&] {
       pd->lock.unlock();
-      if (with_timers) s->timers_lock.unlock();
+      if (with_timers) th->lock.unlock();
     };
     if (pd->closing.load(std::memory_order_relaxed)) {
       unlock_all();
@@ -7893,9 +8142,9 @@ inline void pd_wait(poll_desc* pd, int mode, std::int64_t call_dl) {
     if (eff != no_timer) {
       w.t.when = eff;
       w.timer_used = true;
-      if (timer_add_locked(s, &w.t)) ua.when = eff;
+      if (th->add_locked(&w.t)) ua.when = eff;
     }
-    if (with_timers) s->timers_lock.unlock();
+    if (with_timers) th->lock.unlock();
     break;  // pd->lock is released by park's unlock step, after the switch
   }
 
@@ -7968,7 +8217,16 @@ inline void pd_set_deadline(poll_desc* pd, int mask, std::int64_t dl) {
   g* wake = nullptr;
   std::int64_t earliest = no_timer;
   {
-    rt_lock_guard tl(s->timers_lock);
+    struct all_heaps {  // every P's heap lock, in P order (the only place holding two)
+      sched_t* s;
+      explicit all_heaps(sched_t* s0) : s(s0) {
+        for (p* pp : s->allp) pp->timers.lock.lock();
+      }
+      ~all_heaps() {
+        for (std::size_t i = s->allp.size(); i-- > 0;) s->allp[i]->timers.lock.unlock();
+      }
+    } tl(s);
+    timer_heap* home = timer_home(s);
     rt_lock_guard lk(pd->lock);
     if (pd->np.load(std::memory_order_relaxed) != np) return;  // closed or moved since: its waiters are gone
     std::int64_t now = nanotime();
@@ -7980,7 +8238,9 @@ inline void pd_set_deadline(poll_desc* pd, int mask, std::int64_t dl) {
         pd_waiter* next = x->next;
         if (x->gp != nullptr) {
           std::int64_t eff = std::min(x->call_deadline, ddl);
-          timer_del_locked(s, &x->t);
+          timer_heap* h = x->t.heap.load(std::memory_order_relaxed);
+          if (h != nullptr) h->del_locked(&x->t);
+          else h = home;
           if (eff != no_timer && eff <= now) {
             g* gp = x->gp;
             pd_unlink(pd, x, pd_result::timeout);
@@ -7989,14 +8249,14 @@ inline void pd_set_deadline(poll_desc* pd, int mask, std::int64_t dl) {
           } else if (eff != no_timer) {
             x->t.when = eff;
             x->timer_used = true;
-            if (timer_add_locked(s, &x->t)) earliest = eff;
+            if (h->add_locked(&x->t)) earliest = std::min(earliest, eff);
           }
         }
         x = next;
       }
     }
   }
-  if (earliest != no_timer) timer_wake_sleeper(s, earliest);
+  if (earliest != no_timer && !timer_wake_sleeper(s, earliest)) wakep(s);  // no timer M: make sure an M watches them
   ready_list(wake);
 }
 

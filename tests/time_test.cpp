@@ -1601,3 +1601,31 @@ TEST_CASE("time: a deadlock is reported promptly after the only timer was stoppe
   INFO("deadlock reported " << ms(after) << " ms after the last goroutine blocked");
   CHECK(after < 1s);
 }
+
+// Per-P timer heaps: a timer lives in the heap of the P it was armed on. When
+// that P is busy with a goroutine that never switches (no goro calls), the
+// timer still fires on time: at procs=2 the idle M sleeping for timers takes
+// the other P and runs the busy P's due timers (find_runnable's
+// run_other_timers); at procs=1 no M can, and sysmon fires it
+// (sysmon_run_timers). A plain thread receives the value meanwhile.
+TEST_CASE("time: a timer fires on time while its P runs a goroutine that never switches", "[time][timer][sysmon]") {
+  auto procs = GENERATE(1u, 2u);
+  double got_ms = -1;
+  goro::run(
+      [&] {
+        goro::timer t(20ms);
+        goro::chan<tp> c = t.c();
+        auto t0 = goro::now();
+        std::thread th([c, t0, &got_ms] {
+          c.recv();
+          got_ms = ms(goro::now() - t0);
+        });
+        while (goro::now() - t0 < 300ms) {
+        }  // no goro call: this P never runs its timers meanwhile
+        th.join();
+      },
+      goro::config{.procs = procs});
+  INFO("procs " << procs << ": received after " << got_ms << " ms");
+  CHECK(got_ms >= 20);
+  CHECK(got_ms < 200);
+}

@@ -310,7 +310,7 @@ inline void det_cancel_park(g* gp) {
 inline void det_begin_unwind(sched_t* s) {
   det_state& d = *s->det;
   d.unwinding = true;
-  if (!d.failure && !d.in.quiet && d.runnable.empty() && s->timers_next.load(std::memory_order_relaxed) == no_timer &&
+  if (!d.failure && !d.in.quiet && d.runnable.empty() && timers_earliest(s) == no_timer &&
       s->netpoll_waiters.load(std::memory_order_relaxed) == 0) {
     // Main returned while the rest are blocked for good: a partial deadlock
     // (a goroutine leak in Go). Not a failure, but worth a note.
@@ -480,7 +480,7 @@ inline void det_loop(sched_t* s, m* mp) {
       continue;
     }
     if (d.live == 0) return;
-    std::int64_t next = s->timers_next.load(std::memory_order_relaxed);
+    std::int64_t next = timers_earliest(s);
     netpoller* np = s->np.load(std::memory_order_relaxed);
     if (np != nullptr && s->netpoll_waiters.load(std::memory_order_relaxed) > 0) {
       // Wait for fd events for real, at most until the next timer's virtual time.

@@ -9,6 +9,7 @@
 #include "ctx.hpp"
 #include "stack.hpp"
 #include "runq.hpp"
+#include "timers.hpp"
 #include "runtime2.hpp"
 #include "sched.hpp"
 #include "det.hpp"

@@ -31,22 +31,25 @@
 //
 // Deadlines. A wait's deadline is the earlier of the call's (io::wait_*) and
 // its direction's (net::conn's set_*_deadline). Each goroutine record has an
-// rtimer on its stack, armed while it is queued. rtimer functions run under
-// sched_t::timers_lock and take the poll_desc lock inside it, so the lock
-// order is
-//     registry lock -> poll_desc lock        (netpoller teardown, reuse)
-//     timers_lock   -> poll_desc lock        (timers, arming, set_deadline)
-// and nothing takes timers_lock, sched_t::lock or the registry lock while
+// rtimer on its stack, armed while it is queued, in the heap of the waiter's
+// P (timers.hpp). rtimer functions run under their heap's lock and take the
+// poll_desc lock inside it, so the lock order is
+//     registry lock -> poll_desc lock                 (netpoller teardown, reuse)
+//     heap lock(s, in P order) -> poll_desc lock      (timers, arming, set_deadline)
+// and nothing takes a heap lock, sched_t::lock or the registry lock while
 // holding a poll_desc lock (the poll_desc lock is a leaf). A waiter whose
-// deadline exists takes timers_lock before the poll_desc lock and arms its
-// timer while both are held; it keeps the poll_desc lock until park's unlock
-// step, so neither the timer nor an event can ready it before it has switched
-// away. set_deadline stores the new deadline under the poll_desc lock; if
-// goroutines wait, it then takes timers_lock and the poll_desc lock, re-arms
-// each record's timer, and wakes those whose deadline has passed. A waiter
-// that was woken calls timer_del on its record's timer (if it may have been
-// armed) before its frame goes away: after timer_del the timer's function is
-// not running and will not run (rtimer's contract).
+// deadline exists takes its P's heap lock before the poll_desc lock and arms
+// its timer while both are held; it keeps the poll_desc lock until park's
+// unlock step, so neither the timer nor an event can ready it before it has
+// switched away. set_deadline stores the new deadline under the poll_desc
+// lock; if goroutines wait, it then takes every P's heap lock (in P order:
+// the waiters' timers may be in any of them) and the poll_desc lock, re-arms
+// each record's timer in the heap it was in, and wakes those whose deadline
+// has passed (it changes rtimer::heap of a timer it does not own only while
+// holding every heap lock and the record is queued, so its owner cannot be
+// running). A waiter that was woken calls timer_del on its record's timer (if
+// it may have been armed) before its frame goes away: after timer_del the
+// timer's function is not running and will not run (rtimer's contract).
 //
 // Plain OS threads (no M, or an M's g0) do not use the netpoller: they block
 // in poll(2) on the fd and on a per-thread eventfd. Their records sit in the
@@ -123,7 +126,7 @@ struct pd_waiter {
   bool queued = false;
   bool timer_used = false;   // t may have been armed: the waiter must timer_del it
   pd_result result = pd_result::none;
-  rtimer t;                  // goroutines: the deadline (timers_lock)
+  rtimer t;                  // goroutines: the deadline (its heap's lock)
 };
 
 // poll_desc: see the file comment. Never freed.
@@ -611,7 +614,7 @@ inline void pd_wait(poll_desc* pd, int mode, std::int64_t call_dl) {
   w.call_deadline = call_dl;
   w.t.arg = &w;
   w.t.f = [](rtimer* t, std::int64_t) noexcept {
-    // Runs under timers_lock: the poll_desc lock is a leaf below it.
+    // Runs under its heap's lock: the poll_desc lock is a leaf below it.
     auto* x = static_cast<pd_waiter*>(t->arg);
     g* gp = nullptr;
     {
@@ -631,19 +634,20 @@ inline void pd_wait(poll_desc* pd, int mode, std::int64_t call_dl) {
   } ua{pd, s, no_timer, false};
 
   bool with_timers = call_dl != no_timer || (mode != pd_sleep && pd->d[mode].deadline.load(std::memory_order_relaxed) != no_timer);
+  timer_heap* th = timer_home(s);  // this goroutine's P's heap (it holds the P until it parks)
   for (;;) {
-    if (with_timers) s->timers_lock.lock();
+    if (with_timers) th->lock.lock();
     pd->lock.lock();
     std::int64_t eff = call_dl;
     if (mode != pd_sleep) eff = std::min(eff, pd->d[mode].deadline.load(std::memory_order_relaxed));
-    if (eff != no_timer && !with_timers) {  // a deadline was set meanwhile: arm it under timers_lock
+    if (eff != no_timer && !with_timers) {  // a deadline was set meanwhile: arm it under the heap lock
       pd->lock.unlock();
       with_timers = true;
       continue;
     }
     auto unlock_all = [&] {
       pd->lock.unlock();
-      if (with_timers) s->timers_lock.unlock();
+      if (with_timers) th->lock.unlock();
     };
     if (pd->closing.load(std::memory_order_relaxed)) {
       unlock_all();
@@ -669,9 +673,9 @@ inline void pd_wait(poll_desc* pd, int mode, std::int64_t call_dl) {
     if (eff != no_timer) {
       w.t.when = eff;
       w.timer_used = true;
-      if (timer_add_locked(s, &w.t)) ua.when = eff;
+      if (th->add_locked(&w.t)) ua.when = eff;
     }
-    if (with_timers) s->timers_lock.unlock();
+    if (with_timers) th->lock.unlock();
     break;  // pd->lock is released by park's unlock step, after the switch
   }
 
@@ -744,7 +748,16 @@ inline void pd_set_deadline(poll_desc* pd, int mask, std::int64_t dl) {
   g* wake = nullptr;
   std::int64_t earliest = no_timer;
   {
-    rt_lock_guard tl(s->timers_lock);
+    struct all_heaps {  // every P's heap lock, in P order (the only place holding two)
+      sched_t* s;
+      explicit all_heaps(sched_t* s0) : s(s0) {
+        for (p* pp : s->allp) pp->timers.lock.lock();
+      }
+      ~all_heaps() {
+        for (std::size_t i = s->allp.size(); i-- > 0;) s->allp[i]->timers.lock.unlock();
+      }
+    } tl(s);
+    timer_heap* home = timer_home(s);
     rt_lock_guard lk(pd->lock);
     if (pd->np.load(std::memory_order_relaxed) != np) return;  // closed or moved since: its waiters are gone
     std::int64_t now = nanotime();
@@ -756,7 +769,9 @@ inline void pd_set_deadline(poll_desc* pd, int mask, std::int64_t dl) {
         pd_waiter* next = x->next;
         if (x->gp != nullptr) {
           std::int64_t eff = std::min(x->call_deadline, ddl);
-          timer_del_locked(s, &x->t);
+          timer_heap* h = x->t.heap.load(std::memory_order_relaxed);
+          if (h != nullptr) h->del_locked(&x->t);
+          else h = home;
           if (eff != no_timer && eff <= now) {
             g* gp = x->gp;
             pd_unlink(pd, x, pd_result::timeout);
@@ -765,14 +780,14 @@ inline void pd_set_deadline(poll_desc* pd, int mask, std::int64_t dl) {
           } else if (eff != no_timer) {
             x->t.when = eff;
             x->timer_used = true;
-            if (timer_add_locked(s, &x->t)) earliest = eff;
+            if (h->add_locked(&x->t)) earliest = std::min(earliest, eff);
           }
         }
         x = next;
       }
     }
   }
-  if (earliest != no_timer) timer_wake_sleeper(s, earliest);
+  if (earliest != no_timer && !timer_wake_sleeper(s, earliest)) wakep(s);  // no timer M: make sure an M watches them
   ready_list(wake);
 }
 

@@ -30,6 +30,7 @@
 #include "runq.hpp"
 #include "sanitizer.hpp"
 #include "stack.hpp"
+#include "timers.hpp"
 
 #include <atomic>
 #include <cstdint>
@@ -202,6 +203,7 @@ struct alignas(64) p {
   std::atomic<std::uint32_t> syscalltick{0}; // written by the owner on entering/leaving blocking<>
   std::atomic<bool> preempt{false};          // set by sysmon: the running G yields at its next safe point
   std::uint32_t fastrand = 0;    // owner only: victim order for stealing
+  timer_heap timers;             // this P's timers; its own lock (timers.hpp, and "Timers" in sched.hpp)
 
   // g cache (Go: p.gFree); owner only
   g* gfree = nullptr;

@@ -139,7 +139,15 @@ inline constexpr std::size_t gcache_global_warm_max = 1024;   // warm slots kept
 inline constexpr std::int64_t scavenge_period_ns = 100'000'000;  // g_pool::scavenge at most every 100 ms
 inline constexpr std::uint64_t goid_batch = 16;               // Go: _GoidCacheBatch
 inline constexpr std::int64_t dump_after_ns = 10'000'000'000; // API.md: dump after 10 s of waiting at shutdown
-inline constexpr std::int64_t no_timer = INT64_MAX;
+inline constexpr std::int64_t no_sleeper = INT64_MIN;  // sched_t::timer_m_until when no M sleeps for timers
+// sysmon fires the timers of a P overdue by more than this (see "Timers"):
+// 1 ms for a P no M runs (idle, or its M in blocking<>); 20 ms, twice the
+// preemption period, for a running P, whose M runs them itself at its next
+// switch, at the latest when sysmon's preemption mark reaches a safe point
+// (readied there they go to that P's queue; fired by sysmon, to the global
+// queue, which a P checks only every 61st schedule).
+inline constexpr std::int64_t sysmon_timer_slack_ns = 1'000'000;
+inline constexpr std::int64_t sysmon_timer_slack_running_ns = 20'000'000;
 
 struct sched_t;
 
@@ -404,25 +412,6 @@ inline g_pool& pool_for(std::size_t stack_size) {
 // ---------------------------------------------------------------------------
 // sched_t: one runtime (Go: schedt plus allp and allm).
 
-// rtimer: a runtime timer (Go: runtime.timer). It lives wherever its owner
-// put it (a sleeping goroutine's stack, a goro::timer's state) and is linked
-// into its runtime's heap while pending. Every field is guarded by
-// sched_t::timers_lock. f runs with timers_lock held, on whichever M runs the
-// timers: it may take leaf locks (a channel's, a semaphore root's, a notify
-// list's) and ready goroutines, but never timers_lock; nothing takes
-// timers_lock while holding such a lock. So once timer_del returns, f is not
-// running and will not run.
-struct rtimer {
-  static constexpr std::size_t not_pending = SIZE_MAX;
-  std::int64_t when = 0;          // nanotime() to fire at
-  std::int64_t period = 0;        // > 0: re-armed period ns later after firing (tickers)
-  std::uint64_t seq = 0;          // FIFO among equal whens
-  std::size_t index = not_pending;  // position in the heap
-  void (*f)(rtimer*, std::int64_t now) noexcept = nullptr;
-  void* arg = nullptr;
-  bool pending() const noexcept { return index != not_pending; }
-};
-
 // netpoller: what the scheduler needs from the netpoller (netpoll.hpp
 // implements it with epoll; a kqueue backend would implement the same two
 // calls). Created lazily, on the first fd wait of a runtime.
@@ -466,13 +455,12 @@ struct sched_t {
   std::atomic<std::uint64_t> goid_gen{0};
   std::atomic<std::uint64_t> extra_created{0};  // goroutines spawned by plain threads (no P)
 
-  // Timers: one heap per runtime (Go keeps one per P; see "Timers" below).
-  rt_mutex timers_lock;
-  std::vector<rtimer*> timers;      // timers_lock: a binary min-heap by (when, seq)
-  std::uint64_t timer_seq = 0;      // timers_lock
-  std::atomic<std::int64_t> timers_next{no_timer};  // the earliest when; written under timers_lock
-  m* timer_m = nullptr;             // lock: the idle M sleeping until timers_next (or blocked in poll)
-  std::int64_t timer_m_until = 0;   // lock
+  // Timers: one heap per P (p::timers); see "Timers" below.
+  m* timer_m = nullptr;             // lock: the idle M sleeping until the earliest timer (or blocked in poll)
+  // timer_m_until: what timer_m sleeps until (no_timer: an fd event), or
+  // no_sleeper. Written under lock (seq_cst); read without it by adders: see
+  // "Timer M wake-ups".
+  std::atomic<std::int64_t> timer_m_until{no_sleeper};
   bool timer_m_polls = false;       // lock: timer_m waits in netpoller::poll, not on its note
 
   // sysmon (see "sysmon" below).
@@ -723,6 +711,9 @@ inline p* releasep(m* mp) noexcept {
 }
 
 inline void checkdead_locked(sched_t* s) noexcept;
+// timers_earliest: the earliest timer over every P's heap (see "Timers").
+inline std::int64_t timers_earliest(sched_t* s) noexcept;
+inline std::int64_t timer_m_publish_until(sched_t* s, std::int64_t next) noexcept;
 
 // newm starts a new M (thread) that will run with pp. Requires s->lock.
 inline void newm_locked(sched_t* s, p* pp, bool spinning) {
@@ -817,7 +808,7 @@ inline void handoffp(sched_t* s, p* pp) {
   // Work on the global queue, or timers with no M watching them (this M was
   // the last one running): give the P to an M (Go: handoffp's wakeNetPoller).
   if (s->runq_size.load(std::memory_order_relaxed) != 0 ||
-      (s->timers_next.load(std::memory_order_acquire) != no_timer && s->timer_m == nullptr && !s->stopping)) {
+      (timers_earliest(s) != no_timer && s->timer_m == nullptr && !s->stopping)) {
     s->lock.unlock();
     startm(s, pp, false);
     s->lock.lock();
@@ -847,8 +838,6 @@ inline bool stopm(m* mp) {
   return true;
 }
 
-// run_timers fires the timers due by now (see "Timers" below).
-inline void run_timers(sched_t* s, std::int64_t now);
 
 // ---------------------------------------------------------------------------
 // schedule and find_runnable.
@@ -882,12 +871,37 @@ inline g* runq_next(sched_t* s, p* pp, bool* inherit = nullptr) noexcept {
   return pp->runq.get(inherit);
 }
 
-inline void check_timers(sched_t* s) {
-  std::int64_t next = s->timers_next.load(std::memory_order_relaxed);
+// check_timers runs pp's due timers: one load when none is due. pp's M
+// (owner P), on every switch and in find_runnable.
+inline void check_timers(p* pp) {
+  std::int64_t next = pp->timers.next.load(std::memory_order_relaxed);  // a hint: the heap's lock decides
   if (GORO_DETAIL_UNLIKELY(next != no_timer)) {
     std::int64_t now = nanotime();
-    if (now >= next) run_timers(s, now);
+    if (now >= next) {
+      rt_lock_guard lk(pp->timers.lock);
+      pp->timers.run_due_locked(now);
+    }
   }
+}
+
+// run_other_timers runs the due timers of Ps other than self (a busy P whose
+// G does not switch, an idle P, a P whose M is in blocking<>), skipping a
+// heap somebody is running right now (Go: stealWork's checkTimers). The Gs
+// they ready go to self's queue. Returns whether any fired. Any M holding
+// self, on g0.
+inline bool run_other_timers(sched_t* s, p* self) {
+  std::int64_t now = 0;
+  bool fired = false;
+  for (p* other : s->allp) {
+    if (other == self) continue;
+    std::int64_t next = other->timers.next.load(std::memory_order_relaxed);
+    if (next == no_timer) continue;
+    if (now == 0) now = nanotime();
+    if (next > now || !other->timers.lock.try_lock()) continue;
+    fired = other->timers.run_due_locked(now) > 0 || fired;
+    other->timers.lock.unlock();
+  }
+  return fired;
 }
 
 // schedule leaves the current G (cur), whose pending op is already in
@@ -980,13 +994,14 @@ inline g* find_runnable(m* mp) {
   sched_t* s = mp->sched;
 top:
   p* pp = mp->pp;
-  check_timers(s);
+  check_timers(pp);
   if (g* gp = runq_next(s, pp)) return gp;
   if (s->runq_size.load(std::memory_order_relaxed) != 0) {
     rt_lock_guard lk(s->lock);
     if (g* gp = globrunqget_locked(s, pp, 0)) return gp;
   }
   if (g* gp = netpoll_nonblocking(s)) return gp;
+  if (run_other_timers(s, pp)) goto top;  // they readied Gs onto pp
   // Steal, as a spinning M, if not too many are spinning already.
   {
     std::int32_t procs = static_cast<std::int32_t>(s->allp.size());
@@ -1043,21 +1058,21 @@ top:
       }
     }
   }
-  // Timers and fds: one idle M (timer_m) waits until the earliest timer, in
-  // the netpoller if goroutines wait on fds (Go: the M blocked in netpoll),
-  // else on its note. It reads timers_next under s->lock, after which an
-  // earlier timer wakes it (timer_wake_sleeper).
+  // Timers and fds: one idle M (timer_m) waits until the earliest timer of
+  // any P, in the netpoller if goroutines wait on fds (Go: the M blocked in
+  // netpoll), else on its note. An earlier timer added meanwhile wakes it:
+  // see "Timer M wake-ups".
   netpoller* np = s->np.load(std::memory_order_acquire);
   bool want_poll = np != nullptr && s->netpoll_waiters.load(std::memory_order_relaxed) > 0;
-  if (want_poll || s->timers_next.load(std::memory_order_acquire) != no_timer) {
+  if (want_poll || timers_earliest(s) != no_timer) {
     s->lock.lock();
-    std::int64_t next = s->timers_next.load(std::memory_order_acquire);
+    std::int64_t next = timers_earliest(s);
     np = s->np.load(std::memory_order_acquire);  // again, under the lock: a waiter may have come meanwhile
     want_poll = np != nullptr && s->netpoll_waiters.load(std::memory_order_relaxed) > 0;
     if ((want_poll || next != no_timer) && s->timer_m == nullptr && !s->stopping) {
       s->timer_m = mp;
-      s->timer_m_until = next;
       s->timer_m_polls = want_poll;
+      next = timer_m_publish_until(s, next);
       s->lock.unlock();
       std::int64_t wait = next == no_timer ? -1 : std::max<std::int64_t>(next - nanotime(), 0);
       g* list = nullptr;
@@ -1068,6 +1083,7 @@ top:
       else if (wait > 0) mp->park.sleep_for(wait);
       s->lock.lock();
       s->timer_m = nullptr;  // from here on nobody wakes this M for timers
+      s->timer_m_until.store(no_sleeper, std::memory_order_seq_cst);
       s->timer_m_polls = false;
       p* got = s->stopping ? nullptr : pidleget_locked(s);
       bool stop = s->stopping;
@@ -1234,7 +1250,7 @@ inline void run_pending(m* mp) noexcept {
   }
   // Timers are run here, on the arriving side, never before a switch: the
   // departing side may hold a lock that firing a timer needs.
-  if (mp->pp != nullptr) check_timers(mp->sched);
+  if (mp->pp != nullptr) check_timers(mp->pp);
 }
 
 // ---------------------------------------------------------------------------
@@ -1430,141 +1446,168 @@ inline void race_release([[maybe_unused]] const void* obj) noexcept {
 }
 
 // ---------------------------------------------------------------------------
-// Timers.
+// Timers (Go: the scheduler's half of runtime/time.go; the heap is in
+// timers.hpp).
 //
-// One binary heap per runtime under timers_lock, indexed so that deleting a
-// timer is O(log n) (Go keeps a heap per P to avoid the shared lock; 100,000
-// concurrent sleepers cost here one heap entry each and no thread or fd).
-// timers_next caches the earliest when (no_timer when empty) so that the
-// scheduler checks it with one load: run_timers is called on the arriving
-// side of every switch and in find_runnable; the idle M sleeping until the
-// next timer is timer_m (find_runnable), woken when an earlier one is added.
+// Each P owns a timer_heap (p::timers). A timer is added to the heap of the P
+// its adder runs on (timer_home); plain threads, and goroutines inside
+// blocking<> (no P), use P 0's. It stays there until it fires or is deleted;
+// a periodic one is re-armed in place. 100,000 concurrent sleepers cost one
+// heap entry each and no thread or fd.
+//
+// Who runs a P's heap:
+//   - its own M, on the arriving side of every switch (run_pending) and at the
+//     top of find_runnable: check_timers, one load when nothing is due;
+//   - any M in find_runnable, before stealing: the due timers of the other
+//     Ps (run_other_timers), for a P that is idle, in blocking<>, or busy with
+//     a goroutine that does not switch;
+//   - sysmon, for timers overdue by more than sysmon_timer_slack_ns (every M
+//     busy, or the one idle M not woken): sysmon_run_timers.
+// Who sleeps until them: one idle M, timer_m (find_runnable), until the
+// earliest over every heap (timers_earliest), in the netpoller or on its note.
+// handoffp starts an M for a P it hands off while timers are pending and no M
+// is timer_m, so pending timers are always watched.
+//
+// Timer M wake-ups (a Dekker pair). An add that is earlier than what timer_m
+// sleeps for must wake it, without every add taking sched.lock:
+//   timer_m: under sched.lock, stores timer_m_until (seq_cst), then re-reads
+//     timers_earliest (seq_cst loads of every heap's next) and starts over
+//     with the earlier value if it changed (timer_m_publish_until);
+//   adder:   publishes the heap's next (seq_cst store, timer_heap::publish),
+//     then loads timer_m_until (seq_cst); only if its when is earlier does it
+//     take sched.lock and wake timer_m (timer_wake_sleeper).
+// Either timer_m's re-read sees the new timer, or the adder sees the
+// sleeper's until. no_sleeper (INT64_MIN) makes the adder's check fail at
+// once when no M sleeps: then the adder's own M (it holds the P whose heap it
+// added to) watches the timer, and becomes timer_m if it goes idle; an adder
+// without a P (a plain thread) wakes an M instead (wakep).
+// Deleting the timer timer_m sleeps for wakes it too (timer_wake_after_del):
+// it then sleeps for the next one, or goes idle so that checkdead can see
+// that nothing is pending.
 
-inline bool timer_less(const rtimer* a, const rtimer* b) noexcept {
-  return a->when != b->when ? a->when < b->when : a->seq < b->seq;
+// timers_earliest: the earliest pending timer over every P, or no_timer. Any
+// thread; a snapshot (seq_cst loads: see "Timer M wake-ups").
+inline std::int64_t timers_earliest(sched_t* s) noexcept {
+  std::int64_t next = no_timer;
+  for (p* pp : s->allp) next = std::min(next, pp->timers.earliest());
+  return next;
 }
 
-// timer heap primitives. Require s->timers_lock.
-inline void timer_swap(sched_t* s, std::size_t i, std::size_t j) noexcept {
-  std::swap(s->timers[i], s->timers[j]);
-  s->timers[i]->index = i;
-  s->timers[j]->index = j;
-}
-inline void timer_up(sched_t* s, std::size_t i) noexcept {
-  while (i > 0) {
-    std::size_t parent = (i - 1) / 2;
-    if (!timer_less(s->timers[i], s->timers[parent])) break;
-    timer_swap(s, i, parent);
-    i = parent;
-  }
-}
-inline void timer_down(sched_t* s, std::size_t i) noexcept {
-  std::size_t n = s->timers.size();
+// timer_m_publish_until: the timer M's side of "Timer M wake-ups": stores
+// what it will sleep until, re-reading the heaps until that is stable.
+// Returns it. Requires s->lock; the caller is timer_m.
+inline std::int64_t timer_m_publish_until(sched_t* s, std::int64_t next) noexcept {
   for (;;) {
-    std::size_t l = 2 * i + 1, r = l + 1, best = i;
-    if (l < n && timer_less(s->timers[l], s->timers[best])) best = l;
-    if (r < n && timer_less(s->timers[r], s->timers[best])) best = r;
-    if (best == i) return;
-    timer_swap(s, i, best);
-    i = best;
+    s->timer_m_until.store(next, std::memory_order_seq_cst);
+    std::int64_t again = timers_earliest(s);
+    if (again >= next) return next;
+    next = again;
   }
 }
-inline void timer_publish_next(sched_t* s) noexcept {
-  s->timers_next.store(s->timers.empty() ? no_timer : s->timers.front()->when, std::memory_order_release);
+
+// timer_home: the heap an add by the caller goes to, and whether the caller
+// holds that heap's P (then its own M watches the timer). Any thread.
+inline timer_heap* timer_home(sched_t* s, bool* on_p = nullptr) noexcept {
+  m* mp = getm();
+  bool mine = mp != nullptr && mp->sched == s && mp->pp != nullptr;
+  if (on_p != nullptr) *on_p = mine;
+  return mine ? &mp->pp->timers : &s->allp[0]->timers;
 }
 
-// timer_add_locked arms t at t->when. Returns true if t is now the earliest.
-// Requires s->timers_lock; t not pending.
-inline bool timer_add_locked(sched_t* s, rtimer* t) {
-  t->seq = s->timer_seq++;
-  t->index = s->timers.size();
-  s->timers.push_back(t);
-  timer_up(s, t->index);
-  timer_publish_next(s);
-  return t->index == 0;
-}
-
-// timer_del_locked disarms t; returns whether it was pending. Requires
-// s->timers_lock.
-inline bool timer_del_locked(sched_t* s, rtimer* t) noexcept {
-  if (!t->pending()) return false;
-  std::size_t i = t->index;
-  std::size_t last = s->timers.size() - 1;
-  if (i != last) timer_swap(s, i, last);
-  s->timers.pop_back();
-  t->index = rtimer::not_pending;
-  if (i != last) {
-    timer_up(s, i);
-    timer_down(s, i);
-  }
-  timer_publish_next(s);
+// timer_wake_sleeper: a timer at `when` was added: if timer_m sleeps for
+// later, wake it (the adder's side of "Timer M wake-ups"). Returns false if
+// no M sleeps for timers. Call without any heap lock.
+inline bool timer_wake_sleeper(sched_t* s, std::int64_t when) {
+  std::int64_t until = s->timer_m_until.load(std::memory_order_seq_cst);
+  if (until == no_sleeper) return false;
+  if (when >= until) return true;
+  rt_lock_guard lk(s->lock);
+  if (s->timer_m == nullptr) return false;
+  if (when >= s->timer_m_until.load(std::memory_order_relaxed)) return true;
+  if (s->timer_m_polls) s->np.load(std::memory_order_acquire)->wake();
+  else s->timer_m->park.wakeup();
   return true;
 }
 
-// timer_wake_sleeper: a timer was added that is earlier than what the idle
-// timer M sleeps for: wake it. Call without timers_lock.
-inline void timer_wake_sleeper(sched_t* s, std::int64_t when) {
-  rt_lock_guard lk(s->lock);
-  if (s->timer_m == nullptr || when >= s->timer_m_until) return;
-  if (s->timer_m_polls) s->np.load(std::memory_order_acquire)->wake();
-  else s->timer_m->park.wakeup();
-}
-
-// timer_add arms t (not pending) at t->when. Any M or thread.
-inline void timer_add(sched_t* s, rtimer* t) {
-  bool earliest;
-  std::int64_t when = t->when;  // t may fire, and its owner go away, once the lock is released
-  {
-    rt_lock_guard lk(s->timers_lock);
-    earliest = timer_add_locked(s, t);
-  }
-  if (earliest) timer_wake_sleeper(s, when);
-}
-
-// timer_wake_after_del: the earliest timer (when) was deleted: if the idle
-// timer M sleeps until it, wake it, so that it sleeps for the next timer
+// timer_wake_after_del: the earliest timer of a heap (when) was deleted: if
+// timer_m sleeps until it, wake it, so that it sleeps for the next timer
 // instead, or goes idle and lets checkdead see that no timer is left (a
 // deadlock is then reported at once, not at the deleted timer's deadline).
-// Call without timers_lock.
+// Call without any heap lock.
 inline void timer_wake_after_del(sched_t* s, std::int64_t when) noexcept {
+  std::int64_t until = s->timer_m_until.load(std::memory_order_seq_cst);
+  if (until == no_sleeper || when > until) return;
   rt_lock_guard lk(s->lock);
-  if (s->timer_m == nullptr || when > s->timer_m_until) return;
+  if (s->timer_m == nullptr || when > s->timer_m_until.load(std::memory_order_relaxed)) return;
   if (s->timer_m_polls) s->np.load(std::memory_order_acquire)->wake();
   else s->timer_m->park.wakeup();
+}
+
+// timer_added: after an add to h (on_p: by h's P's own M) made t the
+// earliest of h (earliest), or not: wake whoever must watch it.
+inline void timer_added(sched_t* s, std::int64_t when, bool earliest, bool on_p) {
+  if (!earliest) return;  // h's earliest, which timer_m already accounts for, is sooner
+  if (!timer_wake_sleeper(s, when) && !on_p) wakep(s);
+}
+
+// timer_add arms t (not pending) at t->when in the caller's heap
+// (timer_home). Only t's owner (timers.hpp). Any M or thread.
+inline void timer_add(sched_t* s, rtimer* t) {
+  bool on_p;
+  timer_heap* h = timer_home(s, &on_p);
+  std::int64_t when = t->when;  // t may fire, and its owner go away, once the lock is released
+  bool earliest;
+  {
+    rt_lock_guard lk(h->lock);
+    earliest = h->add_locked(t);
+  }
+  timer_added(s, when, earliest, on_p);
 }
 
 // timer_del disarms t; returns whether it was pending. After it returns, t's
-// f is neither running nor going to run. Any M or thread.
+// f is neither running nor going to run. Only t's owner (or the shutdown
+// unwinder for it). Any M or thread.
 inline bool timer_del(sched_t* s, rtimer* t) noexcept {
+  timer_heap* h = t->heap.load(std::memory_order_relaxed);  // stable: see timers.hpp
+  if (h == nullptr) return false;                           // never armed
   bool was_earliest;
   std::int64_t when;
   {
-    rt_lock_guard lk(s->timers_lock);
+    rt_lock_guard lk(h->lock);
+    if (!t->pending()) return false;
     was_earliest = t->index == 0;
     when = t->when;
-    if (!timer_del_locked(s, t)) return false;
+    h->del_locked(t);
   }
   if (was_earliest) timer_wake_after_del(s, when);
   return true;
 }
 
-// run_timers fires every timer due by now: a periodic one is re-armed first.
-// Any M holding a P (or g0).
+// run_timers fires every P's timers due by now: the deterministic
+// scheduler's jump of its virtual clock (det.hpp). Any thread holding no heap
+// lock.
 inline void run_timers(sched_t* s, std::int64_t now) {
-  rt_lock_guard lk(s->timers_lock);
-  while (!s->timers.empty() && s->timers.front()->when <= now) {
-    rtimer* t = s->timers.front();
-    if (t->period > 0) {
-      // Tickers: the next tick after now, dropping ticks missed (Go does too).
-      t->when += t->period * (1 + (now - t->when) / t->period);
-      t->seq = s->timer_seq++;
-      timer_down(s, 0);
-    } else {
-      timer_del_locked(s, t);
-    }
-    t->f(t, now);
+  for (p* pp : s->allp) {
+    rt_lock_guard lk(pp->timers.lock);
+    pp->timers.run_due_locked(now);
   }
-  timer_publish_next(s);
+}
+
+// sysmon_run_timers: sysmon's backstop. Fires the timers of a P that no M
+// ran in time (sysmon_timer_slack_ns: the P idle or in blocking<>;
+// sysmon_timer_slack_running_ns: its goroutine never switches). Goroutines
+// they ready go to the global queue. Sysmon only (a plain thread: counted in
+// plain_threads_in_goro meanwhile, so that checkdead never sees a fired timer
+// whose goroutine is not readied yet).
+inline void sysmon_run_timers(sched_t* s, std::int64_t now) {
+  if (timers_earliest(s) > now - sysmon_timer_slack_ns) return;
+  plain_call_scope scope;
+  for (p* pp : s->allp) {
+    std::int64_t slack = pp->status.load(std::memory_order_relaxed) == p_running ? sysmon_timer_slack_running_ns : sysmon_timer_slack_ns;
+    if (pp->timers.next.load(std::memory_order_relaxed) > now - slack || !pp->timers.lock.try_lock()) continue;
+    pp->timers.run_due_locked(nanotime());
+    pp->timers.lock.unlock();
+  }
 }
 
 // timer_sleep parks the calling goroutine until `when` (nanotime). Its timer
@@ -1622,7 +1665,7 @@ inline void checkdead_locked(sched_t* s) noexcept {
   if (s->runq_size.load(std::memory_order_relaxed) != 0) return;
   for (p* pp : s->allp)
     if (!pp->runq.empty()) return;
-  if (s->timers_next.load(std::memory_order_acquire) != no_timer) return;
+  if (timers_earliest(s) != no_timer) return;
   if (s->netpoll_waiters.load(std::memory_order_acquire) > 0) return;  // an fd event may wake someone
   s->deadlocked.store(true, std::memory_order_release);
   s->done.wakeup();
@@ -2066,6 +2109,7 @@ inline void sysmon(sched_t* s) {
       s->last_poll.store(now, std::memory_order_relaxed);
       injectglist(s, np->poll(0));
     }
+    sysmon_run_timers(s, now);
     idle = retake(s, now, recs) ? 0 : idle + 1;
     if (s->schedtrace_ns > 0 && delay > s->schedtrace_ns * 1000) delay = s->schedtrace_ns * 1000;
   }

@@ -3,9 +3,12 @@
 //
 // Go 1.23 semantics: timer channels are synchronous. Internally c() has a
 // buffer of one, but a value is only put there by a firing, and stop() and
-// reset() drain it while holding the timer heap's lock, which the firing also
-// holds: so after either returns, no value from the earlier schedule can be
-// received, and a fired-but-unreceived value still counts as "active".
+// reset() drain it while holding the lock of the heap the timer was armed in
+// (rtimer::heap, never cleared), which a firing also holds: so after either
+// returns, no value from the earlier schedule can be received, and a
+// fired-but-unreceived value still counts as "active". stop() and reset() of
+// one timer are serialized by chan_timer::mu (the timer's owner, in
+// timers.hpp's terms): lock order mu -> heap lock -> channel lock.
 #ifndef GORO_DETAIL_TIME_HPP
 #define GORO_DETAIL_TIME_HPP
 
@@ -36,6 +39,7 @@ inline clock::time_point time_from_ns(std::int64_t ns) noexcept {
 // receiver misses ticks, as in Go).
 struct chan_timer {
   rtimer t;
+  rt_mutex mu;  // serializes stop() and reset(); never held across a park
   sched_t* s = nullptr;
   hchan* c = nullptr;  // timer/ticker: owned by their chan<> member; after: weak (see after())
 
@@ -50,7 +54,7 @@ struct chan_timer {
   }
 
   // drain_locked empties the slot; returns whether a value was there.
-  // Requires s->timers_lock.
+  // Requires the lock of t.heap.
   bool drain_locked() noexcept {
     std::optional<clock::time_point> v;
     return chanrecv(c, &v, false) == recv_outcome::value;
@@ -59,13 +63,14 @@ struct chan_timer {
   // stop: Go 1.23's Timer.Stop: true if the timer was pending or had fired
   // with its value not yet received; afterwards no value arrives.
   bool stop() noexcept {
+    rt_lock_guard own(mu);
     bool pending, drained, was_earliest;
     std::int64_t when;
     {
-      rt_lock_guard lk(s->timers_lock);
+      rt_lock_guard lk(t.heap.load(std::memory_order_relaxed)->lock);  // armed at construction
       was_earliest = t.index == 0;
       when = t.when;
-      pending = timer_del_locked(s, &t);
+      pending = t.heap.load(std::memory_order_relaxed)->del_locked(&t);
       drained = drain_locked();
     }
     if (pending && was_earliest) timer_wake_after_del(s, when);  // see timer_del
@@ -75,19 +80,19 @@ struct chan_timer {
   // reset re-arms at now + ns (period: 0 for timers, ns for tickers); returns
   // what stop() would have.
   bool reset(std::int64_t ns, std::int64_t period) {
+    rt_lock_guard own(mu);
     bool active;
-    bool earliest;
-    std::int64_t when;
     {
-      rt_lock_guard lk(s->timers_lock);
-      active = timer_del_locked(s, &t);
+      timer_heap* h = t.heap.load(std::memory_order_relaxed);  // armed at construction
+      rt_lock_guard lk(h->lock);
+      active = h->del_locked(&t);
       active = drain_locked() || active;
-      t.when = nanotime() + ns;
-      t.period = period;
-      when = t.when;
-      earliest = timer_add_locked(s, &t);
     }
-    if (earliest) timer_wake_sleeper(s, when);
+    // Not pending and drained: nothing can fire it until it is added again,
+    // to the caller's heap (another lock: two heap locks are never nested).
+    t.when = nanotime() + ns;
+    t.period = period;
+    timer_add(s, &t);
     return active;
   }
 };
@@ -225,7 +230,7 @@ inline chan<clock::time_point> after(clock::duration d) {
   detail::hchan* c = detail::chan_ptr(ch);
   auto* st = new detail::chan_timer();
   st->s = detail::current_sched();
-  st->c = c;  // weak: the firing runs under timers_lock, which on_destroy takes before the channel is freed
+  st->c = c;  // weak: the firing runs under its heap's lock, which on_destroy's timer_del takes before the channel is freed
   st->t.arg = st;
   st->t.f = &detail::chan_timer::fire;
   st->t.when = detail::nanotime() + detail::to_ns(d);
