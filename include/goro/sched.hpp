@@ -1433,12 +1433,21 @@ class plain_call_scope {
 // that the holder, running on another P, releases it soon? (Go:
 // sync_runtime_canSpin: a few rounds, a multicore machine, another P running,
 // and nothing waiting in our own run queue.) Any goroutine; false on threads.
+// ncpu: the number of CPUs, read once. glibc's get_nprocs (under
+// std::thread::hardware_concurrency) opens and reads
+// /sys/devices/system/cpu/online on every call: microseconds that
+// sync_can_spin used to pay on each spin of a contended mutex.
+inline unsigned ncpu() noexcept {
+  static const unsigned n = std::thread::hardware_concurrency();
+  return n;
+}
+
 inline bool sync_can_spin(int iter) noexcept {
   if (iter >= 4) return false;
   m* mp = getm();
   if (mp == nullptr || mp->pp == nullptr) return false;
   sched_t* s = mp->sched;
-  if (std::thread::hardware_concurrency() <= 1) return false;
+  if (ncpu() <= 1) return false;
   if (static_cast<std::int32_t>(s->allp.size()) <= s->npidle.load(std::memory_order_relaxed) + s->nmspinning.load(std::memory_order_relaxed) + 1)
     return false;
   return mp->pp->runq.empty();
