@@ -1358,6 +1358,16 @@ class runq_ring {
     }
   }
 
+  // peek returns the G at the head of the ring without taking it, or nullptr.
+  // Only a hint, for prefetching: a thief may take it at any moment, and it
+  // may be dead by the time the caller looks (relaxed loads: nothing is
+  // published by a hint). Owner P only.
+  T* peek() const noexcept {
+    std::uint32_t h = head_.load(std::memory_order_relaxed);
+    if (tail_.load(std::memory_order_relaxed) == h) return nullptr;
+    return slots_[h % N].load(std::memory_order_relaxed);
+  }
+
   // grab takes half of the ring (rounded up) into batch, which must hold N/2,
   // and returns how many. With steal_runnext, an empty ring gives up its
   // runnext instead, after calling before_runnext() (Go sleeps there for 3 us
@@ -2311,6 +2321,99 @@ struct netpoller {
   virtual void wake() noexcept = 0;
 };
 
+// global_runq: the global run queue (Go: sched.runq), a FIFO of G pointers
+// in chunks of chunk_cap. Go links its queue through g.schedlink; here a G
+// lives at the top of its own stack, pages apart from the next, so walking or
+// linking a list costs a cache and TLB miss per G: that walk was the hottest
+// loop of find_runnable in skynet, which spills half a local ring (129 Gs) at
+// a time and takes up to 128 back. With chunks, a spill and a take copy
+// pointers and never touch the Gs (each is touched when it runs anyway).
+// Requires sched_t::lock for everything. Empty chunks are kept for reuse, at
+// most spare_max of them; the rest are freed.
+class global_runq {
+ public:
+  global_runq() = default;
+  global_runq(const global_runq&) = delete;
+  global_runq& operator=(const global_runq&) = delete;
+  ~global_runq() {
+    for (chunk* lists : {first_, spare_})
+      for (chunk* c = lists; c != nullptr;) {
+        chunk* next = c->next;
+        delete c;
+        c = next;
+      }
+  }
+
+  void push(g* gp) noexcept {
+    if (last_ == nullptr || last_->tail == chunk_cap) append();
+    last_->slots[last_->tail++] = gp;
+  }
+
+  void push_batch(g* const* gs, std::uint32_t n) noexcept {
+    while (n > 0) {
+      if (last_ == nullptr || last_->tail == chunk_cap) append();
+      std::uint32_t k = std::min(n, chunk_cap - last_->tail);
+      std::copy(gs, gs + k, last_->slots + last_->tail);
+      last_->tail += k;
+      gs += k;
+      n -= k;
+    }
+  }
+
+  // pop removes the oldest G; the queue must not be empty.
+  g* pop() noexcept {
+    chunk* c = first_;
+    g* gp = c->slots[c->head++];
+    if (c->head == c->tail) {
+      first_ = c->next;
+      if (first_ == nullptr) last_ = nullptr;
+      recycle(c);
+    }
+    return gp;
+  }
+
+ private:
+  static constexpr std::uint32_t chunk_cap = 256;  // holds a whole spill (p_runq::capacity / 2 + 1) in one chunk
+  static constexpr std::uint32_t spare_max = 8;
+  struct chunk {
+    chunk* next = nullptr;
+    std::uint32_t head = 0;  // next to pop
+    std::uint32_t tail = 0;  // next free slot
+    g* slots[chunk_cap];
+  };
+
+  void append() noexcept {
+    chunk* c = spare_;
+    if (c != nullptr) {
+      spare_ = c->next;
+      --nspare_;
+      c->next = nullptr;
+      c->head = c->tail = 0;
+    } else {
+      c = new (std::nothrow) chunk;
+      if (c == nullptr) fatal("globrunqput: out of memory");
+    }
+    if (last_ != nullptr) last_->next = c;
+    else first_ = c;
+    last_ = c;
+  }
+
+  void recycle(chunk* c) noexcept {
+    if (nspare_ >= spare_max) {
+      delete c;
+      return;
+    }
+    c->next = spare_;
+    spare_ = c;
+    ++nspare_;
+  }
+
+  chunk* first_ = nullptr;
+  chunk* last_ = nullptr;
+  chunk* spare_ = nullptr;
+  std::uint32_t nspare_ = 0;
+};
+
 struct sched_t {
   explicit sched_t(const config& c, bool is_default);
   ~sched_t();
@@ -2323,8 +2426,7 @@ struct sched_t {
   std::vector<p*> allp;          // immutable after construction
 
   rt_mutex lock;                 // Go: sched.lock. Guards the fields below marked "lock".
-  g* runq_head = nullptr;        // lock: global run queue, linked through g.schedlink
-  g* runq_tail = nullptr;        // lock
+  global_runq runq;              // lock: the global run queue (see global_runq)
   std::atomic<std::int32_t> runq_size{0};  // written under lock; read racily as a hint
   p* pidle = nullptr;            // lock: idle Ps
   std::atomic<std::int32_t> npidle{0};     // written under lock; read racily (wakep's hint)
@@ -2462,19 +2564,13 @@ GORO_DETAIL_NOINLINE inline void gogo(m* mp, g* from, g* to, bool exiting = fals
 // Run queues.
 
 inline void globrunqput_locked(sched_t* s, g* gp) noexcept {
-  gp->schedlink = nullptr;
-  if (s->runq_tail != nullptr) s->runq_tail->schedlink = gp;
-  else s->runq_head = gp;
-  s->runq_tail = gp;
+  s->runq.push(gp);
   s->runq_size.store(s->runq_size.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 
-inline void globrunqput_batch_locked(sched_t* s, g* head, g* tail, std::int32_t n) noexcept {
-  tail->schedlink = nullptr;
-  if (s->runq_tail != nullptr) s->runq_tail->schedlink = head;
-  else s->runq_head = head;
-  s->runq_tail = tail;
-  s->runq_size.store(s->runq_size.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+inline void globrunqput_batch_locked(sched_t* s, g* const* gs, std::uint32_t n) noexcept {
+  s->runq.push_batch(gs, n);
+  s->runq_size.store(s->runq_size.load(std::memory_order_relaxed) + static_cast<std::int32_t>(n), std::memory_order_relaxed);
 }
 
 // globrunqget takes a batch from the global queue: one to run, the rest into
@@ -2487,14 +2583,9 @@ inline g* globrunqget_locked(sched_t* s, p* pp, std::int32_t max) noexcept {
   if (max > 0 && n > max) n = max;
   if (n > static_cast<std::int32_t>(p_runq::capacity / 2)) n = p_runq::capacity / 2;
   s->runq_size.store(sz - n, std::memory_order_relaxed);
-  g* gp = s->runq_head;
-  s->runq_head = gp->schedlink;
-  while (--n > 0) {
-    g* x = s->runq_head;
-    s->runq_head = x->schedlink;
-    if (pp->runq.put(x, false) != nullptr) fatal("globrunqget: local runq full");
-  }
-  if (s->runq_head == nullptr) s->runq_tail = nullptr;
+  g* gp = s->runq.pop();
+  while (--n > 0)
+    if (pp->runq.put(s->runq.pop(), false) != nullptr) fatal("globrunqget: local runq full");
   return gp;
 }
 
@@ -2516,9 +2607,8 @@ inline void runqput(sched_t* s, p* pp, g* gp, bool next) noexcept {
       continue;
     }
     batch[n] = over;
-    for (std::uint32_t i = 0; i < n; ++i) batch[i]->schedlink = batch[i + 1];
     rt_lock_guard lk(s->lock);
-    globrunqput_batch_locked(s, batch[0], batch[n], static_cast<std::int32_t>(n + 1));
+    globrunqput_batch_locked(s, batch, n + 1);
     over = nullptr;
   }
 }
@@ -2748,13 +2838,22 @@ inline void execute(m* mp, g* gp) noexcept {
 // that keep readying each other through runnext looks to sysmon like one
 // long-running goroutine and is preempted after 10 ms, letting the rest of
 // the queue run.
+// Each call also prefetches the G now at the head of the ring: a G waits
+// there while many others run, so its lines are usually cold by the time it
+// runs, and schedule's first read of it was the hottest miss in skynet.
+// Prefetching is safe on any address, so a stale peek costs nothing.
 inline g* runq_next(sched_t* s, p* pp, bool* inherit = nullptr) noexcept {
   if (inherit != nullptr) *inherit = false;
   if (pp->schedtick.load(std::memory_order_relaxed) % global_runq_check_ticks == 0 && s->runq_size.load(std::memory_order_relaxed) > 0) {
     rt_lock_guard lk(s->lock);
     if (g* gp = globrunqget_locked(s, pp, 1)) return gp;
   }
-  return pp->runq.get(inherit);
+  g* gp = pp->runq.get(inherit);
+  if (g* next = pp->runq.peek()) {
+    __builtin_prefetch(next, 1);
+    __builtin_prefetch(reinterpret_cast<const char*>(next) + 64, 1);
+  }
+  return gp;
 }
 
 // check_timers runs pp's due timers: one load when none is due. pp's M
@@ -3230,12 +3329,21 @@ class plain_call_scope {
 // that the holder, running on another P, releases it soon? (Go:
 // sync_runtime_canSpin: a few rounds, a multicore machine, another P running,
 // and nothing waiting in our own run queue.) Any goroutine; false on threads.
+// ncpu: the number of CPUs, read once. glibc's get_nprocs (under
+// std::thread::hardware_concurrency) opens and reads
+// /sys/devices/system/cpu/online on every call: microseconds that
+// sync_can_spin used to pay on each spin of a contended mutex.
+inline unsigned ncpu() noexcept {
+  static const unsigned n = std::thread::hardware_concurrency();
+  return n;
+}
+
 inline bool sync_can_spin(int iter) noexcept {
   if (iter >= 4) return false;
   m* mp = getm();
   if (mp == nullptr || mp->pp == nullptr) return false;
   sched_t* s = mp->sched;
-  if (std::thread::hardware_concurrency() <= 1) return false;
+  if (ncpu() <= 1) return false;
   if (static_cast<std::int32_t>(s->allp.size()) <= s->npidle.load(std::memory_order_relaxed) + s->nmspinning.load(std::memory_order_relaxed) + 1)
     return false;
   return mp->pp->runq.empty();
@@ -6420,28 +6528,49 @@ struct sudog {
   bool success = false;         // woken by a value (true) or by close (false)
 };
 
-// waitq: a FIFO of sudogs (Go: waitq). Requires the channel's lock, except
-// that first is also read without it by the non-blocking fast paths (an
-// atomic for that reason; relaxed: those reads are hints, see chanrecv).
-struct waitq {
-  std::atomic<sudog*> first{nullptr};
+// Fault injection for the Relacy model's broken variants (tests/relacy/chan.cpp
+// builds with it set to 1, and must then fail): chanrecv_fast reads closed
+// before emptiness, the reordering Go's chanrecv comment warns about. Never
+// define it elsewhere.
+#ifndef GORO_DETAIL_CHAN_RECV_FAST_CLOSED_FIRST
+#define GORO_DETAIL_CHAN_RECV_FAST_CLOSED_FIRST 0
+#endif
+// The second one (its GORO_CHAN_BROKEN_PUBLISH variant sets it to relaxed):
+// the order of qcount_store.
+#ifndef GORO_DETAIL_CHAN_QCOUNT_ORDER
+#define GORO_DETAIL_CHAN_QCOUNT_ORDER std::memory_order_release
+#endif
+
+// basic_waitq: a FIFO of sudogs (Go: waitq). Requires the channel's lock,
+// except that first is also read without it by the non-blocking fast paths
+// (empty_hint). A template over the atomic type so that the Relacy model
+// (tests/relacy/chan.cpp) checks this very code; the runtime's is waitq.
+template <template <class> class Atomic>
+struct basic_waitq {
+  Atomic<sudog*> first{nullptr};
   sudog* last = nullptr;
 
+  // head / empty: under the channel's lock (relaxed: the lock orders them).
   sudog* head() const noexcept { return first.load(std::memory_order_relaxed); }
   bool empty() const noexcept { return head() == nullptr; }
+  // empty_hint: without the lock, for the fast paths (see "Fast paths"). The
+  // acquire pairs with the release stores of first below: a reader that sees
+  // the queue as some critical section left it also sees every earlier
+  // critical section of the channel, a close included.
+  bool empty_hint() const noexcept { return first.load(std::memory_order_acquire) == nullptr; }
 
   void enqueue(sudog* sg) noexcept {
     sg->next = nullptr;
     sg->prev = last;
     if (last != nullptr) last->next = sg;
-    else first.store(sg, std::memory_order_relaxed);
+    else first.store(sg, std::memory_order_release);  // release: see empty_hint
     last = sg;
     sg->queued = true;
   }
 
   void remove(sudog* sg) noexcept {
     if (sg->prev != nullptr) sg->prev->next = sg->next;
-    else first.store(sg->next, std::memory_order_relaxed);
+    else first.store(sg->next, std::memory_order_release);  // release: see empty_hint
     if (sg->next != nullptr) sg->next->prev = sg->prev;
     else last = sg->prev;
     sg->next = sg->prev = nullptr;
@@ -6456,14 +6585,103 @@ struct waitq {
       sudog* sg = head();
       if (sg == nullptr) return nullptr;
       remove(sg);
-      if (sg->is_select) {
-        std::uint32_t zero = 0;
-        if (!sg->gp->select_done.compare_exchange_strong(zero, 1, std::memory_order_acq_rel)) continue;
-      }
+      if (sg->is_select && !win_select(sg)) continue;
       return sg;
     }
   }
+
+ private:
+  static bool win_select(sudog* sg) noexcept;
 };
+template <template <class> class Atomic>
+bool basic_waitq<Atomic>::win_select(sudog* sg) noexcept {
+  std::uint32_t zero = 0;
+  return sg->gp->select_done.compare_exchange_strong(zero, 1, std::memory_order_acq_rel);
+}
+using waitq = basic_waitq<std::atomic>;
+
+// chan_state: the part of a channel that the non-blocking fast paths read
+// without its lock; hchan derives from it. Written only under the channel's
+// lock, through the helpers below. A template over the atomic type so that
+// the Relacy model (tests/relacy/chan.cpp) checks this very code.
+//
+// Fast paths (Go: chan.go's full/empty and the fast paths of chansend and
+// chanrecv). A try_send or try_recv that would block answers without the lock
+// from a few single-word reads; its answer must be true at some moment during
+// the call (linearizable). The moments come from two facts: a closed channel
+// never reopens, and emptying and closing happen in separate critical sections
+// under the same lock. Memory orders:
+//   qcount, first: release stores under the lock (qcount_store, waitq); the
+//     fast paths load them with acquire, so a reader that sees what a critical
+//     section left also sees every earlier one: in particular, a reader that
+//     sees the buffer drained after a close then sees the close.
+//   closed: release store under the lock (mark_closed); acquire load in
+//     chanrecv_fast, so a reader that sees the close also sees the values sent
+//     before it (its re-check of emptiness cannot miss them).
+template <template <class> class Atomic>
+struct chan_state {
+  Atomic<std::size_t> qcount{0};      // values in buf; written under lock
+  Atomic<std::uint32_t> closed{0};    // written under lock, once, 0 -> 1
+  std::size_t dataqsiz = 0;           // immutable
+  basic_waitq<Atomic> recvq;          // lock (first also read by the fast paths)
+  basic_waitq<Atomic> sendq;          // lock (first also read by the fast paths)
+
+  // count: qcount under the lock (relaxed: the lock orders it).
+  std::size_t count() const noexcept { return qcount.load(std::memory_order_relaxed); }
+  // qcount_store: under the lock. release: see "Fast paths".
+  void qcount_store(std::size_t n) noexcept { qcount.store(n, GORO_DETAIL_CHAN_QCOUNT_ORDER); }
+  bool is_closed() const noexcept { return closed.load(std::memory_order_relaxed) != 0; }  // under the lock
+  // mark_closed: under the lock. release: pairs with chanrecv_fast's acquire.
+  void mark_closed() noexcept { closed.store(1, std::memory_order_release); }
+
+  // full reports whether a send would block, read without the lock (Go: full).
+  bool full_hint() const noexcept {
+    if (dataqsiz == 0) return recvq.empty_hint();
+    return qcount.load(std::memory_order_acquire) == dataqsiz;
+  }
+  // empty reports whether a receive would block, read without the lock (Go: empty).
+  bool empty_hint() const noexcept {
+    if (dataqsiz == 0) return sendq.empty_hint();
+    return qcount.load(std::memory_order_acquire) == 0;
+  }
+};
+
+// fast_outcome: what a non-blocking fast path decided.
+enum class fast_outcome { take_lock, would_block, closed };
+
+// chansend_fast: a try_send's check without the lock (Go: chansend). "Open,
+// then full" means "would block": the channel cannot go from not full to full
+// once closed, so the two reads imply a moment between them when it was open
+// and full. Either read may be stale; the relaxed closed load is enough
+// because a stale "open" only makes the answer that earlier moment, and a
+// close that happens before the call is seen (coherence). Otherwise take_lock.
+template <template <class> class Atomic>
+fast_outcome chansend_fast(const chan_state<Atomic>* c) noexcept {
+  if (c->closed.load(std::memory_order_relaxed) == 0 && c->full_hint()) return fast_outcome::would_block;
+  return fast_outcome::take_lock;
+}
+
+// chanrecv_fast: a try_recv's check without the lock (Go: chanrecv). Empty,
+// then open, means "would block" (the later "open" implies it was open at the
+// earlier moment). Empty, then closed, re-checks emptiness: a value may have
+// arrived between the two reads, and a value sent before the close must never
+// be reported as "closed". Reading closed first is wrong: an open, non-empty
+// channel that is closed and then drained would read as "open" and "empty",
+// a state it never had (Go: TestNonblockRecvRace).
+template <template <class> class Atomic>
+fast_outcome chanrecv_fast(const chan_state<Atomic>* c) noexcept {
+  if constexpr (GORO_DETAIL_CHAN_RECV_FAST_CLOSED_FIRST) {  // the broken variant: never in the runtime
+    bool open = c->closed.load(std::memory_order_acquire) == 0;
+    if (!c->empty_hint()) return fast_outcome::take_lock;
+    if (open) return fast_outcome::would_block;
+  } else {
+    if (!c->empty_hint()) return fast_outcome::take_lock;
+    // acquire: pairs with mark_closed's release (see "Fast paths").
+    if (c->closed.load(std::memory_order_acquire) == 0) return fast_outcome::would_block;
+  }
+  if (c->empty_hint()) return fast_outcome::closed;
+  return fast_outcome::take_lock;
+}
 
 // elem_ops: how to move the element type; one static table per T.
 struct elem_ops {
@@ -6483,15 +6701,12 @@ inline constexpr elem_ops elem_ops_for{
     [](void* opt, void* src) noexcept { static_cast<std::optional<T>*>(opt)->emplace(std::move(*static_cast<T*>(src))); },
 };
 
-struct hchan {
+// hchan: a channel (Go: hchan). chan_state holds qcount, closed, dataqsiz
+// and the wait queues.
+struct hchan : chan_state<std::atomic> {
   rt_mutex lock;
-  std::atomic<std::size_t> qcount{0};  // values in buf; written under lock
-  std::atomic<std::uint32_t> closed{0};  // written under lock
-  std::size_t dataqsiz = 0;            // immutable
   std::size_t sendx = 0;               // lock
   std::size_t recvx = 0;               // lock
-  waitq recvq;                         // lock
-  waitq sendq;                         // lock
   const elem_ops* ops = nullptr;       // immutable
   unsigned char* buf = nullptr;        // immutable pointer; slots guarded by lock
   std::atomic<std::int64_t> refs{1};   // handles
@@ -6502,17 +6717,21 @@ struct hchan {
 
   void* slot(std::size_t i) const noexcept { return buf + i * ops->size; }
 
+  // make allocates a channel and its buffer in one block (Go: makechan's
+  // single mallocgc): the hchan, then the slots at buf_offset. One allocation
+  // instead of two per channel matters to the spawn-heavy shapes (fib and
+  // skynet make a channel per few goroutines).
   static hchan* make(const elem_ops* ops, std::size_t cap) {
-    auto* c = new hchan();
+    std::size_t bytes = sizeof(hchan);
+    if (cap > 0) {
+      if (cap > (std::size_t{1} << 40) / (ops->size == 0 ? 1 : ops->size)) throw std::length_error("goro::chan: capacity too large");
+      bytes = buf_offset(ops) + cap * ops->size;
+    }
+    void* mem = ::operator new(bytes, std::align_val_t{block_align(ops)});
+    auto* c = ::new (mem) hchan();
     c->ops = ops;
     c->dataqsiz = cap;
-    if (cap > 0) {
-      if (cap > (std::size_t{1} << 40) / (ops->size == 0 ? 1 : ops->size)) {
-        delete c;
-        throw std::length_error("goro::chan: capacity too large");
-      }
-      c->buf = static_cast<unsigned char*>(::operator new(cap * ops->size, std::align_val_t{ops->align < 16 ? 16 : ops->align}));
-    }
+    if (cap > 0) c->buf = static_cast<unsigned char*>(mem) + buf_offset(ops);
     return c;
   }
 
@@ -6525,10 +6744,22 @@ struct hchan {
  private:
   void destroy() noexcept {
     if (on_destroy != nullptr) on_destroy(this);
-    std::size_t n = qcount.load(std::memory_order_relaxed);
+    std::size_t n = count();
     for (std::size_t i = 0; i < n; ++i) ops->destroy(slot((recvx + i) % dataqsiz));
-    if (buf != nullptr) ::operator delete(buf, std::align_val_t{ops->align < 16 ? 16 : ops->align});
-    delete this;
+    std::align_val_t al{block_align(ops)};
+    this->~hchan();
+    ::operator delete(static_cast<void*>(this), al);
+  }
+
+  // The block's alignment: the element's, at least hchan's and 16.
+  static std::size_t block_align(const elem_ops* ops) noexcept {
+    std::size_t a = ops->align < 16 ? 16 : ops->align;
+    return a < alignof(hchan) ? alignof(hchan) : a;
+  }
+  // Where the slots start in the block: after the hchan, aligned for T.
+  static std::size_t buf_offset(const elem_ops* ops) noexcept {
+    std::size_t a = block_align(ops);
+    return (sizeof(hchan) + a - 1) / a * a;
   }
 };
 
@@ -6562,14 +6793,6 @@ inline void park_forever(wait_reason why) {
   fatal("park_forever: resumed without unwinding");
 }
 
-// full reports whether a send on c would block, read without the lock (Go:
-// full). Only a hint: the caller re-checks under the lock, except the
-// non-blocking fast path, whose answer is then "was full at some point".
-inline bool chan_full(const hchan* c) noexcept {
-  if (c->dataqsiz == 0) return c->recvq.empty();
-  return c->qcount.load(std::memory_order_relaxed) == c->dataqsiz;
-}
-
 // give_to_receiver moves src into the parked receiver sg (hand-off) and
 // returns its G, for the caller to ready after unlocking (Go: send).
 // Requires c->lock.
@@ -6584,14 +6807,14 @@ inline g* give_to_receiver(hchan* c, sudog* sg, void* src) noexcept {
 inline void buf_put(hchan* c, void* src) noexcept {
   c->ops->construct(c->slot(c->sendx), src);
   if (++c->sendx == c->dataqsiz) c->sendx = 0;
-  c->qcount.store(c->qcount.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  c->qcount_store(c->count() + 1);
 }
 inline void buf_take(hchan* c, void* dst_opt) noexcept {
   void* head = c->slot(c->recvx);
   c->ops->emplace_opt(dst_opt, head);
   c->ops->destroy(head);
   if (++c->recvx == c->dataqsiz) c->recvx = 0;
-  c->qcount.store(c->qcount.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+  c->qcount_store(c->count() - 1);
 }
 
 // take_from_sender completes a receive from the parked sender sg and returns
@@ -6619,13 +6842,11 @@ inline g* take_from_sender(hchan* c, sudog* sg, void* dst_opt) noexcept {
 // closed_channel if c is or becomes closed. Any goroutine or plain thread.
 // (Go: chansend.)
 inline bool chansend(hchan* c, void* src, bool block) {
-  // Non-blocking fast path (Go): not closed and full means "would block". The
-  // two loads may see different moments; either order is a moment when the
-  // channel was open and full, which is a correct answer for a try.
-  if (!block && c->closed.load(std::memory_order_relaxed) == 0 && chan_full(c)) return false;
+  // Non-blocking fast path: see chansend_fast.
+  if (!block && chansend_fast(c) == fast_outcome::would_block) return false;
   plain_call_scope scope;
   c->lock.lock();
-  if (c->closed.load(std::memory_order_relaxed) != 0) {
+  if (c->is_closed()) {
     c->lock.unlock();
     throw closed_channel("goro::chan: send on closed channel");
   }
@@ -6635,7 +6856,7 @@ inline bool chansend(hchan* c, void* src, bool block) {
     ready(gp);
     return true;
   }
-  if (c->qcount.load(std::memory_order_relaxed) < c->dataqsiz) {
+  if (c->count() < c->dataqsiz) {
     buf_put(c, src);
     c->lock.unlock();
     return true;
@@ -6665,20 +6886,15 @@ enum class recv_outcome { would_block, value, closed };
 // value; left empty when closed). block: park until a value or close.
 // Any goroutine or plain thread. (Go: chanrecv.)
 inline recv_outcome chanrecv(hchan* c, void* dst, bool block) {
-  // Non-blocking fast path (Go): empty and open means "would block". Empty is
-  // checked first and again after closed, so that a value sent just before a
-  // close is never reported as "closed".
+  // Non-blocking fast path: see chanrecv_fast.
   if (!block) {
-    bool empty = c->dataqsiz == 0 ? c->sendq.empty() : c->qcount.load(std::memory_order_acquire) == 0;
-    if (empty) {
-      if (c->closed.load(std::memory_order_acquire) == 0) return recv_outcome::would_block;
-      bool still_empty = c->dataqsiz == 0 ? c->sendq.empty() : c->qcount.load(std::memory_order_acquire) == 0;
-      if (still_empty) return recv_outcome::closed;
-    }
+    fast_outcome f = chanrecv_fast(c);
+    if (f == fast_outcome::would_block) return recv_outcome::would_block;
+    if (f == fast_outcome::closed) return recv_outcome::closed;
   }
   plain_call_scope scope;
   c->lock.lock();
-  if (c->closed.load(std::memory_order_relaxed) != 0 && c->qcount.load(std::memory_order_relaxed) == 0) {
+  if (c->is_closed() && c->count() == 0) {
     c->lock.unlock();
     return recv_outcome::closed;
   }
@@ -6688,7 +6904,7 @@ inline recv_outcome chanrecv(hchan* c, void* dst, bool block) {
     ready(gp);
     return recv_outcome::value;
   }
-  if (c->qcount.load(std::memory_order_relaxed) > 0) {
+  if (c->count() > 0) {
     buf_take(c, dst);
     c->lock.unlock();
     return recv_outcome::value;
@@ -6717,8 +6933,8 @@ inline void closechan(hchan* c) {
   g* wake = nullptr;
   {
     rt_lock_guard lk(c->lock);
-    if (c->closed.load(std::memory_order_relaxed) != 0) throw closed_channel("goro::chan: close of closed channel");
-    c->closed.store(1, std::memory_order_release);
+    if (c->is_closed()) throw closed_channel("goro::chan: close of closed channel");
+    c->mark_closed();
     for (waitq* q : {&c->recvq, &c->sendq}) {
       while (sudog* sg = q->dequeue()) {
         sg->success = false;
@@ -6856,6 +7072,7 @@ class chan {
     detail::closechan(c_);
   }
 
+  // relaxed: a snapshot (Go's len(c)); it orders nothing.
   std::size_t size() const noexcept { return c_ == nullptr ? 0 : c_->qcount.load(std::memory_order_relaxed); }
   std::size_t capacity() const noexcept { return c_ == nullptr ? 0 : c_->dataqsiz; }
 
@@ -7045,17 +7262,17 @@ inline select_result selectgo(scase* cases, std::size_t n, std::size_t default_i
         ready(gp);
         return {i, true};
       }
-      if (c->qcount.load(std::memory_order_relaxed) > 0) {
+      if (c->count() > 0) {
         buf_take(c, cases[i].elem);
         selunlock(st);
         return {i, true};
       }
-      if (c->closed.load(std::memory_order_relaxed) != 0) {
+      if (c->is_closed()) {
         selunlock(st);
         return {i, false};
       }
     } else {
-      if (c->closed.load(std::memory_order_relaxed) != 0) {
+      if (c->is_closed()) {
         selunlock(st);
         throw closed_channel("goro::select: send on closed channel");
       }
@@ -7065,7 +7282,7 @@ inline select_result selectgo(scase* cases, std::size_t n, std::size_t default_i
         ready(gp);
         return {i, true};
       }
-      if (c->qcount.load(std::memory_order_relaxed) < c->dataqsiz) {
+      if (c->count() < c->dataqsiz) {
         buf_put(c, cases[i].elem);
         selunlock(st);
         return {i, true};

@@ -107,6 +107,16 @@ class runq_ring {
     }
   }
 
+  // peek returns the G at the head of the ring without taking it, or nullptr.
+  // Only a hint, for prefetching: a thief may take it at any moment, and it
+  // may be dead by the time the caller looks (relaxed loads: nothing is
+  // published by a hint). Owner P only.
+  T* peek() const noexcept {
+    std::uint32_t h = head_.load(std::memory_order_relaxed);
+    if (tail_.load(std::memory_order_relaxed) == h) return nullptr;
+    return slots_[h % N].load(std::memory_order_relaxed);
+  }
+
   // grab takes half of the ring (rounded up) into batch, which must hold N/2,
   // and returns how many. With steal_runnext, an empty ring gives up its
   // runnext instead, after calling before_runnext() (Go sleeps there for 3 us

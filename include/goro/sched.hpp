@@ -425,6 +425,99 @@ struct netpoller {
   virtual void wake() noexcept = 0;
 };
 
+// global_runq: the global run queue (Go: sched.runq), a FIFO of G pointers
+// in chunks of chunk_cap. Go links its queue through g.schedlink; here a G
+// lives at the top of its own stack, pages apart from the next, so walking or
+// linking a list costs a cache and TLB miss per G: that walk was the hottest
+// loop of find_runnable in skynet, which spills half a local ring (129 Gs) at
+// a time and takes up to 128 back. With chunks, a spill and a take copy
+// pointers and never touch the Gs (each is touched when it runs anyway).
+// Requires sched_t::lock for everything. Empty chunks are kept for reuse, at
+// most spare_max of them; the rest are freed.
+class global_runq {
+ public:
+  global_runq() = default;
+  global_runq(const global_runq&) = delete;
+  global_runq& operator=(const global_runq&) = delete;
+  ~global_runq() {
+    for (chunk* lists : {first_, spare_})
+      for (chunk* c = lists; c != nullptr;) {
+        chunk* next = c->next;
+        delete c;
+        c = next;
+      }
+  }
+
+  void push(g* gp) noexcept {
+    if (last_ == nullptr || last_->tail == chunk_cap) append();
+    last_->slots[last_->tail++] = gp;
+  }
+
+  void push_batch(g* const* gs, std::uint32_t n) noexcept {
+    while (n > 0) {
+      if (last_ == nullptr || last_->tail == chunk_cap) append();
+      std::uint32_t k = std::min(n, chunk_cap - last_->tail);
+      std::copy(gs, gs + k, last_->slots + last_->tail);
+      last_->tail += k;
+      gs += k;
+      n -= k;
+    }
+  }
+
+  // pop removes the oldest G; the queue must not be empty.
+  g* pop() noexcept {
+    chunk* c = first_;
+    g* gp = c->slots[c->head++];
+    if (c->head == c->tail) {
+      first_ = c->next;
+      if (first_ == nullptr) last_ = nullptr;
+      recycle(c);
+    }
+    return gp;
+  }
+
+ private:
+  static constexpr std::uint32_t chunk_cap = 256;  // holds a whole spill (p_runq::capacity / 2 + 1) in one chunk
+  static constexpr std::uint32_t spare_max = 8;
+  struct chunk {
+    chunk* next = nullptr;
+    std::uint32_t head = 0;  // next to pop
+    std::uint32_t tail = 0;  // next free slot
+    g* slots[chunk_cap];
+  };
+
+  void append() noexcept {
+    chunk* c = spare_;
+    if (c != nullptr) {
+      spare_ = c->next;
+      --nspare_;
+      c->next = nullptr;
+      c->head = c->tail = 0;
+    } else {
+      c = new (std::nothrow) chunk;
+      if (c == nullptr) fatal("globrunqput: out of memory");
+    }
+    if (last_ != nullptr) last_->next = c;
+    else first_ = c;
+    last_ = c;
+  }
+
+  void recycle(chunk* c) noexcept {
+    if (nspare_ >= spare_max) {
+      delete c;
+      return;
+    }
+    c->next = spare_;
+    spare_ = c;
+    ++nspare_;
+  }
+
+  chunk* first_ = nullptr;
+  chunk* last_ = nullptr;
+  chunk* spare_ = nullptr;
+  std::uint32_t nspare_ = 0;
+};
+
 struct sched_t {
   explicit sched_t(const config& c, bool is_default);
   ~sched_t();
@@ -437,8 +530,7 @@ struct sched_t {
   std::vector<p*> allp;          // immutable after construction
 
   rt_mutex lock;                 // Go: sched.lock. Guards the fields below marked "lock".
-  g* runq_head = nullptr;        // lock: global run queue, linked through g.schedlink
-  g* runq_tail = nullptr;        // lock
+  global_runq runq;              // lock: the global run queue (see global_runq)
   std::atomic<std::int32_t> runq_size{0};  // written under lock; read racily as a hint
   p* pidle = nullptr;            // lock: idle Ps
   std::atomic<std::int32_t> npidle{0};     // written under lock; read racily (wakep's hint)
@@ -576,19 +668,13 @@ GORO_DETAIL_NOINLINE inline void gogo(m* mp, g* from, g* to, bool exiting = fals
 // Run queues.
 
 inline void globrunqput_locked(sched_t* s, g* gp) noexcept {
-  gp->schedlink = nullptr;
-  if (s->runq_tail != nullptr) s->runq_tail->schedlink = gp;
-  else s->runq_head = gp;
-  s->runq_tail = gp;
+  s->runq.push(gp);
   s->runq_size.store(s->runq_size.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 
-inline void globrunqput_batch_locked(sched_t* s, g* head, g* tail, std::int32_t n) noexcept {
-  tail->schedlink = nullptr;
-  if (s->runq_tail != nullptr) s->runq_tail->schedlink = head;
-  else s->runq_head = head;
-  s->runq_tail = tail;
-  s->runq_size.store(s->runq_size.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+inline void globrunqput_batch_locked(sched_t* s, g* const* gs, std::uint32_t n) noexcept {
+  s->runq.push_batch(gs, n);
+  s->runq_size.store(s->runq_size.load(std::memory_order_relaxed) + static_cast<std::int32_t>(n), std::memory_order_relaxed);
 }
 
 // globrunqget takes a batch from the global queue: one to run, the rest into
@@ -601,14 +687,9 @@ inline g* globrunqget_locked(sched_t* s, p* pp, std::int32_t max) noexcept {
   if (max > 0 && n > max) n = max;
   if (n > static_cast<std::int32_t>(p_runq::capacity / 2)) n = p_runq::capacity / 2;
   s->runq_size.store(sz - n, std::memory_order_relaxed);
-  g* gp = s->runq_head;
-  s->runq_head = gp->schedlink;
-  while (--n > 0) {
-    g* x = s->runq_head;
-    s->runq_head = x->schedlink;
-    if (pp->runq.put(x, false) != nullptr) fatal("globrunqget: local runq full");
-  }
-  if (s->runq_head == nullptr) s->runq_tail = nullptr;
+  g* gp = s->runq.pop();
+  while (--n > 0)
+    if (pp->runq.put(s->runq.pop(), false) != nullptr) fatal("globrunqget: local runq full");
   return gp;
 }
 
@@ -630,9 +711,8 @@ inline void runqput(sched_t* s, p* pp, g* gp, bool next) noexcept {
       continue;
     }
     batch[n] = over;
-    for (std::uint32_t i = 0; i < n; ++i) batch[i]->schedlink = batch[i + 1];
     rt_lock_guard lk(s->lock);
-    globrunqput_batch_locked(s, batch[0], batch[n], static_cast<std::int32_t>(n + 1));
+    globrunqput_batch_locked(s, batch, n + 1);
     over = nullptr;
   }
 }
@@ -862,13 +942,22 @@ inline void execute(m* mp, g* gp) noexcept {
 // that keep readying each other through runnext looks to sysmon like one
 // long-running goroutine and is preempted after 10 ms, letting the rest of
 // the queue run.
+// Each call also prefetches the G now at the head of the ring: a G waits
+// there while many others run, so its lines are usually cold by the time it
+// runs, and schedule's first read of it was the hottest miss in skynet.
+// Prefetching is safe on any address, so a stale peek costs nothing.
 inline g* runq_next(sched_t* s, p* pp, bool* inherit = nullptr) noexcept {
   if (inherit != nullptr) *inherit = false;
   if (pp->schedtick.load(std::memory_order_relaxed) % global_runq_check_ticks == 0 && s->runq_size.load(std::memory_order_relaxed) > 0) {
     rt_lock_guard lk(s->lock);
     if (g* gp = globrunqget_locked(s, pp, 1)) return gp;
   }
-  return pp->runq.get(inherit);
+  g* gp = pp->runq.get(inherit);
+  if (g* next = pp->runq.peek()) {
+    __builtin_prefetch(next, 1);
+    __builtin_prefetch(reinterpret_cast<const char*>(next) + 64, 1);
+  }
+  return gp;
 }
 
 // check_timers runs pp's due timers: one load when none is due. pp's M
@@ -1344,12 +1433,21 @@ class plain_call_scope {
 // that the holder, running on another P, releases it soon? (Go:
 // sync_runtime_canSpin: a few rounds, a multicore machine, another P running,
 // and nothing waiting in our own run queue.) Any goroutine; false on threads.
+// ncpu: the number of CPUs, read once. glibc's get_nprocs (under
+// std::thread::hardware_concurrency) opens and reads
+// /sys/devices/system/cpu/online on every call: microseconds that
+// sync_can_spin used to pay on each spin of a contended mutex.
+inline unsigned ncpu() noexcept {
+  static const unsigned n = std::thread::hardware_concurrency();
+  return n;
+}
+
 inline bool sync_can_spin(int iter) noexcept {
   if (iter >= 4) return false;
   m* mp = getm();
   if (mp == nullptr || mp->pp == nullptr) return false;
   sched_t* s = mp->sched;
-  if (std::thread::hardware_concurrency() <= 1) return false;
+  if (ncpu() <= 1) return false;
   if (static_cast<std::int32_t>(s->allp.size()) <= s->npidle.load(std::memory_order_relaxed) + s->nmspinning.load(std::memory_order_relaxed) + 1)
     return false;
   return mp->pp->runq.empty();

@@ -147,17 +147,17 @@ inline select_result selectgo(scase* cases, std::size_t n, std::size_t default_i
         ready(gp);
         return {i, true};
       }
-      if (c->qcount.load(std::memory_order_relaxed) > 0) {
+      if (c->count() > 0) {
         buf_take(c, cases[i].elem);
         selunlock(st);
         return {i, true};
       }
-      if (c->closed.load(std::memory_order_relaxed) != 0) {
+      if (c->is_closed()) {
         selunlock(st);
         return {i, false};
       }
     } else {
-      if (c->closed.load(std::memory_order_relaxed) != 0) {
+      if (c->is_closed()) {
         selunlock(st);
         throw closed_channel("goro::select: send on closed channel");
       }
@@ -167,7 +167,7 @@ inline select_result selectgo(scase* cases, std::size_t n, std::size_t default_i
         ready(gp);
         return {i, true};
       }
-      if (c->qcount.load(std::memory_order_relaxed) < c->dataqsiz) {
+      if (c->count() < c->dataqsiz) {
         buf_put(c, cases[i].elem);
         selunlock(st);
         return {i, true};
