@@ -13,7 +13,7 @@
 // and ready call det_put), wakep does nothing, and schedule() finishes the
 // departing G's park or yield in place (nothing runs concurrently) and asks
 // det_next for the next G: if the seed picks the same G there is no switch.
-// Parking, the pending ops, goexit, the timer heap and the netpoller are the
+// Parking, the pending ops, goexit, the timer heaps and the netpoller are the
 // threaded ones.
 //
 // Scheduling points: safe_point (the channel operations, select, go) and
@@ -46,9 +46,14 @@
 //
 // Race detector (sim::shared): vector clocks per goroutine (det_g::vc,
 // indexed by goroutine id) and per sync object (det_state::sync_clocks),
-// joined at race_release / race_acquire, which the channel and sync
-// operations call where Go's memory model has an edge (and at go: a child
-// starts with its parent's clock). It costs nothing until the first
+// joined at race_release / race_acquire, which the sync operations call
+// where Go's memory model has an edge (unlock -> lock, done -> wait, once,
+// notify -> wait return, close -> a receive that sees it; at go a child starts
+// with its parent's clock). A channel operation releases the channel on entry
+// and acquires it on exit: the whole channel is one sync object, an edge
+// stronger than Go's per-slot ones (it may hide a race Go's detector reports,
+// never report one that is not there). The same calls annotate TSan in a TSan
+// build (sanitizer.hpp, "Deterministic mode under TSan"). It costs nothing until the first
 // sim::shared of a run is made: at that point every live goroutine is
 // treated as synchronized with every other (exact for accesses after it, and
 // a sim::shared cannot be accessed before it exists).
