@@ -667,6 +667,8 @@ GORO_DETAIL_NOINLINE inline void gogo(m* mp, g* from, g* to, bool exiting = fals
 // ---------------------------------------------------------------------------
 // Run queues.
 
+// globrunqput_locked / globrunqput_batch_locked append to the global queue.
+// Require s->lock. (noexcept: running out of memory for the ring is fatal.)
 inline void globrunqput_locked(sched_t* s, g* gp) noexcept {
   s->runq.push(gp);
   s->runq_size.store(s->runq_size.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
@@ -1673,7 +1675,7 @@ inline bool timer_del(sched_t* s, rtimer* t) noexcept {
   {
     rt_lock_guard lk(h->lock);
     if (!t->pending()) return false;
-    was_earliest = t->index == 0;
+    was_earliest = h->is_earliest_locked(t);
     when = t->when;
     h->del_locked(t);
   }
