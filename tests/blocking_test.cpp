@@ -17,6 +17,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <mutex>
@@ -659,4 +660,38 @@ TEST_CASE("blocking: a condition_variable whose wait threw inside the guard lose
   CHECK(threw);
   CHECK(held);
   CHECK(woken);
+}
+
+// sysmon backs off to 10 ms rounds when the runtime is idle, and retakes a P
+// from an M blocked in blocking<handoff_lazy> only on its second look; a lazy
+// blocking call therefore wakes sysmon from a long sleep (sysmon_kick), so
+// the P goes to another M within a few short rounds, not 10-20 ms later. At
+// procs=1, after 30 ms of idling each round: the median time from the
+// blocker entering the kernel to main running again.
+TEST_CASE("blocking: after idling, a lazy blocking call's P is retaken within milliseconds", "[blocking][sysmon]") {
+  std::vector<double> lat_ms;
+  goro::run(
+      [&] {
+        for (int r = 0; r < 9; ++r) {
+          goro::sleep_for(30ms);  // idle: sysmon backs off
+          std::atomic<std::int64_t> entered{0};
+          goro::chan<int> done(1);
+          goro::go([&entered, done] {
+            {
+              goro::blocking<> g;
+              entered = std::chrono::duration_cast<std::chrono::nanoseconds>(gclock::now().time_since_epoch()).count();
+              usleep(30'000);
+            }
+            done.send(1);
+          });
+          goro::yield();  // the blocker runs now and blocks; main runs again once the P is retaken
+          auto now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(gclock::now().time_since_epoch()).count();
+          lat_ms.push_back((now_ns - entered.load()) / 1e6);
+          done.recv();
+        }
+      },
+      goro::config{.procs = 1});
+  std::sort(lat_ms.begin(), lat_ms.end());
+  INFO("median " << lat_ms[lat_ms.size() / 2] << " ms, max " << lat_ms.back() << " ms");
+  CHECK(lat_ms[lat_ms.size() / 2] < 8.0);
 }

@@ -56,6 +56,7 @@ inline void entersyscall(bool now) {
   } else {
     // release: publishes this P's state to whoever retakes it.
     pp->status.store(p_syscall, std::memory_order_release);
+    sysmon_kick(s);
   }
 }
 

@@ -123,7 +123,7 @@ struct g {
 
   // --- scheduling ---
   std::atomic<gstatus> status{gstatus::dead};  // written by the owning M; read by anyone (dumps, unwinder)
-  g* schedlink = nullptr;        // global run queue or g cache link; guarded by that list's owner/lock
+  g* schedlink = nullptr;        // g cache or netpoll ready-list link; guarded by that list's owner/lock
   sched_t* sched = nullptr;      // the runtime this G belongs to; immutable while the G is alive
   m* lockedm = nullptr;          // the M this G is locked to (lock_os_thread); owning M only
   unsigned locked_count = 0;     // lock_os_thread nesting; the G itself

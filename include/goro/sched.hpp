@@ -558,6 +558,10 @@ struct sched_t {
   // sysmon (see "sysmon" below).
   pthread_t sysmon_thread{};
   note sysmon_note;                         // sysmon sleeps here between rounds
+  // sysmon_deep: sysmon is in a sleep of sysmon_deep_sleep_ns or more; the
+  // first lazy blocking call meanwhile wakes it (sysmon_kick). Set by sysmon
+  // before it sleeps, cleared by it or by the kicker's exchange.
+  std::atomic<bool> sysmon_deep{false};
   std::atomic<bool> sysmon_stop{false};
   std::atomic<std::int64_t> last_poll{0};   // nanotime() of the last netpoller::poll
   std::atomic<std::int64_t> coarse_now{0};  // nanotime() as of sysmon's last round: cheap "when did it park"
@@ -667,6 +671,8 @@ GORO_DETAIL_NOINLINE inline void gogo(m* mp, g* from, g* to, bool exiting = fals
 // ---------------------------------------------------------------------------
 // Run queues.
 
+// globrunqput_locked / globrunqput_batch_locked append to the global queue.
+// Require s->lock. (noexcept: running out of memory for the ring is fatal.)
 inline void globrunqput_locked(sched_t* s, g* gp) noexcept {
   s->runq.push(gp);
   s->runq_size.store(s->runq_size.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
@@ -1673,7 +1679,7 @@ inline bool timer_del(sched_t* s, rtimer* t) noexcept {
   {
     rt_lock_guard lk(h->lock);
     if (!t->pending()) return false;
-    was_earliest = t->index == 0;
+    was_earliest = h->is_earliest_locked(t);
     when = t->when;
     h->del_locked(t);
   }
@@ -2091,6 +2097,20 @@ inline constexpr std::int64_t sysmon_min_sleep_ns = 20'000;          // Go: 20 u
 inline constexpr std::int64_t sysmon_max_sleep_ns = 10'000'000;      // Go: 10 ms
 inline constexpr std::int64_t force_preempt_ns = 10'000'000;         // Go: forcePreemptNS
 inline constexpr std::int64_t netpoll_stale_ns = 10'000'000;         // Go: sysmon polls after 10 ms
+inline constexpr std::int64_t sysmon_deep_sleep_ns = 1'000'000;      // a sleep this long is cut short by sysmon_kick
+
+// sysmon_kick: the caller's goroutine just entered blocking<handoff_lazy>.
+// If sysmon is in a long sleep (it backs off to 10 ms when idle), wake it and
+// make it poll at its shortest period again, so that the P is retaken within
+// two short rounds (~40 us) if the call blocks, rather than after up to two
+// 10 ms rounds (Go wakes sysmon only when it is fully parked; bench/blocking
+// measured the difference). At most one wake-up per back-off cycle (~3 ms):
+// the exchange lets one kicker through, and sysmon sets the flag again only
+// once its sleep is long again. Any M.
+inline void sysmon_kick(sched_t* s) noexcept {
+  if (GORO_DETAIL_UNLIKELY(s->sysmon_deep.load(std::memory_order_relaxed)) && s->sysmon_deep.exchange(false, std::memory_order_relaxed))
+    s->sysmon_note.wakeup();
+}
 
 // SIGQUIT ($GORO_DEBUG=sigquit=1): the handler only sets a flag (a dump
 // allocates, which a signal handler must not); sysmon prints the dump of every
@@ -2188,7 +2208,10 @@ inline void sysmon(sched_t* s) {
   while (!s->sysmon_stop.load(std::memory_order_acquire)) {
     if (idle == 0) delay = sysmon_min_sleep_ns;
     else if (idle > 50) delay = std::min(delay * 2, sysmon_max_sleep_ns);
-    s->sysmon_note.sleep_for(delay);
+    bool deep = delay >= sysmon_deep_sleep_ns;
+    if (deep) s->sysmon_deep.store(true, std::memory_order_relaxed);
+    bool kicked = s->sysmon_note.sleep_for(delay);  // woken: by sysmon_kick (or by stop_ms)
+    if (deep) s->sysmon_deep.store(false, std::memory_order_relaxed);
     s->sysmon_note.clear();
     if (s->sysmon_stop.load(std::memory_order_acquire)) break;
     std::int64_t now = nanotime();
@@ -2208,7 +2231,7 @@ inline void sysmon(sched_t* s) {
       injectglist(s, np->poll(0));
     }
     sysmon_run_timers(s, now);
-    idle = retake(s, now, recs) ? 0 : idle + 1;
+    idle = (retake(s, now, recs) || kicked) ? 0 : idle + 1;  // kicked: short rounds until the P is retaken
     if (s->schedtrace_ns > 0 && delay > s->schedtrace_ns * 1000) delay = s->schedtrace_ns * 1000;
   }
 }

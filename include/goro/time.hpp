@@ -67,10 +67,11 @@ struct chan_timer {
     bool pending, drained, was_earliest;
     std::int64_t when;
     {
-      rt_lock_guard lk(t.heap.load(std::memory_order_relaxed)->lock);  // armed at construction
-      was_earliest = t.index == 0;
+      timer_heap* h = t.heap.load(std::memory_order_relaxed);  // armed at construction
+      rt_lock_guard lk(h->lock);
+      was_earliest = h->is_earliest_locked(&t);
       when = t.when;
-      pending = t.heap.load(std::memory_order_relaxed)->del_locked(&t);
+      pending = h->del_locked(&t);
       drained = drain_locked();
     }
     if (pending && was_earliest) timer_wake_after_del(s, when);  // see timer_del

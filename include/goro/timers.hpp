@@ -7,21 +7,19 @@
 // timer_heap while pending. A timer_heap is a 4-ary min-heap by (when, seq)
 // under its own lock, indexed so that deleting any timer is O(log n) (Go
 // 1.14+: 4-ary, one heap per P, so that timer operations of different Ps do
-// not contend). Each heap slot holds the timer's when and seq next to its
-// pointer (Go 1.23's timerWhen): sifting compares slots in the heap's own
-// array and touches a timer only to update its index, which matters because
-// timers are scattered over goroutine stacks (100,000 sleepers: a cache miss
-// per timer touched). Its `next` caches the earliest when (no_timer when
-// empty) so that the scheduler checks a heap with one atomic load.
+// not contend). Sifting never touches the timers themselves (see "Layout" at
+// timer_heap). Its `next` caches the earliest when (no_timer when empty) so
+// that the scheduler checks a heap with one atomic load.
 //
 // Invariants:
-//   - Every field of a pending rtimer, and t->index even when not pending, is
+//   - Every field of a pending rtimer, and t->id even when not pending, is
 //     guarded by the lock of the heap t->heap names.
 //   - t->heap changes only in an add, made by the timer's owner (the goroutine
 //     that sleeps or waits, or a goro::timer's stop/reset, serialized by the
-//     timer's own mutex). So the owner, and the shutdown unwinder (ordered
-//     after the owner's add by the park protocol), may read t->heap and lock
-//     that heap without racing an add of t.
+//     timer's own mutex), or by netpoll's set_deadline while it holds every
+//     heap lock and the waiter is still queued (netpoll.hpp). So the owner,
+//     and the shutdown unwinder (ordered after the owner's add by the park
+//     protocol), may read t->heap and lock that heap without racing an add.
 //   - t->heap is never cleared: after t fires, locking t->heap still waits for
 //     a firing of t that is in progress (stop/reset rely on it, time.hpp).
 //   - f runs with the heap's lock held, on whichever thread runs that heap
@@ -57,32 +55,45 @@ struct timer_heap;
 
 // rtimer: a runtime timer (Go: runtime.timer). See the file comment.
 struct rtimer {
-  static constexpr std::size_t not_pending = SIZE_MAX;
+  static constexpr std::uint32_t not_pending = UINT32_MAX;
   std::int64_t when = 0;            // nanotime() to fire at
   std::int64_t period = 0;          // > 0: re-armed period ns later after firing (tickers)
   std::uint64_t seq = 0;            // FIFO among equal whens
-  std::size_t index = not_pending;  // position in the heap
+  std::uint32_t id = not_pending;   // its entry in the heap's table while pending
   std::atomic<timer_heap*> heap{nullptr};  // the heap of the last add (never cleared); written by the owner
   void (*f)(rtimer*, std::int64_t now) noexcept = nullptr;
   void* arg = nullptr;
-  bool pending() const noexcept { return index != not_pending; }
+  bool pending() const noexcept { return id != not_pending; }
 };
 
 // timer_heap: one P's timers. See the file comment.
+//
+// Layout: heap holds slots {when, seq, id} ordered as a 4-ary min-heap; id
+// names an entry of table, {timer, its slot's position}, which a pending
+// timer keeps (rtimer::id) from add to delete. Sifting compares slots in the
+// heap array and records moves in table, both arrays of this heap: it never
+// touches the timers themselves, which are scattered over goroutine stacks
+// and last written by other cores (with 100,000 sleepers, a write to each
+// moved timer's own index was most of the firing cost). Go 1.23 keeps when
+// inline for the same reason (timerWhen).
 struct timer_heap {
-  static constexpr std::size_t arity = 4;  // Go: 4-ary (shallower than binary; siftdown reads one line of children)
+  static constexpr std::size_t arity = 4;  // Go: 4-ary (shallower than binary; one line of children per level)
 
-  // slot: a pending timer and its key, copied from it at add (the key of a
-  // pending timer changes only through del + add, or in run_due_locked).
-  struct slot {
+  struct slot {  // a pending timer's key, copied from it at add
     std::int64_t when;
     std::uint64_t seq;
+    std::uint32_t id;
+  };
+  struct entry {
     rtimer* t;
+    std::size_t pos;  // index of its slot in heap
   };
 
   rt_mutex lock;
-  std::vector<slot> heap;           // lock
-  std::uint64_t seq = 0;            // lock
+  std::vector<slot> heap;                // lock
+  std::vector<entry> table;              // lock: by id; entries of free ids are stale
+  std::vector<std::uint32_t> free_ids;   // lock
+  std::uint64_t seq = 0;                 // lock
   // next: the earliest when, or no_timer. Written under lock with a seq_cst
   // store; read without it (seq_cst) by the scheduler. seq_cst because the
   // timer M's sleep is a Dekker pair with adds: see "Timers" in sched.hpp.
@@ -95,9 +106,20 @@ struct timer_heap {
   // add_locked arms t (not pending) at t->when in this heap; returns true if
   // t is now the earliest. Requires lock.
   bool add_locked(rtimer* t) {
+    std::uint32_t id;
+    if (!free_ids.empty()) {
+      id = free_ids.back();
+      free_ids.pop_back();
+    } else {
+      id = static_cast<std::uint32_t>(table.size());
+      table.push_back(entry{nullptr, 0});
+      free_ids.reserve(table.capacity());  // so that del_locked's push_back never allocates
+    }
+    table[id].t = t;
+    t->id = id;
     t->seq = seq++;
     t->heap.store(this, std::memory_order_relaxed);  // the owner's own write (see the file comment)
-    heap.push_back(slot{t->when, t->seq, t});
+    heap.push_back(slot{t->when, t->seq, id});
     std::size_t at = up(heap.size() - 1);
     publish();
     return at == 0;
@@ -107,9 +129,11 @@ struct timer_heap {
   // Requires lock (of t->heap, which must be this heap).
   bool del_locked(rtimer* t) noexcept {
     if (!t->pending()) return false;
-    std::size_t i = t->index;
+    std::uint32_t id = t->id;
+    std::size_t i = table[id].pos;
+    t->id = rtimer::not_pending;
+    free_ids.push_back(id);  // never allocates: at most table.size() ids, reserved in add_locked
     std::size_t last = heap.size() - 1;
-    t->index = rtimer::not_pending;
     if (i != last) {
       slot moved = heap[last];
       heap.pop_back();
@@ -122,6 +146,9 @@ struct timer_heap {
     return true;
   }
 
+  // is_earliest_locked: is t (pending here) the earliest? Requires lock.
+  bool is_earliest_locked(const rtimer* t) const noexcept { return t->pending() && table[t->id].pos == 0; }
+
   // run_due_locked fires every timer due by now, in (when, seq) order; a
   // periodic one is re-armed first (at the next multiple of its period after
   // now: ticks missed are dropped, as in Go). Returns how many fired.
@@ -129,7 +156,7 @@ struct timer_heap {
   std::size_t run_due_locked(std::int64_t now) {
     std::size_t fired = 0;
     while (!heap.empty() && heap.front().when <= now) {
-      rtimer* t = heap.front().t;
+      rtimer* t = table[heap.front().id].t;
       if (t->period > 0) {
         t->when += t->period * (1 + (now - t->when) / t->period);
         t->seq = seq++;
@@ -140,6 +167,8 @@ struct timer_heap {
       } else {
         del_locked(t);
       }
+      // The next due timer will be read right after f: start fetching it.
+      if (!heap.empty() && heap.front().when <= now) __builtin_prefetch(table[heap.front().id].t);
       t->f(t, now);
       ++fired;
     }
@@ -152,23 +181,23 @@ struct timer_heap {
   static bool less(const slot& a, const slot& b) noexcept { return a.when != b.when ? a.when < b.when : a.seq < b.seq; }
   void place(std::size_t i, const slot& x) noexcept {
     heap[i] = x;
-    x.t->index = i;
+    table[x.id].pos = i;
   }
   // up / down sift the slot at i; up returns where it ends.
   std::size_t up(std::size_t i) noexcept {
-    slot t = heap[i];
+    slot x = heap[i];
     while (i > 0) {
       std::size_t parent = (i - 1) / arity;
-      if (!less(t, heap[parent])) break;
+      if (!less(x, heap[parent])) break;
       place(i, heap[parent]);
       i = parent;
     }
-    place(i, t);
+    place(i, x);
     return i;
   }
   void down(std::size_t i) noexcept {
     std::size_t n = heap.size();
-    slot t = heap[i];
+    slot x = heap[i];
     for (;;) {
       std::size_t c = i * arity + 1;
       if (c >= n) break;
@@ -176,11 +205,11 @@ struct timer_heap {
       std::size_t end = c + arity < n ? c + arity : n;
       for (std::size_t k = c + 1; k < end; ++k)
         if (less(heap[k], heap[best])) best = k;
-      if (!less(heap[best], t)) break;
+      if (!less(heap[best], x)) break;
       place(i, heap[best]);
       i = best;
     }
-    place(i, t);
+    place(i, x);
   }
   void publish() noexcept {
     std::int64_t w = heap.empty() ? no_timer : heap.front().when;
