@@ -1525,25 +1525,25 @@ struct rtimer {
 
 // timer_heap: one P's timers. See the file comment.
 //
-// Layout: heap holds slots {when, seq, id} ordered as a 4-ary min-heap; id
-// names an entry of table, {timer, its slot's position}, which a pending
-// timer keeps (rtimer::id) from add to delete. Sifting compares slots in the
-// heap array and records moves in table, both arrays of this heap: it never
-// touches the timers themselves, which are scattered over goroutine stacks
-// and last written by other cores (with 100,000 sleepers, a write to each
-// moved timer's own index was most of the firing cost). Go 1.23 keeps when
-// inline for the same reason (timerWhen).
+// Layout: heap holds slots {when, seq, timer, id} ordered as a 4-ary
+// min-heap; id names an entry of table, the position of the timer's slot,
+// which a pending timer keeps (rtimer::id) from add to delete. Sifting
+// compares slots in the heap array and records moves in table, both arrays
+// of this heap: it never touches the timers themselves, which are scattered
+// over goroutine stacks and last written by other cores (with 100,000
+// sleepers, a write to each moved timer's own index was most of the firing
+// cost). Go 1.23 keeps when inline for the same reason (timerWhen).
 struct timer_heap {
   static constexpr std::size_t arity = 4;  // Go: 4-ary (shallower than binary; one line of children per level)
 
   struct slot {  // a pending timer's key, copied from it at add
     std::int64_t when;
     std::uint64_t seq;
+    rtimer* t;
     std::uint32_t id;
   };
   struct entry {
-    rtimer* t;
-    std::size_t pos;  // index of its slot in heap
+    std::size_t pos;  // index of its timer's slot in heap
   };
 
   rt_mutex lock;
@@ -1551,9 +1551,12 @@ struct timer_heap {
   std::vector<entry> table;              // lock: by id; entries of free ids are stale
   std::vector<std::uint32_t> free_ids;   // lock
   std::uint64_t seq = 0;                 // lock
-  // next: the earliest when, or no_timer. Written under lock with a seq_cst
-  // store; read without it (seq_cst) by the scheduler. seq_cst because the
-  // timer M's sleep is a Dekker pair with adds: see "Timers" in sched.hpp.
+  // next: the earliest when, or no_timer. Written under lock; read without it
+  // by the scheduler. An add that lowers it stores seq_cst: the timer M's
+  // sleep is a Dekker pair with adds ("Timer M wake-ups" in sched.hpp). A
+  // removal may leave it low for a while (run_due_locked publishes once per
+  // batch, after the firings) and stores it with release: a stale low value
+  // only makes a reader look at the heap, or sleep, for nothing.
   std::atomic<std::int64_t> next{no_timer};
 
   // earliest: the when of the earliest pending timer, or no_timer. Any thread;
@@ -1569,16 +1572,15 @@ struct timer_heap {
       free_ids.pop_back();
     } else {
       id = static_cast<std::uint32_t>(table.size());
-      table.push_back(entry{nullptr, 0});
+      table.push_back(entry{0});
       free_ids.reserve(table.capacity());  // so that del_locked's push_back never allocates
     }
-    table[id].t = t;
     t->id = id;
     t->seq = seq++;
     t->heap.store(this, std::memory_order_relaxed);  // the owner's own write (see the file comment)
-    heap.push_back(slot{t->when, t->seq, id});
+    heap.push_back(slot{t->when, t->seq, t, id});
     std::size_t at = up(heap.size() - 1);
-    publish();
+    publish(std::memory_order_seq_cst);
     return at == 0;
   }
 
@@ -1586,20 +1588,8 @@ struct timer_heap {
   // Requires lock (of t->heap, which must be this heap).
   bool del_locked(rtimer* t) noexcept {
     if (!t->pending()) return false;
-    std::uint32_t id = t->id;
-    std::size_t i = table[id].pos;
-    t->id = rtimer::not_pending;
-    free_ids.push_back(id);  // never allocates: at most table.size() ids, reserved in add_locked
-    std::size_t last = heap.size() - 1;
-    if (i != last) {
-      slot moved = heap[last];
-      heap.pop_back();
-      place(i, moved);
-      if (up(i) == i) down(i);
-    } else {
-      heap.pop_back();
-    }
-    publish();
+    remove_at(table[t->id].pos);
+    publish(std::memory_order_release);
     return true;
   }
 
@@ -1613,28 +1603,45 @@ struct timer_heap {
   std::size_t run_due_locked(std::int64_t now) {
     std::size_t fired = 0;
     while (!heap.empty() && heap.front().when <= now) {
-      rtimer* t = table[heap.front().id].t;
+      rtimer* t = heap.front().t;
       if (t->period > 0) {
         t->when += t->period * (1 + (now - t->when) / t->period);
         t->seq = seq++;
         heap.front().when = t->when;
         heap.front().seq = t->seq;
         down(0);
-        publish();
       } else {
-        del_locked(t);
+        remove_at(0);
       }
       // The next due timer will be read right after f: start fetching it.
-      if (!heap.empty() && heap.front().when <= now) __builtin_prefetch(table[heap.front().id].t);
+      if (!heap.empty() && heap.front().when <= now) __builtin_prefetch(heap.front().t);
       t->f(t, now);
       ++fired;
     }
+    if (fired != 0) publish(std::memory_order_release);  // once per batch: a fence per timer showed in profiles
     return fired;
   }
 
   std::size_t size_locked() const noexcept { return heap.size(); }
 
  private:
+  // remove_at takes the slot at i out of the heap; its timer is no longer
+  // pending. Does not publish.
+  void remove_at(std::size_t i) noexcept {
+    slot gone = heap[i];
+    gone.t->id = rtimer::not_pending;
+    free_ids.push_back(gone.id);  // never allocates: at most table.size() ids, reserved in add_locked
+    std::size_t last = heap.size() - 1;
+    if (i != last) {
+      slot moved = heap[last];
+      heap.pop_back();
+      place(i, moved);
+      if (up(i) == i) down(i);
+    } else {
+      heap.pop_back();
+    }
+  }
+
   static bool less(const slot& a, const slot& b) noexcept { return a.when != b.when ? a.when < b.when : a.seq < b.seq; }
   void place(std::size_t i, const slot& x) noexcept {
     heap[i] = x;
@@ -1668,9 +1675,9 @@ struct timer_heap {
     }
     place(i, x);
   }
-  void publish() noexcept {
+  void publish(std::memory_order mo) noexcept {
     std::int64_t w = heap.empty() ? no_timer : heap.front().when;
-    if (next.load(std::memory_order_relaxed) != w) next.store(w, std::memory_order_seq_cst);
+    if (next.load(std::memory_order_relaxed) != w) next.store(w, mo);
   }
 };
 
