@@ -1576,12 +1576,15 @@ inline void race_release([[maybe_unused]] const void* obj) noexcept {
 // sleeps for must wake it, without every add taking sched.lock:
 //   timer_m: under sched.lock, stores timer_m_until (seq_cst), then re-reads
 //     timers_earliest (seq_cst loads of every heap's next) and starts over
-//     with the earlier value if it changed (timer_m_publish_until);
+//     with the new value if it changed (timer_m_publish_until);
 //   adder:   publishes the heap's next (seq_cst store, timer_heap::publish),
 //     then loads timer_m_until (seq_cst); only if its when is earlier does it
 //     take sched.lock and wake timer_m (timer_wake_sleeper).
 // Either timer_m's re-read sees the new timer, or the adder sees the
-// sleeper's until. no_sleeper (INT64_MIN) makes the adder's check fail at
+// sleeper's until. Deleting the earliest timer is the same pair with
+// timer_wake_after_del (del_locked's store is seq_cst too, and timer_m
+// starts over when the earliest got later as well as earlier: else it could
+// sleep until a timer it saw deleted, while the deleter missed its until). no_sleeper (INT64_MIN) makes the adder's check fail at
 // once when no M sleeps: then the adder's own M (it holds the P whose heap it
 // added to) watches the timer, and becomes timer_m if it goes idle; an adder
 // without a P (a plain thread) wakes an M instead (wakep).
@@ -1604,7 +1607,7 @@ inline std::int64_t timer_m_publish_until(sched_t* s, std::int64_t next) noexcep
   for (;;) {
     s->timer_m_until.store(next, std::memory_order_seq_cst);
     std::int64_t again = timers_earliest(s);
-    if (again >= next) return next;
+    if (again == next) return next;
     next = again;
   }
 }

@@ -95,11 +95,12 @@ struct timer_heap {
   std::vector<std::uint32_t> free_ids;   // lock
   std::uint64_t seq = 0;                 // lock
   // next: the earliest when, or no_timer. Written under lock; read without it
-  // by the scheduler. An add that lowers it stores seq_cst: the timer M's
-  // sleep is a Dekker pair with adds ("Timer M wake-ups" in sched.hpp). A
-  // removal may leave it low for a while (run_due_locked publishes once per
-  // batch, after the firings) and stores it with release: a stale low value
-  // only makes a reader look at the heap, or sleep, for nothing.
+  // by the scheduler. add_locked and del_locked store it seq_cst: the timer
+  // M's sleep is a Dekker pair with adds and deletes ("Timer M wake-ups" in
+  // sched.hpp). A firing may leave it low for a while (run_due_locked
+  // publishes once per batch, after the firings) and stores it with release:
+  // a stale low value only makes a reader look at the heap, or wake, for
+  // nothing, and a timer M sleeping until a fired timer wakes then anyway.
   std::atomic<std::int64_t> next{no_timer};
 
   // earliest: the when of the earliest pending timer, or no_timer. Any thread;
@@ -132,7 +133,7 @@ struct timer_heap {
   bool del_locked(rtimer* t) noexcept {
     if (!t->pending()) return false;
     remove_at(table[t->id].pos);
-    publish(std::memory_order_release);
+    publish(std::memory_order_seq_cst);
     return true;
   }
 
