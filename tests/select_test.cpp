@@ -1149,13 +1149,20 @@ TEST_CASE("select: a goroutine parked in select is unwound at exit", "[select][s
       [&] {
         goro::chan<int> r;
         goro::chan<counted> s;
+        // Main returns once every goroutine holds its guard (one still on its
+        // way into select is unwound at its park): a goroutine that had not
+        // started when main returned would never run (API.md), and a sleep
+        // cannot promise that they all have.
+        goro::wait_group started;
+        started.add(8);
         for (int i = 0; i < 8; ++i)
-          goro::go([r, s, i, &unwound, &progressed] {
+          goro::go([r, s, i, &unwound, &progressed, &started] {
             exit_guard g{&unwound};
+            started.done();
             goro::select(goro::recv_case(r, [](auto) {}), goro::send_case(s, counted(i), [] {}), goro::recv_case(r, [](auto) {}));
             ++progressed;
           });
-        goro::sleep_for(2ms);
+        started.wait();
       },
       goro::config{.procs = procs});
   CHECK(progressed.load() == 0);
