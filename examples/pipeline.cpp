@@ -83,6 +83,9 @@ int main() {
     }
     done.close();   // cancel: the generator, the squarers and the copiers all return
     stages.wait();  // and every one of them has
+    // done() runs in each goroutine's last destructor: the goroutine itself
+    // ends just after. Let the last of them finish before counting.
+    while (goro::num_goroutines() > 1) goro::yield();
     left = goro::num_goroutines();
     for (long v : got) sum += v;
     std::printf("took %d squares from an endless generator through 3 squarers and a merge\n", wanted);
