@@ -278,21 +278,11 @@ inline void det_fail(sched_t* s, std::exception_ptr e) noexcept {
 // creation site), as the deadlock report and the partial-deadlock note do.
 inline std::string det_dump(sched_t* s) {
   std::string out;
-  char buf[24];
   for (const det_g& rec : s->det->gs) {
     g* gp = rec.gp;
     if (gp == nullptr) continue;
     gstatus st = gp->status.load(std::memory_order_relaxed);
-    out += "goroutine ";
-    out += fmt_u64(buf, gp->id);
-    out += " [";
-    out += (st == gstatus::waiting && gp->why != wait_reason::none) ? wait_reason_name(gp->why) : gstatus_name(st);
-    if (gp->is_main) out += ", main";
-    out += "]:\n\tcreated at ";
-    out += gp->site.file;
-    out += ":";
-    out += fmt_u64(buf, gp->site.line);
-    out += "\n\n";
+    dump_goroutine(out, gp, (st == gstatus::waiting && gp->why != wait_reason::none) ? wait_reason_name(gp->why) : gstatus_name(st));
   }
   return out;
 }

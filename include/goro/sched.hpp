@@ -2318,6 +2318,23 @@ inline sched_t* current_sched() {
 // ---------------------------------------------------------------------------
 // Shutdown: dumps, unwinding, stopping the Ms.
 
+// dump_goroutine appends gp's entry of a goroutine dump, Go's format:
+// "goroutine N [state]:\n\tcreated at file:line\n\n" ("state, main" for main).
+// goroutine_dump and deterministic mode's reports share it.
+inline void dump_goroutine(std::string& out, const g* gp, const std::string& state) {
+  char buf[24];
+  out += "goroutine ";
+  out += fmt_u64(buf, gp->id);
+  out += " [";
+  out += state;
+  if (gp->is_main) out += ", main";
+  out += "]:\n\tcreated at ";
+  out += gp->site.file;
+  out += ":";
+  out += fmt_u64(buf, gp->site.line);
+  out += "\n\n";
+}
+
 // goroutine_dump lists the live goroutines of s, Go-style. Reads other Gs'
 // fields racily when the world is not stopped: for diagnostics only.
 inline std::string goroutine_dump(sched_t* s) {
@@ -2328,32 +2345,17 @@ inline std::string goroutine_dump(sched_t* s) {
     if (gp->sched != s) return;
     gstatus st = gp->status.load(std::memory_order_acquire);
     if (st == gstatus::dead) return;
-    char buf[24];
-    out += "goroutine ";
-    out += fmt_u64(buf, gp->id);
-    out += " [";
+    std::string state;
     if (st == gstatus::waiting && gp->why != wait_reason::none) {
-      out += wait_reason_name(gp->why);
+      state = wait_reason_name(gp->why);
       // How long blocked, at sysmon's resolution (Go prints minutes; seconds help more here).
       std::int64_t secs = gp->wait_since != 0 ? (now - gp->wait_since) / 1'000'000'000 : 0;
-      if (secs >= 120) {
-        out += ", ";
-        out += fmt_u64(buf, static_cast<std::uint64_t>(secs / 60));
-        out += " minutes";
-      } else if (secs >= 1) {
-        out += ", ";
-        out += fmt_u64(buf, static_cast<std::uint64_t>(secs));
-        out += " s";
-      }
+      if (secs >= 120) state += ", " + std::to_string(secs / 60) + " minutes";
+      else if (secs >= 1) state += ", " + std::to_string(secs) + " s";
     } else {
-      out += gstatus_name(st);
+      state = gstatus_name(st);
     }
-    if (gp->is_main) out += ", main";
-    out += "]:\n\tcreated at ";
-    out += gp->site.file;
-    out += ":";
-    out += fmt_u64(buf, gp->site.line);
-    out += "\n\n";
+    dump_goroutine(out, gp, state);
   });
   return out;
 }

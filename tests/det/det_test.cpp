@@ -415,8 +415,6 @@ TEST_CASE("det: explore reports the first failing seed and how many runs it made
 TEST_CASE("det: PCT replays from (seed, depth, steps) and differs from random", "[det][pct]") {
   goro::config cfg{.seed = 17, .how = strategy::pct, .pct_depth = 4, .pct_steps = 50};
   CHECK(run_traced(cfg) == run_traced(cfg));
-  goro::config other = cfg;
-  other.pct_depth = 2;
   std::set<std::uint64_t> hashes;
   for (std::uint64_t seed = 1; seed <= 20; ++seed) {
     cfg.seed = seed;
