@@ -4164,6 +4164,11 @@ inline void sysmon(sched_t* s) {
     if (np != nullptr && s->netpoll_waiters.load(std::memory_order_relaxed) > 0 &&
         now - s->last_poll.load(std::memory_order_relaxed) > netpoll_stale_ns) {
       s->last_poll.store(now, std::memory_order_relaxed);
+      // Counted as a plain thread in a goro call meanwhile: the goroutines
+      // poll returns are off their fds' lists (netpoll_waiters no longer
+      // counts them) and not queued yet, and checkdead, run by the last M to
+      // go idle, would otherwise report a deadlock in between.
+      plain_call_scope scope;
       injectglist(s, np->poll(0));
     }
     sysmon_run_timers(s, now);
