@@ -2985,6 +2985,16 @@ inline void schedule(m* mp, g* cur, bool exiting = false) {
 // for them (Go: injectglist). Any M.
 inline void injectglist(sched_t* s, g* list) {
   if (list == nullptr) return;
+#if GORO_DETERMINISTIC
+  while (list != nullptr) {  // one thread: straight into the runnable set
+    g* gp = list;
+    list = gp->schedlink;
+    gp->schedlink = nullptr;
+    gp->status.store(gstatus::runnable, std::memory_order_relaxed);
+    det_put(s, gp);
+  }
+  return;
+#endif
   int n = 0;
   {
     rt_lock_guard lk(s->lock);
@@ -4748,15 +4758,7 @@ inline g* det_next(sched_t* s) {
   if (GORO_DETAIL_UNLIKELY(s->exiting.load(std::memory_order_relaxed)) && !d.unwinding) det_begin_unwind(s);
   if (GORO_DETAIL_UNLIKELY(s->netpoll_waiters.load(std::memory_order_relaxed) > 0)) {
     // Goroutines wait on fds: a non-blocking poll at every scheduling point.
-    if (netpoller* np = s->np.load(std::memory_order_relaxed)) {
-      for (g* list = np->poll(0); list != nullptr;) {
-        g* gp = list;
-        list = gp->schedlink;
-        gp->schedlink = nullptr;
-        gp->status.store(gstatus::runnable, std::memory_order_relaxed);
-        det_put(s, gp);
-      }
-    }
+    if (netpoller* np = s->np.load(std::memory_order_relaxed)) injectglist(s, np->poll(0));
   }
   if (GORO_DETAIL_UNLIKELY(d.unwinding) && !d.main_turn && (d.runnable.empty() || (d.runnable.size() == 1 && d.runnable[0] == d.main_g)))
     det_unwind_main(s);
@@ -5041,15 +5043,10 @@ inline void det_loop(sched_t* s, m* mp) {
     if (np != nullptr && s->netpoll_waiters.load(std::memory_order_relaxed) > 0) {
       // Wait for fd events for real, at most until the next timer's virtual time.
       std::int64_t wait = next == no_timer ? -1 : std::max<std::int64_t>(next - d.now, 0);
-      bool got = false;
-      for (g* list = np->poll(wait); list != nullptr; got = true) {
-        g* gp = list;
-        list = gp->schedlink;
-        gp->schedlink = nullptr;
-        gp->status.store(gstatus::runnable, std::memory_order_relaxed);
-        det_put(s, gp);
+      if (g* list = np->poll(wait)) {
+        injectglist(s, list);
+        continue;
       }
-      if (got) continue;
     }
     if (next != no_timer && !(d.unwinding && d.steps > d.max_steps)) {
       // Nothing can run before the next timer: jump to it (one step).

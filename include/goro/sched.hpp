@@ -1052,6 +1052,16 @@ inline void schedule(m* mp, g* cur, bool exiting = false) {
 // for them (Go: injectglist). Any M.
 inline void injectglist(sched_t* s, g* list) {
   if (list == nullptr) return;
+#if GORO_DETERMINISTIC
+  while (list != nullptr) {  // one thread: straight into the runnable set
+    g* gp = list;
+    list = gp->schedlink;
+    gp->schedlink = nullptr;
+    gp->status.store(gstatus::runnable, std::memory_order_relaxed);
+    det_put(s, gp);
+  }
+  return;
+#endif
   int n = 0;
   {
     rt_lock_guard lk(s->lock);
