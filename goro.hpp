@@ -18,7 +18,6 @@
 //   GORO_DETERMINISTIC       0         yes    seeded single-threaded scheduler (det.hpp)
 //   GORO_TSAN                detected  yes    ThreadSanitizer fiber annotations
 //   GORO_ASAN                detected  yes    AddressSanitizer fiber annotations
-//   GORO_RELACY              0         -      build lock-free parts for Relacy models (tests only)
 //   GORO_RUNQ_SIZE           256       yes    slots in each P's local run queue (Go: 256)
 //
 // Mixed settings of the "yes" switches are caught at start-up (see
@@ -81,9 +80,6 @@
 #define GORO_ASAN 0
 #endif
 
-#ifndef GORO_RELACY
-#define GORO_RELACY 0
-#endif
 
 #ifndef GORO_RUNQ_SIZE
 #define GORO_RUNQ_SIZE 256
@@ -110,7 +106,7 @@ namespace goro {
 inline namespace GORO_DETAIL_ABI_NS {
 
 // ---------------------------------------------------------------------------
-// Errors (API.md, "Errors").
+// Errors (docs/reference.md, "Errors").
 
 // goroutine_exit unwinds goroutines still alive when main returns. It is not a
 // std::exception on purpose: `catch (const std::exception&)` lets it pass, and a
@@ -121,7 +117,7 @@ struct deadlock_error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Deterministic mode's failures (API.md, "Deterministic mode"): a data race on
+// Deterministic mode's failures (docs/reference.md, "Deterministic mode"): a data race on
 // a sim::shared, an exception escaping a goroutine (or a fatal error such as
 // unlocking an unlocked mutex), and a run over max_steps scheduling steps.
 struct race_error : std::runtime_error {
@@ -135,6 +131,18 @@ struct livelock_error : std::runtime_error {
 };
 
 namespace detail {
+
+// deterministic: the mode of this translation unit, as a constant. The
+// scheduler's hook points test it with `if constexpr` (det_hooks.hpp), so that
+// both modes type-check both schedulers; the preprocessor branches on
+// GORO_DETERMINISTIC only where a declaration differs (the inline namespace
+// above, goro::clock's definition).
+inline constexpr bool deterministic = GORO_DETERMINISTIC != 0;
+
+// always_false: a static_assert condition that depends on a template
+// parameter, so that it fires only when that template is instantiated.
+template <class>
+inline constexpr bool always_false = false;
 
 // source_loc is a creation site. clang 14 with libstdc++ 12 has no
 // std::source_location, so the builtins (which both compilers evaluate at the
@@ -150,7 +158,7 @@ struct source_loc {
   }
 };
 
-// write_all writes a message to fd 2 with write(2) only: usable from signal
+// write_err writes a message to fd 2 with write(2) only: usable from signal
 // handlers and from a runtime in any state. Never allocates.
 inline void write_err(const char* s, std::size_t n) noexcept {
   while (n > 0) {
@@ -178,7 +186,8 @@ inline char* fmt_u64(char* buf, std::uint64_t v) noexcept {
 }
 
 // fatal prints "fatal error: <msg>" as Go's runtime.throw does and aborts. It is
-// for broken runtime invariants and for the misuses API.md calls fatal.
+// for broken runtime invariants and for the misuses docs/reference.md calls
+// fatal errors (unlocking an unlocked mutex, a negative wait_group counter).
 [[noreturn]] inline void fatal(const char* msg) noexcept {
   write_err("fatal error: ");
   write_err(msg);
@@ -254,7 +263,7 @@ namespace {
 #endif  // GORO_DETAIL_CONFIG_HPP
 
 // goro: from include/goro/sanitizer.hpp
-// goro/sanitizer.hpp — everything that differs under ASan, TSan and Relacy.
+// goro/sanitizer.hpp — everything that differs under ASan and TSan.
 //
 // ASan: each goroutine stack is announced on every switch
 // (__sanitizer_start_switch_fiber / __sanitizer_finish_switch_fiber), so that
@@ -288,14 +297,14 @@ namespace {
 // Goroutines are fibers switched without synchronization, so TSan orders two
 // goroutines only through the edges goro declares: __tsan_release/acquire at
 // the sync operations where Go's memory model has an edge (race_release /
-// race_acquire in sched.hpp), fiber creation (go), and every goroutine's end
+// race_acquire in park.hpp), fiber creation (go), and every goroutine's end
 // before run() returns. The runtime's own memory and atomics must take no part:
 // they would report false races (run queues, channel buffers and indices
 // written by whichever goroutine runs the operation) and hide real ones (a
 // lock's release in one goroutine, acquire in another). So runtime code runs
-// inside an ignore region (rt_region, sched.hpp): reads, writes and sync
+// inside an ignore region (rt_region, tls.hpp): reads, writes and sync
 // ignored. The region's state is per fiber in TSan and must not span a switch
-// (TOOLCHAIN.md, "Traps"): san_before_switch ends the departing fiber's region
+// (docs/design.md, "Toolchain notes"): san_before_switch ends the departing fiber's region
 // and san_after_switch begins it again when that fiber resumes; the depth is
 // kept in san_fiber::ignore. race_release/acquire step out of the region for
 // the one annotation (an ignored region would drop it).
@@ -473,7 +482,7 @@ inline void san_stack_reuse([[maybe_unused]] void* lo, [[maybe_unused]] std::siz
 // a holder keeps its M; waiters spin briefly, then sleep on the futex. Hold it
 // for a few instructions only and never across a context switch (the one
 // exception, handing a held lock to the next goroutine to release after the
-// switch, is the park protocol in sched.hpp).
+// switch, is the park protocol in park.hpp).
 //
 // note is Go's note: one sleeper, one waker, sticky until clear()ed. Ms sleep on
 // their own note when idle; plain OS threads park on one when they block on a
@@ -519,18 +528,16 @@ inline std::int64_t mono_ns() noexcept {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-#if GORO_DETERMINISTIC
 // det_clock: the virtual clock of the deterministic run on this thread
-// (det.hpp), or nullptr outside a run.
+// (det.hpp), or nullptr outside a run. Always nullptr in threaded mode.
 inline thread_local const std::int64_t* det_clock = nullptr;
-#endif
 
 // nanotime is the runtime's clock (timers, deadlines, goro::now): mono_ns, or
 // the virtual clock inside a deterministic run.
 inline std::int64_t nanotime() noexcept {
-#if GORO_DETERMINISTIC
-  if (det_clock != nullptr) return *det_clock;
-#endif
+  if constexpr (deterministic) {
+    if (det_clock != nullptr) return *det_clock;
+  }
   return mono_ns();
 }
 
@@ -543,7 +550,7 @@ inline void cpu_relax() noexcept {
 }
 
 // ---------------------------------------------------------------------------
-// Asymmetric fences. Two shutdown-only protocols (sched.hpp, "Unwinding at
+// Asymmetric fences. Two shutdown-only protocols (run.hpp, "Unwinding at
 // shutdown") are Dekker pairs whose one side runs on every park or exit and
 // whose other side runs once per shutdown. membarrier(PRIVATE_EXPEDITED) makes
 // every thread of the process execute a full barrier, so the hot side needs
@@ -659,7 +666,8 @@ class note {
 //   +0  MXCSR (4 bytes)   +4 x87 control word (2 bytes)   +6 padding
 //   +8  r15  +16 r14  +24 r13  +32 r12  +40 rbx  +48 rbp  +56 return address
 // The FP control words are restored only when they differ from the current
-// ones: ldmxcsr/fldcw on every switch cost ~3 ns here (TOOLCHAIN.md).
+// ones: ldmxcsr/fldcw on every switch cost ~3 ns here (docs/design.md,
+// "Toolchain notes").
 #ifndef GORO_DETAIL_CTX_X86_64_HPP
 #define GORO_DETAIL_CTX_X86_64_HPP
 
@@ -947,7 +955,7 @@ inline void* ctx_make(void* stack_top, void (*entry)(void*), void* arg) noexcept
 // mmap(MAP_NORESERVE) with transparent huge pages off (a huge page would commit
 // 2 MiB of a 256 KiB stack). A slot is [guard | usable stack]; the usable part
 // is config::stack_size bytes, and its top holds the goroutine's g and its
-// closure (sched.hpp), so a parked goroutine with a shallow stack costs one
+// closure (newproc, sched.hpp), so a parked goroutine with a shallow stack costs one
 // committed page.
 //
 // Guards. vm.max_map_count (65530 by default) caps mappings, and an mprotect
@@ -960,13 +968,14 @@ inline void* ctx_make(void* stack_top, void (*entry)(void*), void* arg) noexcept
 //   mprotect    older kernels: PROT_NONE guards while they fit in a budget of a
 //               quarter of vm.max_map_count, then
 //   canary      unguarded slots with a canary word at the bottom of the usable
-//               stack, checked whenever the goroutine switches out and when it
-//               exits. An overflow is then reported late, but it is reported.
+//               stack, checked whenever the goroutine switches out (gogo;
+//               not on its last switch, at exit). An overflow is then reported
+//               late, but it is reported.
 // $GORO_DEBUG=stackguard=fallback forces the mprotect/canary path (CI runs one
 // job with it, as Debian 12's own kernel 6.1 always takes it);
 // stackguard=canary forces canaries only (for the tests of that path).
 //
-// Release. Pools (sched.hpp) keep a capped number of warm slots; slots beyond
+// Release. Pools (gcache.hpp) keep a capped number of warm slots; slots beyond
 // the cap are returned to the OS with MADV_DONTNEED (RSS falls; the reservation
 // and a madv_guard guard stay), and reused from the cold list later.
 #ifndef GORO_DETAIL_STACK_HPP
@@ -1166,10 +1175,11 @@ inline const char* stack_guard_name() {
 
 // ---------------------------------------------------------------------------
 // Overflow report. A SIGSEGV handler on a per-M sigaltstack asks the scheduler
-// (through overflow_hook, set by sched.hpp) whether the fault address lies in
-// the current goroutine's guard; if so it prints API.md's message and aborts,
-// otherwise it restores the previous disposition and returns, so the fault
-// repeats and ends the process as it would have without goro.
+// (through overflow_hook, set by run.hpp) whether the fault address lies in
+// the current goroutine's guard; if so it prints the stack-overflow report
+// (docs/reference.md, "Runtime") and aborts, otherwise it restores the
+// previous disposition and returns, so the fault repeats and ends the process
+// as it would have without goro.
 
 // overflow_hook: returns true (after printing) when addr is in the running
 // goroutine's guard. Async-signal-safe.
@@ -1459,7 +1469,7 @@ class runq_ring {
 // goro: from include/goro/timers.hpp
 // goro/timers.hpp — runtime timers and the timer heap each P owns (Go:
 // runtime/time.go, the heap half; the scheduler's half, who runs the heaps and
-// who sleeps until them, is in sched.hpp, "Timers").
+// who sleeps until them, is in sched_timers.hpp, "Timers").
 //
 // An rtimer lives wherever its owner put it (a sleeping goroutine's stack, a
 // goro::timer's state, a poll waiter's record) and is linked into one
@@ -1554,7 +1564,7 @@ struct timer_heap {
   // next: the earliest when, or no_timer. Written under lock; read without it
   // by the scheduler. add_locked and del_locked store it seq_cst: the timer
   // M's sleep is a Dekker pair with adds and deletes ("Timer M wake-ups" in
-  // sched.hpp). A firing may leave it low for a while (run_due_locked
+  // sched_timers.hpp). A firing may leave it low for a while (run_due_locked
   // publishes once per batch, after the firings) and stores it with release:
   // a stale low value only makes a reader look at the heap, or wake, for
   // nothing, and a timer M sleeping until a fired timer wakes then anyway.
@@ -1709,10 +1719,12 @@ struct timer_heap {
 //             record is in that object's queue, whose lock decides who readies it.
 //             Only that waker (or the shutdown unwinder, through g.cancel) may
 //             make it runnable again.
-//   syscall   inside blocking<> (timers issue): running on an M without a P.
-// Transitions happen only on the M that owns the G: running -> waiting in the
-// park protocol after the switch away (sched.hpp, "Parking"), waiting ->
-// runnable by the waker's ready().
+//   syscall   inside blocking<>: running on an M without a P.
+// Who makes each transition: running -> waiting, the G's own M in the park
+// protocol after the switch away (park.hpp, "Parking"); waiting -> runnable,
+// the waker's ready() (any M or thread: whoever dequeued the wait record owns
+// the G at that point); runnable -> running, the M that dequeued it;
+// running -> runnable (yield) and -> dead (exit), the G's own M.
 #ifndef GORO_DETAIL_RUNTIME2_HPP
 #define GORO_DETAIL_RUNTIME2_HPP
 
@@ -1720,6 +1732,7 @@ struct timer_heap {
 #include <atomic>
 #include <cstdint>
 #include <pthread.h>
+#include <string>
 
 namespace goro {
 inline namespace GORO_DETAIL_ABI_NS {
@@ -1791,7 +1804,7 @@ inline const char* wait_reason_name(wait_reason r) noexcept {
 // cancel_fn: removes g's wait record from the object it waits on. Returns true
 // if it removed it (the caller must then ready g), false if a waker already
 // dequeued it (the waker readies g). Takes the object's lock. Used only by the
-// shutdown unwinder (sched.hpp, "Unwinding at shutdown").
+// shutdown unwinder (run.hpp, "Unwinding at shutdown").
 using cancel_fn = bool (*)(g* gp, void* arg) noexcept;
 
 // unlock_fn: called by the park protocol after g has switched out (on the next
@@ -1802,12 +1815,12 @@ struct g {
   // --- context; owned by whoever owns the G (see the states above) ---
   void* sp = nullptr;            // saved stack pointer while switched out
   san_fiber san;                 // sanitizer fiber state
-  int saved_errno = 0;           // errno belongs to the goroutine (API.md)
+  int saved_errno = 0;           // errno belongs to the goroutine (docs/design.md, "TLS caching")
   void* eh_caught = nullptr;     // per-goroutine C++ exception state: __cxa_eh_globals
-  unsigned eh_uncaught = 0;      //   fields, swapped in and out by the switch (sched.hpp)
+  unsigned eh_uncaught = 0;      //   fields, swapped in and out by the switch (gogo, sched.hpp)
 
   // --- scheduling ---
-  std::atomic<gstatus> status{gstatus::dead};  // written by the owning M; read by anyone (dumps, unwinder)
+  std::atomic<gstatus> status{gstatus::dead};  // written by the G's owner of the moment (see the states above); read by anyone (dumps, unwinder)
   g* schedlink = nullptr;        // g cache or netpoll ready-list link; guarded by that list's owner/lock
   sched_t* sched = nullptr;      // the runtime this G belongs to; immutable while the G is alive
   m* lockedm = nullptr;          // the M this G is locked to (lock_os_thread); owning M only
@@ -1831,7 +1844,7 @@ struct g {
   std::atomic<std::uint8_t> unwind{0};
   // parkstate: lets the unwinder claim a parked G so that the G cannot leave
   // its park (and its wait record's object cannot go away) while the unwinder
-  // cancels it. See "Claiming a parked G" in sched.hpp.
+  // cancels it. See "Claiming a parked G" in park.hpp.
   std::atomic<std::uint8_t> parkstate{0};
   // select_done: a select parked on several channels is woken by exactly one
   // of them: the waker that wins the CAS 0 -> 1 (Go: g.selectDone).
@@ -1840,9 +1853,8 @@ struct g {
 
   // --- body; set at spawn, used once at entry ---
   void (*body)(g*) = nullptr;    // invokes the closure (or destroys it unrun, at shutdown)
-  void* closure = nullptr;       // the decay-copied callable and arguments, on this stack
-  void (*destroy)(void*) = nullptr;
-  bool closure_on_heap = false;
+  void* closure = nullptr;       // the decay-copied callable and arguments: on this stack, or on the heap if large
+  void (*destroy)(void*) = nullptr;  // destroys (and frees, if on the heap) the closure
 
   // --- stack; immutable while the slot is in use ---
   stack_slot stack;
@@ -1863,7 +1875,7 @@ inline constexpr std::uint32_t p_syscall = 2;
 
 // pending_kind: what the arriving side of a switch must finish for the
 // departing goroutine, which cannot do it itself while still on its stack
-// (sched.hpp, "Parking").
+// (park.hpp, "Parking").
 enum class pending_kind : std::uint8_t { none, park, yield, exit, exitsyscall };
 
 struct pending_op {
@@ -1888,7 +1900,7 @@ struct alignas(64) p {
   std::atomic<std::uint32_t> syscalltick{0}; // written by the owner on entering/leaving blocking<>
   std::atomic<bool> preempt{false};          // set by sysmon: the running G yields at its next safe point
   std::uint32_t fastrand = 0;    // owner only: victim order for stealing
-  timer_heap timers;             // this P's timers; its own lock (timers.hpp, and "Timers" in sched.hpp)
+  timer_heap timers;             // this P's timers; its own lock (timers.hpp, and "Timers" in sched_timers.hpp)
 
   // g cache (Go: p.gFree); owner only
   g* gfree = nullptr;
@@ -1930,194 +1942,61 @@ struct m {
   std::uint32_t fastrand = 0;
 };
 
+// dump_goroutine appends gp's entry of a goroutine dump, Go's format:
+// "goroutine N [state]:\n\tcreated at file:line\n\n" ("state, main" for main).
+// goroutine_dump and deterministic mode's reports share it.
+inline void dump_goroutine(std::string& out, const g* gp, const std::string& state) {
+  char buf[24];
+  out += "goroutine ";
+  out += fmt_u64(buf, gp->id);
+  out += " [";
+  out += state;
+  if (gp->is_main) out += ", main";
+  out += "]:\n\tcreated at ";
+  out += gp->site.file;
+  out += ":";
+  out += fmt_u64(buf, gp->site.line);
+  out += "\n\n";
+}
+
 }  // namespace detail
 }  // inline namespace GORO_DETAIL_ABI_NS
 }  // namespace goro
 
 #endif  // GORO_DETAIL_RUNTIME2_HPP
 
-// goro: from include/goro/sched.hpp
-// goro/sched.hpp — the threaded scheduler: Gs on Ms holding Ps, Go's proc.go.
+// goro: from include/goro/tls.hpp
+// goro/tls.hpp — who is running here: the calling thread's M (getm), the
+// running goroutine (getg) or the pseudo-g of a plain OS thread, and the
+// per-thread state a goroutine must re-read after every switch (errno, the C++
+// exception globals). Go: getg() and the m/g TLS slots of runtime/stubs.go.
 //
-// Contents, in the order a reader of proc.go would look for them:
-//   sched_t            the runtime (Go: schedt), one per run() plus the default
-//   g cache            gfget / gfput: pooled Gs with their stacks
-//   switching          gogo: the one place that swaps stacks (errno, exception
-//                      state, sanitizers), and the pending-op hand-off
-//   run queues         runqput / globrunqput / runqget / steal_work
-//   Ms and Ps          startm / stopm / wakep / handoffp / acquirep / releasep
-//   schedule           schedule (on a G's stack) and find_runnable (on g0)
-//   the park/ready seam park / ready: what channels, sync, timers and the
-//                      netpoller call; the deterministic scheduler (det.hpp)
-//                      implements the same two functions
-//   timers             the runtime timer heap (rtimer), run by the scheduler
-//   run                start-up, checkdead, unwinding at shutdown, dumps
+// Also the two pieces of "is a plain thread inside goro?" accounting that
+// checkdead reads (plain_threads_in_goro, plain_call_scope), and the TSan
+// region helpers of deterministic mode (rt_region, san_edge).
 //
-// ---------------------------------------------------------------------------
-// Parking (Go: gopark / park_m).
-//
-// A goroutine cannot make itself visible to a waker while it still runs on its
-// stack: a waker on another M could resume it on a second stack pointer. So a
-// G that leaves (park, yield, exit) records what must happen in m.pending and
-// switches away; the context that arrives on the same M (the next G, or g0)
-// finishes it before doing anything else:
-//   park: status = waiting; unlock(g, arg) (typically releasing the lock of the
-//         object whose queue holds g's wait record); from then on a waker may
-//         take the record and ready(g). If unlock returns false the park is
-//         called off and g is runnable again at once.
-//   yield: g goes to the tail of the local run queue.
-//   exit: g (and its stack) go back to the g cache.
-// A stack is therefore freed only after the last switch away from it.
-//
-// ---------------------------------------------------------------------------
-// Spinning Ms (Go: "Worker thread parking/unparking", proc.go).
-//
-// We must not lose a wake-up (a runnable G with an idle P and no M looking),
-// and must not wake an M for every ready. Go's protocol: an M is "spinning" when
-// it has a P, its own queue is empty and it is looking for work to steal; at most
-// procs/2 spin at once. Whoever readies a G wakes an M (wakep) only if there is an
-// idle P and no spinning M. A spinning M that finds work stops spinning and, if
-// it was the last spinner, wakes another (so that a burst of submissions is
-// spread). A spinning M that finds nothing:
-//   1. puts its P on the idle list (under sched.lock),
-//   2. decrements nmspinning,
-//   3. #StoreLoad (full_fence),
-//   4. checks every P's run queue again, and if one has work takes an idle P
-//      back and spins again.
-// The submitter does: put the G in a queue, #StoreLoad (full_fence in wakep),
-// check npidle / nmspinning. Either the submitter sees the idle P and no
-// spinner (and wakes an M), or the M's re-check sees the G.
-//
-// ---------------------------------------------------------------------------
-// Unwinding at shutdown.
-//
-// When main returns (or checkdead reports a deadlock), run() sets sched.exiting
-// and every live G must end, destructors run (API.md: goroutine_exit):
-//   - a G not yet started is destroyed without running its body;
-//   - a running G throws goroutine_exit from its next park or yield;
-//   - a parked G is resumed with goroutine_exit thrown from its park. Its wait
-//     record must first leave the object's queue, or a later waker would ready
-//     it twice: g.cancel removes it under the object's lock, and only whoever
-//     removes it readies it (a waker that dequeued it first readies it itself;
-//     the G then completes that operation normally and is unwound at its next
-//     blocking call, so no hand-off, such as a mutex's, is lost).
-// The race between the unwinder's walk and a G that is parking right now is a
-// Dekker pair: the unwinder stores exiting, full_fence, reads g.status; the park
-// op stores status = waiting, full_fence, reads exiting and, if set, cancels its
-// own wait. Both may cancel; the object's lock lets only one succeed.
-// g.unwind makes goroutine_exit a once-per-goroutine event: blocking calls made
-// while it unwinds (destructors) work normally.
-#ifndef GORO_DETAIL_SCHED_HPP
-#define GORO_DETAIL_SCHED_HPP
+// Invariant: code running on a goroutine never keeps a thread_local's address
+// across a call that may switch (the goroutine may resume on another M); the
+// accessors below are noinline with a compiler barrier so that each call reads
+// the current thread's value.
+#ifndef GORO_DETAIL_TLS_HPP
+#define GORO_DETAIL_TLS_HPP
 
 
-#include <algorithm>
-#include <chrono>
+#include <atomic>
+#include <cerrno>
+#include <cstdint>
 #include <cxxabi.h>
-#include <exception>
-#include <functional>
-#include <memory>
-#include <new>
-#include <string>
-#include <thread>
-#include <tuple>
-#include <type_traits>
-#include <utility>
-#include <vector>
 
 namespace goro {
 inline namespace GORO_DETAIL_ABI_NS {
-
-namespace sim {
-enum class strategy { random, pct };
-}
-
-// clock: goro's clock (API.md, "Time"): the steady clock in threaded mode;
-// in deterministic mode the virtual clock of the run on this thread (det.hpp),
-// which only moves when no goroutine can run.
-#if GORO_DETERMINISTIC
-struct clock {
-  using rep = std::int64_t;
-  using period = std::nano;
-  using duration = std::chrono::nanoseconds;
-  using time_point = std::chrono::time_point<clock>;
-  static constexpr bool is_steady = true;
-  static time_point now() noexcept { return time_point(duration(detail::nanotime())); }
-};
-#else
-using clock = std::chrono::steady_clock;
-#endif
-
-// config: see API.md, "Runtime".
-struct config {
-  unsigned procs = 0;
-  std::size_t stack_size = 256 * 1024;
-  unsigned max_threads = 10000;
-  std::uint64_t seed = 0;
-  sim::strategy how = sim::strategy::random;
-  unsigned pct_depth = 3;
-  unsigned pct_steps = 100;
-  std::uint64_t max_steps = 10'000'000;
-};
-
 namespace detail {
-
-inline constexpr unsigned max_procs = 256;
-inline constexpr std::size_t min_stack_size = 16 * 1024;
-inline constexpr std::uint32_t global_runq_check_ticks = 61;  // Go: schedtick%61 == 0
-inline constexpr int steal_tries = 4;                         // Go: stealTries
-inline constexpr std::uint32_t gcache_local_max = 64;         // Go: p.gFree over 64 moves half to sched.gFree
-inline constexpr std::size_t gcache_global_warm_max = 1024;   // warm slots kept process-wide per stack size;
-                                                              // more go back to the OS (stack.hpp, "Release")
-inline constexpr std::int64_t scavenge_period_ns = 100'000'000;  // g_pool::scavenge at most every 100 ms
-inline constexpr std::uint64_t goid_batch = 16;               // Go: _GoidCacheBatch
-inline constexpr std::int64_t dump_after_ns = 10'000'000'000; // API.md: dump after 10 s of waiting at shutdown
-inline constexpr std::int64_t no_sleeper = INT64_MIN;  // sched_t::timer_m_until when no M sleeps for timers
-// sysmon fires the timers of a P overdue by more than this (see "Timers"):
-// 1 ms for a P no M runs (idle, or its M in blocking<>); 20 ms, twice the
-// preemption period, for a running P, whose M runs them itself at its next
-// switch, at the latest when sysmon's preemption mark reaches a safe point
-// (readied there they go to that P's queue; fired by sysmon, to the global
-// queue, which a P checks only every 61st schedule).
-inline constexpr std::int64_t sysmon_timer_slack_ns = 1'000'000;
-inline constexpr std::int64_t sysmon_timer_slack_running_ns = 20'000'000;
-
-struct sched_t;
-
-// The deterministic scheduler (det.hpp). In a GORO_DETERMINISTIC build the
-// threaded scheduler below defers to it at these points only: the run queue
-// (det_put / det_next), spawn and exit, the scheduling points, failures, and
-// the random choices of select. Everything above the park/ready seam
-// (channels, select, sync, timers) is the same code in both modes.
-#if GORO_DETERMINISTIC
-struct det_state;
-inline void det_put(sched_t* s, g* gp) noexcept;
-inline g* det_next(sched_t* s);
-inline void det_point(bool may_unwind);
-inline void det_spawn(sched_t* s, g* gp);
-inline void det_exit(sched_t* s, g* gp) noexcept;
-inline void det_fail(sched_t* s, std::exception_ptr e) noexcept;
-[[noreturn]] inline void det_fatal(const char* msg) noexcept;
-inline std::uint32_t det_rand() noexcept;
-inline void det_race_acquire(const void* obj) noexcept;
-inline void det_race_release(const void* obj) noexcept;
-// det_input: what drives a run besides its config: run_with_choices' bytes
-// (each decision takes the next byte), and explore's quiet flag.
-struct det_input {
-  const std::uint8_t* choices = nullptr;
-  std::size_t nchoices = 0;
-  bool by_choices = false;
-  bool quiet = false;
-};
-template <class F>
-void det_run(F&& main_fn, config cfg, source_loc site, det_input in);
-#endif
 
 // ---------------------------------------------------------------------------
 // TLS. A goroutine may resume on another M, so code running on a goroutine
 // must never cache the address of a thread_local across a call that can
 // switch. These accessors are noinline and contain a compiler barrier, so each
-// call reads the current thread's value (DESIGN.md, "TLS caching").
+// call reads the current thread's value (docs/design.md, "TLS caching").
 
 // tls_m: this thread's M. Read and written with relaxed atomic builtins: in
 // deterministic mode under TSan every goroutine is a fiber of one thread and
@@ -2200,14 +2079,67 @@ inline void san_edge([[maybe_unused]] const void* obj, [[maybe_unused]] bool rel
 #endif
 }
 
-// plain_threads_waiting counts plain OS threads inside a goro call that may
+// plain_threads_in_goro counts plain OS threads inside a goro call that may
 // park or ready (process-wide): while any is, checkdead cannot call a deadlock
 // (such a thread may ready a goroutine at any moment).
 inline std::atomic<std::int64_t> plain_threads_in_goro{0};
 
+// plain_call_scope marks a plain OS thread as inside a goro call that can
+// ready a goroutine (a wait record already dequeued but not yet readied is
+// invisible to checkdead). Goroutines skip it: their M is not idle.
+class plain_call_scope {
+ public:
+  plain_call_scope() noexcept : on_(getm() == nullptr) {
+    if (on_) plain_threads_in_goro.fetch_add(1, std::memory_order_seq_cst);
+  }
+  ~plain_call_scope() {
+    if (on_) plain_threads_in_goro.fetch_sub(1, std::memory_order_seq_cst);
+  }
+  plain_call_scope(const plain_call_scope&) = delete;
+  plain_call_scope& operator=(const plain_call_scope&) = delete;
+
+ private:
+  bool on_;
+};
+
+}  // namespace detail
+}  // inline namespace GORO_DETAIL_ABI_NS
+}  // namespace goro
+
+#endif  // GORO_DETAIL_TLS_HPP
+
+// goro: from include/goro/gcache.hpp
+// goro/gcache.hpp — the g cache: pooled Gs with their stacks (Go: gfget /
+// gfput and the stack caches of stack.go).
+//
+// A G lives at the top of its own stack slot (stack.hpp), so a pooled G is a
+// pooled stack. Two levels: each P keeps a short list (p::gfree, owner P
+// only), and a process-wide g_pool per stack size keeps batches of warm Gs
+// (guarded by its mutex) and hands out fresh slots. Runtimes with the same
+// stack_size share a pool. Stacks go back to the OS only in g_pool::scavenge,
+// off the hot path, when Ms go idle.
+#ifndef GORO_DETAIL_GCACHE_HPP
+#define GORO_DETAIL_GCACHE_HPP
+
+
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <new>
+#include <vector>
+
+namespace goro {
+inline namespace GORO_DETAIL_ABI_NS {
+namespace detail {
+
+inline constexpr std::uint32_t gcache_local_max = 64;         // Go: p.gFree over 64 moves half to sched.gFree
+inline constexpr std::size_t gcache_global_warm_max = 1024;   // warm slots kept process-wide per stack size;
+                                                              // more go back to the OS (stack.hpp, "Release")
+inline constexpr std::int64_t scavenge_period_ns = 100'000'000;  // g_pool::scavenge at most every 100 ms
+
 // ---------------------------------------------------------------------------
-// g cache: pooled Gs with their stacks (Go: gfget / gfput). One pool per stack
-// size, process-wide (runtimes with the same stack_size share it).
+// g_pool: the process-wide pool of one stack size.
 
 class g_pool {
  public:
@@ -2301,7 +2233,7 @@ class g_pool {
     return static_cast<std::uint32_t>(got.size());
   }
 
-  // g_at returns the g at the top of a slot (for walks over all slots).
+  // g_at_top returns the g at the top of a slot (for walks over all slots).
   static g* g_at_top(char* top) noexcept {
     auto addr = (reinterpret_cast<std::uintptr_t>(top) - sizeof(g)) & ~std::uintptr_t{63};
     return reinterpret_cast<g*>(addr);
@@ -2343,7 +2275,140 @@ inline g_pool& pool_for(std::size_t stack_size) {
 }
 
 // ---------------------------------------------------------------------------
-// sched_t: one runtime (Go: schedt plus allp and allm).
+// gfput / gfget: the per-P list in front of the pool (Go: gfput / gfget).
+// Owner P only, or pp == nullptr for plain threads.
+
+inline void gfput(g_pool& pool, p* pp, g* gp) {
+  gp->status.store(gstatus::dead, std::memory_order_release);
+  if (pp == nullptr) {
+    gp->schedlink = nullptr;
+    pool.put(gp, 1);
+    return;
+  }
+  gp->schedlink = pp->gfree;
+  pp->gfree = gp;
+  if (++pp->ngfree >= gcache_local_max) {
+    // Move half to the process-wide pool.
+    // The first half of the list goes (the Gs freed longest ago: least likely
+    // to be in this cache).
+    g* keep_tail = pp->gfree;
+    for (std::uint32_t i = 1; i < gcache_local_max / 2; ++i) keep_tail = keep_tail->schedlink;
+    g* list = keep_tail->schedlink;
+    keep_tail->schedlink = nullptr;
+    std::uint32_t n = pp->ngfree - gcache_local_max / 2;
+    pp->ngfree = gcache_local_max / 2;
+    pool.put(list, n);
+  }
+}
+
+inline g* gfget(g_pool& pool, p* pp) {
+  if (pp == nullptr) {
+    g* one = nullptr;
+    if (pool.take(&one, 1) == 0 && pool.fresh(&one, 1) == 0) return nullptr;
+    return one;
+  }
+  if (pp->gfree == nullptr) {
+    std::uint32_t n = pool.take(&pp->gfree, gcache_local_max / 2);
+    if (n == 0) n = pool.fresh(&pp->gfree, gcache_local_max / 2);
+    pp->ngfree += n;
+    if (n == 0) return nullptr;
+  }
+  g* gp = pp->gfree;
+  pp->gfree = gp->schedlink;
+  --pp->ngfree;
+  // The next free G was last written by whichever M ran it: start pulling its
+  // lines over now, for the next spawn (newproc writes all of them).
+  if (g* next = pp->gfree) {
+    const char* c = reinterpret_cast<const char*>(next);
+    for (std::size_t off = 0; off < sizeof(g); off += 64) __builtin_prefetch(c + off, 1);
+  }
+  return gp;
+}
+
+}  // namespace detail
+}  // inline namespace GORO_DETAIL_ABI_NS
+}  // namespace goro
+
+#endif  // GORO_DETAIL_GCACHE_HPP
+
+// goro: from include/goro/schedt.hpp
+// goro/schedt.hpp — one runtime's shared state: sched_t (Go: schedt, allp
+// and allm of runtime2.go), the global run queue, the netpoller interface the
+// scheduler polls, and the public config and clock.
+//
+// A runtime is made by each goro::run (and one process-wide default runtime
+// serves plain threads outside run). Its fields are guarded as each says:
+// "lock" means sched_t::lock (Go: sched.lock); atomics name their writers.
+// Above the park/ready seam (park.hpp) a sched_t* is an opaque handle: code
+// there may store it and pass it back to the seam, never look inside.
+#ifndef GORO_DETAIL_SCHEDT_HPP
+#define GORO_DETAIL_SCHEDT_HPP
+
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <climits>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <new>
+#include <pthread.h>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+namespace goro {
+inline namespace GORO_DETAIL_ABI_NS {
+
+namespace sim {
+enum class strategy { random, pct };
+}
+
+namespace detail {
+// virtual_clock: goro::clock in deterministic mode: the virtual clock of the
+// run on this thread (det.hpp), which only moves when no goroutine can run.
+struct virtual_clock {
+  using rep = std::int64_t;
+  using period = std::nano;
+  using duration = std::chrono::nanoseconds;
+  using time_point = std::chrono::time_point<virtual_clock>;
+  static constexpr bool is_steady = true;
+  static time_point now() noexcept { return time_point(duration(nanotime())); }
+};
+}  // namespace detail
+
+// clock: goro's clock (docs/reference.md, "Time"): the steady clock in
+// threaded mode, the virtual clock in deterministic mode.
+using clock = std::conditional_t<detail::deterministic, detail::virtual_clock, std::chrono::steady_clock>;
+
+// config: see docs/reference.md, "Runtime".
+struct config {
+  unsigned procs = 0;
+  std::size_t stack_size = 256 * 1024;
+  unsigned max_threads = 10000;
+  std::uint64_t seed = 0;
+  sim::strategy how = sim::strategy::random;
+  unsigned pct_depth = 3;
+  unsigned pct_steps = 100;
+  std::uint64_t max_steps = 10'000'000;
+};
+
+namespace detail {
+
+inline constexpr unsigned max_procs = 256;
+inline constexpr std::size_t min_stack_size = 16 * 1024;
+inline constexpr std::int64_t no_sleeper = INT64_MIN;  // sched_t::timer_m_until when no M sleeps for timers
+
+struct det_state;  // det.hpp
+
+// validate rejects a config that run() cannot honour (std::invalid_argument).
+inline void validate(const config& c) {
+  if (c.procs > max_procs) throw std::invalid_argument("goro::config: procs is over 256");
+  if (c.stack_size < min_stack_size) throw std::invalid_argument("goro::config: stack_size is under 16 KiB");
+  if (c.max_threads == 0) throw std::invalid_argument("goro::config: max_threads is 0");
+}
+
 
 // netpoller: what the scheduler needs from the netpoller (netpoll.hpp
 // implements it with epoll; a kqueue backend would implement the same two
@@ -2473,22 +2538,22 @@ struct sched_t {
   std::int32_t mcount = 0;       // lock: Ms alive
   std::int32_t mnext = 0;        // lock: next M id
   m* allm = nullptr;             // lock: every M ever made by this runtime
-  std::atomic<std::int32_t> nmspinning{0};  // spinning Ms; see "Spinning Ms"
+  std::atomic<std::int32_t> nmspinning{0};  // spinning Ms; see "Spinning Ms" (sched.hpp)
   bool stopping = false;         // lock: run() is shutting the Ms down
 
   // Goroutine ids: blocks of goid_batch handed to Ps; plain threads take one each.
   std::atomic<std::uint64_t> goid_gen{0};
   std::atomic<std::uint64_t> extra_created{0};  // goroutines spawned by plain threads (no P)
 
-  // Timers: one heap per P (p::timers); see "Timers" below.
+  // Timers: one heap per P (p::timers); see "Timers" in sched_timers.hpp.
   m* timer_m = nullptr;             // lock: the idle M sleeping until the earliest timer (or blocked in poll)
   // timer_m_until: what timer_m sleeps until (no_timer: an fd event), or
   // no_sleeper. Written under lock (seq_cst); read without it by adders: see
-  // "Timer M wake-ups".
+  // "Timer M wake-ups" (sched_timers.hpp).
   std::atomic<std::int64_t> timer_m_until{no_sleeper};
   bool timer_m_polls = false;       // lock: timer_m waits in netpoller::poll, not on its note
 
-  // sysmon (see "sysmon" below).
+  // sysmon (sysmon.hpp).
   pthread_t sysmon_thread{};
   note sysmon_note;                         // sysmon sleeps here between rounds
   // sysmon_deep: sysmon is in a sleep of sysmon_deep_sleep_ns or more; the
@@ -2509,992 +2574,152 @@ struct sched_t {
   note done;                        // run()'s caller sleeps here
   std::atomic<bool> main_done{false};
   std::atomic<bool> deadlocked{false};
-  std::atomic<bool> exiting{false}; // see "Unwinding at shutdown"
-  std::string deadlock_report;      // written under lock by checkdead
+  std::atomic<bool> exiting{false}; // see "Unwinding at shutdown" (run.hpp)
   std::exception_ptr main_exception;  // written by the main goroutine before main_done
-#if GORO_DETERMINISTIC
-  det_state* det = nullptr;         // the seeded scheduler's state; set by det_run before any goroutine
-#endif
+  // Deterministic mode: the seeded scheduler's state, set by det_run before
+  // any goroutine; nullptr in threaded mode (see det_hooks.hpp).
+  det_state* det = nullptr;
 };
 
-// ---------------------------------------------------------------------------
-// g cache (Go: gfput / gfget). Owner P only, or pp == nullptr for plain threads.
+}  // namespace detail
+}  // inline namespace GORO_DETAIL_ABI_NS
+}  // namespace goro
 
-inline void gfput(sched_t* s, p* pp, g* gp) {
-  gp->status.store(gstatus::dead, std::memory_order_release);
-  if (pp == nullptr) {
-    gp->schedlink = nullptr;
-    s->pool->put(gp, 1);
-    return;
-  }
-  gp->schedlink = pp->gfree;
-  pp->gfree = gp;
-  if (++pp->ngfree >= gcache_local_max) {
-    // Move half to the process-wide pool.
-    // The first half of the list goes (the Gs freed longest ago: least likely
-    // to be in this cache).
-    g* keep_tail = pp->gfree;
-    for (std::uint32_t i = 1; i < gcache_local_max / 2; ++i) keep_tail = keep_tail->schedlink;
-    g* list = keep_tail->schedlink;
-    keep_tail->schedlink = nullptr;
-    std::uint32_t n = pp->ngfree - gcache_local_max / 2;
-    pp->ngfree = gcache_local_max / 2;
-    s->pool->put(list, n);
-  }
-}
+#endif  // GORO_DETAIL_SCHEDT_HPP
 
-inline g* gfget(sched_t* s, p* pp) {
-  if (pp == nullptr) {
-    g* one = nullptr;
-    if (s->pool->take(&one, 1) == 0 && s->pool->fresh(&one, 1) == 0) return nullptr;
-    return one;
-  }
-  if (pp->gfree == nullptr) {
-    std::uint32_t n = s->pool->take(&pp->gfree, gcache_local_max / 2);
-    if (n == 0) n = s->pool->fresh(&pp->gfree, gcache_local_max / 2);
-    pp->ngfree += n;
-    if (n == 0) return nullptr;
-  }
-  g* gp = pp->gfree;
-  pp->gfree = gp->schedlink;
-  --pp->ngfree;
-  // The next free G was last written by whichever M ran it: start pulling its
-  // lines over now, for the next spawn (newproc writes all of them).
-  if (g* next = pp->gfree) {
-    const char* c = reinterpret_cast<const char*>(next);
-    for (std::size_t off = 0; off < sizeof(g); off += 64) __builtin_prefetch(c + off, 1);
-  }
-  return gp;
-}
-
-// ---------------------------------------------------------------------------
-// Switching.
-
-[[noreturn]] inline void stack_overflow_fatal(g* gp) noexcept;
-
-// gogo switches from the running context `from` to `to` on this M: the only
-// place that swaps stacks. The departing side saves errno and the C++
-// exception state into `from`, installs `to`'s exception state in this
-// thread, and tells the sanitizers. The arriving side (which returns from its
-// own earlier gogo, as `from`) finishes the departing side's pending op and
-// restores its errno. noinline: nothing computed from TLS before the swap may
-// be reused after it (the arriving side may be on another thread than when it
-// left). This M only.
-inline void run_pending(m* mp) noexcept;
-
-GORO_DETAIL_NOINLINE inline void gogo(m* mp, g* from, g* to, bool exiting = false) noexcept {
-  from->saved_errno = *errno_ptr();
-  cxa_eh_globals* eh = eh_globals();
-  from->eh_caught = eh->caught;
-  from->eh_uncaught = eh->uncaught;
-  eh->caught = to->eh_caught;
-  eh->uncaught = to->eh_uncaught;
-  if (from->stack.guard == guard_kind::canary && !exiting &&
-      *reinterpret_cast<std::uint64_t*>(from->stack.lo) != stack_canary_value)
-    stack_overflow_fatal(from);
-  (void)mp;
-  san_before_switch(from->san, to->san, exiting);
-  goro_detail_ctx_swap(&from->sp, to->sp);
-  // Arriving side: `from` is this context again.
-  san_after_switch(from->san, false);
-  run_pending(getm());
-  *errno_ptr() = from->saved_errno;
-}
-
-// ---------------------------------------------------------------------------
-// Run queues.
-
-// globrunqput_locked / globrunqput_batch_locked append to the global queue.
-// Require s->lock. (noexcept: running out of memory for the ring is fatal.)
-inline void globrunqput_locked(sched_t* s, g* gp) noexcept {
-  s->runq.push(gp);
-  s->runq_size.store(s->runq_size.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-}
-
-inline void globrunqput_batch_locked(sched_t* s, g* const* gs, std::uint32_t n) noexcept {
-  s->runq.push_batch(gs, n);
-  s->runq_size.store(s->runq_size.load(std::memory_order_relaxed) + static_cast<std::int32_t>(n), std::memory_order_relaxed);
-}
-
-// globrunqget takes a batch from the global queue: one to run, the rest into
-// pp's local queue (Go: globrunqget). Requires s->lock. Owner P.
-inline g* globrunqget_locked(sched_t* s, p* pp, std::int32_t max) noexcept {
-  std::int32_t sz = s->runq_size.load(std::memory_order_relaxed);
-  if (sz == 0) return nullptr;
-  std::int32_t n = sz / static_cast<std::int32_t>(s->allp.size()) + 1;
-  if (n > sz) n = sz;
-  if (max > 0 && n > max) n = max;
-  if (n > static_cast<std::int32_t>(p_runq::capacity / 2)) n = p_runq::capacity / 2;
-  s->runq_size.store(sz - n, std::memory_order_relaxed);
-  g* gp = s->runq.pop();
-  while (--n > 0)
-    if (pp->runq.put(s->runq.pop(), false) != nullptr) fatal("globrunqget: local runq full");
-  return gp;
-}
-
-// runqput queues gp on pp (next: in runnext), spilling half of a full ring to
-// the global queue (Go: runqput / runqputslow). Owner P only.
-inline void runqput(sched_t* s, p* pp, g* gp, bool next) noexcept {
-#if GORO_DETERMINISTIC
-  (void)pp;
-  (void)next;
-  det_put(s, gp);
-  return;
-#endif
-  g* over = pp->runq.put(gp, next);
-  while (over != nullptr) {
-    g* batch[p_runq::capacity / 2 + 1];
-    std::uint32_t n = pp->runq.put_slow(batch);
-    if (n == 0) {  // a thief made room: retry the plain put
-      over = pp->runq.put(over, false);
-      continue;
-    }
-    batch[n] = over;
-    rt_lock_guard lk(s->lock);
-    globrunqput_batch_locked(s, batch, n + 1);
-    over = nullptr;
-  }
-}
-
-inline std::uint32_t fastrand(std::uint32_t& state) noexcept {
-  // xorshift32; state must be non-zero.
-  std::uint32_t x = state;
-  x ^= x << 13;
-  x ^= x >> 17;
-  x ^= x << 5;
-  state = x;
-  return x;
-}
-
-// steal_work tries to steal half of another P's queue: steal_tries rounds over
-// the Ps in a random order, runnext only in the last round (Go: stealWork).
-// Owner P only (pp is the thief's own P).
-inline g* steal_work(sched_t* s, p* pp) noexcept {
-  const std::uint32_t n = static_cast<std::uint32_t>(s->allp.size());
-  if (n <= 1) return nullptr;
-  for (int round = 0; round < steal_tries; ++round) {
-    bool last = round == steal_tries - 1;
-    std::uint32_t start = fastrand(pp->fastrand) % n;
-    // A stride coprime with n visits every P once: odd strides are coprime with
-    // powers of two; in general, step through a stride of 1.
-    for (std::uint32_t i = 0; i < n; ++i) {
-      p* victim = s->allp[(start + i) % n];
-      if (victim == pp) continue;
-      std::uint32_t got = 0;
-      auto let_it_run = [victim] {
-        // Go: a running victim is probably about to run its runnext itself.
-        if (victim->mp.load(std::memory_order_relaxed) != nullptr) ::usleep(3);
-      };
-      if (g* gp = pp->runq.steal(victim->runq, last, let_it_run, &got)) {
-        pp->add_relaxed(pp->steals);
-        pp->add_relaxed(pp->stolen, got);
-        return gp;
-      }
-    }
-  }
-  return nullptr;
-}
-
-// ---------------------------------------------------------------------------
-// Ms and Ps.
-
-inline void mstart(m* mp);
-
-// pidleput / pidleget: the idle P list. Require s->lock.
-inline void pidleput_locked(sched_t* s, p* pp) noexcept {
-  pp->mp.store(nullptr, std::memory_order_relaxed);
-  pp->status.store(p_idle, std::memory_order_relaxed);
-  pp->link = s->pidle;
-  s->pidle = pp;
-  s->npidle.store(s->npidle.load(std::memory_order_relaxed) + 1, std::memory_order_seq_cst);
-}
-inline p* pidleget_locked(sched_t* s) noexcept {
-  p* pp = s->pidle;
-  if (pp != nullptr) {
-    s->pidle = pp->link;
-    s->npidle.store(s->npidle.load(std::memory_order_relaxed) - 1, std::memory_order_seq_cst);
-  }
-  return pp;
-}
-
-inline void acquirep(m* mp, p* pp) noexcept {
-  mp->pp = pp;
-  pp->mp.store(mp, std::memory_order_relaxed);
-  pp->status.store(p_running, std::memory_order_relaxed);
-}
-inline p* releasep(m* mp) noexcept {
-  p* pp = mp->pp;
-  mp->pp = nullptr;
-  if (pp != nullptr) pp->mp.store(nullptr, std::memory_order_relaxed);
-  return pp;
-}
-
-inline void checkdead_locked(sched_t* s) noexcept;
-// timers_earliest: the earliest timer over every P's heap (see "Timers").
-inline std::int64_t timers_earliest(sched_t* s) noexcept;
-inline std::int64_t timer_m_publish_until(sched_t* s, std::int64_t next) noexcept;
-
-// newm starts a new M (thread) that will run with pp. Requires s->lock.
-inline void newm_locked(sched_t* s, p* pp, bool spinning) {
-  if (static_cast<unsigned>(s->mcount) >= s->cfg.max_threads) {
-    char buf[24];
-    write_err("runtime: program exceeds ");
-    write_err(fmt_u64(buf, s->cfg.max_threads));
-    write_err("-thread limit\n");
-    fatal("thread exhaustion");
-  }
-  m* mp = new m();
-  mp->sched = s;
-  mp->id = s->mnext++;
-  mp->nextp = pp;
-  mp->spinning = spinning;
-  mp->fastrand = 0x9E3779B9u ^ static_cast<std::uint32_t>(mp->id * 2654435761u);
-  if (mp->fastrand == 0) mp->fastrand = 1;
-  mp->alllink = s->allm;
-  s->allm = mp;
-  ++s->mcount;
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setstacksize(&attr, 1 << 20);  // g0: the scheduler's slow path only
-  int rc = pthread_create(&mp->thread, &attr, [](void* arg) -> void* { mstart(static_cast<m*>(arg)); return nullptr; }, mp);
-  pthread_attr_destroy(&attr);
-  if (rc != 0) fatal("newm: pthread_create failed");
-}
-
-// startm runs pp on an idle M (or a new one). spinning: the M starts out
-// spinning (its count is already in nmspinning). Any M or thread.
-inline void startm(sched_t* s, p* pp, bool spinning) {
-  rt_lock_guard lk(s->lock);
-  if (s->stopping) {  // run() is joining the Ms: start none it would miss
-    if (spinning) s->nmspinning.fetch_sub(1, std::memory_order_seq_cst);
-    if (pp != nullptr) pidleput_locked(s, pp);
-    return;
-  }
-  if (pp == nullptr) {
-    pp = pidleget_locked(s);
-    if (pp == nullptr) {
-      if (spinning) s->nmspinning.fetch_sub(1, std::memory_order_seq_cst);
-      return;
-    }
-  }
-  m* mp = s->midle;
-  if (mp == nullptr) {
-    newm_locked(s, pp, spinning);
-    return;
-  }
-  s->midle = mp->schedlink;
-  --s->nmidle;
-  mp->spinning = spinning;
-  mp->nextp = pp;
-  mp->park.wakeup();
-}
-
-// wakep wakes an M to run Gs if there is an idle P and no M spinning. Called
-// after making a G runnable. Any M or thread. See "Spinning Ms".
-// via_runnext: the G was published by runqput(next = true), whose seq_cst
-// exchange of runnext already orders it before the loads below (and a
-// spinning M's re-check reads runnext), so the #StoreLoad fence is skipped,
-// as Go's XCHG-based atomic stores skip it.
-inline void wakep(sched_t* s, bool via_runnext = false) {
-#if GORO_DETERMINISTIC
-  (void)s;
-  (void)via_runnext;
-  return;  // one thread runs everything
-#endif
-  if (!via_runnext) full_fence();  // #StoreLoad: the queued G before the npidle/nmspinning reads
-  if (s->npidle.load(std::memory_order_seq_cst) == 0) return;
-  std::int32_t zero = 0;
-  if (s->nmspinning.load(std::memory_order_seq_cst) != 0 ||
-      !s->nmspinning.compare_exchange_strong(zero, 1, std::memory_order_seq_cst))
-    return;
-  startm(s, nullptr, true);
-}
-
-// handoffp passes a P whose M is leaving it (a locked M about to sleep, an M
-// leaving for good) to another M if there is work, else to the idle list
-// (Go: handoffp). Any M.
-inline void handoffp(sched_t* s, p* pp) {
-  if (!pp->runq.empty() || s->runq_size.load(std::memory_order_relaxed) != 0) {
-    startm(s, pp, false);
-    return;
-  }
-  std::int32_t zero = 0;
-  if (s->nmspinning.load() + s->npidle.load() == 0 && s->nmspinning.compare_exchange_strong(zero, 1)) {
-    startm(s, pp, true);
-    return;
-  }
-  rt_lock_guard lk(s->lock);
-  // Work on the global queue, or timers with no M watching them (this M was
-  // the last one running): give the P to an M (Go: handoffp's wakeNetPoller).
-  if (s->runq_size.load(std::memory_order_relaxed) != 0 ||
-      (timers_earliest(s) != no_timer && s->timer_m == nullptr && !s->stopping)) {
-    s->lock.unlock();
-    startm(s, pp, false);
-    s->lock.lock();
-    return;
-  }
-  pidleput_locked(s, pp);
-}
-
-// stopm puts this M on the idle list and sleeps until startm hands it a P.
-// Returns false if the runtime is stopping (the M must exit). This M, on g0.
-inline bool stopm(m* mp) {
-  sched_t* s = mp->sched;
-  {
-    rt_lock_guard lk(s->lock);
-    if (s->stopping) return false;
-    mp->schedlink = s->midle;
-    s->midle = mp;
-    ++s->nmidle;
-    checkdead_locked(s);
-  }
-  s->pool->scavenge();  // idle: a good time to give a burst's stacks back
-  mp->park.sleep();
-  mp->park.clear();
-  if (mp->nextp == nullptr) return false;  // woken by shutdown
-  acquirep(mp, mp->nextp);
-  mp->nextp = nullptr;
-  return true;
-}
-
-
-// ---------------------------------------------------------------------------
-// schedule and find_runnable.
-
-inline void ready(g* gp);
-
-// execute switches from g0 to gp on this M. Requires mp->pp.
-inline void execute(m* mp, g* gp) noexcept {
-  p* pp = mp->pp;
-  pp->schedtick.store(pp->schedtick.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  pp->add_relaxed(pp->scheduled);
-  if (pp->preempt.load(std::memory_order_relaxed)) pp->preempt.store(false, std::memory_order_relaxed);
-  gp->status.store(gstatus::running, std::memory_order_relaxed);
-  mp->curg = gp;
-  gogo(mp, &mp->g0, gp);
-}
-
-// runq_next is schedule's fast path: the local queue, and the global queue
-// every 61st tick for fairness (Go: schedule's checks). Owner P.
-// inherit: the G came from runnext and shares the current time slice (Go:
-// inheritTime): schedtick is not advanced for it, so a pair of goroutines
-// that keep readying each other through runnext looks to sysmon like one
-// long-running goroutine and is preempted after 10 ms, letting the rest of
-// the queue run.
-// Each call also prefetches the G now at the head of the ring: a G waits
-// there while many others run, so its lines are usually cold by the time it
-// runs, and schedule's first read of it was the hottest miss in skynet.
-// Prefetching is safe on any address, so a stale peek costs nothing.
-inline g* runq_next(sched_t* s, p* pp, bool* inherit = nullptr) noexcept {
-  if (inherit != nullptr) *inherit = false;
-  if (pp->schedtick.load(std::memory_order_relaxed) % global_runq_check_ticks == 0 && s->runq_size.load(std::memory_order_relaxed) > 0) {
-    rt_lock_guard lk(s->lock);
-    if (g* gp = globrunqget_locked(s, pp, 1)) return gp;
-  }
-  g* gp = pp->runq.get(inherit);
-  if (g* next = pp->runq.peek()) {
-    __builtin_prefetch(next, 1);
-    __builtin_prefetch(reinterpret_cast<const char*>(next) + 64, 1);
-  }
-  return gp;
-}
-
-// check_timers runs pp's due timers: one load when none is due. pp's M
-// (owner P), on every switch and in find_runnable.
-inline void check_timers(p* pp) {
-  std::int64_t next = pp->timers.next.load(std::memory_order_relaxed);  // a hint: the heap's lock decides
-  if (GORO_DETAIL_UNLIKELY(next != no_timer)) {
-    std::int64_t now = nanotime();
-    if (now >= next) {
-      rt_lock_guard lk(pp->timers.lock);
-      pp->timers.run_due_locked(now);
-    }
-  }
-}
-
-// run_other_timers runs the due timers of Ps other than self (a busy P whose
-// G does not switch, an idle P, a P whose M is in blocking<>), skipping a
-// heap somebody is running right now (Go: stealWork's checkTimers). The Gs
-// they ready go to self's queue. Returns whether any fired. Any M holding
-// self, on g0.
-inline bool run_other_timers(sched_t* s, p* self) {
-  std::int64_t now = 0;
-  bool fired = false;
-  for (p* other : s->allp) {
-    if (other == self) continue;
-    std::int64_t next = other->timers.next.load(std::memory_order_relaxed);
-    if (next == no_timer) continue;
-    if (now == 0) now = nanotime();
-    if (next > now || !other->timers.lock.try_lock()) continue;
-    fired = other->timers.run_due_locked(now) > 0 || fired;
-    other->timers.lock.unlock();
-  }
-  return fired;
-}
-
-// schedule leaves the current G (cur), whose pending op is already in
-// mp->pending, and runs another: directly when the local queue has one (one
-// switch), else through g0 and find_runnable. Returns when cur is resumed
-// (never, with exiting: cur's stack is done). Runs on cur's stack; this M only.
-inline void schedule(m* mp, g* cur, bool exiting = false) {
-  sched_t* s = mp->sched;
-#if GORO_DETERMINISTIC
-  // One thread: nothing runs concurrently with cur, so its park or yield is
-  // finished here, before the choice (its exit must wait for the switch: the
-  // stack is still in use). The seed picks the next G; if it picks cur again
-  // there is no switch at all.
-  if (!exiting) run_pending(mp);
-  g* next = det_next(s);
-  if (next == cur) {
-    cur->status.store(gstatus::running, std::memory_order_relaxed);
-    return;
-  }
-  if (next != nullptr) {
-    next->status.store(gstatus::running, std::memory_order_relaxed);
-    mp->curg = next;
-    gogo(mp, cur, next, exiting);
-    return;
-  }
-  mp->curg = nullptr;
-  gogo(mp, cur, &mp->g0, exiting);
-  return;
-#endif
-  if (mp->lockedg == nullptr && !mp->exiting) {
-    bool inherit;
-    g* gp = runq_next(s, mp->pp, &inherit);
-    if (gp != nullptr) {
-      if (gp->lockedm == nullptr) {
-        p* pp = mp->pp;
-        if (!inherit) pp->schedtick.store(pp->schedtick.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-        pp->add_relaxed(pp->scheduled);
-        if (!inherit && pp->preempt.load(std::memory_order_relaxed)) pp->preempt.store(false, std::memory_order_relaxed);
-        gp->status.store(gstatus::running, std::memory_order_relaxed);
-        mp->curg = gp;
-        gogo(mp, cur, gp, exiting);
-        return;
-      }
-      mp->nextg = gp;  // a G locked to another M: g0 hands it over
-    }
-  }
-  mp->curg = nullptr;
-  gogo(mp, cur, &mp->g0, exiting);
-}
-
-// injectglist makes the goroutines of a list (linked through schedlink, as
-// netpoller::poll returns them) runnable on the global queue and starts Ms
-// for them (Go: injectglist). Any M.
-inline void injectglist(sched_t* s, g* list) {
-  if (list == nullptr) return;
-#if GORO_DETERMINISTIC
-  while (list != nullptr) {  // one thread: straight into the runnable set
-    g* gp = list;
-    list = gp->schedlink;
-    gp->schedlink = nullptr;
-    gp->status.store(gstatus::runnable, std::memory_order_relaxed);
-    det_put(s, gp);
-  }
-  return;
-#endif
-  int n = 0;
-  {
-    rt_lock_guard lk(s->lock);
-    while (list != nullptr) {
-      g* gp = list;
-      list = gp->schedlink;
-      gp->status.store(gstatus::runnable, std::memory_order_relaxed);
-      globrunqput_locked(s, gp);
-      ++n;
-    }
-  }
-  for (; n > 0 && s->npidle.load(std::memory_order_relaxed) > 0; --n) startm(s, nullptr, false);
-}
-
-// netpoll_nonblocking: Go's netpoll(0) in findRunnable: if goroutines wait
-// on fds, collect the ready ones: the first to run now, the rest to the global
-// queue. (Go skips it while an M is blocked in poll; with epoll both may poll
-// at once.) Owner P.
-inline g* netpoll_nonblocking(sched_t* s) {
-  netpoller* np = s->np.load(std::memory_order_acquire);
-  if (np == nullptr || s->netpoll_waiters.load(std::memory_order_relaxed) == 0) return nullptr;
-  s->last_poll.store(nanotime(), std::memory_order_relaxed);
-  g* list = np->poll(0);
-  if (list == nullptr) return nullptr;
-  g* first = list;
-  injectglist(s, first->schedlink);
-  first->schedlink = nullptr;
-  return first;
-}
-
-// find_runnable finds a G to run: local, global, steal, else sleep. Returns
-// nullptr when the M must exit (shutdown). This M, on g0, holding a P on entry
-// and on return (Go: findRunnable).
-inline g* find_runnable(m* mp) {
-  sched_t* s = mp->sched;
-top:
-  p* pp = mp->pp;
-  check_timers(pp);
-  if (g* gp = runq_next(s, pp)) return gp;
-  if (s->runq_size.load(std::memory_order_relaxed) != 0) {
-    rt_lock_guard lk(s->lock);
-    if (g* gp = globrunqget_locked(s, pp, 0)) return gp;
-  }
-  if (g* gp = netpoll_nonblocking(s)) return gp;
-  if (run_other_timers(s, pp)) goto top;  // they readied Gs onto pp
-  // Steal, as a spinning M, if not too many are spinning already.
-  {
-    std::int32_t procs = static_cast<std::int32_t>(s->allp.size());
-    if (mp->spinning || 2 * s->nmspinning.load() < procs - s->npidle.load()) {
-      if (!mp->spinning) {
-        mp->spinning = true;
-        s->nmspinning.fetch_add(1, std::memory_order_seq_cst);
-      }
-      if (g* gp = steal_work(s, pp)) return gp;
-    }
-  }
-  // Nothing: give up the P. See "Spinning Ms".
-  s->lock.lock();
-  if (s->stopping) {
-    s->lock.unlock();
-    return nullptr;
-  }
-  if (g* gp = globrunqget_locked(s, pp, 0)) {
-    s->lock.unlock();
-    return gp;
-  }
-  releasep(mp);
-  pidleput_locked(s, pp);
-  s->lock.unlock();
-  if (mp->spinning) {
-    mp->spinning = false;
-    if (s->nmspinning.fetch_sub(1, std::memory_order_seq_cst) <= 0) fatal("find_runnable: negative nmspinning");
-    full_fence();  // #StoreLoad: nmspinning before the run queue re-check
-    // The global queue too: a plain thread (or the unwinder, or sysmon) that
-    // queued a G there may have seen this M still spinning and woken nobody.
-    if (s->runq_size.load(std::memory_order_seq_cst) != 0) {
-      s->lock.lock();
-      p* got = pidleget_locked(s);
-      s->lock.unlock();
-      if (got != nullptr) {
-        acquirep(mp, got);
-        mp->spinning = true;
-        s->nmspinning.fetch_add(1, std::memory_order_seq_cst);
-        goto top;
-      }
-    }
-    for (p* other : s->allp) {
-      if (!other->runq.empty()) {
-        s->lock.lock();
-        p* got = pidleget_locked(s);
-        s->lock.unlock();
-        if (got != nullptr) {
-          acquirep(mp, got);
-          mp->spinning = true;
-          s->nmspinning.fetch_add(1, std::memory_order_seq_cst);
-          goto top;
-        }
-        break;
-      }
-    }
-  }
-  // Timers and fds: one idle M (timer_m) waits until the earliest timer of
-  // any P, in the netpoller if goroutines wait on fds (Go: the M blocked in
-  // netpoll), else on its note. An earlier timer added meanwhile wakes it:
-  // see "Timer M wake-ups".
-  netpoller* np = s->np.load(std::memory_order_acquire);
-  bool want_poll = np != nullptr && s->netpoll_waiters.load(std::memory_order_relaxed) > 0;
-  if (want_poll || timers_earliest(s) != no_timer) {
-    s->lock.lock();
-    std::int64_t next = timers_earliest(s);
-    np = s->np.load(std::memory_order_acquire);  // again, under the lock: a waiter may have come meanwhile
-    want_poll = np != nullptr && s->netpoll_waiters.load(std::memory_order_relaxed) > 0;
-    if ((want_poll || next != no_timer) && s->timer_m == nullptr && !s->stopping) {
-      s->timer_m = mp;
-      s->timer_m_polls = want_poll;
-      next = timer_m_publish_until(s, next);
-      s->lock.unlock();
-      std::int64_t wait = next == no_timer ? -1 : std::max<std::int64_t>(next - nanotime(), 0);
-      g* list = nullptr;
-      if (want_poll) {
-        list = np->poll(wait);
-        s->last_poll.store(nanotime(), std::memory_order_relaxed);
-      }
-      else if (wait > 0) mp->park.sleep_for(wait);
-      s->lock.lock();
-      s->timer_m = nullptr;  // from here on nobody wakes this M for timers
-      s->timer_m_until.store(no_sleeper, std::memory_order_seq_cst);
-      s->timer_m_polls = false;
-      p* got = s->stopping ? nullptr : pidleget_locked(s);
-      bool stop = s->stopping;
-      s->lock.unlock();
-      mp->park.clear();
-      if (got != nullptr) {
-        acquirep(mp, got);
-        if (list != nullptr) {
-          g* first = list;
-          injectglist(s, first->schedlink);
-          first->schedlink = nullptr;
-          return first;
-        }
-        goto top;
-      }
-      injectglist(s, list);
-      if (stop) return nullptr;
-    } else {
-      s->lock.unlock();
-    }
-  }
-  if (!stopm(mp)) return nullptr;
-  goto top;
-}
-
-// reset_spinning: a spinning M found work. If it was the last spinner, wake
-// another so that the rest of a burst is picked up too (Go: resetspinning).
-inline void reset_spinning(m* mp) {
-  mp->spinning = false;
-  sched_t* s = mp->sched;
-  if (s->nmspinning.fetch_sub(1, std::memory_order_seq_cst) <= 0) fatal("reset_spinning: negative nmspinning");
-  wakep(s);
-}
-
-// startlockedm hands this M's P and gp to the M gp is locked to, which is
-// asleep in stoplockedm (Go: startlockedm). This M, on g0; it then has no P.
-inline void startlockedm(m* mp, g* gp) {
-  m* target = gp->lockedm;
-  sched_t* s = mp->sched;
-  {
-    // The target stops counting as idle now, before this M goes idle: else
-    // checkdead could see no running M in between (Go: incidlelocked(-1)).
-    rt_lock_guard lk(s->lock);
-    --s->nmidlelocked;
-  }
-  p* pp = releasep(mp);
-  target->nextp = pp;
-  target->nextg = gp;
-  target->park.wakeup();
-}
-
-// stoplockedm: this M's G is locked to it and has left (parked or yielded):
-// give the P away and sleep until someone hands the G back with a P
-// (Go: stoplockedm). This M, on g0.
-inline bool stoplockedm(m* mp) {
-  sched_t* s = mp->sched;
-  p* pp = releasep(mp);
-  {
-    rt_lock_guard lk(s->lock);
-    ++s->nmidlelocked;
-    checkdead_locked(s);
-  }
-  if (pp != nullptr) handoffp(s, pp);  // nullptr: it lost its P in blocking<>
-  mp->park.sleep();
-  mp->park.clear();
-  if (mp->nextp == nullptr) return false;  // shutdown (startlockedm did not run: the count no longer matters)
-  acquirep(mp, mp->nextp);
-  mp->nextp = nullptr;
-  return true;
-}
-
-// mexit: this M's locked G exited without unlocking: like Go, the thread is
-// not reused (thread-affine state may be left behind). Its P goes to another M.
-inline void mexit(m* mp) {
-  sched_t* s = mp->sched;
-  p* pp = releasep(mp);
-  {
-    rt_lock_guard lk(s->lock);
-    --s->mcount;
-  }
-  handoffp(s, pp);
-}
-
-// ---------------------------------------------------------------------------
-// Pending ops. See "Parking".
-
-inline void g_destroy_closure(g* gp) noexcept;
-inline void ready(g* gp);
-
-// ---------------------------------------------------------------------------
-// Claiming a parked G (shutdown only).
+// goro: from include/goro/det_hooks.hpp
+// goro/det_hooks.hpp — the contract between the threaded scheduler and the
+// deterministic one (GORO_DETERMINISTIC=1; det.hpp implements it).
 //
-// The unwinder finds parked Gs by walking every stack slot, so what it reads
-// may be stale: the G may be leaving its park right now, and then the object
-// its wait record names may be destroyed. try_cancel_park therefore first
-// claims the park (parkstate: cancellable -> claimed), then, after a heavy
-// fence, checks that the claim still holds and the G is still waiting. The
-// G, on leaving park(), does light_fence and waits while its parkstate is
-// claimed. Either the G's "running" status (stored before its light fence by
-// the M that resumed it) is visible after the heavy fence, or the G sees the
-// claim and waits: the G never leaves park while its record is being
-// cancelled. Any thread.
-inline void try_cancel_park(g* gp, sched_t* s) noexcept {
-  std::uint8_t expect = park_cancellable;
-  if (!gp->parkstate.compare_exchange_strong(expect, park_claimed, std::memory_order_acq_rel)) return;
-  heavy_fence();
-  if (gp->parkstate.load(std::memory_order_acquire) == park_claimed && gp->sched == s &&
-      gp->status.load(std::memory_order_acquire) == gstatus::waiting && gp->unwind.load(std::memory_order_relaxed) == 0 &&
-      gp->cancel != nullptr && gp->cancel(gp, gp->cancel_arg)) {
-    gp->unwind.store(1, std::memory_order_relaxed);
-    ready(gp);
-  }
-  expect = park_claimed;
-  gp->parkstate.compare_exchange_strong(expect, park_released, std::memory_order_acq_rel);
-}
+// Both modes compile both schedulers. The threaded scheduler (sched.hpp,
+// park.hpp, run.hpp, blocking.hpp) reaches the deterministic one only at the
+// hook points below, each written as
+//
+//     if constexpr (deterministic) { det_xxx(...); return; }
+//
+// so that a threaded build type-checks every hook call (and det.hpp's
+// definitions) and pays nothing for them, and a deterministic build
+// type-checks the threaded paths it skips. Like Go's netpoll.go ("an
+// implementation must define the following functions"), this file is the
+// whole list: a hook not declared here does not exist, and det.hpp defines
+// each one. Everything above the park/ready seam (channels, select, sync,
+// time, the netpoller) is the same code in both modes and calls no hook
+// directly except through park.hpp (det_rand via cheaprand).
+//
+// Every hook runs on the deterministic run's only thread (the M whose g0 is
+// det_loop), on a goroutine's stack or on g0; none is ever called from
+// another thread.
+#ifndef GORO_DETAIL_DET_HOOKS_HPP
+#define GORO_DETAIL_DET_HOOKS_HPP
 
-inline void run_pending(m* mp) noexcept {
-  pending_op op = mp->pending;
-  mp->pending.kind = pending_kind::none;
-  switch (op.kind) {
-    case pending_kind::none:
-      break;
-    case pending_kind::park: {
-      g* gp = op.gp;
-      cancel_fn cancel = gp->cancel;  // read before unlock: after it, gp may run again
-      sched_t* s = gp->sched;
-      gp->status.store(gstatus::waiting, std::memory_order_release);
-      if (op.unlock != nullptr && !op.unlock(gp, op.arg)) {
-        gp->status.store(gstatus::runnable, std::memory_order_relaxed);
-        runqput(s, mp->pp, gp, true);
-        break;
-      }
-      // From here a waker may already have readied gp, and another M resumed
-      // it. A late store of park_cancellable is harmless: try_cancel_park
-      // checks that gp is still waiting after claiming it.
-      if (cancel != nullptr) {
-        gp->parkstate.store(park_cancellable, std::memory_order_release);
-        light_fence();  // Dekker with run_main's exiting store; see "Unwinding at shutdown"
-        if (GORO_DETAIL_UNLIKELY(s->exiting.load(std::memory_order_relaxed))) try_cancel_park(gp, s);
-      }
-      break;
-    }
-    case pending_kind::yield:
-      op.gp->status.store(gstatus::runnable, std::memory_order_relaxed);
-      runqput(mp->sched, mp->pp, op.gp, false);
-      break;
-    case pending_kind::exit: {
-      g* gp = op.gp;
-      san_fiber_destroy(gp->san);
-      gfput(mp->sched, mp->pp, gp);
-      break;
-    }
-    case pending_kind::exitsyscall: {
-      // Back from blocking<> with no P free: the G waits on the global queue
-      // and this M goes idle (Go: exitsyscall0).
-      op.gp->status.store(gstatus::runnable, std::memory_order_relaxed);
-      {
-        rt_lock_guard lk(mp->sched->lock);
-        globrunqput_locked(mp->sched, op.gp);
-      }
-      wakep(mp->sched);
-      break;
-    }
-  }
-  // Timers are run here, on the arriving side, never before a switch: the
-  // departing side may hold a lock that firing a timer needs.
-  if (mp->pp != nullptr) check_timers(mp->pp);
-}
 
-// ---------------------------------------------------------------------------
-// The park/ready seam.
+#include <cstddef>
+#include <cstdint>
+#include <exception>
 
-// ready makes gp runnable: on the current P if the caller is an M of gp's
-// runtime, else on the global queue; then wakes an M if one is needed.
-// Any M or plain thread (Go: ready).
-inline void ready(g* gp) {
-  if (gp->is_thread) {
-    gp->thread_note.wakeup();
-    return;
-  }
-  sched_t* s = gp->sched;
-  gp->status.store(gstatus::runnable, std::memory_order_relaxed);  // published by the queue's release
-#if GORO_DETERMINISTIC
-  det_put(s, gp);
-  return;
-#endif
-  m* mp = getm();
-  if (mp != nullptr && mp->sched == s && mp->pp != nullptr) {
-    runqput(s, mp->pp, gp, true);
-    wakep(s, true);
-    return;
-  }
-  {
-    rt_lock_guard lk(s->lock);
-    globrunqput_locked(s, gp);
-  }
-  wakep(s);
-}
+namespace goro {
+inline namespace GORO_DETAIL_ABI_NS {
+namespace detail {
 
-// park_opts: the optional parts of a park.
-struct park_opts {
-  cancel_fn cancel = nullptr;  // see "Unwinding at shutdown"; nullptr: cannot be unwound while parked
-  void* cancel_arg = nullptr;
+// det_input: what drives a run besides its config: run_with_choices' bytes
+// (each decision takes the next byte), and explore's quiet flag.
+struct det_input {
+  const std::uint8_t* choices = nullptr;
+  std::size_t nchoices = 0;
+  bool by_choices = false;
+  bool quiet = false;
 };
 
-// park blocks the calling goroutine until ready(gp) (Go: gopark). unlock runs
-// after the switch away (see "Parking"); a waker can find the G only after it.
-// Throws goroutine_exit when the shutdown unwinder cancelled this wait. On a
-// plain OS thread it sleeps the thread instead.
-inline void park(wait_reason why, unlock_fn unlock, void* arg, park_opts opts = {}) {
-  m* mp = getm();
-  g* gp = (mp != nullptr && mp->curg != nullptr) ? mp->curg : thread_g();
-  gp->why = why;
-  gp->cancel = opts.cancel;
-  gp->cancel_arg = opts.cancel_arg;
-  if (gp->is_thread) {
-    gp->thread_note.clear();
-    plain_threads_in_goro.fetch_add(1, std::memory_order_seq_cst);
-    if (unlock == nullptr || unlock(gp, arg)) gp->thread_note.sleep();
-    plain_threads_in_goro.fetch_sub(1, std::memory_order_seq_cst);
-    gp->why = wait_reason::none;
-    return;
-  }
-  gp->wait_since = gp->sched->coarse_now.load(std::memory_order_relaxed);
-  mp->pending = pending_op{pending_kind::park, gp, unlock, arg};
-  schedule(mp, gp);
-  if (opts.cancel != nullptr) {
-    light_fence();  // see "Claiming a parked G"
-    while (GORO_DETAIL_UNLIKELY(gp->parkstate.load(std::memory_order_acquire) == park_claimed)) cpu_relax();
-    gp->parkstate.store(park_none, std::memory_order_relaxed);
-  }
-  gp->why = wait_reason::none;
-  if (GORO_DETAIL_UNLIKELY(gp->unwind.load(std::memory_order_relaxed) == 1)) {
-    gp->unwind.store(2, std::memory_order_relaxed);
-    throw goroutine_exit{};
-  }
-}
+// --- the run queue ----------------------------------------------------------
+// det_put adds gp (already marked runnable) to the run's runnable set. Replaces
+// runqput and the global queue (ready, injectglist, run_pending's yield and
+// cancelled park, newproc). Must not allocate or throw: det_spawn reserved room.
+inline void det_put(sched_t* s, g* gp) noexcept;
+// det_next makes one scheduling decision: removes and returns the G to run
+// next, or nullptr when none is runnable. Counts a step (max_steps, PCT's
+// change points) and begins the unwinding once the run fails or main returns.
+// Replaces schedule's runq_next and find_runnable.
+inline g* det_next(sched_t* s);
 
-// plain_call_scope marks a plain OS thread as inside a goro call that can
-// ready a goroutine (a wait record already dequeued but not yet readied is
-// invisible to checkdead). Goroutines skip it: their M is not idle.
-class plain_call_scope {
- public:
-  plain_call_scope() noexcept : on_(getm() == nullptr) {
-    if (on_) plain_threads_in_goro.fetch_add(1, std::memory_order_seq_cst);
-  }
-  ~plain_call_scope() {
-    if (on_) plain_threads_in_goro.fetch_sub(1, std::memory_order_seq_cst);
-  }
-  plain_call_scope(const plain_call_scope&) = delete;
-  plain_call_scope& operator=(const plain_call_scope&) = delete;
+// --- scheduling points ---------------------------------------------------------
+// det_point: a scheduling point of the running goroutine: it yields to
+// det_next (which may pick it again). may_unwind: it may throw goroutine_exit
+// when the run is unwinding (false for operations that run in destructors).
+// Replaces safe_point's preemption check and is sched_point's body.
+inline void det_point(bool may_unwind);
 
- private:
-  bool on_;
-};
+// --- goroutines -----------------------------------------------------------------
+// det_spawn registers a new goroutine (newproc, before it is queued): its
+// record, PCT priority, race-detector clock inherited from its parent.
+inline void det_spawn(sched_t* s, g* gp);
+// det_exit unregisters gp (goexit, before its last switch).
+inline void det_exit(sched_t* s, g* gp) noexcept;
 
-// sync_can_spin: may a goroutine spinning for a mutex (iteration iter) hope
-// that the holder, running on another P, releases it soon? (Go:
-// sync_runtime_canSpin: a few rounds, a multicore machine, another P running,
-// and nothing waiting in our own run queue.) Any goroutine; false on threads.
-// ncpu: the number of CPUs, read once. glibc's get_nprocs (under
-// std::thread::hardware_concurrency) opens and reads
-// /sys/devices/system/cpu/online on every call: microseconds that
-// sync_can_spin used to pay on each spin of a contended mutex.
-inline unsigned ncpu() noexcept {
-  static const unsigned n = std::thread::hardware_concurrency();
-  return n;
-}
+// --- failures ---------------------------------------------------------------------
+// det_fail records the run's first failure (a panic, deadlock, race, livelock)
+// and starts the unwinding; run() throws it once every goroutine has ended.
+// Replaces panic_abort for exceptions escaping a goroutine.
+inline void det_fail(sched_t* s, std::exception_ptr e) noexcept;
+// det_fatal: a Go fatal error (unlock of an unlocked mutex) fails the run as a
+// panic_error instead of ending the process; abandons the calling goroutine.
+// Replaces fatal in sync_fatal.
+[[noreturn]] inline void det_fatal(const char* msg) noexcept;
 
-inline bool sync_can_spin(int iter) noexcept {
-  if (iter >= 4) return false;
-  m* mp = getm();
-  if (mp == nullptr || mp->pp == nullptr) return false;
-  sched_t* s = mp->sched;
-  if (ncpu() <= 1) return false;
-  if (static_cast<std::int32_t>(s->allp.size()) <= s->npidle.load(std::memory_order_relaxed) + s->nmspinning.load(std::memory_order_relaxed) + 1)
-    return false;
-  return mp->pp->runq.empty();
-}
+// --- choices and the race detector -----------------------------------------------
+// det_rand: a random number that the seed (or the next choice byte) decides:
+// select's poll order. 0 outside a run.
+inline std::uint32_t det_rand() noexcept;
+// det_race_acquire / det_race_release: the happens-before edges of Go's
+// memory model at goro's sync operations, for sim::shared's race detector.
+inline void det_race_acquire(const void* obj) noexcept;
+inline void det_race_release(const void* obj) noexcept;
 
-// sync_spin: Go's procyield(30).
-inline void sync_spin() noexcept {
-  for (int i = 0; i < 30; ++i) cpu_relax();
-}
+// --- the run ---------------------------------------------------------------------
+// det_run is goro::run in deterministic mode: one thread, one P, the seed's
+// schedule, virtual time. Returns when every goroutine has ended; throws the
+// run's failure or main's exception.
+template <class F>
+void det_run(F&& main_fn, config cfg, source_loc site, det_input in);
 
-// sync_fatal: a misuse Go reports with fatal (unlock of an unlocked mutex):
-// ends the process with Go's text (the deterministic scheduler fails the run
-// instead, as a panic_error).
-[[noreturn]] inline void sync_fatal(const char* msg) noexcept {
-#if GORO_DETERMINISTIC
-  det_fatal(msg);
-#else
-  fatal(msg);
-#endif
-}
+}  // namespace detail
+}  // inline namespace GORO_DETAIL_ABI_NS
+}  // namespace goro
 
-// unwind_point throws goroutine_exit if the runtime is unwinding and this G has
-// not been unwound yet: yield's check (API.md: "blocking call or yield()").
-inline void unwind_point(g* gp) {
-  if (GORO_DETAIL_UNLIKELY(gp->sched->exiting.load(std::memory_order_relaxed)) &&
-      gp->unwind.load(std::memory_order_relaxed) == 0) {
-    gp->unwind.store(2, std::memory_order_relaxed);
-    throw goroutine_exit{};
-  }
-}
+#endif  // GORO_DETAIL_DET_HOOKS_HPP
+
+// goro: from include/goro/sched_timers.hpp
+// goro/sched_timers.hpp — the scheduler's half of Go's runtime/time.go: where
+// a timer goes (timer_home), adding and deleting (timer_add / timer_del), who
+// runs due timers (check_timers, run_other_timers, sysmon_run_timers), and the
+// timer M: the one idle M that sleeps until the earliest timer of any P. The
+// heap itself is timers.hpp; timer_sleep and the timer users are above the
+// seam (park.hpp, time.hpp, sync.hpp, netpoll.hpp).
+#ifndef GORO_DETAIL_SCHED_TIMERS_HPP
+#define GORO_DETAIL_SCHED_TIMERS_HPP
+
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+
+namespace goro {
+inline namespace GORO_DETAIL_ABI_NS {
+namespace detail {
+
+// sysmon fires the timers of a P overdue by more than this (see "Timers"):
+// 1 ms for a P no M runs (idle, or its M in blocking<>); 20 ms, twice the
+// preemption period, for a running P, whose M runs them itself at its next
+// switch, at the latest when sysmon's preemption mark reaches a safe point
+// (readied there they go to that P's queue; fired by sysmon, to the global
+// queue, which a P checks only every 61st schedule).
+inline constexpr std::int64_t sysmon_timer_slack_ns = 1'000'000;
+inline constexpr std::int64_t sysmon_timer_slack_running_ns = 20'000'000;
+
+// wakep (sched.hpp): an adder without a P makes sure an M watches its timer.
+inline void wakep(sched_t* s, bool via_runnext = false);
 
 // ---------------------------------------------------------------------------
-// Timers (simple).
-
-// in_blocking: is the caller a goroutine inside blocking<>?
-inline bool in_blocking() noexcept {
-  m* mp = getm();
-  return mp != nullptr && mp->curg != nullptr && mp->curg->in_blocking != 0;
-}
-
-// throw_if_blocking: a goro call about to park inside blocking<> throws
-// std::logic_error (API.md): the guard is for kernel and foreign calls only.
-// Called before any lock is taken for the park.
-inline void throw_if_blocking() {
-  if (GORO_DETAIL_UNLIKELY(in_blocking()))
-    throw std::logic_error("goro::blocking: a goro call that parks (channel, lock, sleep, I/O wait) inside a blocking<> guard");
-}
-
-// safe_point: the cooperative preemption point (Go's async preemption is
-// signal-based; goro's is not, see DESIGN.md). sysmon marks a P whose G ran
-// over 10 ms; that G yields at its next goro call that reaches here (go(), a
-// channel operation, select). This M only.
-inline void safe_point() {
-#if GORO_DETERMINISTIC
-  det_point(true);
-  return;
-#endif
-  m* mp = getm();
-  if (GORO_DETAIL_LIKELY(mp == nullptr || mp->pp == nullptr || !mp->pp->preempt.load(std::memory_order_relaxed))) return;
-  g* gp = mp->curg;
-  if (gp == nullptr || gp->in_blocking != 0 || mp->lockedg != nullptr) return;
-  mp->pp->preempt.store(false, std::memory_order_relaxed);
-  unwind_point(gp);
-  mp->pending = pending_op{pending_kind::yield, gp, nullptr, nullptr};
-  schedule(mp, gp);
-}
-
-// sched_point: a scheduling point of deterministic mode (API.md lists them:
-// the sync operations, timer operations, sim::point ...); nothing in threaded
-// mode, where the channel operations' safe_point is the preemption point.
-// may_unwind = false for operations that may run in destructors (unlock,
-// done, notify): they never throw goroutine_exit.
-inline void sched_point([[maybe_unused]] bool may_unwind = true) {
-#if GORO_DETERMINISTIC
-  det_point(may_unwind);
-#endif
-}
-
-// race_acquire / race_release: the happens-before edges of Go's memory model
-// at goro's sync operations (Go: raceacquire / racerelease), for the
-// deterministic mode's race detector (sim::shared); nothing in threaded mode,
-// where the sync objects' own atomics carry the edges.
-inline void race_acquire([[maybe_unused]] const void* obj) noexcept {
-#if GORO_DETERMINISTIC
-  det_race_acquire(obj);
-  if (obj != nullptr) san_edge(obj, false);
-#endif
-}
-inline void race_release([[maybe_unused]] const void* obj) noexcept {
-#if GORO_DETERMINISTIC
-  det_race_release(obj);
-  if (obj != nullptr) san_edge(obj, true);
-#endif
-}
-
-// ---------------------------------------------------------------------------
-// Timers (Go: the scheduler's half of runtime/time.go; the heap is in
-// timers.hpp).
+// Timers.
 //
 // Each P owns a timer_heap (p::timers). A timer is added to the heap of the P
 // its adder runs on (timer_home); plain threads, and goroutines inside
@@ -3660,67 +2885,777 @@ inline void sysmon_run_timers(sched_t* s, std::int64_t now) {
   }
 }
 
-// timer_sleep parks the calling goroutine until `when` (nanotime). Its timer
-// (on this stack) is armed by park's unlock step, after the switch away, as
-// Go's resetForSleep is: it cannot fire while the goroutine is still on its
-// stack, and no lock is held across the park.
-inline void timer_sleep(std::int64_t when) {
-  rt_region rt;
-  throw_if_blocking();
-  rtimer t;
-  t.when = when;
-  t.arg = getg();
-  t.f = [](rtimer* self, std::int64_t) noexcept { ready(static_cast<g*>(self->arg)); };
-  park(
-      wait_reason::sleep,
-      [](g* gp, void* tp) noexcept {
-        timer_add(gp->sched, static_cast<rtimer*>(tp));
-        return true;
-      },
-      &t, park_opts{[](g* gp, void* tp) noexcept { return timer_del(gp->sched, static_cast<rtimer*>(tp)); }, &t});
+// check_timers runs pp's due timers: one load when none is due. pp's M
+// (owner P), on every switch and in find_runnable.
+inline void check_timers(p* pp) {
+  std::int64_t next = pp->timers.next.load(std::memory_order_relaxed);  // a hint: the heap's lock decides
+  if (GORO_DETAIL_UNLIKELY(next != no_timer)) {
+    std::int64_t now = nanotime();
+    if (now >= next) {
+      rt_lock_guard lk(pp->timers.lock);
+      pp->timers.run_due_locked(now);
+    }
+  }
 }
 
-// to_ns: a duration in ns, saturated so that nanotime() + it cannot overflow.
-template <class Rep, class Period>
-std::int64_t to_ns(std::chrono::duration<Rep, Period> d) noexcept {
-  using namespace std::chrono;
-  if (d <= d.zero()) return 0;
-  constexpr auto cap = duration<double>(100.0 * 365 * 24 * 3600);  // 100 years
-  if (duration<double>(d) >= cap) return INT64_MAX / 4;
-  return ceil<nanoseconds>(d).count();
+// run_other_timers runs the due timers of Ps other than self (a busy P whose
+// G does not switch, an idle P, a P whose M is in blocking<>), skipping a
+// heap somebody is running right now (Go: stealWork's checkTimers). The Gs
+// they ready go to self's queue. Returns whether any fired. Any M holding
+// self, on g0.
+inline bool run_other_timers(sched_t* s, p* self) {
+  std::int64_t now = 0;
+  bool fired = false;
+  for (p* other : s->allp) {
+    if (other == self) continue;
+    std::int64_t next = other->timers.next.load(std::memory_order_relaxed);
+    if (next == no_timer) continue;
+    if (now == 0) now = nanotime();
+    if (next > now || !other->timers.lock.try_lock()) continue;
+    fired = other->timers.run_due_locked(now) > 0 || fired;
+    other->timers.lock.unlock();
+  }
+  return fired;
 }
 
-// deadline_ns: a goro::clock time point as a nanotime() value.
-// Saturates: time_point::min() (or any past time) is now, and a far future
-// (time_point::max()) is to_ns's cap. t - now is computed only when t > now,
-// so it cannot overflow (now is positive: the steady clock counts from boot).
-inline std::int64_t deadline_ns(clock::time_point t) noexcept {
-  clock::time_point now = clock::now();
-  std::int64_t now_ns = nanotime();
-  if (t <= now) return now_ns;
-  return now_ns + to_ns(t - now);
+// all_timer_heaps holds every P's heap lock, in P order: the only place that
+// holds two heap locks (a deadline change re-arming timers that may sit in
+// any heap; see netpoll.hpp's lock order). Any M or thread holding no heap lock.
+class all_timer_heaps {
+ public:
+  explicit all_timer_heaps(sched_t* s) noexcept : s_(s) {
+    for (p* pp : s_->allp) pp->timers.lock.lock();
+  }
+  ~all_timer_heaps() {
+    for (std::size_t i = s_->allp.size(); i-- > 0;) s_->allp[i]->timers.lock.unlock();
+  }
+  all_timer_heaps(const all_timer_heaps&) = delete;
+  all_timer_heaps& operator=(const all_timer_heaps&) = delete;
+
+ private:
+  sched_t* s_;
+};
+
+}  // namespace detail
+}  // inline namespace GORO_DETAIL_ABI_NS
+}  // namespace goro
+
+#endif  // GORO_DETAIL_SCHED_TIMERS_HPP
+
+// goro: from include/goro/sched.hpp
+// goro/sched.hpp — the threaded scheduler: Gs on Ms holding Ps (Go: proc.go).
+//
+// Contents, in the order a reader of proc.go would look for them:
+//   switching          gogo: the one place that swaps stacks (errno, exception
+//                      state, sanitizers), and the pending-op hand-off
+//   run queues         runqput / globrunqput / globrunqget / steal_work
+//   Ms and Ps          startm / stopm / wakep / handoffp / acquirep / releasep
+//   schedule           execute, schedule (on a G's stack) and find_runnable
+//                      (on g0); locked Ms; run_pending, the arriving side of
+//                      every switch
+//   goroutines         newproc, g_entry, goexit
+//   Ms                 mstart, the g0 loop; current_sched / default_sched
+// Elsewhere: the runtime's state (schedt.hpp), the g cache (gcache.hpp), the
+// scheduler's timers (sched_timers.hpp), sysmon (sysmon.hpp), the park/ready
+// seam that everything above the scheduler calls (park.hpp), start-up,
+// checkdead and shutdown (run.hpp), and the deterministic scheduler's hooks
+// (det_hooks.hpp), which the code below calls under `if constexpr
+// (deterministic)`.
+//
+// ---------------------------------------------------------------------------
+// Spinning Ms (Go: "Worker thread parking/unparking", proc.go).
+//
+// We must not lose a wake-up (a runnable G with an idle P and no M looking),
+// and must not wake an M for every ready. Go's protocol: an M is "spinning" when
+// it has a P, its own queue is empty and it is looking for work to steal; at most
+// procs/2 spin at once. Whoever readies a G wakes an M (wakep) only if there is an
+// idle P and no spinning M. A spinning M that finds work stops spinning and, if
+// it was the last spinner, wakes another (so that a burst of submissions is
+// spread). A spinning M that finds nothing:
+//   1. puts its P on the idle list (under sched.lock),
+//   2. decrements nmspinning,
+//   3. #StoreLoad (full_fence),
+//   4. checks every P's run queue again, and if one has work takes an idle P
+//      back and spins again.
+// The submitter does: put the G in a queue, #StoreLoad (full_fence in wakep),
+// check npidle / nmspinning. Either the submitter sees the idle P and no
+// spinner (and wakes an M), or the M's re-check sees the G.
+#ifndef GORO_DETAIL_SCHED_HPP
+#define GORO_DETAIL_SCHED_HPP
+
+
+#include <algorithm>
+#include <cxxabi.h>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <new>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <unistd.h>
+#include <utility>
+
+namespace goro {
+inline namespace GORO_DETAIL_ABI_NS {
+namespace detail {
+
+inline constexpr std::uint32_t global_runq_check_ticks = 61;  // Go: schedtick%61 == 0
+inline constexpr int steal_tries = 4;                         // Go: stealTries
+inline constexpr std::uint64_t goid_batch = 16;               // Go: _GoidCacheBatch
+
+// Defined later, by the parts the scheduler calls back into: the park/ready
+// seam (park.hpp), checkdead and the stack-overflow report (run.hpp).
+inline void ready(g* gp);
+inline void try_cancel_park(g* gp, sched_t* s) noexcept;
+inline void checkdead_locked(sched_t* s) noexcept;
+[[noreturn]] inline void stack_overflow_fatal(g* gp) noexcept;
+inline void safe_point();
+
+// ---------------------------------------------------------------------------
+// Switching.
+
+// gogo switches from the running context `from` to `to` on this M: the only
+// place that swaps stacks. The departing side saves errno and the C++
+// exception state into `from`, installs `to`'s exception state in this
+// thread, and tells the sanitizers. The arriving side (which returns from its
+// own earlier gogo, as `from`) finishes the departing side's pending op and
+// restores its errno. noinline: nothing computed from TLS before the swap may
+// be reused after it (the arriving side may be on another thread than when it
+// left). This M only.
+inline void run_pending(m* mp) noexcept;
+
+GORO_DETAIL_NOINLINE inline void gogo(m* mp, g* from, g* to, bool exiting = false) noexcept {
+  from->saved_errno = *errno_ptr();
+  cxa_eh_globals* eh = eh_globals();
+  from->eh_caught = eh->caught;
+  from->eh_uncaught = eh->uncaught;
+  eh->caught = to->eh_caught;
+  eh->uncaught = to->eh_uncaught;
+  if (from->stack.guard == guard_kind::canary && !exiting &&
+      *reinterpret_cast<std::uint64_t*>(from->stack.lo) != stack_canary_value)
+    stack_overflow_fatal(from);
+  (void)mp;
+  san_before_switch(from->san, to->san, exiting);
+  goro_detail_ctx_swap(&from->sp, to->sp);
+  // Arriving side: `from` is this context again.
+  san_after_switch(from->san, false);
+  run_pending(getm());
+  *errno_ptr() = from->saved_errno;
 }
 
 // ---------------------------------------------------------------------------
-// checkdead (Go: checkdead). Called with s->lock held whenever an M goes idle:
-// if no M is running, no plain thread is inside a goro call, no G is queued
-// and no timer is pending, every goroutine is parked on a goro object for
-// good. run() is woken to report it (it builds the dump: nothing can change now).
-inline void checkdead_locked(sched_t* s) noexcept {
-  if (s->is_default || s->main_done.load(std::memory_order_relaxed) || s->deadlocked.load(std::memory_order_relaxed) ||
-      s->exiting.load(std::memory_order_relaxed))
-    return;
-  if (s->mcount - s->nmidle - s->nmidlelocked > 0) return;
-  if (plain_threads_in_goro.load(std::memory_order_seq_cst) > 0) return;
-  if (s->runq_size.load(std::memory_order_relaxed) != 0) return;
-  for (p* pp : s->allp)
-    if (!pp->runq.empty()) return;
-  if (timers_earliest(s) != no_timer) return;
-  if (s->netpoll_waiters.load(std::memory_order_acquire) > 0) return;  // an fd event may wake someone
-  s->deadlocked.store(true, std::memory_order_release);
-  s->done.wakeup();
+// Run queues.
+
+// globrunqput_locked / globrunqput_batch_locked append to the global queue.
+// Require s->lock. (noexcept: running out of memory for the ring is fatal.)
+inline void globrunqput_locked(sched_t* s, g* gp) noexcept {
+  s->runq.push(gp);
+  s->runq_size.store(s->runq_size.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 
+inline void globrunqput_batch_locked(sched_t* s, g* const* gs, std::uint32_t n) noexcept {
+  s->runq.push_batch(gs, n);
+  s->runq_size.store(s->runq_size.load(std::memory_order_relaxed) + static_cast<std::int32_t>(n), std::memory_order_relaxed);
+}
+
+// globrunqget takes a batch from the global queue: one to run, the rest into
+// pp's local queue (Go: globrunqget). Requires s->lock. Owner P.
+inline g* globrunqget_locked(sched_t* s, p* pp, std::int32_t max) noexcept {
+  std::int32_t sz = s->runq_size.load(std::memory_order_relaxed);
+  if (sz == 0) return nullptr;
+  std::int32_t n = sz / static_cast<std::int32_t>(s->allp.size()) + 1;
+  if (n > sz) n = sz;
+  if (max > 0 && n > max) n = max;
+  if (n > static_cast<std::int32_t>(p_runq::capacity / 2)) n = p_runq::capacity / 2;
+  s->runq_size.store(sz - n, std::memory_order_relaxed);
+  g* gp = s->runq.pop();
+  while (--n > 0)
+    if (pp->runq.put(s->runq.pop(), false) != nullptr) fatal("globrunqget: local runq full");
+  return gp;
+}
+
+// runqput queues gp on pp (next: in runnext), spilling half of a full ring to
+// the global queue (Go: runqput / runqputslow). Owner P only.
+inline void runqput(sched_t* s, p* pp, g* gp, bool next) noexcept {
+  if constexpr (deterministic) {
+    det_put(s, gp);
+    return;
+  }
+  g* over = pp->runq.put(gp, next);
+  while (over != nullptr) {
+    g* batch[p_runq::capacity / 2 + 1];
+    std::uint32_t n = pp->runq.put_slow(batch);
+    if (n == 0) {  // a thief made room: retry the plain put
+      over = pp->runq.put(over, false);
+      continue;
+    }
+    batch[n] = over;
+    rt_lock_guard lk(s->lock);
+    globrunqput_batch_locked(s, batch, n + 1);
+    over = nullptr;
+  }
+}
+
+inline std::uint32_t fastrand(std::uint32_t& state) noexcept {
+  // xorshift32; state must be non-zero.
+  std::uint32_t x = state;
+  x ^= x << 13;
+  x ^= x >> 17;
+  x ^= x << 5;
+  state = x;
+  return x;
+}
+
+// steal_work tries to steal half of another P's queue: steal_tries rounds over
+// the Ps in a random order, runnext only in the last round (Go: stealWork).
+// Owner P only (pp is the thief's own P).
+inline g* steal_work(sched_t* s, p* pp) noexcept {
+  const std::uint32_t n = static_cast<std::uint32_t>(s->allp.size());
+  if (n <= 1) return nullptr;
+  for (int round = 0; round < steal_tries; ++round) {
+    bool last = round == steal_tries - 1;
+    std::uint32_t start = fastrand(pp->fastrand) % n;
+    // From a random start, every other P once, in order.
+    for (std::uint32_t i = 0; i < n; ++i) {
+      p* victim = s->allp[(start + i) % n];
+      if (victim == pp) continue;
+      std::uint32_t got = 0;
+      auto let_it_run = [victim] {
+        // Go: a running victim is probably about to run its runnext itself.
+        if (victim->mp.load(std::memory_order_relaxed) != nullptr) ::usleep(3);
+      };
+      if (g* gp = pp->runq.steal(victim->runq, last, let_it_run, &got)) {
+        pp->add_relaxed(pp->steals);
+        pp->add_relaxed(pp->stolen, got);
+        return gp;
+      }
+    }
+  }
+  return nullptr;
+}
+// ---------------------------------------------------------------------------
+// Ms and Ps.
+
+inline void mstart(m* mp);
+
+// pidleput / pidleget: the idle P list. Require s->lock.
+inline void pidleput_locked(sched_t* s, p* pp) noexcept {
+  pp->mp.store(nullptr, std::memory_order_relaxed);
+  pp->status.store(p_idle, std::memory_order_relaxed);
+  pp->link = s->pidle;
+  s->pidle = pp;
+  s->npidle.store(s->npidle.load(std::memory_order_relaxed) + 1, std::memory_order_seq_cst);
+}
+inline p* pidleget_locked(sched_t* s) noexcept {
+  p* pp = s->pidle;
+  if (pp != nullptr) {
+    s->pidle = pp->link;
+    s->npidle.store(s->npidle.load(std::memory_order_relaxed) - 1, std::memory_order_seq_cst);
+  }
+  return pp;
+}
+
+inline void acquirep(m* mp, p* pp) noexcept {
+  mp->pp = pp;
+  pp->mp.store(mp, std::memory_order_relaxed);
+  pp->status.store(p_running, std::memory_order_relaxed);
+}
+inline p* releasep(m* mp) noexcept {
+  p* pp = mp->pp;
+  mp->pp = nullptr;
+  if (pp != nullptr) pp->mp.store(nullptr, std::memory_order_relaxed);
+  return pp;
+}
+
+// newm starts a new M (thread) that will run with pp. Requires s->lock.
+inline void newm_locked(sched_t* s, p* pp, bool spinning) {
+  if (static_cast<unsigned>(s->mcount) >= s->cfg.max_threads) {
+    char buf[24];
+    write_err("runtime: program exceeds ");
+    write_err(fmt_u64(buf, s->cfg.max_threads));
+    write_err("-thread limit\n");
+    fatal("thread exhaustion");
+  }
+  m* mp = new m();
+  mp->sched = s;
+  mp->id = s->mnext++;
+  mp->nextp = pp;
+  mp->spinning = spinning;
+  mp->fastrand = 0x9E3779B9u ^ static_cast<std::uint32_t>(mp->id * 2654435761u);
+  if (mp->fastrand == 0) mp->fastrand = 1;
+  mp->alllink = s->allm;
+  s->allm = mp;
+  ++s->mcount;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, 1 << 20);  // g0: the scheduler's slow path only
+  int rc = pthread_create(&mp->thread, &attr, [](void* arg) -> void* { mstart(static_cast<m*>(arg)); return nullptr; }, mp);
+  pthread_attr_destroy(&attr);
+  if (rc != 0) fatal("newm: pthread_create failed");
+}
+
+// startm runs pp on an idle M (or a new one). spinning: the M starts out
+// spinning (its count is already in nmspinning). Any M or thread.
+inline void startm(sched_t* s, p* pp, bool spinning) {
+  rt_lock_guard lk(s->lock);
+  if (s->stopping) {  // run() is joining the Ms: start none it would miss
+    if (spinning) s->nmspinning.fetch_sub(1, std::memory_order_seq_cst);
+    if (pp != nullptr) pidleput_locked(s, pp);
+    return;
+  }
+  if (pp == nullptr) {
+    pp = pidleget_locked(s);
+    if (pp == nullptr) {
+      if (spinning) s->nmspinning.fetch_sub(1, std::memory_order_seq_cst);
+      return;
+    }
+  }
+  m* mp = s->midle;
+  if (mp == nullptr) {
+    newm_locked(s, pp, spinning);
+    return;
+  }
+  s->midle = mp->schedlink;
+  --s->nmidle;
+  mp->spinning = spinning;
+  mp->nextp = pp;
+  mp->park.wakeup();
+}
+
+// wakep wakes an M to run Gs if there is an idle P and no M spinning. Called
+// after making a G runnable. Any M or thread. See "Spinning Ms".
+// via_runnext: the G was published by runqput(next = true), whose seq_cst
+// exchange of runnext already orders it before the loads below (and a
+// spinning M's re-check reads runnext), so the #StoreLoad fence is skipped,
+// as Go's XCHG-based atomic stores skip it.
+inline void wakep(sched_t* s, bool via_runnext) {  // declared in sched_timers.hpp (via_runnext = false)
+  if constexpr (deterministic) return;  // one thread runs everything
+  if (!via_runnext) full_fence();  // #StoreLoad: the queued G before the npidle/nmspinning reads
+  if (s->npidle.load(std::memory_order_seq_cst) == 0) return;
+  std::int32_t zero = 0;
+  if (s->nmspinning.load(std::memory_order_seq_cst) != 0 ||
+      !s->nmspinning.compare_exchange_strong(zero, 1, std::memory_order_seq_cst))
+    return;
+  startm(s, nullptr, true);
+}
+
+// handoffp passes a P whose M is leaving it (a locked M about to sleep, an M
+// leaving for good) to another M if there is work, else to the idle list
+// (Go: handoffp). Any M.
+inline void handoffp(sched_t* s, p* pp) {
+  if (!pp->runq.empty() || s->runq_size.load(std::memory_order_relaxed) != 0) {
+    startm(s, pp, false);
+    return;
+  }
+  std::int32_t zero = 0;
+  if (s->nmspinning.load() + s->npidle.load() == 0 && s->nmspinning.compare_exchange_strong(zero, 1)) {
+    startm(s, pp, true);
+    return;
+  }
+  rt_lock_guard lk(s->lock);
+  // Work on the global queue, or timers with no M watching them (this M was
+  // the last one running): give the P to an M (Go: handoffp's wakeNetPoller).
+  if (s->runq_size.load(std::memory_order_relaxed) != 0 ||
+      (timers_earliest(s) != no_timer && s->timer_m == nullptr && !s->stopping)) {
+    s->lock.unlock();
+    startm(s, pp, false);
+    s->lock.lock();
+    return;
+  }
+  pidleput_locked(s, pp);
+}
+
+// stopm puts this M on the idle list and sleeps until startm hands it a P.
+// Returns false if the runtime is stopping (the M must exit). This M, on g0.
+inline bool stopm(m* mp) {
+  sched_t* s = mp->sched;
+  {
+    rt_lock_guard lk(s->lock);
+    if (s->stopping) return false;
+    mp->schedlink = s->midle;
+    s->midle = mp;
+    ++s->nmidle;
+    checkdead_locked(s);
+  }
+  s->pool->scavenge();  // idle: a good time to give a burst's stacks back
+  mp->park.sleep();
+  mp->park.clear();
+  if (mp->nextp == nullptr) return false;  // woken by shutdown
+  acquirep(mp, mp->nextp);
+  mp->nextp = nullptr;
+  return true;
+}
+
+// ---------------------------------------------------------------------------
+// schedule and find_runnable.
+
+// start_g starts running gp on this M, switching away from `from` (g0, or
+// the G that schedule is leaving): a new time slice for the P (schedtick,
+// and sysmon's preemption mark cleared) unless gp inherits the current one
+// (see runq_next), then the switch. The one way into a G for execute,
+// schedule and the deterministic scheduler. Requires mp->pp; this M only.
+inline void start_g(m* mp, g* from, g* gp, bool inherit = false, bool exiting = false) noexcept {
+  p* pp = mp->pp;
+  if (!inherit) {
+    pp->schedtick.store(pp->schedtick.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    if (pp->preempt.load(std::memory_order_relaxed)) pp->preempt.store(false, std::memory_order_relaxed);
+  }
+  pp->add_relaxed(pp->scheduled);
+  gp->status.store(gstatus::running, std::memory_order_relaxed);
+  mp->curg = gp;
+  gogo(mp, from, gp, exiting);
+}
+
+// execute switches from g0 to gp on this M. Requires mp->pp.
+inline void execute(m* mp, g* gp) noexcept { start_g(mp, &mp->g0, gp); }
+
+// runq_next is schedule's fast path: the local queue, and the global queue
+// every 61st tick for fairness (Go: schedule's checks). Owner P.
+// inherit: the G came from runnext and shares the current time slice (Go:
+// inheritTime): schedtick is not advanced for it, so a pair of goroutines
+// that keep readying each other through runnext looks to sysmon like one
+// long-running goroutine and is preempted after 10 ms, letting the rest of
+// the queue run.
+// Each call also prefetches the G now at the head of the ring: a G waits
+// there while many others run, so its lines are usually cold by the time it
+// runs, and schedule's first read of it was the hottest miss in skynet.
+// Prefetching is safe on any address, so a stale peek costs nothing.
+inline g* runq_next(sched_t* s, p* pp, bool* inherit = nullptr) noexcept {
+  if (inherit != nullptr) *inherit = false;
+  if (pp->schedtick.load(std::memory_order_relaxed) % global_runq_check_ticks == 0 && s->runq_size.load(std::memory_order_relaxed) > 0) {
+    rt_lock_guard lk(s->lock);
+    if (g* gp = globrunqget_locked(s, pp, 1)) return gp;
+  }
+  g* gp = pp->runq.get(inherit);
+  if (g* next = pp->runq.peek()) {
+    __builtin_prefetch(next, 1);
+    __builtin_prefetch(reinterpret_cast<const char*>(next) + 64, 1);
+  }
+  return gp;
+}
+
+// schedule leaves the current G (cur), whose pending op is already in
+// mp->pending, and runs another: directly when the local queue has one (one
+// switch), else through g0 and find_runnable. Returns when cur is resumed
+// (never, with exiting: cur's stack is done). Runs on cur's stack; this M only.
+inline void schedule(m* mp, g* cur, bool exiting = false) {
+  sched_t* s = mp->sched;
+  if constexpr (deterministic) {
+    // One thread: nothing runs concurrently with cur, so its park or yield is
+    // finished here, before the choice (its exit must wait for the switch: the
+    // stack is still in use). The seed picks the next G; if it picks cur again
+    // there is no switch at all.
+    if (!exiting) run_pending(mp);
+    g* next = det_next(s);
+    if (next == cur) {
+      cur->status.store(gstatus::running, std::memory_order_relaxed);
+      return;
+    }
+    if (next != nullptr) {
+      start_g(mp, cur, next, false, exiting);
+      return;
+    }
+    mp->curg = nullptr;
+    gogo(mp, cur, &mp->g0, exiting);
+    return;
+  }
+  if (mp->lockedg == nullptr && !mp->exiting) {
+    bool inherit;
+    g* gp = runq_next(s, mp->pp, &inherit);
+    if (gp != nullptr) {
+      if (gp->lockedm == nullptr) {
+        start_g(mp, cur, gp, inherit, exiting);
+        return;
+      }
+      mp->nextg = gp;  // a G locked to another M: g0 hands it over
+    }
+  }
+  mp->curg = nullptr;
+  gogo(mp, cur, &mp->g0, exiting);
+}
+
+// injectglist makes the goroutines of a list (linked through schedlink, as
+// netpoller::poll returns them) runnable on the global queue and starts Ms
+// for them (Go: injectglist). Any M.
+inline void injectglist(sched_t* s, g* list) {
+  if (list == nullptr) return;
+  if constexpr (deterministic) {
+    while (list != nullptr) {  // one thread: straight into the runnable set
+      g* gp = list;
+      list = gp->schedlink;
+      gp->schedlink = nullptr;
+      gp->status.store(gstatus::runnable, std::memory_order_relaxed);
+      det_put(s, gp);
+    }
+    return;
+  }
+  int n = 0;
+  {
+    rt_lock_guard lk(s->lock);
+    while (list != nullptr) {
+      g* gp = list;
+      list = gp->schedlink;
+      gp->status.store(gstatus::runnable, std::memory_order_relaxed);
+      globrunqput_locked(s, gp);
+      ++n;
+    }
+  }
+  for (; n > 0 && s->npidle.load(std::memory_order_relaxed) > 0; --n) startm(s, nullptr, false);
+}
+
+// netpoll_nonblocking: Go's netpoll(0) in findRunnable: if goroutines wait
+// on fds, collect the ready ones: the first to run now, the rest to the global
+// queue. (Go skips it while an M is blocked in poll; with epoll both may poll
+// at once.) Owner P.
+inline g* netpoll_nonblocking(sched_t* s) {
+  netpoller* np = s->np.load(std::memory_order_acquire);
+  if (np == nullptr || s->netpoll_waiters.load(std::memory_order_relaxed) == 0) return nullptr;
+  s->last_poll.store(nanotime(), std::memory_order_relaxed);
+  g* list = np->poll(0);
+  if (list == nullptr) return nullptr;
+  g* first = list;
+  injectglist(s, first->schedlink);
+  first->schedlink = nullptr;
+  return first;
+}
+
+// find_runnable finds a G to run: local, global, steal, else sleep. Returns
+// nullptr when the M must exit (shutdown). This M, on g0, holding a P on entry
+// and on return (Go: findRunnable).
+inline g* find_runnable(m* mp) {
+  sched_t* s = mp->sched;
+top:
+  p* pp = mp->pp;
+  check_timers(pp);
+  if (g* gp = runq_next(s, pp)) return gp;
+  if (s->runq_size.load(std::memory_order_relaxed) != 0) {
+    rt_lock_guard lk(s->lock);
+    if (g* gp = globrunqget_locked(s, pp, 0)) return gp;
+  }
+  if (g* gp = netpoll_nonblocking(s)) return gp;
+  if (run_other_timers(s, pp)) goto top;  // they readied Gs onto pp
+  // Steal, as a spinning M, if not too many are spinning already.
+  {
+    std::int32_t procs = static_cast<std::int32_t>(s->allp.size());
+    if (mp->spinning || 2 * s->nmspinning.load() < procs - s->npidle.load()) {
+      if (!mp->spinning) {
+        mp->spinning = true;
+        s->nmspinning.fetch_add(1, std::memory_order_seq_cst);
+      }
+      if (g* gp = steal_work(s, pp)) return gp;
+    }
+  }
+  // Nothing: give up the P. See "Spinning Ms".
+  s->lock.lock();
+  if (s->stopping) {
+    s->lock.unlock();
+    return nullptr;
+  }
+  if (g* gp = globrunqget_locked(s, pp, 0)) {
+    s->lock.unlock();
+    return gp;
+  }
+  releasep(mp);
+  pidleput_locked(s, pp);
+  s->lock.unlock();
+  if (mp->spinning) {
+    mp->spinning = false;
+    if (s->nmspinning.fetch_sub(1, std::memory_order_seq_cst) <= 0) fatal("find_runnable: negative nmspinning");
+    full_fence();  // #StoreLoad: nmspinning before the run queue re-check
+    // The global queue too: a plain thread (or the unwinder, or sysmon) that
+    // queued a G there may have seen this M still spinning and woken nobody.
+    if (s->runq_size.load(std::memory_order_seq_cst) != 0) {
+      s->lock.lock();
+      p* got = pidleget_locked(s);
+      s->lock.unlock();
+      if (got != nullptr) {
+        acquirep(mp, got);
+        mp->spinning = true;
+        s->nmspinning.fetch_add(1, std::memory_order_seq_cst);
+        goto top;
+      }
+    }
+    for (p* other : s->allp) {
+      if (!other->runq.empty()) {
+        s->lock.lock();
+        p* got = pidleget_locked(s);
+        s->lock.unlock();
+        if (got != nullptr) {
+          acquirep(mp, got);
+          mp->spinning = true;
+          s->nmspinning.fetch_add(1, std::memory_order_seq_cst);
+          goto top;
+        }
+        break;
+      }
+    }
+  }
+  // Timers and fds: one idle M (timer_m) waits until the earliest timer of
+  // any P, in the netpoller if goroutines wait on fds (Go: the M blocked in
+  // netpoll), else on its note. An earlier timer added meanwhile wakes it:
+  // see "Timer M wake-ups" (sched_timers.hpp).
+  netpoller* np = s->np.load(std::memory_order_acquire);
+  bool want_poll = np != nullptr && s->netpoll_waiters.load(std::memory_order_relaxed) > 0;
+  if (want_poll || timers_earliest(s) != no_timer) {
+    s->lock.lock();
+    std::int64_t next = timers_earliest(s);
+    np = s->np.load(std::memory_order_acquire);  // again, under the lock: a waiter may have come meanwhile
+    want_poll = np != nullptr && s->netpoll_waiters.load(std::memory_order_relaxed) > 0;
+    if ((want_poll || next != no_timer) && s->timer_m == nullptr && !s->stopping) {
+      s->timer_m = mp;
+      s->timer_m_polls = want_poll;
+      next = timer_m_publish_until(s, next);
+      s->lock.unlock();
+      std::int64_t wait = next == no_timer ? -1 : std::max<std::int64_t>(next - nanotime(), 0);
+      g* list = nullptr;
+      if (want_poll) {
+        list = np->poll(wait);
+        s->last_poll.store(nanotime(), std::memory_order_relaxed);
+      }
+      else if (wait > 0) mp->park.sleep_for(wait);
+      s->lock.lock();
+      s->timer_m = nullptr;  // from here on nobody wakes this M for timers
+      s->timer_m_until.store(no_sleeper, std::memory_order_seq_cst);
+      s->timer_m_polls = false;
+      p* got = s->stopping ? nullptr : pidleget_locked(s);
+      bool stop = s->stopping;
+      s->lock.unlock();
+      mp->park.clear();
+      if (got != nullptr) {
+        acquirep(mp, got);
+        if (list != nullptr) {
+          g* first = list;
+          injectglist(s, first->schedlink);
+          first->schedlink = nullptr;
+          return first;
+        }
+        goto top;
+      }
+      injectglist(s, list);
+      if (stop) return nullptr;
+    } else {
+      s->lock.unlock();
+    }
+  }
+  if (!stopm(mp)) return nullptr;
+  goto top;
+}
+
+// reset_spinning: a spinning M found work. If it was the last spinner, wake
+// another so that the rest of a burst is picked up too (Go: resetspinning).
+inline void reset_spinning(m* mp) {
+  mp->spinning = false;
+  sched_t* s = mp->sched;
+  if (s->nmspinning.fetch_sub(1, std::memory_order_seq_cst) <= 0) fatal("reset_spinning: negative nmspinning");
+  wakep(s);
+}
+
+// startlockedm hands this M's P and gp to the M gp is locked to, which is
+// asleep in stoplockedm (Go: startlockedm). This M, on g0; it then has no P.
+inline void startlockedm(m* mp, g* gp) {
+  m* target = gp->lockedm;
+  sched_t* s = mp->sched;
+  {
+    // The target stops counting as idle now, before this M goes idle: else
+    // checkdead could see no running M in between (Go: incidlelocked(-1)).
+    rt_lock_guard lk(s->lock);
+    --s->nmidlelocked;
+  }
+  p* pp = releasep(mp);
+  target->nextp = pp;
+  target->nextg = gp;
+  target->park.wakeup();
+}
+
+// stoplockedm: this M's G is locked to it and has left (parked or yielded):
+// give the P away and sleep until someone hands the G back with a P
+// (Go: stoplockedm). This M, on g0.
+inline bool stoplockedm(m* mp) {
+  sched_t* s = mp->sched;
+  p* pp = releasep(mp);
+  {
+    rt_lock_guard lk(s->lock);
+    ++s->nmidlelocked;
+    checkdead_locked(s);
+  }
+  if (pp != nullptr) handoffp(s, pp);  // nullptr: it lost its P in blocking<>
+  mp->park.sleep();
+  mp->park.clear();
+  if (mp->nextp == nullptr) return false;  // shutdown (startlockedm did not run: the count no longer matters)
+  acquirep(mp, mp->nextp);
+  mp->nextp = nullptr;
+  return true;
+}
+
+// mexit: this M's locked G exited without unlocking: like Go, the thread is
+// not reused (thread-affine state may be left behind). Its P goes to another M.
+inline void mexit(m* mp) {
+  sched_t* s = mp->sched;
+  p* pp = releasep(mp);
+  {
+    rt_lock_guard lk(s->lock);
+    --s->mcount;
+  }
+  handoffp(s, pp);
+}
+
+// ---------------------------------------------------------------------------
+// Pending ops: the arriving side of a switch finishes what the departing G
+// left in mp->pending (see "Parking" in park.hpp). This M only, first thing
+// after every switch (gogo's arriving side, g_entry).
+inline void run_pending(m* mp) noexcept {
+  pending_op op = mp->pending;
+  mp->pending.kind = pending_kind::none;
+  switch (op.kind) {
+    case pending_kind::none:
+      break;
+    case pending_kind::park: {
+      g* gp = op.gp;
+      cancel_fn cancel = gp->cancel;  // read before unlock: after it, gp may run again
+      sched_t* s = gp->sched;
+      gp->status.store(gstatus::waiting, std::memory_order_release);
+      if (op.unlock != nullptr && !op.unlock(gp, op.arg)) {
+        gp->status.store(gstatus::runnable, std::memory_order_relaxed);
+        runqput(s, mp->pp, gp, true);
+        break;
+      }
+      // From here a waker may already have readied gp, and another M resumed
+      // it. A late store of park_cancellable is harmless: try_cancel_park
+      // checks that gp is still waiting after claiming it.
+      if (cancel != nullptr) {
+        gp->parkstate.store(park_cancellable, std::memory_order_release);
+        light_fence();  // Dekker with run_main's exiting store; see "Unwinding at shutdown" (run.hpp)
+        if (GORO_DETAIL_UNLIKELY(s->exiting.load(std::memory_order_relaxed))) try_cancel_park(gp, s);
+      }
+      break;
+    }
+    case pending_kind::yield:
+      op.gp->status.store(gstatus::runnable, std::memory_order_relaxed);
+      runqput(mp->sched, mp->pp, op.gp, false);
+      break;
+    case pending_kind::exit: {
+      g* gp = op.gp;
+      san_fiber_destroy(gp->san);
+      gfput(*mp->sched->pool, mp->pp, gp);
+      break;
+    }
+    case pending_kind::exitsyscall: {
+      // Back from blocking<> with no P free: the G waits on the global queue
+      // and this M goes idle (Go: exitsyscall0).
+      op.gp->status.store(gstatus::runnable, std::memory_order_relaxed);
+      {
+        rt_lock_guard lk(mp->sched->lock);
+        globrunqput_locked(mp->sched, op.gp);
+      }
+      wakep(mp->sched);
+      break;
+    }
+  }
+  // Timers are run here, on the arriving side, never before a switch: the
+  // departing side may hold a lock that firing a timer needs.
+  if (mp->pp != nullptr) check_timers(mp->pp);
+}
 // ---------------------------------------------------------------------------
 // Goroutine creation and exit.
 
@@ -3752,9 +3687,9 @@ inline void g_entry(void* arg) {
   goexit(self);
 }
 
-// panic_abort ends the process for an exception escaping a goroutine other
-// than main, with API.md's message.
-// panic_text: API.md's message for an exception e escaping goroutine gp.
+// panic_text: the report of an exception e escaping goroutine gp
+// (docs/reference.md, "Runtime"): Go's "panic: ..." followed by the
+// goroutine and its creation site.
 inline std::string panic_text(g* gp, std::exception_ptr e) {
   std::string what;
   try {
@@ -3776,13 +3711,15 @@ inline std::string panic_text(g* gp, std::exception_ptr e) {
   return out;
 }
 
+// panic_abort ends the process for an exception escaping a goroutine other
+// than main (threaded mode; deterministic mode fails the run instead).
 [[noreturn]] inline void panic_abort(g* gp, std::exception_ptr e) noexcept {
   std::string text = panic_text(gp, e);
   write_err(text.c_str(), text.size());
   std::abort();
 }
 
-// closure_of stores the decay-copied callable and arguments of a goroutine.
+// closure stores the decay-copied callable and arguments of a goroutine.
 template <class F, class... A>
 struct closure {
   std::decay_t<F> f;
@@ -3790,6 +3727,14 @@ struct closure {
   void operator()() { std::apply([this](auto&... a) { std::invoke(std::move(f), std::move(a)...); }, args); }
 };
 
+inline void g_destroy_closure(g* gp) noexcept {
+  if (gp->destroy != nullptr) gp->destroy(gp->closure);
+  gp->destroy = nullptr;
+}
+
+// g_body runs a goroutine's closure C and destroys it. An exception escaping
+// main is kept for run() to rethrow; one escaping another goroutine is a
+// panic (the process ends; deterministic mode fails the run instead).
 template <class C>
 void g_body(g* gp) {
   C* c = static_cast<C*>(gp->closure);
@@ -3800,20 +3745,12 @@ void g_body(g* gp) {
       (*c)();
     } catch (goroutine_exit&) {
     } catch (...) {
-#if GORO_DETERMINISTIC
-      if (!gp->is_main) det_fail(gp->sched, std::make_exception_ptr(panic_error(panic_text(gp, std::current_exception()))));
-#else
-      if (!gp->is_main) panic_abort(gp, std::current_exception());
-#endif
       if (gp->is_main) gp->sched->main_exception = std::current_exception();
+      else if constexpr (deterministic) det_fail(gp->sched, std::make_exception_ptr(panic_error(panic_text(gp, std::current_exception()))));
+      else panic_abort(gp, std::current_exception());
     }
   }
   g_destroy_closure(gp);
-}
-
-inline void g_destroy_closure(g* gp) noexcept {
-  if (gp->destroy != nullptr) gp->destroy(gp->closure);
-  gp->destroy = nullptr;
 }
 
 // newproc creates a goroutine running c on runtime s and queues it (Go:
@@ -3825,7 +3762,7 @@ void newproc(sched_t* s, C&& c, source_loc site, bool is_main = false) {
   safe_point();
   m* mp = getm();
   p* pp = (mp != nullptr && mp->sched == s) ? mp->pp : nullptr;
-  g* gp = gfget(s, pp);
+  g* gp = gfget(*s->pool, pp);
   if (gp == nullptr) fatal("newproc: out of memory for goroutine stacks");
   // Fields: reset every use (the slot may be recycled).
   gp->sched = s;
@@ -3848,12 +3785,10 @@ void newproc(sched_t* s, C&& c, source_loc site, bool is_main = false) {
   if (sizeof(CT) + alignof(CT) <= usable / 8) {
     auto addr = (reinterpret_cast<std::uintptr_t>(top) - sizeof(CT)) & ~(std::uintptr_t{alignof(CT)} - 1);
     gp->closure = ::new (reinterpret_cast<void*>(addr)) CT(std::forward<C>(c));
-    gp->closure_on_heap = false;
     top = reinterpret_cast<char*>(addr);
     gp->destroy = [](void* obj) { static_cast<CT*>(obj)->~CT(); };
   } else {
     gp->closure = new CT(std::forward<C>(c));
-    gp->closure_on_heap = true;
     gp->destroy = [](void* obj) { delete static_cast<CT*>(obj); };
   }
   gp->body = &g_body<CT>;
@@ -3866,9 +3801,7 @@ void newproc(sched_t* s, C&& c, source_loc site, bool is_main = false) {
   san_fiber_create(gp->san, lo, static_cast<std::size_t>(gp->stack.hi - lo));
   gp->id = new_goid(s, pp);
   gp->status.store(gstatus::runnable, std::memory_order_relaxed);
-#if GORO_DETERMINISTIC
-  det_spawn(s, gp);
-#endif
+  if constexpr (deterministic) det_spawn(s, gp);
   if (pp != nullptr) {
     pp->created.store(pp->created.load(std::memory_order_relaxed) + 1, std::memory_order_release);
     runqput(s, pp, gp, true);
@@ -3897,14 +3830,13 @@ void newproc(sched_t* s, C&& c, source_loc site, bool is_main = false) {
   bool was_main = gp->is_main;
   pp->exited.store(pp->exited.load(std::memory_order_relaxed) + 1, std::memory_order_release);
   light_fence();  // Dekker with run_main's wait for the last goroutine (its heavy_fence)
-#if GORO_DETERMINISTIC
-  det_exit(s, gp);
-  if (was_main) {  // det_next begins the unwinding
-    s->exiting.store(true, std::memory_order_relaxed);
-    s->main_done.store(true, std::memory_order_relaxed);
-  }
-#else
-  if (was_main) {
+  if constexpr (deterministic) {
+    det_exit(s, gp);
+    if (was_main) {  // det_next begins the unwinding
+      s->exiting.store(true, std::memory_order_relaxed);
+      s->main_done.store(true, std::memory_order_relaxed);
+    }
+  } else if (was_main) {
     // Goroutines not started yet must never start now (Go ends them with the
     // process): unwinding begins here, run_main completes it.
     s->exiting.store(true, std::memory_order_seq_cst);
@@ -3913,7 +3845,6 @@ void newproc(sched_t* s, C&& c, source_loc site, bool is_main = false) {
   } else if (s->exiting.load(std::memory_order_relaxed)) {
     s->done.wakeup();
   }
-#endif
   mp->pending = pending_op{pending_kind::exit, gp, nullptr, nullptr};
   schedule(mp, gp, true);
   fatal("goexit: a dead goroutine was resumed");
@@ -3993,51 +3924,489 @@ inline void mstart(m* mp) {
   set_tls_m(nullptr);
 }
 
+// default_sched: the process-wide runtime for plain threads outside run(),
+// started on first use, never shut down (docs/reference.md, "Runtime": its
+// goroutines are abandoned at exit). Deterministic mode has none: every
+// goroutine runs on run()'s thread.
+inline sched_t* default_sched() {
+  if constexpr (deterministic) {
+    throw std::logic_error("goro: deterministic mode runs goroutines only inside goro::run (called from a plain thread)");
+  } else {
+    static sched_t* s = new sched_t(config{}, true);
+    return s;
+  }
+}
+
+// current_sched: the runtime of the calling goroutine, or the default one.
+inline sched_t* current_sched() {
+  m* mp = getm();
+  return mp != nullptr ? mp->sched : default_sched();
+}
+
+}  // namespace detail
+}  // inline namespace GORO_DETAIL_ABI_NS
+}  // namespace goro
+
+#endif  // GORO_DETAIL_SCHED_HPP
+
+// goro: from include/goro/park.hpp
+// goro/park.hpp — the park/ready seam: everything channels, select, sema,
+// sync, time, the netpoller and net call to block and wake goroutines. They
+// include this file, not the scheduler, and reach it only through the
+// functions below (and the timer functions of sched_timers.hpp: timer_add,
+// timer_del, timer_home, timer_added, timer_wake_sleeper,
+// timer_wake_after_del, all_timer_heaps). Above the seam a runtime is an
+// opaque sched_t* (g::sched, current_sched()): it may be stored and handed
+// back to these functions, never dereferenced. `tools/lint` checks that no
+// file above the seam names a scheduler internal.
+//
+// The contract (both schedulers implement it; the deterministic one through
+// the hooks of det_hooks.hpp):
+//   park(why, unlock, arg, opts)  block the caller until ready(); unlock runs
+//                                 after the switch away (see "Parking")
+//   ready(gp)                     make a parked G runnable; any M or thread
+//   safe_point()                  the preemption point of goro calls that may
+//                                 switch (go, channel operations, select)
+//   sched_point(may_unwind)       a scheduling point of deterministic mode
+//   race_acquire / race_release   happens-before edges for the race detector
+//   cheaprand()                   a random number the seed decides in
+//                                 deterministic mode (select's poll order)
+//   timer_sleep(when)             park until nanotime() reaches when
+//   spawn / go_at                 newproc on the caller's runtime
+// plus the checks blocking calls make first (in_blocking, throw_if_blocking,
+// unwind_point), the mutex spin policy (sync_can_spin, sync_spin), and the
+// netpoller's accounting (netpoll_of, netpoll_waiter_added,
+// netpoll_waiter_removed, netpoll_kick).
+//
 // ---------------------------------------------------------------------------
-// Stack overflow (stack.hpp, "Overflow report").
+// Parking (Go: gopark / park_m).
+//
+// A goroutine cannot make itself visible to a waker while it still runs on its
+// stack: a waker on another M could resume it on a second stack pointer. So a
+// G that leaves (park, yield, exit) records what must happen in m.pending and
+// switches away; the context that arrives on the same M (the next G, or g0)
+// finishes it before doing anything else:
+//   park: status = waiting; unlock(g, arg) (typically releasing the lock of the
+//         object whose queue holds g's wait record); from then on a waker may
+//         take the record and ready(g). If unlock returns false the park is
+//         called off and g is runnable again at once.
+//   yield: g goes to the tail of the local run queue.
+//   exit: g (and its stack) go back to the g cache.
+// A stack is therefore freed only after the last switch away from it.
+#ifndef GORO_DETAIL_PARK_HPP
+#define GORO_DETAIL_PARK_HPP
 
-// stack_overflow_message prints API.md's message for gp. Async-signal-safe.
-inline void stack_overflow_message(g* gp) noexcept {
-  char buf[24];
-  write_err("fatal error: stack overflow in goroutine ");
-  write_err(fmt_u64(buf, gp->id));
-  write_err(" (stack_size ");
-  // The configured size, not the slot's (rounded up to stack.hpp's page_size,
-  // 64 KiB on AArch64).
-  std::uint64_t size = gp->sched != nullptr ? gp->sched->cfg.stack_size : static_cast<std::uint64_t>(gp->stack.hi - gp->stack.lo);
-  write_err(fmt_u64(buf, size));
-  write_err(", created at ");
-  write_err(gp->site.file);
-  write_err(":");
-  write_err(fmt_u64(buf, gp->site.line));
-  write_err(")\n");
+
+#include <chrono>
+#include <cstdint>
+#include <stdexcept>
+#include <thread>
+#include <utility>
+
+namespace goro {
+inline namespace GORO_DETAIL_ABI_NS {
+namespace detail {
+
+// ---------------------------------------------------------------------------
+// park and ready.
+
+// ready makes gp runnable: on the current P if the caller is an M of gp's
+// runtime, else on the global queue; then wakes an M if one is needed.
+// Any M or plain thread (Go: ready).
+inline void ready(g* gp) {
+  if (gp->is_thread) {
+    gp->thread_note.wakeup();
+    return;
+  }
+  sched_t* s = gp->sched;
+  gp->status.store(gstatus::runnable, std::memory_order_relaxed);  // published by the queue's release
+  if constexpr (deterministic) {
+    det_put(s, gp);
+    return;
+  }
+  m* mp = getm();
+  if (mp != nullptr && mp->sched == s && mp->pp != nullptr) {
+    runqput(s, mp->pp, gp, true);
+    wakep(s, true);
+    return;
+  }
+  {
+    rt_lock_guard lk(s->lock);
+    globrunqput_locked(s, gp);
+  }
+  wakep(s);
 }
 
-[[noreturn]] inline void stack_overflow_fatal(g* gp) noexcept {
-  stack_overflow_message(gp);
-  std::abort();
+// park_opts: the optional parts of a park.
+struct park_opts {
+  cancel_fn cancel = nullptr;  // see "Unwinding at shutdown" (run.hpp); nullptr: cannot be unwound while parked
+  void* cancel_arg = nullptr;
+};
+
+// park blocks the calling goroutine until ready(gp) (Go: gopark). unlock runs
+// after the switch away (see "Parking"); a waker can find the G only after it.
+// Throws goroutine_exit when the shutdown unwinder cancelled this wait. On a
+// plain OS thread it sleeps the thread instead.
+inline void park(wait_reason why, unlock_fn unlock, void* arg, park_opts opts = {}) {
+  m* mp = getm();
+  g* gp = (mp != nullptr && mp->curg != nullptr) ? mp->curg : thread_g();
+  gp->why = why;
+  gp->cancel = opts.cancel;
+  gp->cancel_arg = opts.cancel_arg;
+  if (gp->is_thread) {
+    gp->thread_note.clear();
+    plain_threads_in_goro.fetch_add(1, std::memory_order_seq_cst);
+    if (unlock == nullptr || unlock(gp, arg)) gp->thread_note.sleep();
+    plain_threads_in_goro.fetch_sub(1, std::memory_order_seq_cst);
+    gp->why = wait_reason::none;
+    return;
+  }
+  gp->wait_since = gp->sched->coarse_now.load(std::memory_order_relaxed);
+  mp->pending = pending_op{pending_kind::park, gp, unlock, arg};
+  schedule(mp, gp);
+  if (opts.cancel != nullptr) {
+    light_fence();  // see "Claiming a parked G"
+    while (GORO_DETAIL_UNLIKELY(gp->parkstate.load(std::memory_order_acquire) == park_claimed)) cpu_relax();
+    gp->parkstate.store(park_none, std::memory_order_relaxed);
+  }
+  gp->why = wait_reason::none;
+  if (GORO_DETAIL_UNLIKELY(gp->unwind.load(std::memory_order_relaxed) == 1)) {
+    gp->unwind.store(2, std::memory_order_relaxed);
+    throw goroutine_exit{};
+  }
 }
 
-// overflow_check is the SIGSEGV hook: is addr in the running goroutine's guard?
-inline bool overflow_check(void* addr) noexcept {
-  m* mp = __atomic_load_n(&tls_m, __ATOMIC_RELAXED);  // a signal handler runs on the faulting thread: no switch in between
-  if (mp == nullptr || mp->curg == nullptr) return false;
+// sync_can_spin: may a goroutine spinning for a mutex (iteration iter) hope
+// that the holder, running on another P, releases it soon? (Go:
+// sync_runtime_canSpin: a few rounds, a multicore machine, another P running,
+// and nothing waiting in our own run queue.) Any goroutine; false on threads.
+// ncpu: the number of CPUs, read once. glibc's get_nprocs (under
+// std::thread::hardware_concurrency) opens and reads
+// /sys/devices/system/cpu/online on every call: microseconds that
+// sync_can_spin used to pay on each spin of a contended mutex.
+inline unsigned ncpu() noexcept {
+  static const unsigned n = std::thread::hardware_concurrency();
+  return n;
+}
+
+inline bool sync_can_spin(int iter) noexcept {
+  if (iter >= 4) return false;
+  m* mp = getm();
+  if (mp == nullptr || mp->pp == nullptr) return false;
+  sched_t* s = mp->sched;
+  if (ncpu() <= 1) return false;
+  if (static_cast<std::int32_t>(s->allp.size()) <= s->npidle.load(std::memory_order_relaxed) + s->nmspinning.load(std::memory_order_relaxed) + 1)
+    return false;
+  return mp->pp->runq.empty();
+}
+
+// sync_spin: Go's procyield(30).
+inline void sync_spin() noexcept {
+  for (int i = 0; i < 30; ++i) cpu_relax();
+}
+
+// sync_fatal: a misuse Go reports with fatal (unlock of an unlocked mutex):
+// ends the process with Go's text (the deterministic scheduler fails the run
+// instead, as a panic_error).
+[[noreturn]] inline void sync_fatal(const char* msg) noexcept {
+  if constexpr (deterministic) det_fatal(msg);
+  else fatal(msg);
+}
+
+// unwind_point throws goroutine_exit if the runtime is unwinding and this G has
+// not been unwound yet: yield's check (docs/reference.md, "Runtime": a
+// goroutine is unwound at its next blocking call or yield()).
+inline void unwind_point(g* gp) {
+  if (GORO_DETAIL_UNLIKELY(gp->sched->exiting.load(std::memory_order_relaxed)) &&
+      gp->unwind.load(std::memory_order_relaxed) == 0) {
+    gp->unwind.store(2, std::memory_order_relaxed);
+    throw goroutine_exit{};
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Safe points and scheduling points.
+
+// in_blocking: is the caller a goroutine inside blocking<>?
+inline bool in_blocking() noexcept {
+  m* mp = getm();
+  return mp != nullptr && mp->curg != nullptr && mp->curg->in_blocking != 0;
+}
+
+// throw_if_blocking: a goro call about to park inside blocking<> throws
+// std::logic_error (docs/reference.md, "Blocking system calls"): the guard is
+// for kernel and foreign calls only.
+// Called before any lock is taken for the park.
+inline void throw_if_blocking() {
+  if (GORO_DETAIL_UNLIKELY(in_blocking()))
+    throw std::logic_error("goro::blocking: a goro call that parks (channel, lock, sleep, I/O wait) inside a blocking<> guard");
+}
+
+// safe_point: the cooperative preemption point (Go's async preemption is
+// signal-based; goro's is not: docs/design.md, "A goroutine's life"). sysmon marks a P whose G ran
+// over 10 ms; that G yields at its next goro call that reaches here (go(), a
+// channel operation, select). This M only.
+inline void safe_point() {
+  if constexpr (deterministic) {
+    det_point(true);
+    return;
+  }
+  m* mp = getm();
+  if (GORO_DETAIL_LIKELY(mp == nullptr || mp->pp == nullptr || !mp->pp->preempt.load(std::memory_order_relaxed))) return;
   g* gp = mp->curg;
-  char* a = static_cast<char*>(addr);
-  if (a >= gp->stack.lo || a < gp->stack.lo - stack_guard_size) return false;
-  stack_overflow_message(gp);
-  return true;
+  if (gp == nullptr || gp->in_blocking != 0 || mp->lockedg != nullptr) return;
+  mp->pp->preempt.store(false, std::memory_order_relaxed);
+  unwind_point(gp);
+  mp->pending = pending_op{pending_kind::yield, gp, nullptr, nullptr};
+  schedule(mp, gp);
+}
+
+// sched_point: a scheduling point of deterministic mode (docs/reference.md,
+// "Deterministic mode" lists them:
+// the sync operations, timer operations, sim::point ...); nothing in threaded
+// mode, where the channel operations' safe_point is the preemption point.
+// may_unwind = false for operations that may run in destructors (unlock,
+// done, notify): they never throw goroutine_exit.
+inline void sched_point(bool may_unwind = true) {
+  if constexpr (deterministic) det_point(may_unwind);
+}
+
+// race_acquire / race_release: the happens-before edges of Go's memory model
+// at goro's sync operations (Go: raceacquire / racerelease), for the
+// deterministic mode's race detector (sim::shared); nothing in threaded mode,
+// where the sync objects' own atomics carry the edges.
+inline void race_acquire(const void* obj) noexcept {
+  if constexpr (deterministic) {
+    det_race_acquire(obj);
+    if (obj != nullptr) san_edge(obj, false);
+  }
+}
+inline void race_release(const void* obj) noexcept {
+  if constexpr (deterministic) {
+    det_race_release(obj);
+    if (obj != nullptr) san_edge(obj, true);
+  }
+}
+
+// sync_acquire / sync_try_acquire / sync_release: the shape of every public
+// sync operation (mutex, shared_mutex, wait_group, condition_variable):
+// deterministic mode's scheduling point, the operation, and the race
+// detector's happens-before edges on the object's address(es): after an
+// acquiring operation returns, before a releasing one starts. An acquiring
+// operation may be unwound at its point; a try or a release, which may run in
+// destructors, never is. In threaded mode all but op() compiles to nothing.
+template <class Op, class... Obj>
+void sync_acquire(Op&& op, const Obj*... objs) {
+  rt_region rt;
+  sched_point();
+  op();
+  (race_acquire(objs), ...);
+}
+template <class Op, class... Obj>
+bool sync_try_acquire(Op&& op, const Obj*... objs) {
+  rt_region rt;
+  sched_point(false);
+  bool ok = op();
+  if (ok) (race_acquire(objs), ...);
+  return ok;
+}
+template <class Op>
+void sync_release(const void* obj, Op&& op) {
+  rt_region rt;
+  sched_point(false);
+  race_release(obj);
+  op();
 }
 
 // ---------------------------------------------------------------------------
-// sysmon (Go: sysmon in proc.go). One background thread per runtime, not an
-// M (it never runs goroutines and holds no P). Every round (20 us, doubling
-// after 50 idle rounds up to 10 ms) it:
+// Claiming a parked G (shutdown only: cancellation of a park).
+//
+// The unwinder finds parked Gs by walking every stack slot, so what it reads
+// may be stale: the G may be leaving its park right now, and then the object
+// its wait record names may be destroyed. try_cancel_park therefore first
+// claims the park (parkstate: cancellable -> claimed), then, after a heavy
+// fence, checks that the claim still holds and the G is still waiting. The
+// G, on leaving park(), does light_fence and waits while its parkstate is
+// claimed. Either the G's "running" status (stored before its light fence by
+// the M that resumed it) is visible after the heavy fence, or the G sees the
+// claim and waits: the G never leaves park while its record is being
+// cancelled. Any thread.
+inline void try_cancel_park(g* gp, sched_t* s) noexcept {
+  std::uint8_t expect = park_cancellable;
+  if (!gp->parkstate.compare_exchange_strong(expect, park_claimed, std::memory_order_acq_rel)) return;
+  heavy_fence();
+  if (gp->parkstate.load(std::memory_order_acquire) == park_claimed && gp->sched == s &&
+      gp->status.load(std::memory_order_acquire) == gstatus::waiting && gp->unwind.load(std::memory_order_relaxed) == 0 &&
+      gp->cancel != nullptr && gp->cancel(gp, gp->cancel_arg)) {
+    gp->unwind.store(1, std::memory_order_relaxed);
+    ready(gp);
+  }
+  expect = park_claimed;
+  gp->parkstate.compare_exchange_strong(expect, park_released, std::memory_order_acq_rel);
+}
+
+// ---------------------------------------------------------------------------
+// Sleeping and durations.
+
+// timer_sleep parks the calling goroutine until `when` (nanotime). Its timer
+// (on this stack) is armed by park's unlock step, after the switch away, as
+// Go's resetForSleep is: it cannot fire while the goroutine is still on its
+// stack, and no lock is held across the park.
+inline void timer_sleep(std::int64_t when) {
+  rt_region rt;
+  throw_if_blocking();
+  rtimer t;
+  t.when = when;
+  t.arg = getg();
+  t.f = [](rtimer* self, std::int64_t) noexcept { ready(static_cast<g*>(self->arg)); };
+  park(
+      wait_reason::sleep,
+      [](g* gp, void* tp) noexcept {
+        timer_add(gp->sched, static_cast<rtimer*>(tp));
+        return true;
+      },
+      &t, park_opts{[](g* gp, void* tp) noexcept { return timer_del(gp->sched, static_cast<rtimer*>(tp)); }, &t});
+}
+
+// to_ns: a duration in ns, saturated so that nanotime() + it cannot overflow.
+template <class Rep, class Period>
+std::int64_t to_ns(std::chrono::duration<Rep, Period> d) noexcept {
+  using namespace std::chrono;
+  if (d <= d.zero()) return 0;
+  constexpr auto cap = duration<double>(100.0 * 365 * 24 * 3600);  // 100 years
+  if (duration<double>(d) >= cap) return INT64_MAX / 4;
+  return ceil<nanoseconds>(d).count();
+}
+
+// deadline_ns: a goro::clock time point as a nanotime() value.
+// Saturates: time_point::min() (or any past time) is now, and a far future
+// (time_point::max()) is to_ns's cap. t - now is computed only when t > now,
+// so it cannot overflow (now is positive: the steady clock counts from boot).
+inline std::int64_t deadline_ns(clock::time_point t) noexcept {
+  clock::time_point now = clock::now();
+  std::int64_t now_ns = nanotime();
+  if (t <= now) return now_ns;
+  return now_ns + to_ns(t - now);
+}
+
+// ---------------------------------------------------------------------------
+// Who is calling.
+
+// on_goroutine: is the caller a goroutine (not a plain OS thread, not an M's
+// g0)?
+inline bool on_goroutine() noexcept {
+  m* mp = getm();
+  return mp != nullptr && mp->curg != nullptr;
+}
+
+// cheaprand: a random number (Go: cheaprand). The caller's P's generator on
+// a goroutine (owner-only state: the goroutine runs on that P), a
+// thread-local one on a plain thread; in deterministic mode the seed (or the
+// choice bytes) decides.
+inline std::uint32_t cheaprand() noexcept {
+  if constexpr (deterministic) return det_rand();
+  m* mp = getm();
+  if (mp != nullptr && mp->pp != nullptr) return fastrand(mp->pp->fastrand);
+  static thread_local std::uint32_t state =
+      (static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(&state) >> 4) ^ static_cast<std::uint32_t>(nanotime())) | 1u;
+  return fastrand(state);
+}
+
+// spawn starts a goroutine running the nullary callable c (moved onto the
+// new goroutine's stack) on the caller's runtime, created at site.
+template <class C>
+void spawn(C&& c, source_loc site) {
+  newproc(current_sched(), std::forward<C>(c), site);
+}
+
+// go_at: goro::go's body: a goroutine running std::invoke(f, args...) on
+// decay-copies of f and args (invoked as rvalues, like std::thread).
+template <class F, class... A>
+void go_at(source_loc site, F&& f, A&&... a) {
+  spawn(closure<F, A...>{std::forward<F>(f), {std::forward<A>(a)...}}, site);
+}
+
+// ---------------------------------------------------------------------------
+// The netpoller's accounting (netpoll.hpp). sched_t::np is the runtime's
+// netpoller, set once; netpoll_waiters counts goroutines parked on fds, which
+// find_runnable, sysmon and checkdead read.
+
+// netpoll_of returns s's netpoller, making it with make(s) on first use.
+// Any M or thread.
+template <class NP>
+NP* netpoll_of(sched_t* s, NP* (*make)(sched_t*)) {
+  netpoller* np = s->np.load(std::memory_order_acquire);
+  if (GORO_DETAIL_LIKELY(np != nullptr)) return static_cast<NP*>(np);
+  NP* fresh = make(s);  // system calls: outside s->lock
+  {
+    rt_lock_guard lk(s->lock);
+    np = s->np.load(std::memory_order_relaxed);
+    if (np == nullptr) {
+      s->np.store(fresh, std::memory_order_release);
+      return fresh;
+    }
+  }
+  delete fresh;
+  return static_cast<NP*>(np);
+}
+
+// netpoll_waiter_added: a goroutine of s is queued on an fd (seq_cst: checkdead
+// and find_runnable read the count without the poll_desc lock). Returns
+// whether it is the first one (then call netpoll_kick once it has parked).
+inline bool netpoll_waiter_added(sched_t* s) noexcept {
+  return s->netpoll_waiters.fetch_add(1, std::memory_order_seq_cst) == 0;
+}
+// netpoll_waiter_removed: whoever unlinked a goroutine's fd wait record.
+inline void netpoll_waiter_removed(sched_t* s) noexcept { s->netpoll_waiters.fetch_sub(1, std::memory_order_seq_cst); }
+
+// netpoll_kick: the first goroutine started waiting on an fd. If the idle M
+// that waits for the next timer sleeps on its note (it went to sleep when no
+// fd was waited on), wake it so that it waits in the netpoller instead:
+// otherwise nobody would poll until that timer fires.
+inline void netpoll_kick(sched_t* s) {
+  rt_lock_guard lk(s->lock);
+  if (s->timer_m != nullptr && !s->timer_m_polls) s->timer_m->park.wakeup();
+}
+
+}  // namespace detail
+}  // inline namespace GORO_DETAIL_ABI_NS
+}  // namespace goro
+
+#endif  // GORO_DETAIL_PARK_HPP
+
+// goro: from include/goro/sysmon.hpp
+// goro/sysmon.hpp — the system monitor: a background thread per runtime that
+// retakes Ps from Ms blocked in blocking<>, marks goroutines that ran too
+// long for preemption at their next safe point, polls a stale netpoller, fires
+// overdue timers, and prints schedtrace lines and SIGQUIT dumps (Go: sysmon,
+// retake and schedtrace in proc.go). Threaded mode only: a deterministic run
+// starts no sysmon.
+//
+// sysmon is not an M (it never runs goroutines and holds no P). Every round
+// (20 us, doubling after 50 idle rounds up to 10 ms) it:
 //   - retakes Ps whose M has been inside blocking<handoff_lazy> for a whole
-//     round, if there is work for them or 10 ms have passed (Go: retake);
+//     round, unless the P has no work and other Ms spin or Ps are idle,
+//     and the call has lasted under 10 ms (Go: retake);
 //   - marks Ps whose G has run for over 10 ms without a schedule: that G
-//     yields at its next safe point (safe_point above);
-//   - polls the netpoller if nobody has for 10 ms.
+//     yields at its next safe point (safe_point, park.hpp);
+//   - polls the netpoller if nobody has for 10 ms;
+//   - fires timers no M ran in time (sysmon_run_timers, sched_timers.hpp).
+#ifndef GORO_DETAIL_SYSMON_HPP
+#define GORO_DETAIL_SYSMON_HPP
+
+
+#include <algorithm>
+#include <atomic>
+#include <csignal>
+#include <cstdint>
+#include <cstdio>
+#include <pthread.h>
+#include <string>
+#include <vector>
+
+namespace goro {
+inline namespace GORO_DETAIL_ABI_NS {
+namespace detail {
 
 inline constexpr std::int64_t sysmon_min_sleep_ns = 20'000;          // Go: 20 us
 inline constexpr std::int64_t sysmon_max_sleep_ns = 10'000'000;      // Go: 10 ms
@@ -4121,7 +4490,7 @@ inline bool retake(sched_t* s, std::int64_t now, std::vector<sysmon_rec>& recs) 
   return acted;
 }
 
-inline std::string goroutine_dump(sched_t* s);
+inline std::string goroutine_dump(sched_t* s);  // run.hpp
 
 // schedtrace prints Go's SCHED line ($GORO_DEBUG=schedtrace=MS).
 inline void schedtrace(sched_t* s, std::int64_t now) {
@@ -4196,389 +4565,24 @@ inline void start_sysmon(sched_t* s) {
   if (rc != 0) fatal("start_sysmon: pthread_create failed");
 }
 
-// ---------------------------------------------------------------------------
-// sched_t construction.
-
-inline unsigned procs_from(const config& c) {
-  if (c.procs != 0) return c.procs;
-  if (const char* env = std::getenv("GORO_MAXPROCS")) {
-    long v = std::strtol(env, nullptr, 10);
-    if (v > 0 && v <= static_cast<long>(max_procs)) return static_cast<unsigned>(v);
-  }
-  unsigned hw = std::thread::hardware_concurrency();
-  return std::clamp(hw, 1u, max_procs);
-}
-
-inline sched_t::sched_t(const config& c, bool dflt) : cfg(c), is_default(dflt), pool(&pool_for(c.stack_size)) {
-  cfg.procs = procs_from(c);
-  overflow_hook.store(&overflow_check, std::memory_order_release);
-  install_overflow_handler();
-  (void)membarrier_ok();  // register once, before any goroutine needs heavy_fence
-  allp.resize(cfg.procs);
-  for (unsigned i = 0; i < cfg.procs; ++i) {
-    p* pp = new p();
-    pp->id = static_cast<int>(i);
-    pp->sched = this;
-    pp->fastrand = 0x2545F491u * (i + 1);
-    allp[i] = pp;
-  }
-  for (unsigned i = cfg.procs; i-- > 0;) pidleput_locked(this, allp[i]);
-#if !GORO_DETERMINISTIC  // one thread runs everything: no sysmon, no dumps from signals
-  std::string trace = debug_setting("schedtrace");
-  if (!trace.empty()) schedtrace_ns = std::max(1L, std::atol(trace.c_str())) * 1'000'000;
-  if (debug_setting("sigquit") == "1") install_sigquit_dump();
-  start_sysmon(this);
-#endif
-}
-
-inline sched_t::~sched_t() {
-  delete np.load(std::memory_order_relaxed);
-  for (p* pp : allp) {
-    pool->put(pp->gfree, pp->ngfree);
-    delete pp;
-  }
-  for (m* mp = allm; mp != nullptr;) {
-    m* next = mp->alllink;
-    delete mp;
-    mp = next;
-  }
-}
-
-// default_sched: the process-wide runtime for plain threads outside run(),
-// started on first use, never shut down (API.md: its goroutines are abandoned
-// at exit).
-inline sched_t* default_sched() {
-#if GORO_DETERMINISTIC
-  // API.md: in deterministic mode every goroutine runs on run()'s thread.
-  throw std::logic_error("goro: deterministic mode runs goroutines only inside goro::run (called from a plain thread)");
-#else
-  static sched_t* s = new sched_t(config{}, true);
-  return s;
-#endif
-}
-
-// current_sched: the runtime of the calling goroutine, or the default one.
-inline sched_t* current_sched() {
-  m* mp = getm();
-  return mp != nullptr ? mp->sched : default_sched();
-}
-
-// ---------------------------------------------------------------------------
-// Shutdown: dumps, unwinding, stopping the Ms.
-
-// dump_goroutine appends gp's entry of a goroutine dump, Go's format:
-// "goroutine N [state]:\n\tcreated at file:line\n\n" ("state, main" for main).
-// goroutine_dump and deterministic mode's reports share it.
-inline void dump_goroutine(std::string& out, const g* gp, const std::string& state) {
-  char buf[24];
-  out += "goroutine ";
-  out += fmt_u64(buf, gp->id);
-  out += " [";
-  out += state;
-  if (gp->is_main) out += ", main";
-  out += "]:\n\tcreated at ";
-  out += gp->site.file;
-  out += ":";
-  out += fmt_u64(buf, gp->site.line);
-  out += "\n\n";
-}
-
-// goroutine_dump lists the live goroutines of s, Go-style. Reads other Gs'
-// fields racily when the world is not stopped: for diagnostics only.
-inline std::string goroutine_dump(sched_t* s) {
-  std::string out;
-  std::int64_t now = nanotime();
-  s->pool->space().for_each_slot([&](char* top) {
-    g* gp = g_pool::g_at_top(top);
-    if (gp->sched != s) return;
-    gstatus st = gp->status.load(std::memory_order_acquire);
-    if (st == gstatus::dead) return;
-    std::string state;
-    if (st == gstatus::waiting && gp->why != wait_reason::none) {
-      state = wait_reason_name(gp->why);
-      // How long blocked, at sysmon's resolution (Go prints minutes; seconds help more here).
-      std::int64_t secs = gp->wait_since != 0 ? (now - gp->wait_since) / 1'000'000'000 : 0;
-      if (secs >= 120) state += ", " + std::to_string(secs / 60) + " minutes";
-      else if (secs >= 1) state += ", " + std::to_string(secs) + " s";
-    } else {
-      state = gstatus_name(st);
-    }
-    dump_goroutine(out, gp, state);
-  });
-  return out;
-}
-
-// unwind_all resumes every parked goroutine of s with goroutine_exit. See
-// "Unwinding at shutdown" (and "Claiming a parked G" at park()).
-inline void unwind_all(sched_t* s) {
-  std::vector<g*> parked;
-  s->pool->space().for_each_slot([&](char* top) {
-    g* gp = g_pool::g_at_top(top);
-    if (gp->sched == s && gp->status.load(std::memory_order_acquire) == gstatus::waiting &&
-        gp->parkstate.load(std::memory_order_acquire) == park_cancellable)
-      parked.push_back(gp);
-  });
-  for (g* gp : parked) try_cancel_park(gp, s);
-}
-
-// stop_ms ends every M of s and joins their threads. The caller (run) has
-// seen every goroutine exit.
-inline void stop_ms(sched_t* s) {
-  std::vector<m*> ms;
-  {
-    rt_lock_guard lk(s->lock);
-    s->stopping = true;
-    for (m* mp = s->allm; mp != nullptr; mp = mp->alllink) ms.push_back(mp);
-  }
-  for (m* mp : ms) mp->park.wakeup();
-  if (netpoller* np = s->np.load(std::memory_order_acquire)) np->wake();
-  for (m* mp : ms) pthread_join(mp->thread, nullptr);
-  s->sysmon_stop.store(true, std::memory_order_release);
-  s->sysmon_note.wakeup();
-  pthread_join(s->sysmon_thread, nullptr);
-}
-
-// run_main is run()'s body once the main goroutine is queued: wait for main
-// (or a deadlock), unwind the rest, wait for them, stop the Ms, then report.
-inline void run_main(sched_t* s) {
-  for (;;) {
-    s->done.sleep();
-    s->done.clear();
-    if (s->main_done.load(std::memory_order_acquire) || s->deadlocked.load(std::memory_order_acquire)) break;
-  }
-  std::string report;
-  if (s->deadlocked.load(std::memory_order_acquire) && !s->main_done.load(std::memory_order_acquire))
-    report = "all goroutines are asleep - deadlock!\n\n" + goroutine_dump(s);
-  s->exiting.store(true, std::memory_order_seq_cst);
-  heavy_fence();  // see "Unwinding at shutdown"
-  unwind_all(s);
-  std::int64_t dump_at = nanotime() + dump_after_ns;
-  for (;;) {
-    s->done.clear();
-    heavy_fence();  // pairs with goexit's light_fence
-    if (live_goroutines(s) == 0) break;
-    std::int64_t left = dump_at - nanotime();
-    if (left <= 0) {
-      std::string d = "goro: main returned; still waiting for these goroutines to finish:\n\n" + goroutine_dump(s);
-      write_err(d.c_str(), d.size());
-      dump_at = nanotime() + dump_after_ns;
-      continue;
-    }
-    s->done.sleep_for(left);
-  }
-  stop_ms(s);
-  s->pool->scavenge(true);
-  if (!report.empty()) throw deadlock_error(report);
-}
-
-inline void validate(const config& c) {
-  if (c.procs > max_procs) throw std::invalid_argument("goro::config: procs is over 256");
-  if (c.stack_size < min_stack_size) throw std::invalid_argument("goro::config: stack_size is under 16 KiB");
-  if (c.max_threads == 0) throw std::invalid_argument("goro::config: max_threads is 0");
-}
-
 }  // namespace detail
-
-// ---------------------------------------------------------------------------
-// Public API (API.md, "Runtime").
-
-// run runs main_fn as the main goroutine of a new runtime and returns when it
-// has returned and every other goroutine has been unwound. See API.md.
-template <class F>
-void run(F&& main_fn, config cfg = {}, detail::source_loc site = detail::source_loc::here()) {
-  detail::validate(cfg);
-  detail::m* mp = detail::getm();
-  if (mp != nullptr) throw std::logic_error("goro::run: called from inside a goroutine");
-#if GORO_DETERMINISTIC
-  detail::det_run(std::forward<F>(main_fn), cfg, site, detail::det_input{});
-  return;
-#endif
-  std::unique_ptr<detail::sched_t> s(new detail::sched_t(cfg, false));
-  detail::newproc(s.get(), detail::closure<F>{std::forward<F>(main_fn), {}}, site, true);
-  detail::run_main(s.get());
-  std::exception_ptr e = s->main_exception;
-  s.reset();
-  if (e) std::rethrow_exception(e);
-}
-
-// go spawns a goroutine running std::invoke(f, args...) on decay-copies of f
-// and args, invoked as rvalues (like std::thread). The overloads exist so that
-// the creation site can be captured after the arguments (a default argument
-// cannot follow a parameter pack).
-template <class F>
-void go(F&& f, detail::source_loc site = detail::source_loc::here()) {
-  detail::newproc(detail::current_sched(), detail::closure<F>{std::forward<F>(f), {}}, site);
-}
-template <class F, class A1>
-void go(F&& f, A1&& a1, detail::source_loc site = detail::source_loc::here()) {
-  detail::newproc(detail::current_sched(), detail::closure<F, A1>{std::forward<F>(f), {std::forward<A1>(a1)}}, site);
-}
-template <class F, class A1, class A2>
-void go(F&& f, A1&& a1, A2&& a2, detail::source_loc site = detail::source_loc::here()) {
-  detail::newproc(detail::current_sched(),
-                  detail::closure<F, A1, A2>{std::forward<F>(f), {std::forward<A1>(a1), std::forward<A2>(a2)}}, site);
-}
-template <class F, class A1, class A2, class A3>
-void go(F&& f, A1&& a1, A2&& a2, A3&& a3, detail::source_loc site = detail::source_loc::here()) {
-  detail::newproc(detail::current_sched(),
-                  detail::closure<F, A1, A2, A3>{std::forward<F>(f), {std::forward<A1>(a1), std::forward<A2>(a2), std::forward<A3>(a3)}},
-                  site);
-}
-template <class F, class A1, class A2, class A3, class A4>
-void go(F&& f, A1&& a1, A2&& a2, A3&& a3, A4&& a4, detail::source_loc site = detail::source_loc::here()) {
-  detail::newproc(detail::current_sched(),
-                  detail::closure<F, A1, A2, A3, A4>{
-                      std::forward<F>(f), {std::forward<A1>(a1), std::forward<A2>(a2), std::forward<A3>(a3), std::forward<A4>(a4)}},
-                  site);
-}
-template <class F, class A1, class A2, class A3, class A4, class A5, class... More>
-void go(F&& f, A1&& a1, A2&& a2, A3&& a3, A4&& a4, A5&& a5, More&&... more) {
-  // Six or more arguments: the creation site is this line's caller unknown; wrap
-  // the extra arguments in a lambda call if the site matters.
-  detail::newproc(detail::current_sched(),
-                  detail::closure<F, A1, A2, A3, A4, A5, More...>{
-                      std::forward<F>(f),
-                      {std::forward<A1>(a1), std::forward<A2>(a2), std::forward<A3>(a3), std::forward<A4>(a4), std::forward<A5>(a5),
-                       std::forward<More>(more)...}},
-                  detail::source_loc::here());
-}
-
-// yield lets other goroutines run (Go: runtime.Gosched). On a plain thread it
-// yields the thread.
-inline void yield() {
-  detail::m* mp = detail::getm();
-  if (mp == nullptr || mp->curg == nullptr) {
-    std::this_thread::yield();
-    return;
-  }
-  detail::g* gp = mp->curg;
-  if (gp->in_blocking != 0) {  // inside blocking<>: the M has no P to schedule on
-    std::this_thread::yield();
-    return;
-  }
-#if GORO_DETERMINISTIC
-  detail::det_point(true);
-#else
-  detail::rt_region rt;
-  detail::unwind_point(gp);
-  mp->pending = detail::pending_op{detail::pending_kind::yield, gp, nullptr, nullptr};
-  detail::schedule(mp, gp);
-#endif
-}
-
-// procs is GOMAXPROCS of the calling goroutine's runtime (or the default one).
-inline unsigned procs() { return detail::current_sched()->cfg.procs; }
-
-// num_goroutines counts live user goroutines, main included.
-inline std::size_t num_goroutines() {
-  std::int64_t n = detail::live_goroutines(detail::current_sched());
-  return n > 0 ? static_cast<std::size_t>(n) : 0;
-}
-
-namespace this_goroutine {
-
-// id is the calling goroutine's id, 0 on a plain OS thread.
-inline std::uint64_t id() noexcept {
-  detail::m* mp = detail::getm();
-  return (mp != nullptr && mp->curg != nullptr) ? mp->curg->id : 0;
-}
-
-// lock_os_thread wires the calling goroutine to its current M: it runs only
-// there, and the M runs nothing else, until as many unlock_os_thread calls.
-// A goroutine that exits while locked takes its thread with it (Go does too).
-// No-op on a plain OS thread.
-inline void lock_os_thread() noexcept {
-  detail::m* mp = detail::getm();
-  if (mp == nullptr || mp->curg == nullptr) return;
-  detail::g* gp = mp->curg;
-  if (gp->locked_count++ == 0) {
-    gp->lockedm = mp;
-    mp->lockedg = gp;
-  }
-}
-
-inline void unlock_os_thread() noexcept {
-  detail::m* mp = detail::getm();
-  if (mp == nullptr || mp->curg == nullptr) return;
-  detail::g* gp = mp->curg;
-  if (gp->locked_count == 0) return;
-  if (--gp->locked_count == 0) {
-    gp->lockedm = nullptr;
-    mp->lockedg = nullptr;
-  }
-}
-
-}  // namespace this_goroutine
-
-// debug: scheduler introspection for demos, tests and tuning (an addition to API.md).
-namespace debug {
-
-struct proc_stats {
-  unsigned id;
-  std::uint64_t created;    // goroutines spawned on this P
-  std::uint64_t scheduled;  // switches into a goroutine
-  std::uint64_t steals;     // successful steals by this P
-  std::uint64_t stolen;     // goroutines those steals took
-  std::uint32_t runq;       // local run queue length now
-};
-
-struct sched_stats {
-  unsigned procs;
-  unsigned threads;          // Ms started so far
-  std::uint32_t global_runq; // global run queue length now
-  std::vector<proc_stats> p;
-};
-
-// stats samples the counters of the calling goroutine's runtime.
-inline sched_stats stats() {
-  detail::sched_t* s = detail::current_sched();
-  sched_stats out{s->cfg.procs, 0, static_cast<std::uint32_t>(s->runq_size.load(std::memory_order_relaxed)), {}};
-  {
-    detail::rt_lock_guard lk(s->lock);
-    out.threads = static_cast<unsigned>(s->mnext);
-  }
-  for (detail::p* pp : s->allp)
-    out.p.push_back(proc_stats{static_cast<unsigned>(pp->id), pp->created.load(std::memory_order_relaxed),
-                               pp->scheduled.load(std::memory_order_relaxed), pp->steals.load(std::memory_order_relaxed),
-                               pp->stolen.load(std::memory_order_relaxed), pp->runq.size()});
-  return out;
-}
-
-// current_p / current_m: the P and M running the caller, -1 on a plain thread.
-inline int current_p() noexcept {
-  detail::m* mp = detail::getm();
-  return (mp != nullptr && mp->pp != nullptr) ? mp->pp->id : -1;
-}
-inline int current_m() noexcept {
-  detail::m* mp = detail::getm();
-  return mp != nullptr ? mp->id : -1;
-}
-
-// dump: a Go-style list of the live goroutines of the calling goroutine's
-// runtime (id, state, wait reason, how long blocked, creation site).
-inline std::string dump() { return detail::goroutine_dump(detail::current_sched()); }
-
-// stack_guard names the stack guard in use ("MADV_GUARD_INSTALL" or the fallback).
-inline const char* stack_guard() { return detail::stack_guard_name(); }
-
-}  // namespace debug
-
 }  // inline namespace GORO_DETAIL_ABI_NS
 }  // namespace goro
 
-// The deterministic scheduler, and goro::sim in both modes.
-
-#endif  // GORO_DETAIL_SCHED_HPP
+#endif  // GORO_DETAIL_SYSMON_HPP
 
 // goro: from include/goro/det.hpp
-// goro/det.hpp — deterministic mode (GORO_DETERMINISTIC=1; API.md,
-// "Deterministic mode"; DESIGN.md §3): a seeded single-threaded scheduler
-// under the same channels, select, sync types and timers, with virtual time,
-// failure reports that replay from a seed, a happens-before race detector for
-// sim::shared, explore and run_with_choices.
+// goro/det.hpp — deterministic mode (GORO_DETERMINISTIC=1; docs/reference.md,
+// "Deterministic mode"; docs/design.md, "Deterministic mode"): a seeded
+// single-threaded scheduler under the same channels, select, sync types and
+// timers, with virtual time, failure reports that replay from a seed, a
+// happens-before race detector for sim::shared, explore and run_with_choices.
+//
+// It is compiled in both modes (a threaded build type-checks it and never
+// calls it); it defines the hooks that det_hooks.hpp declares.
 //
 // ---------------------------------------------------------------------------
-// How it plugs into sched.hpp.
+// How it plugs into the threaded scheduler.
 //
 // run() builds an ordinary sched_t with one P and attaches a det_state. The
 // thread that called run() is the only M: its g0 is det_loop, below. The
@@ -4589,9 +4593,9 @@ inline const char* stack_guard() { return detail::stack_guard_name(); }
 // Parking, the pending ops, goexit, the timer heaps and the netpoller are the
 // threaded ones.
 //
-// Scheduling points: safe_point (the channel operations, select, go) and
-// sched_point (the sync types, timers, sim::point, sim::shared) call
-// det_point, which yields to det_next. Every det_next is one step: the step
+// Scheduling points: safe_point (the channel operations, select, go, net
+// I/O) and sched_point (the sync types, timers, sim::point) call det_point,
+// which yields to det_next; a sim::shared access calls det_point itself. Every det_next is one step: the step
 // counter bounds a run (max_steps → livelock_error) and places PCT's priority
 // change points.
 //
@@ -4626,10 +4630,10 @@ inline const char* stack_guard() { return detail::stack_guard_name(); }
 // and acquires it on exit: the whole channel is one sync object, an edge
 // stronger than Go's per-slot ones (it may hide a race Go's detector reports,
 // never report one that is not there). The same calls annotate TSan in a TSan
-// build (sanitizer.hpp, "Deterministic mode under TSan"). It costs nothing until the first
-// sim::shared of a run is made: at that point every live goroutine is
-// treated as synchronized with every other (exact for accesses after it, and
-// a sim::shared cannot be accessed before it exists).
+// build (sanitizer.hpp, "Deterministic mode under TSan"). It costs nothing
+// until the first access to a sim::shared in a run: at that point every live
+// goroutine is treated as synchronized with every other (exact for the
+// accesses from then on, which are all the detector checks).
 #ifndef GORO_DETAIL_DET_HPP
 #define GORO_DETAIL_DET_HPP
 
@@ -4647,7 +4651,6 @@ inline const char* stack_guard() { return detail::stack_guard_name(); }
 namespace goro {
 inline namespace GORO_DETAIL_ABI_NS {
 namespace detail {
-#if GORO_DETERMINISTIC
 
 inline constexpr std::int64_t det_epoch_ns = 1'000'000'000;  // the virtual clock at the start of every run
 
@@ -4719,8 +4722,6 @@ struct det_state {
   }
 };
 
-inline det_state* det_of(sched_t* s) noexcept { return s->det; }
-
 // det_current_run: the deterministic run on this thread, or nullptr.
 inline sched_t* det_current_run() noexcept {
   m* mp = getm();
@@ -4790,12 +4791,14 @@ inline void det_point(bool may_unwind) {
   g* gp = mp->curg;
   if (gp->in_blocking != 0) return;
   det_state& d = *mp->sched->det;
-  may_unwind = may_unwind && (!gp->is_main || d.main_turn);
-  if (may_unwind) unwind_point(gp);
+  // Main is unwound only once its turn has come (see the top of the file),
+  // which may happen while it is switched out here; a point that must not
+  // throw (may_unwind = false) never does, main's included.
+  auto unwind_now = [&] { return may_unwind && (!gp->is_main || d.main_turn); };
+  if (unwind_now()) unwind_point(gp);
   mp->pending = pending_op{pending_kind::yield, gp, nullptr, nullptr};
   schedule(mp, gp);
-  may_unwind = may_unwind || (gp->is_main && d.main_turn);
-  if (may_unwind) unwind_point(gp);
+  if (unwind_now()) unwind_point(gp);
 }
 
 inline void det_spawn(sched_t* s, g* gp) {
@@ -4864,7 +4867,7 @@ inline void det_cancel_park(g* gp) {
 
 // det_begin_unwind: main returned or the run failed. Every parked goroutine
 // whose wait can be cancelled throws goroutine_exit from its park; the others
-// do at their next scheduling point (see "Unwinding at shutdown", sched.hpp).
+// do at their next scheduling point (see "Unwinding at shutdown", run.hpp).
 inline void det_begin_unwind(sched_t* s) {
   det_state& d = *s->det;
   d.unwinding = true;
@@ -4961,7 +4964,7 @@ inline void det_race_acquire(const void* obj) noexcept {
   }
 }
 
-// det_race_enable turns the detector on at the first sim::shared of a run:
+// det_race_enable turns the detector on at the first sim::shared access of a run:
 // every live goroutine starts as synchronized with every other, each at a new
 // epoch of its own.
 inline void det_race_enable(det_state& d) {
@@ -4976,7 +4979,7 @@ inline void det_race_enable(det_state& d) {
 }
 
 // det_params: the run's parameters: the config, overridden by the environment
-// when config::seed is 0 (API.md).
+// when config::seed is 0 (docs/reference.md, "Deterministic mode").
 inline void det_params(det_state& d, const config& c) {
   d.seed = c.seed;
   d.how = c.how;
@@ -5196,24 +5199,21 @@ inline void det_shared_access(det_shared_state& st, bool write, source_loc site,
   }
 }
 
-#else   // threaded mode: sim::shared is a plain variable
-
-struct det_shared_state {};
-
-#endif  // GORO_DETERMINISTIC
-
-template <class>
-inline constexpr bool det_only = false;
+// det_no_state: sim::shared's history in threaded mode, where it is a plain
+// variable: an access checks nothing.
+struct det_no_state {};
+inline void det_shared_access(det_no_state&, bool, source_loc, bool) noexcept {}
 
 }  // namespace detail
 
 namespace sim {
 
-// point: an extra scheduling point (API.md); nothing in threaded mode.
+// point: an extra scheduling point (docs/reference.md, "Deterministic mode");
+// nothing in threaded mode.
 inline void point() { detail::sched_point(); }
 
 // shared<T>: a variable whose loads and stores are scheduling points and are
-// checked for data races (API.md): load/store record their caller's file and
+// checked for data races (docs/reference.md, "Deterministic mode"): load/store record their caller's file and
 // line, the operators their goroutine's creation site. ++, --, += and -= are a
 // load and then a store: not atomic, on purpose. In threaded mode it is a
 // plain T (no checks, no synchronization).
@@ -5260,12 +5260,10 @@ class shared {
 
  private:
   void access([[maybe_unused]] bool write, [[maybe_unused]] detail::source_loc site, [[maybe_unused]] bool by_operator) const {
-#if GORO_DETERMINISTIC
     detail::det_shared_access(st_, write, site, by_operator);
-#endif
   }
   T v_{};
-  mutable detail::det_shared_state st_;
+  mutable std::conditional_t<detail::deterministic, detail::det_shared_state, detail::det_no_state> st_;
 };
 
 struct explore_options {
@@ -5284,31 +5282,33 @@ struct explore_result {
   std::size_t runs_done;
 };
 
-#if GORO_DETERMINISTIC
-// seed: the seed of the run in progress (0 outside a run).
+// seed: the seed of the run in progress (0 outside a run, and in threaded mode).
 inline std::uint64_t seed() noexcept {
   detail::sched_t* s = detail::det_current_run();
   return s != nullptr && s->det != nullptr ? s->det->seed : 0;
 }
 
-// trace_hash: a hash of the scheduling decisions of the run so far (an
-// addition to API.md: equal seeds give equal hashes; tests compare them).
+// trace_hash: a hash of the scheduling decisions of the run so far (equal
+// seeds give equal hashes; tests compare them). 0 in threaded mode.
 inline std::uint64_t trace_hash() noexcept {
   detail::sched_t* s = detail::det_current_run();
   return s != nullptr && s->det != nullptr ? s->det->trace : 0;
 }
 
-// steps: scheduling steps of the run so far (an addition to API.md).
+// steps: scheduling steps of the run so far. 0 in threaded mode.
 inline std::uint64_t steps() noexcept {
   detail::sched_t* s = detail::det_current_run();
   return s != nullptr && s->det != nullptr ? s->det->steps : 0;
 }
 
 // explore runs body under run() with seeds first_seed, first_seed + 1, ...
-// and stops at the first failing run (API.md). On a terminal it shows its
-// progress on stderr.
+// and stops at the first failing run (docs/reference.md, "Deterministic
+// mode"). On a terminal it shows its progress on stderr. Deterministic mode
+// only.
 template <class F>
 explore_result explore(F&& body, explore_options o = {}, detail::source_loc site = detail::source_loc::here()) {
+  static_assert(detail::deterministic || detail::always_false<F>,
+                "goro::sim::explore needs deterministic mode: build with -DGORO_DETERMINISTIC=1");
   explore_result r{true, 0, {}, 0};
   bool tty = ::isatty(2) == 1;
   std::int64_t start = detail::mono_ns(), shown = start;
@@ -5345,9 +5345,11 @@ explore_result explore(F&& body, explore_options o = {}, detail::source_loc site
 
 // run_with_choices runs body under run() with every scheduling decision taken
 // from the next byte of choices (modulo the number of choices; 0 once they
-// run out): for fuzzers (API.md).
+// run out): for fuzzers. Deterministic mode only.
 template <class F>
 void run_with_choices(std::span<const std::uint8_t> choices, F&& body, detail::source_loc site = detail::source_loc::here()) {
+  static_assert(detail::deterministic || detail::always_false<F>,
+                "goro::sim::run_with_choices needs deterministic mode: build with -DGORO_DETERMINISTIC=1");
   detail::det_input in;
   in.choices = choices.data();
   in.nchoices = choices.size();
@@ -5358,28 +5360,457 @@ void run_with_choices(std::span<const std::uint8_t> choices, F&& body, detail::s
   detail::det_run([&body] { body(); }, c, site, in);
 }
 
-#else  // threaded mode
-
-inline std::uint64_t seed() noexcept { return 0; }
-inline std::uint64_t trace_hash() noexcept { return 0; }
-inline std::uint64_t steps() noexcept { return 0; }
-
-template <class F>
-explore_result explore(F&&, explore_options = {}) {
-  static_assert(detail::det_only<F>, "goro::sim::explore needs deterministic mode: build with -DGORO_DETERMINISTIC=1");
-  return {};
-}
-template <class F>
-void run_with_choices(std::span<const std::uint8_t>, F&&) {
-  static_assert(detail::det_only<F>, "goro::sim::run_with_choices needs deterministic mode: build with -DGORO_DETERMINISTIC=1");
-}
-
-#endif  // GORO_DETERMINISTIC
 }  // namespace sim
 }  // inline namespace GORO_DETAIL_ABI_NS
 }  // namespace goro
 
 #endif  // GORO_DETAIL_DET_HPP
+
+// goro: from include/goro/run.hpp
+// goro/run.hpp — a runtime from start to end: construction, checkdead (Go's
+// deadlock detection), the shutdown that unwinds every goroutine when main
+// returns, goroutine dumps, the stack-overflow report, and the public API of
+// the runtime: run, go, yield, procs, num_goroutines, this_goroutine, debug.
+//
+// ---------------------------------------------------------------------------
+// Unwinding at shutdown.
+//
+// When main returns (or checkdead reports a deadlock), run() sets sched.exiting
+// and every live G must end, destructors run (docs/reference.md, "Runtime":
+// goroutine_exit):
+//   - a G not yet started is destroyed without running its body;
+//   - a running G throws goroutine_exit from its next park or yield;
+//   - a parked G is resumed with goroutine_exit thrown from its park. Its wait
+//     record must first leave the object's queue, or a later waker would ready
+//     it twice: g.cancel removes it under the object's lock, and only whoever
+//     removes it readies it (a waker that dequeued it first readies it itself;
+//     the G then completes that operation normally and is unwound at its next
+//     blocking call, so no hand-off, such as a mutex's, is lost).
+// The race between the unwinder's walk and a G that is parking right now is a
+// Dekker pair (lock.hpp, "Asymmetric fences"): run_main stores
+// exiting (seq_cst), heavy_fence, then unwind_all reads each G's status and
+// parkstate; run_pending's park op stores status = waiting and parkstate =
+// cancellable, light_fence, then reads exiting and, if set, cancels its own
+// wait (try_cancel_park). Either the walk sees the parked G or the park op
+// sees exiting; both may try, and the claim in parkstate plus the object's
+// lock let only one cancel succeed.
+// g.unwind makes goroutine_exit a once-per-goroutine event: blocking calls made
+// while it unwinds (destructors) work normally.
+#ifndef GORO_DETAIL_RUN_HPP
+#define GORO_DETAIL_RUN_HPP
+
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <exception>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace goro {
+inline namespace GORO_DETAIL_ABI_NS {
+namespace detail {
+
+inline constexpr std::int64_t dump_after_ns = 10'000'000'000;  // docs/reference.md, "Runtime": dump after 10 s of waiting at shutdown
+
+// ---------------------------------------------------------------------------
+// checkdead (Go: checkdead). Called with s->lock held whenever an M goes idle:
+// if no M is running, no plain thread is inside a goro call, no G is queued
+// and no timer is pending, every goroutine is parked on a goro object for
+// good. run() is woken to report it (it builds the dump: nothing can change now).
+inline void checkdead_locked(sched_t* s) noexcept {
+  if (s->is_default || s->main_done.load(std::memory_order_relaxed) || s->deadlocked.load(std::memory_order_relaxed) ||
+      s->exiting.load(std::memory_order_relaxed))
+    return;
+  if (s->mcount - s->nmidle - s->nmidlelocked > 0) return;
+  if (plain_threads_in_goro.load(std::memory_order_seq_cst) > 0) return;
+  if (s->runq_size.load(std::memory_order_relaxed) != 0) return;
+  for (p* pp : s->allp)
+    if (!pp->runq.empty()) return;
+  if (timers_earliest(s) != no_timer) return;
+  if (s->netpoll_waiters.load(std::memory_order_acquire) > 0) return;  // an fd event may wake someone
+  s->deadlocked.store(true, std::memory_order_release);
+  s->done.wakeup();
+}
+
+// ---------------------------------------------------------------------------
+// Stack overflow: the SIGSEGV hook that stack.hpp's handler calls (stack.hpp,
+// "Overflow report").
+
+// stack_overflow_message prints the report for gp (docs/reference.md,
+// "Runtime"). Async-signal-safe.
+inline void stack_overflow_message(g* gp) noexcept {
+  char buf[24];
+  write_err("fatal error: stack overflow in goroutine ");
+  write_err(fmt_u64(buf, gp->id));
+  write_err(" (stack_size ");
+  // The configured size, not the slot's (rounded up to stack.hpp's page_size,
+  // 64 KiB on AArch64).
+  std::uint64_t size = gp->sched != nullptr ? gp->sched->cfg.stack_size : static_cast<std::uint64_t>(gp->stack.hi - gp->stack.lo);
+  write_err(fmt_u64(buf, size));
+  write_err(", created at ");
+  write_err(gp->site.file);
+  write_err(":");
+  write_err(fmt_u64(buf, gp->site.line));
+  write_err(")\n");
+}
+
+[[noreturn]] inline void stack_overflow_fatal(g* gp) noexcept {
+  stack_overflow_message(gp);
+  std::abort();
+}
+
+// overflow_check is the SIGSEGV hook: is addr in the running goroutine's guard?
+inline bool overflow_check(void* addr) noexcept {
+  m* mp = __atomic_load_n(&tls_m, __ATOMIC_RELAXED);  // a signal handler runs on the faulting thread: no switch in between
+  if (mp == nullptr || mp->curg == nullptr) return false;
+  g* gp = mp->curg;
+  char* a = static_cast<char*>(addr);
+  if (a >= gp->stack.lo || a < gp->stack.lo - stack_guard_size) return false;
+  stack_overflow_message(gp);
+  return true;
+}
+
+// ---------------------------------------------------------------------------
+// Start-up: a runtime's construction and destruction.
+
+inline unsigned procs_from(const config& c) {
+  if (c.procs != 0) return c.procs;
+  if (const char* env = std::getenv("GORO_MAXPROCS")) {
+    long v = std::strtol(env, nullptr, 10);
+    if (v > 0 && v <= static_cast<long>(max_procs)) return static_cast<unsigned>(v);
+  }
+  unsigned hw = std::thread::hardware_concurrency();
+  return std::clamp(hw, 1u, max_procs);
+}
+
+inline sched_t::sched_t(const config& c, bool dflt) : cfg(c), is_default(dflt), pool(&pool_for(c.stack_size)) {
+  cfg.procs = procs_from(c);
+  overflow_hook.store(&overflow_check, std::memory_order_release);
+  install_overflow_handler();
+  (void)membarrier_ok();  // register once, before any goroutine needs heavy_fence
+  allp.resize(cfg.procs);
+  for (unsigned i = 0; i < cfg.procs; ++i) {
+    p* pp = new p();
+    pp->id = static_cast<int>(i);
+    pp->sched = this;
+    pp->fastrand = 0x2545F491u * (i + 1);
+    allp[i] = pp;
+  }
+  for (unsigned i = cfg.procs; i-- > 0;) pidleput_locked(this, allp[i]);
+  if constexpr (!deterministic) {  // one thread runs everything: no sysmon, no dumps from signals
+    std::string trace = debug_setting("schedtrace");
+    if (!trace.empty()) schedtrace_ns = std::max(1L, std::atol(trace.c_str())) * 1'000'000;
+    if (debug_setting("sigquit") == "1") install_sigquit_dump();
+    start_sysmon(this);
+  }
+}
+
+inline sched_t::~sched_t() {
+  delete np.load(std::memory_order_relaxed);
+  for (p* pp : allp) {
+    pool->put(pp->gfree, pp->ngfree);
+    delete pp;
+  }
+  for (m* mp = allm; mp != nullptr;) {
+    m* next = mp->alllink;
+    delete mp;
+    mp = next;
+  }
+}
+
+
+// ---------------------------------------------------------------------------
+// Shutdown: dumps, unwinding, stopping the Ms.
+
+// goroutine_dump lists the live goroutines of s, Go-style. Reads other Gs'
+// fields racily when the world is not stopped: for diagnostics only.
+inline std::string goroutine_dump(sched_t* s) {
+  std::string out;
+  std::int64_t now = nanotime();
+  s->pool->space().for_each_slot([&](char* top) {
+    g* gp = g_pool::g_at_top(top);
+    if (gp->sched != s) return;
+    gstatus st = gp->status.load(std::memory_order_acquire);
+    if (st == gstatus::dead) return;
+    std::string state;
+    if (st == gstatus::waiting && gp->why != wait_reason::none) {
+      state = wait_reason_name(gp->why);
+      // How long blocked, at sysmon's resolution (Go prints minutes; seconds help more here).
+      std::int64_t secs = gp->wait_since != 0 ? (now - gp->wait_since) / 1'000'000'000 : 0;
+      if (secs >= 120) state += ", " + std::to_string(secs / 60) + " minutes";
+      else if (secs >= 1) state += ", " + std::to_string(secs) + " s";
+    } else {
+      state = gstatus_name(st);
+    }
+    dump_goroutine(out, gp, state);
+  });
+  return out;
+}
+
+// unwind_all resumes every parked goroutine of s with goroutine_exit. See
+// "Unwinding at shutdown" (and "Claiming a parked G" in park.hpp).
+inline void unwind_all(sched_t* s) {
+  std::vector<g*> parked;
+  s->pool->space().for_each_slot([&](char* top) {
+    g* gp = g_pool::g_at_top(top);
+    if (gp->sched == s && gp->status.load(std::memory_order_acquire) == gstatus::waiting &&
+        gp->parkstate.load(std::memory_order_acquire) == park_cancellable)
+      parked.push_back(gp);
+  });
+  for (g* gp : parked) try_cancel_park(gp, s);
+}
+
+// stop_ms ends every M of s and joins their threads. The caller (run) has
+// seen every goroutine exit.
+inline void stop_ms(sched_t* s) {
+  std::vector<m*> ms;
+  {
+    rt_lock_guard lk(s->lock);
+    s->stopping = true;
+    for (m* mp = s->allm; mp != nullptr; mp = mp->alllink) ms.push_back(mp);
+  }
+  for (m* mp : ms) mp->park.wakeup();
+  if (netpoller* np = s->np.load(std::memory_order_acquire)) np->wake();
+  for (m* mp : ms) pthread_join(mp->thread, nullptr);
+  s->sysmon_stop.store(true, std::memory_order_release);
+  s->sysmon_note.wakeup();
+  pthread_join(s->sysmon_thread, nullptr);
+}
+
+// run_main is run()'s body once the main goroutine is queued: wait for main
+// (or a deadlock), unwind the rest, wait for them, stop the Ms, then report.
+inline void run_main(sched_t* s) {
+  for (;;) {
+    s->done.sleep();
+    s->done.clear();
+    if (s->main_done.load(std::memory_order_acquire) || s->deadlocked.load(std::memory_order_acquire)) break;
+  }
+  std::string report;
+  if (s->deadlocked.load(std::memory_order_acquire) && !s->main_done.load(std::memory_order_acquire))
+    report = "all goroutines are asleep - deadlock!\n\n" + goroutine_dump(s);
+  s->exiting.store(true, std::memory_order_seq_cst);
+  heavy_fence();  // see "Unwinding at shutdown"
+  unwind_all(s);
+  std::int64_t dump_at = nanotime() + dump_after_ns;
+  for (;;) {
+    s->done.clear();
+    heavy_fence();  // pairs with goexit's light_fence
+    if (live_goroutines(s) == 0) break;
+    std::int64_t left = dump_at - nanotime();
+    if (left <= 0) {
+      std::string d = "goro: main returned; still waiting for these goroutines to finish:\n\n" + goroutine_dump(s);
+      write_err(d.c_str(), d.size());
+      dump_at = nanotime() + dump_after_ns;
+      continue;
+    }
+    s->done.sleep_for(left);
+  }
+  stop_ms(s);
+  s->pool->scavenge(true);
+  if (!report.empty()) throw deadlock_error(report);
+}
+
+}  // namespace detail
+
+// ---------------------------------------------------------------------------
+// Public API (docs/reference.md, "Runtime").
+
+// run runs main_fn as the main goroutine of a new runtime and returns when it
+// has returned and every other goroutine has been unwound.
+template <class F>
+void run(F&& main_fn, config cfg = {}, detail::source_loc site = detail::source_loc::here()) {
+  detail::validate(cfg);
+  detail::m* mp = detail::getm();
+  if (mp != nullptr) throw std::logic_error("goro::run: called from inside a goroutine");
+  if constexpr (detail::deterministic) {
+    detail::det_run(std::forward<F>(main_fn), cfg, site, detail::det_input{});
+    return;
+  }
+  std::unique_ptr<detail::sched_t> s(new detail::sched_t(cfg, false));
+  detail::newproc(s.get(), detail::closure<F>{std::forward<F>(main_fn), {}}, site, true);
+  detail::run_main(s.get());
+  std::exception_ptr e = s->main_exception;
+  s.reset();
+  if (e) std::rethrow_exception(e);
+}
+
+// go spawns a goroutine running std::invoke(f, args...) on decay-copies of f
+// and args, invoked as rvalues (like std::thread). The creation site (for
+// dumps and reports) is a defaulted parameter after the arguments, so there
+// is one overload per arity, up to 8 arguments after f; more is a compile
+// error, never a lost site.
+template <class F>
+void go(F&& f, detail::source_loc site = detail::source_loc::here()) {
+  detail::go_at(site, std::forward<F>(f));
+}
+template <class F, class A1>
+void go(F&& f, A1&& a1, detail::source_loc site = detail::source_loc::here()) {
+  detail::go_at(site, std::forward<F>(f), std::forward<A1>(a1));
+}
+template <class F, class A1, class A2>
+void go(F&& f, A1&& a1, A2&& a2, detail::source_loc site = detail::source_loc::here()) {
+  detail::go_at(site, std::forward<F>(f), std::forward<A1>(a1), std::forward<A2>(a2));
+}
+template <class F, class A1, class A2, class A3>
+void go(F&& f, A1&& a1, A2&& a2, A3&& a3, detail::source_loc site = detail::source_loc::here()) {
+  detail::go_at(site, std::forward<F>(f), std::forward<A1>(a1), std::forward<A2>(a2), std::forward<A3>(a3));
+}
+template <class F, class A1, class A2, class A3, class A4>
+void go(F&& f, A1&& a1, A2&& a2, A3&& a3, A4&& a4, detail::source_loc site = detail::source_loc::here()) {
+  detail::go_at(site, std::forward<F>(f), std::forward<A1>(a1), std::forward<A2>(a2), std::forward<A3>(a3), std::forward<A4>(a4));
+}
+template <class F, class A1, class A2, class A3, class A4, class A5>
+void go(F&& f, A1&& a1, A2&& a2, A3&& a3, A4&& a4, A5&& a5, detail::source_loc site = detail::source_loc::here()) {
+  detail::go_at(site, std::forward<F>(f), std::forward<A1>(a1), std::forward<A2>(a2), std::forward<A3>(a3), std::forward<A4>(a4), std::forward<A5>(a5));
+}
+template <class F, class A1, class A2, class A3, class A4, class A5, class A6>
+void go(F&& f, A1&& a1, A2&& a2, A3&& a3, A4&& a4, A5&& a5, A6&& a6, detail::source_loc site = detail::source_loc::here()) {
+  detail::go_at(site, std::forward<F>(f), std::forward<A1>(a1), std::forward<A2>(a2), std::forward<A3>(a3), std::forward<A4>(a4), std::forward<A5>(a5), std::forward<A6>(a6));
+}
+template <class F, class A1, class A2, class A3, class A4, class A5, class A6, class A7>
+void go(F&& f, A1&& a1, A2&& a2, A3&& a3, A4&& a4, A5&& a5, A6&& a6, A7&& a7, detail::source_loc site = detail::source_loc::here()) {
+  detail::go_at(site, std::forward<F>(f), std::forward<A1>(a1), std::forward<A2>(a2), std::forward<A3>(a3), std::forward<A4>(a4), std::forward<A5>(a5), std::forward<A6>(a6), std::forward<A7>(a7));
+}
+template <class F, class A1, class A2, class A3, class A4, class A5, class A6, class A7, class A8>
+void go(F&& f, A1&& a1, A2&& a2, A3&& a3, A4&& a4, A5&& a5, A6&& a6, A7&& a7, A8&& a8, detail::source_loc site = detail::source_loc::here()) {
+  detail::go_at(site, std::forward<F>(f), std::forward<A1>(a1), std::forward<A2>(a2), std::forward<A3>(a3), std::forward<A4>(a4), std::forward<A5>(a5), std::forward<A6>(a6), std::forward<A7>(a7), std::forward<A8>(a8));
+}
+template <class F, class A1, class A2, class A3, class A4, class A5, class A6, class A7, class A8, class A9, class... More>
+void go(F&&, A1&&, A2&&, A3&&, A4&&, A5&&, A6&&, A7&&, A8&&, A9&&, More&&...) {
+  static_assert(detail::always_false<F>, "goro: go takes at most 8 arguments after the callable "
+                "(the creation site is a defaulted parameter after them); pass more in a struct or a lambda's captures");
+}
+
+// yield lets other goroutines run (Go: runtime.Gosched). On a plain thread it
+// yields the thread.
+inline void yield() {
+  detail::m* mp = detail::getm();
+  if (mp == nullptr || mp->curg == nullptr) {
+    std::this_thread::yield();
+    return;
+  }
+  detail::g* gp = mp->curg;
+  if (gp->in_blocking != 0) {  // inside blocking<>: the M has no P to schedule on
+    std::this_thread::yield();
+    return;
+  }
+  if constexpr (detail::deterministic) {
+    detail::det_point(true);
+  } else {
+    detail::rt_region rt;
+    detail::unwind_point(gp);
+    mp->pending = detail::pending_op{detail::pending_kind::yield, gp, nullptr, nullptr};
+    detail::schedule(mp, gp);
+  }
+}
+
+// procs is GOMAXPROCS of the calling goroutine's runtime (or the default one).
+inline unsigned procs() { return detail::current_sched()->cfg.procs; }
+
+// num_goroutines counts live user goroutines, main included.
+inline std::size_t num_goroutines() {
+  std::int64_t n = detail::live_goroutines(detail::current_sched());
+  return n > 0 ? static_cast<std::size_t>(n) : 0;
+}
+
+namespace this_goroutine {
+
+// id is the calling goroutine's id, 0 on a plain OS thread.
+inline std::uint64_t id() noexcept {
+  detail::m* mp = detail::getm();
+  return (mp != nullptr && mp->curg != nullptr) ? mp->curg->id : 0;
+}
+
+// lock_os_thread wires the calling goroutine to its current M: it runs only
+// there, and the M runs nothing else, until as many unlock_os_thread calls.
+// A goroutine that exits while locked takes its thread with it (Go does too).
+// No-op on a plain OS thread.
+inline void lock_os_thread() noexcept {
+  detail::m* mp = detail::getm();
+  if (mp == nullptr || mp->curg == nullptr) return;
+  detail::g* gp = mp->curg;
+  if (gp->locked_count++ == 0) {
+    gp->lockedm = mp;
+    mp->lockedg = gp;
+  }
+}
+
+inline void unlock_os_thread() noexcept {
+  detail::m* mp = detail::getm();
+  if (mp == nullptr || mp->curg == nullptr) return;
+  detail::g* gp = mp->curg;
+  if (gp->locked_count == 0) return;
+  if (--gp->locked_count == 0) {
+    gp->lockedm = nullptr;
+    mp->lockedg = nullptr;
+  }
+}
+
+}  // namespace this_goroutine
+
+// debug: scheduler introspection for demos, tests and tuning
+// (docs/reference.md, "Diagnostics").
+namespace debug {
+
+struct proc_stats {
+  unsigned id;
+  std::uint64_t created;    // goroutines spawned on this P
+  std::uint64_t scheduled;  // switches into a goroutine
+  std::uint64_t steals;     // successful steals by this P
+  std::uint64_t stolen;     // goroutines those steals took
+  std::uint32_t runq;       // local run queue length now
+};
+
+struct sched_stats {
+  unsigned procs;
+  unsigned threads;          // Ms started so far
+  std::uint32_t global_runq; // global run queue length now
+  std::vector<proc_stats> p;
+};
+
+// stats samples the counters of the calling goroutine's runtime.
+inline sched_stats stats() {
+  detail::sched_t* s = detail::current_sched();
+  sched_stats out{s->cfg.procs, 0, static_cast<std::uint32_t>(s->runq_size.load(std::memory_order_relaxed)), {}};
+  {
+    detail::rt_lock_guard lk(s->lock);
+    out.threads = static_cast<unsigned>(s->mnext);
+  }
+  for (detail::p* pp : s->allp)
+    out.p.push_back(proc_stats{static_cast<unsigned>(pp->id), pp->created.load(std::memory_order_relaxed),
+                               pp->scheduled.load(std::memory_order_relaxed), pp->steals.load(std::memory_order_relaxed),
+                               pp->stolen.load(std::memory_order_relaxed), pp->runq.size()});
+  return out;
+}
+
+// current_p / current_m: the P and M running the caller, -1 on a plain thread.
+inline int current_p() noexcept {
+  detail::m* mp = detail::getm();
+  return (mp != nullptr && mp->pp != nullptr) ? mp->pp->id : -1;
+}
+inline int current_m() noexcept {
+  detail::m* mp = detail::getm();
+  return mp != nullptr ? mp->id : -1;
+}
+
+// dump: a Go-style list of the live goroutines of the calling goroutine's
+// runtime (id, state, wait reason, how long blocked, creation site).
+inline std::string dump() { return detail::goroutine_dump(detail::current_sched()); }
+
+// stack_guard names the stack guard in use ("MADV_GUARD_INSTALL" or the fallback).
+inline const char* stack_guard() { return detail::stack_guard_name(); }
+
+}  // namespace debug
+
+}  // inline namespace GORO_DETAIL_ABI_NS
+}  // namespace goro
+
+#endif  // GORO_DETAIL_RUN_HPP
 
 // goro: from include/goro/blocking.hpp
 // goro/blocking.hpp — blocking system calls: blocking<> and block() (Go:
@@ -5390,8 +5821,9 @@ void run_with_choices(std::span<const std::uint8_t>, F&&) {
 //   handoff_lazy (entersyscall): the M gives up its P logically (m.pp = null,
 //     m.oldp = the P, P status syscall). If the call returns quickly the M
 //     takes the P back with one CAS (syscall -> running). If it lasts a whole
-//     sysmon round (>= 20 us) and the P has work, sysmon CASes syscall -> idle
-//     and hands the P to another M (sched.hpp, retake).
+//     sysmon round (>= 20 us) and the P has work (or no other M could pick
+//     work up: none spins and no P is idle), sysmon CASes syscall -> idle
+//     and hands the P to another M (sysmon.hpp, retake).
 //   handoff_now (entersyscallblock): the P goes to another M (or the idle
 //     list) at once.
 // On exit (exitsyscall): the old P if it is still free, else an idle P, else
@@ -5421,10 +5853,7 @@ inline void entersyscall(bool now) {
   if (mp == nullptr || mp->curg == nullptr) return;  // a plain thread: nothing to hand off
   g* gp = mp->curg;
   if (gp->in_blocking++ != 0) return;  // nested guard: already in
-#if GORO_DETERMINISTIC
-  (void)now;
-  return;  // one thread runs everything: there is no other M to hand the P to
-#endif
+  if constexpr (deterministic) return;  // one thread runs everything: there is no other M to hand the P to
   p* pp = mp->pp;
   sched_t* s = mp->sched;
   gp->status.store(gstatus::syscall, std::memory_order_relaxed);
@@ -5449,9 +5878,7 @@ inline void exitsyscall() {
   if (mp == nullptr || mp->curg == nullptr) return;
   g* gp = mp->curg;
   if (--gp->in_blocking != 0) return;
-#if GORO_DETERMINISTIC
-  return;
-#endif
+  if constexpr (deterministic) return;
   sched_t* s = mp->sched;
   p* pp = mp->oldp;
   mp->oldp = nullptr;
@@ -5482,7 +5909,8 @@ inline void exitsyscall() {
 }  // namespace detail
 
 // blocking<Policy>: an RAII guard around a call that blocks its OS thread in
-// the kernel or in a foreign library. See the file comment and API.md. On a
+// the kernel or in a foreign library. See the file comment and docs/reference.md,
+// "Blocking system calls". On a
 // plain OS thread (and in deterministic mode) it does nothing.
 template <class Policy = handoff_lazy>
 class blocking {
@@ -5720,7 +6148,7 @@ struct runtime_sync {
   [[noreturn]] static void broken(const char* msg) noexcept { fatal(msg); }       // a broken invariant
   // parking_forbidden: the caller may not park (a goroutine inside
   // blocking<>): a call that would park must throw (cannot_park) before it
-  // changes any state, so that the misuse loses nothing (API.md, "Blocking").
+  // changes any state, so that the misuse loses nothing (docs/reference.md, "Blocking system calls").
   static bool parking_forbidden() noexcept { return in_blocking(); }
   [[noreturn]] static void cannot_park() { throw_if_blocking(); fatal("cannot_park: not inside blocking<>"); }
 };
@@ -5958,29 +6386,20 @@ class rwmutex_impl {
 // std::unique_lock and std::scoped_lock work.
 // The public operations add, around mutex_impl's, deterministic mode's
 // scheduling points and the race detector's edges (an unlock happens before the
-// next lock returns); both compile to nothing in threaded mode.
+// next lock returns; see sync_acquire in park.hpp); both compile to nothing in
+// threaded mode.
 class mutex : public detail::mutex_impl<detail::runtime_sync> {
   using impl = detail::mutex_impl<detail::runtime_sync>;
 
  public:
   void lock() {
-    detail::rt_region rt;
-    detail::sched_point();
-    impl::lock();
-    detail::race_acquire(this);
+    detail::sync_acquire([this] { impl::lock(); }, this);
   }
   bool try_lock() noexcept {
-    detail::rt_region rt;
-    detail::sched_point(false);
-    bool ok = impl::try_lock();
-    if (ok) detail::race_acquire(this);
-    return ok;
+    return detail::sync_try_acquire([this] { return impl::try_lock(); }, this);
   }
   void unlock() {
-    detail::rt_region rt;
-    detail::sched_point(false);
-    detail::race_release(this);
-    impl::unlock();
+    detail::sync_release(this, [this] { impl::unlock(); });
   }
 };
 
@@ -5994,46 +6413,22 @@ class shared_mutex : public detail::rwmutex_impl<detail::runtime_sync> {
 
  public:
   void lock() {
-    detail::rt_region rt;
-    detail::sched_point();
-    impl::lock();
-    detail::race_acquire(this);
-    detail::race_acquire(readers());
+    detail::sync_acquire([this] { impl::lock(); }, this, readers());
   }
   bool try_lock() {
-    detail::rt_region rt;
-    detail::sched_point(false);
-    bool ok = impl::try_lock();
-    if (ok) {
-      detail::race_acquire(this);
-      detail::race_acquire(readers());
-    }
-    return ok;
+    return detail::sync_try_acquire([this] { return impl::try_lock(); }, this, readers());
   }
   void unlock() {
-    detail::rt_region rt;
-    detail::sched_point(false);
-    detail::race_release(this);
-    impl::unlock();
+    detail::sync_release(this, [this] { impl::unlock(); });
   }
   void lock_shared() {
-    detail::rt_region rt;
-    detail::sched_point();
-    impl::lock_shared();
-    detail::race_acquire(this);
+    detail::sync_acquire([this] { impl::lock_shared(); }, this);
   }
   bool try_lock_shared() noexcept {
-    detail::rt_region rt;
-    detail::sched_point(false);
-    bool ok = impl::try_lock_shared();
-    if (ok) detail::race_acquire(this);
-    return ok;
+    return detail::sync_try_acquire([this] { return impl::try_lock_shared(); }, this);
   }
   void unlock_shared() {
-    detail::rt_region rt;
-    detail::sched_point(false);
-    detail::race_release(readers());
-    impl::unlock_shared();
+    detail::sync_release(readers(), [this] { impl::unlock_shared(); });
   }
 };
 
@@ -6199,7 +6594,7 @@ class notify_list {
     if (wake != nullptr) ready(wake);
   }
 
-  // cancel_waiter: the shutdown unwinder's cancel_fn (sched.hpp).
+  // cancel_waiter: the shutdown unwinder's cancel_fn (run.hpp, "Unwinding at shutdown").
   static bool cancel_waiter(g* gp, void* wp) noexcept {
     auto* x = static_cast<waiter*>(wp);
     notify_list* nl = x->list;
@@ -6321,16 +6716,10 @@ class condition_variable {
   }
 
   void notify_one() {
-    detail::rt_region rt;
-    detail::sched_point(false);
-    detail::race_release(this);
-    list_.notify_one();
+    detail::sync_release(this, [this] { list_.notify_one(); });
   }
   void notify_all() {
-    detail::rt_region rt;
-    detail::sched_point(false);
-    detail::race_release(this);
-    list_.notify_all();
+    detail::sync_release(this, [this] { list_.notify_all(); });
   }
 
  private:
@@ -6347,7 +6736,8 @@ class condition_variable {
     return notified ? std::cv_status::no_timeout : std::cv_status::timeout;
   }
 
-  // relock locks lk again when a wait ends, returning or throwing. API.md:
+  // relock locks lk again when a wait ends, returning or throwing
+  // (docs/reference.md, "Sync"):
   // the mutex is held again even when goroutine_exit comes out of this very
   // lock (the unwinder cancelled its park): lock again, then let it go on.
   struct relock {
@@ -6474,50 +6864,67 @@ class wait_group : public detail::wait_group_impl<detail::runtime_sync> {
   // points and the race detector's edge (a done happens before the wait it
   // releases returns).
   void add(std::ptrdiff_t n) {
-    detail::rt_region rt;
-    detail::sched_point(false);
-    detail::race_release(this);
-    impl::add(n);
+    detail::sync_release(this, [this, n] { impl::add(n); });
   }
   void done() {
-    detail::rt_region rt;
-    detail::sched_point(false);
-    detail::race_release(this);
-    impl::done();
+    detail::sync_release(this, [this] { impl::done(); });
   }
   void wait() {
-    detail::rt_region rt;
-    detail::sched_point();
-    impl::wait();
-    detail::race_acquire(this);
+    detail::sync_acquire([this] { impl::wait(); }, this);
   }
 
   // go runs f(args...) in a new goroutine, with add(1) before and done() after
-  // it returns or unwinds (Go 1.25's WaitGroup.Go).
+  // it returns or unwinds (Go 1.25's WaitGroup.Go). Like goro::go: up to 8
+  // arguments after f, then the creation site.
   template <class F>
   void go(F&& f, detail::source_loc site = detail::source_loc::here()) {
-    spawn(detail::closure<F>{std::forward<F>(f), {}}, site);
+    go_at(site, std::forward<F>(f));
   }
   template <class F, class A1>
   void go(F&& f, A1&& a1, detail::source_loc site = detail::source_loc::here()) {
-    spawn(detail::closure<F, A1>{std::forward<F>(f), {std::forward<A1>(a1)}}, site);
+    go_at(site, std::forward<F>(f), std::forward<A1>(a1));
   }
   template <class F, class A1, class A2>
   void go(F&& f, A1&& a1, A2&& a2, detail::source_loc site = detail::source_loc::here()) {
-    spawn(detail::closure<F, A1, A2>{std::forward<F>(f), {std::forward<A1>(a1), std::forward<A2>(a2)}}, site);
+    go_at(site, std::forward<F>(f), std::forward<A1>(a1), std::forward<A2>(a2));
   }
   template <class F, class A1, class A2, class A3>
   void go(F&& f, A1&& a1, A2&& a2, A3&& a3, detail::source_loc site = detail::source_loc::here()) {
-    spawn(detail::closure<F, A1, A2, A3>{std::forward<F>(f), {std::forward<A1>(a1), std::forward<A2>(a2), std::forward<A3>(a3)}},
-          site);
+    go_at(site, std::forward<F>(f), std::forward<A1>(a1), std::forward<A2>(a2), std::forward<A3>(a3));
+  }
+  template <class F, class A1, class A2, class A3, class A4>
+  void go(F&& f, A1&& a1, A2&& a2, A3&& a3, A4&& a4, detail::source_loc site = detail::source_loc::here()) {
+    go_at(site, std::forward<F>(f), std::forward<A1>(a1), std::forward<A2>(a2), std::forward<A3>(a3), std::forward<A4>(a4));
+  }
+  template <class F, class A1, class A2, class A3, class A4, class A5>
+  void go(F&& f, A1&& a1, A2&& a2, A3&& a3, A4&& a4, A5&& a5, detail::source_loc site = detail::source_loc::here()) {
+    go_at(site, std::forward<F>(f), std::forward<A1>(a1), std::forward<A2>(a2), std::forward<A3>(a3), std::forward<A4>(a4), std::forward<A5>(a5));
+  }
+  template <class F, class A1, class A2, class A3, class A4, class A5, class A6>
+  void go(F&& f, A1&& a1, A2&& a2, A3&& a3, A4&& a4, A5&& a5, A6&& a6, detail::source_loc site = detail::source_loc::here()) {
+    go_at(site, std::forward<F>(f), std::forward<A1>(a1), std::forward<A2>(a2), std::forward<A3>(a3), std::forward<A4>(a4), std::forward<A5>(a5), std::forward<A6>(a6));
+  }
+  template <class F, class A1, class A2, class A3, class A4, class A5, class A6, class A7>
+  void go(F&& f, A1&& a1, A2&& a2, A3&& a3, A4&& a4, A5&& a5, A6&& a6, A7&& a7, detail::source_loc site = detail::source_loc::here()) {
+    go_at(site, std::forward<F>(f), std::forward<A1>(a1), std::forward<A2>(a2), std::forward<A3>(a3), std::forward<A4>(a4), std::forward<A5>(a5), std::forward<A6>(a6), std::forward<A7>(a7));
+  }
+  template <class F, class A1, class A2, class A3, class A4, class A5, class A6, class A7, class A8>
+  void go(F&& f, A1&& a1, A2&& a2, A3&& a3, A4&& a4, A5&& a5, A6&& a6, A7&& a7, A8&& a8, detail::source_loc site = detail::source_loc::here()) {
+    go_at(site, std::forward<F>(f), std::forward<A1>(a1), std::forward<A2>(a2), std::forward<A3>(a3), std::forward<A4>(a4), std::forward<A5>(a5), std::forward<A6>(a6), std::forward<A7>(a7), std::forward<A8>(a8));
+  }
+  template <class F, class A1, class A2, class A3, class A4, class A5, class A6, class A7, class A8, class A9, class... More>
+  void go(F&&, A1&&, A2&&, A3&&, A4&&, A5&&, A6&&, A7&&, A8&&, A9&&, More&&...) {
+    static_assert(detail::always_false<F>, "goro: go takes at most 8 arguments after the callable "
+                  "(the creation site is a defaulted parameter after them); pass more in a struct or a lambda's captures");
   }
 
  private:
-  template <class C>
-  void spawn(C&& c, detail::source_loc site) {
+  template <class F, class... A>
+  void go_at(detail::source_loc site, F&& f, A&&... a) {
+    using C = detail::closure<F, A...>;
     struct with_done {
       wait_group* wg;
-      std::decay_t<C> body;
+      C body;
       void operator()() {
         struct guard {
           wait_group* wg;
@@ -6527,7 +6934,7 @@ class wait_group : public detail::wait_group_impl<detail::runtime_sync> {
       }
     };
     add(1);
-    detail::newproc(detail::current_sched(), with_done{this, std::forward<C>(c)}, site);
+    detail::spawn(with_done{this, C{std::forward<F>(f), {std::forward<A>(a)...}}}, site);
   }
 };
 
@@ -6843,7 +7250,8 @@ struct hchan : chan_state<std::atomic> {
 // chan_park parks the caller in c's queue q (its sudog already enqueued,
 // c->lock held): the lock is released after the switch, and the shutdown
 // unwinder can take the sudog out again. The caller's handle keeps c alive
-// meanwhile (a handle object is not shared mutable state: API.md).
+// meanwhile (a handle object is not shared mutable state: docs/reference.md,
+// "Channels").
 inline void chan_park(hchan* c, sudog* sg, waitq* q, wait_reason why) {
   struct cancel_arg {
     hchan* c;
@@ -7044,7 +7452,7 @@ template <class T>
 hchan* chan_ptr(const chan<T>& c) noexcept;
 }
 
-// chan<T>: see API.md, "Channels". A shared handle to a channel.
+// chan<T>: see docs/reference.md, "Channels". A shared handle to a channel.
 template <class T>
 class chan {
   static_assert(std::is_nothrow_move_constructible_v<T>,
@@ -7270,20 +7678,6 @@ inline void dequeue_all(const select_state& st, sudog* keep) noexcept {
   }
 }
 
-// select_rand: a random number for the poll order. The P's generator on a
-// goroutine (owner-only state: the goroutine runs on that P), a thread-local
-// one on a plain thread.
-inline std::uint32_t select_rand() noexcept {
-#if GORO_DETERMINISTIC
-  return det_rand();  // the seed (or the choice bytes) decides among ready cases
-#endif
-  m* mp = getm();
-  if (mp != nullptr && mp->pp != nullptr) return fastrand(mp->pp->fastrand);
-  static thread_local std::uint32_t state =
-      (static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(&state) >> 4) ^ static_cast<std::uint32_t>(nanotime())) | 1u;
-  return fastrand(state);
-}
-
 struct select_result {
   std::size_t index;
   bool recv_ok;  // recv case: a value (true) or closed (false)
@@ -7300,7 +7694,7 @@ inline select_result selectgo(scase* cases, std::size_t n, std::size_t default_i
   std::size_t npoll = 0;
   for (std::size_t i = 0; i < n; ++i) {
     if (cases[i].c == nullptr) continue;
-    std::size_t j = select_rand() % (npoll + 1);
+    std::size_t j = cheaprand() % (npoll + 1);
     pollorder[npoll] = pollorder[j];
     pollorder[j] = static_cast<std::uint16_t>(i);
     ++npoll;
@@ -7518,7 +7912,8 @@ std::size_t select(Cases&&... cases) {
 
 // goro: from include/goro/time.hpp
 // goro/time.hpp — the clock, sleeping, timers and tickers (Go: time.go and
-// runtime/time.go). The runtime timer heap (rtimer) is in sched.hpp.
+// runtime/time.go). The runtime timer heap (rtimer) is in timers.hpp, the
+// scheduler's half of time.go in sched_timers.hpp.
 //
 // Go 1.23 semantics: timer channels are synchronous. Internally c() has a
 // buffer of one, but a value is only put there by a firing, and stop() and
@@ -7540,7 +7935,7 @@ std::size_t select(Cases&&... cases) {
 namespace goro {
 inline namespace GORO_DETAIL_ABI_NS {
 
-// clock is declared in sched.hpp (the scheduler's timers use it).
+// clock is declared in schedt.hpp (the scheduler's timers use it).
 inline clock::time_point now() { return clock::now(); }
 
 namespace detail {
@@ -7622,8 +8017,7 @@ void sleep_for(std::chrono::duration<Rep, Period> d) {
   detail::rt_region rt;
   detail::sched_point();
   if (d <= d.zero()) return;
-  detail::m* mp = detail::getm();
-  if (mp == nullptr || mp->curg == nullptr) {
+  if (!detail::on_goroutine()) {
     std::this_thread::sleep_for(d);
     return;
   }
@@ -7847,7 +8241,7 @@ inline chan<clock::time_point> after(clock::duration d) {
 namespace goro {
 inline namespace GORO_DETAIL_ABI_NS {
 
-// timeout_error: an I/O deadline passed (API.md, "Errors"). Go: os.ErrDeadlineExceeded.
+// timeout_error: an I/O deadline passed (docs/reference.md, "Errors"). Go: os.ErrDeadlineExceeded.
 struct timeout_error : std::system_error {
   timeout_error() : std::system_error(std::make_error_code(std::errc::timed_out), "goro: i/o timeout") {}
   explicit timeout_error(const std::string& what) : std::system_error(std::make_error_code(std::errc::timed_out), what) {}
@@ -8001,7 +8395,7 @@ inline void pd_unlink(poll_desc* pd, pd_waiter* w, pd_result r) noexcept {
   w->queued = false;
   w->result = r;
   if (w->gp != nullptr) {
-    w->gp->sched->netpoll_waiters.fetch_sub(1, std::memory_order_seq_cst);
+    netpoll_waiter_removed(w->gp->sched);
   } else if (w->wake_fd >= 0) {
     std::uint64_t one = 1;
     int saved = errno;
@@ -8176,31 +8570,9 @@ class epoll_netpoller final : public netpoller {
   std::atomic<std::uint32_t> wake_sig_{0};  // a wake() is in flight (Go: netpollWakeSig)
 };
 
-// netpoll_for returns s's netpoller, creating it on first use (sched_t::np
-// is set once, under s->lock).
+// netpoll_for returns s's netpoller, creating it on first use.
 inline epoll_netpoller* netpoll_for(sched_t* s) {
-  netpoller* np = s->np.load(std::memory_order_acquire);
-  if (GORO_DETAIL_LIKELY(np != nullptr)) return static_cast<epoll_netpoller*>(np);
-  auto* fresh = new epoll_netpoller(s);  // system calls: outside s->lock
-  {
-    rt_lock_guard lk(s->lock);
-    np = s->np.load(std::memory_order_relaxed);
-    if (np == nullptr) {
-      s->np.store(fresh, std::memory_order_release);
-      return fresh;
-    }
-  }
-  delete fresh;
-  return static_cast<epoll_netpoller*>(np);
-}
-
-// netpoll_kick: the first goroutine started waiting on an fd. If the idle M
-// that waits for the next timer sleeps on its note (it went to sleep when no
-// fd was waited on), wake it so that it waits in the netpoller instead:
-// otherwise nobody would poll until that timer fires.
-inline void netpoll_kick(sched_t* s) {
-  rt_lock_guard lk(s->lock);
-  if (s->timer_m != nullptr && !s->timer_m_polls) s->timer_m->park.wakeup();
+  return netpoll_of<epoll_netpoller>(s, [](sched_t* rt) { return new epoll_netpoller(rt); });
 }
 
 // pd_attach_locked registers pd's fd with np (once per fd and runtime).
@@ -8281,7 +8653,7 @@ inline short poll_events(int mode) noexcept {
 // nullptr (an fd no goroutine has waited on). For pd_sleep it returns at the
 // deadline; otherwise the deadline throws timeout_error.
 inline void pd_wait_thread(poll_desc* pd, int fd, int mode, std::int64_t call_dl) {
-  plain_call_scope scope;  // API.md: a plain thread inside a goro call
+  plain_call_scope scope;  // a plain thread inside a goro call: see checkdead
   int efd = pd != nullptr ? thread_wake_fd() : -1;
   for (;;) {
     pd_waiter w;
@@ -8357,13 +8729,12 @@ inline void pd_wait_thread(poll_desc* pd, int fd, int mode, std::int64_t call_dl
 // std::logic_error. Go: netpollblock.
 inline void pd_wait(poll_desc* pd, int mode, std::int64_t call_dl) {
   rt_region rt;  // deterministic mode under TSan (sanitizer.hpp)
-  throw_if_blocking();  // API.md: parking inside blocking<> is a logic_error
-  m* mp = getm();
-  if (mp == nullptr || mp->curg == nullptr) {
+  throw_if_blocking();  // parking inside blocking<> is a logic_error
+  if (!on_goroutine()) {
     pd_wait_thread(pd, pd->fd, mode, call_dl);
     return;
   }
-  sched_t* s = mp->sched;
+  sched_t* s = current_sched();
   epoll_netpoller* np = netpoll_for(s);
   if (GORO_DETAIL_UNLIKELY(pd->np.load(std::memory_order_acquire) != np)) {
     rt_lock_guard lk(pd->lock);
@@ -8372,7 +8743,7 @@ inline void pd_wait(poll_desc* pd, int mode, std::int64_t call_dl) {
   }
 
   pd_waiter w;
-  w.gp = mp->curg;
+  w.gp = getg();
   w.pd = pd;
   w.mode = mode;
   w.call_deadline = call_dl;
@@ -8433,7 +8804,7 @@ inline void pd_wait(poll_desc* pd, int mode, std::int64_t call_dl) {
       }
     }
     pd_enqueue(pd, &w);
-    ua.kick = s->netpoll_waiters.fetch_add(1, std::memory_order_seq_cst) == 0;
+    ua.kick = netpoll_waiter_added(s);
     if (eff != no_timer) {
       w.t.when = eff;
       w.timer_used = true;
@@ -8512,15 +8883,7 @@ inline void pd_set_deadline(poll_desc* pd, int mask, std::int64_t dl) {
   g* wake = nullptr;
   std::int64_t earliest = no_timer;
   {
-    struct all_heaps {  // every P's heap lock, in P order (the only place holding two)
-      sched_t* s;
-      explicit all_heaps(sched_t* s0) : s(s0) {
-        for (p* pp : s->allp) pp->timers.lock.lock();
-      }
-      ~all_heaps() {
-        for (std::size_t i = s->allp.size(); i-- > 0;) s->allp[i]->timers.lock.unlock();
-      }
-    } tl(s);
+    all_timer_heaps tl(s);  // the waiters' timers may be in any heap
     timer_heap* home = timer_home(s);
     rt_lock_guard lk(pd->lock);
     if (pd->np.load(std::memory_order_relaxed) != np) return;  // closed or moved since: its waiters are gone
@@ -8551,7 +8914,7 @@ inline void pd_set_deadline(poll_desc* pd, int mask, std::int64_t dl) {
       }
     }
   }
-  if (earliest != no_timer && !timer_wake_sleeper(s, earliest)) wakep(s);  // no timer M: make sure an M watches them
+  if (earliest != no_timer) timer_added(s, earliest, true, false);  // wake the timer M, or an M to watch them
   ready_list(wake);
 }
 
@@ -8608,8 +8971,7 @@ inline void io_wait(int fd, int mode, clock::time_point deadline) {
   rt_region rt;  // deterministic mode under TSan (sanitizer.hpp)
   if (fd < 0) throw net::closed_error();
   std::int64_t dl = deadline_of(deadline);
-  m* mp = getm();
-  if (mp == nullptr || mp->curg == nullptr) {
+  if (!on_goroutine()) {
     pd_wait_thread(pd_get(fd, false), fd, mode, dl);
     return;
   }
@@ -8619,7 +8981,7 @@ inline void io_wait(int fd, int mode, clock::time_point deadline) {
 }  // namespace detail
 
 // ---------------------------------------------------------------------------
-// Public API (API.md, "Network and file descriptors").
+// Public API (docs/reference.md, "Network and file descriptors").
 
 namespace io {
 
@@ -9020,8 +9382,7 @@ class conn {
     return f_->raddr;
   }
 
-  // native_handle: the socket (for setsockopt); -1 if there is none. An
-  // addition to API.md.
+  // native_handle: the socket (for setsockopt); -1 if there is none.
   int native_handle() const noexcept { return f_ != nullptr ? f_->fd : -1; }
 
  private:
@@ -9126,7 +9487,7 @@ class listener {
   // close wakes a goroutine blocked in accept with closed_error and closes the socket.
   void close() { detail::fd_close(f_); }
 
-  // set_deadline: accept's deadline (Go: TCPListener.SetDeadline). An addition to API.md.
+  // set_deadline: accept's deadline (Go: TCPListener.SetDeadline).
   void set_deadline(clock::time_point t) {
     detail::fd_ref ref(f_);
     detail::pd_set_deadline(f_->pd, detail::pd_mask_read, detail::deadline_of(t));

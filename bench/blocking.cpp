@@ -1,4 +1,4 @@
-// blocking — goro's version of the `blocking` workload defined in BENCH.md
+// blocking — goro's version of the `blocking` workload defined in docs/benchmarks.md
 // (section "blocking"), the one definition shared with the Go peer under
 // bench/peers/go/blocking.
 //

@@ -1,6 +1,6 @@
-// chan_mpmc — goro's version of the `chan_mpmc` workload defined in BENCH.md
-// (section "chan_mpmc"), the one definition shared with the Go and Boost.Fiber
-// peers under bench/peers/.
+// chan_mpmc — goro's version of the `chan_mpmc` workload defined in
+// docs/benchmarks.md (section "chan_mpmc"), the one definition shared with the Go and
+// Boost.Fiber peers under bench/peers/.
 //
 // One channel of capacity 1024 carrying 64-bit integers; P = 4 producers, then
 // C = 4 consumers. Producer p sends p, p+4, p+8, ... below N; each consumer sums

@@ -1,4 +1,4 @@
-// echo — goro's version of the `echo` workload defined in BENCH.md (section
+// echo — goro's version of the `echo` workload defined in docs/benchmarks.md (section
 // "echo"), the one definition shared with the Go peer under bench/peers/go/echo.
 //
 // procs 2. A listener on 127.0.0.1:0 accepts exactly 64 connections and serves
@@ -104,9 +104,11 @@ int main() try {
           dialed.add(1);
           goro::go([&, id] {
             std::int64_t n = 0;
+            bool counted = false;  // dialed.done() called: a failed dial must count too, or main waits forever
             try {
               goro::net::conn c = goro::net::dial(addr);
               dialed.done();
+              counted = true;
               start.recv();
               msg out{}, in{};
               put_u64(out.data(), static_cast<std::uint64_t>(id));
@@ -120,6 +122,7 @@ int main() try {
               c.close();
             } catch (const std::exception& e) {
               note_error(std::string("client: ") + e.what());
+              if (!counted) dialed.done();
             }
             rts.fetch_add(n);
             clients.done();

@@ -1,4 +1,4 @@
-// explore — goro's version of the `explore` workload defined in BENCH.md
+// explore — goro's version of the `explore` workload defined in docs/benchmarks.md
 // (section "explore"; deterministic mode only, no peer: no other runtime
 // replays interleavings).
 //

@@ -1,5 +1,6 @@
-// fib — goro's version of the `fib` workload defined in BENCH.md (section "fib"),
-// the one definition shared with the Go and Boost.Fiber peers under bench/peers/.
+// fib — goro's version of the `fib` workload defined in docs/benchmarks.md (section
+// "fib"), the one definition shared with the Go and Boost.Fiber peers under
+// bench/peers/.
 //
 // Fork-join Fibonacci: fib(n) for n >= 2 creates a channel of capacity 1, spawns a
 // goroutine computing fib(n-1) into it, computes fib(n-2) inline, then receives.

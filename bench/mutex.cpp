@@ -1,6 +1,6 @@
-// mutex — goro's version of the `mutex` workload defined in BENCH.md (section
-// "mutex"), the one definition shared with the Go, Boost.Fiber and std::thread
-// peers under bench/peers/.
+// mutex — goro's version of the `mutex` workload defined in docs/benchmarks.md
+// (section "mutex"), the one definition shared with the Go, Boost.Fiber and
+// std::thread peers under bench/peers/.
 //
 // G = 100 goroutines each do K = 300,000 times lock(); counter++; unlock() on one
 // goro::mutex around a plain counter; the main goroutine waits for them. Timed

@@ -1,6 +1,7 @@
-// parked — goro's version of the `parked` workload defined in BENCH.md (section
-// "parked"), the one definition shared with the Go and Boost.Fiber peers under
-// bench/peers/. It measures resident memory per blocked goroutine; nothing is timed.
+// parked — goro's version of the `parked` workload defined in docs/benchmarks.md
+// (section "parked"), the one definition shared with the Go and Boost.Fiber peers
+// under bench/peers/. It measures resident memory per blocked goroutine; nothing is
+// timed.
 //
 // N goroutines each count themselves started, then block receiving from one
 // unbuffered channel; once all have started, VmRSS is read, and closing the
@@ -33,7 +34,7 @@ long long vm_rss_bytes() {
   return kb < 0 ? -1 : kb * 1024;
 }
 
-// label names N as BENCH.md says: 1M, 100k, or the plain number.
+// label names N as docs/benchmarks.md, "parked", says: 1M, 100k, or the plain number.
 std::string label(long n) {
   if (n % 1'000'000 == 0) return std::to_string(n / 1'000'000) + "M";
   if (n % 1'000 == 0) return std::to_string(n / 1'000) + "k";

@@ -1,4 +1,4 @@
-// pingpong — goro's version of the `pingpong` workload defined in BENCH.md
+// pingpong — goro's version of the `pingpong` workload defined in docs/benchmarks.md
 // (section "pingpong"), the one definition shared with the Go and Boost.Fiber
 // peers under bench/peers/.
 //
@@ -21,7 +21,8 @@
 namespace {
 
 constexpr long n = 1'000'000;
-constexpr auto cap = std::chrono::seconds(2);  // safety cap per phase (BENCH.md)
+// Safety cap per phase (docs/benchmarks.md, "pingpong").
+constexpr auto cap = std::chrono::seconds(2);
 
 struct phase_result {
   long rts = 0;  // round trips done

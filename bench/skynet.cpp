@@ -1,6 +1,6 @@
-// skynet — goro's version of the `skynet` workload defined in BENCH.md (section
-// "skynet"), the one definition shared with the Go and Boost.Fiber peers under
-// bench/peers/.
+// skynet — goro's version of the `skynet` workload defined in docs/benchmarks.md
+// (section "skynet"), the one definition shared with the Go and Boost.Fiber peers
+// under bench/peers/.
 //
 // skynet(c, num, size, div): a leaf (size 1) sends num on c; an inner node creates
 // an unbuffered channel, spawns its 10 children on it, receives their 10 sums and

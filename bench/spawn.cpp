@@ -1,6 +1,6 @@
-// spawn — goro's version of the `spawn` workload defined in BENCH.md (section
-// "spawn"), the one definition shared with the Go and Boost.Fiber peers under
-// bench/peers/.
+// spawn — goro's version of the `spawn` workload defined in docs/benchmarks.md
+// (section "spawn"), the one definition shared with the Go and Boost.Fiber peers
+// under bench/peers/.
 //
 // The main goroutine sets a wait group to N, spawns N goroutines in a tight loop
 // (each body: done()), then waits. Timed from just before the first spawn until

@@ -1,4 +1,4 @@
-// timers — goro's version of the `timers` workload defined in BENCH.md
+// timers — goro's version of the `timers` workload defined in docs/benchmarks.md
 // (section "timers"), the one definition shared with the Go peer under
 // bench/peers/go/timers.
 //

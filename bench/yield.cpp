@@ -1,6 +1,6 @@
-// yield — goro's version of the `yield` workload defined in BENCH.md (section
-// "yield"), the one definition shared with the Go and Boost.Fiber peers under
-// bench/peers/.
+// yield — goro's version of the `yield` workload defined in docs/benchmarks.md
+// (section "yield"), the one definition shared with the Go and Boost.Fiber peers
+// under bench/peers/.
 //
 // One P: two goroutines each call goro::yield() K times while the main goroutine
 // waits for both. Timed from just before the first spawn until both are done.

@@ -1,13 +1,13 @@
-// goro::blocking<> and goro::block (API.md "Blocking system calls"): Go's
-// entersyscall / exitsyscall. While a goroutine blocks its thread in the
-// kernel the others keep running (the P is handed to another M: lazily by
-// sysmon for handoff_lazy, at once for handoff_now); many may block at once;
+// goro::blocking<> and goro::block (docs/reference.md, "Blocking system
+// calls"): Go's entersyscall / exitsyscall. While a goroutine blocks its thread
+// in the kernel the others keep running (the P is handed to another M: lazily
+// by sysmon for handoff_lazy, at once for handoff_now); many may block at once;
 // a goro call that would park inside the guard throws std::logic_error and
-// leaves everything usable; guards nest and do nothing on plain threads;
-// a goroutine inside the guard is neither a deadlock nor abandoned at exit.
-// Also sysmon's other job: a goroutine running over 10 ms is preempted at its
-// next safe point (go(), a channel operation, select), so a CPU-bound loop
-// that makes goro calls cannot starve a ticker-driven goroutine at procs=1.
+// leaves everything usable; guards nest and do nothing on plain threads; a
+// goroutine inside the guard is neither a deadlock nor abandoned at exit. Also
+// sysmon's other job: a goroutine running over 10 ms is preempted at its next
+// safe point (go(), a channel operation, select), so a CPU-bound loop that
+// makes goro calls cannot starve a ticker-driven goroutine at procs=1.
 //
 // Catch2 is not thread-safe: assertions run in the main goroutine or on the
 // test thread after run() returns; other goroutines report through channels,

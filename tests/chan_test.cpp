@@ -1,6 +1,6 @@
 // goro::chan: ports of the behaviours of Go's runtime/chan_test.go and
-// test/chan/*.go, plus the channel contract of API.md ("Channels"): handle
-// semantics, nil channels, try_send / try_recv, range-for, move-only and
+// test/chan/*.go, plus the channel contract of docs/reference.md ("Channels"):
+// handle semantics, nil channels, try_send / try_recv, range-for, move-only and
 // non-default-constructible elements, lifetimes, close, bad input, plain OS
 // threads and Go's memory model (the TSan job checks the latter on plain,
 // non-atomic data).
@@ -66,11 +66,11 @@ struct exit_guard {
 };
 
 // keep_checkdead_off: a goroutine that wakes every 10 ms until main returns
-// (it is then unwound). Threaded checkdead (API.md) calls a deadlock when every
-// goroutine is parked and no plain OS thread is *inside* a goro call right
-// now, so a goroutine waiting for a thread that has not made its first call
-// yet (or is between two calls) would be reported as deadlocked; a pending
-// timer turns checkdead off.
+// (it is then unwound). Threaded checkdead (docs/reference.md, "Runtime") calls
+// a deadlock when every goroutine is parked and no plain OS thread is *inside*
+// a goro call right now, so a goroutine waiting for a thread that has not made
+// its first call yet (or is between two calls) would be reported as deadlocked;
+// a pending timer turns checkdead off.
 void keep_checkdead_off() {
   goro::go([] {
     for (;;) goro::sleep_for(10ms);
@@ -86,9 +86,9 @@ std::string join(const std::vector<std::string>& v) {
 }  // namespace
 
 // ---------------------------------------------------------------------------
-// Compile-time contract (API.md): the capacity constructor takes integers but
-// not bool or character types, and is explicit; the nil channel converts from
-// nullptr; operator bool is explicit.
+// Compile-time contract (docs/reference.md, "Channels"): the capacity
+// constructor takes integers but not bool or character types, and is explicit;
+// the nil channel converts from nullptr; operator bool is explicit.
 static_assert(std::is_constructible_v<goro::chan<int>, int>);
 static_assert(std::is_constructible_v<goro::chan<int>, long>);
 static_assert(std::is_constructible_v<goro::chan<int>, unsigned>);
@@ -449,11 +449,12 @@ TEST_CASE("chan: values moved through channels are neither leaked nor destroyed 
   CHECK(counted::live.load() == base);
 }
 
-// Unbuffered send is a rendezvous (API.md), and Go's memory model for it: the
-// receive happens before the send completes. So (1) a send does not complete
-// before a receiver comes; (2) plain data the receiver wrote before its
-// receive is visible to the sender once send() returns; (3) once send()
-// returns the value has left the channel: nobody else can receive it.
+// Unbuffered send is a rendezvous (docs/reference.md, "Channels"), and Go's
+// memory model for it: the receive happens before the send completes. So (1) a
+// send does not complete before a receiver comes; (2) plain data the receiver
+// wrote before its receive is visible to the sender once send() returns; (3)
+// once send() returns the value has left the channel: nobody else can receive
+// it.
 TEST_CASE("chan: unbuffered send is a rendezvous", "[chan][memory-model]") {
   auto procs = GENERATE(1u, 2u, 4u);
   bool blocked_until_receiver = false, released = false, value_ok = false;
@@ -770,9 +771,10 @@ TEST_CASE("chan: range-for receives until close and drain", "[chan][range]") {
   CHECK(got_mo == std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9});
 }
 
-// API.md: "range-for receives by value ...: for (T v : ch)" and "T may be
-// move-only". With a move-only T that loop does not compile: the iterator's
-// operator* returns T&, so `T v = *it` copies. (auto& / auto&& work.)
+// docs/reference.md, "Channels": "range-for receives by value ...:
+// for (T v : ch)" and "T may be move-only". With a move-only T that loop does
+// not compile: the iterator's operator* returns T&, so `T v = *it` copies.
+// (auto& / auto&& work.)
 template <class T>
 constexpr bool range_by_value_compiles = requires(const goro::chan<T>& c) { T(*c.begin()); };
 static_assert(range_by_value_compiles<int>);
@@ -1024,7 +1026,8 @@ TEST_CASE("chan: close wakes all blocked receivers and senders", "[chan][close]"
   CHECK(counted::live.load() == base);
 }
 
-// Bad input throws what API.md names, and the runtime carries on normally.
+// Bad input throws what docs/reference.md names ("Channels", "Errors"), and the
+// runtime carries on normally.
 TEST_CASE("chan: bad input throws the documented exceptions and changes nothing else", "[chan][errors]") {
   auto procs = GENERATE(1u, 2u, 4u);
   const long base = counted::live.load();
@@ -1160,10 +1163,10 @@ TEST_CASE("chan: a goroutine readied by a plain OS thread is never stranded", "[
 
 // Threaded checkdead and plain OS threads: a goroutine that waits for a plain
 // thread which is not inside a goro call at that moment (it has not made its
-// first call yet) is reported as deadlocked. This follows API.md's wording ("no
-// plain OS thread inside a goro call"), but it makes any goroutine that waits
-// for a thread doing other work first fail at random. Hidden: a design report,
-// not a regression test.
+// first call yet) is reported as deadlocked. This follows docs/reference.md's
+// wording ("Runtime": "no plain OS thread inside a goro call"), but it makes
+// any goroutine that waits for a thread doing other work first fail at random.
+// Hidden: a design report, not a regression test.
 TEST_CASE("chan: a goroutine waiting for a plain thread that is busy elsewhere is not a deadlock", "[chan][threads][.][design]") {
   std::thread t;
   bool deadlock = false;

@@ -5,9 +5,9 @@
 // sync/cond_test.go (TestCondSignal, TestCondSignalGenerations,
 // TestCondBroadcast, TestRace, TestCondSignalStealing) and sync/once_test.go
 // (TestOnce; TestOncePanic with std semantics: an exception from f leaves the
-// flag not done), plus the contract of API.md ("Sync"): the std lock adaptors,
-// plain OS threads, writer preference, the predicate and timed waits, and
-// unwinding a goroutine parked in wait.
+// flag not done), plus the contract of docs/reference.md ("Sync"): the std lock
+// adaptors, plain OS threads, writer preference, the predicate and timed waits,
+// and unwinding a goroutine parked in wait.
 //
 // Catch2 is not thread-safe: assertions run in the main goroutine or on the
 // test thread after run() returns; other goroutines report through channels,
@@ -766,9 +766,10 @@ TEST_CASE("condition_variable: predicate wait, no lost wake-ups, mutex held on r
   CHECK(sum == total * (total - 1) / 2);
 }
 
-// wait_for / wait_until (API.md): a timeout returns std::cv_status::timeout
-// after the duration, a notify returns no_timeout early; the predicate forms
-// return the predicate; the mutex is held on return either way.
+// wait_for / wait_until (docs/reference.md, "Sync"): a timeout returns
+// std::cv_status::timeout after the duration, a notify returns no_timeout
+// early; the predicate forms return the predicate; the mutex is held on return
+// either way.
 TEST_CASE("condition_variable: wait_for and wait_until", "[cond][time]") {
   auto procs = GENERATE(1u, 2u, 4u);
   bool timed_out = false, held_after_timeout = false, long_enough = false, notified = false, pred_false = false, pred_true = false;
@@ -840,10 +841,10 @@ TEST_CASE("condition_variable: a goroutine parked in wait is unwound with the mu
   if (free_after) m.unlock();
 }
 
-// From a plain OS thread the sync types block the thread (API.md): a thread
-// waits on a condition_variable (plain and timed) for goroutines, goroutines
-// wait for a thread's notify, and a thread takes a shared_mutex exclusively
-// while goroutines read.
+// From a plain OS thread the sync types block the thread (docs/reference.md,
+// "Sync"): a thread waits on a condition_variable (plain and timed) for
+// goroutines, goroutines wait for a thread's notify, and a thread takes a
+// shared_mutex exclusively while goroutines read.
 TEST_CASE("condition_variable and shared_mutex: plain OS threads alongside goroutines", "[cond][shared_mutex][threads]") {
   auto procs = GENERATE(1u, 2u, 4u);
   const int rounds = static_cast<int>(goro_test::scale(500));
@@ -917,15 +918,16 @@ TEST_CASE("condition_variable and shared_mutex: plain OS threads alongside gorou
   CHECK(y == rounds);
 }
 
-// goro bug: API.md says condition_variable::wait "reacquires the mutex before
-// it returns or throws, goroutine_exit included". When the shutdown unwinder
-// reaches a goroutine that was already notified and is parked in wait's
-// relock (another goroutine holds the mutex), goroutine_exit is thrown by the
-// relock's own lk.lock() (wait's `relock` destructor), so wait exits without
-// the mutex: destructors in the waiter's frame run without it (the
-// unique_lock itself stays consistent: it does not own). Deterministic: every
-// run. (Fix: in relock, catch goroutine_exit from lk.lock(), lock again -
-// blocking calls work normally once a goroutine is unwinding - and rethrow.)
+// goro bug: docs/reference.md ("Sync") says condition_variable::wait
+// "reacquires the mutex before it returns or throws, goroutine_exit included".
+// When the shutdown unwinder reaches a goroutine that was already notified and
+// is parked in wait's relock (another goroutine holds the mutex),
+// goroutine_exit is thrown by the relock's own lk.lock() (wait's `relock`
+// destructor), so wait exits without the mutex: destructors in the waiter's
+// frame run without it (the unique_lock itself stays consistent: it does not
+// own). Deterministic: every run. (Fix: in relock, catch goroutine_exit from
+// lk.lock(), lock again - blocking calls work normally once a goroutine is
+// unwinding - and rethrow.)
 TEST_CASE("condition_variable: wait unwound while reacquiring the mutex still returns holding it", "[cond][shutdown]") {
   auto procs = GENERATE(1u, 2u, 4u);
   goro::mutex m;  // test scope: the goroutines are unwound after main returns
@@ -993,10 +995,10 @@ TEST_CASE("call_once: Go TestOnce: f runs once, every caller sees its effect", "
   CHECK(saw_unfinished.load() == 0);
 }
 
-// Go: TestOncePanic, with std::call_once semantics (API.md): an exception from
-// f propagates to its caller and leaves the flag not done, so the next call
-// runs f again; once one has returned normally, f never runs again. Also with
-// arguments, and under contention.
+// Go: TestOncePanic, with std::call_once semantics (docs/reference.md, "Sync"):
+// an exception from f propagates to its caller and leaves the flag not done, so
+// the next call runs f again; once one has returned normally, f never runs
+// again. Also with arguments, and under contention.
 TEST_CASE("call_once: an exception leaves the flag not done and the next call runs f again", "[once]") {
   auto procs = GENERATE(1u, 2u, 4u);
   int calls = 0, sum = 0;

@@ -1,9 +1,9 @@
-// goro::net and goro::io (API.md, "Network and file descriptors"): the
-// netpoller on loopback TCP and pipes. Echo of 1 MB each way, many concurrent
-// connections, deadlines (passing, extended, moved into the past while
-// blocked), EOF, close waking blocked accept / read, EMFILE back-off without
-// spinning, peer reset without SIGPIPE, bad addresses, IPv6, io::wait_* on
-// pipes from goroutines and plain threads, and unwinding at shutdown.
+// goro::net and goro::io (docs/reference.md, "Network and file descriptors"):
+// the netpoller on loopback TCP and pipes. Echo of 1 MB each way, many
+// concurrent connections, deadlines (passing, extended, moved into the past
+// while blocked), EOF, close waking blocked accept / read, EMFILE back-off
+// without spinning, peer reset without SIGPIPE, bad addresses, IPv6, io::wait_*
+// on pipes from goroutines and plain threads, and unwinding at shutdown.
 //
 // Catch2 is not thread-safe: assertions run in the main goroutine or on the
 // test thread after run() returns; other goroutines report through atomics or
@@ -106,7 +106,8 @@ TEST_CASE("net: 1 MB echoed each way over loopback", "[net]") {
         goro::net::conn c = goro::net::dial(ln.addr());
         laddr = c.local_addr();
         raddr = c.remote_addr();
-        // One goroutine writes while this one reads the same conn (API.md).
+        // One goroutine writes while this one reads the same conn
+        // (docs/reference.md, "Network and file descriptors").
         wg.go([&] {
           try {
             // In uneven pieces, to exercise partial writes and reads.

@@ -1,8 +1,9 @@
-// The runtime (API.md, "Runtime"): spawning and joining, goroutine ids, go()'s
-// decay-copy, fairness and parallelism of the scheduler, work stealing,
-// unwinding at shutdown, exceptions, per-goroutine errno and exception state,
-// lock_os_thread, deadlock reports, bad input, plain OS threads (the default
-// runtime), sleeping, and big populations of parked goroutines.
+// The runtime (docs/reference.md, "Runtime"): spawning and joining, goroutine
+// ids, go()'s decay-copy, fairness and parallelism of the scheduler, work
+// stealing, unwinding at shutdown, exceptions, per-goroutine errno and
+// exception state, lock_os_thread, deadlock reports, bad input, plain OS
+// threads (the default runtime), sleeping, and big populations of parked
+// goroutines.
 //
 // Catch2 assertions are not thread-safe: goroutines only record what they see
 // (atomics, or plain data published by a wait_group), and the test thread
@@ -1337,6 +1338,35 @@ TEST_CASE("runtime: run joins every thread even when main returns while locked",
 
 // ---------------------------------------------------------------------------
 // Deadlock.
+
+TEST_CASE("runtime: go and wait_group::go record the caller's line with up to 8 arguments", "[runtime]") {
+  // The site is a defaulted parameter after the arguments (run.hpp): every
+  // arity up to the limit must record this file's line, not goro's.
+  std::string dump;
+  int line = 0;
+  goro::run([&] {
+    goro::chan<int> release;
+    goro::wait_group started, wg;
+    started.add(3);
+    auto body = [&](auto...) {
+      started.done();
+      for (int v : release) (void)v;
+    };
+    line = __LINE__ + 1;
+    goro::go(body, 1, 2, 3, 4, 5, 6, 7, 8);
+    wg.go(body, 1, 2, 3, 4, 5, 6, 7, 8);
+    goro::go(body);
+    started.wait();
+    dump = goro::debug::dump();
+    release.close();
+    wg.wait();
+  });
+  INFO(dump);
+  CHECK(dump.find("runtime_test.cpp:" + std::to_string(line)) != std::string::npos);
+  CHECK(dump.find("runtime_test.cpp:" + std::to_string(line + 1)) != std::string::npos);
+  CHECK(dump.find("runtime_test.cpp:" + std::to_string(line + 2)) != std::string::npos);
+  CHECK(dump.find("goro.hpp") == std::string::npos);
+}
 
 TEST_CASE("runtime: a global deadlock is reported by run", "[runtime][deadlock]") {
   auto procs = GENERATE(1u, 2u, 4u);

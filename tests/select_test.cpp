@@ -1,11 +1,12 @@
 // goro::select: ports of the behaviours of Go's select tests
 // (runtime/chan_test.go: TestSelfSelect, TestSelectStress, TestSelectFairness,
 // TestPseudoRandomSend, TestSelectDuplicateChannel, TestNonblock*Race;
-// test/chan/select*.go, doubleselect.go) and the select contract of API.md:
-// uniform choice among ready cases, nil never ready, closed ready for receive,
-// send on closed throws, handlers outside runtime locks, duplicate channels,
-// the returned index, wake-up by any channel with the other queues left, the
-// fate of send_case values, and temporary handles.
+// test/chan/select*.go, doubleselect.go) and the select contract of
+// docs/reference.md ("Select"): uniform choice among ready cases, nil never
+// ready, closed ready for receive, send on closed throws, handlers outside
+// runtime locks, duplicate channels, the returned index, wake-up by any channel
+// with the other queues left, the fate of send_case values, and temporary
+// handles.
 //
 // Catch2 is not thread-safe: assertions run in the main goroutine or on the
 // test thread after run() returns; other goroutines report through channels,
@@ -152,9 +153,10 @@ TEST_CASE("select: returns the position of the case taken, default included", "[
       goro::config{.procs = procs});
 }
 
-// Uniform choice among ready cases (API.md; Go's selectgo poll order): K ready
-// cases, each taken about 1/K of the time. Chi-square with a generous bound
-// (p < 1e-6 for every K used), and no case below half its share.
+// Uniform choice among ready cases (docs/reference.md, "Select"; Go's selectgo
+// poll order): K ready cases, each taken about 1/K of the time. Chi-square with
+// a generous bound (p < 1e-6 for every K used), and no case below half its
+// share.
 namespace {
 template <bool Mixed, std::size_t K>
 std::array<long, K> fairness_counts(int trials, long& wrong) {
@@ -1151,8 +1153,8 @@ TEST_CASE("select: a goroutine parked in select is unwound at exit", "[select][s
         goro::chan<counted> s;
         // Main returns once every goroutine holds its guard (one still on its
         // way into select is unwound at its park): a goroutine that had not
-        // started when main returned would never run (API.md), and a sleep
-        // cannot promise that they all have.
+        // started when main returned would never run (docs/reference.md,
+        // "Runtime"), and a sleep cannot promise that they all have.
         goro::wait_group started;
         started.add(8);
         for (int i = 0; i < 8; ++i)
@@ -1197,10 +1199,10 @@ TEST_CASE("select: a send case happens before the matching receive case complete
   CHECK(bad == 0);
 }
 
-// recv_case(goro::after(d), ...) (API.md: cases take the handle by value): a
-// select with nothing else ready times out after d, and one whose other case
-// becomes ready first does not; in a loop, each after() is dropped with its
-// case.
+// recv_case(goro::after(d), ...) (docs/reference.md, "Select": cases take the
+// handle by value): a select with nothing else ready times out after d, and one
+// whose other case becomes ready first does not; in a loop, each after() is
+// dropped with its case.
 TEST_CASE("select: a timeout case with goro::after", "[select][time]") {
   auto procs = GENERATE(1u, 2u, 4u);
   std::size_t timed_out_idx = 9, early_idx = 9;

@@ -20,11 +20,11 @@ namespace {
 constexpr auto relaxed = std::memory_order_relaxed;
 
 // Plain OS threads are invisible to run()'s deadlock check between goro calls
-// (API.md: it counts only threads inside a goro call), so while goroutines wait
-// for a plain thread that may not have reached its done() yet, run() could
-// report a deadlock. keep_alive_until spawns a goroutine that sleeps in a loop
-// (a pending timer) until `finished` reaches `n`; call it in a goroutine, and
-// wait on the returned group before leaving.
+// (docs/reference.md, "Runtime": it counts only threads inside a goro call), so
+// while goroutines wait for a plain thread that may not have reached its done()
+// yet, run() could report a deadlock. keep_alive_until spawns a goroutine that
+// sleeps in a loop (a pending timer) until `finished` reaches `n`; call it in a
+// goroutine, and wait on the returned group before leaving.
 void keep_alive_until(std::atomic<int>& finished, int n, goro::wait_group& keeper) {
   keeper.add(1);
   goro::go([&finished, n, &keeper] {

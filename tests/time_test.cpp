@@ -3,8 +3,8 @@
 // src/time/sleep_test.go and tick_test.go (Go 1.23 semantics: timer channels
 // are synchronous, so stop() and reset() report a fired-but-unreceived value
 // as active, and no stale value is received after them), plus the contract of
-// API.md "Time": after() is cancelled with its channel, and a few edge cases
-// (past and overflowing deadlines).
+// docs/reference.md, "Time": after() is cancelled with its channel, and a few
+// edge cases (past and overflowing deadlines).
 //
 // Timing bounds are one-sided where the property is one-sided ("never early"
 // is checked exactly; "on time" only within generous bounds, retried with
@@ -251,8 +251,8 @@ TEST_CASE("time: a timer-woken goroutine is not starved by a ping-pong pair (Go 
   CHECK(took < 2s);
 }
 
-// API.md: sleep_until on any clock. A time point in the past returns at once;
-// one in the future is slept to.
+// docs/reference.md, "Time": sleep_until on any clock. A time point in the past
+// returns at once; one in the future is slept to.
 TEST_CASE("time: sleep_until a past time returns at once; a future one is not early", "[time][sleep]") {
   auto procs = GENERATE(1u, 2u);
   std::vector<gclock::duration> past;
@@ -456,9 +456,9 @@ TEST_CASE("time: after() timers fire in the order of their durations (Go TestAft
   CHECK(early == 0);
 }
 
-// API.md: after()'s timer is cancelled once no handle of its channel is left.
-// 200,000 selects, each with a fresh after(1h) case that loses to a ready
-// channel, leave neither memory nor goroutines behind.
+// docs/reference.md, "Time": after()'s timer is cancelled once no handle of its
+// channel is left. 200,000 selects, each with a fresh after(1h) case that loses
+// to a ready channel, leave neither memory nor goroutines behind.
 TEST_CASE("time: a select loop with after(1h) does not grow memory", "[time][after][leak]") {
   const long n = goro_test::scale(200'000);
   long rss_growth = 0;
@@ -493,12 +493,13 @@ TEST_CASE("time: a select loop with after(1h) does not grow memory", "[time][aft
   CHECK(goroutines_after <= goroutines_before);
 }
 
-// API.md: a cancelled timer (after() whose channel is gone, a destroyed or
-// stopped timer or ticker) is no longer pending, so run()'s deadlock check,
-// which waits while any timer is pending, reports a deadlock at once rather
-// than when the 5 s timers would have fired. At procs=1 the only M never
-// sleeps as the timer M while a timer is pending; at procs=2 the other M does,
-// and deleting its timer must wake it (see the regression test at the end).
+// docs/reference.md, "Time": a cancelled timer (after() whose channel is gone,
+// a destroyed or stopped timer or ticker) is no longer pending, so run()'s
+// deadlock check, which waits while any timer is pending, reports a deadlock at
+// once rather than when the 5 s timers would have fired. At procs=1 the only M
+// never sleeps as the timer M while a timer is pending; at procs=2 the other M
+// does, and deleting its timer must wake it (see the regression test at the
+// end).
 TEST_CASE("time: cancelled timers no longer count as pending (deadlock is still detected)", "[time][after][leak]") {
   auto what = GENERATE(as<std::string>{}, "after in a select loop", "destroyed timer", "destroyed ticker", "stopped timer",
                        "stopped ticker", "timer reset then stopped");
@@ -584,8 +585,9 @@ TEST_CASE("time: reset postpones a pending timer and reports it was active (Go T
   CHECK(err.empty());
 }
 
-// Go 1.23 (API.md): stop() and reset() report a timer that fired but whose
-// value nobody received as active, and afterwards that value is gone.
+// Go 1.23 (docs/reference.md, "Time"): stop() and reset() report a timer that
+// fired but whose value nobody received as active, and afterwards that value is
+// gone.
 TEST_CASE("time: stop and reset of a fired, unreceived timer return true and drop its value (Go 1.23)", "[time][timer]") {
   auto procs = GENERATE(1u, 2u, 4u);
   bool stop_pending = false, stop_fired = false, stop_again = true, after_stop_value = true;

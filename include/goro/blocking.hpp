@@ -6,8 +6,9 @@
 //   handoff_lazy (entersyscall): the M gives up its P logically (m.pp = null,
 //     m.oldp = the P, P status syscall). If the call returns quickly the M
 //     takes the P back with one CAS (syscall -> running). If it lasts a whole
-//     sysmon round (>= 20 us) and the P has work, sysmon CASes syscall -> idle
-//     and hands the P to another M (sched.hpp, retake).
+//     sysmon round (>= 20 us) and the P has work (or no other M could pick
+//     work up: none spins and no P is idle), sysmon CASes syscall -> idle
+//     and hands the P to another M (sysmon.hpp, retake).
 //   handoff_now (entersyscallblock): the P goes to another M (or the idle
 //     list) at once.
 // On exit (exitsyscall): the old P if it is still free, else an idle P, else
@@ -19,7 +20,9 @@
 #define GORO_DETAIL_BLOCKING_HPP
 
 #include "config.hpp"
+#include "park.hpp"
 #include "sched.hpp"
+#include "sysmon.hpp"
 
 #include <functional>
 #include <type_traits>
@@ -39,10 +42,7 @@ inline void entersyscall(bool now) {
   if (mp == nullptr || mp->curg == nullptr) return;  // a plain thread: nothing to hand off
   g* gp = mp->curg;
   if (gp->in_blocking++ != 0) return;  // nested guard: already in
-#if GORO_DETERMINISTIC
-  (void)now;
-  return;  // one thread runs everything: there is no other M to hand the P to
-#endif
+  if constexpr (deterministic) return;  // one thread runs everything: there is no other M to hand the P to
   p* pp = mp->pp;
   sched_t* s = mp->sched;
   gp->status.store(gstatus::syscall, std::memory_order_relaxed);
@@ -67,9 +67,7 @@ inline void exitsyscall() {
   if (mp == nullptr || mp->curg == nullptr) return;
   g* gp = mp->curg;
   if (--gp->in_blocking != 0) return;
-#if GORO_DETERMINISTIC
-  return;
-#endif
+  if constexpr (deterministic) return;
   sched_t* s = mp->sched;
   p* pp = mp->oldp;
   mp->oldp = nullptr;
@@ -100,7 +98,8 @@ inline void exitsyscall() {
 }  // namespace detail
 
 // blocking<Policy>: an RAII guard around a call that blocks its OS thread in
-// the kernel or in a foreign library. See the file comment and API.md. On a
+// the kernel or in a foreign library. See the file comment and docs/reference.md,
+// "Blocking system calls". On a
 // plain OS thread (and in deterministic mode) it does nothing.
 template <class Policy = handoff_lazy>
 class blocking {

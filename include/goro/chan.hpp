@@ -28,7 +28,7 @@
 #include "config.hpp"
 #include "lock.hpp"
 #include "runtime2.hpp"
-#include "sched.hpp"
+#include "park.hpp"
 
 #include <atomic>
 #include <concepts>
@@ -308,7 +308,8 @@ struct hchan : chan_state<std::atomic> {
 // chan_park parks the caller in c's queue q (its sudog already enqueued,
 // c->lock held): the lock is released after the switch, and the shutdown
 // unwinder can take the sudog out again. The caller's handle keeps c alive
-// meanwhile (a handle object is not shared mutable state: API.md).
+// meanwhile (a handle object is not shared mutable state: docs/reference.md,
+// "Channels").
 inline void chan_park(hchan* c, sudog* sg, waitq* q, wait_reason why) {
   struct cancel_arg {
     hchan* c;
@@ -509,7 +510,7 @@ template <class T>
 hchan* chan_ptr(const chan<T>& c) noexcept;
 }
 
-// chan<T>: see API.md, "Channels". A shared handle to a channel.
+// chan<T>: see docs/reference.md, "Channels". A shared handle to a channel.
 template <class T>
 class chan {
   static_assert(std::is_nothrow_move_constructible_v<T>,

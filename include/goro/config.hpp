@@ -8,7 +8,6 @@
 //   GORO_DETERMINISTIC       0         yes    seeded single-threaded scheduler (det.hpp)
 //   GORO_TSAN                detected  yes    ThreadSanitizer fiber annotations
 //   GORO_ASAN                detected  yes    AddressSanitizer fiber annotations
-//   GORO_RELACY              0         -      build lock-free parts for Relacy models (tests only)
 //   GORO_RUNQ_SIZE           256       yes    slots in each P's local run queue (Go: 256)
 //
 // Mixed settings of the "yes" switches are caught at start-up (see
@@ -71,9 +70,6 @@
 #define GORO_ASAN 0
 #endif
 
-#ifndef GORO_RELACY
-#define GORO_RELACY 0
-#endif
 
 #ifndef GORO_RUNQ_SIZE
 #define GORO_RUNQ_SIZE 256
@@ -100,7 +96,7 @@ namespace goro {
 inline namespace GORO_DETAIL_ABI_NS {
 
 // ---------------------------------------------------------------------------
-// Errors (API.md, "Errors").
+// Errors (docs/reference.md, "Errors").
 
 // goroutine_exit unwinds goroutines still alive when main returns. It is not a
 // std::exception on purpose: `catch (const std::exception&)` lets it pass, and a
@@ -111,7 +107,7 @@ struct deadlock_error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Deterministic mode's failures (API.md, "Deterministic mode"): a data race on
+// Deterministic mode's failures (docs/reference.md, "Deterministic mode"): a data race on
 // a sim::shared, an exception escaping a goroutine (or a fatal error such as
 // unlocking an unlocked mutex), and a run over max_steps scheduling steps.
 struct race_error : std::runtime_error {
@@ -125,6 +121,18 @@ struct livelock_error : std::runtime_error {
 };
 
 namespace detail {
+
+// deterministic: the mode of this translation unit, as a constant. The
+// scheduler's hook points test it with `if constexpr` (det_hooks.hpp), so that
+// both modes type-check both schedulers; the preprocessor branches on
+// GORO_DETERMINISTIC only where a declaration differs (the inline namespace
+// above, goro::clock's definition).
+inline constexpr bool deterministic = GORO_DETERMINISTIC != 0;
+
+// always_false: a static_assert condition that depends on a template
+// parameter, so that it fires only when that template is instantiated.
+template <class>
+inline constexpr bool always_false = false;
 
 // source_loc is a creation site. clang 14 with libstdc++ 12 has no
 // std::source_location, so the builtins (which both compilers evaluate at the
@@ -140,7 +148,7 @@ struct source_loc {
   }
 };
 
-// write_all writes a message to fd 2 with write(2) only: usable from signal
+// write_err writes a message to fd 2 with write(2) only: usable from signal
 // handlers and from a runtime in any state. Never allocates.
 inline void write_err(const char* s, std::size_t n) noexcept {
   while (n > 0) {
@@ -168,7 +176,8 @@ inline char* fmt_u64(char* buf, std::uint64_t v) noexcept {
 }
 
 // fatal prints "fatal error: <msg>" as Go's runtime.throw does and aborts. It is
-// for broken runtime invariants and for the misuses API.md calls fatal.
+// for broken runtime invariants and for the misuses docs/reference.md calls
+// fatal errors (unlocking an unlocked mutex, a negative wait_group counter).
 [[noreturn]] inline void fatal(const char* msg) noexcept {
   write_err("fatal error: ");
   write_err(msg);

@@ -4,7 +4,8 @@
 //   +0  MXCSR (4 bytes)   +4 x87 control word (2 bytes)   +6 padding
 //   +8  r15  +16 r14  +24 r13  +32 r12  +40 rbx  +48 rbp  +56 return address
 // The FP control words are restored only when they differ from the current
-// ones: ldmxcsr/fldcw on every switch cost ~3 ns here (TOOLCHAIN.md).
+// ones: ldmxcsr/fldcw on every switch cost ~3 ns here (docs/design.md,
+// "Toolchain notes").
 #ifndef GORO_DETAIL_CTX_X86_64_HPP
 #define GORO_DETAIL_CTX_X86_64_HPP
 

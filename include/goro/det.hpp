@@ -1,11 +1,14 @@
-// goro/det.hpp — deterministic mode (GORO_DETERMINISTIC=1; API.md,
-// "Deterministic mode"; DESIGN.md §3): a seeded single-threaded scheduler
-// under the same channels, select, sync types and timers, with virtual time,
-// failure reports that replay from a seed, a happens-before race detector for
-// sim::shared, explore and run_with_choices.
+// goro/det.hpp — deterministic mode (GORO_DETERMINISTIC=1; docs/reference.md,
+// "Deterministic mode"; docs/design.md, "Deterministic mode"): a seeded
+// single-threaded scheduler under the same channels, select, sync types and
+// timers, with virtual time, failure reports that replay from a seed, a
+// happens-before race detector for sim::shared, explore and run_with_choices.
+//
+// It is compiled in both modes (a threaded build type-checks it and never
+// calls it); it defines the hooks that det_hooks.hpp declares.
 //
 // ---------------------------------------------------------------------------
-// How it plugs into sched.hpp.
+// How it plugs into the threaded scheduler.
 //
 // run() builds an ordinary sched_t with one P and attaches a det_state. The
 // thread that called run() is the only M: its g0 is det_loop, below. The
@@ -16,9 +19,9 @@
 // Parking, the pending ops, goexit, the timer heaps and the netpoller are the
 // threaded ones.
 //
-// Scheduling points: safe_point (the channel operations, select, go) and
-// sched_point (the sync types, timers, sim::point, sim::shared) call
-// det_point, which yields to det_next. Every det_next is one step: the step
+// Scheduling points: safe_point (the channel operations, select, go, net
+// I/O) and sched_point (the sync types, timers, sim::point) call det_point,
+// which yields to det_next; a sim::shared access calls det_point itself. Every det_next is one step: the step
 // counter bounds a run (max_steps → livelock_error) and places PCT's priority
 // change points.
 //
@@ -53,15 +56,20 @@
 // and acquires it on exit: the whole channel is one sync object, an edge
 // stronger than Go's per-slot ones (it may hide a race Go's detector reports,
 // never report one that is not there). The same calls annotate TSan in a TSan
-// build (sanitizer.hpp, "Deterministic mode under TSan"). It costs nothing until the first
-// sim::shared of a run is made: at that point every live goroutine is
-// treated as synchronized with every other (exact for accesses after it, and
-// a sim::shared cannot be accessed before it exists).
+// build (sanitizer.hpp, "Deterministic mode under TSan"). It costs nothing
+// until the first access to a sim::shared in a run: at that point every live
+// goroutine is treated as synchronized with every other (exact for the
+// accesses from then on, which are all the detector checks).
 #ifndef GORO_DETAIL_DET_HPP
 #define GORO_DETAIL_DET_HPP
 
 #include "config.hpp"
+#include "det_hooks.hpp"
+#include "park.hpp"
 #include "sched.hpp"
+#include "sched_timers.hpp"
+#include "schedt.hpp"
+#include "tls.hpp"
 
 #include <cstdio>
 #include <cstdlib>
@@ -76,7 +84,6 @@
 namespace goro {
 inline namespace GORO_DETAIL_ABI_NS {
 namespace detail {
-#if GORO_DETERMINISTIC
 
 inline constexpr std::int64_t det_epoch_ns = 1'000'000'000;  // the virtual clock at the start of every run
 
@@ -148,8 +155,6 @@ struct det_state {
   }
 };
 
-inline det_state* det_of(sched_t* s) noexcept { return s->det; }
-
 // det_current_run: the deterministic run on this thread, or nullptr.
 inline sched_t* det_current_run() noexcept {
   m* mp = getm();
@@ -219,12 +224,14 @@ inline void det_point(bool may_unwind) {
   g* gp = mp->curg;
   if (gp->in_blocking != 0) return;
   det_state& d = *mp->sched->det;
-  may_unwind = may_unwind && (!gp->is_main || d.main_turn);
-  if (may_unwind) unwind_point(gp);
+  // Main is unwound only once its turn has come (see the top of the file),
+  // which may happen while it is switched out here; a point that must not
+  // throw (may_unwind = false) never does, main's included.
+  auto unwind_now = [&] { return may_unwind && (!gp->is_main || d.main_turn); };
+  if (unwind_now()) unwind_point(gp);
   mp->pending = pending_op{pending_kind::yield, gp, nullptr, nullptr};
   schedule(mp, gp);
-  may_unwind = may_unwind || (gp->is_main && d.main_turn);
-  if (may_unwind) unwind_point(gp);
+  if (unwind_now()) unwind_point(gp);
 }
 
 inline void det_spawn(sched_t* s, g* gp) {
@@ -293,7 +300,7 @@ inline void det_cancel_park(g* gp) {
 
 // det_begin_unwind: main returned or the run failed. Every parked goroutine
 // whose wait can be cancelled throws goroutine_exit from its park; the others
-// do at their next scheduling point (see "Unwinding at shutdown", sched.hpp).
+// do at their next scheduling point (see "Unwinding at shutdown", run.hpp).
 inline void det_begin_unwind(sched_t* s) {
   det_state& d = *s->det;
   d.unwinding = true;
@@ -390,7 +397,7 @@ inline void det_race_acquire(const void* obj) noexcept {
   }
 }
 
-// det_race_enable turns the detector on at the first sim::shared of a run:
+// det_race_enable turns the detector on at the first sim::shared access of a run:
 // every live goroutine starts as synchronized with every other, each at a new
 // epoch of its own.
 inline void det_race_enable(det_state& d) {
@@ -405,7 +412,7 @@ inline void det_race_enable(det_state& d) {
 }
 
 // det_params: the run's parameters: the config, overridden by the environment
-// when config::seed is 0 (API.md).
+// when config::seed is 0 (docs/reference.md, "Deterministic mode").
 inline void det_params(det_state& d, const config& c) {
   d.seed = c.seed;
   d.how = c.how;
@@ -625,24 +632,21 @@ inline void det_shared_access(det_shared_state& st, bool write, source_loc site,
   }
 }
 
-#else   // threaded mode: sim::shared is a plain variable
-
-struct det_shared_state {};
-
-#endif  // GORO_DETERMINISTIC
-
-template <class>
-inline constexpr bool det_only = false;
+// det_no_state: sim::shared's history in threaded mode, where it is a plain
+// variable: an access checks nothing.
+struct det_no_state {};
+inline void det_shared_access(det_no_state&, bool, source_loc, bool) noexcept {}
 
 }  // namespace detail
 
 namespace sim {
 
-// point: an extra scheduling point (API.md); nothing in threaded mode.
+// point: an extra scheduling point (docs/reference.md, "Deterministic mode");
+// nothing in threaded mode.
 inline void point() { detail::sched_point(); }
 
 // shared<T>: a variable whose loads and stores are scheduling points and are
-// checked for data races (API.md): load/store record their caller's file and
+// checked for data races (docs/reference.md, "Deterministic mode"): load/store record their caller's file and
 // line, the operators their goroutine's creation site. ++, --, += and -= are a
 // load and then a store: not atomic, on purpose. In threaded mode it is a
 // plain T (no checks, no synchronization).
@@ -689,12 +693,10 @@ class shared {
 
  private:
   void access([[maybe_unused]] bool write, [[maybe_unused]] detail::source_loc site, [[maybe_unused]] bool by_operator) const {
-#if GORO_DETERMINISTIC
     detail::det_shared_access(st_, write, site, by_operator);
-#endif
   }
   T v_{};
-  mutable detail::det_shared_state st_;
+  mutable std::conditional_t<detail::deterministic, detail::det_shared_state, detail::det_no_state> st_;
 };
 
 struct explore_options {
@@ -713,31 +715,33 @@ struct explore_result {
   std::size_t runs_done;
 };
 
-#if GORO_DETERMINISTIC
-// seed: the seed of the run in progress (0 outside a run).
+// seed: the seed of the run in progress (0 outside a run, and in threaded mode).
 inline std::uint64_t seed() noexcept {
   detail::sched_t* s = detail::det_current_run();
   return s != nullptr && s->det != nullptr ? s->det->seed : 0;
 }
 
-// trace_hash: a hash of the scheduling decisions of the run so far (an
-// addition to API.md: equal seeds give equal hashes; tests compare them).
+// trace_hash: a hash of the scheduling decisions of the run so far (equal
+// seeds give equal hashes; tests compare them). 0 in threaded mode.
 inline std::uint64_t trace_hash() noexcept {
   detail::sched_t* s = detail::det_current_run();
   return s != nullptr && s->det != nullptr ? s->det->trace : 0;
 }
 
-// steps: scheduling steps of the run so far (an addition to API.md).
+// steps: scheduling steps of the run so far. 0 in threaded mode.
 inline std::uint64_t steps() noexcept {
   detail::sched_t* s = detail::det_current_run();
   return s != nullptr && s->det != nullptr ? s->det->steps : 0;
 }
 
 // explore runs body under run() with seeds first_seed, first_seed + 1, ...
-// and stops at the first failing run (API.md). On a terminal it shows its
-// progress on stderr.
+// and stops at the first failing run (docs/reference.md, "Deterministic
+// mode"). On a terminal it shows its progress on stderr. Deterministic mode
+// only.
 template <class F>
 explore_result explore(F&& body, explore_options o = {}, detail::source_loc site = detail::source_loc::here()) {
+  static_assert(detail::deterministic || detail::always_false<F>,
+                "goro::sim::explore needs deterministic mode: build with -DGORO_DETERMINISTIC=1");
   explore_result r{true, 0, {}, 0};
   bool tty = ::isatty(2) == 1;
   std::int64_t start = detail::mono_ns(), shown = start;
@@ -774,9 +778,11 @@ explore_result explore(F&& body, explore_options o = {}, detail::source_loc site
 
 // run_with_choices runs body under run() with every scheduling decision taken
 // from the next byte of choices (modulo the number of choices; 0 once they
-// run out): for fuzzers (API.md).
+// run out): for fuzzers. Deterministic mode only.
 template <class F>
 void run_with_choices(std::span<const std::uint8_t> choices, F&& body, detail::source_loc site = detail::source_loc::here()) {
+  static_assert(detail::deterministic || detail::always_false<F>,
+                "goro::sim::run_with_choices needs deterministic mode: build with -DGORO_DETERMINISTIC=1");
   detail::det_input in;
   in.choices = choices.data();
   in.nchoices = choices.size();
@@ -787,23 +793,6 @@ void run_with_choices(std::span<const std::uint8_t> choices, F&& body, detail::s
   detail::det_run([&body] { body(); }, c, site, in);
 }
 
-#else  // threaded mode
-
-inline std::uint64_t seed() noexcept { return 0; }
-inline std::uint64_t trace_hash() noexcept { return 0; }
-inline std::uint64_t steps() noexcept { return 0; }
-
-template <class F>
-explore_result explore(F&&, explore_options = {}) {
-  static_assert(detail::det_only<F>, "goro::sim::explore needs deterministic mode: build with -DGORO_DETERMINISTIC=1");
-  return {};
-}
-template <class F>
-void run_with_choices(std::span<const std::uint8_t>, F&&) {
-  static_assert(detail::det_only<F>, "goro::sim::run_with_choices needs deterministic mode: build with -DGORO_DETERMINISTIC=1");
-}
-
-#endif  // GORO_DETERMINISTIC
 }  // namespace sim
 }  // inline namespace GORO_DETAIL_ABI_NS
 }  // namespace goro

@@ -1,5 +1,11 @@
 // goro/goro.hpp — the umbrella: every part, in dependency order. The root
 // goro.hpp is this file with the parts inlined (tools/amalgamate).
+//
+// Include this (or the root goro.hpp), not a part: the scheduler and the
+// park/ready seam call each other (park -> schedule, run_pending -> ready),
+// so their definitions are spread over sched.hpp, park.hpp, det.hpp and
+// run.hpp, and only the whole set is complete. The leaf parts (config.hpp,
+// runq.hpp, timers.hpp) stand alone.
 #ifndef GORO_DETAIL_GORO_HPP
 #define GORO_DETAIL_GORO_HPP
 
@@ -11,8 +17,16 @@
 #include "runq.hpp"
 #include "timers.hpp"
 #include "runtime2.hpp"
+#include "tls.hpp"
+#include "gcache.hpp"
+#include "schedt.hpp"
+#include "det_hooks.hpp"
+#include "sched_timers.hpp"
 #include "sched.hpp"
+#include "park.hpp"
+#include "sysmon.hpp"
 #include "det.hpp"
+#include "run.hpp"
 #include "blocking.hpp"
 #include "sema.hpp"
 #include "sync.hpp"

@@ -6,7 +6,7 @@
 // a holder keeps its M; waiters spin briefly, then sleep on the futex. Hold it
 // for a few instructions only and never across a context switch (the one
 // exception, handing a held lock to the next goroutine to release after the
-// switch, is the park protocol in sched.hpp).
+// switch, is the park protocol in park.hpp).
 //
 // note is Go's note: one sleeper, one waker, sticky until clear()ed. Ms sleep on
 // their own note when idle; plain OS threads park on one when they block on a
@@ -54,18 +54,16 @@ inline std::int64_t mono_ns() noexcept {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-#if GORO_DETERMINISTIC
 // det_clock: the virtual clock of the deterministic run on this thread
-// (det.hpp), or nullptr outside a run.
+// (det.hpp), or nullptr outside a run. Always nullptr in threaded mode.
 inline thread_local const std::int64_t* det_clock = nullptr;
-#endif
 
 // nanotime is the runtime's clock (timers, deadlines, goro::now): mono_ns, or
 // the virtual clock inside a deterministic run.
 inline std::int64_t nanotime() noexcept {
-#if GORO_DETERMINISTIC
-  if (det_clock != nullptr) return *det_clock;
-#endif
+  if constexpr (deterministic) {
+    if (det_clock != nullptr) return *det_clock;
+  }
   return mono_ns();
 }
 
@@ -78,7 +76,7 @@ inline void cpu_relax() noexcept {
 }
 
 // ---------------------------------------------------------------------------
-// Asymmetric fences. Two shutdown-only protocols (sched.hpp, "Unwinding at
+// Asymmetric fences. Two shutdown-only protocols (run.hpp, "Unwinding at
 // shutdown") are Dekker pairs whose one side runs on every park or exit and
 // whose other side runs once per shutdown. membarrier(PRIVATE_EXPEDITED) makes
 // every thread of the process execute a full barrier, so the hot side needs

@@ -20,7 +20,7 @@
 
 #include "config.hpp"
 #include "netpoll.hpp"
-#include "sched.hpp"
+#include "park.hpp"
 #include "sema.hpp"
 #include "sync.hpp"
 #include "time.hpp"
@@ -370,8 +370,7 @@ class conn {
     return f_->raddr;
   }
 
-  // native_handle: the socket (for setsockopt); -1 if there is none. An
-  // addition to API.md.
+  // native_handle: the socket (for setsockopt); -1 if there is none.
   int native_handle() const noexcept { return f_ != nullptr ? f_->fd : -1; }
 
  private:
@@ -476,7 +475,7 @@ class listener {
   // close wakes a goroutine blocked in accept with closed_error and closes the socket.
   void close() { detail::fd_close(f_); }
 
-  // set_deadline: accept's deadline (Go: TCPListener.SetDeadline). An addition to API.md.
+  // set_deadline: accept's deadline (Go: TCPListener.SetDeadline).
   void set_deadline(clock::time_point t) {
     detail::fd_ref ref(f_);
     detail::pd_set_deadline(f_->pd, detail::pd_mask_read, detail::deadline_of(t));

@@ -63,7 +63,7 @@
 #include "config.hpp"
 #include "lock.hpp"
 #include "runtime2.hpp"
-#include "sched.hpp"
+#include "park.hpp"
 
 #include <atomic>
 #include <cerrno>
@@ -83,7 +83,7 @@
 namespace goro {
 inline namespace GORO_DETAIL_ABI_NS {
 
-// timeout_error: an I/O deadline passed (API.md, "Errors"). Go: os.ErrDeadlineExceeded.
+// timeout_error: an I/O deadline passed (docs/reference.md, "Errors"). Go: os.ErrDeadlineExceeded.
 struct timeout_error : std::system_error {
   timeout_error() : std::system_error(std::make_error_code(std::errc::timed_out), "goro: i/o timeout") {}
   explicit timeout_error(const std::string& what) : std::system_error(std::make_error_code(std::errc::timed_out), what) {}
@@ -237,7 +237,7 @@ inline void pd_unlink(poll_desc* pd, pd_waiter* w, pd_result r) noexcept {
   w->queued = false;
   w->result = r;
   if (w->gp != nullptr) {
-    w->gp->sched->netpoll_waiters.fetch_sub(1, std::memory_order_seq_cst);
+    netpoll_waiter_removed(w->gp->sched);
   } else if (w->wake_fd >= 0) {
     std::uint64_t one = 1;
     int saved = errno;
@@ -412,31 +412,9 @@ class epoll_netpoller final : public netpoller {
   std::atomic<std::uint32_t> wake_sig_{0};  // a wake() is in flight (Go: netpollWakeSig)
 };
 
-// netpoll_for returns s's netpoller, creating it on first use (sched_t::np
-// is set once, under s->lock).
+// netpoll_for returns s's netpoller, creating it on first use.
 inline epoll_netpoller* netpoll_for(sched_t* s) {
-  netpoller* np = s->np.load(std::memory_order_acquire);
-  if (GORO_DETAIL_LIKELY(np != nullptr)) return static_cast<epoll_netpoller*>(np);
-  auto* fresh = new epoll_netpoller(s);  // system calls: outside s->lock
-  {
-    rt_lock_guard lk(s->lock);
-    np = s->np.load(std::memory_order_relaxed);
-    if (np == nullptr) {
-      s->np.store(fresh, std::memory_order_release);
-      return fresh;
-    }
-  }
-  delete fresh;
-  return static_cast<epoll_netpoller*>(np);
-}
-
-// netpoll_kick: the first goroutine started waiting on an fd. If the idle M
-// that waits for the next timer sleeps on its note (it went to sleep when no
-// fd was waited on), wake it so that it waits in the netpoller instead:
-// otherwise nobody would poll until that timer fires.
-inline void netpoll_kick(sched_t* s) {
-  rt_lock_guard lk(s->lock);
-  if (s->timer_m != nullptr && !s->timer_m_polls) s->timer_m->park.wakeup();
+  return netpoll_of<epoll_netpoller>(s, [](sched_t* rt) { return new epoll_netpoller(rt); });
 }
 
 // pd_attach_locked registers pd's fd with np (once per fd and runtime).
@@ -517,7 +495,7 @@ inline short poll_events(int mode) noexcept {
 // nullptr (an fd no goroutine has waited on). For pd_sleep it returns at the
 // deadline; otherwise the deadline throws timeout_error.
 inline void pd_wait_thread(poll_desc* pd, int fd, int mode, std::int64_t call_dl) {
-  plain_call_scope scope;  // API.md: a plain thread inside a goro call
+  plain_call_scope scope;  // a plain thread inside a goro call: see checkdead
   int efd = pd != nullptr ? thread_wake_fd() : -1;
   for (;;) {
     pd_waiter w;
@@ -593,13 +571,12 @@ inline void pd_wait_thread(poll_desc* pd, int fd, int mode, std::int64_t call_dl
 // std::logic_error. Go: netpollblock.
 inline void pd_wait(poll_desc* pd, int mode, std::int64_t call_dl) {
   rt_region rt;  // deterministic mode under TSan (sanitizer.hpp)
-  throw_if_blocking();  // API.md: parking inside blocking<> is a logic_error
-  m* mp = getm();
-  if (mp == nullptr || mp->curg == nullptr) {
+  throw_if_blocking();  // parking inside blocking<> is a logic_error
+  if (!on_goroutine()) {
     pd_wait_thread(pd, pd->fd, mode, call_dl);
     return;
   }
-  sched_t* s = mp->sched;
+  sched_t* s = current_sched();
   epoll_netpoller* np = netpoll_for(s);
   if (GORO_DETAIL_UNLIKELY(pd->np.load(std::memory_order_acquire) != np)) {
     rt_lock_guard lk(pd->lock);
@@ -608,7 +585,7 @@ inline void pd_wait(poll_desc* pd, int mode, std::int64_t call_dl) {
   }
 
   pd_waiter w;
-  w.gp = mp->curg;
+  w.gp = getg();
   w.pd = pd;
   w.mode = mode;
   w.call_deadline = call_dl;
@@ -669,7 +646,7 @@ inline void pd_wait(poll_desc* pd, int mode, std::int64_t call_dl) {
       }
     }
     pd_enqueue(pd, &w);
-    ua.kick = s->netpoll_waiters.fetch_add(1, std::memory_order_seq_cst) == 0;
+    ua.kick = netpoll_waiter_added(s);
     if (eff != no_timer) {
       w.t.when = eff;
       w.timer_used = true;
@@ -748,15 +725,7 @@ inline void pd_set_deadline(poll_desc* pd, int mask, std::int64_t dl) {
   g* wake = nullptr;
   std::int64_t earliest = no_timer;
   {
-    struct all_heaps {  // every P's heap lock, in P order (the only place holding two)
-      sched_t* s;
-      explicit all_heaps(sched_t* s0) : s(s0) {
-        for (p* pp : s->allp) pp->timers.lock.lock();
-      }
-      ~all_heaps() {
-        for (std::size_t i = s->allp.size(); i-- > 0;) s->allp[i]->timers.lock.unlock();
-      }
-    } tl(s);
+    all_timer_heaps tl(s);  // the waiters' timers may be in any heap
     timer_heap* home = timer_home(s);
     rt_lock_guard lk(pd->lock);
     if (pd->np.load(std::memory_order_relaxed) != np) return;  // closed or moved since: its waiters are gone
@@ -787,7 +756,7 @@ inline void pd_set_deadline(poll_desc* pd, int mask, std::int64_t dl) {
       }
     }
   }
-  if (earliest != no_timer && !timer_wake_sleeper(s, earliest)) wakep(s);  // no timer M: make sure an M watches them
+  if (earliest != no_timer) timer_added(s, earliest, true, false);  // wake the timer M, or an M to watch them
   ready_list(wake);
 }
 
@@ -844,8 +813,7 @@ inline void io_wait(int fd, int mode, clock::time_point deadline) {
   rt_region rt;  // deterministic mode under TSan (sanitizer.hpp)
   if (fd < 0) throw net::closed_error();
   std::int64_t dl = deadline_of(deadline);
-  m* mp = getm();
-  if (mp == nullptr || mp->curg == nullptr) {
+  if (!on_goroutine()) {
     pd_wait_thread(pd_get(fd, false), fd, mode, dl);
     return;
   }
@@ -855,7 +823,7 @@ inline void io_wait(int fd, int mode, clock::time_point deadline) {
 }  // namespace detail
 
 // ---------------------------------------------------------------------------
-// Public API (API.md, "Network and file descriptors").
+// Public API (docs/reference.md, "Network and file descriptors").
 
 namespace io {
 

@@ -18,10 +18,12 @@
 //             record is in that object's queue, whose lock decides who readies it.
 //             Only that waker (or the shutdown unwinder, through g.cancel) may
 //             make it runnable again.
-//   syscall   inside blocking<> (timers issue): running on an M without a P.
-// Transitions happen only on the M that owns the G: running -> waiting in the
-// park protocol after the switch away (sched.hpp, "Parking"), waiting ->
-// runnable by the waker's ready().
+//   syscall   inside blocking<>: running on an M without a P.
+// Who makes each transition: running -> waiting, the G's own M in the park
+// protocol after the switch away (park.hpp, "Parking"); waiting -> runnable,
+// the waker's ready() (any M or thread: whoever dequeued the wait record owns
+// the G at that point); runnable -> running, the M that dequeued it;
+// running -> runnable (yield) and -> dead (exit), the G's own M.
 #ifndef GORO_DETAIL_RUNTIME2_HPP
 #define GORO_DETAIL_RUNTIME2_HPP
 
@@ -35,6 +37,7 @@
 #include <atomic>
 #include <cstdint>
 #include <pthread.h>
+#include <string>
 
 namespace goro {
 inline namespace GORO_DETAIL_ABI_NS {
@@ -106,7 +109,7 @@ inline const char* wait_reason_name(wait_reason r) noexcept {
 // cancel_fn: removes g's wait record from the object it waits on. Returns true
 // if it removed it (the caller must then ready g), false if a waker already
 // dequeued it (the waker readies g). Takes the object's lock. Used only by the
-// shutdown unwinder (sched.hpp, "Unwinding at shutdown").
+// shutdown unwinder (run.hpp, "Unwinding at shutdown").
 using cancel_fn = bool (*)(g* gp, void* arg) noexcept;
 
 // unlock_fn: called by the park protocol after g has switched out (on the next
@@ -117,12 +120,12 @@ struct g {
   // --- context; owned by whoever owns the G (see the states above) ---
   void* sp = nullptr;            // saved stack pointer while switched out
   san_fiber san;                 // sanitizer fiber state
-  int saved_errno = 0;           // errno belongs to the goroutine (API.md)
+  int saved_errno = 0;           // errno belongs to the goroutine (docs/design.md, "TLS caching")
   void* eh_caught = nullptr;     // per-goroutine C++ exception state: __cxa_eh_globals
-  unsigned eh_uncaught = 0;      //   fields, swapped in and out by the switch (sched.hpp)
+  unsigned eh_uncaught = 0;      //   fields, swapped in and out by the switch (gogo, sched.hpp)
 
   // --- scheduling ---
-  std::atomic<gstatus> status{gstatus::dead};  // written by the owning M; read by anyone (dumps, unwinder)
+  std::atomic<gstatus> status{gstatus::dead};  // written by the G's owner of the moment (see the states above); read by anyone (dumps, unwinder)
   g* schedlink = nullptr;        // g cache or netpoll ready-list link; guarded by that list's owner/lock
   sched_t* sched = nullptr;      // the runtime this G belongs to; immutable while the G is alive
   m* lockedm = nullptr;          // the M this G is locked to (lock_os_thread); owning M only
@@ -146,7 +149,7 @@ struct g {
   std::atomic<std::uint8_t> unwind{0};
   // parkstate: lets the unwinder claim a parked G so that the G cannot leave
   // its park (and its wait record's object cannot go away) while the unwinder
-  // cancels it. See "Claiming a parked G" in sched.hpp.
+  // cancels it. See "Claiming a parked G" in park.hpp.
   std::atomic<std::uint8_t> parkstate{0};
   // select_done: a select parked on several channels is woken by exactly one
   // of them: the waker that wins the CAS 0 -> 1 (Go: g.selectDone).
@@ -155,9 +158,8 @@ struct g {
 
   // --- body; set at spawn, used once at entry ---
   void (*body)(g*) = nullptr;    // invokes the closure (or destroys it unrun, at shutdown)
-  void* closure = nullptr;       // the decay-copied callable and arguments, on this stack
-  void (*destroy)(void*) = nullptr;
-  bool closure_on_heap = false;
+  void* closure = nullptr;       // the decay-copied callable and arguments: on this stack, or on the heap if large
+  void (*destroy)(void*) = nullptr;  // destroys (and frees, if on the heap) the closure
 
   // --- stack; immutable while the slot is in use ---
   stack_slot stack;
@@ -178,7 +180,7 @@ inline constexpr std::uint32_t p_syscall = 2;
 
 // pending_kind: what the arriving side of a switch must finish for the
 // departing goroutine, which cannot do it itself while still on its stack
-// (sched.hpp, "Parking").
+// (park.hpp, "Parking").
 enum class pending_kind : std::uint8_t { none, park, yield, exit, exitsyscall };
 
 struct pending_op {
@@ -203,7 +205,7 @@ struct alignas(64) p {
   std::atomic<std::uint32_t> syscalltick{0}; // written by the owner on entering/leaving blocking<>
   std::atomic<bool> preempt{false};          // set by sysmon: the running G yields at its next safe point
   std::uint32_t fastrand = 0;    // owner only: victim order for stealing
-  timer_heap timers;             // this P's timers; its own lock (timers.hpp, and "Timers" in sched.hpp)
+  timer_heap timers;             // this P's timers; its own lock (timers.hpp, and "Timers" in sched_timers.hpp)
 
   // g cache (Go: p.gFree); owner only
   g* gfree = nullptr;
@@ -244,6 +246,23 @@ struct m {
   pthread_t thread{};
   std::uint32_t fastrand = 0;
 };
+
+// dump_goroutine appends gp's entry of a goroutine dump, Go's format:
+// "goroutine N [state]:\n\tcreated at file:line\n\n" ("state, main" for main).
+// goroutine_dump and deterministic mode's reports share it.
+inline void dump_goroutine(std::string& out, const g* gp, const std::string& state) {
+  char buf[24];
+  out += "goroutine ";
+  out += fmt_u64(buf, gp->id);
+  out += " [";
+  out += state;
+  if (gp->is_main) out += ", main";
+  out += "]:\n\tcreated at ";
+  out += gp->site.file;
+  out += ":";
+  out += fmt_u64(buf, gp->site.line);
+  out += "\n\n";
+}
 
 }  // namespace detail
 }  // inline namespace GORO_DETAIL_ABI_NS

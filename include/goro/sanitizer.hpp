@@ -1,4 +1,4 @@
-// goro/sanitizer.hpp — everything that differs under ASan, TSan and Relacy.
+// goro/sanitizer.hpp — everything that differs under ASan and TSan.
 //
 // ASan: each goroutine stack is announced on every switch
 // (__sanitizer_start_switch_fiber / __sanitizer_finish_switch_fiber), so that
@@ -33,14 +33,14 @@
 // Goroutines are fibers switched without synchronization, so TSan orders two
 // goroutines only through the edges goro declares: __tsan_release/acquire at
 // the sync operations where Go's memory model has an edge (race_release /
-// race_acquire in sched.hpp), fiber creation (go), and every goroutine's end
+// race_acquire in park.hpp), fiber creation (go), and every goroutine's end
 // before run() returns. The runtime's own memory and atomics must take no part:
 // they would report false races (run queues, channel buffers and indices
 // written by whichever goroutine runs the operation) and hide real ones (a
 // lock's release in one goroutine, acquire in another). So runtime code runs
-// inside an ignore region (rt_region, sched.hpp): reads, writes and sync
+// inside an ignore region (rt_region, tls.hpp): reads, writes and sync
 // ignored. The region's state is per fiber in TSan and must not span a switch
-// (TOOLCHAIN.md, "Traps"): san_before_switch ends the departing fiber's region
+// (docs/design.md, "Toolchain notes"): san_before_switch ends the departing fiber's region
 // and san_after_switch begins it again when that fiber resumes; the depth is
 // kept in san_fiber::ignore. race_release/acquire step out of the region for
 // the one annotation (an ignored region would drop it).

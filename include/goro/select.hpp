@@ -17,7 +17,7 @@
 
 #include "chan.hpp"
 #include "config.hpp"
-#include "sched.hpp"
+#include "park.hpp"
 
 #include <algorithm>
 #include <cstddef>
@@ -78,20 +78,6 @@ inline void dequeue_all(const select_state& st, sudog* keep) noexcept {
   }
 }
 
-// select_rand: a random number for the poll order. The P's generator on a
-// goroutine (owner-only state: the goroutine runs on that P), a thread-local
-// one on a plain thread.
-inline std::uint32_t select_rand() noexcept {
-#if GORO_DETERMINISTIC
-  return det_rand();  // the seed (or the choice bytes) decides among ready cases
-#endif
-  m* mp = getm();
-  if (mp != nullptr && mp->pp != nullptr) return fastrand(mp->pp->fastrand);
-  static thread_local std::uint32_t state =
-      (static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(&state) >> 4) ^ static_cast<std::uint32_t>(nanotime())) | 1u;
-  return fastrand(state);
-}
-
 struct select_result {
   std::size_t index;
   bool recv_ok;  // recv case: a value (true) or closed (false)
@@ -108,7 +94,7 @@ inline select_result selectgo(scase* cases, std::size_t n, std::size_t default_i
   std::size_t npoll = 0;
   for (std::size_t i = 0; i < n; ++i) {
     if (cases[i].c == nullptr) continue;
-    std::size_t j = select_rand() % (npoll + 1);
+    std::size_t j = cheaprand() % (npoll + 1);
     pollorder[npoll] = pollorder[j];
     pollorder[j] = static_cast<std::uint16_t>(i);
     ++npoll;

@@ -19,7 +19,7 @@
 #include "config.hpp"
 #include "lock.hpp"
 #include "runtime2.hpp"
-#include "sched.hpp"
+#include "park.hpp"
 
 #include <atomic>
 #include <cstdint>

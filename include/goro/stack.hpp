@@ -7,7 +7,7 @@
 // mmap(MAP_NORESERVE) with transparent huge pages off (a huge page would commit
 // 2 MiB of a 256 KiB stack). A slot is [guard | usable stack]; the usable part
 // is config::stack_size bytes, and its top holds the goroutine's g and its
-// closure (sched.hpp), so a parked goroutine with a shallow stack costs one
+// closure (newproc, sched.hpp), so a parked goroutine with a shallow stack costs one
 // committed page.
 //
 // Guards. vm.max_map_count (65530 by default) caps mappings, and an mprotect
@@ -20,13 +20,14 @@
 //   mprotect    older kernels: PROT_NONE guards while they fit in a budget of a
 //               quarter of vm.max_map_count, then
 //   canary      unguarded slots with a canary word at the bottom of the usable
-//               stack, checked whenever the goroutine switches out and when it
-//               exits. An overflow is then reported late, but it is reported.
+//               stack, checked whenever the goroutine switches out (gogo;
+//               not on its last switch, at exit). An overflow is then reported
+//               late, but it is reported.
 // $GORO_DEBUG=stackguard=fallback forces the mprotect/canary path (CI runs one
 // job with it, as Debian 12's own kernel 6.1 always takes it);
 // stackguard=canary forces canaries only (for the tests of that path).
 //
-// Release. Pools (sched.hpp) keep a capped number of warm slots; slots beyond
+// Release. Pools (gcache.hpp) keep a capped number of warm slots; slots beyond
 // the cap are returned to the OS with MADV_DONTNEED (RSS falls; the reservation
 // and a madv_guard guard stay), and reused from the cold list later.
 #ifndef GORO_DETAIL_STACK_HPP
@@ -228,10 +229,11 @@ inline const char* stack_guard_name() {
 
 // ---------------------------------------------------------------------------
 // Overflow report. A SIGSEGV handler on a per-M sigaltstack asks the scheduler
-// (through overflow_hook, set by sched.hpp) whether the fault address lies in
-// the current goroutine's guard; if so it prints API.md's message and aborts,
-// otherwise it restores the previous disposition and returns, so the fault
-// repeats and ends the process as it would have without goro.
+// (through overflow_hook, set by run.hpp) whether the fault address lies in
+// the current goroutine's guard; if so it prints the stack-overflow report
+// (docs/reference.md, "Runtime") and aborts, otherwise it restores the
+// previous disposition and returns, so the fault repeats and ends the process
+// as it would have without goro.
 
 // overflow_hook: returns true (after printing) when addr is in the running
 // goroutine's guard. Async-signal-safe.

@@ -8,7 +8,7 @@
 #define GORO_DETAIL_SYNC_HPP
 
 #include "config.hpp"
-#include "sched.hpp"
+#include "park.hpp"
 #include "sema.hpp"
 
 #include <atomic>
@@ -53,7 +53,7 @@ struct runtime_sync {
   [[noreturn]] static void broken(const char* msg) noexcept { fatal(msg); }       // a broken invariant
   // parking_forbidden: the caller may not park (a goroutine inside
   // blocking<>): a call that would park must throw (cannot_park) before it
-  // changes any state, so that the misuse loses nothing (API.md, "Blocking").
+  // changes any state, so that the misuse loses nothing (docs/reference.md, "Blocking system calls").
   static bool parking_forbidden() noexcept { return in_blocking(); }
   [[noreturn]] static void cannot_park() { throw_if_blocking(); fatal("cannot_park: not inside blocking<>"); }
 };
@@ -291,29 +291,20 @@ class rwmutex_impl {
 // std::unique_lock and std::scoped_lock work.
 // The public operations add, around mutex_impl's, deterministic mode's
 // scheduling points and the race detector's edges (an unlock happens before the
-// next lock returns); both compile to nothing in threaded mode.
+// next lock returns; see sync_acquire in park.hpp); both compile to nothing in
+// threaded mode.
 class mutex : public detail::mutex_impl<detail::runtime_sync> {
   using impl = detail::mutex_impl<detail::runtime_sync>;
 
  public:
   void lock() {
-    detail::rt_region rt;
-    detail::sched_point();
-    impl::lock();
-    detail::race_acquire(this);
+    detail::sync_acquire([this] { impl::lock(); }, this);
   }
   bool try_lock() noexcept {
-    detail::rt_region rt;
-    detail::sched_point(false);
-    bool ok = impl::try_lock();
-    if (ok) detail::race_acquire(this);
-    return ok;
+    return detail::sync_try_acquire([this] { return impl::try_lock(); }, this);
   }
   void unlock() {
-    detail::rt_region rt;
-    detail::sched_point(false);
-    detail::race_release(this);
-    impl::unlock();
+    detail::sync_release(this, [this] { impl::unlock(); });
   }
 };
 
@@ -327,46 +318,22 @@ class shared_mutex : public detail::rwmutex_impl<detail::runtime_sync> {
 
  public:
   void lock() {
-    detail::rt_region rt;
-    detail::sched_point();
-    impl::lock();
-    detail::race_acquire(this);
-    detail::race_acquire(readers());
+    detail::sync_acquire([this] { impl::lock(); }, this, readers());
   }
   bool try_lock() {
-    detail::rt_region rt;
-    detail::sched_point(false);
-    bool ok = impl::try_lock();
-    if (ok) {
-      detail::race_acquire(this);
-      detail::race_acquire(readers());
-    }
-    return ok;
+    return detail::sync_try_acquire([this] { return impl::try_lock(); }, this, readers());
   }
   void unlock() {
-    detail::rt_region rt;
-    detail::sched_point(false);
-    detail::race_release(this);
-    impl::unlock();
+    detail::sync_release(this, [this] { impl::unlock(); });
   }
   void lock_shared() {
-    detail::rt_region rt;
-    detail::sched_point();
-    impl::lock_shared();
-    detail::race_acquire(this);
+    detail::sync_acquire([this] { impl::lock_shared(); }, this);
   }
   bool try_lock_shared() noexcept {
-    detail::rt_region rt;
-    detail::sched_point(false);
-    bool ok = impl::try_lock_shared();
-    if (ok) detail::race_acquire(this);
-    return ok;
+    return detail::sync_try_acquire([this] { return impl::try_lock_shared(); }, this);
   }
   void unlock_shared() {
-    detail::rt_region rt;
-    detail::sched_point(false);
-    detail::race_release(readers());
-    impl::unlock_shared();
+    detail::sync_release(readers(), [this] { impl::unlock_shared(); });
   }
 };
 
@@ -532,7 +499,7 @@ class notify_list {
     if (wake != nullptr) ready(wake);
   }
 
-  // cancel_waiter: the shutdown unwinder's cancel_fn (sched.hpp).
+  // cancel_waiter: the shutdown unwinder's cancel_fn (run.hpp, "Unwinding at shutdown").
   static bool cancel_waiter(g* gp, void* wp) noexcept {
     auto* x = static_cast<waiter*>(wp);
     notify_list* nl = x->list;
@@ -654,16 +621,10 @@ class condition_variable {
   }
 
   void notify_one() {
-    detail::rt_region rt;
-    detail::sched_point(false);
-    detail::race_release(this);
-    list_.notify_one();
+    detail::sync_release(this, [this] { list_.notify_one(); });
   }
   void notify_all() {
-    detail::rt_region rt;
-    detail::sched_point(false);
-    detail::race_release(this);
-    list_.notify_all();
+    detail::sync_release(this, [this] { list_.notify_all(); });
   }
 
  private:
@@ -680,7 +641,8 @@ class condition_variable {
     return notified ? std::cv_status::no_timeout : std::cv_status::timeout;
   }
 
-  // relock locks lk again when a wait ends, returning or throwing. API.md:
+  // relock locks lk again when a wait ends, returning or throwing
+  // (docs/reference.md, "Sync"):
   // the mutex is held again even when goroutine_exit comes out of this very
   // lock (the unwinder cancelled its park): lock again, then let it go on.
   struct relock {
@@ -807,50 +769,67 @@ class wait_group : public detail::wait_group_impl<detail::runtime_sync> {
   // points and the race detector's edge (a done happens before the wait it
   // releases returns).
   void add(std::ptrdiff_t n) {
-    detail::rt_region rt;
-    detail::sched_point(false);
-    detail::race_release(this);
-    impl::add(n);
+    detail::sync_release(this, [this, n] { impl::add(n); });
   }
   void done() {
-    detail::rt_region rt;
-    detail::sched_point(false);
-    detail::race_release(this);
-    impl::done();
+    detail::sync_release(this, [this] { impl::done(); });
   }
   void wait() {
-    detail::rt_region rt;
-    detail::sched_point();
-    impl::wait();
-    detail::race_acquire(this);
+    detail::sync_acquire([this] { impl::wait(); }, this);
   }
 
   // go runs f(args...) in a new goroutine, with add(1) before and done() after
-  // it returns or unwinds (Go 1.25's WaitGroup.Go).
+  // it returns or unwinds (Go 1.25's WaitGroup.Go). Like goro::go: up to 8
+  // arguments after f, then the creation site.
   template <class F>
   void go(F&& f, detail::source_loc site = detail::source_loc::here()) {
-    spawn(detail::closure<F>{std::forward<F>(f), {}}, site);
+    go_at(site, std::forward<F>(f));
   }
   template <class F, class A1>
   void go(F&& f, A1&& a1, detail::source_loc site = detail::source_loc::here()) {
-    spawn(detail::closure<F, A1>{std::forward<F>(f), {std::forward<A1>(a1)}}, site);
+    go_at(site, std::forward<F>(f), std::forward<A1>(a1));
   }
   template <class F, class A1, class A2>
   void go(F&& f, A1&& a1, A2&& a2, detail::source_loc site = detail::source_loc::here()) {
-    spawn(detail::closure<F, A1, A2>{std::forward<F>(f), {std::forward<A1>(a1), std::forward<A2>(a2)}}, site);
+    go_at(site, std::forward<F>(f), std::forward<A1>(a1), std::forward<A2>(a2));
   }
   template <class F, class A1, class A2, class A3>
   void go(F&& f, A1&& a1, A2&& a2, A3&& a3, detail::source_loc site = detail::source_loc::here()) {
-    spawn(detail::closure<F, A1, A2, A3>{std::forward<F>(f), {std::forward<A1>(a1), std::forward<A2>(a2), std::forward<A3>(a3)}},
-          site);
+    go_at(site, std::forward<F>(f), std::forward<A1>(a1), std::forward<A2>(a2), std::forward<A3>(a3));
+  }
+  template <class F, class A1, class A2, class A3, class A4>
+  void go(F&& f, A1&& a1, A2&& a2, A3&& a3, A4&& a4, detail::source_loc site = detail::source_loc::here()) {
+    go_at(site, std::forward<F>(f), std::forward<A1>(a1), std::forward<A2>(a2), std::forward<A3>(a3), std::forward<A4>(a4));
+  }
+  template <class F, class A1, class A2, class A3, class A4, class A5>
+  void go(F&& f, A1&& a1, A2&& a2, A3&& a3, A4&& a4, A5&& a5, detail::source_loc site = detail::source_loc::here()) {
+    go_at(site, std::forward<F>(f), std::forward<A1>(a1), std::forward<A2>(a2), std::forward<A3>(a3), std::forward<A4>(a4), std::forward<A5>(a5));
+  }
+  template <class F, class A1, class A2, class A3, class A4, class A5, class A6>
+  void go(F&& f, A1&& a1, A2&& a2, A3&& a3, A4&& a4, A5&& a5, A6&& a6, detail::source_loc site = detail::source_loc::here()) {
+    go_at(site, std::forward<F>(f), std::forward<A1>(a1), std::forward<A2>(a2), std::forward<A3>(a3), std::forward<A4>(a4), std::forward<A5>(a5), std::forward<A6>(a6));
+  }
+  template <class F, class A1, class A2, class A3, class A4, class A5, class A6, class A7>
+  void go(F&& f, A1&& a1, A2&& a2, A3&& a3, A4&& a4, A5&& a5, A6&& a6, A7&& a7, detail::source_loc site = detail::source_loc::here()) {
+    go_at(site, std::forward<F>(f), std::forward<A1>(a1), std::forward<A2>(a2), std::forward<A3>(a3), std::forward<A4>(a4), std::forward<A5>(a5), std::forward<A6>(a6), std::forward<A7>(a7));
+  }
+  template <class F, class A1, class A2, class A3, class A4, class A5, class A6, class A7, class A8>
+  void go(F&& f, A1&& a1, A2&& a2, A3&& a3, A4&& a4, A5&& a5, A6&& a6, A7&& a7, A8&& a8, detail::source_loc site = detail::source_loc::here()) {
+    go_at(site, std::forward<F>(f), std::forward<A1>(a1), std::forward<A2>(a2), std::forward<A3>(a3), std::forward<A4>(a4), std::forward<A5>(a5), std::forward<A6>(a6), std::forward<A7>(a7), std::forward<A8>(a8));
+  }
+  template <class F, class A1, class A2, class A3, class A4, class A5, class A6, class A7, class A8, class A9, class... More>
+  void go(F&&, A1&&, A2&&, A3&&, A4&&, A5&&, A6&&, A7&&, A8&&, A9&&, More&&...) {
+    static_assert(detail::always_false<F>, "goro: go takes at most 8 arguments after the callable "
+                  "(the creation site is a defaulted parameter after them); pass more in a struct or a lambda's captures");
   }
 
  private:
-  template <class C>
-  void spawn(C&& c, detail::source_loc site) {
+  template <class F, class... A>
+  void go_at(detail::source_loc site, F&& f, A&&... a) {
+    using C = detail::closure<F, A...>;
     struct with_done {
       wait_group* wg;
-      std::decay_t<C> body;
+      C body;
       void operator()() {
         struct guard {
           wait_group* wg;
@@ -860,7 +839,7 @@ class wait_group : public detail::wait_group_impl<detail::runtime_sync> {
       }
     };
     add(1);
-    detail::newproc(detail::current_sched(), with_done{this, std::forward<C>(c)}, site);
+    detail::spawn(with_done{this, C{std::forward<F>(f), {std::forward<A>(a)...}}}, site);
   }
 };
 

@@ -1,5 +1,6 @@
 // goro/time.hpp — the clock, sleeping, timers and tickers (Go: time.go and
-// runtime/time.go). The runtime timer heap (rtimer) is in sched.hpp.
+// runtime/time.go). The runtime timer heap (rtimer) is in timers.hpp, the
+// scheduler's half of time.go in sched_timers.hpp.
 //
 // Go 1.23 semantics: timer channels are synchronous. Internally c() has a
 // buffer of one, but a value is only put there by a firing, and stop() and
@@ -14,7 +15,7 @@
 
 #include "chan.hpp"
 #include "config.hpp"
-#include "sched.hpp"
+#include "park.hpp"
 #include "sync.hpp"
 
 #include <chrono>
@@ -25,7 +26,7 @@
 namespace goro {
 inline namespace GORO_DETAIL_ABI_NS {
 
-// clock is declared in sched.hpp (the scheduler's timers use it).
+// clock is declared in schedt.hpp (the scheduler's timers use it).
 inline clock::time_point now() { return clock::now(); }
 
 namespace detail {
@@ -107,8 +108,7 @@ void sleep_for(std::chrono::duration<Rep, Period> d) {
   detail::rt_region rt;
   detail::sched_point();
   if (d <= d.zero()) return;
-  detail::m* mp = detail::getm();
-  if (mp == nullptr || mp->curg == nullptr) {
+  if (!detail::on_goroutine()) {
     std::this_thread::sleep_for(d);
     return;
   }

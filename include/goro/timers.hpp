@@ -1,6 +1,6 @@
 // goro/timers.hpp — runtime timers and the timer heap each P owns (Go:
 // runtime/time.go, the heap half; the scheduler's half, who runs the heaps and
-// who sleeps until them, is in sched.hpp, "Timers").
+// who sleeps until them, is in sched_timers.hpp, "Timers").
 //
 // An rtimer lives wherever its owner put it (a sleeping goroutine's stack, a
 // goro::timer's state, a poll waiter's record) and is linked into one
@@ -97,7 +97,7 @@ struct timer_heap {
   // next: the earliest when, or no_timer. Written under lock; read without it
   // by the scheduler. add_locked and del_locked store it seq_cst: the timer
   // M's sleep is a Dekker pair with adds and deletes ("Timer M wake-ups" in
-  // sched.hpp). A firing may leave it low for a while (run_due_locked
+  // sched_timers.hpp). A firing may leave it low for a while (run_due_locked
   // publishes once per batch, after the firings) and stores it with release:
   // a stale low value only makes a reader look at the heap, or wake, for
   // nothing, and a timer M sleeping until a fired timer wakes then anyway.

@@ -1,7 +1,7 @@
 // Two translation units including the generated goro.hpp (and one also a part)
 // must link into one program: every definition in the header is inline.
 #include "goro.hpp"
-#include "include/goro/sched.hpp"  // a part after the amalgamation: its guard makes it a no-op
+#include "include/goro/park.hpp"  // a part after the amalgamation: its guard makes it a no-op
 
 #include <cstdio>
 

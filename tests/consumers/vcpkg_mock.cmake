@@ -5,8 +5,26 @@
 # their inputs and do the file moves only (vcpkg's own fixup also rewrites the
 # relocated target files: that part is not exercised here).
 #
-#   cmake -DMOCK_PACKAGES_DIR=<dir> -DMOCK_BUILD_DIR=<dir> -P vcpkg_mock.cmake
+#   cmake -DMOCK_PACKAGES_DIR=<dir> -DMOCK_BUILD_DIR=<dir> [-DMOCK_GENERATOR=<generator>]
+#         [-DMOCK_CXX_COMPILER=<c++>] -P vcpkg_mock.cmake
+#
+# The configure names its generator, as vcpkg does (it brings its own Ninja):
+# MOCK_GENERATOR, else Ninja when ninja is on PATH. CMake's default, Unix
+# Makefiles, would need make, which a Debian without Recommends lacks.
 cmake_minimum_required(VERSION 3.16)
+if(NOT MOCK_GENERATOR)
+  find_program(_mock_ninja ninja)
+  if(_mock_ninja)
+    set(MOCK_GENERATOR Ninja)
+  endif()
+endif()
+set(_mock_configure_args)
+if(MOCK_GENERATOR)
+  set(_mock_configure_args -G "${MOCK_GENERATOR}")
+endif()
+if(MOCK_CXX_COMPILER)
+  list(APPEND _mock_configure_args "-DCMAKE_CXX_COMPILER=${MOCK_CXX_COMPILER}")
+endif()
 set(CURRENT_PACKAGES_DIR "${MOCK_PACKAGES_DIR}")
 set(PORT goro)
 get_filename_component(_port_dir "${CMAKE_CURRENT_LIST_DIR}/../../ports/goro" ABSOLUTE)
@@ -23,7 +41,7 @@ endfunction()
 function(vcpkg_cmake_configure)
   cmake_parse_arguments(arg "" "SOURCE_PATH" "OPTIONS" ${ARGN})
   message(STATUS "vcpkg_cmake_configure(${arg_SOURCE_PATH} ${arg_OPTIONS})")
-  _mock_run("${CMAKE_COMMAND}" -S "${arg_SOURCE_PATH}" -B "${MOCK_BUILD_DIR}" -DCMAKE_BUILD_TYPE=Release
+  _mock_run("${CMAKE_COMMAND}" -S "${arg_SOURCE_PATH}" -B "${MOCK_BUILD_DIR}" ${_mock_configure_args} -DCMAKE_BUILD_TYPE=Release
             "-DCMAKE_INSTALL_PREFIX=${CURRENT_PACKAGES_DIR}" ${arg_OPTIONS})
 endfunction()
 

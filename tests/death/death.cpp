@@ -1,4 +1,5 @@
-// Death tests: what must end the process, and with which message (API.md).
+// Death tests: what must end the process, and with which message
+// (docs/reference.md: "Runtime", "Sync", "Blocking system calls").
 //
 // Catch2 installs its own SIGSEGV handler and sigaltstack, which would replace
 // goro's stack-overflow handler, so these are plain programs. `death_test

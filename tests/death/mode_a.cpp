@@ -1,6 +1,7 @@
 // One TU of a program whose two TUs disagree on GORO_DETERMINISTIC (see
-// mode_b.cpp): goro must abort at start-up naming both modes (API.md, "One mode
-// per executable"), before main runs.
+// mode_b.cpp): goro must abort at start-up naming both modes
+// (docs/reference.md, "Configuration macros and environment": one mode per
+// executable), before main runs.
 #include "goro.hpp"
 
 #include <cstdio>

@@ -74,7 +74,7 @@
 #define GORO_CHAN_MODEL_BROKEN 0
 #endif
 
-#include <goro/chan.hpp>
+#include <goro/goro.hpp>  // the whole runtime: a part alone is not complete (goro/goro.hpp)
 
 #include <chrono>
 #include <cstddef>

@@ -48,7 +48,7 @@
 #define GORO_MUTEX_MODEL_BROKEN 0
 #endif
 
-#include <goro/sync.hpp>
+#include <goro/goro.hpp>  // the whole runtime: a part alone is not complete (goro/goro.hpp)
 
 #include <cstdio>
 

@@ -38,7 +38,7 @@
 #ifndef GORO_TESTS_RELACY_RL_SYNC_HPP
 #define GORO_TESTS_RELACY_RL_SYNC_HPP
 
-#include <goro/sync.hpp>
+#include <goro/goro.hpp>  // the whole runtime: a part alone is not complete (goro/goro.hpp)
 
 #include <chrono>
 #include <cstdint>

@@ -1,5 +1,5 @@
 // chan_mpmc — the Boost.Fiber peer of goro's bench/chan_mpmc.cpp; the workload is
-// defined in BENCH.md (section "chan_mpmc", and "Boost.Fiber specifics").
+// defined in docs/benchmarks.md (section "chan_mpmc", and "Boost.Fiber specifics").
 //
 // Two threads under algo::work_stealing (this thread plus one helper). One
 // buffered_channel<int64_t>(1024), which holds 1023 values (Go's capacity 1024);
@@ -69,7 +69,8 @@ int main() try {
   bf::use_scheduling_algorithm<bf::algo::work_stealing>(threads);
 
   slot sums[consumers];
-  bf::buffered_channel<std::int64_t> ch(1024);  // holds 1023: Go's capacity 1024 (BENCH.md)
+  // Holds 1023: Go's capacity 1024 (docs/benchmarks.md, "Boost.Fiber specifics").
+  bf::buffered_channel<std::int64_t> ch(1024);
   std::vector<bf::fiber> prod, cons;
   auto t0 = std::chrono::steady_clock::now();
   for (int p = 0; p < producers; ++p) {

@@ -1,5 +1,5 @@
 // fib — the Boost.Fiber peer of goro's bench/fib.cpp; the workload is defined in
-// BENCH.md (section "fib", and "Boost.Fiber specifics").
+// docs/benchmarks.md (section "fib", and "Boost.Fiber specifics").
 //
 // Two threads under algo::work_stealing (this thread plus one helper). Fork-join
 // Fibonacci: fib(n) for n >= 2 makes a buffered_channel(2), which holds one value
@@ -59,7 +59,8 @@ class helper_thread {
 
 std::int64_t fib(int n) {
   if (n < 2) return n;
-  auto c = std::make_shared<bf::buffered_channel<std::int64_t>>(2);  // holds 1 (BENCH.md)
+  // Holds 1: Go's capacity 1 (docs/benchmarks.md, "Boost.Fiber specifics").
+  auto c = std::make_shared<bf::buffered_channel<std::int64_t>>(2);
   bf::fiber(bf::launch::post, std::allocator_arg, bf::fixedsize_stack(stack_bytes), [c, n] {
     c->push(fib(n - 1));
   }).detach();

@@ -1,5 +1,5 @@
 // mutex — the Boost.Fiber peer of goro's bench/mutex.cpp; the workload is defined
-// in BENCH.md (section "mutex", and "Boost.Fiber specifics").
+// in docs/benchmarks.md (section "mutex", and "Boost.Fiber specifics").
 //
 // Two threads under algo::work_stealing (this thread plus one helper). G = 100
 // fibers (launch::post, 32 KiB fixedsize_stack) each do K = 300,000 times

@@ -1,12 +1,12 @@
 // parked — the Boost.Fiber peer of goro's bench/parked.cpp; the workload is
-// defined in BENCH.md (section "parked", and "Boost.Fiber specifics"). It
+// defined in docs/benchmarks.md (section "parked", and "Boost.Fiber specifics"). It
 // measures resident memory per blocked fiber; nothing is timed.
 //
 // Two threads under algo::work_stealing (this thread plus one helper). N detached
 // fibers (launch::post, fixedsize_stack of 32 KiB or 128 KiB) each count
 // themselves started, then block in pop() on one unbuffered_channel; closing the
-// channel releases them all. BENCH.md runs this at N = 100000 only (1M takes
-// ~14 s and ~9 GB).
+// channel releases them all. bench/run runs this at N = 100000 only (1M takes
+// ~14 s and ~9 GB; docs/benchmarks.md, "parked").
 //
 // Usage: parked [N [32k|128k]]   (defaults: 1000000, 32k)
 //   g++ -O2 -std=c++20 -pthread parked.cpp -lboost_fiber -lboost_context
@@ -97,7 +97,7 @@ long long vm_rss_bytes() {
   return kb < 0 ? -1 : kb * 1024;
 }
 
-// label names N as BENCH.md says: 1M, 100k, or the plain number.
+// label names N as docs/benchmarks.md, "parked", says: 1M, 100k, or the plain number.
 std::string label(long n) {
   if (n % 1'000'000 == 0) return std::to_string(n / 1'000'000) + "M";
   if (n % 1'000 == 0) return std::to_string(n / 1'000) + "k";

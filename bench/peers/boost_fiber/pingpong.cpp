@@ -1,5 +1,5 @@
 // pingpong — the Boost.Fiber peer of goro's bench/pingpong.cpp; the workload is
-// defined in BENCH.md (section "pingpong", and "Boost.Fiber specifics").
+// defined in docs/benchmarks.md (section "pingpong", and "Boost.Fiber specifics").
 //
 // Two unbuffered_channels, ping and pong. An echo fiber (detached, launch::post,
 // 32 KiB fixedsize_stack) pops v from ping and pushes v + 1 on pong until ping is
@@ -29,7 +29,8 @@ namespace {
 constexpr unsigned threads = 2;
 constexpr std::size_t stack_bytes = 32 * 1024;
 constexpr long n = 1'000'000;
-constexpr auto cap = std::chrono::seconds(2);  // safety cap per phase (BENCH.md)
+// Safety cap per phase (docs/benchmarks.md, "pingpong").
+constexpr auto cap = std::chrono::seconds(2);
 
 // helper_thread is the second work_stealing thread. It is started before the
 // main thread installs its own work_stealing scheduler, because Boost 1.74's

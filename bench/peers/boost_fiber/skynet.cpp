@@ -1,5 +1,5 @@
 // skynet — the Boost.Fiber peer of goro's bench/skynet.cpp; the workload is
-// defined in BENCH.md (section "skynet", and "Boost.Fiber specifics").
+// defined in docs/benchmarks.md (section "skynet", and "Boost.Fiber specifics").
 //
 // Two threads under algo::work_stealing (this thread plus one helper).
 // skynet(c, num, size, div): a leaf (size 1) pushes num on c; an inner node creates

@@ -1,5 +1,5 @@
 // spawn — the Boost.Fiber peer of goro's bench/spawn.cpp; the workload is
-// defined in BENCH.md (section "spawn", and "Boost.Fiber specifics").
+// defined in docs/benchmarks.md (section "spawn", and "Boost.Fiber specifics").
 //
 // Two threads under algo::work_stealing (this thread plus one helper). The main
 // fiber spawns N detached fibers (launch::post, 32 KiB fixedsize_stack) in a tight

@@ -1,5 +1,5 @@
 // yield — the Boost.Fiber peer of goro's bench/yield.cpp; the workload is
-// defined in BENCH.md (section "yield", and "Boost.Fiber specifics").
+// defined in docs/benchmarks.md (section "yield", and "Boost.Fiber specifics").
 //
 // One thread with Boost's default round_robin scheduler: two fibers (launch::post,
 // 32 KiB fixedsize_stack) each call boost::this_fiber::yield() K times while the

@@ -1,5 +1,5 @@
 // std_mutex — the std::thread reference for the `mutex` workload defined in
-// BENCH.md (section "mutex"): the same 30M lock/unlock pairs on OS threads.
+// docs/benchmarks.md (section "mutex"): the same 30M lock/unlock pairs on OS threads.
 //
 // 2 std::threads each do 15,000,000 times lock(); counter++; unlock() on one
 // std::mutex around a plain counter; main joins both. Timed from just before the

@@ -1,5 +1,5 @@
 // thread_spawn — the std::thread reference for the `spawn` workload defined in
-// BENCH.md (section "spawn"): what the same loop costs with OS threads.
+// docs/benchmarks.md (section "spawn"): what the same loop costs with OS threads.
 //
 // N = 10,000 std::threads are created in a loop (each body: one atomic
 // decrement of a shared counter), then all are joined. N is smaller than the

@@ -1,5 +1,5 @@
 // blocking — the Go peer of goro's bench/blocking.cpp; the workload is defined
-// in BENCH.md (section "blocking").
+// in docs/benchmarks.md (section "blocking").
 //
 // GOMAXPROCS(1). Two goroutines ping-pong 1,000,000 round trips over two
 // unbuffered channels (A, the main goroutine, starts with x = 0 and repeats

@@ -1,5 +1,5 @@
 // chan_mpmc — the Go peer of goro's bench/chan_mpmc.cpp; the workload is defined
-// in BENCH.md (section "chan_mpmc").
+// in docs/benchmarks.md (section "chan_mpmc").
 //
 // One channel of capacity 1024 carrying int64; P = 4 producers, then C = 4
 // consumers. Producer p sends p, p+4, p+8, ... below N; each consumer sums what it

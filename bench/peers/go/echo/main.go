@@ -1,5 +1,5 @@
 // echo — the Go peer of goro's bench/echo.cpp; the workload is defined in
-// BENCH.md (section "echo").
+// docs/benchmarks.md (section "echo").
 //
 // GOMAXPROCS(2). A listener on 127.0.0.1:0 accepts exactly 64 connections and
 // serves each in its own goroutine: read exactly 64 bytes, write them back,

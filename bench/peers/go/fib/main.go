@@ -1,5 +1,5 @@
-// fib — the Go peer of goro's bench/fib.cpp; the workload is defined in BENCH.md
-// (section "fib").
+// fib — the Go peer of goro's bench/fib.cpp; the workload is defined in
+// docs/benchmarks.md (section "fib").
 //
 // Fork-join Fibonacci: fib(n) for n >= 2 makes a channel of capacity 1, spawns a
 // goroutine computing fib(n-1) into it, computes fib(n-2) inline, then receives.

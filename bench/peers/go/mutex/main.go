@@ -1,5 +1,5 @@
 // mutex — the Go peer of goro's bench/mutex.cpp; the workload is defined in
-// BENCH.md (section "mutex").
+// docs/benchmarks.md (section "mutex").
 //
 // G = 100 goroutines each do K = 300,000 times Lock(); counter++; Unlock() on one
 // sync.Mutex around a plain counter; main waits for them. Timed from just before

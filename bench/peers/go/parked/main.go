@@ -1,5 +1,5 @@
 // parked — the Go peer of goro's bench/parked.cpp; the workload is defined in
-// BENCH.md (section "parked"). It measures resident memory per blocked
+// docs/benchmarks.md (section "parked"). It measures resident memory per blocked
 // goroutine; nothing is timed.
 //
 // Usage: parked [N]   (N defaults to 1000000)
@@ -37,7 +37,7 @@ func vmRSSBytes() int64 {
 	return -1
 }
 
-// label names N as BENCH.md says: 1M, 100k, or the plain number.
+// label names N as docs/benchmarks.md, "parked", says: 1M, 100k, or the plain number.
 func label(n int64) string {
 	switch {
 	case n%1000000 == 0:

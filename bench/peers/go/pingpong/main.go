@@ -1,5 +1,5 @@
 // pingpong — the Go peer of goro's bench/pingpong.cpp; the workload is defined in
-// BENCH.md (section "pingpong").
+// docs/benchmarks.md (section "pingpong").
 //
 // Two unbuffered channels, ping and pong. An echo goroutine receives v on ping
 // and sends v + 1 on pong until ping is closed, then closes pong. The main
@@ -19,7 +19,7 @@ import (
 
 const (
 	n         = 1000000
-	safetyCap = 2 * time.Second // per phase (BENCH.md)
+	safetyCap = 2 * time.Second // per phase (docs/benchmarks.md, "pingpong")
 )
 
 // phase runs one phase at the GOMAXPROCS in force; it returns the round trips

@@ -1,5 +1,5 @@
 // skynet — the Go peer of goro's bench/skynet.cpp; the workload is defined in
-// BENCH.md (section "skynet").
+// docs/benchmarks.md (section "skynet").
 //
 // skynet(c, num, size, div): a leaf (size 1) sends num on c; an inner node creates
 // an unbuffered channel, spawns its 10 children on it, receives their 10 sums and

@@ -1,5 +1,5 @@
 // spawn — the Go peer of goro's bench/spawn.cpp; the workload is defined in
-// BENCH.md (section "spawn").
+// docs/benchmarks.md (section "spawn").
 //
 // The main goroutine sets a WaitGroup to N, spawns N goroutines in a tight loop
 // (each body: wg.Done()), then waits. Timed from just before the first spawn

@@ -1,5 +1,5 @@
 // timers — the Go peer of goro's bench/timers.cpp; the workload is defined in
-// BENCH.md (section "timers").
+// docs/benchmarks.md (section "timers").
 //
 // GOMAXPROCS(2). N = 100,000 goroutines; goroutine i (0-based, in spawn order)
 // sleeps d_i = 1 + ((i * 2654435761) mod 2^32) mod 50 ms with time.Sleep. Each

@@ -1,5 +1,5 @@
 // yield — the Go peer of goro's bench/yield.cpp; the workload is defined in
-// BENCH.md (section "yield").
+// docs/benchmarks.md (section "yield").
 //
 // GOMAXPROCS(1): two goroutines each call runtime.Gosched() K times while main
 // waits for both. Timed from just before the first spawn until both are done.

@@ -1,0 +1,101 @@
+// goro/det_hooks.hpp — the contract between the threaded scheduler and the
+// deterministic one (GORO_DETERMINISTIC=1; det.hpp implements it).
+//
+// Both modes compile both schedulers. The threaded scheduler (sched.hpp,
+// park.hpp, run.hpp, blocking.hpp) reaches the deterministic one only at the
+// hook points below, each written as
+//
+//     if constexpr (deterministic) { det_xxx(...); return; }
+//
+// so that a threaded build type-checks every hook call (and det.hpp's
+// definitions) and pays nothing for them, and a deterministic build
+// type-checks the threaded paths it skips. Like Go's netpoll.go ("an
+// implementation must define the following functions"), this file is the
+// whole list: a hook not declared here does not exist, and det.hpp defines
+// each one. Everything above the park/ready seam (channels, select, sync,
+// time, the netpoller) is the same code in both modes and calls no hook
+// directly except through park.hpp (det_rand via cheaprand).
+//
+// Every hook runs on the deterministic run's only thread (the M whose g0 is
+// det_loop), on a goroutine's stack or on g0; none is ever called from
+// another thread.
+#ifndef GORO_DETAIL_DET_HOOKS_HPP
+#define GORO_DETAIL_DET_HOOKS_HPP
+
+#include "config.hpp"
+#include "runtime2.hpp"
+#include "schedt.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+
+namespace goro {
+inline namespace GORO_DETAIL_ABI_NS {
+namespace detail {
+
+// det_input: what drives a run besides its config: run_with_choices' bytes
+// (each decision takes the next byte), and explore's quiet flag.
+struct det_input {
+  const std::uint8_t* choices = nullptr;
+  std::size_t nchoices = 0;
+  bool by_choices = false;
+  bool quiet = false;
+};
+
+// --- the run queue ----------------------------------------------------------
+// det_put adds gp (already marked runnable) to the run's runnable set. Replaces
+// runqput and the global queue (ready, injectglist, run_pending's yield and
+// cancelled park, newproc). Must not allocate or throw: det_spawn reserved room.
+inline void det_put(sched_t* s, g* gp) noexcept;
+// det_next makes one scheduling decision: removes and returns the G to run
+// next, or nullptr when none is runnable. Counts a step (max_steps, PCT's
+// change points) and begins the unwinding once the run fails or main returns.
+// Replaces schedule's runq_next and find_runnable.
+inline g* det_next(sched_t* s);
+
+// --- scheduling points ---------------------------------------------------------
+// det_point: a scheduling point of the running goroutine: it yields to
+// det_next (which may pick it again). may_unwind: it may throw goroutine_exit
+// when the run is unwinding (false for operations that run in destructors).
+// Replaces safe_point's preemption check and is sched_point's body.
+inline void det_point(bool may_unwind);
+
+// --- goroutines -----------------------------------------------------------------
+// det_spawn registers a new goroutine (newproc, before it is queued): its
+// record, PCT priority, race-detector clock inherited from its parent.
+inline void det_spawn(sched_t* s, g* gp);
+// det_exit unregisters gp (goexit, before its last switch).
+inline void det_exit(sched_t* s, g* gp) noexcept;
+
+// --- failures ---------------------------------------------------------------------
+// det_fail records the run's first failure (a panic, deadlock, race, livelock)
+// and starts the unwinding; run() throws it once every goroutine has ended.
+// Replaces panic_abort for exceptions escaping a goroutine.
+inline void det_fail(sched_t* s, std::exception_ptr e) noexcept;
+// det_fatal: a Go fatal error (unlock of an unlocked mutex) fails the run as a
+// panic_error instead of ending the process; abandons the calling goroutine.
+// Replaces fatal in sync_fatal.
+[[noreturn]] inline void det_fatal(const char* msg) noexcept;
+
+// --- choices and the race detector -----------------------------------------------
+// det_rand: a random number that the seed (or the next choice byte) decides:
+// select's poll order. 0 outside a run.
+inline std::uint32_t det_rand() noexcept;
+// det_race_acquire / det_race_release: the happens-before edges of Go's
+// memory model at goro's sync operations, for sim::shared's race detector.
+inline void det_race_acquire(const void* obj) noexcept;
+inline void det_race_release(const void* obj) noexcept;
+
+// --- the run ---------------------------------------------------------------------
+// det_run is goro::run in deterministic mode: one thread, one P, the seed's
+// schedule, virtual time. Returns when every goroutine has ended; throws the
+// run's failure or main's exception.
+template <class F>
+void det_run(F&& main_fn, config cfg, source_loc site, det_input in);
+
+}  // namespace detail
+}  // inline namespace GORO_DETAIL_ABI_NS
+}  // namespace goro
+
+#endif  // GORO_DETAIL_DET_HOOKS_HPP

@@ -1,0 +1,431 @@
+// goro/park.hpp — the park/ready seam: everything channels, select, sema,
+// sync, time, the netpoller and net call to block and wake goroutines. They
+// include this file, not the scheduler, and reach it only through the
+// functions below (and the timer functions of sched_timers.hpp: timer_add,
+// timer_del, timer_home, timer_added, timer_wake_sleeper,
+// timer_wake_after_del, all_timer_heaps). Above the seam a runtime is an
+// opaque sched_t* (g::sched, current_sched()): it may be stored and handed
+// back to these functions, never dereferenced. `tools/lint` checks that no
+// file above the seam names a scheduler internal.
+//
+// The contract (both schedulers implement it; the deterministic one through
+// the hooks of det_hooks.hpp):
+//   park(why, unlock, arg, opts)  block the caller until ready(); unlock runs
+//                                 after the switch away (see "Parking")
+//   ready(gp)                     make a parked G runnable; any M or thread
+//   safe_point()                  the preemption point of goro calls that may
+//                                 switch (go, channel operations, select)
+//   sched_point(may_unwind)       a scheduling point of deterministic mode
+//   race_acquire / race_release   happens-before edges for the race detector
+//   cheaprand()                   a random number the seed decides in
+//                                 deterministic mode (select's poll order)
+//   timer_sleep(when)             park until nanotime() reaches when
+//   spawn / go_at                 newproc on the caller's runtime
+// plus the checks blocking calls make first (in_blocking, throw_if_blocking,
+// unwind_point), the mutex spin policy (sync_can_spin, sync_spin), and the
+// netpoller's accounting (netpoll_of, netpoll_waiter_added,
+// netpoll_waiter_removed, netpoll_kick).
+//
+// ---------------------------------------------------------------------------
+// Parking (Go: gopark / park_m).
+//
+// A goroutine cannot make itself visible to a waker while it still runs on its
+// stack: a waker on another M could resume it on a second stack pointer. So a
+// G that leaves (park, yield, exit) records what must happen in m.pending and
+// switches away; the context that arrives on the same M (the next G, or g0)
+// finishes it before doing anything else:
+//   park: status = waiting; unlock(g, arg) (typically releasing the lock of the
+//         object whose queue holds g's wait record); from then on a waker may
+//         take the record and ready(g). If unlock returns false the park is
+//         called off and g is runnable again at once.
+//   yield: g goes to the tail of the local run queue.
+//   exit: g (and its stack) go back to the g cache.
+// A stack is therefore freed only after the last switch away from it.
+#ifndef GORO_DETAIL_PARK_HPP
+#define GORO_DETAIL_PARK_HPP
+
+#include "config.hpp"
+#include "det_hooks.hpp"
+#include "lock.hpp"
+#include "runtime2.hpp"
+#include "sched.hpp"
+#include "sched_timers.hpp"
+#include "schedt.hpp"
+#include "tls.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <stdexcept>
+#include <thread>
+#include <utility>
+
+namespace goro {
+inline namespace GORO_DETAIL_ABI_NS {
+namespace detail {
+
+// ---------------------------------------------------------------------------
+// park and ready.
+
+// ready makes gp runnable: on the current P if the caller is an M of gp's
+// runtime, else on the global queue; then wakes an M if one is needed.
+// Any M or plain thread (Go: ready).
+inline void ready(g* gp) {
+  if (gp->is_thread) {
+    gp->thread_note.wakeup();
+    return;
+  }
+  sched_t* s = gp->sched;
+  gp->status.store(gstatus::runnable, std::memory_order_relaxed);  // published by the queue's release
+  if constexpr (deterministic) {
+    det_put(s, gp);
+    return;
+  }
+  m* mp = getm();
+  if (mp != nullptr && mp->sched == s && mp->pp != nullptr) {
+    runqput(s, mp->pp, gp, true);
+    wakep(s, true);
+    return;
+  }
+  {
+    rt_lock_guard lk(s->lock);
+    globrunqput_locked(s, gp);
+  }
+  wakep(s);
+}
+
+// park_opts: the optional parts of a park.
+struct park_opts {
+  cancel_fn cancel = nullptr;  // see "Unwinding at shutdown" (run.hpp); nullptr: cannot be unwound while parked
+  void* cancel_arg = nullptr;
+};
+
+// park blocks the calling goroutine until ready(gp) (Go: gopark). unlock runs
+// after the switch away (see "Parking"); a waker can find the G only after it.
+// Throws goroutine_exit when the shutdown unwinder cancelled this wait. On a
+// plain OS thread it sleeps the thread instead.
+inline void park(wait_reason why, unlock_fn unlock, void* arg, park_opts opts = {}) {
+  m* mp = getm();
+  g* gp = (mp != nullptr && mp->curg != nullptr) ? mp->curg : thread_g();
+  gp->why = why;
+  gp->cancel = opts.cancel;
+  gp->cancel_arg = opts.cancel_arg;
+  if (gp->is_thread) {
+    gp->thread_note.clear();
+    plain_threads_in_goro.fetch_add(1, std::memory_order_seq_cst);
+    if (unlock == nullptr || unlock(gp, arg)) gp->thread_note.sleep();
+    plain_threads_in_goro.fetch_sub(1, std::memory_order_seq_cst);
+    gp->why = wait_reason::none;
+    return;
+  }
+  gp->wait_since = gp->sched->coarse_now.load(std::memory_order_relaxed);
+  mp->pending = pending_op{pending_kind::park, gp, unlock, arg};
+  schedule(mp, gp);
+  if (opts.cancel != nullptr) {
+    light_fence();  // see "Claiming a parked G"
+    while (GORO_DETAIL_UNLIKELY(gp->parkstate.load(std::memory_order_acquire) == park_claimed)) cpu_relax();
+    gp->parkstate.store(park_none, std::memory_order_relaxed);
+  }
+  gp->why = wait_reason::none;
+  if (GORO_DETAIL_UNLIKELY(gp->unwind.load(std::memory_order_relaxed) == 1)) {
+    gp->unwind.store(2, std::memory_order_relaxed);
+    throw goroutine_exit{};
+  }
+}
+
+// sync_can_spin: may a goroutine spinning for a mutex (iteration iter) hope
+// that the holder, running on another P, releases it soon? (Go:
+// sync_runtime_canSpin: a few rounds, a multicore machine, another P running,
+// and nothing waiting in our own run queue.) Any goroutine; false on threads.
+// ncpu: the number of CPUs, read once. glibc's get_nprocs (under
+// std::thread::hardware_concurrency) opens and reads
+// /sys/devices/system/cpu/online on every call: microseconds that
+// sync_can_spin used to pay on each spin of a contended mutex.
+inline unsigned ncpu() noexcept {
+  static const unsigned n = std::thread::hardware_concurrency();
+  return n;
+}
+
+inline bool sync_can_spin(int iter) noexcept {
+  if (iter >= 4) return false;
+  m* mp = getm();
+  if (mp == nullptr || mp->pp == nullptr) return false;
+  sched_t* s = mp->sched;
+  if (ncpu() <= 1) return false;
+  if (static_cast<std::int32_t>(s->allp.size()) <= s->npidle.load(std::memory_order_relaxed) + s->nmspinning.load(std::memory_order_relaxed) + 1)
+    return false;
+  return mp->pp->runq.empty();
+}
+
+// sync_spin: Go's procyield(30).
+inline void sync_spin() noexcept {
+  for (int i = 0; i < 30; ++i) cpu_relax();
+}
+
+// sync_fatal: a misuse Go reports with fatal (unlock of an unlocked mutex):
+// ends the process with Go's text (the deterministic scheduler fails the run
+// instead, as a panic_error).
+[[noreturn]] inline void sync_fatal(const char* msg) noexcept {
+  if constexpr (deterministic) det_fatal(msg);
+  else fatal(msg);
+}
+
+// unwind_point throws goroutine_exit if the runtime is unwinding and this G has
+// not been unwound yet: yield's check (docs/reference.md, "Runtime": a
+// goroutine is unwound at its next blocking call or yield()).
+inline void unwind_point(g* gp) {
+  if (GORO_DETAIL_UNLIKELY(gp->sched->exiting.load(std::memory_order_relaxed)) &&
+      gp->unwind.load(std::memory_order_relaxed) == 0) {
+    gp->unwind.store(2, std::memory_order_relaxed);
+    throw goroutine_exit{};
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Safe points and scheduling points.
+
+// in_blocking: is the caller a goroutine inside blocking<>?
+inline bool in_blocking() noexcept {
+  m* mp = getm();
+  return mp != nullptr && mp->curg != nullptr && mp->curg->in_blocking != 0;
+}
+
+// throw_if_blocking: a goro call about to park inside blocking<> throws
+// std::logic_error (docs/reference.md, "Blocking system calls"): the guard is
+// for kernel and foreign calls only.
+// Called before any lock is taken for the park.
+inline void throw_if_blocking() {
+  if (GORO_DETAIL_UNLIKELY(in_blocking()))
+    throw std::logic_error("goro::blocking: a goro call that parks (channel, lock, sleep, I/O wait) inside a blocking<> guard");
+}
+
+// safe_point: the cooperative preemption point (Go's async preemption is
+// signal-based; goro's is not: docs/design.md, "A goroutine's life"). sysmon marks a P whose G ran
+// over 10 ms; that G yields at its next goro call that reaches here (go(), a
+// channel operation, select). This M only.
+inline void safe_point() {
+  if constexpr (deterministic) {
+    det_point(true);
+    return;
+  }
+  m* mp = getm();
+  if (GORO_DETAIL_LIKELY(mp == nullptr || mp->pp == nullptr || !mp->pp->preempt.load(std::memory_order_relaxed))) return;
+  g* gp = mp->curg;
+  if (gp == nullptr || gp->in_blocking != 0 || mp->lockedg != nullptr) return;
+  mp->pp->preempt.store(false, std::memory_order_relaxed);
+  unwind_point(gp);
+  mp->pending = pending_op{pending_kind::yield, gp, nullptr, nullptr};
+  schedule(mp, gp);
+}
+
+// sched_point: a scheduling point of deterministic mode (docs/reference.md,
+// "Deterministic mode" lists them:
+// the sync operations, timer operations, sim::point ...); nothing in threaded
+// mode, where the channel operations' safe_point is the preemption point.
+// may_unwind = false for operations that may run in destructors (unlock,
+// done, notify): they never throw goroutine_exit.
+inline void sched_point(bool may_unwind = true) {
+  if constexpr (deterministic) det_point(may_unwind);
+}
+
+// race_acquire / race_release: the happens-before edges of Go's memory model
+// at goro's sync operations (Go: raceacquire / racerelease), for the
+// deterministic mode's race detector (sim::shared); nothing in threaded mode,
+// where the sync objects' own atomics carry the edges.
+inline void race_acquire(const void* obj) noexcept {
+  if constexpr (deterministic) {
+    det_race_acquire(obj);
+    if (obj != nullptr) san_edge(obj, false);
+  }
+}
+inline void race_release(const void* obj) noexcept {
+  if constexpr (deterministic) {
+    det_race_release(obj);
+    if (obj != nullptr) san_edge(obj, true);
+  }
+}
+
+// sync_acquire / sync_try_acquire / sync_release: the shape of every public
+// sync operation (mutex, shared_mutex, wait_group, condition_variable):
+// deterministic mode's scheduling point, the operation, and the race
+// detector's happens-before edges on the object's address(es): after an
+// acquiring operation returns, before a releasing one starts. An acquiring
+// operation may be unwound at its point; a try or a release, which may run in
+// destructors, never is. In threaded mode all but op() compiles to nothing.
+template <class Op, class... Obj>
+void sync_acquire(Op&& op, const Obj*... objs) {
+  rt_region rt;
+  sched_point();
+  op();
+  (race_acquire(objs), ...);
+}
+template <class Op, class... Obj>
+bool sync_try_acquire(Op&& op, const Obj*... objs) {
+  rt_region rt;
+  sched_point(false);
+  bool ok = op();
+  if (ok) (race_acquire(objs), ...);
+  return ok;
+}
+template <class Op>
+void sync_release(const void* obj, Op&& op) {
+  rt_region rt;
+  sched_point(false);
+  race_release(obj);
+  op();
+}
+
+// ---------------------------------------------------------------------------
+// Claiming a parked G (shutdown only: cancellation of a park).
+//
+// The unwinder finds parked Gs by walking every stack slot, so what it reads
+// may be stale: the G may be leaving its park right now, and then the object
+// its wait record names may be destroyed. try_cancel_park therefore first
+// claims the park (parkstate: cancellable -> claimed), then, after a heavy
+// fence, checks that the claim still holds and the G is still waiting. The
+// G, on leaving park(), does light_fence and waits while its parkstate is
+// claimed. Either the G's "running" status (stored before its light fence by
+// the M that resumed it) is visible after the heavy fence, or the G sees the
+// claim and waits: the G never leaves park while its record is being
+// cancelled. Any thread.
+inline void try_cancel_park(g* gp, sched_t* s) noexcept {
+  std::uint8_t expect = park_cancellable;
+  if (!gp->parkstate.compare_exchange_strong(expect, park_claimed, std::memory_order_acq_rel)) return;
+  heavy_fence();
+  if (gp->parkstate.load(std::memory_order_acquire) == park_claimed && gp->sched == s &&
+      gp->status.load(std::memory_order_acquire) == gstatus::waiting && gp->unwind.load(std::memory_order_relaxed) == 0 &&
+      gp->cancel != nullptr && gp->cancel(gp, gp->cancel_arg)) {
+    gp->unwind.store(1, std::memory_order_relaxed);
+    ready(gp);
+  }
+  expect = park_claimed;
+  gp->parkstate.compare_exchange_strong(expect, park_released, std::memory_order_acq_rel);
+}
+
+// ---------------------------------------------------------------------------
+// Sleeping and durations.
+
+// timer_sleep parks the calling goroutine until `when` (nanotime). Its timer
+// (on this stack) is armed by park's unlock step, after the switch away, as
+// Go's resetForSleep is: it cannot fire while the goroutine is still on its
+// stack, and no lock is held across the park.
+inline void timer_sleep(std::int64_t when) {
+  rt_region rt;
+  throw_if_blocking();
+  rtimer t;
+  t.when = when;
+  t.arg = getg();
+  t.f = [](rtimer* self, std::int64_t) noexcept { ready(static_cast<g*>(self->arg)); };
+  park(
+      wait_reason::sleep,
+      [](g* gp, void* tp) noexcept {
+        timer_add(gp->sched, static_cast<rtimer*>(tp));
+        return true;
+      },
+      &t, park_opts{[](g* gp, void* tp) noexcept { return timer_del(gp->sched, static_cast<rtimer*>(tp)); }, &t});
+}
+
+// to_ns: a duration in ns, saturated so that nanotime() + it cannot overflow.
+template <class Rep, class Period>
+std::int64_t to_ns(std::chrono::duration<Rep, Period> d) noexcept {
+  using namespace std::chrono;
+  if (d <= d.zero()) return 0;
+  constexpr auto cap = duration<double>(100.0 * 365 * 24 * 3600);  // 100 years
+  if (duration<double>(d) >= cap) return INT64_MAX / 4;
+  return ceil<nanoseconds>(d).count();
+}
+
+// deadline_ns: a goro::clock time point as a nanotime() value.
+// Saturates: time_point::min() (or any past time) is now, and a far future
+// (time_point::max()) is to_ns's cap. t - now is computed only when t > now,
+// so it cannot overflow (now is positive: the steady clock counts from boot).
+inline std::int64_t deadline_ns(clock::time_point t) noexcept {
+  clock::time_point now = clock::now();
+  std::int64_t now_ns = nanotime();
+  if (t <= now) return now_ns;
+  return now_ns + to_ns(t - now);
+}
+
+// ---------------------------------------------------------------------------
+// Who is calling.
+
+// on_goroutine: is the caller a goroutine (not a plain OS thread, not an M's
+// g0)?
+inline bool on_goroutine() noexcept {
+  m* mp = getm();
+  return mp != nullptr && mp->curg != nullptr;
+}
+
+// cheaprand: a random number (Go: cheaprand). The caller's P's generator on
+// a goroutine (owner-only state: the goroutine runs on that P), a
+// thread-local one on a plain thread; in deterministic mode the seed (or the
+// choice bytes) decides.
+inline std::uint32_t cheaprand() noexcept {
+  if constexpr (deterministic) return det_rand();
+  m* mp = getm();
+  if (mp != nullptr && mp->pp != nullptr) return fastrand(mp->pp->fastrand);
+  static thread_local std::uint32_t state =
+      (static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(&state) >> 4) ^ static_cast<std::uint32_t>(nanotime())) | 1u;
+  return fastrand(state);
+}
+
+// spawn starts a goroutine running the nullary callable c (moved onto the
+// new goroutine's stack) on the caller's runtime, created at site.
+template <class C>
+void spawn(C&& c, source_loc site) {
+  newproc(current_sched(), std::forward<C>(c), site);
+}
+
+// go_at: goro::go's body: a goroutine running std::invoke(f, args...) on
+// decay-copies of f and args (invoked as rvalues, like std::thread).
+template <class F, class... A>
+void go_at(source_loc site, F&& f, A&&... a) {
+  spawn(closure<F, A...>{std::forward<F>(f), {std::forward<A>(a)...}}, site);
+}
+
+// ---------------------------------------------------------------------------
+// The netpoller's accounting (netpoll.hpp). sched_t::np is the runtime's
+// netpoller, set once; netpoll_waiters counts goroutines parked on fds, which
+// find_runnable, sysmon and checkdead read.
+
+// netpoll_of returns s's netpoller, making it with make(s) on first use.
+// Any M or thread.
+template <class NP>
+NP* netpoll_of(sched_t* s, NP* (*make)(sched_t*)) {
+  netpoller* np = s->np.load(std::memory_order_acquire);
+  if (GORO_DETAIL_LIKELY(np != nullptr)) return static_cast<NP*>(np);
+  NP* fresh = make(s);  // system calls: outside s->lock
+  {
+    rt_lock_guard lk(s->lock);
+    np = s->np.load(std::memory_order_relaxed);
+    if (np == nullptr) {
+      s->np.store(fresh, std::memory_order_release);
+      return fresh;
+    }
+  }
+  delete fresh;
+  return static_cast<NP*>(np);
+}
+
+// netpoll_waiter_added: a goroutine of s is queued on an fd (seq_cst: checkdead
+// and find_runnable read the count without the poll_desc lock). Returns
+// whether it is the first one (then call netpoll_kick once it has parked).
+inline bool netpoll_waiter_added(sched_t* s) noexcept {
+  return s->netpoll_waiters.fetch_add(1, std::memory_order_seq_cst) == 0;
+}
+// netpoll_waiter_removed: whoever unlinked a goroutine's fd wait record.
+inline void netpoll_waiter_removed(sched_t* s) noexcept { s->netpoll_waiters.fetch_sub(1, std::memory_order_seq_cst); }
+
+// netpoll_kick: the first goroutine started waiting on an fd. If the idle M
+// that waits for the next timer sleeps on its note (it went to sleep when no
+// fd was waited on), wake it so that it waits in the netpoller instead:
+// otherwise nobody would poll until that timer fires.
+inline void netpoll_kick(sched_t* s) {
+  rt_lock_guard lk(s->lock);
+  if (s->timer_m != nullptr && !s->timer_m_polls) s->timer_m->park.wakeup();
+}
+
+}  // namespace detail
+}  // inline namespace GORO_DETAIL_ABI_NS
+}  // namespace goro
+
+#endif  // GORO_DETAIL_PARK_HPP

@@ -1,0 +1,456 @@
+// goro/run.hpp — a runtime from start to end: construction, checkdead (Go's
+// deadlock detection), the shutdown that unwinds every goroutine when main
+// returns, goroutine dumps, the stack-overflow report, and the public API of
+// the runtime: run, go, yield, procs, num_goroutines, this_goroutine, debug.
+//
+// ---------------------------------------------------------------------------
+// Unwinding at shutdown.
+//
+// When main returns (or checkdead reports a deadlock), run() sets sched.exiting
+// and every live G must end, destructors run (docs/reference.md, "Runtime":
+// goroutine_exit):
+//   - a G not yet started is destroyed without running its body;
+//   - a running G throws goroutine_exit from its next park or yield;
+//   - a parked G is resumed with goroutine_exit thrown from its park. Its wait
+//     record must first leave the object's queue, or a later waker would ready
+//     it twice: g.cancel removes it under the object's lock, and only whoever
+//     removes it readies it (a waker that dequeued it first readies it itself;
+//     the G then completes that operation normally and is unwound at its next
+//     blocking call, so no hand-off, such as a mutex's, is lost).
+// The race between the unwinder's walk and a G that is parking right now is a
+// Dekker pair (lock.hpp, "Asymmetric fences"): run_main stores
+// exiting (seq_cst), heavy_fence, then unwind_all reads each G's status and
+// parkstate; run_pending's park op stores status = waiting and parkstate =
+// cancellable, light_fence, then reads exiting and, if set, cancels its own
+// wait (try_cancel_park). Either the walk sees the parked G or the park op
+// sees exiting; both may try, and the claim in parkstate plus the object's
+// lock let only one cancel succeed.
+// g.unwind makes goroutine_exit a once-per-goroutine event: blocking calls made
+// while it unwinds (destructors) work normally.
+#ifndef GORO_DETAIL_RUN_HPP
+#define GORO_DETAIL_RUN_HPP
+
+#include "config.hpp"
+#include "det.hpp"
+#include "det_hooks.hpp"
+#include "lock.hpp"
+#include "park.hpp"
+#include "runtime2.hpp"
+#include "sched.hpp"
+#include "sched_timers.hpp"
+#include "schedt.hpp"
+#include "stack.hpp"
+#include "sysmon.hpp"
+#include "tls.hpp"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <exception>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace goro {
+inline namespace GORO_DETAIL_ABI_NS {
+namespace detail {
+
+inline constexpr std::int64_t dump_after_ns = 10'000'000'000;  // docs/reference.md, "Runtime": dump after 10 s of waiting at shutdown
+
+// ---------------------------------------------------------------------------
+// checkdead (Go: checkdead). Called with s->lock held whenever an M goes idle:
+// if no M is running, no plain thread is inside a goro call, no G is queued
+// and no timer is pending, every goroutine is parked on a goro object for
+// good. run() is woken to report it (it builds the dump: nothing can change now).
+inline void checkdead_locked(sched_t* s) noexcept {
+  if (s->is_default || s->main_done.load(std::memory_order_relaxed) || s->deadlocked.load(std::memory_order_relaxed) ||
+      s->exiting.load(std::memory_order_relaxed))
+    return;
+  if (s->mcount - s->nmidle - s->nmidlelocked > 0) return;
+  if (plain_threads_in_goro.load(std::memory_order_seq_cst) > 0) return;
+  if (s->runq_size.load(std::memory_order_relaxed) != 0) return;
+  for (p* pp : s->allp)
+    if (!pp->runq.empty()) return;
+  if (timers_earliest(s) != no_timer) return;
+  if (s->netpoll_waiters.load(std::memory_order_acquire) > 0) return;  // an fd event may wake someone
+  s->deadlocked.store(true, std::memory_order_release);
+  s->done.wakeup();
+}
+
+// ---------------------------------------------------------------------------
+// Stack overflow: the SIGSEGV hook that stack.hpp's handler calls (stack.hpp,
+// "Overflow report").
+
+// stack_overflow_message prints the report for gp (docs/reference.md,
+// "Runtime"). Async-signal-safe.
+inline void stack_overflow_message(g* gp) noexcept {
+  char buf[24];
+  write_err("fatal error: stack overflow in goroutine ");
+  write_err(fmt_u64(buf, gp->id));
+  write_err(" (stack_size ");
+  // The configured size, not the slot's (rounded up to stack.hpp's page_size,
+  // 64 KiB on AArch64).
+  std::uint64_t size = gp->sched != nullptr ? gp->sched->cfg.stack_size : static_cast<std::uint64_t>(gp->stack.hi - gp->stack.lo);
+  write_err(fmt_u64(buf, size));
+  write_err(", created at ");
+  write_err(gp->site.file);
+  write_err(":");
+  write_err(fmt_u64(buf, gp->site.line));
+  write_err(")\n");
+}
+
+[[noreturn]] inline void stack_overflow_fatal(g* gp) noexcept {
+  stack_overflow_message(gp);
+  std::abort();
+}
+
+// overflow_check is the SIGSEGV hook: is addr in the running goroutine's guard?
+inline bool overflow_check(void* addr) noexcept {
+  m* mp = __atomic_load_n(&tls_m, __ATOMIC_RELAXED);  // a signal handler runs on the faulting thread: no switch in between
+  if (mp == nullptr || mp->curg == nullptr) return false;
+  g* gp = mp->curg;
+  char* a = static_cast<char*>(addr);
+  if (a >= gp->stack.lo || a < gp->stack.lo - stack_guard_size) return false;
+  stack_overflow_message(gp);
+  return true;
+}
+
+// ---------------------------------------------------------------------------
+// Start-up: a runtime's construction and destruction.
+
+inline unsigned procs_from(const config& c) {
+  if (c.procs != 0) return c.procs;
+  if (const char* env = std::getenv("GORO_MAXPROCS")) {
+    long v = std::strtol(env, nullptr, 10);
+    if (v > 0 && v <= static_cast<long>(max_procs)) return static_cast<unsigned>(v);
+  }
+  unsigned hw = std::thread::hardware_concurrency();
+  return std::clamp(hw, 1u, max_procs);
+}
+
+inline sched_t::sched_t(const config& c, bool dflt) : cfg(c), is_default(dflt), pool(&pool_for(c.stack_size)) {
+  cfg.procs = procs_from(c);
+  overflow_hook.store(&overflow_check, std::memory_order_release);
+  install_overflow_handler();
+  (void)membarrier_ok();  // register once, before any goroutine needs heavy_fence
+  allp.resize(cfg.procs);
+  for (unsigned i = 0; i < cfg.procs; ++i) {
+    p* pp = new p();
+    pp->id = static_cast<int>(i);
+    pp->sched = this;
+    pp->fastrand = 0x2545F491u * (i + 1);
+    allp[i] = pp;
+  }
+  for (unsigned i = cfg.procs; i-- > 0;) pidleput_locked(this, allp[i]);
+  if constexpr (!deterministic) {  // one thread runs everything: no sysmon, no dumps from signals
+    std::string trace = debug_setting("schedtrace");
+    if (!trace.empty()) schedtrace_ns = std::max(1L, std::atol(trace.c_str())) * 1'000'000;
+    if (debug_setting("sigquit") == "1") install_sigquit_dump();
+    start_sysmon(this);
+  }
+}
+
+inline sched_t::~sched_t() {
+  delete np.load(std::memory_order_relaxed);
+  for (p* pp : allp) {
+    pool->put(pp->gfree, pp->ngfree);
+    delete pp;
+  }
+  for (m* mp = allm; mp != nullptr;) {
+    m* next = mp->alllink;
+    delete mp;
+    mp = next;
+  }
+}
+
+
+// ---------------------------------------------------------------------------
+// Shutdown: dumps, unwinding, stopping the Ms.
+
+// goroutine_dump lists the live goroutines of s, Go-style. Reads other Gs'
+// fields racily when the world is not stopped: for diagnostics only.
+inline std::string goroutine_dump(sched_t* s) {
+  std::string out;
+  std::int64_t now = nanotime();
+  s->pool->space().for_each_slot([&](char* top) {
+    g* gp = g_pool::g_at_top(top);
+    if (gp->sched != s) return;
+    gstatus st = gp->status.load(std::memory_order_acquire);
+    if (st == gstatus::dead) return;
+    std::string state;
+    if (st == gstatus::waiting && gp->why != wait_reason::none) {
+      state = wait_reason_name(gp->why);
+      // How long blocked, at sysmon's resolution (Go prints minutes; seconds help more here).
+      std::int64_t secs = gp->wait_since != 0 ? (now - gp->wait_since) / 1'000'000'000 : 0;
+      if (secs >= 120) state += ", " + std::to_string(secs / 60) + " minutes";
+      else if (secs >= 1) state += ", " + std::to_string(secs) + " s";
+    } else {
+      state = gstatus_name(st);
+    }
+    dump_goroutine(out, gp, state);
+  });
+  return out;
+}
+
+// unwind_all resumes every parked goroutine of s with goroutine_exit. See
+// "Unwinding at shutdown" (and "Claiming a parked G" in park.hpp).
+inline void unwind_all(sched_t* s) {
+  std::vector<g*> parked;
+  s->pool->space().for_each_slot([&](char* top) {
+    g* gp = g_pool::g_at_top(top);
+    if (gp->sched == s && gp->status.load(std::memory_order_acquire) == gstatus::waiting &&
+        gp->parkstate.load(std::memory_order_acquire) == park_cancellable)
+      parked.push_back(gp);
+  });
+  for (g* gp : parked) try_cancel_park(gp, s);
+}
+
+// stop_ms ends every M of s and joins their threads. The caller (run) has
+// seen every goroutine exit.
+inline void stop_ms(sched_t* s) {
+  std::vector<m*> ms;
+  {
+    rt_lock_guard lk(s->lock);
+    s->stopping = true;
+    for (m* mp = s->allm; mp != nullptr; mp = mp->alllink) ms.push_back(mp);
+  }
+  for (m* mp : ms) mp->park.wakeup();
+  if (netpoller* np = s->np.load(std::memory_order_acquire)) np->wake();
+  for (m* mp : ms) pthread_join(mp->thread, nullptr);
+  s->sysmon_stop.store(true, std::memory_order_release);
+  s->sysmon_note.wakeup();
+  pthread_join(s->sysmon_thread, nullptr);
+}
+
+// run_main is run()'s body once the main goroutine is queued: wait for main
+// (or a deadlock), unwind the rest, wait for them, stop the Ms, then report.
+inline void run_main(sched_t* s) {
+  for (;;) {
+    s->done.sleep();
+    s->done.clear();
+    if (s->main_done.load(std::memory_order_acquire) || s->deadlocked.load(std::memory_order_acquire)) break;
+  }
+  std::string report;
+  if (s->deadlocked.load(std::memory_order_acquire) && !s->main_done.load(std::memory_order_acquire))
+    report = "all goroutines are asleep - deadlock!\n\n" + goroutine_dump(s);
+  s->exiting.store(true, std::memory_order_seq_cst);
+  heavy_fence();  // see "Unwinding at shutdown"
+  unwind_all(s);
+  std::int64_t dump_at = nanotime() + dump_after_ns;
+  for (;;) {
+    s->done.clear();
+    heavy_fence();  // pairs with goexit's light_fence
+    if (live_goroutines(s) == 0) break;
+    std::int64_t left = dump_at - nanotime();
+    if (left <= 0) {
+      std::string d = "goro: main returned; still waiting for these goroutines to finish:\n\n" + goroutine_dump(s);
+      write_err(d.c_str(), d.size());
+      dump_at = nanotime() + dump_after_ns;
+      continue;
+    }
+    s->done.sleep_for(left);
+  }
+  stop_ms(s);
+  s->pool->scavenge(true);
+  if (!report.empty()) throw deadlock_error(report);
+}
+
+}  // namespace detail
+
+// ---------------------------------------------------------------------------
+// Public API (docs/reference.md, "Runtime").
+
+// run runs main_fn as the main goroutine of a new runtime and returns when it
+// has returned and every other goroutine has been unwound.
+template <class F>
+void run(F&& main_fn, config cfg = {}, detail::source_loc site = detail::source_loc::here()) {
+  detail::validate(cfg);
+  detail::m* mp = detail::getm();
+  if (mp != nullptr) throw std::logic_error("goro::run: called from inside a goroutine");
+  if constexpr (detail::deterministic) {
+    detail::det_run(std::forward<F>(main_fn), cfg, site, detail::det_input{});
+    return;
+  }
+  std::unique_ptr<detail::sched_t> s(new detail::sched_t(cfg, false));
+  detail::newproc(s.get(), detail::closure<F>{std::forward<F>(main_fn), {}}, site, true);
+  detail::run_main(s.get());
+  std::exception_ptr e = s->main_exception;
+  s.reset();
+  if (e) std::rethrow_exception(e);
+}
+
+// go spawns a goroutine running std::invoke(f, args...) on decay-copies of f
+// and args, invoked as rvalues (like std::thread). The creation site (for
+// dumps and reports) is a defaulted parameter after the arguments, so there
+// is one overload per arity, up to 8 arguments after f; more is a compile
+// error, never a lost site.
+template <class F>
+void go(F&& f, detail::source_loc site = detail::source_loc::here()) {
+  detail::go_at(site, std::forward<F>(f));
+}
+template <class F, class A1>
+void go(F&& f, A1&& a1, detail::source_loc site = detail::source_loc::here()) {
+  detail::go_at(site, std::forward<F>(f), std::forward<A1>(a1));
+}
+template <class F, class A1, class A2>
+void go(F&& f, A1&& a1, A2&& a2, detail::source_loc site = detail::source_loc::here()) {
+  detail::go_at(site, std::forward<F>(f), std::forward<A1>(a1), std::forward<A2>(a2));
+}
+template <class F, class A1, class A2, class A3>
+void go(F&& f, A1&& a1, A2&& a2, A3&& a3, detail::source_loc site = detail::source_loc::here()) {
+  detail::go_at(site, std::forward<F>(f), std::forward<A1>(a1), std::forward<A2>(a2), std::forward<A3>(a3));
+}
+template <class F, class A1, class A2, class A3, class A4>
+void go(F&& f, A1&& a1, A2&& a2, A3&& a3, A4&& a4, detail::source_loc site = detail::source_loc::here()) {
+  detail::go_at(site, std::forward<F>(f), std::forward<A1>(a1), std::forward<A2>(a2), std::forward<A3>(a3), std::forward<A4>(a4));
+}
+template <class F, class A1, class A2, class A3, class A4, class A5>
+void go(F&& f, A1&& a1, A2&& a2, A3&& a3, A4&& a4, A5&& a5, detail::source_loc site = detail::source_loc::here()) {
+  detail::go_at(site, std::forward<F>(f), std::forward<A1>(a1), std::forward<A2>(a2), std::forward<A3>(a3), std::forward<A4>(a4), std::forward<A5>(a5));
+}
+template <class F, class A1, class A2, class A3, class A4, class A5, class A6>
+void go(F&& f, A1&& a1, A2&& a2, A3&& a3, A4&& a4, A5&& a5, A6&& a6, detail::source_loc site = detail::source_loc::here()) {
+  detail::go_at(site, std::forward<F>(f), std::forward<A1>(a1), std::forward<A2>(a2), std::forward<A3>(a3), std::forward<A4>(a4), std::forward<A5>(a5), std::forward<A6>(a6));
+}
+template <class F, class A1, class A2, class A3, class A4, class A5, class A6, class A7>
+void go(F&& f, A1&& a1, A2&& a2, A3&& a3, A4&& a4, A5&& a5, A6&& a6, A7&& a7, detail::source_loc site = detail::source_loc::here()) {
+  detail::go_at(site, std::forward<F>(f), std::forward<A1>(a1), std::forward<A2>(a2), std::forward<A3>(a3), std::forward<A4>(a4), std::forward<A5>(a5), std::forward<A6>(a6), std::forward<A7>(a7));
+}
+template <class F, class A1, class A2, class A3, class A4, class A5, class A6, class A7, class A8>
+void go(F&& f, A1&& a1, A2&& a2, A3&& a3, A4&& a4, A5&& a5, A6&& a6, A7&& a7, A8&& a8, detail::source_loc site = detail::source_loc::here()) {
+  detail::go_at(site, std::forward<F>(f), std::forward<A1>(a1), std::forward<A2>(a2), std::forward<A3>(a3), std::forward<A4>(a4), std::forward<A5>(a5), std::forward<A6>(a6), std::forward<A7>(a7), std::forward<A8>(a8));
+}
+template <class F, class A1, class A2, class A3, class A4, class A5, class A6, class A7, class A8, class A9, class... More>
+void go(F&&, A1&&, A2&&, A3&&, A4&&, A5&&, A6&&, A7&&, A8&&, A9&&, More&&...) {
+  static_assert(detail::always_false<F>, "goro: go takes at most 8 arguments after the callable "
+                "(the creation site is a defaulted parameter after them); pass more in a struct or a lambda's captures");
+}
+
+// yield lets other goroutines run (Go: runtime.Gosched). On a plain thread it
+// yields the thread.
+inline void yield() {
+  detail::m* mp = detail::getm();
+  if (mp == nullptr || mp->curg == nullptr) {
+    std::this_thread::yield();
+    return;
+  }
+  detail::g* gp = mp->curg;
+  if (gp->in_blocking != 0) {  // inside blocking<>: the M has no P to schedule on
+    std::this_thread::yield();
+    return;
+  }
+  if constexpr (detail::deterministic) {
+    detail::det_point(true);
+  } else {
+    detail::rt_region rt;
+    detail::unwind_point(gp);
+    mp->pending = detail::pending_op{detail::pending_kind::yield, gp, nullptr, nullptr};
+    detail::schedule(mp, gp);
+  }
+}
+
+// procs is GOMAXPROCS of the calling goroutine's runtime (or the default one).
+inline unsigned procs() { return detail::current_sched()->cfg.procs; }
+
+// num_goroutines counts live user goroutines, main included.
+inline std::size_t num_goroutines() {
+  std::int64_t n = detail::live_goroutines(detail::current_sched());
+  return n > 0 ? static_cast<std::size_t>(n) : 0;
+}
+
+namespace this_goroutine {
+
+// id is the calling goroutine's id, 0 on a plain OS thread.
+inline std::uint64_t id() noexcept {
+  detail::m* mp = detail::getm();
+  return (mp != nullptr && mp->curg != nullptr) ? mp->curg->id : 0;
+}
+
+// lock_os_thread wires the calling goroutine to its current M: it runs only
+// there, and the M runs nothing else, until as many unlock_os_thread calls.
+// A goroutine that exits while locked takes its thread with it (Go does too).
+// No-op on a plain OS thread.
+inline void lock_os_thread() noexcept {
+  detail::m* mp = detail::getm();
+  if (mp == nullptr || mp->curg == nullptr) return;
+  detail::g* gp = mp->curg;
+  if (gp->locked_count++ == 0) {
+    gp->lockedm = mp;
+    mp->lockedg = gp;
+  }
+}
+
+inline void unlock_os_thread() noexcept {
+  detail::m* mp = detail::getm();
+  if (mp == nullptr || mp->curg == nullptr) return;
+  detail::g* gp = mp->curg;
+  if (gp->locked_count == 0) return;
+  if (--gp->locked_count == 0) {
+    gp->lockedm = nullptr;
+    mp->lockedg = nullptr;
+  }
+}
+
+}  // namespace this_goroutine
+
+// debug: scheduler introspection for demos, tests and tuning
+// (docs/reference.md, "Diagnostics").
+namespace debug {
+
+struct proc_stats {
+  unsigned id;
+  std::uint64_t created;    // goroutines spawned on this P
+  std::uint64_t scheduled;  // switches into a goroutine
+  std::uint64_t steals;     // successful steals by this P
+  std::uint64_t stolen;     // goroutines those steals took
+  std::uint32_t runq;       // local run queue length now
+};
+
+struct sched_stats {
+  unsigned procs;
+  unsigned threads;          // Ms started so far
+  std::uint32_t global_runq; // global run queue length now
+  std::vector<proc_stats> p;
+};
+
+// stats samples the counters of the calling goroutine's runtime.
+inline sched_stats stats() {
+  detail::sched_t* s = detail::current_sched();
+  sched_stats out{s->cfg.procs, 0, static_cast<std::uint32_t>(s->runq_size.load(std::memory_order_relaxed)), {}};
+  {
+    detail::rt_lock_guard lk(s->lock);
+    out.threads = static_cast<unsigned>(s->mnext);
+  }
+  for (detail::p* pp : s->allp)
+    out.p.push_back(proc_stats{static_cast<unsigned>(pp->id), pp->created.load(std::memory_order_relaxed),
+                               pp->scheduled.load(std::memory_order_relaxed), pp->steals.load(std::memory_order_relaxed),
+                               pp->stolen.load(std::memory_order_relaxed), pp->runq.size()});
+  return out;
+}
+
+// current_p / current_m: the P and M running the caller, -1 on a plain thread.
+inline int current_p() noexcept {
+  detail::m* mp = detail::getm();
+  return (mp != nullptr && mp->pp != nullptr) ? mp->pp->id : -1;
+}
+inline int current_m() noexcept {
+  detail::m* mp = detail::getm();
+  return mp != nullptr ? mp->id : -1;
+}
+
+// dump: a Go-style list of the live goroutines of the calling goroutine's
+// runtime (id, state, wait reason, how long blocked, creation site).
+inline std::string dump() { return detail::goroutine_dump(detail::current_sched()); }
+
+// stack_guard names the stack guard in use ("MADV_GUARD_INSTALL" or the fallback).
+inline const char* stack_guard() { return detail::stack_guard_name(); }
+
+}  // namespace debug
+
+}  // inline namespace GORO_DETAIL_ABI_NS
+}  // namespace goro
+
+#endif  // GORO_DETAIL_RUN_HPP
