@@ -3294,10 +3294,11 @@ inline bool stopm(m* mp) {
 // the G that schedule is leaving): a new time slice for the P (schedtick,
 // and sysmon's preemption mark cleared) unless gp inherits the current one
 // (see runq_next), then the switch. The one way into a G for execute,
-// schedule and the deterministic scheduler. Requires mp->pp; this M only.
+// schedule and the deterministic scheduler (which has no sysmon and no time
+// slices: it only counts the switch). Requires mp->pp; this M only.
 inline void start_g(m* mp, g* from, g* gp, bool inherit = false, bool exiting = false) noexcept {
   p* pp = mp->pp;
-  if (!inherit) {
+  if (!deterministic && !inherit) {
     pp->schedtick.store(pp->schedtick.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     if (pp->preempt.load(std::memory_order_relaxed)) pp->preempt.store(false, std::memory_order_relaxed);
   }
@@ -3974,9 +3975,11 @@ inline sched_t* current_sched() {
 //   timer_sleep(when)             park until nanotime() reaches when
 //   spawn / go_at                 newproc on the caller's runtime
 // plus the checks blocking calls make first (in_blocking, throw_if_blocking,
-// unwind_point), the mutex spin policy (sync_can_spin, sync_spin), and the
-// netpoller's accounting (netpoll_of, netpoll_waiter_added,
-// netpoll_waiter_removed, netpoll_kick).
+// unwind_point), the shape of every public sync operation (sync_acquire,
+// sync_try_acquire, sync_release), the mutex spin policy (sync_can_spin,
+// sync_spin), the caller's identity (on_goroutine), and the netpoller's
+// accounting (netpoll_of, netpoll_waiter_added, netpoll_waiter_removed,
+// netpoll_kick).
 //
 // ---------------------------------------------------------------------------
 // Parking (Go: gopark / park_m).
@@ -4794,11 +4797,10 @@ inline void det_point(bool may_unwind) {
   // Main is unwound only once its turn has come (see the top of the file),
   // which may happen while it is switched out here; a point that must not
   // throw (may_unwind = false) never does, main's included.
-  auto unwind_now = [&] { return may_unwind && (!gp->is_main || d.main_turn); };
-  if (unwind_now()) unwind_point(gp);
+  if (may_unwind && (!gp->is_main || d.main_turn)) unwind_point(gp);
   mp->pending = pending_op{pending_kind::yield, gp, nullptr, nullptr};
   schedule(mp, gp);
-  if (unwind_now()) unwind_point(gp);
+  if (may_unwind && (!gp->is_main || d.main_turn)) unwind_point(gp);
 }
 
 inline void det_spawn(sched_t* s, g* gp) {

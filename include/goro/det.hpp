@@ -227,11 +227,10 @@ inline void det_point(bool may_unwind) {
   // Main is unwound only once its turn has come (see the top of the file),
   // which may happen while it is switched out here; a point that must not
   // throw (may_unwind = false) never does, main's included.
-  auto unwind_now = [&] { return may_unwind && (!gp->is_main || d.main_turn); };
-  if (unwind_now()) unwind_point(gp);
+  if (may_unwind && (!gp->is_main || d.main_turn)) unwind_point(gp);
   mp->pending = pending_op{pending_kind::yield, gp, nullptr, nullptr};
   schedule(mp, gp);
-  if (unwind_now()) unwind_point(gp);
+  if (may_unwind && (!gp->is_main || d.main_turn)) unwind_point(gp);
 }
 
 inline void det_spawn(sched_t* s, g* gp) {

@@ -22,9 +22,11 @@
 //   timer_sleep(when)             park until nanotime() reaches when
 //   spawn / go_at                 newproc on the caller's runtime
 // plus the checks blocking calls make first (in_blocking, throw_if_blocking,
-// unwind_point), the mutex spin policy (sync_can_spin, sync_spin), and the
-// netpoller's accounting (netpoll_of, netpoll_waiter_added,
-// netpoll_waiter_removed, netpoll_kick).
+// unwind_point), the shape of every public sync operation (sync_acquire,
+// sync_try_acquire, sync_release), the mutex spin policy (sync_can_spin,
+// sync_spin), the caller's identity (on_goroutine), and the netpoller's
+// accounting (netpoll_of, netpoll_waiter_added, netpoll_waiter_removed,
+// netpoll_kick).
 //
 // ---------------------------------------------------------------------------
 // Parking (Go: gopark / park_m).

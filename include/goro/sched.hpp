@@ -360,10 +360,11 @@ inline bool stopm(m* mp) {
 // the G that schedule is leaving): a new time slice for the P (schedtick,
 // and sysmon's preemption mark cleared) unless gp inherits the current one
 // (see runq_next), then the switch. The one way into a G for execute,
-// schedule and the deterministic scheduler. Requires mp->pp; this M only.
+// schedule and the deterministic scheduler (which has no sysmon and no time
+// slices: it only counts the switch). Requires mp->pp; this M only.
 inline void start_g(m* mp, g* from, g* gp, bool inherit = false, bool exiting = false) noexcept {
   p* pp = mp->pp;
-  if (!inherit) {
+  if (!deterministic && !inherit) {
     pp->schedtick.store(pp->schedtick.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     if (pp->preempt.load(std::memory_order_relaxed)) pp->preempt.store(false, std::memory_order_relaxed);
   }
