@@ -2635,6 +2635,11 @@ struct det_input {
 // runqput and the global queue (ready, injectglist, run_pending's yield and
 // cancelled park, newproc). Must not allocate or throw: det_spawn reserved room.
 inline void det_put(sched_t* s, g* gp) noexcept;
+// det_ready is ready()'s body: det_put on the run's thread; from any other
+// thread (a plain thread's send, unlock or done) it hands gp over under a
+// lock, and det_next takes it at its next decision. (The runnable set itself
+// belongs to the run's thread alone.)
+inline void det_ready(sched_t* s, g* gp);
 // det_next makes one scheduling decision: removes and returns the G to run
 // next, or nullptr when none is runnable. Counts a step (max_steps, PCT's
 // change points) and begins the unwinding once the run fails or main returns.
@@ -4024,7 +4029,7 @@ inline void ready(g* gp) {
   sched_t* s = gp->sched;
   gp->status.store(gstatus::runnable, std::memory_order_relaxed);  // published by the queue's release
   if constexpr (deterministic) {
-    det_put(s, gp);
+    det_ready(s, gp);
     return;
   }
   m* mp = getm();
@@ -4641,12 +4646,15 @@ inline void start_sysmon(sched_t* s) {
 #define GORO_DETAIL_DET_HPP
 
 
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <random>
 #include <span>
 #include <string>
+#include <thread>
 #include <unistd.h>
 #include <unordered_map>
 #include <vector>
@@ -4705,6 +4713,11 @@ struct det_state {
   std::size_t pct_changes_done = 0;
   g* current = nullptr;           // the G chosen last (the one whose step it is)
 
+  // --- readies from other threads (det_ready) ---
+  rt_mutex foreign_mu;
+  std::vector<g*> foreign;                 // guarded by foreign_mu
+  std::atomic<bool> has_foreign{false};    // written under foreign_mu; release pairs with det_take_foreign's acquire
+
   // --- failure and shutdown ---
   std::exception_ptr failure;     // the first failure of the run
   bool unwinding = false;         // det_begin_unwind ran
@@ -4735,6 +4748,28 @@ inline void det_put(sched_t* s, g* gp) noexcept {
   s->det->runnable.push_back(gp);  // capacity reserved for every live G by det_spawn: no throw
 }
 
+inline void det_ready(sched_t* s, g* gp) {
+  m* mp = getm();
+  if (mp != nullptr && mp->sched == s) {
+    det_put(s, gp);
+    return;
+  }
+  det_state& d = *s->det;
+  rt_lock_guard lk(d.foreign_mu);
+  d.foreign.push_back(gp);
+  d.has_foreign.store(true, std::memory_order_release);
+}
+
+// det_take_foreign moves the Gs other threads readied into the runnable set.
+// The run's thread.
+inline void det_take_foreign(det_state& d) {
+  if (GORO_DETAIL_LIKELY(!d.has_foreign.load(std::memory_order_acquire))) return;
+  rt_lock_guard lk(d.foreign_mu);
+  for (g* gp : d.foreign) d.runnable.push_back(gp);  // each is a live G: det_spawn reserved its room
+  d.foreign.clear();
+  d.has_foreign.store(false, std::memory_order_relaxed);
+}
+
 // det_step counts a scheduling step and places PCT's change points.
 inline void det_step(sched_t* s) {
   det_state& d = *s->det;
@@ -4759,6 +4794,7 @@ inline void det_unwind_main(sched_t* s);
 // none is runnable. On the run's thread.
 inline g* det_next(sched_t* s) {
   det_state& d = *s->det;
+  det_take_foreign(d);
   if (GORO_DETAIL_UNLIKELY(s->exiting.load(std::memory_order_relaxed)) && !d.unwinding) det_begin_unwind(s);
   if (GORO_DETAIL_UNLIKELY(s->netpoll_waiters.load(std::memory_order_relaxed) > 0)) {
     // Goroutines wait on fds: a non-blocking poll at every scheduling point.
@@ -5060,7 +5096,14 @@ inline void det_loop(sched_t* s, m* mp) {
       run_timers(s, d.now);
       continue;
     }
+    if (d.has_foreign.load(std::memory_order_acquire)) continue;  // a plain thread readied one: det_next takes it
     if (d.unwinding) return;  // the rest can never end: abandoned
+    if (plain_threads_in_goro.load(std::memory_order_seq_cst) > 0) {
+      // A plain thread is inside a goro call and may ready one (checkdead
+      // holds back likewise in threaded mode): wait for it, for real.
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+      continue;
+    }
     det_fail(s, std::make_exception_ptr(deadlock_error("all goroutines are asleep - deadlock!\n\n" + det_dump(s))));
   }
 }

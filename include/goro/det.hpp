@@ -71,12 +71,15 @@
 #include "schedt.hpp"
 #include "tls.hpp"
 
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <random>
 #include <span>
 #include <string>
+#include <thread>
 #include <unistd.h>
 #include <unordered_map>
 #include <vector>
@@ -135,6 +138,11 @@ struct det_state {
   std::size_t pct_changes_done = 0;
   g* current = nullptr;           // the G chosen last (the one whose step it is)
 
+  // --- readies from other threads (det_ready) ---
+  rt_mutex foreign_mu;
+  std::vector<g*> foreign;                 // guarded by foreign_mu
+  std::atomic<bool> has_foreign{false};    // written under foreign_mu; release pairs with det_take_foreign's acquire
+
   // --- failure and shutdown ---
   std::exception_ptr failure;     // the first failure of the run
   bool unwinding = false;         // det_begin_unwind ran
@@ -165,6 +173,28 @@ inline void det_put(sched_t* s, g* gp) noexcept {
   s->det->runnable.push_back(gp);  // capacity reserved for every live G by det_spawn: no throw
 }
 
+inline void det_ready(sched_t* s, g* gp) {
+  m* mp = getm();
+  if (mp != nullptr && mp->sched == s) {
+    det_put(s, gp);
+    return;
+  }
+  det_state& d = *s->det;
+  rt_lock_guard lk(d.foreign_mu);
+  d.foreign.push_back(gp);
+  d.has_foreign.store(true, std::memory_order_release);
+}
+
+// det_take_foreign moves the Gs other threads readied into the runnable set.
+// The run's thread.
+inline void det_take_foreign(det_state& d) {
+  if (GORO_DETAIL_LIKELY(!d.has_foreign.load(std::memory_order_acquire))) return;
+  rt_lock_guard lk(d.foreign_mu);
+  for (g* gp : d.foreign) d.runnable.push_back(gp);  // each is a live G: det_spawn reserved its room
+  d.foreign.clear();
+  d.has_foreign.store(false, std::memory_order_relaxed);
+}
+
 // det_step counts a scheduling step and places PCT's change points.
 inline void det_step(sched_t* s) {
   det_state& d = *s->det;
@@ -189,6 +219,7 @@ inline void det_unwind_main(sched_t* s);
 // none is runnable. On the run's thread.
 inline g* det_next(sched_t* s) {
   det_state& d = *s->det;
+  det_take_foreign(d);
   if (GORO_DETAIL_UNLIKELY(s->exiting.load(std::memory_order_relaxed)) && !d.unwinding) det_begin_unwind(s);
   if (GORO_DETAIL_UNLIKELY(s->netpoll_waiters.load(std::memory_order_relaxed) > 0)) {
     // Goroutines wait on fds: a non-blocking poll at every scheduling point.
@@ -490,7 +521,14 @@ inline void det_loop(sched_t* s, m* mp) {
       run_timers(s, d.now);
       continue;
     }
+    if (d.has_foreign.load(std::memory_order_acquire)) continue;  // a plain thread readied one: det_next takes it
     if (d.unwinding) return;  // the rest can never end: abandoned
+    if (plain_threads_in_goro.load(std::memory_order_seq_cst) > 0) {
+      // A plain thread is inside a goro call and may ready one (checkdead
+      // holds back likewise in threaded mode): wait for it, for real.
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+      continue;
+    }
     det_fail(s, std::make_exception_ptr(deadlock_error("all goroutines are asleep - deadlock!\n\n" + det_dump(s))));
   }
 }

@@ -48,6 +48,11 @@ struct det_input {
 // runqput and the global queue (ready, injectglist, run_pending's yield and
 // cancelled park, newproc). Must not allocate or throw: det_spawn reserved room.
 inline void det_put(sched_t* s, g* gp) noexcept;
+// det_ready is ready()'s body: det_put on the run's thread; from any other
+// thread (a plain thread's send, unlock or done) it hands gp over under a
+// lock, and det_next takes it at its next decision. (The runnable set itself
+// belongs to the run's thread alone.)
+inline void det_ready(sched_t* s, g* gp);
 // det_next makes one scheduling decision: removes and returns the G to run
 // next, or nullptr when none is runnable. Counts a step (max_steps, PCT's
 // change points) and begins the unwinding once the run fails or main returns.

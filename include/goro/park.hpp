@@ -79,7 +79,7 @@ inline void ready(g* gp) {
   sched_t* s = gp->sched;
   gp->status.store(gstatus::runnable, std::memory_order_relaxed);  // published by the queue's release
   if constexpr (deterministic) {
-    det_put(s, gp);
+    det_ready(s, gp);
     return;
   }
   m* mp = getm();

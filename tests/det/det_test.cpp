@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <thread>
 #include <cstdlib>
 #include <set>
 #include <shared_mutex>
@@ -247,6 +248,38 @@ TEST_CASE("det: a failure fails the run even when main returns meanwhile (wait_g
     } catch (const goro::panic_error& e) {
       CHECK(std::string(e.what()).find("late") != std::string::npos);
     }
+  }
+}
+
+TEST_CASE("det: a plain thread's sends reach a goroutine of the run", "[det][threads]") {
+  // The plain thread readies main from another thread while the run's thread
+  // picks and removes Gs: the runnable set belongs to the run's thread, so a
+  // ready from elsewhere goes through det_ready's locked hand-off (a direct
+  // push raced det_next's swap-remove and could lose main: a deadlock report
+  // naming main [runnable]). A sleeping goroutine keeps the run alive while
+  // the thread works between its sends.
+  const int n = 2000;
+  for (std::uint64_t seed = 1; seed <= 5; ++seed) {
+    long sum = 0;
+    goro::run(
+        [&] {
+          goro::chan<int> c(1);
+          std::atomic<bool> thread_done{false};
+          goro::wait_group keeper;
+          keeper.go([&] {
+            while (!thread_done.load()) goro::sleep_for(std::chrono::microseconds(100));
+          });
+          std::thread t([&] {
+            for (int i = 1; i <= n; ++i) c.send(i);
+            c.close();
+            thread_done.store(true);
+          });
+          for (int v : c) sum += v;
+          keeper.wait();
+          t.join();
+        },
+        {.seed = seed});
+    CHECK(sum == long(n) * (n + 1) / 2);
   }
 }
 
