@@ -2587,6 +2587,9 @@ struct sched_t {
   bool dead_held_dumped = false;         // lock: the 10 s report was printed
   std::atomic<bool> exiting{false}; // see "Unwinding at shutdown" (run.hpp)
   std::exception_ptr main_exception;  // written by the main goroutine before main_done
+  // Threads that are not Ms of this runtime inside ready() (park.hpp) for one of
+  // its goroutines: ~sched_t waits until none is.
+  std::atomic<std::int32_t> foreign_readies{0};
   // Deterministic mode: the seeded scheduler's state, set by det_run before
   // any goroutine; nullptr in threaded mode (see det_hooks.hpp).
   det_state* det = nullptr;
@@ -4084,7 +4087,10 @@ namespace detail {
 
 // ready makes gp runnable: on the current P if the caller is an M of gp's
 // runtime, else on the global queue; then wakes an M if one is needed.
-// Any M or plain thread (Go: ready).
+// Any M or plain thread (Go: ready). A caller that is not an M of gp's
+// runtime still uses s in wakep after gp is queued, when gp may already have
+// run and its run() may be tearing s down: it is counted in
+// s->foreign_readies meanwhile, and ~sched_t waits for the count to drop to 0.
 inline void ready(g* gp) {
   if (gp->is_thread) {
     gp->thread_note.wakeup();
@@ -4102,11 +4108,15 @@ inline void ready(g* gp) {
     wakep(s, true);
     return;
   }
+  // Relaxed: the increment reaches run() through the queue (s->lock), gp's
+  // run and its exit, all before ~sched_t reads the count.
+  s->foreign_readies.fetch_add(1, std::memory_order_relaxed);
   {
     rt_lock_guard lk(s->lock);
     globrunqput_locked(s, gp);
   }
   wakep(s);
+  s->foreign_readies.fetch_sub(1, std::memory_order_release);  // the last use of s
 }
 
 // park_opts: the optional parts of a park.
@@ -5819,6 +5829,9 @@ inline sched_t::sched_t(const config& c, bool dflt) : cfg(c), is_default(dflt), 
 }
 
 inline sched_t::~sched_t() {
+  // A plain thread (or another runtime's M) that readied the last goroutine
+  // may still be in its wakep (park.hpp, ready): a few instructions.
+  while (foreign_readies.load(std::memory_order_acquire) != 0) std::this_thread::yield();
   delete np.load(std::memory_order_relaxed);
   for (p* pp : allp) {
     pool->put(pp->gfree, pp->ngfree);

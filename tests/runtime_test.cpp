@@ -1687,6 +1687,49 @@ TEST_CASE("runtime: a deadlock is reported soon after the last thread exits", "[
   CHECK(after < 5s);
 }
 
+TEST_CASE("runtime: a deadlock held back for 10 s is reported on stderr once", "[runtime][deadlock][threads]") {
+  // Main waits 10.5 s for a plain thread that works outside goro meanwhile:
+  // run prints the report once, after 10 s, and then the value arrives.
+  // stderr goes to a file meanwhile (goro writes it with write(2)).
+  char path[] = "/tmp/goro_runtime_test_XXXXXX";
+  int fd = ::mkstemp(path);
+  REQUIRE(fd >= 0);
+  ::unlink(path);
+  int saved = ::dup(2);
+  REQUIRE(saved >= 0);
+  ::dup2(fd, 2);
+  goro::chan<int> c(1);  // (after a false report, the send still completes)
+  std::thread t;
+  int got = 0;
+  bool deadlock = false;
+  try {
+    goro::run(
+        [&] {
+          t = std::thread([c] {
+            std::this_thread::sleep_for(10500ms);
+            c.send(1);
+          });
+          got = *c.recv();
+        },
+        goro::config{.procs = 2});
+  } catch (const goro::deadlock_error&) {
+    deadlock = true;
+  }
+  t.join();
+  ::dup2(saved, 2);
+  ::close(saved);
+  std::string err;
+  char buf[4096];
+  ::lseek(fd, 0, SEEK_SET);
+  for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) err.append(buf, static_cast<std::size_t>(n));
+  ::close(fd);
+  INFO(err);
+  CHECK_FALSE(deadlock);
+  CHECK(got == 1);
+  CHECK(count_of(err, "goro: all goroutines are asleep while 1 other thread(s) exist\n\ngoroutine 1 [chan receive") == 1);
+  CHECK(count_of(err, "goro: all goroutines are asleep") == 1);
+}
+
 // ---------------------------------------------------------------------------
 // Bad input.
 

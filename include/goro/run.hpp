@@ -378,6 +378,9 @@ inline sched_t::sched_t(const config& c, bool dflt) : cfg(c), is_default(dflt), 
 }
 
 inline sched_t::~sched_t() {
+  // A plain thread (or another runtime's M) that readied the last goroutine
+  // may still be in its wakep (park.hpp, ready): a few instructions.
+  while (foreign_readies.load(std::memory_order_acquire) != 0) std::this_thread::yield();
   delete np.load(std::memory_order_relaxed);
   for (p* pp : allp) {
     pool->put(pp->gfree, pp->ngfree);

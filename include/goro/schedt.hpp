@@ -257,6 +257,9 @@ struct sched_t {
   bool dead_held_dumped = false;         // lock: the 10 s report was printed
   std::atomic<bool> exiting{false}; // see "Unwinding at shutdown" (run.hpp)
   std::exception_ptr main_exception;  // written by the main goroutine before main_done
+  // Threads that are not Ms of this runtime inside ready() (park.hpp) for one of
+  // its goroutines: ~sched_t waits until none is.
+  std::atomic<std::int32_t> foreign_readies{0};
   // Deterministic mode: the seeded scheduler's state, set by det_run before
   // any goroutine; nullptr in threaded mode (see det_hooks.hpp).
   det_state* det = nullptr;
