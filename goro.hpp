@@ -2355,6 +2355,7 @@ inline g* gfget(g_pool& pool, p* pp) {
 #include <new>
 #include <pthread.h>
 #include <string>
+#include <sys/types.h>
 #include <type_traits>
 #include <vector>
 
@@ -2572,10 +2573,23 @@ struct sched_t {
 
   // Run and shutdown state.
   note done;                        // run()'s caller sleeps here
+  pid_t run_tid = 0;                // immutable: the thread blocked in run() (0 in the default runtime)
   std::atomic<bool> main_done{false};
   std::atomic<bool> deadlocked{false};
+  // A deadlock held back by threads that could still wake a goroutine (see
+  // checkdead in run.hpp). dead_held_since: nanotime() when the goroutines
+  // last fell asleep with such threads around, 0 when not held back; written
+  // under lock, read by sysmon as a hint.
+  std::atomic<std::int64_t> dead_held_since{0};
+  std::uint64_t dead_held_progress = 0;  // lock: switches into goroutines (p::scheduled) as of dead_held_since
+  std::int64_t dead_last_scan = 0;       // lock: nanotime() of the last look at the process's threads
+  std::int32_t dead_wakers = 0;          // lock: how many it found
+  bool dead_held_dumped = false;         // lock: the 10 s report was printed
   std::atomic<bool> exiting{false}; // see "Unwinding at shutdown" (run.hpp)
   std::exception_ptr main_exception;  // written by the main goroutine before main_done
+  // Threads that are not Ms of this runtime inside ready() (park.hpp) for one of
+  // its goroutines: ~sched_t waits until none is.
+  std::atomic<std::int32_t> foreign_readies{0};
   // Deterministic mode: the seeded scheduler's state, set by det_run before
   // any goroutine; nullptr in threaded mode (see det_hooks.hpp).
   det_state* det = nullptr;
@@ -2959,7 +2973,9 @@ class all_timer_heaps {
 //                      (on g0); locked Ms; run_pending, the arriving side of
 //                      every switch
 //   goroutines         newproc, g_entry, goexit
-//   Ms                 mstart, the g0 loop; current_sched / default_sched
+//   Ms                 goro_thread_registry (every runtime's threads, for
+//                      checkdead), mstart, the g0 loop; current_sched /
+//                      default_sched
 // Elsewhere: the runtime's state (schedt.hpp), the g cache (gcache.hpp), the
 // scheduler's timers (sched_timers.hpp), sysmon (sysmon.hpp), the park/ready
 // seam that everything above the scheduler calls (park.hpp), start-up,
@@ -2997,8 +3013,11 @@ class all_timer_heaps {
 #include <new>
 #include <string>
 #include <tuple>
+#include <sys/syscall.h>
+#include <sys/types.h>
 #include <type_traits>
 #include <unistd.h>
+#include <unordered_map>
 #include <utility>
 
 namespace goro {
@@ -3880,8 +3899,61 @@ inline void stack_bounds_of_thread(void** lo, std::size_t* size) noexcept {
   }
 }
 
+// ---------------------------------------------------------------------------
+// goro's own threads. checkdead (run.hpp) must tell the threads that could
+// still wake a goroutine from goro's own, which carry no telling name: every
+// M and sysmon of every runtime (the default runtime's too) records its tid
+// here, with its runtime, for as long as it runs.
+
+inline pid_t current_tid() noexcept { return static_cast<pid_t>(::syscall(SYS_gettid)); }
+
+struct goro_threads {
+  rt_mutex lock;
+  pid_t pid = 0;                               // lock: the process the entries belong to
+  std::unordered_map<pid_t, sched_t*> tids;    // lock: tid -> its runtime
+  // forget_parent drops the entries a forked child inherited (their threads
+  // are the parent's). Requires lock.
+  void forget_parent_locked() {
+    pid_t self = ::getpid();
+    if (pid != self) {
+      tids.clear();
+      pid = self;
+    }
+  }
+};
+
+// goro_thread_registry: process-wide, never destroyed (the default runtime's
+// threads outlive static destructors).
+inline goro_threads& goro_thread_registry() {
+  static goro_threads* r = new goro_threads;
+  return *r;
+}
+
+// goro_thread_scope records the calling thread as s's for its lifetime. The
+// first and last thing an M (mstart) or sysmon does.
+class goro_thread_scope {
+ public:
+  explicit goro_thread_scope(sched_t* s) : tid_(current_tid()) {
+    goro_threads& r = goro_thread_registry();
+    rt_lock_guard lk(r.lock);
+    r.forget_parent_locked();
+    r.tids[tid_] = s;
+  }
+  ~goro_thread_scope() {
+    goro_threads& r = goro_thread_registry();
+    rt_lock_guard lk(r.lock);
+    r.tids.erase(tid_);
+  }
+  goro_thread_scope(const goro_thread_scope&) = delete;
+  goro_thread_scope& operator=(const goro_thread_scope&) = delete;
+
+ private:
+  pid_t tid_;
+};
+
 // mstart is an M's thread: the g0 loop (Go: mstart / schedule on g0).
 inline void mstart(m* mp) {
+  goro_thread_scope mine(mp->sched);
   set_tls_m(mp);
   alt_stack sigstack;
   void* lo;
@@ -4020,7 +4092,10 @@ namespace detail {
 
 // ready makes gp runnable: on the current P if the caller is an M of gp's
 // runtime, else on the global queue; then wakes an M if one is needed.
-// Any M or plain thread (Go: ready).
+// Any M or plain thread (Go: ready). A caller that is not an M of gp's
+// runtime still uses s in wakep after gp is queued, when gp may already have
+// run and its run() may be tearing s down: it is counted in
+// s->foreign_readies meanwhile, and ~sched_t waits for the count to drop to 0.
 inline void ready(g* gp) {
   if (gp->is_thread) {
     gp->thread_note.wakeup();
@@ -4038,11 +4113,15 @@ inline void ready(g* gp) {
     wakep(s, true);
     return;
   }
+  // Relaxed: the increment reaches run() through the queue (s->lock), gp's
+  // run and its exit, all before ~sched_t reads the count.
+  s->foreign_readies.fetch_add(1, std::memory_order_relaxed);
   {
     rt_lock_guard lk(s->lock);
     globrunqput_locked(s, gp);
   }
   wakep(s);
+  s->foreign_readies.fetch_sub(1, std::memory_order_release);  // the last use of s
 }
 
 // park_opts: the optional parts of a park.
@@ -4398,7 +4477,10 @@ inline void netpoll_kick(sched_t* s) {
 //   - marks Ps whose G has run for over 10 ms without a schedule: that G
 //     yields at its next safe point (safe_point, park.hpp);
 //   - polls the netpoller if nobody has for 10 ms;
-//   - fires timers no M ran in time (sysmon_run_timers, sched_timers.hpp).
+//   - fires timers no M ran in time (sysmon_run_timers, sched_timers.hpp);
+//   - every 100 ms while checkdead holds a deadlock back because other
+//     threads could still wake a goroutine, checks it again
+//     (checkdead_recheck, run.hpp).
 #ifndef GORO_DETAIL_SYSMON_HPP
 #define GORO_DETAIL_SYSMON_HPP
 
@@ -4421,6 +4503,7 @@ inline constexpr std::int64_t sysmon_max_sleep_ns = 10'000'000;      // Go: 10 m
 inline constexpr std::int64_t force_preempt_ns = 10'000'000;         // Go: forcePreemptNS
 inline constexpr std::int64_t netpoll_stale_ns = 10'000'000;         // Go: sysmon polls after 10 ms
 inline constexpr std::int64_t sysmon_deep_sleep_ns = 1'000'000;      // a sleep this long is cut short by sysmon_kick
+inline constexpr std::int64_t checkdead_recheck_ns = 100'000'000;    // a held-back deadlock is checked again this often (run.hpp)
 
 // sysmon_kick: the caller's goroutine just entered blocking<handoff_lazy>.
 // If sysmon is in a long sleep (it backs off to 10 ms when idle), wake it and
@@ -4499,6 +4582,7 @@ inline bool retake(sched_t* s, std::int64_t now, std::vector<sysmon_rec>& recs) 
 }
 
 inline std::string goroutine_dump(sched_t* s);  // run.hpp
+inline void checkdead_recheck(sched_t* s);       // run.hpp
 
 // schedtrace prints Go's SCHED line ($GORO_DEBUG=schedtrace=MS).
 inline void schedtrace(sched_t* s, std::int64_t now) {
@@ -4524,9 +4608,11 @@ inline void schedtrace(sched_t* s, std::int64_t now) {
 }
 
 inline void sysmon(sched_t* s) {
+  goro_thread_scope mine(s);
   std::vector<sysmon_rec> recs(s->allp.size());
   std::int64_t delay = sysmon_min_sleep_ns;
   std::int64_t last_trace = nanotime();
+  std::int64_t last_recheck = 0;
   int idle = 0;
   while (!s->sysmon_stop.load(std::memory_order_acquire)) {
     if (idle == 0) delay = sysmon_min_sleep_ns;
@@ -4559,6 +4645,12 @@ inline void sysmon(sched_t* s) {
       injectglist(s, np->poll(0));
     }
     sysmon_run_timers(s, now);
+    // A deadlock held back by threads that could still wake a goroutine: no
+    // M goes idle again if the last of them leaves without waking anyone.
+    if (s->dead_held_since.load(std::memory_order_relaxed) != 0 && now - last_recheck >= checkdead_recheck_ns) {
+      last_recheck = now;
+      checkdead_recheck(s);
+    }
     idle = (retake(s, now, recs) || kicked) ? 0 : idle + 1;  // kicked: short rounds until the P is retaken
     if (s->schedtrace_ns > 0 && delay > s->schedtrace_ns * 1000) delay = s->schedtrace_ns * 1000;
   }
@@ -5445,9 +5537,17 @@ void run_with_choices(std::span<const std::uint8_t> choices, F&& body, detail::s
 #define GORO_DETAIL_RUN_HPP
 
 
+#include <fcntl.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <memory>
 #include <stdexcept>
@@ -5463,23 +5563,238 @@ namespace detail {
 inline constexpr std::int64_t dump_after_ns = 10'000'000'000;  // docs/reference.md, "Runtime": dump after 10 s of waiting at shutdown
 
 // ---------------------------------------------------------------------------
-// checkdead (Go: checkdead). Called with s->lock held whenever an M goes idle:
-// if no M is running, no plain thread is inside a goro call, no G is queued
-// and no timer is pending, every goroutine is parked on a goro object for
-// good. run() is woken to report it (it builds the dump: nothing can change now).
+// checkdead (Go: checkdead): is every goroutine of a run() runtime asleep for
+// good? The rule (docs/reference.md, "Runtime": deadlock detection) is that a
+// correct program never gets deadlock_error. The goroutines of s are asleep
+// for good when both hold:
+//   1. no M of s is running (none in blocking<> either), no G is queued, no
+//      timer is pending and no G waits on an fd (all_asleep_locked: a few
+//      loads, on the path of every M going idle);
+//   2. no thread of the process could still ready one of them: no plain thread
+//      is inside a goro call (plain_threads_in_goro; it also counts sysmon
+//      while it readies what it fired or polled), and possible_wakers finds
+//      none in /proc/self/task. Possible wakers: a thread goro did not create
+//      (a std::thread of the program, another run's caller: it may wake a
+//      goroutine at any time, from outside any goro call too), and the Ms and
+//      sysmon of another runtime (another run, the default runtime) while that
+//      runtime may still run a goroutine (runtime_may_run). Not wakers: the Ms
+//      and sysmon of s (goro_thread_registry, sched.hpp, knows every runtime's
+//      threads), the thread blocked in run() (s->run_tid), the threads of an
+//      idle runtime, and TSan's own thread (blocks_every_signal).
+//      Step 2 is taken only when step 1 holds.
+// Why the scan is enough: a thread that is not an M of s queues the goroutine
+// it readies under s->lock, held here, so a waker is still alive at the scan,
+// and a thread started later has a parent alive now. 1 without 2 holds the
+// report back (dead_held_since): no M may go idle again when the last waker
+// leaves without waking anyone, so sysmon re-checks every checkdead_recheck_ns
+// (checkdead_recheck) and reports the deadlock then. A plain thread feeding a
+// channel in a tight loop makes nearly every M idle look like step 1, so the
+// M-idle path scans at most once per checkdead_recheck_ns and otherwise leaves
+// the scan to sysmon: a skipped scan only delays a report. A deadlock held back
+// dead_held_report_ns with no goroutine run in between is printed once, with
+// the number of possible wakers (docs/reference.md, "Messages written to
+// stderr"), and goro keeps waiting. Called with s->lock held whenever an M goes
+// idle (stopm, stoplockedm); run() is woken to report a deadlock (it builds the
+// dump: nothing can change now).
+
+inline constexpr std::int64_t dead_held_report_ns = 10'000'000'000;  // docs/reference.md, "Runtime"
+
+// all_asleep_locked: step 1. Requires s->lock.
+inline bool all_asleep_locked(sched_t* s) noexcept {
+  if (s->mcount - s->nmidle - s->nmidlelocked > 0) return false;
+  if (s->runq_size.load(std::memory_order_relaxed) != 0) return false;
+  for (p* pp : s->allp)
+    if (!pp->runq.empty()) return false;
+  // Timers and fd waiters are read seq_cst (timers_earliest is) and before
+  // plain_threads_in_goro (step 2): sysmon fires timers and polls inside a
+  // plain_call_scope, and a checker that sees the timer or the waiter gone
+  // must then see sysmon counted.
+  if (timers_earliest(s) != no_timer) return false;
+  if (s->netpoll_waiters.load(std::memory_order_seq_cst) > 0) return false;  // an fd event may wake someone
+  return true;
+}
+
+// runtime_may_run: whether another runtime r may still run a goroutine (and
+// so wake one of ours): a P of r in use, a G queued, a timer pending, an fd
+// waited on, or any live goroutine (a parked one runs again when something
+// wakes it, or when its run unwinds it). The activity is read before the
+// count, which could miss a goroutine that starts and ends meanwhile. Any
+// thread; r stays alive while its threads are in goro_thread_registry.
+inline bool runtime_may_run(sched_t* r) noexcept {
+  if (timers_earliest(r) != no_timer || r->netpoll_waiters.load(std::memory_order_seq_cst) > 0 ||
+      r->runq_size.load(std::memory_order_seq_cst) != 0)
+    return true;
+  for (p* pp : r->allp)
+    if (pp->status.load(std::memory_order_acquire) != p_idle) return true;
+  return live_goroutines(r) > 0;
+}
+
+// list_threads appends the tids of the process's threads (/proc/self/task).
+// false if it cannot be read. A 64 KiB buffer takes about 2,700 threads per
+// getdents64 call: one call walks the kernel's thread list in one pass.
+inline bool list_threads(std::vector<pid_t>& out) {
+  int fd = ::open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return false;
+  std::vector<char> buf(64 * 1024);
+  bool ok = true;
+  for (;;) {
+    long n = ::syscall(SYS_getdents64, fd, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      ok = n == 0;
+      break;
+    }
+    // struct linux_dirent64 { u64 d_ino; s64 d_off; u16 d_reclen; u8 d_type; char d_name[]; }
+    for (long off = 0; off + 19 < n;) {
+      const char* d = buf.data() + off;
+      unsigned short reclen;
+      std::memcpy(&reclen, d + 16, sizeof reclen);
+      if (reclen == 0) break;
+      long tid = 0;
+      const char* name = d + 19;
+      for (; *name >= '0' && *name <= '9'; ++name) tid = tid * 10 + (*name - '0');
+      if (*name == '\0' && tid > 0) out.push_back(static_cast<pid_t>(tid));  // skips "." and ".."
+      off += reclen;
+    }
+  }
+  ::close(fd);
+  return ok;
+}
+
+// blocks_every_signal: whether thread tid blocks every signal it can, as
+// TSan's own thread does (it starts one with the first pthread_create, with
+// every signal blocked, and it carries no telling name: docs/design.md,
+// "Toolchain notes"). TSan builds only; false if it cannot be read.
+inline bool blocks_every_signal(pid_t tid) noexcept {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/self/task/%d/status", static_cast<int>(tid));
+  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[4096];
+  std::size_t len = 0;
+  for (;;) {
+    ssize_t r = ::read(fd, buf + len, sizeof buf - 1 - len);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    len += static_cast<std::size_t>(r);
+    if (len == sizeof buf - 1) break;
+  }
+  ::close(fd);
+  buf[len] = '\0';
+  const char* at = std::strstr(buf, "\nSigBlk:");
+  if (at == nullptr) return false;
+  std::uint64_t mask = std::strtoull(at + 8, nullptr, 16);
+  constexpr std::uint64_t every = 0x3ffbfeffull;  // signals 1-30, except SIGKILL (9) and SIGSTOP (19), which cannot be blocked
+  return (mask & every) == every;
+}
+
+// possible_wakers counts the threads that could still ready a goroutine of s
+// (step 2 of checkdead); 1 when it cannot tell (no /proc: a deadlock is then
+// held back for good). Requires s->lock (taken before the registry's lock).
+inline int possible_wakers(sched_t* s) noexcept {
+  int saved_errno = errno;
+  int n = 0;
+  try {
+    std::vector<pid_t> tids;
+    if (!list_threads(tids)) {
+      n = 1;
+    } else {
+      goro_threads& r = goro_thread_registry();
+      rt_lock_guard lk(r.lock);
+      r.forget_parent_locked();
+      // TSan's thread: it exists from the first pthread_create on (sysmon's
+      // at the latest). A program's thread may block every signal too, so
+      // one such thread at most is TSan's. (ASan starts a thread only with
+      // options like hard_rss_limit_mb; it cannot be told from a program's,
+      // so it counts: the report is held back.)
+      bool sanitizer_seen = !GORO_TSAN;
+      for (pid_t tid : tids) {
+        if (tid == s->run_tid) continue;
+        auto it = r.tids.find(tid);
+        if (it != r.tids.end()) {
+          if (it->second != s && runtime_may_run(it->second)) ++n;
+          continue;
+        }
+        if (!sanitizer_seen && blocks_every_signal(tid)) {
+          sanitizer_seen = true;
+          continue;
+        }
+        ++n;
+      }
+    }
+  } catch (...) {  // std::bad_alloc: cannot tell
+    n = 1;
+  }
+  errno = saved_errno;
+  return n;
+}
+
+// goroutine_switches: switches into goroutines of s so far (a held-back
+// deadlock whose count moved was not asleep all along).
+inline std::uint64_t goroutine_switches(sched_t* s) noexcept {
+  std::uint64_t n = 0;
+  for (p* pp : s->allp) n += pp->scheduled.load(std::memory_order_relaxed);
+  return n;
+}
+
+// checkdead_step2_locked: step 1 holds; hold the report back or make it.
+// force: scan now (sysmon), else at most once per checkdead_recheck_ns.
+inline void checkdead_step2_locked(sched_t* s, bool force) noexcept {
+  std::int64_t now = nanotime();
+  if (s->dead_held_since.load(std::memory_order_relaxed) == 0) {
+    s->dead_held_since.store(now, std::memory_order_relaxed);
+    s->dead_held_progress = goroutine_switches(s);
+  }
+  bool in_goro = plain_threads_in_goro.load(std::memory_order_seq_cst) > 0;
+  if (!force && (in_goro || (s->dead_last_scan != 0 && now - s->dead_last_scan < checkdead_recheck_ns))) return;
+  s->dead_last_scan = now;
+  int n = possible_wakers(s);
+  // Confirm a zero: a thread that exits while the directory is read in
+  // several calls can hide another.
+  if (n == 0 && !in_goro) n = possible_wakers(s);
+  s->dead_wakers = n;
+  if (n > 0 || in_goro || plain_threads_in_goro.load(std::memory_order_seq_cst) > 0) return;
+  s->dead_held_since.store(0, std::memory_order_relaxed);
+  s->deadlocked.store(true, std::memory_order_release);
+  s->done.wakeup();
+}
+
 inline void checkdead_locked(sched_t* s) noexcept {
   if (s->is_default || s->main_done.load(std::memory_order_relaxed) || s->deadlocked.load(std::memory_order_relaxed) ||
       s->exiting.load(std::memory_order_relaxed))
     return;
-  if (s->mcount - s->nmidle - s->nmidlelocked > 0) return;
-  if (plain_threads_in_goro.load(std::memory_order_seq_cst) > 0) return;
-  if (s->runq_size.load(std::memory_order_relaxed) != 0) return;
-  for (p* pp : s->allp)
-    if (!pp->runq.empty()) return;
-  if (timers_earliest(s) != no_timer) return;
-  if (s->netpoll_waiters.load(std::memory_order_acquire) > 0) return;  // an fd event may wake someone
-  s->deadlocked.store(true, std::memory_order_release);
-  s->done.wakeup();
+  if (!all_asleep_locked(s)) return;
+  checkdead_step2_locked(s, false);
+}
+
+// checkdead_recheck: sysmon, every checkdead_recheck_ns while a deadlock is
+// held back (dead_held_since set). Prints the report of a deadlock held back
+// for dead_held_report_ns, once.
+inline void checkdead_recheck(sched_t* s) {
+  int wakers = 0;
+  {
+    rt_lock_guard lk(s->lock);
+    if (s->main_done.load(std::memory_order_relaxed) || s->deadlocked.load(std::memory_order_relaxed) ||
+        s->exiting.load(std::memory_order_relaxed) || !all_asleep_locked(s)) {
+      s->dead_held_since.store(0, std::memory_order_relaxed);  // an M idle later checks again
+      return;
+    }
+    std::uint64_t switches = goroutine_switches(s);
+    if (switches != s->dead_held_progress) {  // a goroutine ran since: asleep again only now
+      s->dead_held_since.store(nanotime(), std::memory_order_relaxed);
+      s->dead_held_progress = switches;
+    }
+    checkdead_step2_locked(s, true);
+    std::int64_t since = s->dead_held_since.load(std::memory_order_relaxed);
+    if (since == 0 || s->dead_held_dumped || nanotime() - since < dead_held_report_ns) return;
+    s->dead_held_dumped = true;
+    wakers = s->dead_wakers;
+  }
+  char head[96];
+  int len = std::snprintf(head, sizeof head, "goro: all goroutines are asleep while %d other thread(s) exist\n\n", wakers);
+  std::string d(head, static_cast<std::size_t>(len > 0 ? len : 0));
+  d += goroutine_dump(s);
+  write_err(d.c_str(), d.size());
 }
 
 // ---------------------------------------------------------------------------
@@ -5548,6 +5863,7 @@ inline sched_t::sched_t(const config& c, bool dflt) : cfg(c), is_default(dflt), 
   }
   for (unsigned i = cfg.procs; i-- > 0;) pidleput_locked(this, allp[i]);
   if constexpr (!deterministic) {  // one thread runs everything: no sysmon, no dumps from signals
+    if (!dflt) run_tid = current_tid();  // checkdead: the thread about to block in run() wakes nobody
     std::string trace = debug_setting("schedtrace");
     if (!trace.empty()) schedtrace_ns = std::max(1L, std::atol(trace.c_str())) * 1'000'000;
     if (debug_setting("sigquit") == "1") install_sigquit_dump();
@@ -5556,6 +5872,9 @@ inline sched_t::sched_t(const config& c, bool dflt) : cfg(c), is_default(dflt), 
 }
 
 inline sched_t::~sched_t() {
+  // A plain thread (or another runtime's M) that readied the last goroutine
+  // may still be in its wakep (park.hpp, ready): a few instructions.
+  while (foreign_readies.load(std::memory_order_acquire) != 0) std::this_thread::yield();
   delete np.load(std::memory_order_relaxed);
   for (p* pp : allp) {
     pool->put(pp->gfree, pp->ngfree);

@@ -1466,6 +1466,271 @@ TEST_CASE("runtime: a global deadlock is reported by run", "[runtime][deadlock]"
 }
 
 // ---------------------------------------------------------------------------
+// Deadlock and plain OS threads (docs/reference.md, "Runtime": deadlock
+// detection). A thread goro did not create may wake a goroutine at any time,
+// also while it is not inside a goro call: checkdead holds back while one
+// exists, and reports the deadlock soon after the last one has gone.
+
+namespace {
+
+// run_with_producer runs main ranging over c while `producer` (a plain
+// thread) feeds and then closes it: the number of values main saw, and
+// whether run threw deadlock_error (the first report in *what). After a false
+// report the test thread drains c, so that the producer ends and is joined.
+template <class Producer>
+int run_with_producer(goro::chan<int> c, Producer producer, unsigned procs, bool* deadlock, std::string* what) {
+  int got = 0;
+  std::thread t(producer);
+  try {
+    goro::run(
+        [&] {
+          for (int v : c) {
+            (void)v;
+            ++got;
+          }
+        },
+        goro::config{.procs = procs});
+  } catch (const goro::deadlock_error& e) {
+    if (!*deadlock) *what = e.what();
+    *deadlock = true;
+  }
+  for (int v : c) (void)v;
+  t.join();
+  return got;
+}
+
+}  // namespace
+
+TEST_CASE("runtime: a thread sending in a tight loop is no deadlock", "[runtime][deadlock][threads]") {
+  auto procs = GENERATE(1u, 4u);
+  const int runs = static_cast<int>(goro_test::scale(100));
+  constexpr int n = 2000;
+  int deadlocks = 0, short_runs = 0;
+  std::string first;
+  for (int i = 0; i < runs; ++i) {
+    goro::chan<int> c(4);
+    bool deadlock = false;
+    int got = run_with_producer(
+        c,
+        [c] {
+          for (int k = 0; k < n; ++k) c.send(k);
+          c.close();
+        },
+        procs, &deadlock, &first);
+    deadlocks += deadlock ? 1 : 0;
+    short_runs += got != n ? 1 : 0;
+  }
+  INFO(first);
+  CHECK(deadlocks == 0);
+  CHECK(short_runs == 0);
+}
+
+TEST_CASE("runtime: a thread that sleeps between sends is no deadlock", "[runtime][deadlock][threads]") {
+  auto procs = GENERATE(1u, 4u);
+  const int runs = static_cast<int>(goro_test::scale(100));
+  int deadlocks = 0, short_runs = 0;
+  std::string first;
+  for (int i = 0; i < runs; ++i) {
+    goro::chan<int> c;
+    bool deadlock = false;
+    int got = run_with_producer(
+        c,
+        [c] {
+          c.send(1);
+          std::this_thread::sleep_for(100ms);  // outside goro: main waits for nobody in a goro call
+          c.send(2);
+          c.close();
+        },
+        procs, &deadlock, &first);
+    deadlocks += deadlock ? 1 : 0;
+    short_runs += got != 2 ? 1 : 0;
+  }
+  INFO(first);
+  CHECK(deadlocks == 0);
+  CHECK(short_runs == 0);
+}
+
+TEST_CASE("runtime: a thread started by main that sends later is no deadlock", "[runtime][deadlock][threads]") {
+  // Main starts the thread and parks before the thread's first goro call. (The
+  // thread object lives outside run: a false report must fail the test, not
+  // destroy a joinable std::thread while main unwinds.)
+  auto procs = GENERATE(1u, 4u);
+  const int runs = static_cast<int>(goro_test::scale(100));
+  int deadlocks = 0, wrong = 0;
+  std::string first;
+  for (int i = 0; i < runs; ++i) {
+    goro::chan<int> c;
+    std::thread t;
+    int got = 0;
+    try {
+      goro::run(
+          [&] {
+            t = std::thread([c] {
+              std::this_thread::sleep_for(50ms);
+              c.send(7);
+              c.close();
+            });
+            got = *c.recv();
+          },
+          goro::config{.procs = procs});
+    } catch (const goro::deadlock_error& e) {
+      if (deadlocks++ == 0) first = e.what();
+    }
+    for (int v : c) (void)v;
+    t.join();
+    wrong += got != 7 ? 1 : 0;
+  }
+  INFO(first);
+  CHECK(deadlocks == 0);
+  CHECK(wrong == 0);
+}
+
+TEST_CASE("runtime: a goroutine of the default runtime can wake main", "[runtime][deadlock][threads][default]") {
+  // The plain thread has ended when main parks; the default runtime's
+  // goroutine (asleep on a timer, then sending) is the only waker.
+  auto procs = GENERATE(1u, 4u);
+  const int runs = static_cast<int>(goro_test::scale(20));
+  int deadlocks = 0, wrong = 0;
+  std::string first;
+  for (int i = 0; i < runs; ++i) {
+    int got = 0;
+    try {
+      goro::run(
+          [&] {
+            goro::chan<int> c(1);  // (after a false report, the send still completes)
+            std::thread([c] {
+              goro::go([c] {
+                goro::sleep_for(20ms);
+                c.send(5);
+              });
+            }).join();
+            got = *c.recv();
+          },
+          goro::config{.procs = procs});
+    } catch (const goro::deadlock_error& e) {
+      if (deadlocks++ == 0) first = e.what();
+    }
+    wrong += got != 5 ? 1 : 0;
+  }
+  INFO(first);
+  CHECK(deadlocks == 0);
+  CHECK(wrong == 0);
+  CHECK(settle_plain(0));
+}
+
+TEST_CASE("runtime: a deadlock with no other thread is reported at once", "[runtime][deadlock][threads]") {
+  // Also after the default runtime has run a goroutine (its idle threads
+  // cannot wake anyone) and after a plain thread has come and gone.
+  auto procs = GENERATE(1u, 4u);
+  goro::wait_group wg;
+  wg.add(1);
+  goro::go([&] { wg.done(); });
+  wg.wait();
+  REQUIRE(settle_plain(0));
+  std::thread([] {}).join();
+  const int runs = static_cast<int>(goro_test::scale(20));
+  int reported = 0;
+  auto worst = steady::duration::zero();
+  for (int i = 0; i < runs; ++i) {
+    std::atomic<steady::rep> blocked{0};
+    try {
+      goro::run(
+          [&] {
+            goro::chan<int> c;
+            blocked = steady::now().time_since_epoch().count();
+            (void)c.recv();
+          },
+          goro::config{.procs = procs});
+    } catch (const goro::deadlock_error&) {
+      ++reported;
+      worst = std::max(worst, steady::now().time_since_epoch() - steady::duration(blocked.load()));
+    }
+  }
+  INFO("slowest report " << std::chrono::duration_cast<std::chrono::milliseconds>(worst).count() << " ms after main blocked");
+  CHECK(reported == runs);
+  CHECK(worst < 1s);  // at once: no sysmon re-check (100 ms) is waited for
+}
+
+TEST_CASE("runtime: a deadlock is reported soon after the last thread exits", "[runtime][deadlock][threads]") {
+  // The thread sends once, works outside goro for 200 ms and exits; main waits
+  // for a second value: a deadlock only once the thread has gone.
+  auto procs = GENERATE(1u, 4u);
+  std::atomic<steady::rep> exited{0};
+  std::thread t;
+  bool thrown = false;
+  std::string what;
+  try {
+    goro::run(
+        [&] {
+          goro::chan<int> c;
+          t = std::thread([c, &exited] {
+            c.send(1);
+            std::this_thread::sleep_for(200ms);
+            exited = steady::now().time_since_epoch().count();
+          });
+          (void)c.recv();
+          (void)c.recv();  // never
+        },
+        goro::config{.procs = procs});
+  } catch (const goro::deadlock_error& e) {
+    thrown = true;
+    what = e.what();
+  }
+  auto reported = steady::now().time_since_epoch();
+  t.join();
+  auto after = reported - steady::duration(exited.load());
+  INFO(what);
+  INFO("reported " << std::chrono::duration_cast<std::chrono::milliseconds>(after).count() << " ms after the thread's exit");
+  REQUIRE(thrown);
+  CHECK(starts_with(what, "all goroutines are asleep - deadlock!"));
+  CHECK(after > 0s);  // not before the thread's exit
+  CHECK(after < 5s);
+}
+
+TEST_CASE("runtime: a deadlock held back for 10 s is reported on stderr once", "[runtime][deadlock][threads]") {
+  // Main waits 10.5 s for a plain thread that works outside goro meanwhile:
+  // run prints the report once, after 10 s, and then the value arrives.
+  // stderr goes to a file meanwhile (goro writes it with write(2)).
+  char path[] = "/tmp/goro_runtime_test_XXXXXX";
+  int fd = ::mkstemp(path);
+  REQUIRE(fd >= 0);
+  ::unlink(path);
+  int saved = ::dup(2);
+  REQUIRE(saved >= 0);
+  ::dup2(fd, 2);
+  goro::chan<int> c(1);  // (after a false report, the send still completes)
+  std::thread t;
+  int got = 0;
+  bool deadlock = false;
+  try {
+    goro::run(
+        [&] {
+          t = std::thread([c] {
+            std::this_thread::sleep_for(10500ms);
+            c.send(1);
+          });
+          got = *c.recv();
+        },
+        goro::config{.procs = 2});
+  } catch (const goro::deadlock_error&) {
+    deadlock = true;
+  }
+  t.join();
+  ::dup2(saved, 2);
+  ::close(saved);
+  std::string err;
+  char buf[4096];
+  ::lseek(fd, 0, SEEK_SET);
+  for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) err.append(buf, static_cast<std::size_t>(n));
+  ::close(fd);
+  INFO(err);
+  CHECK_FALSE(deadlock);
+  CHECK(got == 1);
+  CHECK(count_of(err, "goro: all goroutines are asleep while 1 other thread(s) exist\n\ngoroutine 1 [chan receive") == 1);
+  CHECK(count_of(err, "goro: all goroutines are asleep") == 1);
+}
+
+// ---------------------------------------------------------------------------
 // Bad input.
 
 TEST_CASE("runtime: bad configurations and nested run are rejected", "[runtime]") {

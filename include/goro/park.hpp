@@ -70,7 +70,10 @@ namespace detail {
 
 // ready makes gp runnable: on the current P if the caller is an M of gp's
 // runtime, else on the global queue; then wakes an M if one is needed.
-// Any M or plain thread (Go: ready).
+// Any M or plain thread (Go: ready). A caller that is not an M of gp's
+// runtime still uses s in wakep after gp is queued, when gp may already have
+// run and its run() may be tearing s down: it is counted in
+// s->foreign_readies meanwhile, and ~sched_t waits for the count to drop to 0.
 inline void ready(g* gp) {
   if (gp->is_thread) {
     gp->thread_note.wakeup();
@@ -88,11 +91,15 @@ inline void ready(g* gp) {
     wakep(s, true);
     return;
   }
+  // Relaxed: the increment reaches run() through the queue (s->lock), gp's
+  // run and its exit, all before ~sched_t reads the count.
+  s->foreign_readies.fetch_add(1, std::memory_order_relaxed);
   {
     rt_lock_guard lk(s->lock);
     globrunqput_locked(s, gp);
   }
   wakep(s);
+  s->foreign_readies.fetch_sub(1, std::memory_order_release);  // the last use of s
 }
 
 // park_opts: the optional parts of a park.

@@ -43,9 +43,17 @@
 #include "sysmon.hpp"
 #include "tls.hpp"
 
+#include <fcntl.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <memory>
 #include <stdexcept>
@@ -61,23 +69,238 @@ namespace detail {
 inline constexpr std::int64_t dump_after_ns = 10'000'000'000;  // docs/reference.md, "Runtime": dump after 10 s of waiting at shutdown
 
 // ---------------------------------------------------------------------------
-// checkdead (Go: checkdead). Called with s->lock held whenever an M goes idle:
-// if no M is running, no plain thread is inside a goro call, no G is queued
-// and no timer is pending, every goroutine is parked on a goro object for
-// good. run() is woken to report it (it builds the dump: nothing can change now).
+// checkdead (Go: checkdead): is every goroutine of a run() runtime asleep for
+// good? The rule (docs/reference.md, "Runtime": deadlock detection) is that a
+// correct program never gets deadlock_error. The goroutines of s are asleep
+// for good when both hold:
+//   1. no M of s is running (none in blocking<> either), no G is queued, no
+//      timer is pending and no G waits on an fd (all_asleep_locked: a few
+//      loads, on the path of every M going idle);
+//   2. no thread of the process could still ready one of them: no plain thread
+//      is inside a goro call (plain_threads_in_goro; it also counts sysmon
+//      while it readies what it fired or polled), and possible_wakers finds
+//      none in /proc/self/task. Possible wakers: a thread goro did not create
+//      (a std::thread of the program, another run's caller: it may wake a
+//      goroutine at any time, from outside any goro call too), and the Ms and
+//      sysmon of another runtime (another run, the default runtime) while that
+//      runtime may still run a goroutine (runtime_may_run). Not wakers: the Ms
+//      and sysmon of s (goro_thread_registry, sched.hpp, knows every runtime's
+//      threads), the thread blocked in run() (s->run_tid), the threads of an
+//      idle runtime, and TSan's own thread (blocks_every_signal).
+//      Step 2 is taken only when step 1 holds.
+// Why the scan is enough: a thread that is not an M of s queues the goroutine
+// it readies under s->lock, held here, so a waker is still alive at the scan,
+// and a thread started later has a parent alive now. 1 without 2 holds the
+// report back (dead_held_since): no M may go idle again when the last waker
+// leaves without waking anyone, so sysmon re-checks every checkdead_recheck_ns
+// (checkdead_recheck) and reports the deadlock then. A plain thread feeding a
+// channel in a tight loop makes nearly every M idle look like step 1, so the
+// M-idle path scans at most once per checkdead_recheck_ns and otherwise leaves
+// the scan to sysmon: a skipped scan only delays a report. A deadlock held back
+// dead_held_report_ns with no goroutine run in between is printed once, with
+// the number of possible wakers (docs/reference.md, "Messages written to
+// stderr"), and goro keeps waiting. Called with s->lock held whenever an M goes
+// idle (stopm, stoplockedm); run() is woken to report a deadlock (it builds the
+// dump: nothing can change now).
+
+inline constexpr std::int64_t dead_held_report_ns = 10'000'000'000;  // docs/reference.md, "Runtime"
+
+// all_asleep_locked: step 1. Requires s->lock.
+inline bool all_asleep_locked(sched_t* s) noexcept {
+  if (s->mcount - s->nmidle - s->nmidlelocked > 0) return false;
+  if (s->runq_size.load(std::memory_order_relaxed) != 0) return false;
+  for (p* pp : s->allp)
+    if (!pp->runq.empty()) return false;
+  // Timers and fd waiters are read seq_cst (timers_earliest is) and before
+  // plain_threads_in_goro (step 2): sysmon fires timers and polls inside a
+  // plain_call_scope, and a checker that sees the timer or the waiter gone
+  // must then see sysmon counted.
+  if (timers_earliest(s) != no_timer) return false;
+  if (s->netpoll_waiters.load(std::memory_order_seq_cst) > 0) return false;  // an fd event may wake someone
+  return true;
+}
+
+// runtime_may_run: whether another runtime r may still run a goroutine (and
+// so wake one of ours): a P of r in use, a G queued, a timer pending, an fd
+// waited on, or any live goroutine (a parked one runs again when something
+// wakes it, or when its run unwinds it). The activity is read before the
+// count, which could miss a goroutine that starts and ends meanwhile. Any
+// thread; r stays alive while its threads are in goro_thread_registry.
+inline bool runtime_may_run(sched_t* r) noexcept {
+  if (timers_earliest(r) != no_timer || r->netpoll_waiters.load(std::memory_order_seq_cst) > 0 ||
+      r->runq_size.load(std::memory_order_seq_cst) != 0)
+    return true;
+  for (p* pp : r->allp)
+    if (pp->status.load(std::memory_order_acquire) != p_idle) return true;
+  return live_goroutines(r) > 0;
+}
+
+// list_threads appends the tids of the process's threads (/proc/self/task).
+// false if it cannot be read. A 64 KiB buffer takes about 2,700 threads per
+// getdents64 call: one call walks the kernel's thread list in one pass.
+inline bool list_threads(std::vector<pid_t>& out) {
+  int fd = ::open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return false;
+  std::vector<char> buf(64 * 1024);
+  bool ok = true;
+  for (;;) {
+    long n = ::syscall(SYS_getdents64, fd, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      ok = n == 0;
+      break;
+    }
+    // struct linux_dirent64 { u64 d_ino; s64 d_off; u16 d_reclen; u8 d_type; char d_name[]; }
+    for (long off = 0; off + 19 < n;) {
+      const char* d = buf.data() + off;
+      unsigned short reclen;
+      std::memcpy(&reclen, d + 16, sizeof reclen);
+      if (reclen == 0) break;
+      long tid = 0;
+      const char* name = d + 19;
+      for (; *name >= '0' && *name <= '9'; ++name) tid = tid * 10 + (*name - '0');
+      if (*name == '\0' && tid > 0) out.push_back(static_cast<pid_t>(tid));  // skips "." and ".."
+      off += reclen;
+    }
+  }
+  ::close(fd);
+  return ok;
+}
+
+// blocks_every_signal: whether thread tid blocks every signal it can, as
+// TSan's own thread does (it starts one with the first pthread_create, with
+// every signal blocked, and it carries no telling name: docs/design.md,
+// "Toolchain notes"). TSan builds only; false if it cannot be read.
+inline bool blocks_every_signal(pid_t tid) noexcept {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/self/task/%d/status", static_cast<int>(tid));
+  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[4096];
+  std::size_t len = 0;
+  for (;;) {
+    ssize_t r = ::read(fd, buf + len, sizeof buf - 1 - len);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    len += static_cast<std::size_t>(r);
+    if (len == sizeof buf - 1) break;
+  }
+  ::close(fd);
+  buf[len] = '\0';
+  const char* at = std::strstr(buf, "\nSigBlk:");
+  if (at == nullptr) return false;
+  std::uint64_t mask = std::strtoull(at + 8, nullptr, 16);
+  constexpr std::uint64_t every = 0x3ffbfeffull;  // signals 1-30, except SIGKILL (9) and SIGSTOP (19), which cannot be blocked
+  return (mask & every) == every;
+}
+
+// possible_wakers counts the threads that could still ready a goroutine of s
+// (step 2 of checkdead); 1 when it cannot tell (no /proc: a deadlock is then
+// held back for good). Requires s->lock (taken before the registry's lock).
+inline int possible_wakers(sched_t* s) noexcept {
+  int saved_errno = errno;
+  int n = 0;
+  try {
+    std::vector<pid_t> tids;
+    if (!list_threads(tids)) {
+      n = 1;
+    } else {
+      goro_threads& r = goro_thread_registry();
+      rt_lock_guard lk(r.lock);
+      r.forget_parent_locked();
+      // TSan's thread: it exists from the first pthread_create on (sysmon's
+      // at the latest). A program's thread may block every signal too, so
+      // one such thread at most is TSan's. (ASan starts a thread only with
+      // options like hard_rss_limit_mb; it cannot be told from a program's,
+      // so it counts: the report is held back.)
+      bool sanitizer_seen = !GORO_TSAN;
+      for (pid_t tid : tids) {
+        if (tid == s->run_tid) continue;
+        auto it = r.tids.find(tid);
+        if (it != r.tids.end()) {
+          if (it->second != s && runtime_may_run(it->second)) ++n;
+          continue;
+        }
+        if (!sanitizer_seen && blocks_every_signal(tid)) {
+          sanitizer_seen = true;
+          continue;
+        }
+        ++n;
+      }
+    }
+  } catch (...) {  // std::bad_alloc: cannot tell
+    n = 1;
+  }
+  errno = saved_errno;
+  return n;
+}
+
+// goroutine_switches: switches into goroutines of s so far (a held-back
+// deadlock whose count moved was not asleep all along).
+inline std::uint64_t goroutine_switches(sched_t* s) noexcept {
+  std::uint64_t n = 0;
+  for (p* pp : s->allp) n += pp->scheduled.load(std::memory_order_relaxed);
+  return n;
+}
+
+// checkdead_step2_locked: step 1 holds; hold the report back or make it.
+// force: scan now (sysmon), else at most once per checkdead_recheck_ns.
+inline void checkdead_step2_locked(sched_t* s, bool force) noexcept {
+  std::int64_t now = nanotime();
+  if (s->dead_held_since.load(std::memory_order_relaxed) == 0) {
+    s->dead_held_since.store(now, std::memory_order_relaxed);
+    s->dead_held_progress = goroutine_switches(s);
+  }
+  bool in_goro = plain_threads_in_goro.load(std::memory_order_seq_cst) > 0;
+  if (!force && (in_goro || (s->dead_last_scan != 0 && now - s->dead_last_scan < checkdead_recheck_ns))) return;
+  s->dead_last_scan = now;
+  int n = possible_wakers(s);
+  // Confirm a zero: a thread that exits while the directory is read in
+  // several calls can hide another.
+  if (n == 0 && !in_goro) n = possible_wakers(s);
+  s->dead_wakers = n;
+  if (n > 0 || in_goro || plain_threads_in_goro.load(std::memory_order_seq_cst) > 0) return;
+  s->dead_held_since.store(0, std::memory_order_relaxed);
+  s->deadlocked.store(true, std::memory_order_release);
+  s->done.wakeup();
+}
+
 inline void checkdead_locked(sched_t* s) noexcept {
   if (s->is_default || s->main_done.load(std::memory_order_relaxed) || s->deadlocked.load(std::memory_order_relaxed) ||
       s->exiting.load(std::memory_order_relaxed))
     return;
-  if (s->mcount - s->nmidle - s->nmidlelocked > 0) return;
-  if (plain_threads_in_goro.load(std::memory_order_seq_cst) > 0) return;
-  if (s->runq_size.load(std::memory_order_relaxed) != 0) return;
-  for (p* pp : s->allp)
-    if (!pp->runq.empty()) return;
-  if (timers_earliest(s) != no_timer) return;
-  if (s->netpoll_waiters.load(std::memory_order_acquire) > 0) return;  // an fd event may wake someone
-  s->deadlocked.store(true, std::memory_order_release);
-  s->done.wakeup();
+  if (!all_asleep_locked(s)) return;
+  checkdead_step2_locked(s, false);
+}
+
+// checkdead_recheck: sysmon, every checkdead_recheck_ns while a deadlock is
+// held back (dead_held_since set). Prints the report of a deadlock held back
+// for dead_held_report_ns, once.
+inline void checkdead_recheck(sched_t* s) {
+  int wakers = 0;
+  {
+    rt_lock_guard lk(s->lock);
+    if (s->main_done.load(std::memory_order_relaxed) || s->deadlocked.load(std::memory_order_relaxed) ||
+        s->exiting.load(std::memory_order_relaxed) || !all_asleep_locked(s)) {
+      s->dead_held_since.store(0, std::memory_order_relaxed);  // an M idle later checks again
+      return;
+    }
+    std::uint64_t switches = goroutine_switches(s);
+    if (switches != s->dead_held_progress) {  // a goroutine ran since: asleep again only now
+      s->dead_held_since.store(nanotime(), std::memory_order_relaxed);
+      s->dead_held_progress = switches;
+    }
+    checkdead_step2_locked(s, true);
+    std::int64_t since = s->dead_held_since.load(std::memory_order_relaxed);
+    if (since == 0 || s->dead_held_dumped || nanotime() - since < dead_held_report_ns) return;
+    s->dead_held_dumped = true;
+    wakers = s->dead_wakers;
+  }
+  char head[96];
+  int len = std::snprintf(head, sizeof head, "goro: all goroutines are asleep while %d other thread(s) exist\n\n", wakers);
+  std::string d(head, static_cast<std::size_t>(len > 0 ? len : 0));
+  d += goroutine_dump(s);
+  write_err(d.c_str(), d.size());
 }
 
 // ---------------------------------------------------------------------------
@@ -146,6 +369,7 @@ inline sched_t::sched_t(const config& c, bool dflt) : cfg(c), is_default(dflt), 
   }
   for (unsigned i = cfg.procs; i-- > 0;) pidleput_locked(this, allp[i]);
   if constexpr (!deterministic) {  // one thread runs everything: no sysmon, no dumps from signals
+    if (!dflt) run_tid = current_tid();  // checkdead: the thread about to block in run() wakes nobody
     std::string trace = debug_setting("schedtrace");
     if (!trace.empty()) schedtrace_ns = std::max(1L, std::atol(trace.c_str())) * 1'000'000;
     if (debug_setting("sigquit") == "1") install_sigquit_dump();
@@ -154,6 +378,9 @@ inline sched_t::sched_t(const config& c, bool dflt) : cfg(c), is_default(dflt), 
 }
 
 inline sched_t::~sched_t() {
+  // A plain thread (or another runtime's M) that readied the last goroutine
+  // may still be in its wakep (park.hpp, ready): a few instructions.
+  while (foreign_readies.load(std::memory_order_acquire) != 0) std::this_thread::yield();
   delete np.load(std::memory_order_relaxed);
   for (p* pp : allp) {
     pool->put(pp->gfree, pp->ngfree);

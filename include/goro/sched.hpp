@@ -9,7 +9,9 @@
 //                      (on g0); locked Ms; run_pending, the arriving side of
 //                      every switch
 //   goroutines         newproc, g_entry, goexit
-//   Ms                 mstart, the g0 loop; current_sched / default_sched
+//   Ms                 goro_thread_registry (every runtime's threads, for
+//                      checkdead), mstart, the g0 loop; current_sched /
+//                      default_sched
 // Elsewhere: the runtime's state (schedt.hpp), the g cache (gcache.hpp), the
 // scheduler's timers (sched_timers.hpp), sysmon (sysmon.hpp), the park/ready
 // seam that everything above the scheduler calls (park.hpp), start-up,
@@ -58,8 +60,11 @@
 #include <new>
 #include <string>
 #include <tuple>
+#include <sys/syscall.h>
+#include <sys/types.h>
 #include <type_traits>
 #include <unistd.h>
+#include <unordered_map>
 #include <utility>
 
 namespace goro {
@@ -941,8 +946,61 @@ inline void stack_bounds_of_thread(void** lo, std::size_t* size) noexcept {
   }
 }
 
+// ---------------------------------------------------------------------------
+// goro's own threads. checkdead (run.hpp) must tell the threads that could
+// still wake a goroutine from goro's own, which carry no telling name: every
+// M and sysmon of every runtime (the default runtime's too) records its tid
+// here, with its runtime, for as long as it runs.
+
+inline pid_t current_tid() noexcept { return static_cast<pid_t>(::syscall(SYS_gettid)); }
+
+struct goro_threads {
+  rt_mutex lock;
+  pid_t pid = 0;                               // lock: the process the entries belong to
+  std::unordered_map<pid_t, sched_t*> tids;    // lock: tid -> its runtime
+  // forget_parent drops the entries a forked child inherited (their threads
+  // are the parent's). Requires lock.
+  void forget_parent_locked() {
+    pid_t self = ::getpid();
+    if (pid != self) {
+      tids.clear();
+      pid = self;
+    }
+  }
+};
+
+// goro_thread_registry: process-wide, never destroyed (the default runtime's
+// threads outlive static destructors).
+inline goro_threads& goro_thread_registry() {
+  static goro_threads* r = new goro_threads;
+  return *r;
+}
+
+// goro_thread_scope records the calling thread as s's for its lifetime. The
+// first and last thing an M (mstart) or sysmon does.
+class goro_thread_scope {
+ public:
+  explicit goro_thread_scope(sched_t* s) : tid_(current_tid()) {
+    goro_threads& r = goro_thread_registry();
+    rt_lock_guard lk(r.lock);
+    r.forget_parent_locked();
+    r.tids[tid_] = s;
+  }
+  ~goro_thread_scope() {
+    goro_threads& r = goro_thread_registry();
+    rt_lock_guard lk(r.lock);
+    r.tids.erase(tid_);
+  }
+  goro_thread_scope(const goro_thread_scope&) = delete;
+  goro_thread_scope& operator=(const goro_thread_scope&) = delete;
+
+ private:
+  pid_t tid_;
+};
+
 // mstart is an M's thread: the g0 loop (Go: mstart / schedule on g0).
 inline void mstart(m* mp) {
+  goro_thread_scope mine(mp->sched);
   set_tls_m(mp);
   alt_stack sigstack;
   void* lo;

@@ -25,6 +25,7 @@
 #include <new>
 #include <pthread.h>
 #include <string>
+#include <sys/types.h>
 #include <type_traits>
 #include <vector>
 
@@ -242,10 +243,23 @@ struct sched_t {
 
   // Run and shutdown state.
   note done;                        // run()'s caller sleeps here
+  pid_t run_tid = 0;                // immutable: the thread blocked in run() (0 in the default runtime)
   std::atomic<bool> main_done{false};
   std::atomic<bool> deadlocked{false};
+  // A deadlock held back by threads that could still wake a goroutine (see
+  // checkdead in run.hpp). dead_held_since: nanotime() when the goroutines
+  // last fell asleep with such threads around, 0 when not held back; written
+  // under lock, read by sysmon as a hint.
+  std::atomic<std::int64_t> dead_held_since{0};
+  std::uint64_t dead_held_progress = 0;  // lock: switches into goroutines (p::scheduled) as of dead_held_since
+  std::int64_t dead_last_scan = 0;       // lock: nanotime() of the last look at the process's threads
+  std::int32_t dead_wakers = 0;          // lock: how many it found
+  bool dead_held_dumped = false;         // lock: the 10 s report was printed
   std::atomic<bool> exiting{false}; // see "Unwinding at shutdown" (run.hpp)
   std::exception_ptr main_exception;  // written by the main goroutine before main_done
+  // Threads that are not Ms of this runtime inside ready() (park.hpp) for one of
+  // its goroutines: ~sched_t waits until none is.
+  std::atomic<std::int32_t> foreign_readies{0};
   // Deterministic mode: the seeded scheduler's state, set by det_run before
   // any goroutine; nullptr in threaded mode (see det_hooks.hpp).
   det_state* det = nullptr;

@@ -13,7 +13,10 @@
 //   - marks Ps whose G has run for over 10 ms without a schedule: that G
 //     yields at its next safe point (safe_point, park.hpp);
 //   - polls the netpoller if nobody has for 10 ms;
-//   - fires timers no M ran in time (sysmon_run_timers, sched_timers.hpp).
+//   - fires timers no M ran in time (sysmon_run_timers, sched_timers.hpp);
+//   - every 100 ms while checkdead holds a deadlock back because other
+//     threads could still wake a goroutine, checks it again
+//     (checkdead_recheck, run.hpp).
 #ifndef GORO_DETAIL_SYSMON_HPP
 #define GORO_DETAIL_SYSMON_HPP
 
@@ -43,6 +46,7 @@ inline constexpr std::int64_t sysmon_max_sleep_ns = 10'000'000;      // Go: 10 m
 inline constexpr std::int64_t force_preempt_ns = 10'000'000;         // Go: forcePreemptNS
 inline constexpr std::int64_t netpoll_stale_ns = 10'000'000;         // Go: sysmon polls after 10 ms
 inline constexpr std::int64_t sysmon_deep_sleep_ns = 1'000'000;      // a sleep this long is cut short by sysmon_kick
+inline constexpr std::int64_t checkdead_recheck_ns = 100'000'000;    // a held-back deadlock is checked again this often (run.hpp)
 
 // sysmon_kick: the caller's goroutine just entered blocking<handoff_lazy>.
 // If sysmon is in a long sleep (it backs off to 10 ms when idle), wake it and
@@ -121,6 +125,7 @@ inline bool retake(sched_t* s, std::int64_t now, std::vector<sysmon_rec>& recs) 
 }
 
 inline std::string goroutine_dump(sched_t* s);  // run.hpp
+inline void checkdead_recheck(sched_t* s);       // run.hpp
 
 // schedtrace prints Go's SCHED line ($GORO_DEBUG=schedtrace=MS).
 inline void schedtrace(sched_t* s, std::int64_t now) {
@@ -146,9 +151,11 @@ inline void schedtrace(sched_t* s, std::int64_t now) {
 }
 
 inline void sysmon(sched_t* s) {
+  goro_thread_scope mine(s);
   std::vector<sysmon_rec> recs(s->allp.size());
   std::int64_t delay = sysmon_min_sleep_ns;
   std::int64_t last_trace = nanotime();
+  std::int64_t last_recheck = 0;
   int idle = 0;
   while (!s->sysmon_stop.load(std::memory_order_acquire)) {
     if (idle == 0) delay = sysmon_min_sleep_ns;
@@ -181,6 +188,12 @@ inline void sysmon(sched_t* s) {
       injectglist(s, np->poll(0));
     }
     sysmon_run_timers(s, now);
+    // A deadlock held back by threads that could still wake a goroutine: no
+    // M goes idle again if the last of them leaves without waking anyone.
+    if (s->dead_held_since.load(std::memory_order_relaxed) != 0 && now - last_recheck >= checkdead_recheck_ns) {
+      last_recheck = now;
+      checkdead_recheck(s);
+    }
     idle = (retake(s, now, recs) || kicked) ? 0 : idle + 1;  // kicked: short rounds until the P is retaken
     if (s->schedtrace_ns > 0 && delay > s->schedtrace_ns * 1000) delay = s->schedtrace_ns * 1000;
   }
