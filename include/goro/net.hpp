@@ -351,10 +351,20 @@ class conn {
 
   // Deadlines (Go: SetDeadline): an operation blocked or started after t
   // throws timeout_error; a t in the past wakes the ones blocked now.
-  // clock::time_point::max() means no deadline.
-  void set_deadline(clock::time_point t) { set_deadline_mask(detail::pd_mask_read | detail::pd_mask_write, t); }
-  void set_read_deadline(clock::time_point t) { set_deadline_mask(detail::pd_mask_read, t); }
-  void set_write_deadline(clock::time_point t) { set_deadline_mask(detail::pd_mask_write, t); }
+  // time_point::max() means no deadline. Any duration type; a deadline
+  // beyond about 73 years saturates (park.hpp, deadline_ns).
+  template <class Dur>
+  void set_deadline(std::chrono::time_point<clock, Dur> t) {
+    set_deadline_mask(detail::pd_mask_read | detail::pd_mask_write, detail::deadline_of(t));
+  }
+  template <class Dur>
+  void set_read_deadline(std::chrono::time_point<clock, Dur> t) {
+    set_deadline_mask(detail::pd_mask_read, detail::deadline_of(t));
+  }
+  template <class Dur>
+  void set_write_deadline(std::chrono::time_point<clock, Dur> t) {
+    set_deadline_mask(detail::pd_mask_write, detail::deadline_of(t));
+  }
 
   // close wakes the goroutines blocked on this conn with closed_error, waits
   // for them to leave, then closes the fd. A second close throws closed_error.
@@ -378,9 +388,9 @@ class conn {
   friend conn dial(std::string_view addr);
   explicit conn(detail::netfd* f) noexcept : f_(f) {}
 
-  void set_deadline_mask(int mask, clock::time_point t) {
+  void set_deadline_mask(int mask, std::int64_t dl) {
     detail::fd_ref ref(f_);
-    detail::pd_set_deadline(f_->pd, mask, detail::deadline_of(t));
+    detail::pd_set_deadline(f_->pd, mask, dl);
   }
 
   // wait_connected: a non-blocking connect is in progress: wait for it and
@@ -475,8 +485,9 @@ class listener {
   // close wakes a goroutine blocked in accept with closed_error and closes the socket.
   void close() { detail::fd_close(f_); }
 
-  // set_deadline: accept's deadline (Go: TCPListener.SetDeadline).
-  void set_deadline(clock::time_point t) {
+  // set_deadline: accept's deadline (Go: TCPListener.SetDeadline); as conn's.
+  template <class Dur>
+  void set_deadline(std::chrono::time_point<clock, Dur> t) {
     detail::fd_ref ref(f_);
     detail::pd_set_deadline(f_->pd, detail::pd_mask_read, detail::deadline_of(t));
   }
