@@ -1609,14 +1609,20 @@ struct timer_heap {
 
   // run_due_locked fires every timer due by now, in (when, seq) order; a
   // periodic one is re-armed first (at the next multiple of its period after
-  // now: ticks missed are dropped, as in Go). Returns how many fired.
+  // now: ticks missed are dropped, as in Go; saturated below no_timer, and not
+  // re-armed at all if that is not after now, which only a clock that jumped
+  // there, the deterministic one, can reach). Returns how many fired.
   // Requires lock; f runs with it held.
   std::size_t run_due_locked(std::int64_t now) {
     std::size_t fired = 0;
     while (!heap.empty() && heap.front().when <= now) {
       rtimer* t = heap.front().t;
-      if (t->period > 0) {
-        t->when += t->period * (1 + (now - t->when) / t->period);
+      std::int64_t step = 0, next = 0;
+      if (t->period > 0 && (__builtin_mul_overflow(t->period, 1 + (now - t->when) / t->period, &step) ||
+                            __builtin_add_overflow(t->when, step, &next) || next >= no_timer))
+        next = no_timer - 1;
+      if (t->period > 0 && next > now) {
+        t->when = next;
         t->seq = seq++;
         heap.front().when = t->when;
         heap.front().seq = t->seq;
@@ -4077,6 +4083,7 @@ inline sched_t* current_sched() {
 #define GORO_DETAIL_PARK_HPP
 
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <stdexcept>
@@ -4355,25 +4362,47 @@ inline void timer_sleep(std::int64_t when) {
       &t, park_opts{[](g* gp, void* tp) noexcept { return timer_del(gp->sched, static_cast<rtimer*>(tp)); }, &t});
 }
 
-// to_ns: a duration in ns, saturated so that nanotime() + it cannot overflow.
+// Durations and deadlines saturate (docs/reference.md, "Time"): every API
+// that takes one is a template over the caller's duration or time point type,
+// so that no value overflows in a conversion before it reaches these helpers.
+// A delay of max_delay_ns or more means "never": about 73 years, far beyond a
+// process's life, yet small enough that nanotime() + it, and a ticker's next
+// firing after it, cannot overflow (the deterministic clock may jump there).
+inline constexpr std::int64_t max_delay_ns = INT64_MAX / 4;
+
+// to_ns: a duration in ns, rounded up, in [0, max_delay_ns]. Any Rep and
+// Period: the range check is in doubles (NaN counts as zero), so the exact
+// conversion runs only on values that fit.
 template <class Rep, class Period>
 std::int64_t to_ns(std::chrono::duration<Rep, Period> d) noexcept {
   using namespace std::chrono;
-  if (d <= d.zero()) return 0;
-  constexpr auto cap = duration<double>(100.0 * 365 * 24 * 3600);  // 100 years
-  if (duration<double>(d) >= cap) return INT64_MAX / 4;
-  return ceil<nanoseconds>(d).count();
+  if (!(d > d.zero())) return 0;
+  if (duration<double, std::nano>(d).count() >= static_cast<double>(max_delay_ns)) return max_delay_ns;
+  return std::min(ceil<nanoseconds>(d).count(), max_delay_ns);
 }
 
-// deadline_ns: a goro::clock time point as a nanotime() value.
-// Saturates: time_point::min() (or any past time) is now, and a far future
-// (time_point::max()) is to_ns's cap. t - now is computed only when t > now,
-// so it cannot overflow (now is positive: the steady clock counts from boot).
-inline std::int64_t deadline_ns(clock::time_point t) noexcept {
+// when_after: the nanotime() ns (>= 0) after now, saturated below no_timer.
+inline std::int64_t when_after(std::int64_t ns, std::int64_t now = nanotime()) noexcept {
+  return ns >= no_timer - 1 - now ? no_timer - 1 : now + ns;
+}
+
+// deadline_ns: a goro::clock time point, of any duration type, as a
+// nanotime() value. Saturates: time_point::min() (or any past time) is now,
+// and a far future (time_point::max()) is now + max_delay_ns. The exact
+// difference t - now is computed only when t is ahead by less than
+// max_delay_ns, where converting t to the common duration cannot overflow (now
+// is non-negative: the clocks count from boot or from the virtual epoch); the
+// range check is in doubles.
+template <class Dur>
+std::int64_t deadline_ns(std::chrono::time_point<clock, Dur> t) noexcept {
+  using dns = std::chrono::duration<double, std::nano>;
   clock::time_point now = clock::now();
   std::int64_t now_ns = nanotime();
+  dns ahead = dns(t.time_since_epoch()) - dns(now.time_since_epoch());
+  if (!(ahead.count() > 0)) return now_ns;
+  if (ahead.count() >= static_cast<double>(max_delay_ns)) return when_after(max_delay_ns, now_ns);
   if (t <= now) return now_ns;
-  return now_ns + to_ns(t - now);
+  return when_after(to_ns(t - now), now_ns);
 }
 
 // ---------------------------------------------------------------------------
@@ -7056,24 +7085,27 @@ class condition_variable {
   }
 
   // wait_until / wait_for: as wait, but give up at the deadline (a goro::clock
-  // time point): std::cv_status::timeout. The mutex is held again either way.
-  std::cv_status wait_until(std::unique_lock<mutex>& lk, clock::time_point deadline) {
+  // time point of any duration type): std::cv_status::timeout. The mutex is
+  // held again either way. Deadlines and durations saturate (park.hpp,
+  // deadline_ns and to_ns): time_point::max() and hours::max() wait "forever".
+  template <class Dur>
+  std::cv_status wait_until(std::unique_lock<mutex>& lk, std::chrono::time_point<clock, Dur> deadline) {
     return wait_ns(lk, detail::deadline_ns(deadline));
   }
-  template <class Pred>
-  bool wait_until(std::unique_lock<mutex>& lk, clock::time_point deadline, Pred pred) {
+  template <class Dur, class Pred>
+  bool wait_until(std::unique_lock<mutex>& lk, std::chrono::time_point<clock, Dur> deadline, Pred pred) {
+    std::int64_t dl = detail::deadline_ns(deadline);
     while (!pred())
-      if (wait_until(lk, deadline) == std::cv_status::timeout) return pred();
+      if (wait_ns(lk, dl) == std::cv_status::timeout) return pred();
     return true;
   }
-  // (A duration too large for a time point saturates: it waits "forever".)
   template <class Rep, class Period>
   std::cv_status wait_for(std::unique_lock<mutex>& lk, std::chrono::duration<Rep, Period> d) {
-    return wait_ns(lk, detail::nanotime() + detail::to_ns(d));
+    return wait_ns(lk, detail::when_after(detail::to_ns(d)));
   }
   template <class Rep, class Period, class Pred>
   bool wait_for(std::unique_lock<mutex>& lk, std::chrono::duration<Rep, Period> d, Pred pred) {
-    std::int64_t deadline = detail::nanotime() + detail::to_ns(d);
+    std::int64_t deadline = detail::when_after(detail::to_ns(d));
     while (!pred())
       if (wait_ns(lk, deadline) == std::cv_status::timeout) return pred();
     return true;
@@ -8352,8 +8384,8 @@ struct chan_timer {
     return pending || drained;
   }
 
-  // reset re-arms at now + ns (period: 0 for timers, ns for tickers); returns
-  // what stop() would have.
+  // reset re-arms at now + ns (period: 0 for timers, ns for tickers; ns from
+  // to_ns, so at most max_delay_ns: "never"); returns what stop() would have.
   bool reset(std::int64_t ns, std::int64_t period) {
     rt_lock_guard own(mu);
     bool active;
@@ -8365,7 +8397,7 @@ struct chan_timer {
     }
     // Not pending and drained: nothing can fire it until it is added again,
     // to the caller's heap (another lock: two heap locks are never nested).
-    t.when = nanotime() + ns;
+    t.when = when_after(ns);
     t.period = period;
     timer_add(s, &t);
     return active;
@@ -8385,7 +8417,7 @@ void sleep_for(std::chrono::duration<Rep, Period> d) {
     std::this_thread::sleep_for(d);
     return;
   }
-  detail::timer_sleep(detail::nanotime() + detail::to_ns(d));
+  detail::timer_sleep(detail::when_after(detail::to_ns(d)));
 }
 
 // sleep_until parks the calling goroutine until t (on t's clock). It
@@ -8410,17 +8442,20 @@ void sleep_until(std::chrono::time_point<Clock, Dur> t) {
 }
 
 // timer: Go's time.Timer with Go 1.23 semantics (see the file comment). The
-// timer is stopped when the object is destroyed.
+// timer is stopped when the object is destroyed. Durations are templates and
+// saturate as sleep_for's do: hours::max() never fires (docs/reference.md,
+// "Duration parameters").
 class timer {
  public:
-  explicit timer(clock::duration d) : ch_(1) {
+  template <class Rep, class Period>
+  explicit timer(std::chrono::duration<Rep, Period> d) : ch_(1) {
     detail::rt_region rt;
     detail::sched_point();
     st_->s = detail::current_sched();
     st_->c = detail::chan_ptr(ch_);
     st_->t.arg = st_.get();
     st_->t.f = &detail::chan_timer::fire;
-    st_->t.when = detail::nanotime() + detail::to_ns(d);
+    st_->t.when = detail::when_after(detail::to_ns(d));
     detail::timer_add(st_->s, &st_->t);
   }
   ~timer() {
@@ -8441,7 +8476,8 @@ class timer {
   }
 
   // reset re-arms the timer to fire d from now; returns what stop would have.
-  bool reset(clock::duration d) {
+  template <class Rep, class Period>
+  bool reset(std::chrono::duration<Rep, Period> d) {
     detail::rt_region rt;
     detail::sched_point();
     return st_->reset(detail::to_ns(d), 0);
@@ -8453,10 +8489,12 @@ class timer {
 };
 
 // ticker: Go's time.Ticker: delivers the time every d (a slow receiver misses
-// ticks). d must be positive (std::invalid_argument otherwise, Go panics).
+// ticks). d must be positive (std::invalid_argument otherwise, Go panics); a d
+// that saturates (hours::max()) never ticks.
 class ticker {
  public:
-  explicit ticker(clock::duration d) : ch_(1) {
+  template <class Rep, class Period>
+  explicit ticker(std::chrono::duration<Rep, Period> d) : ch_(1) {
     detail::rt_region rt;
     detail::sched_point();
     std::int64_t ns = detail::to_ns(d);
@@ -8465,7 +8503,7 @@ class ticker {
     st_->c = detail::chan_ptr(ch_);
     st_->t.arg = st_.get();
     st_->t.f = &detail::chan_timer::fire;
-    st_->t.when = detail::nanotime() + ns;
+    st_->t.when = detail::when_after(ns);
     st_->t.period = ns;
     detail::timer_add(st_->s, &st_->t);
   }
@@ -8481,7 +8519,8 @@ class ticker {
     detail::sched_point();
     st_->stop();
   }
-  void reset(clock::duration d) {
+  template <class Rep, class Period>
+  void reset(std::chrono::duration<Rep, Period> d) {
     detail::rt_region rt;
     detail::sched_point();
     std::int64_t ns = detail::to_ns(d);
@@ -8497,7 +8536,8 @@ class ticker {
 // after: Go's time.After: a channel that receives the time once, d from now.
 // The timer belongs to the channel: when the last handle goes, the channel's
 // on_destroy hook cancels it (so `select` loops with after() do not leak).
-inline chan<clock::time_point> after(clock::duration d) {
+template <class Rep, class Period>
+chan<clock::time_point> after(std::chrono::duration<Rep, Period> d) {
   detail::rt_region rt;
   detail::sched_point();
   chan<clock::time_point> ch(1);
@@ -8507,7 +8547,7 @@ inline chan<clock::time_point> after(clock::duration d) {
   st->c = c;  // weak: the firing runs under its heap's lock, which on_destroy's timer_del takes before the channel is freed
   st->t.arg = st;
   st->t.f = &detail::chan_timer::fire;
-  st->t.when = detail::nanotime() + detail::to_ns(d);
+  st->t.when = detail::when_after(detail::to_ns(d));
   c->on_destroy_arg = st;
   c->on_destroy = [](detail::hchan* h) noexcept {
     auto* ct = static_cast<detail::chan_timer*>(h->on_destroy_arg);
@@ -8985,8 +9025,12 @@ inline void pd_prepare(poll_desc* pd, int mode) {
   if (dl != no_timer && dl <= nanotime()) throw timeout_error();
 }
 
-inline std::int64_t deadline_of(clock::time_point t) noexcept {
-  return t == clock::time_point::max() ? no_timer : deadline_ns(t);
+// deadline_of: a deadline argument as a nanotime() value: no_timer for
+// time_point::max() (of the caller's duration type: no deadline), else
+// saturated as deadline_ns does.
+template <class Dur>
+std::int64_t deadline_of(std::chrono::time_point<clock, Dur> t) noexcept {
+  return t == std::chrono::time_point<clock, Dur>::max() ? no_timer : deadline_ns(t);
 }
 
 // thread_wake_fd: the calling plain thread's eventfd (see the file comment),
@@ -9330,11 +9374,10 @@ inline int io_close(int fd) {
   return e;
 }
 
-// io_wait: io::wait_readable / wait_writable.
-inline void io_wait(int fd, int mode, clock::time_point deadline) {
+// io_wait: io::wait_readable / wait_writable (dl: from deadline_of).
+inline void io_wait(int fd, int mode, std::int64_t dl) {
   rt_region rt;  // deterministic mode under TSan (sanitizer.hpp)
   if (fd < 0) throw net::closed_error();
-  std::int64_t dl = deadline_of(deadline);
   if (!on_goroutine()) {
     pd_wait_thread(pd_get(fd, false), fd, mode, dl);
     return;
@@ -9353,14 +9396,17 @@ namespace io {
 // goroutine parks in the netpoller; a plain OS thread blocks in poll(2).
 // Edge-triggered: call it after a read returned EAGAIN. Throws
 // goro::timeout_error once deadline passes, net::closed_error if io::close
-// closes fd meanwhile.
-inline void wait_readable(int fd, clock::time_point deadline = clock::time_point::max()) {
-  detail::io_wait(fd, detail::pd_read, deadline);
+// closes fd meanwhile. The deadline may have any duration type and saturates
+// (time_point::max(): none).
+template <class Dur = clock::duration>
+void wait_readable(int fd, std::chrono::time_point<clock, Dur> deadline = clock::time_point::max()) {
+  detail::io_wait(fd, detail::pd_read, detail::deadline_of(deadline));
 }
 
 // wait_writable: as wait_readable, for writing.
-inline void wait_writable(int fd, clock::time_point deadline = clock::time_point::max()) {
-  detail::io_wait(fd, detail::pd_write, deadline);
+template <class Dur = clock::duration>
+void wait_writable(int fd, std::chrono::time_point<clock, Dur> deadline = clock::time_point::max()) {
+  detail::io_wait(fd, detail::pd_write, detail::deadline_of(deadline));
 }
 
 // close deregisters fd from the netpoller, wakes the goroutines and threads
@@ -9383,16 +9429,22 @@ inline void close(int fd) {
 // goro/net.hpp — TCP on the netpoller: goro::net::conn, listener, listen,
 // dial (Go: net's TCPConn / TCPListener over internal/poll.FD).
 //
-// netfd is Go's poll.FD with its fdMutex simplified: a reference count and a
-// closing bit in one atomic word. Every operation holds a reference while it
-// runs (incref fails with closed_error once closing is set); the conn or
-// listener object holds one more, its owner's. close() sets closing, wakes
-// the operations blocked in the netpoller (pd_evict: they throw
-// closed_error), waits until only the owner's reference is left, and closes
-// the fd: so the fd number is released only after every operation on it has
-// returned, and cannot be reused under a late read (Go: fd.Close's csema).
-// The destructor of a conn that was not closed does the same without
-// waiting: the last reference closes the fd and frees the netfd.
+// netfd is Go's poll.FD with its fdMutex simplified: one atomic word holds a
+// closing bit, a bit for a close() in progress, a bit for the owner (the conn
+// or listener object) and a count of the operations in progress. Every
+// operation counts itself while it runs (fd_ref; it fails with closed_error
+// once closing is set). close() sets closing and its own bit, wakes the
+// operations blocked in the netpoller (pd_evict: they throw closed_error),
+// waits until the last has left (Go: fd.Close's csema), and closes the fd: so
+// the fd number is released only after every operation on it has returned,
+// and cannot be reused under a late read. Its bit keeps the netfd alive until
+// close() returns, even when the owner is destroyed meanwhile, which the
+// cancelled goroutine may do as soon as its call has returned (the README's
+// pattern: one goroutine closes a conn to cancel another's read). The
+// destructor of a conn that was not closed sets closing and wakes the
+// operations without waiting. Whoever leaves the word with no holder (no
+// operation, no owner, no close() in progress) frees the netfd, closing the fd
+// first unless close() did: the fd is closed exactly once.
 //
 // Writes are serialized by a goro::mutex (one write() is never interleaved
 // with another's bytes); reads need no lock (each read returns what it got).
@@ -9418,6 +9470,7 @@ inline void close(int fd) {
 #include <string_view>
 #include <sys/socket.h>
 #include <system_error>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -9567,13 +9620,22 @@ inline void pd_forget(int fd) {
 }
 
 // netfd: a socket shared by a conn or listener and the operations running on
-// it. See the file comment.
+// it. See the file comment. state packs who holds it: the closing bit (no
+// new operation may start), the closer bit (a close() is in progress), the
+// owner bit (the conn or listener object) and the number of operations in
+// progress. Whoever's atomic step leaves state == closing (no holder left) frees
+// it, closing fd first unless close() did (fd_closed).
 struct netfd {
+  static constexpr std::uint64_t closing = 1;  // close() or the owner's release began
+  static constexpr std::uint64_t closer = 2;   // a close() is in progress: it keeps the netfd alive
+  static constexpr std::uint64_t owner = 4;    // the conn or listener still holds it
+  static constexpr std::uint64_t op = 8;       // one operation in progress (state / op of them)
+
   int fd;
   poll_desc* pd;
-  std::atomic<std::uint64_t> state{2};  // bit 0: closing; bits 1..: references (the owner's included)
+  std::atomic<std::uint64_t> state{owner};
   std::atomic<std::uint32_t> csema{0};  // close() waits here for the last operation to leave
-  bool fd_closed = false;               // close() has closed fd (with only the owner's reference left)
+  bool fd_closed = false;               // close() has closed fd; written before it drops the closer bit
   goro::mutex wmu;                      // serializes writes
   std::string laddr, raddr;
 
@@ -9595,19 +9657,23 @@ inline void fd_incref(netfd* f) {
   if (f == nullptr) throw net::closed_error();
   std::uint64_t old = f->state.load(std::memory_order_relaxed);
   do {
-    if ((old & 1) != 0) throw net::closed_error();
-  } while (!f->state.compare_exchange_weak(old, old + 2, std::memory_order_acquire, std::memory_order_relaxed));
+    if ((old & netfd::closing) != 0) throw net::closed_error();
+  } while (!f->state.compare_exchange_weak(old, old + netfd::op, std::memory_order_acquire, std::memory_order_relaxed));
 }
 
+// fd_destroy: nothing holds f any more (state == closing): close fd unless
+// close() did, and free f.
 inline void fd_destroy(netfd* f) noexcept {
   if (!f->fd_closed) io_close(f->fd);
   delete f;
 }
 
+// fd_decref: an operation leaves. The last one out wakes a close() waiting for
+// it, or, with no close() in progress and the owner gone, frees f.
 inline void fd_decref(netfd* f) noexcept {
-  std::uint64_t now = f->state.fetch_sub(2, std::memory_order_acq_rel) - 2;
-  if (now == 1) fd_destroy(f);                   // closing, no reference left
-  else if (now == 3) semrelease(&f->csema);      // closing, one left: wake close() (if it waits)
+  std::uint64_t now = f->state.fetch_sub(netfd::op, std::memory_order_acq_rel) - netfd::op;
+  if (now == netfd::closing) fd_destroy(f);
+  else if ((now & ~netfd::owner) == (netfd::closing | netfd::closer)) semrelease(&f->csema);  // f lives until close() drops its bit
 }
 
 // fd_ref: an operation's reference (throws closed_error if f is closing).
@@ -9622,31 +9688,60 @@ class fd_ref {
   netfd* f_;
 };
 
-// fd_close: close(): see the file comment. Throws closed_error if already closed.
+// fd_close_done: close() drops its closer bit; frees f if the owner has gone
+// meanwhile and no operation is left.
+inline void fd_close_done(netfd* f) noexcept {
+  std::uint64_t now = f->state.fetch_and(~netfd::closer, std::memory_order_acq_rel) & ~netfd::closer;
+  if (now == netfd::closing) fd_destroy(f);
+}
+
+// fd_close: close(): see the file comment. Throws closed_error if already
+// closed. The closer bit keeps f alive to the end, even once the owner has
+// gone: the goroutine whose call close() cancels may leave its scope, and
+// destroy the conn, as soon as that call returns (issue 13).
 inline void fd_close(netfd* f) {
   if (f == nullptr) throw net::closed_error();
   std::uint64_t old = f->state.load(std::memory_order_relaxed);
   do {
-    if ((old & 1) != 0) throw net::closed_error();
-  } while (!f->state.compare_exchange_weak(old, old | 1, std::memory_order_acq_rel, std::memory_order_relaxed));
-  if ((old >> 1) > 1) {
-    pd_evict(f->pd);
-    semacquire(&f->csema, wait_reason::semacquire);
+    if ((old & netfd::closing) != 0) throw net::closed_error();
+  } while (!f->state.compare_exchange_weak(old, old | netfd::closing | netfd::closer, std::memory_order_acq_rel,
+                                           std::memory_order_relaxed));
+  if (old >= netfd::op) {  // operations in flight: wake them, wait until the last has left
+    try {
+      pd_evict(f->pd);
+      semacquire(&f->csema, wait_reason::semacquire);
+    } catch (...) {
+      // Not waited (inside blocking<>, or goroutine_exit at shutdown): hand the
+      // close over to the last holder. If no operation is left, the last one
+      // has seen the closer bit and is releasing csema: take that release
+      // (it is on its way, never parked), so that it is done with f.
+      old = f->state.load(std::memory_order_relaxed);
+      while (old >= netfd::op &&
+             !f->state.compare_exchange_weak(old, old & ~netfd::closer, std::memory_order_acq_rel, std::memory_order_relaxed)) {
+      }
+      if (old >= netfd::op) throw;  // the last operation, or the owner's release, closes fd and frees f
+      while (!cansemacquire(&f->csema)) std::this_thread::yield();
+      f->fd_closed = true;
+      io_close(f->fd);
+      fd_close_done(f);
+      throw;
+    }
   }
-  // Only the owner's reference is left: nobody else touches fd now.
+  // No operation is left, and none can start: nobody else touches fd now.
   f->fd_closed = true;
   int e = io_close(f->fd);
+  fd_close_done(f);
   if (e != 0) throw net_error(e, "goro::net: close");
 }
 
-// fd_release: the owner goes away (destructor, move-assignment).
+// fd_release: the owner goes away (destructor, move-assignment): as close(),
+// without waiting: the last holder closes fd and frees f.
 inline void fd_release(netfd* f) noexcept {
   if (f == nullptr) return;
-  std::uint64_t old = f->state.load(std::memory_order_relaxed);
-  while ((old & 1) == 0 && !f->state.compare_exchange_weak(old, old | 1, std::memory_order_acq_rel, std::memory_order_relaxed)) {
-  }
-  if ((old & 1) == 0 && (old >> 1) > 1) pd_evict(f->pd);  // operations still in flight: wake them
-  fd_decref(f);
+  std::uint64_t old = f->state.fetch_or(netfd::closing, std::memory_order_acq_rel);
+  if ((old & netfd::closing) == 0 && old >= netfd::op) pd_evict(f->pd);  // operations still in flight: wake them (the owner bit keeps f)
+  std::uint64_t now = f->state.fetch_and(~netfd::owner, std::memory_order_acq_rel) & ~netfd::owner;
+  if (now == netfd::closing) fd_destroy(f);
 }
 
 inline constexpr std::size_t max_rw = std::size_t{1} << 30;  // Go: maxRW
@@ -9727,10 +9822,20 @@ class conn {
 
   // Deadlines (Go: SetDeadline): an operation blocked or started after t
   // throws timeout_error; a t in the past wakes the ones blocked now.
-  // clock::time_point::max() means no deadline.
-  void set_deadline(clock::time_point t) { set_deadline_mask(detail::pd_mask_read | detail::pd_mask_write, t); }
-  void set_read_deadline(clock::time_point t) { set_deadline_mask(detail::pd_mask_read, t); }
-  void set_write_deadline(clock::time_point t) { set_deadline_mask(detail::pd_mask_write, t); }
+  // time_point::max() means no deadline. Any duration type; a deadline
+  // beyond about 73 years saturates (park.hpp, deadline_ns).
+  template <class Dur>
+  void set_deadline(std::chrono::time_point<clock, Dur> t) {
+    set_deadline_mask(detail::pd_mask_read | detail::pd_mask_write, detail::deadline_of(t));
+  }
+  template <class Dur>
+  void set_read_deadline(std::chrono::time_point<clock, Dur> t) {
+    set_deadline_mask(detail::pd_mask_read, detail::deadline_of(t));
+  }
+  template <class Dur>
+  void set_write_deadline(std::chrono::time_point<clock, Dur> t) {
+    set_deadline_mask(detail::pd_mask_write, detail::deadline_of(t));
+  }
 
   // close wakes the goroutines blocked on this conn with closed_error, waits
   // for them to leave, then closes the fd. A second close throws closed_error.
@@ -9754,9 +9859,9 @@ class conn {
   friend conn dial(std::string_view addr);
   explicit conn(detail::netfd* f) noexcept : f_(f) {}
 
-  void set_deadline_mask(int mask, clock::time_point t) {
+  void set_deadline_mask(int mask, std::int64_t dl) {
     detail::fd_ref ref(f_);
-    detail::pd_set_deadline(f_->pd, mask, detail::deadline_of(t));
+    detail::pd_set_deadline(f_->pd, mask, dl);
   }
 
   // wait_connected: a non-blocking connect is in progress: wait for it and
@@ -9851,8 +9956,9 @@ class listener {
   // close wakes a goroutine blocked in accept with closed_error and closes the socket.
   void close() { detail::fd_close(f_); }
 
-  // set_deadline: accept's deadline (Go: TCPListener.SetDeadline).
-  void set_deadline(clock::time_point t) {
+  // set_deadline: accept's deadline (Go: TCPListener.SetDeadline); as conn's.
+  template <class Dur>
+  void set_deadline(std::chrono::time_point<clock, Dur> t) {
     detail::fd_ref ref(f_);
     detail::pd_set_deadline(f_->pd, detail::pd_mask_read, detail::deadline_of(t));
   }

@@ -323,6 +323,150 @@ TEST_CASE("time: overflowing sleeps and timers never fire, negative ones fire at
   CHECK(woke.load() == 0);  // the sleepers were unwound at exit, never woken
 }
 
+// Issue 13 §3: a duration beyond goro::clock's range (hours::max(),
+// seconds::max(), 300 years) given to timer, ticker, their reset or after
+// saturates as sleep_for's does: "never". It used to overflow in the implicit
+// conversion to clock::duration, before goro saw it: the timer fired at once
+// and the ticker threw "non-positive interval". Each API with each duration:
+// nothing fires within a 50 ms window, stop() reports the timer still
+// pending, and a normal reset afterwards still fires.
+namespace {
+struct huge_duration_report {
+  int fired = 0;           // values delivered within the window (must be 0)
+  int ticker_threw = 0;    // ticker(d) or reset(d) threw (must be 0)
+  bool reset_was_active = false, stopped_pending = false, reset_stopped_pending = false;
+  bool back_to_normal = false, ticker_back_to_normal = false;
+};
+
+template <class Rep, class Period>
+huge_duration_report check_huge_duration(std::chrono::duration<Rep, Period> d) {
+  huge_duration_report r;
+  goro::timer t(d);
+  goro::timer t_reset(1h);
+  r.reset_was_active = t_reset.reset(d);
+  goro::timer t_back(d);
+  std::optional<goro::ticker> tk, tk_reset;
+  try {
+    tk.emplace(d);
+  } catch (const std::invalid_argument&) {
+    ++r.ticker_threw;
+  }
+  try {
+    tk_reset.emplace(1h);
+    tk_reset->reset(d);
+  } catch (const std::invalid_argument&) {
+    ++r.ticker_threw;
+  }
+  goro::chan<gclock::time_point> a = goro::after(d);
+  // The window: the 50 ms after() must win the select against after(d).
+  goro::select(goro::recv_case(a, [&](auto) { ++r.fired; }), goro::recv_case(goro::after(50ms), [](auto) {}));
+  for (goro::chan<gclock::time_point>* c : {&t.c(), &t_reset.c(), &t_back.c()})
+    if (ready_now(*c)) ++r.fired;
+  if (tk && ready_now(tk->c())) ++r.fired;
+  if (tk_reset && ready_now(tk_reset->c())) ++r.fired;
+  r.stopped_pending = t.stop();
+  r.reset_stopped_pending = t_reset.stop();
+  // Normal durations still work on the same objects.
+  r.back_to_normal = t_back.reset(1ms) && recv_within(t_back.c(), 5s);
+  if (tk) {
+    tk->reset(1ms);
+    r.ticker_back_to_normal = recv_within(tk->c(), 5s) && recv_within(tk->c(), 5s);
+  }
+  return r;
+}
+}  // namespace
+
+TEST_CASE("time: timer, ticker, reset and after saturate huge durations: they never fire (issue 13)", "[time][timer][ticker][after][regression]") {
+  auto procs = GENERATE(1u, 4u);
+  auto which = GENERATE(as<std::string>{}, "hours::max", "seconds::max", "nanoseconds::max", "300 years");
+  huge_duration_report r;
+  goro::run(
+      [&] {
+        if (which == "hours::max") r = check_huge_duration(std::chrono::hours::max());
+        else if (which == "seconds::max") r = check_huge_duration(std::chrono::seconds::max());
+        else if (which == "nanoseconds::max") r = check_huge_duration(std::chrono::nanoseconds::max());
+        else r = check_huge_duration(std::chrono::years(300));
+      },
+      goro::config{.procs = procs});
+  INFO(which << ", procs " << procs);
+  CHECK(r.fired == 0);
+  CHECK(r.ticker_threw == 0);
+  CHECK(r.reset_was_active);
+  CHECK(r.stopped_pending);
+  CHECK(r.reset_stopped_pending);
+  CHECK(r.back_to_normal);
+  CHECK(r.ticker_back_to_normal);
+}
+
+// The same APIs with ordinary durations of assorted types: they fire, not
+// early.
+TEST_CASE("time: timer, ticker, reset and after take any duration type", "[time][timer][ticker][after]") {
+  bool timer_ok = false, reset_ok = false, ticker_ok = false, after_ok = false, zero_ok = false;
+  gclock::duration timer_took{}, after_took{};
+  goro::run([&] {
+    auto t0 = goro::now();
+    goro::timer t(std::chrono::microseconds(20'000));
+    timer_ok = recv_within(t.c(), 5s);
+    timer_took = goro::now() - t0;
+    reset_ok = !t.reset(std::chrono::milliseconds(1)) && recv_within(t.c(), 5s);
+    goro::ticker tk(std::chrono::microseconds(500));
+    tk.reset(std::chrono::milliseconds(1));
+    ticker_ok = recv_within(tk.c(), 5s) && recv_within(tk.c(), 5s);
+    t0 = goro::now();
+    after_ok = recv_within(goro::after(std::chrono::milliseconds(20)), 5s);
+    after_took = goro::now() - t0;
+    zero_ok = ready_now(goro::after(std::chrono::hours(0))) || recv_within(goro::after(std::chrono::seconds(0)), 1s);
+  });
+  CHECK(timer_ok);
+  CHECK(timer_took >= 20ms);
+  CHECK(reset_ok);
+  CHECK(ticker_ok);
+  CHECK(after_ok);
+  CHECK(after_took >= 20ms);
+  CHECK(zero_ok);
+}
+
+// Time points saturate too: condition_variable::wait_until with a deadline of
+// a coarse duration type beyond goro::clock's range waits "forever" (until a
+// notify), instead of overflowing into the past and timing out at once.
+TEST_CASE("time: condition_variable::wait_until saturates huge time points (issue 13)", "[time][cond][regression]") {
+  auto which = GENERATE(as<std::string>{}, "hours time_point::max", "seconds time_point::max", "now + 300 years");
+  bool notified = false, pred_notified = false;
+  goro::run([&] {
+    goro::mutex mu;
+    goro::condition_variable cv;
+    using tp_h = std::chrono::time_point<gclock, std::chrono::hours>;
+    using tp_s = std::chrono::time_point<gclock, std::chrono::seconds>;
+    auto wait = [&](auto deadline) {
+      bool go = false;
+      goro::go([&] {
+        goro::sleep_for(50ms);
+        std::lock_guard g(mu);
+        go = true;
+        cv.notify_all();
+      });
+      std::unique_lock lk(mu);
+      bool first = cv.wait_until(lk, deadline) == std::cv_status::no_timeout;
+      while (!go && first) first = cv.wait_until(lk, deadline) == std::cv_status::no_timeout;  // spurious wake-ups
+      notified = first && go;
+      go = false;
+      goro::go([&] {
+        goro::sleep_for(50ms);
+        std::lock_guard g(mu);
+        go = true;
+        cv.notify_all();
+      });
+      pred_notified = cv.wait_until(lk, deadline, [&] { return go; });
+    };
+    if (which == "hours time_point::max") wait(tp_h::max());
+    else if (which == "seconds time_point::max") wait(tp_s::max());
+    else wait(std::chrono::time_point_cast<std::chrono::hours>(goro::now()) + std::chrono::years(300));
+  });
+  INFO(which);
+  CHECK(notified);
+  CHECK(pred_notified);
+}
+
 // Go: TestAfterStress in spirit, scaled up: 100,000 goroutines sleep at once
 // (through sleep_for, after and timer), each for a random 0-20 ms; all wake,
 // none early.

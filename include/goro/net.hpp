@@ -1,16 +1,22 @@
 // goro/net.hpp — TCP on the netpoller: goro::net::conn, listener, listen,
 // dial (Go: net's TCPConn / TCPListener over internal/poll.FD).
 //
-// netfd is Go's poll.FD with its fdMutex simplified: a reference count and a
-// closing bit in one atomic word. Every operation holds a reference while it
-// runs (incref fails with closed_error once closing is set); the conn or
-// listener object holds one more, its owner's. close() sets closing, wakes
-// the operations blocked in the netpoller (pd_evict: they throw
-// closed_error), waits until only the owner's reference is left, and closes
-// the fd: so the fd number is released only after every operation on it has
-// returned, and cannot be reused under a late read (Go: fd.Close's csema).
-// The destructor of a conn that was not closed does the same without
-// waiting: the last reference closes the fd and frees the netfd.
+// netfd is Go's poll.FD with its fdMutex simplified: one atomic word holds a
+// closing bit, a bit for a close() in progress, a bit for the owner (the conn
+// or listener object) and a count of the operations in progress. Every
+// operation counts itself while it runs (fd_ref; it fails with closed_error
+// once closing is set). close() sets closing and its own bit, wakes the
+// operations blocked in the netpoller (pd_evict: they throw closed_error),
+// waits until the last has left (Go: fd.Close's csema), and closes the fd: so
+// the fd number is released only after every operation on it has returned,
+// and cannot be reused under a late read. Its bit keeps the netfd alive until
+// close() returns, even when the owner is destroyed meanwhile, which the
+// cancelled goroutine may do as soon as its call has returned (the README's
+// pattern: one goroutine closes a conn to cancel another's read). The
+// destructor of a conn that was not closed sets closing and wakes the
+// operations without waiting. Whoever leaves the word with no holder (no
+// operation, no owner, no close() in progress) frees the netfd, closing the fd
+// first unless close() did: the fd is closed exactly once.
 //
 // Writes are serialized by a goro::mutex (one write() is never interleaved
 // with another's bytes); reads need no lock (each read returns what it got).
@@ -42,6 +48,7 @@
 #include <string_view>
 #include <sys/socket.h>
 #include <system_error>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -191,13 +198,22 @@ inline void pd_forget(int fd) {
 }
 
 // netfd: a socket shared by a conn or listener and the operations running on
-// it. See the file comment.
+// it. See the file comment. state packs who holds it: the closing bit (no
+// new operation may start), the closer bit (a close() is in progress), the
+// owner bit (the conn or listener object) and the number of operations in
+// progress. Whoever's atomic step leaves state == closing (no holder left) frees
+// it, closing fd first unless close() did (fd_closed).
 struct netfd {
+  static constexpr std::uint64_t closing = 1;  // close() or the owner's release began
+  static constexpr std::uint64_t closer = 2;   // a close() is in progress: it keeps the netfd alive
+  static constexpr std::uint64_t owner = 4;    // the conn or listener still holds it
+  static constexpr std::uint64_t op = 8;       // one operation in progress (state / op of them)
+
   int fd;
   poll_desc* pd;
-  std::atomic<std::uint64_t> state{2};  // bit 0: closing; bits 1..: references (the owner's included)
+  std::atomic<std::uint64_t> state{owner};
   std::atomic<std::uint32_t> csema{0};  // close() waits here for the last operation to leave
-  bool fd_closed = false;               // close() has closed fd (with only the owner's reference left)
+  bool fd_closed = false;               // close() has closed fd; written before it drops the closer bit
   goro::mutex wmu;                      // serializes writes
   std::string laddr, raddr;
 
@@ -219,19 +235,23 @@ inline void fd_incref(netfd* f) {
   if (f == nullptr) throw net::closed_error();
   std::uint64_t old = f->state.load(std::memory_order_relaxed);
   do {
-    if ((old & 1) != 0) throw net::closed_error();
-  } while (!f->state.compare_exchange_weak(old, old + 2, std::memory_order_acquire, std::memory_order_relaxed));
+    if ((old & netfd::closing) != 0) throw net::closed_error();
+  } while (!f->state.compare_exchange_weak(old, old + netfd::op, std::memory_order_acquire, std::memory_order_relaxed));
 }
 
+// fd_destroy: nothing holds f any more (state == closing): close fd unless
+// close() did, and free f.
 inline void fd_destroy(netfd* f) noexcept {
   if (!f->fd_closed) io_close(f->fd);
   delete f;
 }
 
+// fd_decref: an operation leaves. The last one out wakes a close() waiting for
+// it, or, with no close() in progress and the owner gone, frees f.
 inline void fd_decref(netfd* f) noexcept {
-  std::uint64_t now = f->state.fetch_sub(2, std::memory_order_acq_rel) - 2;
-  if (now == 1) fd_destroy(f);                   // closing, no reference left
-  else if (now == 3) semrelease(&f->csema);      // closing, one left: wake close() (if it waits)
+  std::uint64_t now = f->state.fetch_sub(netfd::op, std::memory_order_acq_rel) - netfd::op;
+  if (now == netfd::closing) fd_destroy(f);
+  else if ((now & ~netfd::owner) == (netfd::closing | netfd::closer)) semrelease(&f->csema);  // f lives until close() drops its bit
 }
 
 // fd_ref: an operation's reference (throws closed_error if f is closing).
@@ -246,31 +266,60 @@ class fd_ref {
   netfd* f_;
 };
 
-// fd_close: close(): see the file comment. Throws closed_error if already closed.
+// fd_close_done: close() drops its closer bit; frees f if the owner has gone
+// meanwhile and no operation is left.
+inline void fd_close_done(netfd* f) noexcept {
+  std::uint64_t now = f->state.fetch_and(~netfd::closer, std::memory_order_acq_rel) & ~netfd::closer;
+  if (now == netfd::closing) fd_destroy(f);
+}
+
+// fd_close: close(): see the file comment. Throws closed_error if already
+// closed. The closer bit keeps f alive to the end, even once the owner has
+// gone: the goroutine whose call close() cancels may leave its scope, and
+// destroy the conn, as soon as that call returns (issue 13).
 inline void fd_close(netfd* f) {
   if (f == nullptr) throw net::closed_error();
   std::uint64_t old = f->state.load(std::memory_order_relaxed);
   do {
-    if ((old & 1) != 0) throw net::closed_error();
-  } while (!f->state.compare_exchange_weak(old, old | 1, std::memory_order_acq_rel, std::memory_order_relaxed));
-  if ((old >> 1) > 1) {
-    pd_evict(f->pd);
-    semacquire(&f->csema, wait_reason::semacquire);
+    if ((old & netfd::closing) != 0) throw net::closed_error();
+  } while (!f->state.compare_exchange_weak(old, old | netfd::closing | netfd::closer, std::memory_order_acq_rel,
+                                           std::memory_order_relaxed));
+  if (old >= netfd::op) {  // operations in flight: wake them, wait until the last has left
+    try {
+      pd_evict(f->pd);
+      semacquire(&f->csema, wait_reason::semacquire);
+    } catch (...) {
+      // Not waited (inside blocking<>, or goroutine_exit at shutdown): hand the
+      // close over to the last holder. If no operation is left, the last one
+      // has seen the closer bit and is releasing csema: take that release
+      // (it is on its way, never parked), so that it is done with f.
+      old = f->state.load(std::memory_order_relaxed);
+      while (old >= netfd::op &&
+             !f->state.compare_exchange_weak(old, old & ~netfd::closer, std::memory_order_acq_rel, std::memory_order_relaxed)) {
+      }
+      if (old >= netfd::op) throw;  // the last operation, or the owner's release, closes fd and frees f
+      while (!cansemacquire(&f->csema)) std::this_thread::yield();
+      f->fd_closed = true;
+      io_close(f->fd);
+      fd_close_done(f);
+      throw;
+    }
   }
-  // Only the owner's reference is left: nobody else touches fd now.
+  // No operation is left, and none can start: nobody else touches fd now.
   f->fd_closed = true;
   int e = io_close(f->fd);
+  fd_close_done(f);
   if (e != 0) throw net_error(e, "goro::net: close");
 }
 
-// fd_release: the owner goes away (destructor, move-assignment).
+// fd_release: the owner goes away (destructor, move-assignment): as close(),
+// without waiting: the last holder closes fd and frees f.
 inline void fd_release(netfd* f) noexcept {
   if (f == nullptr) return;
-  std::uint64_t old = f->state.load(std::memory_order_relaxed);
-  while ((old & 1) == 0 && !f->state.compare_exchange_weak(old, old | 1, std::memory_order_acq_rel, std::memory_order_relaxed)) {
-  }
-  if ((old & 1) == 0 && (old >> 1) > 1) pd_evict(f->pd);  // operations still in flight: wake them
-  fd_decref(f);
+  std::uint64_t old = f->state.fetch_or(netfd::closing, std::memory_order_acq_rel);
+  if ((old & netfd::closing) == 0 && old >= netfd::op) pd_evict(f->pd);  // operations still in flight: wake them (the owner bit keeps f)
+  std::uint64_t now = f->state.fetch_and(~netfd::owner, std::memory_order_acq_rel) & ~netfd::owner;
+  if (now == netfd::closing) fd_destroy(f);
 }
 
 inline constexpr std::size_t max_rw = std::size_t{1} << 30;  // Go: maxRW
@@ -351,10 +400,20 @@ class conn {
 
   // Deadlines (Go: SetDeadline): an operation blocked or started after t
   // throws timeout_error; a t in the past wakes the ones blocked now.
-  // clock::time_point::max() means no deadline.
-  void set_deadline(clock::time_point t) { set_deadline_mask(detail::pd_mask_read | detail::pd_mask_write, t); }
-  void set_read_deadline(clock::time_point t) { set_deadline_mask(detail::pd_mask_read, t); }
-  void set_write_deadline(clock::time_point t) { set_deadline_mask(detail::pd_mask_write, t); }
+  // time_point::max() means no deadline. Any duration type; a deadline
+  // beyond about 73 years saturates (park.hpp, deadline_ns).
+  template <class Dur>
+  void set_deadline(std::chrono::time_point<clock, Dur> t) {
+    set_deadline_mask(detail::pd_mask_read | detail::pd_mask_write, detail::deadline_of(t));
+  }
+  template <class Dur>
+  void set_read_deadline(std::chrono::time_point<clock, Dur> t) {
+    set_deadline_mask(detail::pd_mask_read, detail::deadline_of(t));
+  }
+  template <class Dur>
+  void set_write_deadline(std::chrono::time_point<clock, Dur> t) {
+    set_deadline_mask(detail::pd_mask_write, detail::deadline_of(t));
+  }
 
   // close wakes the goroutines blocked on this conn with closed_error, waits
   // for them to leave, then closes the fd. A second close throws closed_error.
@@ -378,9 +437,9 @@ class conn {
   friend conn dial(std::string_view addr);
   explicit conn(detail::netfd* f) noexcept : f_(f) {}
 
-  void set_deadline_mask(int mask, clock::time_point t) {
+  void set_deadline_mask(int mask, std::int64_t dl) {
     detail::fd_ref ref(f_);
-    detail::pd_set_deadline(f_->pd, mask, detail::deadline_of(t));
+    detail::pd_set_deadline(f_->pd, mask, dl);
   }
 
   // wait_connected: a non-blocking connect is in progress: wait for it and
@@ -475,8 +534,9 @@ class listener {
   // close wakes a goroutine blocked in accept with closed_error and closes the socket.
   void close() { detail::fd_close(f_); }
 
-  // set_deadline: accept's deadline (Go: TCPListener.SetDeadline).
-  void set_deadline(clock::time_point t) {
+  // set_deadline: accept's deadline (Go: TCPListener.SetDeadline); as conn's.
+  template <class Dur>
+  void set_deadline(std::chrono::time_point<clock, Dur> t) {
     detail::fd_ref ref(f_);
     detail::pd_set_deadline(f_->pd, detail::pd_mask_read, detail::deadline_of(t));
   }

@@ -463,8 +463,12 @@ inline void pd_prepare(poll_desc* pd, int mode) {
   if (dl != no_timer && dl <= nanotime()) throw timeout_error();
 }
 
-inline std::int64_t deadline_of(clock::time_point t) noexcept {
-  return t == clock::time_point::max() ? no_timer : deadline_ns(t);
+// deadline_of: a deadline argument as a nanotime() value: no_timer for
+// time_point::max() (of the caller's duration type: no deadline), else
+// saturated as deadline_ns does.
+template <class Dur>
+std::int64_t deadline_of(std::chrono::time_point<clock, Dur> t) noexcept {
+  return t == std::chrono::time_point<clock, Dur>::max() ? no_timer : deadline_ns(t);
 }
 
 // thread_wake_fd: the calling plain thread's eventfd (see the file comment),
@@ -808,11 +812,10 @@ inline int io_close(int fd) {
   return e;
 }
 
-// io_wait: io::wait_readable / wait_writable.
-inline void io_wait(int fd, int mode, clock::time_point deadline) {
+// io_wait: io::wait_readable / wait_writable (dl: from deadline_of).
+inline void io_wait(int fd, int mode, std::int64_t dl) {
   rt_region rt;  // deterministic mode under TSan (sanitizer.hpp)
   if (fd < 0) throw net::closed_error();
-  std::int64_t dl = deadline_of(deadline);
   if (!on_goroutine()) {
     pd_wait_thread(pd_get(fd, false), fd, mode, dl);
     return;
@@ -831,14 +834,17 @@ namespace io {
 // goroutine parks in the netpoller; a plain OS thread blocks in poll(2).
 // Edge-triggered: call it after a read returned EAGAIN. Throws
 // goro::timeout_error once deadline passes, net::closed_error if io::close
-// closes fd meanwhile.
-inline void wait_readable(int fd, clock::time_point deadline = clock::time_point::max()) {
-  detail::io_wait(fd, detail::pd_read, deadline);
+// closes fd meanwhile. The deadline may have any duration type and saturates
+// (time_point::max(): none).
+template <class Dur = clock::duration>
+void wait_readable(int fd, std::chrono::time_point<clock, Dur> deadline = clock::time_point::max()) {
+  detail::io_wait(fd, detail::pd_read, detail::deadline_of(deadline));
 }
 
 // wait_writable: as wait_readable, for writing.
-inline void wait_writable(int fd, clock::time_point deadline = clock::time_point::max()) {
-  detail::io_wait(fd, detail::pd_write, deadline);
+template <class Dur = clock::duration>
+void wait_writable(int fd, std::chrono::time_point<clock, Dur> deadline = clock::time_point::max()) {
+  detail::io_wait(fd, detail::pd_write, detail::deadline_of(deadline));
 }
 
 // close deregisters fd from the netpoller, wakes the goroutines and threads

@@ -55,6 +55,7 @@
 #include "schedt.hpp"
 #include "tls.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <stdexcept>
@@ -333,25 +334,47 @@ inline void timer_sleep(std::int64_t when) {
       &t, park_opts{[](g* gp, void* tp) noexcept { return timer_del(gp->sched, static_cast<rtimer*>(tp)); }, &t});
 }
 
-// to_ns: a duration in ns, saturated so that nanotime() + it cannot overflow.
+// Durations and deadlines saturate (docs/reference.md, "Time"): every API
+// that takes one is a template over the caller's duration or time point type,
+// so that no value overflows in a conversion before it reaches these helpers.
+// A delay of max_delay_ns or more means "never": about 73 years, far beyond a
+// process's life, yet small enough that nanotime() + it, and a ticker's next
+// firing after it, cannot overflow (the deterministic clock may jump there).
+inline constexpr std::int64_t max_delay_ns = INT64_MAX / 4;
+
+// to_ns: a duration in ns, rounded up, in [0, max_delay_ns]. Any Rep and
+// Period: the range check is in doubles (NaN counts as zero), so the exact
+// conversion runs only on values that fit.
 template <class Rep, class Period>
 std::int64_t to_ns(std::chrono::duration<Rep, Period> d) noexcept {
   using namespace std::chrono;
-  if (d <= d.zero()) return 0;
-  constexpr auto cap = duration<double>(100.0 * 365 * 24 * 3600);  // 100 years
-  if (duration<double>(d) >= cap) return INT64_MAX / 4;
-  return ceil<nanoseconds>(d).count();
+  if (!(d > d.zero())) return 0;
+  if (duration<double, std::nano>(d).count() >= static_cast<double>(max_delay_ns)) return max_delay_ns;
+  return std::min(ceil<nanoseconds>(d).count(), max_delay_ns);
 }
 
-// deadline_ns: a goro::clock time point as a nanotime() value.
-// Saturates: time_point::min() (or any past time) is now, and a far future
-// (time_point::max()) is to_ns's cap. t - now is computed only when t > now,
-// so it cannot overflow (now is positive: the steady clock counts from boot).
-inline std::int64_t deadline_ns(clock::time_point t) noexcept {
+// when_after: the nanotime() ns (>= 0) after now, saturated below no_timer.
+inline std::int64_t when_after(std::int64_t ns, std::int64_t now = nanotime()) noexcept {
+  return ns >= no_timer - 1 - now ? no_timer - 1 : now + ns;
+}
+
+// deadline_ns: a goro::clock time point, of any duration type, as a
+// nanotime() value. Saturates: time_point::min() (or any past time) is now,
+// and a far future (time_point::max()) is now + max_delay_ns. The exact
+// difference t - now is computed only when t is ahead by less than
+// max_delay_ns, where converting t to the common duration cannot overflow (now
+// is non-negative: the clocks count from boot or from the virtual epoch); the
+// range check is in doubles.
+template <class Dur>
+std::int64_t deadline_ns(std::chrono::time_point<clock, Dur> t) noexcept {
+  using dns = std::chrono::duration<double, std::nano>;
   clock::time_point now = clock::now();
   std::int64_t now_ns = nanotime();
+  dns ahead = dns(t.time_since_epoch()) - dns(now.time_since_epoch());
+  if (!(ahead.count() > 0)) return now_ns;
+  if (ahead.count() >= static_cast<double>(max_delay_ns)) return when_after(max_delay_ns, now_ns);
   if (t <= now) return now_ns;
-  return now_ns + to_ns(t - now);
+  return when_after(to_ns(t - now), now_ns);
 }
 
 // ---------------------------------------------------------------------------

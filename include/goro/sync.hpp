@@ -597,24 +597,27 @@ class condition_variable {
   }
 
   // wait_until / wait_for: as wait, but give up at the deadline (a goro::clock
-  // time point): std::cv_status::timeout. The mutex is held again either way.
-  std::cv_status wait_until(std::unique_lock<mutex>& lk, clock::time_point deadline) {
+  // time point of any duration type): std::cv_status::timeout. The mutex is
+  // held again either way. Deadlines and durations saturate (park.hpp,
+  // deadline_ns and to_ns): time_point::max() and hours::max() wait "forever".
+  template <class Dur>
+  std::cv_status wait_until(std::unique_lock<mutex>& lk, std::chrono::time_point<clock, Dur> deadline) {
     return wait_ns(lk, detail::deadline_ns(deadline));
   }
-  template <class Pred>
-  bool wait_until(std::unique_lock<mutex>& lk, clock::time_point deadline, Pred pred) {
+  template <class Dur, class Pred>
+  bool wait_until(std::unique_lock<mutex>& lk, std::chrono::time_point<clock, Dur> deadline, Pred pred) {
+    std::int64_t dl = detail::deadline_ns(deadline);
     while (!pred())
-      if (wait_until(lk, deadline) == std::cv_status::timeout) return pred();
+      if (wait_ns(lk, dl) == std::cv_status::timeout) return pred();
     return true;
   }
-  // (A duration too large for a time point saturates: it waits "forever".)
   template <class Rep, class Period>
   std::cv_status wait_for(std::unique_lock<mutex>& lk, std::chrono::duration<Rep, Period> d) {
-    return wait_ns(lk, detail::nanotime() + detail::to_ns(d));
+    return wait_ns(lk, detail::when_after(detail::to_ns(d)));
   }
   template <class Rep, class Period, class Pred>
   bool wait_for(std::unique_lock<mutex>& lk, std::chrono::duration<Rep, Period> d, Pred pred) {
-    std::int64_t deadline = detail::nanotime() + detail::to_ns(d);
+    std::int64_t deadline = detail::when_after(detail::to_ns(d));
     while (!pred())
       if (wait_ns(lk, deadline) == std::cv_status::timeout) return pred();
     return true;

@@ -79,8 +79,8 @@ struct chan_timer {
     return pending || drained;
   }
 
-  // reset re-arms at now + ns (period: 0 for timers, ns for tickers); returns
-  // what stop() would have.
+  // reset re-arms at now + ns (period: 0 for timers, ns for tickers; ns from
+  // to_ns, so at most max_delay_ns: "never"); returns what stop() would have.
   bool reset(std::int64_t ns, std::int64_t period) {
     rt_lock_guard own(mu);
     bool active;
@@ -92,7 +92,7 @@ struct chan_timer {
     }
     // Not pending and drained: nothing can fire it until it is added again,
     // to the caller's heap (another lock: two heap locks are never nested).
-    t.when = nanotime() + ns;
+    t.when = when_after(ns);
     t.period = period;
     timer_add(s, &t);
     return active;
@@ -112,7 +112,7 @@ void sleep_for(std::chrono::duration<Rep, Period> d) {
     std::this_thread::sleep_for(d);
     return;
   }
-  detail::timer_sleep(detail::nanotime() + detail::to_ns(d));
+  detail::timer_sleep(detail::when_after(detail::to_ns(d)));
 }
 
 // sleep_until parks the calling goroutine until t (on t's clock). It
@@ -137,17 +137,20 @@ void sleep_until(std::chrono::time_point<Clock, Dur> t) {
 }
 
 // timer: Go's time.Timer with Go 1.23 semantics (see the file comment). The
-// timer is stopped when the object is destroyed.
+// timer is stopped when the object is destroyed. Durations are templates and
+// saturate as sleep_for's do: hours::max() never fires (docs/reference.md,
+// "Duration parameters").
 class timer {
  public:
-  explicit timer(clock::duration d) : ch_(1) {
+  template <class Rep, class Period>
+  explicit timer(std::chrono::duration<Rep, Period> d) : ch_(1) {
     detail::rt_region rt;
     detail::sched_point();
     st_->s = detail::current_sched();
     st_->c = detail::chan_ptr(ch_);
     st_->t.arg = st_.get();
     st_->t.f = &detail::chan_timer::fire;
-    st_->t.when = detail::nanotime() + detail::to_ns(d);
+    st_->t.when = detail::when_after(detail::to_ns(d));
     detail::timer_add(st_->s, &st_->t);
   }
   ~timer() {
@@ -168,7 +171,8 @@ class timer {
   }
 
   // reset re-arms the timer to fire d from now; returns what stop would have.
-  bool reset(clock::duration d) {
+  template <class Rep, class Period>
+  bool reset(std::chrono::duration<Rep, Period> d) {
     detail::rt_region rt;
     detail::sched_point();
     return st_->reset(detail::to_ns(d), 0);
@@ -180,10 +184,12 @@ class timer {
 };
 
 // ticker: Go's time.Ticker: delivers the time every d (a slow receiver misses
-// ticks). d must be positive (std::invalid_argument otherwise, Go panics).
+// ticks). d must be positive (std::invalid_argument otherwise, Go panics); a d
+// that saturates (hours::max()) never ticks.
 class ticker {
  public:
-  explicit ticker(clock::duration d) : ch_(1) {
+  template <class Rep, class Period>
+  explicit ticker(std::chrono::duration<Rep, Period> d) : ch_(1) {
     detail::rt_region rt;
     detail::sched_point();
     std::int64_t ns = detail::to_ns(d);
@@ -192,7 +198,7 @@ class ticker {
     st_->c = detail::chan_ptr(ch_);
     st_->t.arg = st_.get();
     st_->t.f = &detail::chan_timer::fire;
-    st_->t.when = detail::nanotime() + ns;
+    st_->t.when = detail::when_after(ns);
     st_->t.period = ns;
     detail::timer_add(st_->s, &st_->t);
   }
@@ -208,7 +214,8 @@ class ticker {
     detail::sched_point();
     st_->stop();
   }
-  void reset(clock::duration d) {
+  template <class Rep, class Period>
+  void reset(std::chrono::duration<Rep, Period> d) {
     detail::rt_region rt;
     detail::sched_point();
     std::int64_t ns = detail::to_ns(d);
@@ -224,7 +231,8 @@ class ticker {
 // after: Go's time.After: a channel that receives the time once, d from now.
 // The timer belongs to the channel: when the last handle goes, the channel's
 // on_destroy hook cancels it (so `select` loops with after() do not leak).
-inline chan<clock::time_point> after(clock::duration d) {
+template <class Rep, class Period>
+chan<clock::time_point> after(std::chrono::duration<Rep, Period> d) {
   detail::rt_region rt;
   detail::sched_point();
   chan<clock::time_point> ch(1);
@@ -234,7 +242,7 @@ inline chan<clock::time_point> after(clock::duration d) {
   st->c = c;  // weak: the firing runs under its heap's lock, which on_destroy's timer_del takes before the channel is freed
   st->t.arg = st;
   st->t.f = &detail::chan_timer::fire;
-  st->t.when = detail::nanotime() + detail::to_ns(d);
+  st->t.when = detail::when_after(detail::to_ns(d));
   c->on_destroy_arg = st;
   c->on_destroy = [](detail::hchan* h) noexcept {
     auto* ct = static_cast<detail::chan_timer*>(h->on_destroy_arg);

@@ -142,14 +142,20 @@ struct timer_heap {
 
   // run_due_locked fires every timer due by now, in (when, seq) order; a
   // periodic one is re-armed first (at the next multiple of its period after
-  // now: ticks missed are dropped, as in Go). Returns how many fired.
+  // now: ticks missed are dropped, as in Go; saturated below no_timer, and not
+  // re-armed at all if that is not after now, which only a clock that jumped
+  // there, the deterministic one, can reach). Returns how many fired.
   // Requires lock; f runs with it held.
   std::size_t run_due_locked(std::int64_t now) {
     std::size_t fired = 0;
     while (!heap.empty() && heap.front().when <= now) {
       rtimer* t = heap.front().t;
-      if (t->period > 0) {
-        t->when += t->period * (1 + (now - t->when) / t->period);
+      std::int64_t step = 0, next = 0;
+      if (t->period > 0 && (__builtin_mul_overflow(t->period, 1 + (now - t->when) / t->period, &step) ||
+                            __builtin_add_overflow(t->when, step, &next) || next >= no_timer))
+        next = no_timer - 1;
+      if (t->period > 0 && next > now) {
+        t->when = next;
         t->seq = seq++;
         heap.front().when = t->when;
         heap.front().seq = t->seq;
