@@ -1836,8 +1836,10 @@ struct g {
   bool is_thread = false;        // a pseudo-g standing for a plain OS thread (park = futex wait)
 
   // --- parking; written by the G before it parks, read by its waker ---
-  wait_reason why = wait_reason::none;
-  std::int64_t wait_since = 0;   // nanotime() when it parked, for dumps
+  // why and wait_since: atomic (relaxed) only because dumps read them while
+  // the G may be running (goroutine_dump at shutdown).
+  std::atomic<wait_reason> why{wait_reason::none};
+  std::atomic<std::int64_t> wait_since{0};  // nanotime() when it parked, for dumps
   cancel_fn cancel = nullptr;    // how the unwinder removes this G's wait record, or nullptr
   void* cancel_arg = nullptr;
   void* param = nullptr;         // a value a waker passes to the parked G (Go: g.param)
@@ -3783,7 +3785,7 @@ void newproc(sched_t* s, C&& c, source_loc site, bool is_main = false) {
   gp->is_main = is_main;
   gp->lockedm = nullptr;
   gp->locked_count = 0;
-  gp->why = wait_reason::none;
+  gp->why.store(wait_reason::none, std::memory_order_relaxed);
   gp->cancel = nullptr;
   gp->param = nullptr;
   gp->unwind.store(unwind_live, std::memory_order_relaxed);
@@ -4086,7 +4088,7 @@ inline bool exit_swallowed() noexcept {
 inline void park(wait_reason why, unlock_fn unlock, void* arg, park_opts opts = {}) {
   m* mp = getm();
   g* gp = (mp != nullptr && mp->curg != nullptr) ? mp->curg : thread_g();
-  gp->why = why;
+  gp->why.store(why, std::memory_order_relaxed);
   gp->cancel = opts.cancel;
   gp->cancel_arg = opts.cancel_arg;
   if (gp->is_thread) {
@@ -4094,10 +4096,10 @@ inline void park(wait_reason why, unlock_fn unlock, void* arg, park_opts opts = 
     plain_threads_in_goro.fetch_add(1, std::memory_order_seq_cst);
     if (unlock == nullptr || unlock(gp, arg)) gp->thread_note.sleep();
     plain_threads_in_goro.fetch_sub(1, std::memory_order_seq_cst);
-    gp->why = wait_reason::none;
+    gp->why.store(wait_reason::none, std::memory_order_relaxed);
     return;
   }
-  gp->wait_since = gp->sched->coarse_now.load(std::memory_order_relaxed);
+  gp->wait_since.store(gp->sched->coarse_now.load(std::memory_order_relaxed), std::memory_order_relaxed);
   // A G that swallowed goroutine_exit: this wait may be cancelled again (the
   // park op's exiting check does it). Decided here, on the G's own exception
   // state; the caller holds the object's lock, so it cannot throw yet.
@@ -4114,7 +4116,7 @@ inline void park(wait_reason why, unlock_fn unlock, void* arg, park_opts opts = 
     while (GORO_DETAIL_UNLIKELY(gp->parkstate.load(std::memory_order_acquire) == park_claimed)) cpu_relax();
     gp->parkstate.store(park_none, std::memory_order_relaxed);
   }
-  gp->why = wait_reason::none;
+  gp->why.store(wait_reason::none, std::memory_order_relaxed);
   std::uint8_t u = gp->unwind.load(std::memory_order_relaxed);
   if (GORO_DETAIL_UNLIKELY(u != unwind_live && u != unwind_done)) {
     if (u == unwind_cancelled) {  // the first goroutine_exit, or again after a swallowed one
@@ -4907,7 +4909,8 @@ inline std::string det_dump(sched_t* s) {
     g* gp = rec.gp;
     if (gp == nullptr) continue;
     gstatus st = gp->status.load(std::memory_order_relaxed);
-    dump_goroutine(out, gp, (st == gstatus::waiting && gp->why != wait_reason::none) ? wait_reason_name(gp->why) : gstatus_name(st));
+    wait_reason why = gp->why.load(std::memory_order_relaxed);
+    dump_goroutine(out, gp, (st == gstatus::waiting && why != wait_reason::none) ? wait_reason_name(why) : gstatus_name(st));
   }
   return out;
 }
@@ -5607,10 +5610,12 @@ inline std::string goroutine_dump(sched_t* s) {
     gstatus st = gp->status.load(std::memory_order_acquire);
     if (st == gstatus::dead) return;
     std::string state;
-    if (st == gstatus::waiting && gp->why != wait_reason::none) {
-      state = wait_reason_name(gp->why);
+    wait_reason why = gp->why.load(std::memory_order_relaxed);
+    if (st == gstatus::waiting && why != wait_reason::none) {
+      state = wait_reason_name(why);
       // How long blocked, at sysmon's resolution (Go prints minutes; seconds help more here).
-      std::int64_t secs = gp->wait_since != 0 ? (now - gp->wait_since) / 1'000'000'000 : 0;
+      std::int64_t since = gp->wait_since.load(std::memory_order_relaxed);
+      std::int64_t secs = since != 0 ? (now - since) / 1'000'000'000 : 0;
       if (secs >= 120) state += ", " + std::to_string(secs / 60) + " minutes";
       else if (secs >= 1) state += ", " + std::to_string(secs) + " s";
     } else {

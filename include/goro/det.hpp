@@ -280,7 +280,8 @@ inline std::string det_dump(sched_t* s) {
     g* gp = rec.gp;
     if (gp == nullptr) continue;
     gstatus st = gp->status.load(std::memory_order_relaxed);
-    dump_goroutine(out, gp, (st == gstatus::waiting && gp->why != wait_reason::none) ? wait_reason_name(gp->why) : gstatus_name(st));
+    wait_reason why = gp->why.load(std::memory_order_relaxed);
+    dump_goroutine(out, gp, (st == gstatus::waiting && why != wait_reason::none) ? wait_reason_name(why) : gstatus_name(st));
   }
   return out;
 }

@@ -128,7 +128,7 @@ inline bool exit_swallowed() noexcept {
 inline void park(wait_reason why, unlock_fn unlock, void* arg, park_opts opts = {}) {
   m* mp = getm();
   g* gp = (mp != nullptr && mp->curg != nullptr) ? mp->curg : thread_g();
-  gp->why = why;
+  gp->why.store(why, std::memory_order_relaxed);
   gp->cancel = opts.cancel;
   gp->cancel_arg = opts.cancel_arg;
   if (gp->is_thread) {
@@ -136,10 +136,10 @@ inline void park(wait_reason why, unlock_fn unlock, void* arg, park_opts opts = 
     plain_threads_in_goro.fetch_add(1, std::memory_order_seq_cst);
     if (unlock == nullptr || unlock(gp, arg)) gp->thread_note.sleep();
     plain_threads_in_goro.fetch_sub(1, std::memory_order_seq_cst);
-    gp->why = wait_reason::none;
+    gp->why.store(wait_reason::none, std::memory_order_relaxed);
     return;
   }
-  gp->wait_since = gp->sched->coarse_now.load(std::memory_order_relaxed);
+  gp->wait_since.store(gp->sched->coarse_now.load(std::memory_order_relaxed), std::memory_order_relaxed);
   // A G that swallowed goroutine_exit: this wait may be cancelled again (the
   // park op's exiting check does it). Decided here, on the G's own exception
   // state; the caller holds the object's lock, so it cannot throw yet.
@@ -156,7 +156,7 @@ inline void park(wait_reason why, unlock_fn unlock, void* arg, park_opts opts = 
     while (GORO_DETAIL_UNLIKELY(gp->parkstate.load(std::memory_order_acquire) == park_claimed)) cpu_relax();
     gp->parkstate.store(park_none, std::memory_order_relaxed);
   }
-  gp->why = wait_reason::none;
+  gp->why.store(wait_reason::none, std::memory_order_relaxed);
   std::uint8_t u = gp->unwind.load(std::memory_order_relaxed);
   if (GORO_DETAIL_UNLIKELY(u != unwind_live && u != unwind_done)) {
     if (u == unwind_cancelled) {  // the first goroutine_exit, or again after a swallowed one

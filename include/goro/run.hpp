@@ -192,10 +192,12 @@ inline std::string goroutine_dump(sched_t* s) {
     gstatus st = gp->status.load(std::memory_order_acquire);
     if (st == gstatus::dead) return;
     std::string state;
-    if (st == gstatus::waiting && gp->why != wait_reason::none) {
-      state = wait_reason_name(gp->why);
+    wait_reason why = gp->why.load(std::memory_order_relaxed);
+    if (st == gstatus::waiting && why != wait_reason::none) {
+      state = wait_reason_name(why);
       // How long blocked, at sysmon's resolution (Go prints minutes; seconds help more here).
-      std::int64_t secs = gp->wait_since != 0 ? (now - gp->wait_since) / 1'000'000'000 : 0;
+      std::int64_t since = gp->wait_since.load(std::memory_order_relaxed);
+      std::int64_t secs = since != 0 ? (now - since) / 1'000'000'000 : 0;
       if (secs >= 120) state += ", " + std::to_string(secs / 60) + " minutes";
       else if (secs >= 1) state += ", " + std::to_string(secs) + " s";
     } else {

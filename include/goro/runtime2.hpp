@@ -141,8 +141,10 @@ struct g {
   bool is_thread = false;        // a pseudo-g standing for a plain OS thread (park = futex wait)
 
   // --- parking; written by the G before it parks, read by its waker ---
-  wait_reason why = wait_reason::none;
-  std::int64_t wait_since = 0;   // nanotime() when it parked, for dumps
+  // why and wait_since: atomic (relaxed) only because dumps read them while
+  // the G may be running (goroutine_dump at shutdown).
+  std::atomic<wait_reason> why{wait_reason::none};
+  std::atomic<std::int64_t> wait_since{0};  // nanotime() when it parked, for dumps
   cancel_fn cancel = nullptr;    // how the unwinder removes this G's wait record, or nullptr
   void* cancel_arg = nullptr;
   void* param = nullptr;         // a value a waker passes to the parked G (Go: g.param)

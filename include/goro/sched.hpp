@@ -840,7 +840,7 @@ void newproc(sched_t* s, C&& c, source_loc site, bool is_main = false) {
   gp->is_main = is_main;
   gp->lockedm = nullptr;
   gp->locked_count = 0;
-  gp->why = wait_reason::none;
+  gp->why.store(wait_reason::none, std::memory_order_relaxed);
   gp->cancel = nullptr;
   gp->param = nullptr;
   gp->unwind.store(unwind_live, std::memory_order_relaxed);
