@@ -1807,6 +1807,9 @@ inline const char* wait_reason_name(wait_reason r) noexcept {
   return "?";
 }
 
+// g::unwind's states (run.hpp, "Unwinding at shutdown").
+inline constexpr std::uint8_t unwind_live = 0, unwind_cancelled = 1, unwind_thrown = 2, unwind_again = 3, unwind_done = 4;
+
 // cancel_fn: removes g's wait record from the object it waits on. Returns true
 // if it removed it (the caller must then ready g), false if a waker already
 // dequeued it (the waker readies g). Takes the object's lock. Used only by the
@@ -1839,15 +1842,23 @@ struct g {
   bool is_thread = false;        // a pseudo-g standing for a plain OS thread (park = futex wait)
 
   // --- parking; written by the G before it parks, read by its waker ---
-  wait_reason why = wait_reason::none;
-  std::int64_t wait_since = 0;   // nanotime() when it parked, for dumps
+  // why and wait_since: atomic (relaxed) only because dumps read them while
+  // the G may be running (goroutine_dump at shutdown).
+  std::atomic<wait_reason> why{wait_reason::none};
+  std::atomic<std::int64_t> wait_since{0};  // nanotime() when it parked, for dumps
   cancel_fn cancel = nullptr;    // how the unwinder removes this G's wait record, or nullptr
   void* cancel_arg = nullptr;
   void* param = nullptr;         // a value a waker passes to the parked G (Go: g.param)
   note thread_note;              // is_thread only: the plain thread sleeps here
-  // unwind: 0 live; 1 the unwinder cancelled its wait (its park throws
-  // goroutine_exit); 2 it has thrown goroutine_exit (never again).
+  // unwind (run.hpp, "Unwinding at shutdown"): unwind_live; unwind_cancelled,
+  // the unwinder cancelled its wait (its park throws goroutine_exit);
+  // unwind_thrown, it has thrown goroutine_exit (again only once swallowed);
+  // unwind_again, it swallowed it and is parking: this wait may be cancelled
+  // again; unwind_done, past its body (never thrown again).
   std::atomic<std::uint8_t> unwind{0};
+  // exit_again: how many times goroutine_exit was thrown again because this G
+  // swallowed it (for the shutdown dump); the G writes, dumps read.
+  std::atomic<std::uint32_t> exit_again{0};
   // parkstate: lets the unwinder claim a parked G so that the G cannot leave
   // its park (and its wait record's object cannot go away) while the unwinder
   // cancels it. See "Claiming a parked G" in park.hpp.
@@ -3771,7 +3782,7 @@ void g_body(g* gp) {
   C* c = static_cast<C*>(gp->closure);
   // A goroutine that was still queued when the runtime began unwinding never
   // starts: its closure is destroyed unrun.
-  if (!(gp->sched->exiting.load(std::memory_order_relaxed) && gp->unwind.load(std::memory_order_relaxed) == 0)) {
+  if (!(gp->sched->exiting.load(std::memory_order_relaxed) && gp->unwind.load(std::memory_order_relaxed) == unwind_live)) {
     try {
       (*c)();
     } catch (goroutine_exit&) {
@@ -3781,6 +3792,9 @@ void g_body(g* gp) {
       else panic_abort(gp, std::current_exception());
     }
   }
+  // Past the body: the closure's destructors may block (a captured object's),
+  // and goroutine_exit must not come out of them (g_destroy_closure is noexcept).
+  gp->unwind.store(unwind_done, std::memory_order_relaxed);
   g_destroy_closure(gp);
 }
 
@@ -3801,10 +3815,11 @@ void newproc(sched_t* s, C&& c, source_loc site, bool is_main = false) {
   gp->is_main = is_main;
   gp->lockedm = nullptr;
   gp->locked_count = 0;
-  gp->why = wait_reason::none;
+  gp->why.store(wait_reason::none, std::memory_order_relaxed);
   gp->cancel = nullptr;
   gp->param = nullptr;
-  gp->unwind.store(0, std::memory_order_relaxed);
+  gp->unwind.store(unwind_live, std::memory_order_relaxed);
+  gp->exit_again.store(0, std::memory_order_relaxed);
   gp->saved_errno = 0;
   gp->eh_caught = nullptr;
   gp->eh_uncaught = 0;
@@ -4086,6 +4101,7 @@ inline sched_t* current_sched() {
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <exception>
 #include <stdexcept>
 #include <thread>
 #include <utility>
@@ -4137,6 +4153,25 @@ struct park_opts {
   void* cancel_arg = nullptr;
 };
 
+// exit_swallowed: has the calling goroutine, which has thrown goroutine_exit,
+// swallowed it? True when no exception is in flight on its stack (a park in a
+// destructor run by the unwinding must not throw: std::terminate) and the
+// exception it is handling, if any, is not goroutine_exit (`catch (...) {
+// wg.wait(); throw; }`). The C++ exception state is per goroutine (gogo swaps
+// it), so this reads the caller's own. Shutdown only (it rethrows to look).
+inline bool exit_swallowed() noexcept {
+  if (std::uncaught_exceptions() != 0) return false;
+  std::exception_ptr e = std::current_exception();
+  if (!e) return true;
+  try {
+    std::rethrow_exception(e);
+  } catch (const goroutine_exit&) {
+    return false;
+  } catch (...) {
+  }
+  return true;
+}
+
 // park blocks the calling goroutine until ready(gp) (Go: gopark). unlock runs
 // after the switch away (see "Parking"); a waker can find the G only after it.
 // Throws goroutine_exit when the shutdown unwinder cancelled this wait. On a
@@ -4144,7 +4179,7 @@ struct park_opts {
 inline void park(wait_reason why, unlock_fn unlock, void* arg, park_opts opts = {}) {
   m* mp = getm();
   g* gp = (mp != nullptr && mp->curg != nullptr) ? mp->curg : thread_g();
-  gp->why = why;
+  gp->why.store(why, std::memory_order_relaxed);
   gp->cancel = opts.cancel;
   gp->cancel_arg = opts.cancel_arg;
   if (gp->is_thread) {
@@ -4152,10 +4187,19 @@ inline void park(wait_reason why, unlock_fn unlock, void* arg, park_opts opts = 
     plain_threads_in_goro.fetch_add(1, std::memory_order_seq_cst);
     if (unlock == nullptr || unlock(gp, arg)) gp->thread_note.sleep();
     plain_threads_in_goro.fetch_sub(1, std::memory_order_seq_cst);
-    gp->why = wait_reason::none;
+    gp->why.store(wait_reason::none, std::memory_order_relaxed);
     return;
   }
-  gp->wait_since = gp->sched->coarse_now.load(std::memory_order_relaxed);
+  gp->wait_since.store(gp->sched->coarse_now.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  // A G that swallowed goroutine_exit: this wait may be cancelled again (the
+  // park op's exiting check does it). Decided here, on the G's own exception
+  // state; the caller holds the object's lock, so it cannot throw yet.
+  bool again = false;
+  if (GORO_DETAIL_UNLIKELY(gp->unwind.load(std::memory_order_relaxed) == unwind_thrown) && opts.cancel != nullptr &&
+      exit_swallowed()) {
+    gp->unwind.store(unwind_again, std::memory_order_relaxed);
+    again = true;
+  }
   mp->pending = pending_op{pending_kind::park, gp, unlock, arg};
   schedule(mp, gp);
   if (opts.cancel != nullptr) {
@@ -4163,10 +4207,15 @@ inline void park(wait_reason why, unlock_fn unlock, void* arg, park_opts opts = 
     while (GORO_DETAIL_UNLIKELY(gp->parkstate.load(std::memory_order_acquire) == park_claimed)) cpu_relax();
     gp->parkstate.store(park_none, std::memory_order_relaxed);
   }
-  gp->why = wait_reason::none;
-  if (GORO_DETAIL_UNLIKELY(gp->unwind.load(std::memory_order_relaxed) == 1)) {
-    gp->unwind.store(2, std::memory_order_relaxed);
-    throw goroutine_exit{};
+  gp->why.store(wait_reason::none, std::memory_order_relaxed);
+  std::uint8_t u = gp->unwind.load(std::memory_order_relaxed);
+  if (GORO_DETAIL_UNLIKELY(u != unwind_live && u != unwind_done)) {
+    if (u == unwind_cancelled) {  // the first goroutine_exit, or again after a swallowed one
+      if (again) gp->exit_again.fetch_add(1, std::memory_order_relaxed);
+      gp->unwind.store(unwind_thrown, std::memory_order_relaxed);
+      throw goroutine_exit{};
+    }
+    gp->unwind.store(unwind_thrown, std::memory_order_relaxed);  // unwind_again: a waker completed the wait first
   }
 }
 
@@ -4208,12 +4257,15 @@ inline void sync_spin() noexcept {
 }
 
 // unwind_point throws goroutine_exit if the runtime is unwinding and this G has
-// not been unwound yet: yield's check (docs/reference.md, "Runtime": a
-// goroutine is unwound at its next blocking call or yield()).
+// not been unwound yet, or has swallowed goroutine_exit: yield's check
+// (docs/reference.md, "Runtime": a goroutine is unwound at its next blocking
+// call or yield()).
 inline void unwind_point(g* gp) {
-  if (GORO_DETAIL_UNLIKELY(gp->sched->exiting.load(std::memory_order_relaxed)) &&
-      gp->unwind.load(std::memory_order_relaxed) == 0) {
-    gp->unwind.store(2, std::memory_order_relaxed);
+  if (GORO_DETAIL_LIKELY(!gp->sched->exiting.load(std::memory_order_relaxed))) return;
+  std::uint8_t u = gp->unwind.load(std::memory_order_relaxed);
+  if (u == unwind_live || (u == unwind_thrown && exit_swallowed())) {
+    if (u == unwind_thrown) gp->exit_again.fetch_add(1, std::memory_order_relaxed);
+    gp->unwind.store(unwind_thrown, std::memory_order_relaxed);
     throw goroutine_exit{};
   }
 }
@@ -4312,6 +4364,13 @@ void sync_release(const void* obj, Op&& op) {
   op();
 }
 
+// unwind_cancellable: may the unwinder cancel parked gp's wait? Once: not yet
+// unwound, or parked after swallowing goroutine_exit (see park).
+inline bool unwind_cancellable(const g* gp) noexcept {
+  std::uint8_t u = gp->unwind.load(std::memory_order_relaxed);
+  return u == unwind_live || u == unwind_again;
+}
+
 // ---------------------------------------------------------------------------
 // Claiming a parked G (shutdown only: cancellation of a park).
 //
@@ -4330,9 +4389,9 @@ inline void try_cancel_park(g* gp, sched_t* s) noexcept {
   if (!gp->parkstate.compare_exchange_strong(expect, park_claimed, std::memory_order_acq_rel)) return;
   heavy_fence();
   if (gp->parkstate.load(std::memory_order_acquire) == park_claimed && gp->sched == s &&
-      gp->status.load(std::memory_order_acquire) == gstatus::waiting && gp->unwind.load(std::memory_order_relaxed) == 0 &&
+      gp->status.load(std::memory_order_acquire) == gstatus::waiting && unwind_cancellable(gp) &&
       gp->cancel != nullptr && gp->cancel(gp, gp->cancel_arg)) {
-    gp->unwind.store(1, std::memory_order_relaxed);
+    gp->unwind.store(unwind_cancelled, std::memory_order_relaxed);
     ready(gp);
   }
   expect = park_claimed;
@@ -5007,7 +5066,8 @@ inline std::string det_dump(sched_t* s) {
     g* gp = rec.gp;
     if (gp == nullptr) continue;
     gstatus st = gp->status.load(std::memory_order_relaxed);
-    dump_goroutine(out, gp, (st == gstatus::waiting && gp->why != wait_reason::none) ? wait_reason_name(gp->why) : gstatus_name(st));
+    wait_reason why = gp->why.load(std::memory_order_relaxed);
+    dump_goroutine(out, gp, (st == gstatus::waiting && why != wait_reason::none) ? wait_reason_name(why) : gstatus_name(st));
   }
   return out;
 }
@@ -5015,11 +5075,10 @@ inline std::string det_dump(sched_t* s) {
 // det_cancel_park: if gp is parked with a cancellable wait, cancel it and make
 // gp runnable: it throws goroutine_exit from its park.
 inline void det_cancel_park(g* gp) {
-  if (gp->status.load(std::memory_order_relaxed) != gstatus::waiting || gp->cancel == nullptr ||
-      gp->unwind.load(std::memory_order_relaxed) != 0)
+  if (gp->status.load(std::memory_order_relaxed) != gstatus::waiting || gp->cancel == nullptr || !unwind_cancellable(gp))
     return;
   if (gp->cancel(gp, gp->cancel_arg)) {
-    gp->unwind.store(1, std::memory_order_relaxed);
+    gp->unwind.store(unwind_cancelled, std::memory_order_relaxed);
     ready(gp);
   }
 }
@@ -5349,7 +5408,7 @@ inline void det_shared_access(det_shared_state& st, bool write, source_loc site,
                       "):\n  " + det_describe(now, write ? "write" : "read") + "\n  " + det_describe(*other, other_kind) +
                       "\n  with no happens-before edge between them (a channel operation, lock, wait_group or once)\n";
     det_fail(s, std::make_exception_ptr(race_error(msg)));
-    gp->unwind.store(2, std::memory_order_relaxed);
+    gp->unwind.store(unwind_thrown, std::memory_order_relaxed);
     throw goroutine_exit{};
   }
   if (write) {
@@ -5560,8 +5619,15 @@ void run_with_choices(std::span<const std::uint8_t> choices, F&& body, detail::s
 // wait (try_cancel_park). Either the walk sees the parked G or the park op
 // sees exiting; both may try, and the claim in parkstate plus the object's
 // lock let only one cancel succeed.
-// g.unwind makes goroutine_exit a once-per-goroutine event: blocking calls made
-// while it unwinds (destructors) work normally.
+// g.unwind keeps goroutine_exit from being thrown again while it is in flight
+// or being handled on the G's stack: blocking calls made while it unwinds
+// (destructors, `catch (...) { wg.wait(); throw; }`) work normally. A G that
+// swallowed it (caught without rethrowing) gets it again at its next park or
+// yield, so shutdown cannot hang on it: park decides, on the G's own C++
+// exception state (exit_swallowed, park.hpp), before the switch, and marks the
+// wait unwind_again; the park op's exiting check then cancels it as above,
+// and park throws. g.exit_again counts those throws for the shutdown dump.
+// Past its body (g_body) a G is unwind_done: its closure's destructors may block.
 #ifndef GORO_DETAIL_RUN_HPP
 #define GORO_DETAIL_RUN_HPP
 
@@ -5572,6 +5638,7 @@ void run_with_choices(std::span<const std::uint8_t> choices, F&& body, detail::s
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -5589,7 +5656,10 @@ namespace goro {
 inline namespace GORO_DETAIL_ABI_NS {
 namespace detail {
 
-inline constexpr std::int64_t dump_after_ns = 10'000'000'000;  // docs/reference.md, "Runtime": dump after 10 s of waiting at shutdown
+// dump_after_ns: run() prints a dump after this long waiting at shutdown
+// (docs/reference.md, "Runtime": 10 s). A variable only so that a test can
+// shorten it; not an API.
+inline std::atomic<std::int64_t> dump_after_ns{10'000'000'000};
 
 // ---------------------------------------------------------------------------
 // checkdead (Go: checkdead): is every goroutine of a run() runtime asleep for
@@ -5931,16 +6001,45 @@ inline std::string goroutine_dump(sched_t* s) {
     gstatus st = gp->status.load(std::memory_order_acquire);
     if (st == gstatus::dead) return;
     std::string state;
-    if (st == gstatus::waiting && gp->why != wait_reason::none) {
-      state = wait_reason_name(gp->why);
+    wait_reason why = gp->why.load(std::memory_order_relaxed);
+    if (st == gstatus::waiting && why != wait_reason::none) {
+      state = wait_reason_name(why);
       // How long blocked, at sysmon's resolution (Go prints minutes; seconds help more here).
-      std::int64_t secs = gp->wait_since != 0 ? (now - gp->wait_since) / 1'000'000'000 : 0;
+      std::int64_t since = gp->wait_since.load(std::memory_order_relaxed);
+      std::int64_t secs = since != 0 ? (now - since) / 1'000'000'000 : 0;
       if (secs >= 120) state += ", " + std::to_string(secs / 60) + " minutes";
       else if (secs >= 1) state += ", " + std::to_string(secs) + " s";
     } else {
       state = gstatus_name(st);
     }
+    std::uint8_t u = gp->unwind.load(std::memory_order_relaxed);
+    if (u == unwind_thrown || u == unwind_again) state += ", unwinding";  // goroutine_exit was thrown in it
     dump_goroutine(out, gp, state);
+  });
+  return out;
+}
+
+// swallowed_report names the live goroutines of s that swallowed
+// goroutine_exit (caught it without rethrowing; each got it again at a park or
+// yield: g.exit_again), for the shutdown dump. Where it was caught is not
+// known: the report gives the goroutine's creation site.
+inline std::string swallowed_report(sched_t* s) {
+  std::string out;
+  char buf[24];
+  s->pool->space().for_each_slot([&](char* top) {
+    g* gp = g_pool::g_at_top(top);
+    if (gp->sched != s || gp->status.load(std::memory_order_acquire) == gstatus::dead) return;
+    std::uint32_t n = gp->exit_again.load(std::memory_order_relaxed);
+    if (n == 0) return;
+    out += "goroutine ";
+    out += fmt_u64(buf, gp->id);
+    out += " swallowed goroutine_exit at an unknown site (the goroutine was created at ";
+    out += gp->site.file;
+    out += ":";
+    out += fmt_u64(buf, gp->site.line);
+    out += "); thrown again ";
+    out += fmt_u64(buf, n);
+    out += n == 1 ? " time\n" : " times\n";
   });
   return out;
 }
@@ -5989,16 +6088,18 @@ inline void run_main(sched_t* s) {
   s->exiting.store(true, std::memory_order_seq_cst);
   heavy_fence();  // see "Unwinding at shutdown"
   unwind_all(s);
-  std::int64_t dump_at = nanotime() + dump_after_ns;
+  std::int64_t dump_at = nanotime() + dump_after_ns.load(std::memory_order_relaxed);
   for (;;) {
     s->done.clear();
     heavy_fence();  // pairs with goexit's light_fence
     if (live_goroutines(s) == 0) break;
     std::int64_t left = dump_at - nanotime();
     if (left <= 0) {
-      std::string d = "goro: main returned; still waiting for these goroutines to finish:\n\n" + goroutine_dump(s);
+      std::string sw = swallowed_report(s);
+      std::string d = "goro: main returned; still waiting for these goroutines to finish:\n\n" + (sw.empty() ? sw : sw + "\n") +
+                      goroutine_dump(s);
       write_err(d.c_str(), d.size());
-      dump_at = nanotime() + dump_after_ns;
+      dump_at = nanotime() + dump_after_ns.load(std::memory_order_relaxed);
       continue;
     }
     s->done.sleep_for(left);

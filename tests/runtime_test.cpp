@@ -21,9 +21,11 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <condition_variable>
 #include <cstdlib>
 #include <exception>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -748,6 +750,263 @@ TEST_CASE("runtime: goroutines not yet started when main returns are destroyed u
       goro::config{.procs = 1});
   CHECK(destroyed.load() == n);
   CHECK(bodies_after.load() == 0);
+}
+
+// ---------------------------------------------------------------------------
+// A swallowed goroutine_exit (docs/reference.md, "Shutdown and
+// goroutine_exit"): a goroutine that catches it without rethrowing and parks
+// again gets it again at that park, so run() returns; parks while it is in
+// flight or being handled (destructors, `catch (...) { wg.wait(); throw; }`)
+// work normally.
+
+namespace {
+
+// returns_in_time runs body (which calls goro::run) on this thread. If it has
+// not returned after `limit`, a plain thread calls escape(), which unblocks
+// the goroutine that run() waits for. Returns whether body returned before
+// the limit: a hang (run() waiting for ever on a goroutine that swallowed
+// goroutine_exit) becomes a failure, never a hung suite.
+template <class Body, class Escape>
+bool returns_in_time(std::chrono::seconds limit, Body body, Escape escape) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  bool escaped = false;
+  std::thread dog([&] {
+    std::unique_lock lk(mu);
+    if (!cv.wait_for(lk, limit, [&] { return done; })) {
+      escaped = true;
+      lk.unlock();
+      std::fprintf(stderr, "returns_in_time: run() still waiting after %lld s; unblocking it\n",
+                   static_cast<long long>(limit.count()));
+      escape();
+    }
+  });
+  body();
+  {
+    std::lock_guard lk(mu);
+    done = true;
+  }
+  cv.notify_one();
+  dog.join();
+  return !escaped;
+}
+
+constexpr auto swallow_limit = 30s;
+
+}  // namespace
+
+TEST_CASE("runtime: a goroutine that swallows goroutine_exit and parks again gets it again", "[runtime][shutdown]") {
+  auto procs = GENERATE(1u, 2u, 4u);
+  auto op = GENERATE(as<std::string>{}, "chan recv", "mutex lock", "wait_group wait", "sleep_for", "yield");
+  CAPTURE(procs, op);
+  constexpr int n = 4;  // swallowers
+  std::atomic<int> dtors{0}, caught{0}, rethrown{0}, after{0};
+  std::atomic<bool> escape_flag{false};
+  goro::chan<int> never_sent;
+  goro::mutex held;  // locked by main, never unlocked
+  goro::wait_group never_done;
+  auto park_again = [&] {
+    if (op == "chan recv") (void)never_sent.recv();
+    else if (op == "mutex lock") {
+      held.lock();
+      held.unlock();  // passes it on (only once the escape below unlocked it: the bug)
+    }
+    else if (op == "wait_group wait") never_done.wait();
+    else if (op == "sleep_for") goro::sleep_for(swallow_limit + 2s);
+    else
+      while (!escape_flag.load()) goro::yield();
+  };
+  bool in_time = returns_in_time(
+      swallow_limit,
+      [&] {
+        goro::run(
+            [&] {
+              held.lock();
+              never_done.add(1);
+              goro::wait_group started;
+              started.add(n);
+              for (int i = 0; i < n; ++i)
+                goro::go([&] {
+                  raii_count r(&dtors);
+                  try {
+                    started.done();
+                    goro::sleep_for(1h);  // unwound here (or at the park below, if main returned first)
+                  } catch (...) {
+                    caught.fetch_add(1);  // swallowed
+                  }
+                  try {
+                    park_again();
+                  } catch (...) {
+                    rethrown.fetch_add(1);
+                    throw;
+                  }
+                  after.fetch_add(1);
+                });
+              started.wait();
+            },
+            goro::config{.procs = procs});
+      },
+      [&] {  // unblocks the swallowers if they hang (the bug)
+        escape_flag.store(true);
+        never_sent.close();
+        held.unlock();  // not owned: any thread may unlock it
+        never_done.done();
+      });
+  CHECK(in_time);
+  CHECK(caught.load() == n);
+  CHECK(rethrown.load() == n);
+  CHECK(after.load() == 0);
+  CHECK(dtors.load() == n);
+}
+
+TEST_CASE("runtime: parks while goroutine_exit is handled or unwinding work normally", "[runtime][shutdown]") {
+  // catch (...) { wg.wait(); throw; } waits for real, and so do a destructor
+  // that locks a contended mutex and one that sleeps, while goroutine_exit
+  // unwinds the stack; a swallower elsewhere in the same run does not change that.
+  auto procs = GENERATE(1u, 2u, 4u);
+  std::atomic<int> handler_waited{0}, handler_rethrew{0}, dtor_locked{0}, dtor_slept{0}, swallowed{0}, dtors{0};
+  goro::chan<int> never;
+  goro::mutex mu;
+  goro::wait_group inner;
+  struct locks_in_dtor {
+    goro::mutex* mu;
+    std::atomic<int>* n;
+    ~locks_in_dtor() {
+      mu->lock();  // contended: the holder releases it while it unwinds
+      mu->unlock();
+      n->fetch_add(1);
+    }
+  };
+  struct sleeps_then_done {
+    goro::wait_group* wg;
+    std::atomic<int>* n;
+    ~sleeps_then_done() {
+      auto t0 = steady::now();
+      goro::sleep_for(20ms);
+      if (steady::now() - t0 >= 20ms) n->fetch_add(1);
+      wg->done();
+    }
+  };
+  struct holds {
+    std::atomic<int>* n;
+    ~holds() {
+      goro::sleep_for(20ms);  // keeps mu held a while longer (destroyed before the lock_guard)
+      n->fetch_add(1);
+    }
+  };
+  bool in_time = returns_in_time(
+      swallow_limit,
+      [&] {
+        goro::run(
+            [&] {
+              inner.add(1);
+              goro::wait_group started;
+              started.add(4);
+              goro::go([&] {  // waits in the handler, then rethrows
+                try {
+                  started.done();
+                  (void)never.recv();
+                } catch (...) {
+                  inner.wait();
+                  handler_waited.fetch_add(1);
+                  try {
+                    throw;
+                  } catch (...) {
+                    handler_rethrew.fetch_add(1);
+                    throw;
+                  }
+                }
+              });
+              goro::go([&] {  // completes inner from a destructor, after a sleep
+                sleeps_then_done s{&inner, &dtor_slept};
+                started.done();
+                (void)never.recv();
+              });
+              goro::go([&] {  // holds mu while it unwinds, for 20 ms
+                std::lock_guard<goro::mutex> lk(mu);
+                holds h{&dtors};
+                started.done();
+                (void)never.recv();
+              });
+              goro::go([&] {  // locks mu from a destructor during unwinding
+                locks_in_dtor l{&mu, &dtor_locked};
+                started.done();
+                (void)never.recv();
+              });
+              goro::go([&] {  // a swallower in the same run
+                try {
+                  (void)never.recv();
+                } catch (...) {
+                  swallowed.fetch_add(1);
+                }
+                (void)never.recv();
+              });
+              started.wait();
+            },
+            goro::config{.procs = procs});
+      },
+      [&] { never.close(); });
+  CHECK(in_time);
+  CHECK(handler_waited.load() == 1);
+  CHECK(handler_rethrew.load() == 1);
+  CHECK(dtor_slept.load() == 1);
+  CHECK(dtor_locked.load() == 1);
+  CHECK(dtors.load() == 1);
+  CHECK(swallowed.load() == 1);
+}
+
+TEST_CASE("runtime: the shutdown dump names a goroutine that swallows goroutine_exit", "[runtime][shutdown]") {
+  // A goroutine that swallows goroutine_exit in a loop keeps run() waiting (it
+  // is thrown again at every park, and swallowed again); the dump run() prints
+  // while it waits says so. The dump's 10 s are shortened to 100 ms here
+  // (an internal knob, not an API); the goroutine gives up after 600 ms.
+  auto procs = GENERATE(1u, 2u);
+  auto saved_after = goro::detail::dump_after_ns.exchange(100'000'000);
+  std::fflush(stderr);
+  char path[] = "/tmp/goro_swallow_dumpXXXXXX";
+  int fd = mkstemp(path);
+  REQUIRE(fd >= 0);
+  int saved_stderr = dup(2);
+  dup2(fd, 2);
+  std::atomic<int> caught{0};
+  std::uint64_t id = 0;
+  goro::chan<int> never;
+  goro::run(
+      [&] {
+        goro::wait_group started;
+        started.add(1);
+        goro::go([&] {
+          id = goro::this_goroutine::id();
+          started.done();
+          steady::time_point until{};
+          for (;;) {
+            try {
+              (void)never.recv();
+            } catch (...) {  // swallowed, every time
+              if (caught.fetch_add(1) == 0) until = steady::now() + 600ms;
+              if (steady::now() >= until) return;
+            }
+          }
+        });
+        started.wait();
+      },
+      goro::config{.procs = procs});
+  std::fflush(stderr);
+  dup2(saved_stderr, 2);
+  close(saved_stderr);
+  goro::detail::dump_after_ns.store(saved_after);
+  std::ifstream in(path);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  close(fd);
+  unlink(path);
+  CAPTURE(text);
+  CHECK(caught.load() > 1);
+  CHECK(text.find("goro: main returned; still waiting for these goroutines to finish:") != std::string::npos);
+  CHECK(text.find("goroutine " + std::to_string(id) + " swallowed goroutine_exit at an unknown site (the goroutine was created at ") !=
+        std::string::npos);
+  CHECK(text.find("runtime_test.cpp:") != std::string::npos);
+  CHECK(text.find("goroutine " + std::to_string(id) + " [") != std::string::npos);
 }
 
 // ---------------------------------------------------------------------------

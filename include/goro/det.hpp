@@ -311,7 +311,8 @@ inline std::string det_dump(sched_t* s) {
     g* gp = rec.gp;
     if (gp == nullptr) continue;
     gstatus st = gp->status.load(std::memory_order_relaxed);
-    dump_goroutine(out, gp, (st == gstatus::waiting && gp->why != wait_reason::none) ? wait_reason_name(gp->why) : gstatus_name(st));
+    wait_reason why = gp->why.load(std::memory_order_relaxed);
+    dump_goroutine(out, gp, (st == gstatus::waiting && why != wait_reason::none) ? wait_reason_name(why) : gstatus_name(st));
   }
   return out;
 }
@@ -319,11 +320,10 @@ inline std::string det_dump(sched_t* s) {
 // det_cancel_park: if gp is parked with a cancellable wait, cancel it and make
 // gp runnable: it throws goroutine_exit from its park.
 inline void det_cancel_park(g* gp) {
-  if (gp->status.load(std::memory_order_relaxed) != gstatus::waiting || gp->cancel == nullptr ||
-      gp->unwind.load(std::memory_order_relaxed) != 0)
+  if (gp->status.load(std::memory_order_relaxed) != gstatus::waiting || gp->cancel == nullptr || !unwind_cancellable(gp))
     return;
   if (gp->cancel(gp, gp->cancel_arg)) {
-    gp->unwind.store(1, std::memory_order_relaxed);
+    gp->unwind.store(unwind_cancelled, std::memory_order_relaxed);
     ready(gp);
   }
 }
@@ -653,7 +653,7 @@ inline void det_shared_access(det_shared_state& st, bool write, source_loc site,
                       "):\n  " + det_describe(now, write ? "write" : "read") + "\n  " + det_describe(*other, other_kind) +
                       "\n  with no happens-before edge between them (a channel operation, lock, wait_group or once)\n";
     det_fail(s, std::make_exception_ptr(race_error(msg)));
-    gp->unwind.store(2, std::memory_order_relaxed);
+    gp->unwind.store(unwind_thrown, std::memory_order_relaxed);
     throw goroutine_exit{};
   }
   if (write) {

@@ -58,6 +58,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <exception>
 #include <stdexcept>
 #include <thread>
 #include <utility>
@@ -109,6 +110,25 @@ struct park_opts {
   void* cancel_arg = nullptr;
 };
 
+// exit_swallowed: has the calling goroutine, which has thrown goroutine_exit,
+// swallowed it? True when no exception is in flight on its stack (a park in a
+// destructor run by the unwinding must not throw: std::terminate) and the
+// exception it is handling, if any, is not goroutine_exit (`catch (...) {
+// wg.wait(); throw; }`). The C++ exception state is per goroutine (gogo swaps
+// it), so this reads the caller's own. Shutdown only (it rethrows to look).
+inline bool exit_swallowed() noexcept {
+  if (std::uncaught_exceptions() != 0) return false;
+  std::exception_ptr e = std::current_exception();
+  if (!e) return true;
+  try {
+    std::rethrow_exception(e);
+  } catch (const goroutine_exit&) {
+    return false;
+  } catch (...) {
+  }
+  return true;
+}
+
 // park blocks the calling goroutine until ready(gp) (Go: gopark). unlock runs
 // after the switch away (see "Parking"); a waker can find the G only after it.
 // Throws goroutine_exit when the shutdown unwinder cancelled this wait. On a
@@ -116,7 +136,7 @@ struct park_opts {
 inline void park(wait_reason why, unlock_fn unlock, void* arg, park_opts opts = {}) {
   m* mp = getm();
   g* gp = (mp != nullptr && mp->curg != nullptr) ? mp->curg : thread_g();
-  gp->why = why;
+  gp->why.store(why, std::memory_order_relaxed);
   gp->cancel = opts.cancel;
   gp->cancel_arg = opts.cancel_arg;
   if (gp->is_thread) {
@@ -124,10 +144,19 @@ inline void park(wait_reason why, unlock_fn unlock, void* arg, park_opts opts = 
     plain_threads_in_goro.fetch_add(1, std::memory_order_seq_cst);
     if (unlock == nullptr || unlock(gp, arg)) gp->thread_note.sleep();
     plain_threads_in_goro.fetch_sub(1, std::memory_order_seq_cst);
-    gp->why = wait_reason::none;
+    gp->why.store(wait_reason::none, std::memory_order_relaxed);
     return;
   }
-  gp->wait_since = gp->sched->coarse_now.load(std::memory_order_relaxed);
+  gp->wait_since.store(gp->sched->coarse_now.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  // A G that swallowed goroutine_exit: this wait may be cancelled again (the
+  // park op's exiting check does it). Decided here, on the G's own exception
+  // state; the caller holds the object's lock, so it cannot throw yet.
+  bool again = false;
+  if (GORO_DETAIL_UNLIKELY(gp->unwind.load(std::memory_order_relaxed) == unwind_thrown) && opts.cancel != nullptr &&
+      exit_swallowed()) {
+    gp->unwind.store(unwind_again, std::memory_order_relaxed);
+    again = true;
+  }
   mp->pending = pending_op{pending_kind::park, gp, unlock, arg};
   schedule(mp, gp);
   if (opts.cancel != nullptr) {
@@ -135,10 +164,15 @@ inline void park(wait_reason why, unlock_fn unlock, void* arg, park_opts opts = 
     while (GORO_DETAIL_UNLIKELY(gp->parkstate.load(std::memory_order_acquire) == park_claimed)) cpu_relax();
     gp->parkstate.store(park_none, std::memory_order_relaxed);
   }
-  gp->why = wait_reason::none;
-  if (GORO_DETAIL_UNLIKELY(gp->unwind.load(std::memory_order_relaxed) == 1)) {
-    gp->unwind.store(2, std::memory_order_relaxed);
-    throw goroutine_exit{};
+  gp->why.store(wait_reason::none, std::memory_order_relaxed);
+  std::uint8_t u = gp->unwind.load(std::memory_order_relaxed);
+  if (GORO_DETAIL_UNLIKELY(u != unwind_live && u != unwind_done)) {
+    if (u == unwind_cancelled) {  // the first goroutine_exit, or again after a swallowed one
+      if (again) gp->exit_again.fetch_add(1, std::memory_order_relaxed);
+      gp->unwind.store(unwind_thrown, std::memory_order_relaxed);
+      throw goroutine_exit{};
+    }
+    gp->unwind.store(unwind_thrown, std::memory_order_relaxed);  // unwind_again: a waker completed the wait first
   }
 }
 
@@ -180,12 +214,15 @@ inline void sync_spin() noexcept {
 }
 
 // unwind_point throws goroutine_exit if the runtime is unwinding and this G has
-// not been unwound yet: yield's check (docs/reference.md, "Runtime": a
-// goroutine is unwound at its next blocking call or yield()).
+// not been unwound yet, or has swallowed goroutine_exit: yield's check
+// (docs/reference.md, "Runtime": a goroutine is unwound at its next blocking
+// call or yield()).
 inline void unwind_point(g* gp) {
-  if (GORO_DETAIL_UNLIKELY(gp->sched->exiting.load(std::memory_order_relaxed)) &&
-      gp->unwind.load(std::memory_order_relaxed) == 0) {
-    gp->unwind.store(2, std::memory_order_relaxed);
+  if (GORO_DETAIL_LIKELY(!gp->sched->exiting.load(std::memory_order_relaxed))) return;
+  std::uint8_t u = gp->unwind.load(std::memory_order_relaxed);
+  if (u == unwind_live || (u == unwind_thrown && exit_swallowed())) {
+    if (u == unwind_thrown) gp->exit_again.fetch_add(1, std::memory_order_relaxed);
+    gp->unwind.store(unwind_thrown, std::memory_order_relaxed);
     throw goroutine_exit{};
   }
 }
@@ -284,6 +321,13 @@ void sync_release(const void* obj, Op&& op) {
   op();
 }
 
+// unwind_cancellable: may the unwinder cancel parked gp's wait? Once: not yet
+// unwound, or parked after swallowing goroutine_exit (see park).
+inline bool unwind_cancellable(const g* gp) noexcept {
+  std::uint8_t u = gp->unwind.load(std::memory_order_relaxed);
+  return u == unwind_live || u == unwind_again;
+}
+
 // ---------------------------------------------------------------------------
 // Claiming a parked G (shutdown only: cancellation of a park).
 //
@@ -302,9 +346,9 @@ inline void try_cancel_park(g* gp, sched_t* s) noexcept {
   if (!gp->parkstate.compare_exchange_strong(expect, park_claimed, std::memory_order_acq_rel)) return;
   heavy_fence();
   if (gp->parkstate.load(std::memory_order_acquire) == park_claimed && gp->sched == s &&
-      gp->status.load(std::memory_order_acquire) == gstatus::waiting && gp->unwind.load(std::memory_order_relaxed) == 0 &&
+      gp->status.load(std::memory_order_acquire) == gstatus::waiting && unwind_cancellable(gp) &&
       gp->cancel != nullptr && gp->cancel(gp, gp->cancel_arg)) {
-    gp->unwind.store(1, std::memory_order_relaxed);
+    gp->unwind.store(unwind_cancelled, std::memory_order_relaxed);
     ready(gp);
   }
   expect = park_claimed;

@@ -25,8 +25,15 @@
 // wait (try_cancel_park). Either the walk sees the parked G or the park op
 // sees exiting; both may try, and the claim in parkstate plus the object's
 // lock let only one cancel succeed.
-// g.unwind makes goroutine_exit a once-per-goroutine event: blocking calls made
-// while it unwinds (destructors) work normally.
+// g.unwind keeps goroutine_exit from being thrown again while it is in flight
+// or being handled on the G's stack: blocking calls made while it unwinds
+// (destructors, `catch (...) { wg.wait(); throw; }`) work normally. A G that
+// swallowed it (caught without rethrowing) gets it again at its next park or
+// yield, so shutdown cannot hang on it: park decides, on the G's own C++
+// exception state (exit_swallowed, park.hpp), before the switch, and marks the
+// wait unwind_again; the park op's exiting check then cancels it as above,
+// and park throws. g.exit_again counts those throws for the shutdown dump.
+// Past its body (g_body) a G is unwind_done: its closure's destructors may block.
 #ifndef GORO_DETAIL_RUN_HPP
 #define GORO_DETAIL_RUN_HPP
 
@@ -49,6 +56,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -66,7 +74,10 @@ namespace goro {
 inline namespace GORO_DETAIL_ABI_NS {
 namespace detail {
 
-inline constexpr std::int64_t dump_after_ns = 10'000'000'000;  // docs/reference.md, "Runtime": dump after 10 s of waiting at shutdown
+// dump_after_ns: run() prints a dump after this long waiting at shutdown
+// (docs/reference.md, "Runtime": 10 s). A variable only so that a test can
+// shorten it; not an API.
+inline std::atomic<std::int64_t> dump_after_ns{10'000'000'000};
 
 // ---------------------------------------------------------------------------
 // checkdead (Go: checkdead): is every goroutine of a run() runtime asleep for
@@ -408,16 +419,45 @@ inline std::string goroutine_dump(sched_t* s) {
     gstatus st = gp->status.load(std::memory_order_acquire);
     if (st == gstatus::dead) return;
     std::string state;
-    if (st == gstatus::waiting && gp->why != wait_reason::none) {
-      state = wait_reason_name(gp->why);
+    wait_reason why = gp->why.load(std::memory_order_relaxed);
+    if (st == gstatus::waiting && why != wait_reason::none) {
+      state = wait_reason_name(why);
       // How long blocked, at sysmon's resolution (Go prints minutes; seconds help more here).
-      std::int64_t secs = gp->wait_since != 0 ? (now - gp->wait_since) / 1'000'000'000 : 0;
+      std::int64_t since = gp->wait_since.load(std::memory_order_relaxed);
+      std::int64_t secs = since != 0 ? (now - since) / 1'000'000'000 : 0;
       if (secs >= 120) state += ", " + std::to_string(secs / 60) + " minutes";
       else if (secs >= 1) state += ", " + std::to_string(secs) + " s";
     } else {
       state = gstatus_name(st);
     }
+    std::uint8_t u = gp->unwind.load(std::memory_order_relaxed);
+    if (u == unwind_thrown || u == unwind_again) state += ", unwinding";  // goroutine_exit was thrown in it
     dump_goroutine(out, gp, state);
+  });
+  return out;
+}
+
+// swallowed_report names the live goroutines of s that swallowed
+// goroutine_exit (caught it without rethrowing; each got it again at a park or
+// yield: g.exit_again), for the shutdown dump. Where it was caught is not
+// known: the report gives the goroutine's creation site.
+inline std::string swallowed_report(sched_t* s) {
+  std::string out;
+  char buf[24];
+  s->pool->space().for_each_slot([&](char* top) {
+    g* gp = g_pool::g_at_top(top);
+    if (gp->sched != s || gp->status.load(std::memory_order_acquire) == gstatus::dead) return;
+    std::uint32_t n = gp->exit_again.load(std::memory_order_relaxed);
+    if (n == 0) return;
+    out += "goroutine ";
+    out += fmt_u64(buf, gp->id);
+    out += " swallowed goroutine_exit at an unknown site (the goroutine was created at ";
+    out += gp->site.file;
+    out += ":";
+    out += fmt_u64(buf, gp->site.line);
+    out += "); thrown again ";
+    out += fmt_u64(buf, n);
+    out += n == 1 ? " time\n" : " times\n";
   });
   return out;
 }
@@ -466,16 +506,18 @@ inline void run_main(sched_t* s) {
   s->exiting.store(true, std::memory_order_seq_cst);
   heavy_fence();  // see "Unwinding at shutdown"
   unwind_all(s);
-  std::int64_t dump_at = nanotime() + dump_after_ns;
+  std::int64_t dump_at = nanotime() + dump_after_ns.load(std::memory_order_relaxed);
   for (;;) {
     s->done.clear();
     heavy_fence();  // pairs with goexit's light_fence
     if (live_goroutines(s) == 0) break;
     std::int64_t left = dump_at - nanotime();
     if (left <= 0) {
-      std::string d = "goro: main returned; still waiting for these goroutines to finish:\n\n" + goroutine_dump(s);
+      std::string sw = swallowed_report(s);
+      std::string d = "goro: main returned; still waiting for these goroutines to finish:\n\n" + (sw.empty() ? sw : sw + "\n") +
+                      goroutine_dump(s);
       write_err(d.c_str(), d.size());
-      dump_at = nanotime() + dump_after_ns;
+      dump_at = nanotime() + dump_after_ns.load(std::memory_order_relaxed);
       continue;
     }
     s->done.sleep_for(left);

@@ -106,6 +106,9 @@ inline const char* wait_reason_name(wait_reason r) noexcept {
   return "?";
 }
 
+// g::unwind's states (run.hpp, "Unwinding at shutdown").
+inline constexpr std::uint8_t unwind_live = 0, unwind_cancelled = 1, unwind_thrown = 2, unwind_again = 3, unwind_done = 4;
+
 // cancel_fn: removes g's wait record from the object it waits on. Returns true
 // if it removed it (the caller must then ready g), false if a waker already
 // dequeued it (the waker readies g). Takes the object's lock. Used only by the
@@ -138,15 +141,23 @@ struct g {
   bool is_thread = false;        // a pseudo-g standing for a plain OS thread (park = futex wait)
 
   // --- parking; written by the G before it parks, read by its waker ---
-  wait_reason why = wait_reason::none;
-  std::int64_t wait_since = 0;   // nanotime() when it parked, for dumps
+  // why and wait_since: atomic (relaxed) only because dumps read them while
+  // the G may be running (goroutine_dump at shutdown).
+  std::atomic<wait_reason> why{wait_reason::none};
+  std::atomic<std::int64_t> wait_since{0};  // nanotime() when it parked, for dumps
   cancel_fn cancel = nullptr;    // how the unwinder removes this G's wait record, or nullptr
   void* cancel_arg = nullptr;
   void* param = nullptr;         // a value a waker passes to the parked G (Go: g.param)
   note thread_note;              // is_thread only: the plain thread sleeps here
-  // unwind: 0 live; 1 the unwinder cancelled its wait (its park throws
-  // goroutine_exit); 2 it has thrown goroutine_exit (never again).
+  // unwind (run.hpp, "Unwinding at shutdown"): unwind_live; unwind_cancelled,
+  // the unwinder cancelled its wait (its park throws goroutine_exit);
+  // unwind_thrown, it has thrown goroutine_exit (again only once swallowed);
+  // unwind_again, it swallowed it and is parking: this wait may be cancelled
+  // again; unwind_done, past its body (never thrown again).
   std::atomic<std::uint8_t> unwind{0};
+  // exit_again: how many times goroutine_exit was thrown again because this G
+  // swallowed it (for the shutdown dump); the G writes, dumps read.
+  std::atomic<std::uint32_t> exit_again{0};
   // parkstate: lets the unwinder claim a parked G so that the G cannot leave
   // its park (and its wait record's object cannot go away) while the unwinder
   // cancels it. See "Claiming a parked G" in park.hpp.

@@ -812,7 +812,7 @@ void g_body(g* gp) {
   C* c = static_cast<C*>(gp->closure);
   // A goroutine that was still queued when the runtime began unwinding never
   // starts: its closure is destroyed unrun.
-  if (!(gp->sched->exiting.load(std::memory_order_relaxed) && gp->unwind.load(std::memory_order_relaxed) == 0)) {
+  if (!(gp->sched->exiting.load(std::memory_order_relaxed) && gp->unwind.load(std::memory_order_relaxed) == unwind_live)) {
     try {
       (*c)();
     } catch (goroutine_exit&) {
@@ -822,6 +822,9 @@ void g_body(g* gp) {
       else panic_abort(gp, std::current_exception());
     }
   }
+  // Past the body: the closure's destructors may block (a captured object's),
+  // and goroutine_exit must not come out of them (g_destroy_closure is noexcept).
+  gp->unwind.store(unwind_done, std::memory_order_relaxed);
   g_destroy_closure(gp);
 }
 
@@ -842,10 +845,11 @@ void newproc(sched_t* s, C&& c, source_loc site, bool is_main = false) {
   gp->is_main = is_main;
   gp->lockedm = nullptr;
   gp->locked_count = 0;
-  gp->why = wait_reason::none;
+  gp->why.store(wait_reason::none, std::memory_order_relaxed);
   gp->cancel = nullptr;
   gp->param = nullptr;
-  gp->unwind.store(0, std::memory_order_relaxed);
+  gp->unwind.store(unwind_live, std::memory_order_relaxed);
+  gp->exit_again.store(0, std::memory_order_relaxed);
   gp->saved_errno = 0;
   gp->eh_caught = nullptr;
   gp->eh_uncaught = 0;

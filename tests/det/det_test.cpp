@@ -497,6 +497,140 @@ TEST_CASE("det: goroutines that can never end are abandoned and the runtime stay
   CHECK(goro::sim::seed() == 0);  // outside any run
 }
 
+// A swallowed goroutine_exit (docs/reference.md, "Shutdown and
+// goroutine_exit"): thrown again at the goroutine's next park or scheduling
+// point, so it ends, destructors run, instead of being abandoned; parks while
+// goroutine_exit is in flight or handled work normally.
+TEST_CASE("det: a goroutine that swallows goroutine_exit and parks again gets it again", "[det][shutdown]") {
+  auto op = GENERATE(as<std::string>{}, "chan recv", "mutex lock", "wait_group wait", "sleep_for", "yield");
+  CAPTURE(op);
+  for (std::uint64_t seed = 1; seed <= 20; ++seed) {
+    CAPTURE(seed);
+    constexpr int n = 3;
+    std::atomic<int> dtors{0}, caught{0}, rethrown{0}, after{0};  // atomics: TSan sees no edge between goroutines here
+    struct counts_dtor {
+      std::atomic<int>* n;
+      ~counts_dtor() { ++*n; }
+    };
+    goro::chan<int> never_sent;
+    goro::mutex held;
+    goro::wait_group never_done;
+    goro::run(
+        [&] {
+          held.lock();
+          never_done.add(1);
+          goro::wait_group started;
+          started.add(n);
+          for (int i = 0; i < n; ++i)
+            goro::go([&] {
+              counts_dtor d{&dtors};
+              try {
+                started.done();
+                goro::sleep_for(1h);
+              } catch (...) {
+                ++caught;  // swallowed
+              }
+              try {
+                if (op == "chan recv") (void)never_sent.recv();
+                else if (op == "mutex lock") held.lock();
+                else if (op == "wait_group wait") never_done.wait();
+                else if (op == "sleep_for") goro::sleep_for(1h);
+                else
+                  for (int k = 0; k < 1000; ++k) goro::yield();
+              } catch (...) {
+                ++rethrown;
+                throw;
+              }
+              ++after;
+            });
+          started.wait();
+        },
+        {.seed = seed});
+    CHECK(caught.load() == n);
+    CHECK(rethrown.load() == n);
+    CHECK(after.load() == 0);
+    CHECK(dtors.load() == n);
+  }
+}
+
+TEST_CASE("det: parks while goroutine_exit is handled or unwinding work normally", "[det][shutdown]") {
+  for (std::uint64_t seed = 1; seed <= 20; ++seed) {
+    CAPTURE(seed);
+    std::atomic<int> handler_waited{0}, dtor_locked{0}, dtor_slept{0}, swallowed{0};
+    goro::chan<int> never;
+    goro::mutex mu;
+    goro::wait_group inner;
+    struct locks_in_dtor {
+      goro::mutex* mu;
+      std::atomic<int>* n;
+      ~locks_in_dtor() {
+        mu->lock();
+        mu->unlock();
+        ++*n;
+      }
+    };
+    struct sleeps_then_done {
+      goro::wait_group* wg;
+      std::atomic<int>* n;
+      ~sleeps_then_done() {
+        goro::sleep_for(20ms);
+        ++*n;
+        wg->done();
+      }
+    };
+    struct sleeps {
+      ~sleeps() { goro::sleep_for(20ms); }
+    };
+    goro::run(
+        [&] {
+          inner.add(1);
+          goro::wait_group started;
+          started.add(5);
+          goro::go([&] {  // waits in the handler, then rethrows
+            try {
+              started.done();
+              (void)never.recv();
+            } catch (...) {
+              inner.wait();
+              ++handler_waited;
+              throw;
+            }
+          });
+          goro::go([&] {  // completes inner from a destructor, after a sleep
+            sleeps_then_done s{&inner, &dtor_slept};
+            started.done();
+            (void)never.recv();
+          });
+          goro::go([&] {  // holds mu while it unwinds, 20 ms longer
+            std::lock_guard<goro::mutex> lk(mu);
+            sleeps s;
+            started.done();
+            (void)never.recv();
+          });
+          goro::go([&] {  // locks mu from a destructor during unwinding
+            locks_in_dtor l{&mu, &dtor_locked};
+            started.done();
+            (void)never.recv();
+          });
+          goro::go([&] {  // a swallower in the same run
+            try {
+              started.done();
+              (void)never.recv();
+            } catch (...) {
+              ++swallowed;
+            }
+            (void)never.recv();
+          });
+          started.wait();
+        },
+        {.seed = seed});
+    CHECK(handler_waited.load() == 1);
+    CHECK(dtor_slept.load() == 1);
+    CHECK(dtor_locked.load() == 1);
+    CHECK(swallowed.load() == 1);
+  }
+}
+
 TEST_CASE("det: loopback I/O works (the netpoller is polled when goroutines wait on fds)", "[det][net]") {
   goro::run(
       [] {
