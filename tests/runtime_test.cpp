@@ -963,12 +963,8 @@ TEST_CASE("runtime: the shutdown dump names a goroutine that swallows goroutine_
   // (an internal knob, not an API); the goroutine gives up after 600 ms.
   auto procs = GENERATE(1u, 2u);
   auto saved_after = goro::detail::dump_after_ns.exchange(100'000'000);
-  std::fflush(stderr);
-  char path[] = "/tmp/goro_swallow_dumpXXXXXX";
-  int fd = mkstemp(path);
-  REQUIRE(fd >= 0);
-  int saved_stderr = dup(2);
-  dup2(fd, 2);
+  goro_test::stderr_capture capture;
+  REQUIRE(capture.ok());
   std::atomic<int> caught{0};
   std::uint64_t id = 0;
   goro::chan<int> never;
@@ -992,14 +988,8 @@ TEST_CASE("runtime: the shutdown dump names a goroutine that swallows goroutine_
         started.wait();
       },
       goro::config{.procs = procs});
-  std::fflush(stderr);
-  dup2(saved_stderr, 2);
-  close(saved_stderr);
+  std::string text = capture.text();
   goro::detail::dump_after_ns.store(saved_after);
-  std::ifstream in(path);
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  close(fd);
-  unlink(path);
   CAPTURE(text);
   CHECK(caught.load() > 1);
   CHECK(text.find("goro: main returned; still waiting for these goroutines to finish:") != std::string::npos);
@@ -1950,13 +1940,8 @@ TEST_CASE("runtime: a deadlock held back for 10 s is reported on stderr once", "
   // Main waits 10.5 s for a plain thread that works outside goro meanwhile:
   // run prints the report once, after 10 s, and then the value arrives.
   // stderr goes to a file meanwhile (goro writes it with write(2)).
-  char path[] = "/tmp/goro_runtime_test_XXXXXX";
-  int fd = ::mkstemp(path);
-  REQUIRE(fd >= 0);
-  ::unlink(path);
-  int saved = ::dup(2);
-  REQUIRE(saved >= 0);
-  ::dup2(fd, 2);
+  goro_test::stderr_capture capture;
+  REQUIRE(capture.ok());
   goro::chan<int> c(1);  // (after a false report, the send still completes)
   std::thread t;
   int got = 0;
@@ -1975,13 +1960,7 @@ TEST_CASE("runtime: a deadlock held back for 10 s is reported on stderr once", "
     deadlock = true;
   }
   t.join();
-  ::dup2(saved, 2);
-  ::close(saved);
-  std::string err;
-  char buf[4096];
-  ::lseek(fd, 0, SEEK_SET);
-  for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) err.append(buf, static_cast<std::size_t>(n));
-  ::close(fd);
+  std::string err = capture.text();
   INFO(err);
   CHECK_FALSE(deadlock);
   CHECK(got == 1);

@@ -1,8 +1,10 @@
 // Helpers shared by goro's Catch2 tests.
 #pragma once
 
+#include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <unistd.h>
 
 namespace goro_test {
 
@@ -21,5 +23,43 @@ inline bool full_scale() {
   const char* s = std::getenv("GORO_TEST_SCALE");
   return s == nullptr || std::atof(s) >= 1.0;
 }
+
+// stderr_capture sends fd 2 to an anonymous temporary file while it lives
+// (goro writes its reports with write(2), so they land there); text() restores
+// fd 2 and returns what was written. The test thread only.
+class stderr_capture {
+ public:
+  stderr_capture() : file_(std::tmpfile()), saved_(::dup(2)) {
+    std::fflush(stderr);
+    if (ok()) ::dup2(::fileno(file_), 2);
+  }
+  ~stderr_capture() { restore(); if (file_ != nullptr) std::fclose(file_); }
+  stderr_capture(const stderr_capture&) = delete;
+  stderr_capture& operator=(const stderr_capture&) = delete;
+
+  bool ok() const { return file_ != nullptr && saved_ >= 0; }
+
+  std::string text() {
+    restore();
+    std::string out;
+    if (file_ == nullptr) return out;
+    char buf[4096];
+    int fd = ::fileno(file_);
+    ::lseek(fd, 0, SEEK_SET);
+    for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) out.append(buf, static_cast<std::size_t>(n));
+    return out;
+  }
+
+ private:
+  void restore() {
+    if (saved_ < 0) return;
+    std::fflush(stderr);
+    ::dup2(saved_, 2);
+    ::close(saved_);
+    saved_ = -1;
+  }
+  std::FILE* file_;
+  int saved_;
+};
 
 }  // namespace goro_test
