@@ -1025,16 +1025,6 @@ void wait_io_parked() {
   while (goro::debug::dump().find("[IO wait") == std::string::npos) goro::yield();
 }
 
-// settle: main's last step in these tests. A goroutine readied right after it
-// parked can finish while the M it parked on is still completing that park
-// (run_pending, after the unlock step); if main returned just then, that M
-// would call try_cancel_park on a G slot that newproc may have recycled, and
-// TSan reports its plain read of the slot's sched field against newproc's
-// write (twice in about 30 runs of the conn test under TSan: a race of the
-// scheduler's shutdown path, present whatever net does). Sleeping first lets
-// every M complete its pending park.
-void settle() { goro::sleep_for(20ms); }
-
 // close_race: one scenario's outcome counts, written by its goroutines.
 struct close_race {
   std::atomic<long> woke_closed{0};  // A's call ended with closed_error
@@ -1043,97 +1033,95 @@ struct close_race {
   void note(const std::string& what) {
     if (other.fetch_add(1) == 0) other_what = what;
   }
+  // blocked: A's side: call() must end with closed_error.
+  template <class F>
+  void blocked(const char* what, F&& call) {
+    try {
+      call();
+      note(std::string(what) + " returned");
+    } catch (const goro::net::closed_error&) {
+      woke_closed.fetch_add(1);
+    } catch (const std::exception& e) {
+      note(std::string("A: ") + e.what());
+    }
+  }
+  // closer: B's side.
+  template <class F>
+  void closer(F&& close) {
+    try {
+      close();
+    } catch (const std::exception& e) {
+      note(std::string("B: ") + e.what());
+    }
+  }
 };
 
-}  // namespace
-
-TEST_CASE("net: conn::close() from another goroutine while the owner destroys the conn (issue 13)", "[net][close][race][regression]") {
-  auto procs = GENERATE(1u, 2u, 4u);
+// run_close_race runs, in one goro::run at procs, round(r, i, state) for i in
+// [0, rounds), where state = setup() lives for the whole run; then checks that
+// every round ended with A woken by closed_error, nothing else went wrong,
+// and no fd was left open.
+struct no_state {};
+template <class Round, class Setup = no_state (*)()>
+void run_close_race(unsigned procs, Round round, Setup setup = [] { return no_state{}; }) {
   const long rounds = goro_test::scale(1000);
   close_race r;
-  int fds_before = open_fd_count(), fds_after = 0;
+  int fds_before = open_fd_count();
   goro::run(
       [&] {
-        goro::net::listener ln = goro::net::listen("127.0.0.1:0");
-        for (long i = 0; i < rounds; ++i) {
-          goro::chan<goro::net::conn*> handle(1);
-          goro::wait_group wg;
-          wg.go([&] {  // A: owns the conn; blocks in read until B closes it
-            try {
-              goro::net::conn c = goro::net::dial(ln.addr());
-              handle.send(&c);
-              std::byte buf[8];
-              c.read(buf);
-              r.note("read returned");
-            } catch (const goro::net::closed_error&) {
-              r.woke_closed.fetch_add(1);
-            } catch (const std::exception& e) {
-              r.note(std::string("A: ") + e.what());
-            }
-          });  // ~conn: possibly while B is still inside close()
-          goro::net::conn server = ln.accept();
-          wg.go([&, i] {  // B: cancels A's read
-            goro::net::conn* c = *handle.recv();
-            if (i % 2 == 0) wait_io_parked();
-            try {
-              c->close();
-            } catch (const std::exception& e) {
-              r.note(std::string("B: ") + e.what());
-            }
-          });
-          wg.wait();
-        }
-        settle();
+        auto state = setup();
+        for (long i = 0; i < rounds; ++i) round(r, i, state);
       },
       goro::config{.procs = procs});
-  fds_after = open_fd_count();
+  int fds_after = open_fd_count();
   INFO("procs " << procs << ": " << r.other_what);
   CHECK(r.other.load() == 0);
   CHECK(r.woke_closed.load() == rounds);
   CHECK(fds_after == fds_before);
 }
 
+}  // namespace
+
+TEST_CASE("net: conn::close() from another goroutine while the owner destroys the conn (issue 13)", "[net][close][race][regression]") {
+  auto setup = [] { return goro::net::listen("127.0.0.1:0"); };
+  run_close_race(GENERATE(1u, 2u, 4u), [](close_race& r, long i, goro::net::listener& ln) {
+    goro::chan<goro::net::conn*> handle(1);
+    goro::wait_group wg;
+    wg.go([&] {  // A: owns the conn; blocks in read until B closes it
+      r.blocked("read", [&] {
+        goro::net::conn c = goro::net::dial(ln.addr());
+        handle.send(&c);
+        std::byte buf[8];
+        c.read(buf);
+      });  // ~conn: possibly while B is still inside close()
+    });
+    goro::net::conn server = ln.accept();
+    wg.go([&, i] {  // B: cancels A's read, once A is parked or at once
+      goro::net::conn* c = *handle.recv();
+      if (i % 2 == 0) wait_io_parked();
+      r.closer([&] { c->close(); });
+    });
+    wg.wait();
+  }, setup);
+}
+
 TEST_CASE("net: listener::close() from another goroutine while the owner destroys the listener (issue 13)", "[net][close][race][regression]") {
-  auto procs = GENERATE(1u, 2u, 4u);
-  const long rounds = goro_test::scale(1000);
-  close_race r;
-  int fds_before = open_fd_count(), fds_after = 0;
-  goro::run(
-      [&] {
-        for (long i = 0; i < rounds; ++i) {
-          goro::chan<goro::net::listener*> handle(1);
-          goro::wait_group wg;
-          wg.go([&] {  // A: owns the listener; blocks in accept until B closes it
-            try {
-              goro::net::listener l = goro::net::listen("127.0.0.1:0");
-              handle.send(&l);
-              l.accept();
-              r.note("accept returned");
-            } catch (const goro::net::closed_error&) {
-              r.woke_closed.fetch_add(1);
-            } catch (const std::exception& e) {
-              r.note(std::string("A: ") + e.what());
-            }
-          });  // ~listener: possibly while B is still inside close()
-          wg.go([&, i] {  // B: cancels A's accept
-            goro::net::listener* l = *handle.recv();
-            if (i % 2 == 0) wait_io_parked();
-            try {
-              l->close();
-            } catch (const std::exception& e) {
-              r.note(std::string("B: ") + e.what());
-            }
-          });
-          wg.wait();
-        }
-        settle();
-      },
-      goro::config{.procs = procs});
-  fds_after = open_fd_count();
-  INFO("procs " << procs << ": " << r.other_what);
-  CHECK(r.other.load() == 0);
-  CHECK(r.woke_closed.load() == rounds);
-  CHECK(fds_after == fds_before);
+  run_close_race(GENERATE(1u, 2u, 4u), [](close_race& r, long i, no_state) {
+    goro::chan<goro::net::listener*> handle(1);
+    goro::wait_group wg;
+    wg.go([&] {  // A: owns the listener; blocks in accept until B closes it
+      r.blocked("accept", [&] {
+        goro::net::listener l = goro::net::listen("127.0.0.1:0");
+        handle.send(&l);
+        l.accept();
+      });  // ~listener: possibly while B is still inside close()
+    });
+    wg.go([&, i] {  // B: cancels A's accept
+      goro::net::listener* l = *handle.recv();
+      if (i % 2 == 0) wait_io_parked();
+      r.closer([&] { l->close(); });
+    });
+    wg.wait();
+  });
 }
 
 // The same with io::close on a raw fd: A owns a pipe and waits on its read
@@ -1141,55 +1129,28 @@ TEST_CASE("net: listener::close() from another goroutine while the owner destroy
 // object to race into: B closes only once A is parked, since a wait that
 // starts after the close is a use of a closed fd number.)
 TEST_CASE("io: io::close() from another goroutine while the waiter's owner goes away (issue 13)", "[io][close][race][regression]") {
-  auto procs = GENERATE(1u, 2u, 4u);
-  const long rounds = goro_test::scale(1000);
-  close_race r;
-  int fds_before = open_fd_count(), fds_after = 0;
-  goro::run(
-      [&] {
-        for (long i = 0; i < rounds; ++i) {
-          goro::chan<int> handle(1);
-          goro::wait_group wg;
-          wg.go([&] {  // A: owns the pipe; waits on its read end until B closes it
-            int p[2];
-            if (::pipe2(p, O_NONBLOCK | O_CLOEXEC) != 0) {
-              r.note("pipe2 failed");
-              handle.send(-1);
-              return;
-            }
-            try {
-              handle.send(p[0]);
-              goro::io::wait_readable(p[0]);
-              r.note("wait_readable returned");
-            } catch (const goro::net::closed_error&) {
-              r.woke_closed.fetch_add(1);
-            } catch (const std::exception& e) {
-              r.note(std::string("A: ") + e.what());
-            }
-            try {
-              goro::io::close(p[1]);
-            } catch (const std::exception& e) {
-              r.note(std::string("A: close: ") + e.what());
-            }
-          });
-          wg.go([&] {  // B: cancels A's wait
-            int fd = *handle.recv();
-            if (fd < 0) return;
-            wait_io_parked();
-            try {
-              goro::io::close(fd);
-            } catch (const std::exception& e) {
-              r.note(std::string("B: ") + e.what());
-            }
-          });
-          wg.wait();
-        }
-        settle();
-      },
-      goro::config{.procs = procs});
-  fds_after = open_fd_count();
-  INFO("procs " << procs << ": " << r.other_what);
-  CHECK(r.other.load() == 0);
-  CHECK(r.woke_closed.load() == rounds);
-  CHECK(fds_after == fds_before);
+  run_close_race(GENERATE(1u, 2u, 4u), [](close_race& r, long, no_state) {
+    goro::chan<int> handle(1);
+    goro::wait_group wg;
+    wg.go([&] {  // A: owns the pipe; waits on its read end until B closes it
+      int p[2];
+      if (::pipe2(p, O_NONBLOCK | O_CLOEXEC) != 0) {
+        r.note("pipe2 failed");
+        handle.send(-1);
+        return;
+      }
+      r.blocked("wait_readable", [&] {
+        handle.send(p[0]);
+        goro::io::wait_readable(p[0]);
+      });
+      r.closer([&] { goro::io::close(p[1]); });
+    });
+    wg.go([&] {  // B: cancels A's wait
+      int fd = *handle.recv();
+      if (fd < 0) return;
+      wait_io_parked();
+      r.closer([&] { goro::io::close(fd); });
+    });
+    wg.wait();
+  });
 }

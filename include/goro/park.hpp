@@ -157,11 +157,14 @@ inline void park(wait_reason why, unlock_fn unlock, void* arg, park_opts opts = 
     gp->unwind.store(unwind_again, std::memory_order_relaxed);
     again = true;
   }
+  if (opts.cancel != nullptr) gp->parkstate.store(park_arming, std::memory_order_relaxed);
   mp->pending = pending_op{pending_kind::park, gp, unlock, arg};
   schedule(mp, gp);
   if (opts.cancel != nullptr) {
     light_fence();  // see "Claiming a parked G"
-    while (GORO_DETAIL_UNLIKELY(gp->parkstate.load(std::memory_order_acquire) == park_claimed)) cpu_relax();
+    for (std::uint8_t ps = gp->parkstate.load(std::memory_order_acquire); GORO_DETAIL_UNLIKELY(ps == park_arming || ps == park_claimed);
+         ps = gp->parkstate.load(std::memory_order_acquire))
+      cpu_relax();
     gp->parkstate.store(park_none, std::memory_order_relaxed);
   }
   gp->why.store(wait_reason::none, std::memory_order_relaxed);
@@ -333,26 +336,37 @@ inline bool unwind_cancellable(const g* gp) noexcept {
 //
 // The unwinder finds parked Gs by walking every stack slot, so what it reads
 // may be stale: the G may be leaving its park right now, and then the object
-// its wait record names may be destroyed. try_cancel_park therefore first
-// claims the park (parkstate: cancellable -> claimed), then, after a heavy
-// fence, checks that the claim still holds and the G is still waiting. The
-// G, on leaving park(), does light_fence and waits while its parkstate is
-// claimed. Either the G's "running" status (stored before its light fence by
-// the M that resumed it) is visible after the heavy fence, or the G sees the
-// claim and waits: the G never leaves park while its record is being
-// cancelled. Any thread.
+// its wait record names may be destroyed, or the slot may hold another G
+// already. try_cancel_park therefore reads nothing of the G but parkstate
+// until it has claimed the park (parkstate: cancellable -> claimed; the
+// acquire pairs with the park op's release store of cancellable, made after
+// the G's fields were written), then, after a heavy fence, checks that the G
+// is still waiting. The G, on leaving park(), does light_fence and waits while
+// its parkstate is arming or claimed. Either the G's "running" status (stored
+// before its light fence by the M that resumed it) is visible after the heavy
+// fence, or the G sees the claim and waits: the G never leaves park while its
+// record is being cancelled.
+// parkstate's life in one cancellable park: the G stores arming before its
+// switch; the park op (run_pending), after the unlock step, stores
+// cancellable; a claim moves it to claimed and back (to cancellable if the
+// wait was not cancelled, to released if it was); the G, leaving, stores
+// none. While it is arming the M completing the park still uses the slot, so
+// the G cannot leave (and the slot cannot be recycled) under it. Any thread.
 inline void try_cancel_park(g* gp, sched_t* s) noexcept {
   std::uint8_t expect = park_cancellable;
-  if (!gp->parkstate.compare_exchange_strong(expect, park_claimed, std::memory_order_acq_rel)) return;
+  while (!gp->parkstate.compare_exchange_weak(expect, park_claimed, std::memory_order_acq_rel)) {
+    if (expect != park_cancellable && expect != park_claimed) return;
+    expect = park_cancellable;  // another runtime's unwinder holds a claim for a moment
+    cpu_relax();
+  }
   heavy_fence();
-  if (gp->parkstate.load(std::memory_order_acquire) == park_claimed && gp->sched == s &&
-      gp->status.load(std::memory_order_acquire) == gstatus::waiting && unwind_cancellable(gp) &&
-      gp->cancel != nullptr && gp->cancel(gp, gp->cancel_arg)) {
+  bool cancelled = gp->sched == s && gp->status.load(std::memory_order_acquire) == gstatus::waiting &&
+                   unwind_cancellable(gp) && gp->cancel != nullptr && gp->cancel(gp, gp->cancel_arg);
+  if (cancelled) {
     gp->unwind.store(unwind_cancelled, std::memory_order_relaxed);
     ready(gp);
   }
-  expect = park_claimed;
-  gp->parkstate.compare_exchange_strong(expect, park_released, std::memory_order_acq_rel);
+  gp->parkstate.store(cancelled ? park_released : park_cancellable, std::memory_order_release);
 }
 
 // ---------------------------------------------------------------------------

@@ -468,7 +468,9 @@ inline void unwind_all(sched_t* s) {
   std::vector<g*> parked;
   s->pool->space().for_each_slot([&](char* top) {
     g* gp = g_pool::g_at_top(top);
-    if (gp->sched == s && gp->status.load(std::memory_order_acquire) == gstatus::waiting &&
+    // Only atomics here: the slot may be changing hands (try_cancel_park
+    // checks the rest once it holds a claim).
+    if (gp->status.load(std::memory_order_acquire) == gstatus::waiting &&
         gp->parkstate.load(std::memory_order_acquire) == park_cancellable)
       parked.push_back(gp);
   });

@@ -81,6 +81,8 @@ enum class wait_reason : std::uint8_t {
   sync_once,
   io_wait,
   timer,
+  semaphore_acquire,
+  context_stop,
 };
 
 inline const char* wait_reason_name(wait_reason r) noexcept {
@@ -102,6 +104,8 @@ inline const char* wait_reason_name(wait_reason r) noexcept {
     case wait_reason::sync_once: return "sync.Once.Do";
     case wait_reason::io_wait: return "IO wait";
     case wait_reason::timer: return "timer";
+    case wait_reason::semaphore_acquire: return "semaphore.Acquire";
+    case wait_reason::context_stop: return "context stop relay";
   }
   return "?";
 }
@@ -180,7 +184,8 @@ struct g {
 inline constexpr std::uint8_t park_none = 0;         // not parked, or parked without a cancel_fn
 inline constexpr std::uint8_t park_cancellable = 1;  // parked with a cancel_fn
 inline constexpr std::uint8_t park_claimed = 2;      // the unwinder is cancelling it: the G waits before leaving park
-inline constexpr std::uint8_t park_released = 3;     // the unwinder is done with it
+inline constexpr std::uint8_t park_released = 3;     // the unwinder cancelled its wait and is done with it
+inline constexpr std::uint8_t park_arming = 4;       // parking: the park op still uses the slot; the G waits
 
 // P states (p.status). running: held by an M running Go code; syscall: its M
 // is inside blocking<> with handoff_lazy and may still come back to it, or

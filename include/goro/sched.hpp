@@ -688,16 +688,18 @@ inline void run_pending(m* mp) noexcept {
       sched_t* s = gp->sched;
       gp->status.store(gstatus::waiting, std::memory_order_release);
       if (op.unlock != nullptr && !op.unlock(gp, op.arg)) {
+        if (cancel != nullptr) gp->parkstate.store(park_none, std::memory_order_relaxed);
         gp->status.store(gstatus::runnable, std::memory_order_relaxed);
         runqput(s, mp->pp, gp, true);
         break;
       }
       // From here a waker may already have readied gp, and another M resumed
-      // it. A late store of park_cancellable is harmless: try_cancel_park
-      // checks that gp is still waiting after claiming it.
+      // it; but a cancellable park is still park_arming (set by park), and gp
+      // waits in park until this store, so the slot is still gp's here.
       if (cancel != nullptr) {
         gp->parkstate.store(park_cancellable, std::memory_order_release);
         light_fence();  // Dekker with run_main's exiting store; see "Unwinding at shutdown" (run.hpp)
+        // gp may leave park from here on; try_cancel_park claims before it reads gp.
         if (GORO_DETAIL_UNLIKELY(s->exiting.load(std::memory_order_relaxed))) try_cancel_park(gp, s);
       }
       break;
