@@ -33,6 +33,7 @@
 #include "chan.hpp"
 #include "select.hpp"
 #include "time.hpp"
+#include "context.hpp"
 #include "netpoll.hpp"
 #include "net.hpp"
 

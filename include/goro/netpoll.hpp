@@ -64,6 +64,7 @@
 #include "lock.hpp"
 #include "runtime2.hpp"
 #include "park.hpp"
+#include "time.hpp"
 
 #include <atomic>
 #include <cerrno>
@@ -82,12 +83,6 @@
 
 namespace goro {
 inline namespace GORO_DETAIL_ABI_NS {
-
-// timeout_error: an I/O deadline passed (docs/reference.md, "Errors"). Go: os.ErrDeadlineExceeded.
-struct timeout_error : std::system_error {
-  timeout_error() : std::system_error(std::make_error_code(std::errc::timed_out), "goro: i/o timeout") {}
-  explicit timeout_error(const std::string& what) : std::system_error(std::make_error_code(std::errc::timed_out), what) {}
-};
 
 namespace net {
 // closed_error: use of a closed fd, conn or listener, or one closed while the

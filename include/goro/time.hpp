@@ -21,10 +21,20 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <system_error>
 #include <thread>
 
 namespace goro {
 inline namespace GORO_DETAIL_ABI_NS {
+
+// timeout_error: a deadline passed: an I/O deadline (Go:
+// os.ErrDeadlineExceeded) or a context's (Go: context.DeadlineExceeded). See
+// docs/reference.md, "Errors".
+struct timeout_error : std::system_error {
+  timeout_error() : std::system_error(std::make_error_code(std::errc::timed_out), "goro: i/o timeout") {}
+  explicit timeout_error(const std::string& what) : std::system_error(std::make_error_code(std::errc::timed_out), what) {}
+};
 
 // clock is declared in schedt.hpp (the scheduler's timers use it).
 inline clock::time_point now() { return clock::now(); }
