@@ -9493,7 +9493,7 @@ inline constexpr int pd_sleep = 2;  // woken only by the call's deadline or by c
 inline constexpr int pd_mask_read = 1;
 inline constexpr int pd_mask_write = 2;
 
-enum class pd_result : std::uint8_t { none, ready, timeout, closed, cancelled };
+enum class pd_result : std::uint8_t { none, ready, timeout, closed, cancelled, ctx_done };
 
 struct poll_desc;
 class epoll_netpoller;
@@ -9512,6 +9512,23 @@ struct pd_waiter {
   bool timer_used = false;   // t may have been armed: the waiter must timer_del it
   pd_result result = pd_result::none;
   rtimer t;                  // goroutines: the deadline (its heap's lock)
+};
+
+// pd_ctx: a wait's tie to a context (dial(addr, ctx)): when the context is
+// cancelled its waiter takes the call's current pd_waiter out of the list
+// with pd_result::ctx_done and wakes it. Registered before the wait's first
+// lock, unregistered after its last (a context's lock is taken before a
+// poll_desc's). cur and err: guarded by pd->lock.
+struct pd_ctx {
+  poll_desc* pd = nullptr;
+  ctx_node* n = nullptr;
+  pd_waiter* cur = nullptr;
+  int err = ctx_live;
+  ctx_waiter cw;
+
+  // arm: registers; throws the context's error if it has already ended.
+  void arm(poll_desc* p, ctx_node* node);
+  ~pd_ctx() { ctx_unregister(n, &cw); }
 };
 
 // poll_desc: see the file comment. Never freed.
@@ -9628,6 +9645,29 @@ inline void pd_unlink(poll_desc* pd, pd_waiter* w, pd_result r) noexcept {
     int saved = errno;
     [[maybe_unused]] ssize_t n = ::write(w->wake_fd, &one, sizeof one);
     errno = saved;
+  }
+}
+
+inline void pd_ctx::arm(poll_desc* p, ctx_node* node) {
+  pd = p;
+  n = node;
+  cw.arg = this;
+  cw.fn = [](ctx_waiter* w, int code) noexcept {
+    auto* c = static_cast<pd_ctx*>(w->arg);
+    g* gp = nullptr;
+    {
+      rt_lock_guard lk(c->pd->lock);
+      c->err = code;
+      if (c->cur != nullptr && c->cur->queued) {
+        gp = c->cur->gp;
+        pd_unlink(c->pd, c->cur, pd_result::ctx_done);  // a plain thread is woken here
+      }
+    }
+    if (gp != nullptr) ready(gp);
+  };
+  if (!ctx_register(n, &cw)) {
+    n = nullptr;  // not registered: nothing to undo
+    throw_ctx_error(node->err.load(std::memory_order_acquire));
   }
 }
 
@@ -9881,11 +9921,14 @@ inline short poll_events(int mode) noexcept {
 }
 
 // pd_wait_thread: a plain OS thread waits for fd (mode) in poll(2). pd may be
-// nullptr (an fd no goroutine has waited on). For pd_sleep it returns at the
-// deadline; otherwise the deadline throws timeout_error.
-inline void pd_wait_thread(poll_desc* pd, int fd, int mode, std::int64_t call_dl) {
+// nullptr (an fd no goroutine has waited on; then ctx must be nullptr too).
+// For pd_sleep it returns at the deadline; otherwise the deadline throws
+// timeout_error, and ctx's end its error.
+inline void pd_wait_thread(poll_desc* pd, int fd, int mode, std::int64_t call_dl, ctx_node* ctx = nullptr) {
   plain_call_scope scope;  // a plain thread inside a goro call: see checkdead
   int efd = pd != nullptr ? thread_wake_fd() : -1;
+  pd_ctx pc;
+  if (ctx != nullptr) pc.arm(pd, ctx);
   for (;;) {
     pd_waiter w;
     w.mode = mode;
@@ -9895,6 +9938,7 @@ inline void pd_wait_thread(poll_desc* pd, int fd, int mode, std::int64_t call_dl
     if (pd != nullptr) {
       rt_lock_guard lk(pd->lock);
       if (pd->closing.load(std::memory_order_relaxed)) throw net::closed_error();
+      if (pc.err != ctx_live) throw_ctx_error(pc.err);
       if (mode != pd_sleep) eff = std::min(eff, pd->d[mode].deadline.load(std::memory_order_relaxed));
       if (eff != no_timer && eff <= nanotime()) {
         if (mode == pd_sleep) return;
@@ -9902,6 +9946,7 @@ inline void pd_wait_thread(poll_desc* pd, int fd, int mode, std::int64_t call_dl
       }
       if (mode != pd_sleep && !pd->pollable) return;
       pd_enqueue(pd, &w);
+      pc.cur = &w;
     } else if (eff != no_timer && eff <= nanotime()) {
       if (mode == pd_sleep) return;
       throw timeout_error();
@@ -9929,6 +9974,7 @@ inline void pd_wait_thread(poll_desc* pd, int fd, int mode, std::int64_t call_dl
         w.wake_fd = -1;  // taking itself out: no need to write to its own eventfd
         pd_unlink(pd, &w, pd_result::none);
       }
+      pc.cur = nullptr;
       res = w.result;
     }
     if (efd_at >= 0 && (res != pd_result::none || fds[efd_at].revents != 0)) {
@@ -9940,6 +9986,7 @@ inline void pd_wait_thread(poll_desc* pd, int fd, int mode, std::int64_t call_dl
       if (mode == pd_sleep) return;
       throw timeout_error();
     }
+    if (res == pd_result::ctx_done) throw_ctx_error(pc.err);
     if (rc < 0 && err != EINTR) throw std::system_error(err, std::generic_category(), "goro: poll");
     if (rc > 0 && mode != pd_sleep && fds[0].revents != 0) {
       if ((fds[0].revents & POLLNVAL) != 0) throw net::closed_error();
@@ -9955,14 +10002,15 @@ inline void pd_wait_thread(poll_desc* pd, int fd, int mode, std::int64_t call_dl
 
 // pd_wait parks the calling goroutine until pd's fd is ready for mode (or,
 // for pd_sleep, until call_dl), the deadline passes (timeout_error), pd is
-// closed (net::closed_error) or the runtime unwinds (goroutine_exit). On a
-// plain thread it blocks the thread in poll(2). Inside blocking<> it throws
-// std::logic_error. Go: netpollblock.
-inline void pd_wait(poll_desc* pd, int mode, std::int64_t call_dl) {
+// closed (net::closed_error), ctx (nullptr: none) ends (canceled_error or
+// timeout_error) or the runtime unwinds (goroutine_exit). On a plain thread it
+// blocks the thread in poll(2). Inside blocking<> it throws std::logic_error.
+// Go: netpollblock.
+inline void pd_wait(poll_desc* pd, int mode, std::int64_t call_dl, ctx_node* ctx = nullptr) {
   rt_region rt;  // deterministic mode under TSan (sanitizer.hpp)
   throw_if_blocking();  // parking inside blocking<> is a logic_error
   if (!on_goroutine()) {
-    pd_wait_thread(pd, pd->fd, mode, call_dl);
+    pd_wait_thread(pd, pd->fd, mode, call_dl, ctx);
     return;
   }
   sched_t* s = current_sched();
@@ -9978,6 +10026,8 @@ inline void pd_wait(poll_desc* pd, int mode, std::int64_t call_dl) {
   w.pd = pd;
   w.mode = mode;
   w.call_deadline = call_dl;
+  pd_ctx pc;  // after w: unregistered (its waiter no longer running) before w goes
+  if (ctx != nullptr) pc.arm(pd, ctx);
   w.t.arg = &w;
   w.t.f = [](rtimer* t, std::int64_t) noexcept {
     // Runs under its heap's lock: the poll_desc lock is a leaf below it.
@@ -10019,6 +10069,10 @@ inline void pd_wait(poll_desc* pd, int mode, std::int64_t call_dl) {
       unlock_all();
       throw net::closed_error();
     }
+    if (pc.err != ctx_live) {
+      unlock_all();
+      throw_ctx_error(pc.err);
+    }
     if (eff != no_timer && eff <= nanotime()) {
       unlock_all();
       if (mode == pd_sleep) return;
@@ -10035,6 +10089,7 @@ inline void pd_wait(poll_desc* pd, int mode, std::int64_t call_dl) {
       }
     }
     pd_enqueue(pd, &w);
+    pc.cur = &w;
     ua.kick = netpoll_waiter_added(s);
     if (eff != no_timer) {
       w.t.when = eff;
@@ -10079,6 +10134,7 @@ inline void pd_wait(poll_desc* pd, int mode, std::int64_t call_dl) {
     case pd_result::timeout:
       if (mode == pd_sleep) return;
       throw timeout_error();
+    case pd_result::ctx_done: throw_ctx_error(pc.err);
     default: return;
   }
 }
@@ -10364,11 +10420,55 @@ inline std::string sock_name(int fd, bool peer) {
   return format_addr(reinterpret_cast<sockaddr*>(&ss));
 }
 
+// lookup_result: what one getaddrinfo call gave, already copied out of its
+// list (so that an abandoned lookup leaves nothing to free).
+struct lookup_result {
+  int rc = 0;         // getaddrinfo's return
+  int sys_errno = 0;  // errno, for EAI_SYSTEM
+  std::vector<sock_addr> addrs;
+};
+
+inline lookup_result gai_lookup(const char* node, const std::string& port, addrinfo hints) {
+  lookup_result r;
+  addrinfo* res = nullptr;
+  r.rc = ::getaddrinfo(node, port.c_str(), &hints, &res);
+  r.sys_errno = errno;
+  if (r.rc != 0) return r;
+  for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
+    if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) || ai->ai_addrlen > sizeof(sockaddr_storage)) continue;
+    sock_addr a;
+    std::memcpy(&a.ss, ai->ai_addr, ai->ai_addrlen);
+    a.len = ai->ai_addrlen;
+    r.addrs.push_back(a);
+  }
+  ::freeaddrinfo(res);
+  return r;
+}
+
+// gai_lookup_ctx: a name lookup that ctx may abandon. getaddrinfo cannot be
+// interrupted, so it runs on a thread of its own, which delivers into a
+// one-slot channel; the caller waits for that or for ctx's end, and on the
+// latter returns at once (throws), leaving the thread to finish and its
+// result to be freed with the channel.
+inline lookup_result gai_lookup_ctx(const std::string& node, const std::string& port, addrinfo hints, const context& ctx) {
+  chan<lookup_result> out(1);
+  std::thread([node, port, hints, out]() mutable {
+    lookup_result r = gai_lookup(node.c_str(), port, hints);
+    out.try_send(std::move(r));  // one slot, one value: never blocks
+  }).detach();
+  std::optional<lookup_result> got;
+  goro::select(recv_case(out, [&](std::optional<lookup_result> v) { got = std::move(v); }),
+         recv_case(ctx.done(), [](std::optional<std::monostate>) {}));
+  if (!got) ctx.throw_if_done();
+  return std::move(*got);
+}
+
 // resolve parses "host:port" and resolves it: literals first (AI_NUMERICHOST),
-// then names through getaddrinfo (which may block this M; fine for
-// "localhost" and /etc/hosts names). IPv4 addresses come first. An empty host
-// is the wildcard address for listen and the local system for dial (Go).
-inline std::vector<sock_addr> resolve(std::string_view addr, bool passive) {
+// then names through getaddrinfo: with a context that can end, on a thread
+// of its own (gai_lookup_ctx); else on this M ("localhost" and /etc/hosts
+// names are quick). IPv4 addresses come first. An empty host is the wildcard
+// address for listen and the local system for dial (Go).
+inline std::vector<sock_addr> resolve(std::string_view addr, bool passive, const context* ctx = nullptr) {
   auto bad = [addr](const char* why) {
     return net::error(std::make_error_code(std::errc::invalid_argument),
                       "goro::net: address " + std::string(addr) + ": " + why);
@@ -10400,28 +10500,20 @@ inline std::vector<sock_addr> resolve(std::string_view addr, bool passive) {
   hints.ai_protocol = IPPROTO_TCP;
   hints.ai_flags = AI_NUMERICSERV | AI_NUMERICHOST | (passive ? AI_PASSIVE : 0);
   const char* node = h.empty() ? (passive ? nullptr : "127.0.0.1") : h.c_str();
-  addrinfo* res = nullptr;
-  int rc = ::getaddrinfo(node, p.c_str(), &hints, &res);
-  if (rc == EAI_NONAME && node != nullptr) {
+  lookup_result r = gai_lookup(node, p, hints);
+  if (r.rc == EAI_NONAME && node != nullptr) {
     hints.ai_flags &= ~AI_NUMERICHOST;  // a name, not a literal
-    rc = ::getaddrinfo(node, p.c_str(), &hints, &res);
+    bool may_end = ctx != nullptr && detail::ctx_access::node(*ctx) != nullptr;
+    r = may_end ? gai_lookup_ctx(h, p, hints, *ctx) : gai_lookup(node, p, hints);
   }
-  if (rc != 0) {
-    std::error_code ec = rc == EAI_SYSTEM ? std::error_code(errno, std::generic_category()) : std::error_code(rc, gai_category());
+  if (r.rc != 0) {
+    std::error_code ec = r.rc == EAI_SYSTEM ? std::error_code(r.sys_errno, std::generic_category()) : std::error_code(r.rc, gai_category());
     throw net::error(ec, "goro::net: lookup " + (h.empty() ? std::string(addr) : h));
   }
-  std::vector<sock_addr> out;
-  for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
-    if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) || ai->ai_addrlen > sizeof(sockaddr_storage)) continue;
-    sock_addr a;
-    std::memcpy(&a.ss, ai->ai_addr, ai->ai_addrlen);
-    a.len = ai->ai_addrlen;
-    out.push_back(a);
-  }
-  ::freeaddrinfo(res);
+  std::vector<sock_addr>& out = r.addrs;
   std::stable_partition(out.begin(), out.end(), [](const sock_addr& a) { return a.ss.ss_family == AF_INET; });
   if (out.empty()) throw net::error(std::make_error_code(std::errc::address_not_available), "goro::net: lookup " + h + ": no address");
-  return out;
+  return std::move(out);
 }
 
 // pd_forget drops a stale poll_desc of a brand-new fd (an fd number closed
@@ -10679,7 +10771,7 @@ class conn {
 
  private:
   friend class listener;
-  friend conn dial(std::string_view addr);
+  friend conn dial(std::string_view addr, const context& ctx);
   explicit conn(detail::netfd* f) noexcept : f_(f) {}
 
   void set_deadline_mask(int mask, std::int64_t dl) {
@@ -10688,11 +10780,11 @@ class conn {
   }
 
   // wait_connected: a non-blocking connect is in progress: wait for it and
-  // return its errno (0: connected). Go: netFD.connect.
-  int wait_connected() {
+  // return its errno (0: connected); ctx's end throws. Go: netFD.connect.
+  int wait_connected(detail::ctx_node* ctx) {
     detail::fd_ref ref(f_);
     for (;;) {
-      detail::pd_wait(f_->pd, detail::pd_write, detail::no_timer);
+      detail::pd_wait(f_->pd, detail::pd_write, detail::no_timer, ctx);
       int err = 0;
       socklen_t len = sizeof err;
       if (::getsockopt(f_->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) return errno;
@@ -10815,9 +10907,13 @@ inline listener listen(std::string_view addr) {
 
 // dial connects to addr ("host:port") over TCP, trying each address of a
 // name in turn; TCP_NODELAY is on (Go's default). The connect waits in the
-// netpoller.
-inline conn dial(std::string_view addr) {
-  std::vector<detail::sock_addr> addrs = detail::resolve(addr, false);
+// netpoller. With a context (Go: Dialer.DialContext): its end, during the
+// name lookup (which is then left behind on its thread) or the connect,
+// throws canceled_error or timeout_error at once and leaves no socket.
+inline conn dial(std::string_view addr, const context& ctx) {
+  detail::rt_region rt;
+  ctx.throw_if_done();
+  std::vector<detail::sock_addr> addrs = detail::resolve(addr, false, &ctx);
   int last = ECONNREFUSED;
   for (const detail::sock_addr& a : addrs) {
     int fd = ::socket(a.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
@@ -10831,7 +10927,7 @@ inline conn dial(std::string_view addr) {
       continue;
     }
     conn c(detail::new_netfd(fd));  // owns fd from here: closes it on any exit
-    if (e != 0) e = c.wait_connected();
+    if (e != 0) e = c.wait_connected(detail::ctx_access::node(ctx));
     if (e != 0) {
       last = e;
       continue;
@@ -10841,6 +10937,16 @@ inline conn dial(std::string_view addr) {
     return c;
   }
   throw detail::net_error(last, "goro::net: dial tcp " + std::string(addr));
+}
+
+inline conn dial(std::string_view addr) { return dial(addr, context()); }
+
+// dial with a timeout for the whole dial, lookup included (Go: DialTimeout):
+// timeout_error once it passes. Saturates as every duration does.
+template <class Rep, class Period>
+conn dial(std::string_view addr, std::chrono::duration<Rep, Period> timeout) {
+  cancel_handle h = with_timeout(context(), timeout);
+  return dial(addr, h.ctx);  // h's end deletes the timer
 }
 
 }  // namespace net

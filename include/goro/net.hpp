@@ -24,9 +24,12 @@
 #ifndef GORO_DETAIL_NET_HPP
 #define GORO_DETAIL_NET_HPP
 
+#include "chan.hpp"
 #include "config.hpp"
+#include "context.hpp"
 #include "netpoll.hpp"
 #include "park.hpp"
+#include "select.hpp"
 #include "sema.hpp"
 #include "sync.hpp"
 #include "time.hpp"
@@ -119,11 +122,55 @@ inline std::string sock_name(int fd, bool peer) {
   return format_addr(reinterpret_cast<sockaddr*>(&ss));
 }
 
+// lookup_result: what one getaddrinfo call gave, already copied out of its
+// list (so that an abandoned lookup leaves nothing to free).
+struct lookup_result {
+  int rc = 0;         // getaddrinfo's return
+  int sys_errno = 0;  // errno, for EAI_SYSTEM
+  std::vector<sock_addr> addrs;
+};
+
+inline lookup_result gai_lookup(const char* node, const std::string& port, addrinfo hints) {
+  lookup_result r;
+  addrinfo* res = nullptr;
+  r.rc = ::getaddrinfo(node, port.c_str(), &hints, &res);
+  r.sys_errno = errno;
+  if (r.rc != 0) return r;
+  for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
+    if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) || ai->ai_addrlen > sizeof(sockaddr_storage)) continue;
+    sock_addr a;
+    std::memcpy(&a.ss, ai->ai_addr, ai->ai_addrlen);
+    a.len = ai->ai_addrlen;
+    r.addrs.push_back(a);
+  }
+  ::freeaddrinfo(res);
+  return r;
+}
+
+// gai_lookup_ctx: a name lookup that ctx may abandon. getaddrinfo cannot be
+// interrupted, so it runs on a thread of its own, which delivers into a
+// one-slot channel; the caller waits for that or for ctx's end, and on the
+// latter returns at once (throws), leaving the thread to finish and its
+// result to be freed with the channel.
+inline lookup_result gai_lookup_ctx(const std::string& node, const std::string& port, addrinfo hints, const context& ctx) {
+  chan<lookup_result> out(1);
+  std::thread([node, port, hints, out]() mutable {
+    lookup_result r = gai_lookup(node.c_str(), port, hints);
+    out.try_send(std::move(r));  // one slot, one value: never blocks
+  }).detach();
+  std::optional<lookup_result> got;
+  goro::select(recv_case(out, [&](std::optional<lookup_result> v) { got = std::move(v); }),
+         recv_case(ctx.done(), [](std::optional<std::monostate>) {}));
+  if (!got) ctx.throw_if_done();
+  return std::move(*got);
+}
+
 // resolve parses "host:port" and resolves it: literals first (AI_NUMERICHOST),
-// then names through getaddrinfo (which may block this M; fine for
-// "localhost" and /etc/hosts names). IPv4 addresses come first. An empty host
-// is the wildcard address for listen and the local system for dial (Go).
-inline std::vector<sock_addr> resolve(std::string_view addr, bool passive) {
+// then names through getaddrinfo: with a context that can end, on a thread
+// of its own (gai_lookup_ctx); else on this M ("localhost" and /etc/hosts
+// names are quick). IPv4 addresses come first. An empty host is the wildcard
+// address for listen and the local system for dial (Go).
+inline std::vector<sock_addr> resolve(std::string_view addr, bool passive, const context* ctx = nullptr) {
   auto bad = [addr](const char* why) {
     return net::error(std::make_error_code(std::errc::invalid_argument),
                       "goro::net: address " + std::string(addr) + ": " + why);
@@ -155,28 +202,20 @@ inline std::vector<sock_addr> resolve(std::string_view addr, bool passive) {
   hints.ai_protocol = IPPROTO_TCP;
   hints.ai_flags = AI_NUMERICSERV | AI_NUMERICHOST | (passive ? AI_PASSIVE : 0);
   const char* node = h.empty() ? (passive ? nullptr : "127.0.0.1") : h.c_str();
-  addrinfo* res = nullptr;
-  int rc = ::getaddrinfo(node, p.c_str(), &hints, &res);
-  if (rc == EAI_NONAME && node != nullptr) {
+  lookup_result r = gai_lookup(node, p, hints);
+  if (r.rc == EAI_NONAME && node != nullptr) {
     hints.ai_flags &= ~AI_NUMERICHOST;  // a name, not a literal
-    rc = ::getaddrinfo(node, p.c_str(), &hints, &res);
+    bool may_end = ctx != nullptr && detail::ctx_access::node(*ctx) != nullptr;
+    r = may_end ? gai_lookup_ctx(h, p, hints, *ctx) : gai_lookup(node, p, hints);
   }
-  if (rc != 0) {
-    std::error_code ec = rc == EAI_SYSTEM ? std::error_code(errno, std::generic_category()) : std::error_code(rc, gai_category());
+  if (r.rc != 0) {
+    std::error_code ec = r.rc == EAI_SYSTEM ? std::error_code(r.sys_errno, std::generic_category()) : std::error_code(r.rc, gai_category());
     throw net::error(ec, "goro::net: lookup " + (h.empty() ? std::string(addr) : h));
   }
-  std::vector<sock_addr> out;
-  for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
-    if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) || ai->ai_addrlen > sizeof(sockaddr_storage)) continue;
-    sock_addr a;
-    std::memcpy(&a.ss, ai->ai_addr, ai->ai_addrlen);
-    a.len = ai->ai_addrlen;
-    out.push_back(a);
-  }
-  ::freeaddrinfo(res);
+  std::vector<sock_addr>& out = r.addrs;
   std::stable_partition(out.begin(), out.end(), [](const sock_addr& a) { return a.ss.ss_family == AF_INET; });
   if (out.empty()) throw net::error(std::make_error_code(std::errc::address_not_available), "goro::net: lookup " + h + ": no address");
-  return out;
+  return std::move(out);
 }
 
 // pd_forget drops a stale poll_desc of a brand-new fd (an fd number closed
@@ -434,7 +473,7 @@ class conn {
 
  private:
   friend class listener;
-  friend conn dial(std::string_view addr);
+  friend conn dial(std::string_view addr, const context& ctx);
   explicit conn(detail::netfd* f) noexcept : f_(f) {}
 
   void set_deadline_mask(int mask, std::int64_t dl) {
@@ -443,11 +482,11 @@ class conn {
   }
 
   // wait_connected: a non-blocking connect is in progress: wait for it and
-  // return its errno (0: connected). Go: netFD.connect.
-  int wait_connected() {
+  // return its errno (0: connected); ctx's end throws. Go: netFD.connect.
+  int wait_connected(detail::ctx_node* ctx) {
     detail::fd_ref ref(f_);
     for (;;) {
-      detail::pd_wait(f_->pd, detail::pd_write, detail::no_timer);
+      detail::pd_wait(f_->pd, detail::pd_write, detail::no_timer, ctx);
       int err = 0;
       socklen_t len = sizeof err;
       if (::getsockopt(f_->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) return errno;
@@ -570,9 +609,13 @@ inline listener listen(std::string_view addr) {
 
 // dial connects to addr ("host:port") over TCP, trying each address of a
 // name in turn; TCP_NODELAY is on (Go's default). The connect waits in the
-// netpoller.
-inline conn dial(std::string_view addr) {
-  std::vector<detail::sock_addr> addrs = detail::resolve(addr, false);
+// netpoller. With a context (Go: Dialer.DialContext): its end, during the
+// name lookup (which is then left behind on its thread) or the connect,
+// throws canceled_error or timeout_error at once and leaves no socket.
+inline conn dial(std::string_view addr, const context& ctx) {
+  detail::rt_region rt;
+  ctx.throw_if_done();
+  std::vector<detail::sock_addr> addrs = detail::resolve(addr, false, &ctx);
   int last = ECONNREFUSED;
   for (const detail::sock_addr& a : addrs) {
     int fd = ::socket(a.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
@@ -586,7 +629,7 @@ inline conn dial(std::string_view addr) {
       continue;
     }
     conn c(detail::new_netfd(fd));  // owns fd from here: closes it on any exit
-    if (e != 0) e = c.wait_connected();
+    if (e != 0) e = c.wait_connected(detail::ctx_access::node(ctx));
     if (e != 0) {
       last = e;
       continue;
@@ -596,6 +639,16 @@ inline conn dial(std::string_view addr) {
     return c;
   }
   throw detail::net_error(last, "goro::net: dial tcp " + std::string(addr));
+}
+
+inline conn dial(std::string_view addr) { return dial(addr, context()); }
+
+// dial with a timeout for the whole dial, lookup included (Go: DialTimeout):
+// timeout_error once it passes. Saturates as every duration does.
+template <class Rep, class Period>
+conn dial(std::string_view addr, std::chrono::duration<Rep, Period> timeout) {
+  cancel_handle h = with_timeout(context(), timeout);
+  return dial(addr, h.ctx);  // h's end deletes the timer
 }
 
 }  // namespace net

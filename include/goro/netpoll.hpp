@@ -63,6 +63,7 @@
 #include "config.hpp"
 #include "lock.hpp"
 #include "runtime2.hpp"
+#include "context.hpp"
 #include "park.hpp"
 #include "time.hpp"
 
@@ -103,7 +104,7 @@ inline constexpr int pd_sleep = 2;  // woken only by the call's deadline or by c
 inline constexpr int pd_mask_read = 1;
 inline constexpr int pd_mask_write = 2;
 
-enum class pd_result : std::uint8_t { none, ready, timeout, closed, cancelled };
+enum class pd_result : std::uint8_t { none, ready, timeout, closed, cancelled, ctx_done };
 
 struct poll_desc;
 class epoll_netpoller;
@@ -122,6 +123,23 @@ struct pd_waiter {
   bool timer_used = false;   // t may have been armed: the waiter must timer_del it
   pd_result result = pd_result::none;
   rtimer t;                  // goroutines: the deadline (its heap's lock)
+};
+
+// pd_ctx: a wait's tie to a context (dial(addr, ctx)): when the context is
+// cancelled its waiter takes the call's current pd_waiter out of the list
+// with pd_result::ctx_done and wakes it. Registered before the wait's first
+// lock, unregistered after its last (a context's lock is taken before a
+// poll_desc's). cur and err: guarded by pd->lock.
+struct pd_ctx {
+  poll_desc* pd = nullptr;
+  ctx_node* n = nullptr;
+  pd_waiter* cur = nullptr;
+  int err = ctx_live;
+  ctx_waiter cw;
+
+  // arm: registers; throws the context's error if it has already ended.
+  void arm(poll_desc* p, ctx_node* node);
+  ~pd_ctx() { ctx_unregister(n, &cw); }
 };
 
 // poll_desc: see the file comment. Never freed.
@@ -238,6 +256,29 @@ inline void pd_unlink(poll_desc* pd, pd_waiter* w, pd_result r) noexcept {
     int saved = errno;
     [[maybe_unused]] ssize_t n = ::write(w->wake_fd, &one, sizeof one);
     errno = saved;
+  }
+}
+
+inline void pd_ctx::arm(poll_desc* p, ctx_node* node) {
+  pd = p;
+  n = node;
+  cw.arg = this;
+  cw.fn = [](ctx_waiter* w, int code) noexcept {
+    auto* c = static_cast<pd_ctx*>(w->arg);
+    g* gp = nullptr;
+    {
+      rt_lock_guard lk(c->pd->lock);
+      c->err = code;
+      if (c->cur != nullptr && c->cur->queued) {
+        gp = c->cur->gp;
+        pd_unlink(c->pd, c->cur, pd_result::ctx_done);  // a plain thread is woken here
+      }
+    }
+    if (gp != nullptr) ready(gp);
+  };
+  if (!ctx_register(n, &cw)) {
+    n = nullptr;  // not registered: nothing to undo
+    throw_ctx_error(node->err.load(std::memory_order_acquire));
   }
 }
 
@@ -491,11 +532,14 @@ inline short poll_events(int mode) noexcept {
 }
 
 // pd_wait_thread: a plain OS thread waits for fd (mode) in poll(2). pd may be
-// nullptr (an fd no goroutine has waited on). For pd_sleep it returns at the
-// deadline; otherwise the deadline throws timeout_error.
-inline void pd_wait_thread(poll_desc* pd, int fd, int mode, std::int64_t call_dl) {
+// nullptr (an fd no goroutine has waited on; then ctx must be nullptr too).
+// For pd_sleep it returns at the deadline; otherwise the deadline throws
+// timeout_error, and ctx's end its error.
+inline void pd_wait_thread(poll_desc* pd, int fd, int mode, std::int64_t call_dl, ctx_node* ctx = nullptr) {
   plain_call_scope scope;  // a plain thread inside a goro call: see checkdead
   int efd = pd != nullptr ? thread_wake_fd() : -1;
+  pd_ctx pc;
+  if (ctx != nullptr) pc.arm(pd, ctx);
   for (;;) {
     pd_waiter w;
     w.mode = mode;
@@ -505,6 +549,7 @@ inline void pd_wait_thread(poll_desc* pd, int fd, int mode, std::int64_t call_dl
     if (pd != nullptr) {
       rt_lock_guard lk(pd->lock);
       if (pd->closing.load(std::memory_order_relaxed)) throw net::closed_error();
+      if (pc.err != ctx_live) throw_ctx_error(pc.err);
       if (mode != pd_sleep) eff = std::min(eff, pd->d[mode].deadline.load(std::memory_order_relaxed));
       if (eff != no_timer && eff <= nanotime()) {
         if (mode == pd_sleep) return;
@@ -512,6 +557,7 @@ inline void pd_wait_thread(poll_desc* pd, int fd, int mode, std::int64_t call_dl
       }
       if (mode != pd_sleep && !pd->pollable) return;
       pd_enqueue(pd, &w);
+      pc.cur = &w;
     } else if (eff != no_timer && eff <= nanotime()) {
       if (mode == pd_sleep) return;
       throw timeout_error();
@@ -539,6 +585,7 @@ inline void pd_wait_thread(poll_desc* pd, int fd, int mode, std::int64_t call_dl
         w.wake_fd = -1;  // taking itself out: no need to write to its own eventfd
         pd_unlink(pd, &w, pd_result::none);
       }
+      pc.cur = nullptr;
       res = w.result;
     }
     if (efd_at >= 0 && (res != pd_result::none || fds[efd_at].revents != 0)) {
@@ -550,6 +597,7 @@ inline void pd_wait_thread(poll_desc* pd, int fd, int mode, std::int64_t call_dl
       if (mode == pd_sleep) return;
       throw timeout_error();
     }
+    if (res == pd_result::ctx_done) throw_ctx_error(pc.err);
     if (rc < 0 && err != EINTR) throw std::system_error(err, std::generic_category(), "goro: poll");
     if (rc > 0 && mode != pd_sleep && fds[0].revents != 0) {
       if ((fds[0].revents & POLLNVAL) != 0) throw net::closed_error();
@@ -565,14 +613,15 @@ inline void pd_wait_thread(poll_desc* pd, int fd, int mode, std::int64_t call_dl
 
 // pd_wait parks the calling goroutine until pd's fd is ready for mode (or,
 // for pd_sleep, until call_dl), the deadline passes (timeout_error), pd is
-// closed (net::closed_error) or the runtime unwinds (goroutine_exit). On a
-// plain thread it blocks the thread in poll(2). Inside blocking<> it throws
-// std::logic_error. Go: netpollblock.
-inline void pd_wait(poll_desc* pd, int mode, std::int64_t call_dl) {
+// closed (net::closed_error), ctx (nullptr: none) ends (canceled_error or
+// timeout_error) or the runtime unwinds (goroutine_exit). On a plain thread it
+// blocks the thread in poll(2). Inside blocking<> it throws std::logic_error.
+// Go: netpollblock.
+inline void pd_wait(poll_desc* pd, int mode, std::int64_t call_dl, ctx_node* ctx = nullptr) {
   rt_region rt;  // deterministic mode under TSan (sanitizer.hpp)
   throw_if_blocking();  // parking inside blocking<> is a logic_error
   if (!on_goroutine()) {
-    pd_wait_thread(pd, pd->fd, mode, call_dl);
+    pd_wait_thread(pd, pd->fd, mode, call_dl, ctx);
     return;
   }
   sched_t* s = current_sched();
@@ -588,6 +637,8 @@ inline void pd_wait(poll_desc* pd, int mode, std::int64_t call_dl) {
   w.pd = pd;
   w.mode = mode;
   w.call_deadline = call_dl;
+  pd_ctx pc;  // after w: unregistered (its waiter no longer running) before w goes
+  if (ctx != nullptr) pc.arm(pd, ctx);
   w.t.arg = &w;
   w.t.f = [](rtimer* t, std::int64_t) noexcept {
     // Runs under its heap's lock: the poll_desc lock is a leaf below it.
@@ -629,6 +680,10 @@ inline void pd_wait(poll_desc* pd, int mode, std::int64_t call_dl) {
       unlock_all();
       throw net::closed_error();
     }
+    if (pc.err != ctx_live) {
+      unlock_all();
+      throw_ctx_error(pc.err);
+    }
     if (eff != no_timer && eff <= nanotime()) {
       unlock_all();
       if (mode == pd_sleep) return;
@@ -645,6 +700,7 @@ inline void pd_wait(poll_desc* pd, int mode, std::int64_t call_dl) {
       }
     }
     pd_enqueue(pd, &w);
+    pc.cur = &w;
     ua.kick = netpoll_waiter_added(s);
     if (eff != no_timer) {
       w.t.when = eff;
@@ -689,6 +745,7 @@ inline void pd_wait(poll_desc* pd, int mode, std::int64_t call_dl) {
     case pd_result::timeout:
       if (mode == pd_sleep) return;
       throw timeout_error();
+    case pd_result::ctx_done: throw_ctx_error(pc.err);
     default: return;
   }
 }
