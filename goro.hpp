@@ -8732,7 +8732,8 @@ chan<clock::time_point> after(std::chrono::duration<Rep, Period> d) {
 // locks of the path from the root to the node it is at: a child is detached
 // from its parent's list and processed while the parent's mu is held, so a
 // child dropped meanwhile (refs at zero, waiting for that mu to unlink) is
-// never freed under the walk. Each node gets err (release: err() readers
+// never freed under the walk; once the walk is past a child it marks it
+// detached, and the child's release no longer waits. Each node gets err (release: err() readers
 // acquire it), its done channel closed, its waiters called. The walk is
 // iterative (any depth) and takes no reference it would have to drop inside a
 // timer's firing.
@@ -8857,6 +8858,14 @@ struct ctx_node {
   ctx_node* sib_prev = nullptr;
   ctx_node* sib_next = nullptr;
   bool in_parent = false;
+  // detached: out of the parent's list, and no walk of the parent is still
+  // using the node: its release need not take the parent's lock (a fan-out
+  // of woken goroutines would otherwise queue on the cancelling parent's mu
+  // for its whole walk). Set, release, by whoever unlinked it, once done with
+  // it (under the parent's lock: ctx_unlink_from_parent; after the node's
+  // subtree: the walk); read, acquire, by ctx_unlink_from_parent. Never
+  // cleared.
+  std::atomic<bool> detached{false};
 
   // Guarded by mu.
   ctx_node* children = nullptr;
@@ -8932,32 +8941,47 @@ struct ctx_node {
 // "Cancelling"). Returns the nodes whose timers and stop sources a caller
 // outside any lock should finish (ctx_finish), each with a count taken;
 // collect = false (a timer's firing) takes none.
+// (An allocation failure in it, for a path deeper than ctx_path holds inline
+// or a node to collect, ends the process: it is noexcept, as a runtime
+// allocation failure is fatal elsewhere.)
 inline void ctx_cancel_tree(ctx_node* n, int code, std::vector<ctx_node*>* collect) noexcept {
-  std::vector<ctx_node*> path;  // the locked path, root first
+  // The locked path, root first: inline up to 16 deep, so that the common
+  // walk allocates nothing.
+  struct ctx_path {
+    ctx_node* inline_[16];
+    std::vector<ctx_node*> more;
+    std::size_t size = 0;
+    void push(ctx_node* x) {
+      if (size < 16) inline_[size] = x;
+      else more.push_back(x);
+      ++size;
+    }
+    ctx_node* back() const noexcept { return size <= 16 ? inline_[size - 1] : more.back(); }
+    void pop() noexcept {
+      if (size > 16) more.pop_back();
+      --size;
+    }
+  } path;
   auto enter = [&](ctx_node* x) noexcept {
     x->mu.lock();
     if (x->err.load(std::memory_order_relaxed) == ctx_live) {
       x->mark_locked(code, collect == nullptr);
       if (collect != nullptr && (x->timer_sched != nullptr || x->stop) && x->try_retain()) collect->push_back(x);
     }
-    path.push_back(x);
+    path.push(x);
   };
-  try {
-    path.reserve(8);
-    if (collect != nullptr) collect->reserve(4);
-  } catch (...) {
-    // Out of memory for the path: push_back below will terminate, as a
-    // runtime allocation failure does elsewhere.
-  }
   enter(n);
-  while (!path.empty()) {
+  while (path.size != 0) {
     ctx_node* top = path.back();
     if (ctx_node* c = top->children) {
       top->unlink_child_locked(c);  // a cancelled node's children are detached (Go: children = nil)
       enter(c);
     } else {
       top->mu.unlock();
-      path.pop_back();
+      path.pop();
+      // Done with top; its parent (now the back) is still locked. From here
+      // top's release need not wait for that lock (see ctx_node::detached).
+      if (path.size != 0) top->detached.store(true, std::memory_order_release);
     }
   }
 }
@@ -8984,9 +9008,11 @@ inline void ctx_finish(std::vector<ctx_node*>& nodes) noexcept {
 // (Go: removeChild): it is of no more use there. The count it holds on the
 // parent stays until it is freed.
 inline void ctx_unlink_from_parent(ctx_node* n) noexcept {
+  if (n->detached.load(std::memory_order_acquire)) return;
   if (ctx_node* p = n->parent) {
     rt_lock_guard lk(p->mu);
     if (n->in_parent) p->unlink_child_locked(n);
+    n->detached.store(true, std::memory_order_release);
   }
 }
 
@@ -9071,6 +9097,7 @@ inline ctx_node* ctx_derive(ctx_node* parent, std::int64_t d_ns, clock::time_poi
     int perr = parent->err.load(std::memory_order_relaxed);
     if (perr != ctx_live) {
       n->err.store(perr, std::memory_order_relaxed);
+      n->detached.store(true, std::memory_order_relaxed);  // never linked
       return n;
     }
     parent->link_child_locked(n);

@@ -414,7 +414,7 @@ TEST_CASE("context: sleep_for(d, ctx) on a plain thread", "[context][sleep][thre
 
 TEST_CASE("context: goroutines blocked in sleep_for(d, ctx) when main returns are unwound", "[context][shutdown]") {
   auto procs = GENERATE(1u, 2u, 4u);
-  std::atomic<int> unwound{0};
+  std::atomic<int> unwound{0}, started{0};
   goro::run(
       [&] {
         auto [ctx, cancel] = goro::with_timeout(goro::context(), 1h);
@@ -424,10 +424,11 @@ TEST_CASE("context: goroutines blocked in sleep_for(d, ctx) when main returns ar
               std::atomic<int>& n;
               ~mark() { n.fetch_add(1); }
             } m{unwound};
+            started.fetch_add(1);
             goro::sleep_for(1h, c);
           });
         (void)ctx.stop_token();  // and the relay goroutine
-        goro::yield();
+        while (started.load() < 4) goro::yield();  // a goroutine not started by then would never run
       },
       goro::config{.procs = procs});
   CHECK(unwound.load() == 4);
