@@ -85,7 +85,7 @@ int main() {
     g.set_limit(limit);
     goro::chan<report> reports;
     auto fetch_one = [&g, reports](const std::string& url) {
-      report r{url};
+      report r{url, report::failed, {}};
       try {
         r.links = fetch(url, g.ctx());
         r.outcome = report::fetched;
