@@ -34,6 +34,7 @@
 #include "select.hpp"
 #include "time.hpp"
 #include "context.hpp"
+#include "semaphore.hpp"
 #include "errgroup.hpp"
 #include "netpoll.hpp"
 #include "net.hpp"
