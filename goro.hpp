@@ -7454,7 +7454,12 @@ class wait_group : public detail::wait_group_impl<detail::runtime_sync> {
       }
     };
     add(1);
-    detail::spawn(with_done{this, C{std::forward<F>(f), {std::forward<A>(a)...}}}, site);
+    try {
+      detail::spawn(with_done{this, C{std::forward<F>(f), {std::forward<A>(a)...}}}, site);
+    } catch (...) {
+      done();  // never started (goroutine_exit at the spawn's safe point, bad_alloc): not counted
+      throw;
+    }
   }
 };
 
@@ -9360,7 +9365,7 @@ struct ctx_sleep_rec {
 inline int ctx_sleep(ctx_node* n, std::int64_t when) {
   ctx_sleep_rec rec;
   rec.n = n;
-  rec.gp = on_goroutine() ? getm()->curg : thread_g();
+  rec.gp = getg();  // the goroutine, or the plain thread's own g
   rec.t.when = when;
   rec.t.arg = &rec;
   rec.t.f = [](rtimer* t, std::int64_t) noexcept {

@@ -666,7 +666,7 @@ struct ctx_sleep_rec {
 inline int ctx_sleep(ctx_node* n, std::int64_t when) {
   ctx_sleep_rec rec;
   rec.n = n;
-  rec.gp = on_goroutine() ? getm()->curg : thread_g();
+  rec.gp = getg();  // the goroutine, or the plain thread's own g
   rec.t.when = when;
   rec.t.arg = &rec;
   rec.t.f = [](rtimer* t, std::int64_t) noexcept {

@@ -842,7 +842,12 @@ class wait_group : public detail::wait_group_impl<detail::runtime_sync> {
       }
     };
     add(1);
-    detail::spawn(with_done{this, C{std::forward<F>(f), {std::forward<A>(a)...}}}, site);
+    try {
+      detail::spawn(with_done{this, C{std::forward<F>(f), {std::forward<A>(a)...}}}, site);
+    } catch (...) {
+      done();  // never started (goroutine_exit at the spawn's safe point, bad_alloc): not counted
+      throw;
+    }
   }
 };
 

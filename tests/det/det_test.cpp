@@ -288,6 +288,27 @@ TEST_CASE("det: a plain thread's sends reach a goroutine of the run", "[det][thr
   }
 }
 
+TEST_CASE("det: a wait_group::go that cannot start its goroutine does not count it", "[det][threads]") {
+  // From a plain thread deterministic mode cannot start a goroutine
+  // (std::logic_error). wait_group::go has already counted it by then: it
+  // must take the count back, or the wait below parks for ever (a deadlock
+  // report).
+  goro::run([] {
+    goro::wait_group wg;
+    bool threw = false;
+    std::thread t([&] {
+      try {
+        wg.go([] {});
+      } catch (const std::logic_error&) {
+        threw = true;
+      }
+    });
+    t.join();
+    CHECK(threw);
+    wg.wait();
+  });
+}
+
 TEST_CASE("det: main is unwound at a point that may throw, never in an unlock", "[det][panic]") {
   // Another goroutine panics while main loops over a lock_guard: main is
   // unwound last, once its turn comes, which may be while it is switched out
