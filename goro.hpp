@@ -8738,10 +8738,10 @@ chan<clock::time_point> after(std::chrono::duration<Rep, Period> d) {
 // from its parent's list and processed while the parent's mu is held, so a
 // child dropped meanwhile (refs at zero, waiting for that mu to unlink) is
 // never freed under the walk; once the walk is past a child it marks it
-// detached, and the child's release no longer waits. Each node gets err (release: err() readers
-// acquire it), its done channel closed, its waiters called. The walk is
-// iterative (any depth) and takes no reference it would have to drop inside a
-// timer's firing.
+// detached, and the child's release no longer waits. Each node gets err
+// (release: err() readers acquire it), its done channel closed, its waiters
+// called. The walk is iterative (any depth) and takes no reference it would
+// have to drop inside a timer's firing.
 //
 // Deadlines. A node's deadline is the earlier of its own and its parent's;
 // it arms a timer only if its own is earlier (Go: WithDeadline), so every
@@ -9016,8 +9016,13 @@ inline void ctx_unlink_from_parent(ctx_node* n) noexcept {
   if (n->detached.load(std::memory_order_acquire)) return;
   if (ctx_node* p = n->parent) {
     rt_lock_guard lk(p->mu);
-    if (n->in_parent) p->unlink_child_locked(n);
-    n->detached.store(true, std::memory_order_release);
+    // Not in the list: a walk took it out and marks it detached itself once
+    // past it, or (a deadline that fired before ctx_derive linked it) it
+    // never was, and ctx_derive will not link it.
+    if (n->in_parent) {
+      p->unlink_child_locked(n);
+      n->detached.store(true, std::memory_order_release);
+    }
   }
 }
 
@@ -9089,36 +9094,40 @@ inline void ctx_unregister(ctx_node* n, ctx_waiter* w) noexcept {
 // d_ns (no_timer: the parent's, if any) at time point d_tp. A parent already
 // cancelled gives a child born cancelled, unlinked.
 inline ctx_node* ctx_derive(ctx_node* parent, std::int64_t d_ns, clock::time_point d_tp) {
+  sched_t* ts = d_ns != no_timer ? current_sched() : nullptr;  // may throw: before anything is made
   auto* n = new ctx_node(parent);
+  if (parent != nullptr) parent->retain();
+  // Every field a walk may read (timer_sched) is set, and the timer armed,
+  // before n is linked (under the parent's lock, where walks find it). The
+  // timer may fire before the link: it cancels n alone (its unlink finds n
+  // not in the list), and n is then not linked.
   bool own_deadline = d_ns != no_timer;
-  if (parent != nullptr) {
-    parent->retain();
-    if (parent->deadline <= d_ns) {  // the parent's deadline is earlier (or equal): no timer of our own
-      n->deadline = parent->deadline;
-      n->deadline_tp = parent->deadline_tp;
-      own_deadline = false;
-    }
-    rt_lock_guard lk(parent->mu);
-    int perr = parent->err.load(std::memory_order_relaxed);
-    if (perr != ctx_live) {
-      n->err.store(perr, std::memory_order_relaxed);
-      n->detached.store(true, std::memory_order_relaxed);  // never linked
-      return n;
-    }
-    parent->link_child_locked(n);
-  }
-  if (own_deadline) {
+  if (parent != nullptr && parent->deadline <= d_ns) {  // the parent's is earlier (or equal): no timer of our own
+    n->deadline = parent->deadline;
+    n->deadline_tp = parent->deadline_tp;
+    own_deadline = false;
+  } else if (own_deadline) {
     n->deadline = d_ns;
     n->deadline_tp = d_tp;
-    if (d_ns <= nanotime()) {
-      ctx_cancel(n, ctx_timed_out);  // already past (Go: WithDeadline cancels at once)
-      return n;
-    }
+  }
+  int born = own_deadline && d_ns <= nanotime() ? ctx_timed_out : ctx_live;  // already past: cancelled at once (Go)
+  if (own_deadline && born == ctx_live) {
     n->timer.arg = n;
     n->timer.f = &ctx_deadline_fired;
     n->timer.when = d_ns;
-    n->timer_sched = current_sched();
-    timer_add(n->timer_sched, &n->timer);
+    n->timer_sched = ts;
+    timer_add(ts, &n->timer);
+  }
+  if (parent != nullptr && born == ctx_live) {
+    rt_lock_guard lk(parent->mu);
+    born = parent->err.load(std::memory_order_relaxed);
+    if (born == ctx_live && n->err.load(std::memory_order_acquire) == ctx_live) parent->link_child_locked(n);
+    else if (born == ctx_live) born = ctx_timed_out;  // its own timer fired already
+  }
+  if (born != ctx_live) {  // never linked: only its own timer may still see n
+    if (n->timer_sched != nullptr) timer_del(n->timer_sched, &n->timer);
+    if (n->err.load(std::memory_order_relaxed) == ctx_live) n->err.store(born, std::memory_order_relaxed);
+    n->detached.store(true, std::memory_order_relaxed);
   }
   return n;
 }

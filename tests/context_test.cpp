@@ -270,6 +270,37 @@ TEST_CASE("context: concurrent cancels from many goroutines cancel once (TestSim
       goro::config{.procs = procs});
 }
 
+TEST_CASE("context: deriving while the parent is cancelled or expires: every child ends, no timer or link is left", "[context][deadline]") {
+  auto procs = GENERATE(1u, 2u, 4u);
+  goro::run(
+      [] {
+        const int rounds = static_cast<int>(goro_test::scale(100));
+        for (int r = 0; r < rounds; ++r) {
+          auto [root, cancel_root] = r % 2 == 0 ? goro::with_cancel(goro::context())
+                                                : goro::with_timeout(goro::context(), std::chrono::microseconds(200));
+          std::vector<goro::context> kept(32);
+          goro::wait_group wg;
+          for (int i = 0; i < 4; ++i)
+            wg.go([&, i] {
+              for (int k = i; k < 32; k += 4) {
+                // own deadlines just ahead, or already past, or later than the root's
+                auto d = std::chrono::microseconds((k % 3) * 100 - 50);
+                kept[static_cast<std::size_t>(k)] = goro::with_timeout(root, k % 5 == 0 ? 1h : d).ctx;
+                goro::yield();
+              }
+            });
+          if (r % 2 == 0) cancel_root();
+          wg.wait();
+          cancel_root();
+          for (auto& c : kept) CHECK(c.err());
+          CHECK(children(root) == 0);
+          kept.clear();
+          CHECK(pending_timers() == 0);
+        }
+      },
+      goro::config{.procs = procs});
+}
+
 TEST_CASE("context: cancelling a deep chain and a wide tree (TestLayersCancel, TestLayersTimeout)", "[context]") {
   goro::run([] {
     // Depth: the walk is iterative, so depth is not bounded by the stack.

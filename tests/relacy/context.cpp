@@ -11,10 +11,8 @@
 // goro_rl::atomic (rl_atomic.hpp: rl::atomic with std::atomic's API),
 // rt_mutex -> rl::mutex, and every plain field an rl::var, so that an access
 // not ordered by happens-before against another thread's write is a Relacy
-// DATA RACE. Each step's comment names the function and line it mirrors (a
-// bare ":N" is a line of context.hpp in models A and C, of errgroup.hpp in
-// model B; lines as this file was written: if those functions change, change
-// the models with them). The constants (ctx_live,
+// DATA RACE. Each step's comment names the function it mirrors (if those
+// functions change, change the models with them). The constants (ctx_live,
 // ctx_canceled, ctx_timed_out, errgroup_state::none/claiming/published,
 // ctx_sleep_rec::pending/unwound) are the production ones.
 //
@@ -52,13 +50,13 @@
 //      a2: timer firing      random 500k + context bound 3
 //
 // B: errgroup's first error (errgroup.hpp, "The first error";
-//    errgroup_state::fail, line 81; errgroup::wait, line 256). Threads 0 and
+//    errgroup_state::fail; errgroup::wait). Threads 0 and
 //    1 are failing goroutines: the claim CAS none -> claiming (acq_rel), the
 //    winner alone writes err (an rl::var) and publishes (first = published,
 //    release); then each ends: leave() (active, release) and wg's done()
 //    (modelled as a fetch_sub, release; wait_group.cpp checks the real one).
 //    Thread 2 is a wait(): it reads first (acquire) and only if published reads
-//    err. The orders are errgroup.hpp's, as the issue describes them.
+//    err. The orders are errgroup.hpp's.
 //      b1: wait() after wg.wait() saw the count at 0 (acquire): first must
 //          be published and err the claimant's value. This is the main use,
 //          but wg's done -> wait edge orders err by itself there.
@@ -72,8 +70,8 @@
 //      (exhaustive). In both, the second error is dropped, never written (a
 //      second writer would race on err) and exactly one goroutine claims.
 //
-// C: ctx_sleep's wake-up claim (context.hpp, ctx_sleep_rec::claim line 660,
-//    ctx_sleep line 666). Four threads: 0 the sleeper (park's unlock step:
+// C: ctx_sleep's wake-up claim (context.hpp, ctx_sleep_rec::claim,
+//    ctx_sleep). Four threads: 0 the sleeper (park's unlock step:
 //    timer_add, ctx_register, or, already cancelled, claim(err) itself and
 //    not park; then, parked, wait to be readied; then leaving park, the
 //    cleanup (timer_del, ctx_unregister) and outcome, acquire); 1 the timer's
@@ -183,22 +181,22 @@ coverage_t cov;
 // ===========================================================================
 // A: the cancel walk vs a child's release.
 
-// ctx_node (context.hpp:148). err is a std::atomic<int> there; here an rl::var,
+// ctx_node (context.hpp). err is a std::atomic<int> there; here an rl::var,
 // because every access to it in this model is under the node's mu, by its only
 // writer, or the free, and a free is a plain write of all of the node's bytes
 // (so a walk's write to a freed node's err is what must be a DATA RACE).
 struct node {
-  goro_rl::atomic<std::int64_t> refs;  // :151
-  rl::var<int> err;                    // :152
-  rl::mutex mu;                        // :153
-  node* parent = nullptr;              // :154, const
-  bool has_timer = false;              // timer_sched != nullptr: immutable after with_* (:161)
-  rl::var<node*> sib_prev;             // :164-166, guarded by parent->mu
+  goro_rl::atomic<std::int64_t> refs;
+  rl::var<int> err;                  
+  rl::mutex mu;                      
+  node* parent = nullptr;              // const
+  bool has_timer = false;              // timer_sched != nullptr: immutable after with_*
+  rl::var<node*> sib_prev;             // guarded by parent->mu
   rl::var<node*> sib_next;
   rl::var<bool> in_parent;
-  goro_rl::atomic<bool> detached;      // :174
-  rl::var<node*> children;             // :177, guarded by mu
-  rl::var<bool> stop;                  // :180 (stands for stop, relay, waiters, done), guarded by mu
+  goro_rl::atomic<bool> detached;    
+  rl::var<node*> children;             // guarded by mu
+  rl::var<bool> stop;                  // (stands for stop, relay, waiters, done), guarded by mu
   rl::var<int> freed;                  // the model's: 1 once "deleted"
   int err_at_free = 0;                 // observation for after()
 };
@@ -227,7 +225,7 @@ struct model_a : rl::test_suite<model_a<ByTimer>, 3> {
   void before() {
     // P: A1 held by the canceller (thread 0) and thread 2, A2 by thread 2;
     // plus C's count (a linked child keeps its parent). P and C have a stop
-    // source (the walk collects them: ctx_cancel_tree :275); in A2, P has a
+    // source (the walk collects them: ctx_cancel_tree); in A2, P has a
     // timer in the heap.
     init(P, nullptr, ByTimer ? 2 : 3, !ByTimer);
     P.has_timer = ByTimer;
@@ -242,7 +240,7 @@ struct model_a : rl::test_suite<model_a<ByTimer>, 3> {
   // below do not cover): must be ordered before n's free.
   static void use(node* n) { RL_ASSERT(n->freed($) == 0); }
 
-  // ctx_node::link_child_locked (:192). Requires p->mu.
+  // ctx_node::link_child_locked. Requires p->mu.
   static void link_child_locked(node* p, node* c) {
     c->sib_prev($) = nullptr;
     node* head = p->children($);
@@ -251,7 +249,7 @@ struct model_a : rl::test_suite<model_a<ByTimer>, 3> {
     p->children($) = c;
     c->in_parent($) = true;
   }
-  // ctx_node::unlink_child_locked (:199). Requires p->mu.
+  // ctx_node::unlink_child_locked. Requires p->mu.
   static void unlink_child_locked(node* p, node* c) {
     node* prev = c->sib_prev($);
     node* next = c->sib_next($);
@@ -263,7 +261,7 @@ struct model_a : rl::test_suite<model_a<ByTimer>, 3> {
     c->in_parent($) = false;
   }
 
-  // ctx_node::try_retain (:183).
+  // ctx_node::try_retain.
   static bool try_retain(node* n) {
     std::int64_t r = n->refs.load(std::memory_order::relaxed);
     while (r != 0)
@@ -271,17 +269,17 @@ struct model_a : rl::test_suite<model_a<ByTimer>, 3> {
     return false;
   }
 
-  // ctx_cancel_tree (:253). collect == nullptr: a timer's firing.
+  // ctx_cancel_tree. collect == nullptr: a timer's firing.
   void cancel_tree(node* n, int code, node** collect, int* ncollect) {
-    node* path[3];  // the locked path, root first (:256; depth <= 2 here)
+    node* path[3];  // the locked path, root first (depth <= 2 here)
     int size = 0;
-    auto enter = [&](node* x) {  // :271
+    auto enter = [&](node* x) {
       x->mu.lock($);
       use(x);
-      if (x->err($) == kLive) {    // :273 (relaxed load under mu)
-        x->err($) = code;          // mark_locked :234-235 (release store; waiters, done, relay: not modelled)
+      if (x->err($) == kLive) {    // (relaxed load under mu)
+        x->err($) = code;          // mark_locked (release store; waiters, done, relay: not modelled)
         if (x != &P) ++cov.walk_marked_child;
-        if (collect != nullptr && x->stop($)) {  // :275
+        if (collect != nullptr && x->stop($)) {
           if (try_retain(x)) {
             collect[(*ncollect)++] = x;
             if (x != &P) ++cov.retain_ok;
@@ -290,25 +288,25 @@ struct model_a : rl::test_suite<model_a<ByTimer>, 3> {
           }
         }
       }
-      path[size++] = x;  // :277
+      path[size++] = x;
     };
-    enter(n);  // :279
-    while (size != 0) {  // :280
+    enter(n);
+    while (size != 0) {
       node* top = path[size - 1];
-      if (node* c = top->children($)) {  // :282
-        unlink_child_locked(top, c);      // :283
+      if (node* c = top->children($)) {
+        unlink_child_locked(top, c);    
 #if GORO_CTX_MODEL_BROKEN
         // The deliberate bug: C is marked detached as soon as it is off P's
         // list, before the walk has locked and marked it.
         use(c);
         c->detached.store(true, std::memory_order::release);
 #endif
-        enter(c);  // :284
+        enter(c);
       } else {
-        top->mu.unlock($);  // :286
-        --size;             // :287
+        top->mu.unlock($);
+        --size;           
 #if !GORO_CTX_MODEL_BROKEN
-        if (size != 0) {  // :290, the parent (path[size - 1]) still locked
+        if (size != 0) {  // the parent (path[size - 1]) still locked
           use(top);
           top->detached.store(true, std::memory_order::release);
         }
@@ -317,23 +315,23 @@ struct model_a : rl::test_suite<model_a<ByTimer>, 3> {
     }
   }
 
-  // ctx_unlink_from_parent (:316).
+  // ctx_unlink_from_parent.
   void unlink_from_parent(node* n) {
     use(n);
-    if (n->detached.load(std::memory_order::acquire)) {  // :317
+    if (n->detached.load(std::memory_order::acquire)) {
       if (n->parent != nullptr) ++cov.release_saw_detached;
       return;
     }
-    if (node* p = n->parent) {  // :318
-      p->mu.lock($);            // :319
+    if (node* p = n->parent) {
+      p->mu.lock($);          
       use(p);
-      if (n->in_parent($)) {    // :320
+      if (n->in_parent($)) {
         unlink_child_locked(p, n);
+        n->detached.store(true, std::memory_order::release);
         ++cov.release_unlinked;
       } else {
-        ++cov.release_after_walk;
+        ++cov.release_after_walk;  // the walk took it out, and marks it detached itself
       }
-      n->detached.store(true, std::memory_order::release);  // :321
       p->mu.unlock($);
     }
   }
@@ -346,7 +344,7 @@ struct model_a : rl::test_suite<model_a<ByTimer>, 3> {
     heap.unlock($);
   }
 
-  // `delete n` (:354): every field written.
+  // `delete n`: every field written.
   void free_node(node* n, unsigned me) {
     RL_ASSERT(n->freed($) == 0);              // freed once
     RL_ASSERT(n->children($) == nullptr);     // a linked child holds a count: none left
@@ -362,50 +360,50 @@ struct model_a : rl::test_suite<model_a<ByTimer>, 3> {
     n->stop($) = false;
   }
 
-  // ctx_release (:336).
+  // ctx_release.
   void release(node* n, unsigned me) {
     for (;;) {
       if (n == nullptr) return;
       use(n);
-      if (n->refs.fetch_sub(1, std::memory_order::acq_rel) != 1) return;  // :337
-      if (n->has_timer) timer_del(n);  // :341
-      unlink_from_parent(n);           // :342
-      node* p = n->parent;             // :343
-      n->mu.lock($);                   // :346, waits for a walk that holds it
+      if (n->refs.fetch_sub(1, std::memory_order::acq_rel) != 1) return;
+      if (n->has_timer) timer_del(n);
+      unlink_from_parent(n);         
+      node* p = n->parent;           
+      n->mu.lock($);                   // waits for a walk that holds it
       use(n);
-      (void)n->stop($);                // :347-348: fire_waiters_locked, relay exchange
+      (void)n->stop($);                // fire_waiters_locked, relay exchange
       n->mu.unlock($);
-      free_node(n, me);                // :354
-      n = p;                           // :355
+      free_node(n, me);              
+      n = p;                         
     }
   }
 
-  // ctx_finish (:300).
+  // ctx_finish.
   void finish(node** nodes, int k, unsigned me) {
     for (int i = 0; i < k; ++i) {
       node* x = nodes[i];
-      if (x->has_timer) timer_del(x);  // :302
-      x->mu.lock($);                   // :305
+      if (x->has_timer) timer_del(x);
+      x->mu.lock($);                 
       use(x);
-      (void)x->stop($);                // :306
+      (void)x->stop($);              
       x->mu.unlock($);
     }
-    for (int i = 0; i < k; ++i) release(nodes[i], me);  // :310
+    for (int i = 0; i < k; ++i) release(nodes[i], me);
   }
 
-  // ctx_cancel (:326).
+  // ctx_cancel.
   void cancel(node* n, int code, unsigned me) {
     use(n);
-    if (n->err($) != kLive) return;  // :327
+    if (n->err($) != kLive) return;
     node* collected[3];
     int k = 0;
-    cancel_tree(n, code, collected, &k);  // :329
-    unlink_from_parent(n);                // :330
-    finish(collected, k, me);             // :331
+    cancel_tree(n, code, collected, &k);
+    unlink_from_parent(n);              
+    finish(collected, k, me);           
   }
 
   // The timer heap's firing of P's timer (timers.hpp: under the heap lock),
-  // whose f is ctx_deadline_fired (:360).
+  // whose f is ctx_deadline_fired.
   void fire_timer() {
     heap.lock($);
     node* n = heap_slot($);
@@ -413,19 +411,19 @@ struct model_a : rl::test_suite<model_a<ByTimer>, 3> {
       heap_slot($) = nullptr;
       ++cov.firing_ran;
       use(n);
-      if (n->refs.load(std::memory_order::acquire) == 0) {  // :365
+      if (n->refs.load(std::memory_order::acquire) == 0) {
         ++cov.firing_saw_released;
-      } else if (n->err($) == kLive) {  // :366
-        cancel_tree(n, kTimedOut, nullptr, nullptr);  // :367
-        unlink_from_parent(n);                        // :368
+      } else if (n->err($) == kLive) {
+        cancel_tree(n, kTimedOut, nullptr, nullptr);
+        unlink_from_parent(n);                      
       }
     }
     heap.unlock($);
   }
 
-  // ctx_derive (:392), parent != nullptr, no deadline of its own.
+  // ctx_derive, parent != nullptr, no deadline of its own.
   void derive(node* parent, node* n) {
-    // new ctx_node(parent) (:393): thread 2 constructs it.
+    // new ctx_node(parent): thread 2 constructs it.
     n->refs.store(1, std::memory_order::relaxed);
     n->err($) = kLive;
     n->sib_prev($) = nullptr;
@@ -436,19 +434,19 @@ struct model_a : rl::test_suite<model_a<ByTimer>, 3> {
     n->stop($) = false;
     n->freed($) = 0;
     use(parent);
-    parent->refs.fetch_add(1, std::memory_order::relaxed);  // retain :396
-    parent->mu.lock($);                                     // :402
+    parent->refs.fetch_add(1, std::memory_order::relaxed);  // retain
+    parent->mu.lock($);                                   
     use(parent);
-    int perr = parent->err($);  // :403
+    int perr = parent->err($);
     if (perr != kLive) {
-      n->err($) = perr;                                     // :405
-      n->detached.store(true, std::memory_order::relaxed);  // :406
+      n->err($) = perr;                                   
+      n->detached.store(true, std::memory_order::relaxed);
       parent->mu.unlock($);
       ++cov.d_born_cancelled;
       RL_ASSERT(n->err($) == (ByTimer ? kTimedOut : kCanceled));
       return;
     }
-    link_child_locked(parent, n);  // :409
+    link_child_locked(parent, n);
     parent->mu.unlock($);
     ++cov.d_linked;
   }
@@ -497,45 +495,45 @@ using errgroup_state = goro::detail::errgroup_state;
 // The deliberate bug: the claimant publishes err with a relaxed store.
 constexpr std::memory_order kPublishOrder = std::memory_order::relaxed;
 #else
-constexpr std::memory_order kPublishOrder = std::memory_order::release;  // errgroup.hpp:85
+constexpr std::memory_order kPublishOrder = std::memory_order::release;  // errgroup.hpp, errgroup_state::fail
 #endif
 
 constexpr int err_of(unsigned i) { return 100 + static_cast<int>(i); }  // the exception goroutine i throws
 
 template <bool Overlap>
 struct model_b : rl::test_suite<model_b<Overlap>, 3> {
-  goro_rl::atomic<int> first;   // errgroup_state::first (:75)
-  rl::var<int> err;             // errgroup_state::err (:76): 0 stands for a null exception_ptr
-  goro_rl::atomic<int> active;  // errgroup_state::active (:74)
+  goro_rl::atomic<int> first;   // errgroup_state::first
+  rl::var<int> err;             // errgroup_state::err: 0 stands for a null exception_ptr
+  goro_rl::atomic<int> active;  // errgroup_state::active
   goro_rl::atomic<int> wg;      // wait_group's counter
   rl::var<int> winner;          // the model's: which goroutine claimed (written like err, by the claimant)
 
   void before() {
     first.store(errgroup_state::none, std::memory_order::relaxed);
     err($) = 0;
-    active.store(2, std::memory_order::relaxed);  // go_at's fetch_add (:270), both before the start
+    active.store(2, std::memory_order::relaxed);  // go_at's fetch_add, both before the start
     wg.store(2, std::memory_order::relaxed);      // wait_group::go's add(1), twice
     winner($) = -1;
   }
 
-  // errgroup_state::fail (:81).
+  // errgroup_state::fail.
   void fail(unsigned i) {
     int expect = errgroup_state::none;
-    if (!first.compare_exchange_strong(expect, errgroup_state::claiming, std::memory_order::acq_rel)) {  // :83
+    if (!first.compare_exchange_strong(expect, errgroup_state::claiming, std::memory_order::acq_rel)) {
       ++cov.claims_lost;
       return;
     }
-    err($) = err_of(i);  // :84
+    err($) = err_of(i);
     winner($) = static_cast<int>(i);
-    first.store(errgroup_state::published, kPublishOrder);  // :85
-    // :86: cancel() (the group's context): not modelled.
+    first.store(errgroup_state::published, kPublishOrder);
+    // cancel() (the group's context): not modelled.
   }
 
-  // errgroup::wait (:256), after wg.wait() (:257) and cancel() (:258).
+  // errgroup::wait, after wg.wait() and cancel().
   void wait() {
     if (!Overlap)
       while (wg.load(std::memory_order::acquire) != 0) rl::yield(1, $);  // wg.wait(): the count at 0
-    if (first.load(std::memory_order::acquire) == errgroup_state::published) {  // :259
+    if (first.load(std::memory_order::acquire) == errgroup_state::published) {
       ++cov.wait_saw_published;
       int e = err($);  // std::rethrow_exception(st_->err)
       int w = winner($);
@@ -550,8 +548,8 @@ struct model_b : rl::test_suite<model_b<Overlap>, 3> {
 
   void thread(unsigned me) {
     if (me < 2) {
-      fail(me);  // errgroup_task::operator() (:124): the body threw
-      active.fetch_sub(1, std::memory_order::release);  // leave() (:103), from ~end (:117)
+      fail(me);  // errgroup_task::operator(): the body threw
+      active.fetch_sub(1, std::memory_order::release);  // leave(), from ~end
       wg.fetch_sub(1, std::memory_order::release);      // wait_group's done(), after the task
     } else {
       wait();
@@ -589,9 +587,9 @@ constexpr unsigned kRunning = static_cast<unsigned>(goro::detail::gstatus::runni
 struct model_c : rl::test_suite<model_c, 4> {
   // The context node n (ctx_node): never freed here.
   rl::mutex n_mu;
-  goro_rl::atomic<int> n_err;  // ctx_node::err: the sleeper reads it outside mu (:698)
+  goro_rl::atomic<int> n_err;  // ctx_node::err: the sleeper reads it outside mu
   rl::var<bool> n_waiters;     // ctx_node::waiters == &rec.w, guarded by n_mu
-  // ctx_sleep_rec (:650): the sleeper's stack frame.
+  // ctx_sleep_rec: the sleeper's stack frame.
   goro_rl::atomic<int> outcome;
   rl::var<int> rec_alive;  // the model's: 0 once ctx_sleep returned (the frame is gone)
   rl::var<bool> w_linked;  // rec.w.linked, guarded by n_mu
@@ -610,7 +608,7 @@ struct model_c : rl::test_suite<model_c, 4> {
   void before() {
     n_err.store(kLive, std::memory_order::relaxed);
     n_waiters($) = false;
-    outcome.store(ctx_sleep_rec::pending, std::memory_order::relaxed);  // :653
+    outcome.store(ctx_sleep_rec::pending, std::memory_order::relaxed);
     rec_alive($) = 1;
     w_linked($) = false;
     heap_has_t($) = false;
@@ -621,7 +619,7 @@ struct model_c : rl::test_suite<model_c, 4> {
     for (auto& v : note) v($) = 0;
   }
 
-  // ctx_sleep_rec::claim (:660): a CAS on the sleeper's frame.
+  // ctx_sleep_rec::claim: a CAS on the sleeper's frame.
   bool claim(int v) {
     RL_ASSERT(rec_alive($) == 1);
 #if GORO_CTX_MODEL_BROKEN
@@ -631,32 +629,32 @@ struct model_c : rl::test_suite<model_c, 4> {
     return true;
 #else
     int e = ctx_sleep_rec::pending;
-    return outcome.compare_exchange_strong(e, v, std::memory_order::acq_rel);  // :662
+    return outcome.compare_exchange_strong(e, v, std::memory_order::acq_rel);
 #endif
   }
 
-  // ready(r->gp) (park.hpp:79).
+  // ready(r->gp) (park.hpp).
   void ready() {
     RL_ASSERT(rec_alive($) == 1);  // reads r->gp
     readies($) = readies($) + 1;
-    status.store(kRunnable, std::memory_order::relaxed);  // park.hpp:85
+    status.store(kRunnable, std::memory_order::relaxed);  // ready (park.hpp)
     runq.store(1, std::memory_order::release);                    // runqput: published by the queue
   }
 
-  // Thread 0: ctx_sleep (:666).
+  // Thread 0: ctx_sleep.
   void sleeper() {
-    parkstate.store(kParkArming, std::memory_order::relaxed);  // park (park.hpp:160)
-    // The park op (run_pending, sched.hpp:689), after the switch:
+    parkstate.store(kParkArming, std::memory_order::relaxed);  // park (park.hpp)
+    // The park op (run_pending, sched.hpp), after the switch:
     status.store(kWaiting, std::memory_order::release);
-    // park's unlock step (:692):
-    heap.lock($);  // timer_add (:694)
+    // park's unlock step:
+    heap.lock($);  // timer_add
     heap_has_t($) = true;
     heap.unlock($);
     bool parks;
-    n_mu.lock($);  // ctx_register (:695; context.hpp:373)
+    n_mu.lock($);  // ctx_register (context.hpp)
     if (n_err.load(std::memory_order::relaxed) != kLive) {
       n_mu.unlock($);
-      parks = !claim(n_err.load(std::memory_order::acquire));  // :698
+      parks = !claim(n_err.load(std::memory_order::acquire));
     } else {
       n_waiters($) = true;  // add_waiter_locked
       w_linked($) = true;
@@ -665,19 +663,19 @@ struct model_c : rl::test_suite<model_c, 4> {
     }
     if (parks) {
       ++cov.parked;
-      parkstate.store(kParkCancellable, std::memory_order::release);  // run_pending (sched.hpp:700)
-      // (sched.hpp:701-703: light_fence, then the exiting check; shutdown's
+      parkstate.store(kParkCancellable, std::memory_order::release);  // run_pending (sched.hpp)
+      // (sched.hpp-703: light_fence, then the exiting check; shutdown's
       // unwinder, thread 3, stands for both ways a parked G is cancelled.)
       // Parked until ready(gp) put it on the run queue and an M took it:
       while (runq.load(std::memory_order::acquire) == 0) rl::yield(1, $);
-      status.store(kRunning, std::memory_order::relaxed);  // execute (sched.hpp:377)
+      status.store(kRunning, std::memory_order::relaxed);  // execute (sched.hpp)
     } else {
       ++cov.self_claimed;
-      parkstate.store(kParkNone, std::memory_order::relaxed);  // the park called off (sched.hpp:691)
+      parkstate.store(kParkNone, std::memory_order::relaxed);  // the park called off (sched.hpp)
       status.store(kRunnable, std::memory_order::relaxed);
       status.store(kRunning, std::memory_order::relaxed);
     }
-    // Leaving park (park.hpp:163-168): light_fence (with the unwinder's
+    // Leaving park (park.hpp): light_fence (with the unwinder's
     // heavy_fence: a pair of seq_cst fences), then wait while an unwinder
     // holds a claim.
     rl::atomic_thread_fence(rl::mo_seq_cst, $);
@@ -685,17 +683,17 @@ struct model_c : rl::test_suite<model_c, 4> {
          ps = parkstate.load(std::memory_order::acquire))
       rl::yield(1, $);
     parkstate.store(kParkNone, std::memory_order::relaxed);
-    // cleanup (:683): neither waker may still fire.
-    heap.lock($);  // timer_del (:686): waits for a firing in progress
+    // cleanup: neither waker may still fire.
+    heap.lock($);  // timer_del: waits for a firing in progress
     heap_has_t($) = false;
     heap.unlock($);
-    n_mu.lock($);  // ctx_unregister (:687; context.hpp:383)
+    n_mu.lock($);  // ctx_unregister (context.hpp)
     if (w_linked($)) {
       n_waiters($) = false;
       w_linked($) = false;
     }
     n_mu.unlock($);
-    int out = outcome.load(std::memory_order::acquire);  // :701
+    int out = outcome.load(std::memory_order::acquire);
     RL_ASSERT(out != ctx_sleep_rec::pending);
     RL_ASSERT(readies($) == (parks ? 1 : 0));  // readied once if parked, never if the park was called off
     int w = out == kLive ? 0 : out == kCanceled ? 1 : 2;
@@ -707,19 +705,19 @@ struct model_c : rl::test_suite<model_c, 4> {
     rec_alive($) = 0;  // ctx_sleep returns: the record is gone
   }
 
-  // Thread 1: the timer heap fires rec.t (its f, :672, under the heap lock).
+  // Thread 1: the timer heap fires rec.t (its f,, under the heap lock).
   void timer() {
     heap.lock($);
     if (heap_has_t($)) {
       heap_has_t($) = false;
       note[0]($) = kNote[0];
-      if (claim(kLive)) ready();  // :674
+      if (claim(kLive)) ready();
     }
     heap.unlock($);
   }
 
   // Thread 2: the context's cancel (ctx_cancel_tree's enter, mark_locked,
-  // fire_waiters_locked, context.hpp:222-241), the waiter's fn (:677).
+  // fire_waiters_locked, context.hpp), the waiter's fn.
   void canceller() {
     note[1]($) = kNote[1];  // the program's writes before cancel()
     n_mu.lock($);
@@ -728,27 +726,27 @@ struct model_c : rl::test_suite<model_c, 4> {
       if (n_waiters($)) {  // fire_waiters_locked: remove_waiter_locked, then fn
         n_waiters($) = false;
         w_linked($) = false;
-        if (claim(kCanceled)) ready();  // :679
+        if (claim(kCanceled)) ready();
       }
     }
     n_mu.unlock($);
   }
 
-  // Thread 3: shutdown's try_cancel_park (park.hpp:355) with the park's
-  // cancel fn (:700). One unwinder: one attempt at the claim.
+  // Thread 3: shutdown's try_cancel_park (park.hpp) with the park's
+  // cancel fn. One unwinder: one attempt at the claim.
   void unwinder() {
     unsigned expect = kParkCancellable;
-    if (!parkstate.compare_exchange_strong(expect, kParkClaimed, std::memory_order::acq_rel)) return;  // :357, not parked
+    if (!parkstate.compare_exchange_strong(expect, kParkClaimed, std::memory_order::acq_rel)) return;  // not parked
     ++cov.unwinder_claimed_park;
-    rl::atomic_thread_fence(rl::mo_seq_cst, $);  // heavy_fence (:362)
+    rl::atomic_thread_fence(rl::mo_seq_cst, $);  // heavy_fence
     bool cancelled = false;
-    if (status.load(std::memory_order::acquire) == kWaiting) {  // :363, then the cancel fn:
+    if (status.load(std::memory_order::acquire) == kWaiting) {  // then the cancel fn:
       ++cov.unwinder_saw_waiting;
       note[2]($) = kNote[2];
       cancelled = claim(ctx_sleep_rec::unwound);
     }
-    if (cancelled) ready();  // :366-367: unwind = cancelled; ready(gp)
-    parkstate.store(cancelled ? kParkReleased : kParkCancellable, std::memory_order::release);  // :369
+    if (cancelled) ready();  // unwind = cancelled; ready(gp)
+    parkstate.store(cancelled ? kParkReleased : kParkCancellable, std::memory_order::release);
   }
 
   void thread(unsigned me) {
