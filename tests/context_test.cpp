@@ -276,8 +276,10 @@ TEST_CASE("context: deriving while the parent is cancelled or expires: every chi
       [] {
         const int rounds = static_cast<int>(goro_test::scale(100));
         for (int r = 0; r < rounds; ++r) {
-          auto [root, cancel_root] = r % 2 == 0 ? goro::with_cancel(goro::context())
-                                                : goro::with_timeout(goro::context(), std::chrono::microseconds(200));
+          goro::cancel_handle h = r % 2 == 0 ? goro::with_cancel(goro::context())
+                                             : goro::with_timeout(goro::context(), std::chrono::microseconds(200));
+          goro::context root = h.ctx;  // (a lambda may not name a structured binding in clang 14)
+          auto& cancel_root = h.cancel;
           std::vector<goro::context> kept(32);
           goro::wait_group wg;
           for (int i = 0; i < 4; ++i)
