@@ -14,7 +14,6 @@
 #include <vector>
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -58,15 +57,6 @@ long rss_kb() {
     std::fclose(f);
   }
   return resident * (::sysconf(_SC_PAGESIZE) / 1024);
-}
-
-int open_fd_count() {
-  int n = 0;
-  if (DIR* d = ::opendir("/proc/self/fd")) {
-    while (::readdir(d) != nullptr) ++n;
-    ::closedir(d);
-  }
-  return n;
 }
 
 }  // namespace
@@ -505,7 +495,7 @@ struct full_listener {
 
 TEST_CASE("context: dial(addr, ctx) ends promptly when ctx is cancelled or times out during the connect", "[context][net][threaded]") {
   auto procs = GENERATE(1u, 2u, 4u);
-  int fds_before = open_fd_count();
+  int fds_before = goro_test::open_fd_count();
   goro::run(
       [] {
         full_listener fl;
@@ -533,7 +523,7 @@ TEST_CASE("context: dial(addr, ctx) ends promptly when ctx is cancelled or times
         CHECK_THROWS_AS(goro::net::dial(fl.addr, ctx), goro::canceled_error);  // already cancelled
       },
       goro::config{.procs = procs});
-  CHECK(open_fd_count() == fds_before);  // no socket left behind
+  CHECK(goro_test::open_fd_count() == fds_before);  // no socket left behind
 }
 
 TEST_CASE("context: dial(addr, ctx) with a live context connects as dial(addr) does", "[context][net][threads]") {

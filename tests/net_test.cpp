@@ -1010,15 +1010,6 @@ TEST_CASE("net: deadlines of coarse time points beyond the clock's range saturat
 
 namespace {
 
-int open_fd_count() {
-  int n = 0;
-  if (DIR* d = ::opendir("/proc/self/fd")) {
-    while (::readdir(d) != nullptr) ++n;
-    ::closedir(d);
-  }
-  return n;
-}
-
 // wait_io_parked: yields until some goroutine of this runtime is parked in
 // the netpoller (A, blocked in read, accept or io::wait_*).
 void wait_io_parked() {
@@ -1065,14 +1056,14 @@ template <class Round, class Setup = no_state (*)()>
 void run_close_race(unsigned procs, Round round, Setup setup = [] { return no_state{}; }) {
   const long rounds = goro_test::scale(1000);
   close_race r;
-  int fds_before = open_fd_count();
+  int fds_before = goro_test::open_fd_count();
   goro::run(
       [&] {
         auto state = setup();
         for (long i = 0; i < rounds; ++i) round(r, i, state);
       },
       goro::config{.procs = procs});
-  int fds_after = open_fd_count();
+  int fds_after = goro_test::open_fd_count();
   INFO("procs " << procs << ": " << r.other_what);
   CHECK(r.other.load() == 0);
   CHECK(r.woke_closed.load() == rounds);

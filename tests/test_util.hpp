@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <dirent.h>
 #include <string>
 #include <unistd.h>
 
@@ -22,6 +23,17 @@ inline long scale(long n) {
 inline bool full_scale() {
   const char* s = std::getenv("GORO_TEST_SCALE");
   return s == nullptr || std::atof(s) >= 1.0;
+}
+
+// open_fd_count: the file descriptors this process has open (for tests that
+// must leave none behind).
+inline int open_fd_count() {
+  int n = 0;
+  if (DIR* d = ::opendir("/proc/self/fd")) {
+    while (::readdir(d) != nullptr) ++n;
+    ::closedir(d);
+  }
+  return n;
 }
 
 // stderr_capture sends fd 2 to an anonymous temporary file while it lives
