@@ -291,6 +291,9 @@ namespace {
 #if GORO_TSAN
 #include <sanitizer/tsan_interface.h>
 #endif
+#if GORO_TSAN && GORO_DETERMINISTIC
+#include <pthread.h>
+#endif
 
 // Deterministic mode under TSan.
 //
@@ -436,6 +439,25 @@ inline void san_fiber_destroy([[maybe_unused]] san_fiber& f) noexcept {
 #if GORO_TSAN
   if (f.tsan != nullptr) __tsan_destroy_fiber(f.tsan);
   __atomic_store_n(&f.tsan, nullptr, __ATOMIC_RELAXED);
+#endif
+}
+
+// san_det_process_setup, once per process before the first deterministic run
+// under TSan: glibc marks a process that never created a thread
+// single-threaded (__libc_single_threaded), and libstdc++ then counts
+// shared_ptr references and reference-counted strings with plain increments.
+// Goroutines that share one OS thread are concurrent for TSan, so two of them
+// dropping copies of one shared_ptr would be reported as a race that threaded
+// mode (atomic counts) never has. One thread created and joined clears the
+// flag for good, and the counts are atomic from then on.
+inline void san_det_process_setup() noexcept {
+#if GORO_DETAIL_TSAN_DET
+  static const bool done = [] {
+    pthread_t t;
+    if (pthread_create(&t, nullptr, [](void*) -> void* { return nullptr; }, nullptr) == 0) pthread_join(t, nullptr);
+    return true;
+  }();
+  (void)done;
 #endif
 }
 
@@ -5266,6 +5288,7 @@ inline void det_thread_setup(g& g0) {
   static thread_local alt_stack sigstack;
   static thread_local std::pair<void*, std::size_t> bounds{nullptr, 0};
   if (bounds.first == nullptr) stack_bounds_of_thread(&bounds.first, &bounds.second);
+  san_det_process_setup();
   san_thread_fiber(g0.san, bounds.first, bounds.second);
 }
 
@@ -6630,6 +6653,7 @@ inline void semrelease(std::atomic<std::uint32_t>* addr, bool handoff = false) {
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 
 // Fault injection for the Relacy models' broken variants (tests/relacy/mutex.cpp,
@@ -7442,20 +7466,26 @@ class wait_group : public detail::wait_group_impl<detail::runtime_sync> {
   template <class F, class... A>
   void go_at(detail::source_loc site, F&& f, A&&... a) {
     using C = detail::closure<F, A...>;
+    // with_done destroys the goroutine's copies of f and args before done(),
+    // as std::thread's end does before join returns: a wait() that returns
+    // sees their destructors' effects, and may free what they refer to.
     struct with_done {
       wait_group* wg;
-      C body;
+      std::optional<C> body;
       void operator()() {
         struct guard {
-          wait_group* wg;
-          ~guard() noexcept(false) { wg->done(); }
-        } gd{wg};
-        body();
+          with_done* w;
+          ~guard() noexcept(false) {
+            w->body.reset();
+            w->wg->done();
+          }
+        } gd{this};
+        (*body)();
       }
     };
     add(1);
     try {
-      detail::spawn(with_done{this, C{std::forward<F>(f), {std::forward<A>(a)...}}}, site);
+      detail::spawn(with_done{this, std::optional<C>(C{std::forward<F>(f), {std::forward<A>(a)...}})}, site);
     } catch (...) {
       done();  // never started (goroutine_exit at the spawn's safe point, bad_alloc): not counted
       throw;
@@ -9803,8 +9833,11 @@ class semaphore {
 // passes through to the goroutine's bottom frame.
 //
 // Order of a goroutine's end: its body returns or throws; a failure is
-// published and the context cancelled; the semaphore token is given back;
-// the active count drops; wg's done(). So when wait() returns, the context of
+// published and the context cancelled; the user's callable and arguments are
+// destroyed; the semaphore token is given back; the active count drops; wg's
+// done(). The goroutine's own reference to the state is dropped last, after
+// done(): the errgroup may already be gone, and the state (with wg) must
+// outlive done(). So when wait() returns, the context of
 // the first failure is already cancelled and every token is back. wait()
 // cancels the context itself after wg.wait() and before it returns or
 // rethrows (Go: Wait calls the WithContext cancel function).
@@ -9877,20 +9910,25 @@ struct errgroup_state {
   }
 };
 
-// errgroup_task: a group goroutine's body around the user's closure C.
+// errgroup_task: a group goroutine's body around the user's closure C (see
+// "Order of a goroutine's end" for end's order).
 template <class C>
 struct errgroup_task {
   std::shared_ptr<errgroup_state> st;
   chan<std::monostate> sem;
-  C body;
+  std::optional<C> body;
 
   void operator()() {
     struct end {
       errgroup_task* t;
-      ~end() { t->st->leave(t->sem); }
+      ~end() noexcept(false) {
+        t->body.reset();
+        t->st->leave(t->sem);
+        t->st->wg.done();
+      }
     } e{this};
     try {
-      body();
+      (*body)();
     } catch (const goroutine_exit&) {
       throw;  // shutdown's unwinding: not the group's error
     } catch (...) {
@@ -10033,15 +10071,17 @@ class errgroup {
   }
 
  private:
-  // go_at: take a slot (park for it if block, else give up), then start the
-  // goroutine through wait_group::go, passing the caller's site on (its
-  // go(F&&, source_loc) overload: the task is nullary).
+  // go_at: take a slot (park for it if block, else give up), then count the
+  // goroutine in wg and start it (errgroup_task done()s it). A spawn that
+  // throws never started the goroutine: the count, token and active count
+  // are taken back.
   template <class F, class... A>
   bool go_at(bool block, detail::source_loc site, F&& f, A&&... a) {
     using C = detail::closure<F, A...>;
     detail::errgroup_state& st = *st_;
     st.active.fetch_add(1, std::memory_order_relaxed);
-    bool slot = false;  // a token of sem_ is ours
+    bool slot = false;     // a token of sem_ is ours
+    bool counted = false;  // wg counts the goroutine
     try {
       if (sem_) {
         if (block) sem_.send(std::monostate{});
@@ -10051,9 +10091,12 @@ class errgroup {
         }
         slot = true;
       }
-      st.wg.go(detail::errgroup_task<C>{st_, sem_, C{std::forward<F>(f), {std::forward<A>(a)...}}}, site);
+      st.wg.add(1);
+      counted = true;
+      detail::spawn(detail::errgroup_task<C>{st_, sem_, std::optional<C>(C{std::forward<F>(f), {std::forward<A>(a)...}})}, site);
     } catch (...) {
       st.leave(slot ? sem_ : chan<std::monostate>(nullptr));
+      if (counted) st.wg.done();
       throw;
     }
     return true;

@@ -562,6 +562,32 @@ TEST_CASE("errgroup: go happens before the goroutine, its end before wait return
   CHECK(what == "written by the goroutine / written by the goroutine");
 }
 
+// As wait_group::go: a goroutine's copies of f and args are destroyed before
+// the wait() its end releases returns (plain bools: TSan checks the edge).
+TEST_CASE("errgroup: a goroutine's callable and arguments are destroyed before wait returns", "[errgroup][memory-model]") {
+  auto procs = GENERATE(1u, 2u, 4u);
+  bool fn_destroyed = false, arg_destroyed = false, limited_destroyed = false;
+  bool fn_seen = false, arg_seen = false, limited_seen = false;
+  goro::run(
+      [&] {
+        goro::errgroup g;
+        g.go([d = goro_test::slow_dtor(&fn_destroyed)](const goro_test::slow_dtor&) {}, goro_test::slow_dtor(&arg_destroyed));
+        g.wait();
+        fn_seen = fn_destroyed;
+        arg_seen = arg_destroyed;
+
+        goro::errgroup limited;
+        limited.set_limit(1);
+        CHECK(limited.try_go([d = goro_test::slow_dtor(&limited_destroyed)] { throw std::runtime_error("x"); }));
+        CHECK_THROWS_AS(limited.wait(), std::runtime_error);
+        limited_seen = limited_destroyed;
+      },
+      goro::config{.procs = procs});
+  CHECK(fn_seen);
+  CHECK(arg_seen);
+  CHECK(limited_seen);
+}
+
 // The creation site: go and try_go pass the caller's line on (up to 8
 // arguments), as goro::go and wait_group::go do.
 TEST_CASE("errgroup: go and try_go record the caller's line with up to 8 arguments", "[errgroup]") {

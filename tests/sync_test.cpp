@@ -251,6 +251,25 @@ TEST_CASE("sync: wait_group::go runs f with its arguments and done()s after it",
   CHECK(copied == "copy me");
 }
 
+// C++ on top of Go: like std::thread's end before join() returns, the
+// goroutine's copies of f and args are destroyed before the done() that
+// releases wait(). The flags are plain bools: TSan checks the edge.
+TEST_CASE("sync: wait_group::go destroys the goroutine's callable and arguments before wait() returns", "[sync][wait_group]") {
+  auto procs = GENERATE(1u, 2u, 4u);
+  bool fn_destroyed = false, arg_destroyed = false, fn_seen = false, arg_seen = false;
+  goro::run(
+      [&] {
+        goro::wait_group wg;
+        wg.go([d = goro_test::slow_dtor(&fn_destroyed)](const goro_test::slow_dtor&) {}, goro_test::slow_dtor(&arg_destroyed));
+        wg.wait();
+        fn_seen = fn_destroyed;
+        arg_seen = arg_destroyed;
+      },
+      goro::config{.procs = procs});
+  CHECK(fn_seen);
+  CHECK(arg_seen);
+}
+
 TEST_CASE("sync: wait_group::wait on a plain thread while goroutines done() it", "[sync][wait_group][threads]") {
   auto procs = GENERATE(1u, 2u, 4u);
   constexpr int n = 500;

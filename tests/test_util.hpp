@@ -1,11 +1,15 @@
 // Helpers shared by goro's Catch2 tests.
 #pragma once
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <dirent.h>
 #include <string>
 #include <unistd.h>
+#include <utility>
+
+#include "goro.hpp"
 
 namespace goro_test {
 
@@ -35,6 +39,21 @@ inline int open_fd_count() {
   }
   return n;
 }
+
+// slow_dtor: a capture or argument whose destructor parks (a 1 ms sleep)
+// before it sets *destroyed, so a wait() that returns before the goroutine's
+// callable is destroyed sees it false. A moved-from one does nothing.
+struct slow_dtor {
+  bool* destroyed;
+  explicit slow_dtor(bool* d) : destroyed(d) {}
+  slow_dtor(slow_dtor&& o) noexcept : destroyed(std::exchange(o.destroyed, nullptr)) {}
+  slow_dtor& operator=(slow_dtor&&) = delete;
+  ~slow_dtor() {
+    if (destroyed == nullptr) return;
+    goro::sleep_for(std::chrono::milliseconds(1));
+    *destroyed = true;
+  }
+};
 
 // stderr_capture sends fd 2 to an anonymous temporary file while it lives
 // (goro writes its reports with write(2), so they land there); text() restores

@@ -490,6 +490,7 @@ inline void det_thread_setup(g& g0) {
   static thread_local alt_stack sigstack;
   static thread_local std::pair<void*, std::size_t> bounds{nullptr, 0};
   if (bounds.first == nullptr) stack_bounds_of_thread(&bounds.first, &bounds.second);
+  san_det_process_setup();
   san_thread_fiber(g0.san, bounds.first, bounds.second);
 }
 

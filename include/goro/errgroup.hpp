@@ -25,8 +25,11 @@
 // passes through to the goroutine's bottom frame.
 //
 // Order of a goroutine's end: its body returns or throws; a failure is
-// published and the context cancelled; the semaphore token is given back;
-// the active count drops; wg's done(). So when wait() returns, the context of
+// published and the context cancelled; the user's callable and arguments are
+// destroyed; the semaphore token is given back; the active count drops; wg's
+// done(). The goroutine's own reference to the state is dropped last, after
+// done(): the errgroup may already be gone, and the state (with wg) must
+// outlive done(). So when wait() returns, the context of
 // the first failure is already cancelled and every token is back. wait()
 // cancels the context itself after wg.wait() and before it returns or
 // rethrows (Go: Wait calls the WithContext cancel function).
@@ -104,20 +107,25 @@ struct errgroup_state {
   }
 };
 
-// errgroup_task: a group goroutine's body around the user's closure C.
+// errgroup_task: a group goroutine's body around the user's closure C (see
+// "Order of a goroutine's end" for end's order).
 template <class C>
 struct errgroup_task {
   std::shared_ptr<errgroup_state> st;
   chan<std::monostate> sem;
-  C body;
+  std::optional<C> body;
 
   void operator()() {
     struct end {
       errgroup_task* t;
-      ~end() { t->st->leave(t->sem); }
+      ~end() noexcept(false) {
+        t->body.reset();
+        t->st->leave(t->sem);
+        t->st->wg.done();
+      }
     } e{this};
     try {
-      body();
+      (*body)();
     } catch (const goroutine_exit&) {
       throw;  // shutdown's unwinding: not the group's error
     } catch (...) {
@@ -260,15 +268,17 @@ class errgroup {
   }
 
  private:
-  // go_at: take a slot (park for it if block, else give up), then start the
-  // goroutine through wait_group::go, passing the caller's site on (its
-  // go(F&&, source_loc) overload: the task is nullary).
+  // go_at: take a slot (park for it if block, else give up), then count the
+  // goroutine in wg and start it (errgroup_task done()s it). A spawn that
+  // throws never started the goroutine: the count, token and active count
+  // are taken back.
   template <class F, class... A>
   bool go_at(bool block, detail::source_loc site, F&& f, A&&... a) {
     using C = detail::closure<F, A...>;
     detail::errgroup_state& st = *st_;
     st.active.fetch_add(1, std::memory_order_relaxed);
-    bool slot = false;  // a token of sem_ is ours
+    bool slot = false;     // a token of sem_ is ours
+    bool counted = false;  // wg counts the goroutine
     try {
       if (sem_) {
         if (block) sem_.send(std::monostate{});
@@ -278,9 +288,12 @@ class errgroup {
         }
         slot = true;
       }
-      st.wg.go(detail::errgroup_task<C>{st_, sem_, C{std::forward<F>(f), {std::forward<A>(a)...}}}, site);
+      st.wg.add(1);
+      counted = true;
+      detail::spawn(detail::errgroup_task<C>{st_, sem_, std::optional<C>(C{std::forward<F>(f), {std::forward<A>(a)...}})}, site);
     } catch (...) {
       st.leave(slot ? sem_ : chan<std::monostate>(nullptr));
+      if (counted) st.wg.done();
       throw;
     }
     return true;

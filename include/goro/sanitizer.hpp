@@ -27,6 +27,9 @@
 #if GORO_TSAN
 #include <sanitizer/tsan_interface.h>
 #endif
+#if GORO_TSAN && GORO_DETERMINISTIC
+#include <pthread.h>
+#endif
 
 // Deterministic mode under TSan.
 //
@@ -172,6 +175,25 @@ inline void san_fiber_destroy([[maybe_unused]] san_fiber& f) noexcept {
 #if GORO_TSAN
   if (f.tsan != nullptr) __tsan_destroy_fiber(f.tsan);
   __atomic_store_n(&f.tsan, nullptr, __ATOMIC_RELAXED);
+#endif
+}
+
+// san_det_process_setup, once per process before the first deterministic run
+// under TSan: glibc marks a process that never created a thread
+// single-threaded (__libc_single_threaded), and libstdc++ then counts
+// shared_ptr references and reference-counted strings with plain increments.
+// Goroutines that share one OS thread are concurrent for TSan, so two of them
+// dropping copies of one shared_ptr would be reported as a race that threaded
+// mode (atomic counts) never has. One thread created and joined clears the
+// flag for good, and the counts are atomic from then on.
+inline void san_det_process_setup() noexcept {
+#if GORO_DETAIL_TSAN_DET
+  static const bool done = [] {
+    pthread_t t;
+    if (pthread_create(&t, nullptr, [](void*) -> void* { return nullptr; }, nullptr) == 0) pthread_join(t, nullptr);
+    return true;
+  }();
+  (void)done;
 #endif
 }
 

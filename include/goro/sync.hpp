@@ -18,6 +18,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 
 // Fault injection for the Relacy models' broken variants (tests/relacy/mutex.cpp,
@@ -830,20 +831,26 @@ class wait_group : public detail::wait_group_impl<detail::runtime_sync> {
   template <class F, class... A>
   void go_at(detail::source_loc site, F&& f, A&&... a) {
     using C = detail::closure<F, A...>;
+    // with_done destroys the goroutine's copies of f and args before done(),
+    // as std::thread's end does before join returns: a wait() that returns
+    // sees their destructors' effects, and may free what they refer to.
     struct with_done {
       wait_group* wg;
-      C body;
+      std::optional<C> body;
       void operator()() {
         struct guard {
-          wait_group* wg;
-          ~guard() noexcept(false) { wg->done(); }
-        } gd{wg};
-        body();
+          with_done* w;
+          ~guard() noexcept(false) {
+            w->body.reset();
+            w->wg->done();
+          }
+        } gd{this};
+        (*body)();
       }
     };
     add(1);
     try {
-      detail::spawn(with_done{this, C{std::forward<F>(f), {std::forward<A>(a)...}}}, site);
+      detail::spawn(with_done{this, std::optional<C>(C{std::forward<F>(f), {std::forward<A>(a)...}})}, site);
     } catch (...) {
       done();  // never started (goroutine_exit at the spawn's safe point, bad_alloc): not counted
       throw;
