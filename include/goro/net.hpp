@@ -1,22 +1,7 @@
 // goro/net.hpp — TCP on the netpoller: goro::net::conn, listener, listen,
-// dial (Go: net's TCPConn / TCPListener over internal/poll.FD).
-//
-// netfd is Go's poll.FD with its fdMutex simplified: one atomic word holds a
-// closing bit, a bit for a close() in progress, a bit for the owner (the conn
-// or listener object) and a count of the operations in progress. Every
-// operation counts itself while it runs (fd_ref; it fails with closed_error
-// once closing is set). close() sets closing and its own bit, wakes the
-// operations blocked in the netpoller (pd_evict: they throw closed_error),
-// waits until the last has left (Go: fd.Close's csema), and closes the fd: so
-// the fd number is released only after every operation on it has returned,
-// and cannot be reused under a late read. Its bit keeps the netfd alive until
-// close() returns, even when the owner is destroyed meanwhile, which the
-// cancelled goroutine may do as soon as its call has returned (the README's
-// pattern: one goroutine closes a conn to cancel another's read). The
-// destructor of a conn that was not closed sets closing and wakes the
-// operations without waiting. Whoever leaves the word with no holder (no
-// operation, no owner, no close() in progress) frees the netfd, closing the fd
-// first unless close() did: the fd is closed exactly once.
+// dial (Go: net's TCPConn / TCPListener). The socket under each is a netfd
+// (netfd.hpp: its lifetime, close() and the operations' references);
+// addresses and lookups are ipsock.hpp's.
 //
 // Writes are serialized by a goro::mutex (one write() is never interleaved
 // with another's bytes); reads need no lock (each read returns what it got).
@@ -24,344 +9,32 @@
 #ifndef GORO_DETAIL_NET_HPP
 #define GORO_DETAIL_NET_HPP
 
-#include "chan.hpp"
 #include "config.hpp"
 #include "context.hpp"
+#include "ipsock.hpp"
+#include "netfd.hpp"
 #include "netpoll.hpp"
 #include "park.hpp"
-#include "select.hpp"
-#include "sema.hpp"
-#include "sync.hpp"
 #include "time.hpp"
 
 #include <algorithm>
-#include <arpa/inet.h>
-#include <atomic>
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <mutex>
-#include <net/if.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <span>
 #include <string>
 #include <string_view>
 #include <sys/socket.h>
-#include <system_error>
-#include <thread>
 #include <utility>
 #include <vector>
 
 namespace goro {
 inline namespace GORO_DETAIL_ABI_NS {
 
-namespace net {
-// error: a network failure carrying the OS errno (or a getaddrinfo code).
-struct error : std::system_error {
-  using std::system_error::system_error;
-};
-class conn;
-class listener;
-}  // namespace net
-
 namespace detail {
-
-// gai_category: getaddrinfo's error codes (EAI_*).
-inline const std::error_category& gai_category() noexcept {
-  struct category : std::error_category {
-    const char* name() const noexcept override { return "getaddrinfo"; }
-    std::string message(int ev) const override { return ::gai_strerror(ev); }
-  };
-  static const category c;
-  return c;
-}
-
-inline net::error net_error(int e, const std::string& what) { return net::error(e, std::generic_category(), what); }
-
-struct sock_addr {
-  sockaddr_storage ss{};
-  socklen_t len = 0;
-};
-
-// format_addr: "host:port", IPv6 as "[host]:port" (IPv4-mapped IPv6 as IPv4, like Go).
-inline std::string format_addr(const sockaddr* sa) {
-  char host[INET6_ADDRSTRLEN + 1] = {};
-  if (sa->sa_family == AF_INET) {
-    const auto* a = reinterpret_cast<const sockaddr_in*>(sa);
-    ::inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
-    return std::string(host) + ":" + std::to_string(ntohs(a->sin_port));
-  }
-  if (sa->sa_family == AF_INET6) {
-    const auto* a = reinterpret_cast<const sockaddr_in6*>(sa);
-    std::string port = std::to_string(ntohs(a->sin6_port));
-    if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) {
-      ::inet_ntop(AF_INET, &a->sin6_addr.s6_addr[12], host, sizeof host);
-      return std::string(host) + ":" + port;
-    }
-    ::inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
-    std::string h(host);
-    if (a->sin6_scope_id != 0) {
-      char ifname[IF_NAMESIZE + 1] = {};
-      if (::if_indextoname(a->sin6_scope_id, ifname) != nullptr) h += std::string("%") + ifname;
-      else h += "%" + std::to_string(a->sin6_scope_id);
-    }
-    return "[" + h + "]:" + port;
-  }
-  return "?";
-}
-
-inline std::string sock_name(int fd, bool peer) {
-  sockaddr_storage ss{};
-  socklen_t len = sizeof ss;
-  int rc = peer ? ::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len)
-                : ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
-  if (rc < 0) return "";
-  return format_addr(reinterpret_cast<sockaddr*>(&ss));
-}
-
-// lookup_result: what one getaddrinfo call gave, already copied out of its
-// list (so that an abandoned lookup leaves nothing to free).
-struct lookup_result {
-  int rc = 0;         // getaddrinfo's return
-  int sys_errno = 0;  // errno, for EAI_SYSTEM
-  std::vector<sock_addr> addrs;
-};
-
-inline lookup_result gai_lookup(const char* node, const std::string& port, addrinfo hints) {
-  lookup_result r;
-  addrinfo* res = nullptr;
-  r.rc = ::getaddrinfo(node, port.c_str(), &hints, &res);
-  r.sys_errno = errno;
-  if (r.rc != 0) return r;
-  for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
-    if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) || ai->ai_addrlen > sizeof(sockaddr_storage)) continue;
-    sock_addr a;
-    std::memcpy(&a.ss, ai->ai_addr, ai->ai_addrlen);
-    a.len = ai->ai_addrlen;
-    r.addrs.push_back(a);
-  }
-  ::freeaddrinfo(res);
-  return r;
-}
-
-// gai_lookup_ctx: a name lookup that ctx may abandon. getaddrinfo cannot be
-// interrupted, so it runs on a thread of its own, which delivers into a
-// one-slot channel; the caller waits for that or for ctx's end, and on the
-// latter returns at once (throws), leaving the thread to finish and its
-// result to be freed with the channel.
-inline lookup_result gai_lookup_ctx(const std::string& node, const std::string& port, addrinfo hints, const context& ctx) {
-  chan<lookup_result> out(1);
-  std::thread([node, port, hints, out]() mutable {
-    lookup_result r = gai_lookup(node.c_str(), port, hints);
-    out.try_send(std::move(r));  // one slot, one value: never blocks
-  }).detach();
-  std::optional<lookup_result> got;
-  goro::select(recv_case(out, [&](std::optional<lookup_result> v) { got = std::move(v); }),
-         recv_case(ctx.done(), [](std::optional<std::monostate>) {}));
-  if (!got) ctx.throw_if_done();
-  return std::move(*got);
-}
-
-// resolve parses "host:port" and resolves it: literals first (AI_NUMERICHOST),
-// then names through getaddrinfo: with a context that can end, on a thread
-// of its own (gai_lookup_ctx); else on this M ("localhost" and /etc/hosts
-// names are quick). IPv4 addresses come first. An empty host is the wildcard
-// address for listen and the local system for dial (Go).
-inline std::vector<sock_addr> resolve(std::string_view addr, bool passive, const context* ctx = nullptr) {
-  auto bad = [addr](const char* why) {
-    return net::error(std::make_error_code(std::errc::invalid_argument),
-                      "goro::net: address " + std::string(addr) + ": " + why);
-  };
-  std::string_view host, port;
-  if (!addr.empty() && addr.front() == '[') {
-    std::size_t end = addr.find(']');
-    if (end == std::string_view::npos) throw bad("missing ']' in address");
-    if (end + 1 == addr.size()) throw bad("missing port in address");
-    if (addr[end + 1] != ':') throw bad("unexpected character after ']' in address");
-    host = addr.substr(1, end - 1);
-    port = addr.substr(end + 2);
-  } else {
-    std::size_t colon = addr.rfind(':');
-    if (colon == std::string_view::npos) throw bad("missing port in address");
-    host = addr.substr(0, colon);
-    port = addr.substr(colon + 1);
-    if (host.find(':') != std::string_view::npos) throw bad("too many colons in address");
-  }
-  if (host.find_first_of("[]") != std::string_view::npos) throw bad("unexpected '[' or ']' in address");
-  if (port.empty() || port.size() > 5 || !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
-      std::stoul(std::string(port)) > 65535)
-    throw bad("invalid port");
-
-  std::string h(host), p(port);
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_protocol = IPPROTO_TCP;
-  hints.ai_flags = AI_NUMERICSERV | AI_NUMERICHOST | (passive ? AI_PASSIVE : 0);
-  const char* node = h.empty() ? (passive ? nullptr : "127.0.0.1") : h.c_str();
-  lookup_result r = gai_lookup(node, p, hints);
-  if (r.rc == EAI_NONAME && node != nullptr) {
-    hints.ai_flags &= ~AI_NUMERICHOST;  // a name, not a literal
-    bool may_end = ctx != nullptr && detail::ctx_access::node(*ctx) != nullptr;
-    r = may_end ? gai_lookup_ctx(h, p, hints, *ctx) : gai_lookup(node, p, hints);
-  }
-  if (r.rc != 0) {
-    std::error_code ec = r.rc == EAI_SYSTEM ? std::error_code(r.sys_errno, std::generic_category()) : std::error_code(r.rc, gai_category());
-    throw net::error(ec, "goro::net: lookup " + (h.empty() ? std::string(addr) : h));
-  }
-  std::vector<sock_addr>& out = r.addrs;
-  std::stable_partition(out.begin(), out.end(), [](const sock_addr& a) { return a.ss.ss_family == AF_INET; });
-  if (out.empty()) throw net::error(std::make_error_code(std::errc::address_not_available), "goro::net: lookup " + h + ": no address");
-  return std::move(out);
-}
-
-// pd_forget drops a stale poll_desc of a brand-new fd (an fd number closed
-// with ::close instead of io::close, and now reused).
-inline void pd_forget(int fd) {
-  if (poll_desc* pd = pd_remove(fd)) {
-    pd_evict(pd);
-    {
-      rt_lock_guard lk(pd->lock);
-      if (epoll_netpoller* np = pd->np.load(std::memory_order_relaxed)) {
-        ::epoll_ctl(np->epfd(), EPOLL_CTL_DEL, fd, nullptr);
-        pd->np.store(nullptr, std::memory_order_relaxed);
-      }
-      ++pd->seq;
-      pd->fd = -1;
-    }
-    pd_free(pd);
-  }
-}
-
-// netfd: a socket shared by a conn or listener and the operations running on
-// it. See the file comment. state packs who holds it: the closing bit (no
-// new operation may start), the closer bit (a close() is in progress), the
-// owner bit (the conn or listener object) and the number of operations in
-// progress. Whoever's atomic step leaves state == closing (no holder left) frees
-// it, closing fd first unless close() did (fd_closed).
-struct netfd {
-  static constexpr std::uint64_t closing = 1;  // close() or the owner's release began
-  static constexpr std::uint64_t closer = 2;   // a close() is in progress: it keeps the netfd alive
-  static constexpr std::uint64_t owner = 4;    // the conn or listener still holds it
-  static constexpr std::uint64_t op = 8;       // one operation in progress (state / op of them)
-
-  int fd;
-  poll_desc* pd;
-  std::atomic<std::uint64_t> state{owner};
-  std::atomic<std::uint32_t> csema{0};  // close() waits here for the last operation to leave
-  bool fd_closed = false;               // close() has closed fd; written before it drops the closer bit
-  goro::mutex wmu;                      // serializes writes
-  std::string laddr, raddr;
-
-  netfd(int f, poll_desc* p) : fd(f), pd(p) {}
-};
-
-// new_netfd takes ownership of fd (closing it on failure).
-inline netfd* new_netfd(int fd) {
-  try {
-    pd_forget(fd);
-    return new netfd(fd, pd_get(fd, true));
-  } catch (...) {
-    io_close(fd);
-    throw;
-  }
-}
-
-inline void fd_incref(netfd* f) {
-  if (f == nullptr) throw net::closed_error();
-  std::uint64_t old = f->state.load(std::memory_order_relaxed);
-  do {
-    if ((old & netfd::closing) != 0) throw net::closed_error();
-  } while (!f->state.compare_exchange_weak(old, old + netfd::op, std::memory_order_acquire, std::memory_order_relaxed));
-}
-
-// fd_destroy: nothing holds f any more (state == closing): close fd unless
-// close() did, and free f.
-inline void fd_destroy(netfd* f) noexcept {
-  if (!f->fd_closed) io_close(f->fd);
-  delete f;
-}
-
-// fd_decref: an operation leaves. The last one out wakes a close() waiting for
-// it, or, with no close() in progress and the owner gone, frees f.
-inline void fd_decref(netfd* f) noexcept {
-  std::uint64_t now = f->state.fetch_sub(netfd::op, std::memory_order_acq_rel) - netfd::op;
-  if (now == netfd::closing) fd_destroy(f);
-  else if ((now & ~netfd::owner) == (netfd::closing | netfd::closer)) semrelease(&f->csema);  // f lives until close() drops its bit
-}
-
-// fd_ref: an operation's reference (throws closed_error if f is closing).
-class fd_ref {
- public:
-  explicit fd_ref(netfd* f) : f_(f) { fd_incref(f); }
-  ~fd_ref() { fd_decref(f_); }
-  fd_ref(const fd_ref&) = delete;
-  fd_ref& operator=(const fd_ref&) = delete;
-
- private:
-  netfd* f_;
-};
-
-// fd_close_done: close() drops its closer bit; frees f if the owner has gone
-// meanwhile and no operation is left.
-inline void fd_close_done(netfd* f) noexcept {
-  std::uint64_t now = f->state.fetch_and(~netfd::closer, std::memory_order_acq_rel) & ~netfd::closer;
-  if (now == netfd::closing) fd_destroy(f);
-}
-
-// fd_close: close(): see the file comment. Throws closed_error if already
-// closed. The closer bit keeps f alive to the end, even once the owner has
-// gone: the goroutine whose call close() cancels may leave its scope, and
-// destroy the conn, as soon as that call returns (issue 13).
-inline void fd_close(netfd* f) {
-  if (f == nullptr) throw net::closed_error();
-  std::uint64_t old = f->state.load(std::memory_order_relaxed);
-  do {
-    if ((old & netfd::closing) != 0) throw net::closed_error();
-  } while (!f->state.compare_exchange_weak(old, old | netfd::closing | netfd::closer, std::memory_order_acq_rel,
-                                           std::memory_order_relaxed));
-  if (old >= netfd::op) {  // operations in flight: wake them, wait until the last has left
-    try {
-      pd_evict(f->pd);
-      semacquire(&f->csema, wait_reason::semacquire);
-    } catch (...) {
-      // Not waited (inside blocking<>, or goroutine_exit at shutdown): hand the
-      // close over to the last holder. If no operation is left, the last one
-      // has seen the closer bit and is releasing csema: take that release
-      // (it is on its way, never parked), so that it is done with f.
-      old = f->state.load(std::memory_order_relaxed);
-      while (old >= netfd::op &&
-             !f->state.compare_exchange_weak(old, old & ~netfd::closer, std::memory_order_acq_rel, std::memory_order_relaxed)) {
-      }
-      if (old >= netfd::op) throw;  // the last operation, or the owner's release, closes fd and frees f
-      while (!cansemacquire(&f->csema)) std::this_thread::yield();
-      f->fd_closed = true;
-      io_close(f->fd);
-      fd_close_done(f);
-      throw;
-    }
-  }
-  // No operation is left, and none can start: nobody else touches fd now.
-  f->fd_closed = true;
-  int e = io_close(f->fd);
-  fd_close_done(f);
-  if (e != 0) throw net_error(e, "goro::net: close");
-}
-
-// fd_release: the owner goes away (destructor, move-assignment): as close(),
-// without waiting: the last holder closes fd and frees f.
-inline void fd_release(netfd* f) noexcept {
-  if (f == nullptr) return;
-  std::uint64_t old = f->state.fetch_or(netfd::closing, std::memory_order_acq_rel);
-  if ((old & netfd::closing) == 0 && old >= netfd::op) pd_evict(f->pd);  // operations still in flight: wake them (the owner bit keeps f)
-  std::uint64_t now = f->state.fetch_and(~netfd::owner, std::memory_order_acq_rel) & ~netfd::owner;
-  if (now == netfd::closing) fd_destroy(f);
-}
-
-inline constexpr std::size_t max_rw = std::size_t{1} << 30;  // Go: maxRW
 
 inline void set_nodelay(int fd) noexcept {
   int one = 1;

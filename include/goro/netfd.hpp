@@ -1,0 +1,200 @@
+// goro/netfd.hpp — a socket shared by its owner (conn, listener, packet_conn)
+// and the operations running on it (Go: internal/poll.FD), and net::error.
+//
+// netfd is Go's poll.FD with its fdMutex simplified: one atomic word holds a
+// closing bit, a bit for a close() in progress, a bit for the owner (the conn
+// or listener object) and a count of the operations in progress. Every
+// operation counts itself while it runs (fd_ref; it fails with closed_error
+// once closing is set). close() sets closing and its own bit, wakes the
+// operations blocked in the netpoller (pd_evict: they throw closed_error),
+// waits until the last has left (Go: fd.Close's csema), and closes the fd: so
+// the fd number is released only after every operation on it has returned,
+// and cannot be reused under a late read. Its bit keeps the netfd alive until
+// close() returns, even when the owner is destroyed meanwhile, which the
+// cancelled goroutine may do as soon as its call has returned (the README's
+// pattern: one goroutine closes a conn to cancel another's read). The
+// destructor of a conn that was not closed sets closing and wakes the
+// operations without waiting. Whoever leaves the word with no holder (no
+// operation, no owner, no close() in progress) frees the netfd, closing the fd
+// first unless close() did: the fd is closed exactly once.
+#ifndef GORO_DETAIL_NETFD_HPP
+#define GORO_DETAIL_NETFD_HPP
+
+#include "config.hpp"
+#include "netpoll.hpp"
+#include "park.hpp"
+#include "sema.hpp"
+#include "sync.hpp"
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <system_error>
+#include <thread>
+
+namespace goro {
+inline namespace GORO_DETAIL_ABI_NS {
+
+namespace net {
+// error: a network failure carrying the OS errno (or a getaddrinfo code).
+struct error : std::system_error {
+  using std::system_error::system_error;
+};
+}  // namespace net
+
+namespace detail {
+
+inline net::error net_error(int e, const std::string& what) { return net::error(e, std::generic_category(), what); }
+
+// pd_forget drops a stale poll_desc of a brand-new fd (an fd number closed
+// with ::close instead of io::close, and now reused).
+inline void pd_forget(int fd) {
+  if (poll_desc* pd = pd_remove(fd)) {
+    pd_evict(pd);
+    {
+      rt_lock_guard lk(pd->lock);
+      if (epoll_netpoller* np = pd->np.load(std::memory_order_relaxed)) {
+        ::epoll_ctl(np->epfd(), EPOLL_CTL_DEL, fd, nullptr);
+        pd->np.store(nullptr, std::memory_order_relaxed);
+      }
+      ++pd->seq;
+      pd->fd = -1;
+    }
+    pd_free(pd);
+  }
+}
+
+// netfd: a socket shared by a conn or listener and the operations running on
+// it. See the file comment. state packs who holds it: the closing bit (no
+// new operation may start), the closer bit (a close() is in progress), the
+// owner bit (the conn or listener object) and the number of operations in
+// progress. Whoever's atomic step leaves state == closing (no holder left) frees
+// it, closing fd first unless close() did (fd_closed).
+struct netfd {
+  static constexpr std::uint64_t closing = 1;  // close() or the owner's release began
+  static constexpr std::uint64_t closer = 2;   // a close() is in progress: it keeps the netfd alive
+  static constexpr std::uint64_t owner = 4;    // the conn or listener still holds it
+  static constexpr std::uint64_t op = 8;       // one operation in progress (state / op of them)
+
+  int fd;
+  poll_desc* pd;
+  std::atomic<std::uint64_t> state{owner};
+  std::atomic<std::uint32_t> csema{0};  // close() waits here for the last operation to leave
+  bool fd_closed = false;               // close() has closed fd; written before it drops the closer bit
+  goro::mutex wmu;                      // serializes writes
+  std::string laddr, raddr;
+
+  netfd(int f, poll_desc* p) : fd(f), pd(p) {}
+};
+
+// new_netfd takes ownership of fd (closing it on failure).
+inline netfd* new_netfd(int fd) {
+  try {
+    pd_forget(fd);
+    return new netfd(fd, pd_get(fd, true));
+  } catch (...) {
+    io_close(fd);
+    throw;
+  }
+}
+
+inline void fd_incref(netfd* f) {
+  if (f == nullptr) throw net::closed_error();
+  std::uint64_t old = f->state.load(std::memory_order_relaxed);
+  do {
+    if ((old & netfd::closing) != 0) throw net::closed_error();
+  } while (!f->state.compare_exchange_weak(old, old + netfd::op, std::memory_order_acquire, std::memory_order_relaxed));
+}
+
+// fd_destroy: nothing holds f any more (state == closing): close fd unless
+// close() did, and free f.
+inline void fd_destroy(netfd* f) noexcept {
+  if (!f->fd_closed) io_close(f->fd);
+  delete f;
+}
+
+// fd_decref: an operation leaves. The last one out wakes a close() waiting for
+// it, or, with no close() in progress and the owner gone, frees f.
+inline void fd_decref(netfd* f) noexcept {
+  std::uint64_t now = f->state.fetch_sub(netfd::op, std::memory_order_acq_rel) - netfd::op;
+  if (now == netfd::closing) fd_destroy(f);
+  else if ((now & ~netfd::owner) == (netfd::closing | netfd::closer)) semrelease(&f->csema);  // f lives until close() drops its bit
+}
+
+// fd_ref: an operation's reference (throws closed_error if f is closing).
+class fd_ref {
+ public:
+  explicit fd_ref(netfd* f) : f_(f) { fd_incref(f); }
+  ~fd_ref() { fd_decref(f_); }
+  fd_ref(const fd_ref&) = delete;
+  fd_ref& operator=(const fd_ref&) = delete;
+
+ private:
+  netfd* f_;
+};
+
+// fd_close_done: close() drops its closer bit; frees f if the owner has gone
+// meanwhile and no operation is left.
+inline void fd_close_done(netfd* f) noexcept {
+  std::uint64_t now = f->state.fetch_and(~netfd::closer, std::memory_order_acq_rel) & ~netfd::closer;
+  if (now == netfd::closing) fd_destroy(f);
+}
+
+// fd_close: close(): see the file comment. Throws closed_error if already
+// closed. The closer bit keeps f alive to the end, even once the owner has
+// gone: the goroutine whose call close() cancels may leave its scope, and
+// destroy the conn, as soon as that call returns (issue 13).
+inline void fd_close(netfd* f) {
+  if (f == nullptr) throw net::closed_error();
+  std::uint64_t old = f->state.load(std::memory_order_relaxed);
+  do {
+    if ((old & netfd::closing) != 0) throw net::closed_error();
+  } while (!f->state.compare_exchange_weak(old, old | netfd::closing | netfd::closer, std::memory_order_acq_rel,
+                                           std::memory_order_relaxed));
+  if (old >= netfd::op) {  // operations in flight: wake them, wait until the last has left
+    try {
+      pd_evict(f->pd);
+      semacquire(&f->csema, wait_reason::semacquire);
+    } catch (...) {
+      // Not waited (inside blocking<>, or goroutine_exit at shutdown): hand the
+      // close over to the last holder. If no operation is left, the last one
+      // has seen the closer bit and is releasing csema: take that release
+      // (it is on its way, never parked), so that it is done with f.
+      old = f->state.load(std::memory_order_relaxed);
+      while (old >= netfd::op &&
+             !f->state.compare_exchange_weak(old, old & ~netfd::closer, std::memory_order_acq_rel, std::memory_order_relaxed)) {
+      }
+      if (old >= netfd::op) throw;  // the last operation, or the owner's release, closes fd and frees f
+      while (!cansemacquire(&f->csema)) std::this_thread::yield();
+      f->fd_closed = true;
+      io_close(f->fd);
+      fd_close_done(f);
+      throw;
+    }
+  }
+  // No operation is left, and none can start: nobody else touches fd now.
+  f->fd_closed = true;
+  int e = io_close(f->fd);
+  fd_close_done(f);
+  if (e != 0) throw net_error(e, "goro::net: close");
+}
+
+// fd_release: the owner goes away (destructor, move-assignment): as close(),
+// without waiting: the last holder closes fd and frees f.
+inline void fd_release(netfd* f) noexcept {
+  if (f == nullptr) return;
+  std::uint64_t old = f->state.fetch_or(netfd::closing, std::memory_order_acq_rel);
+  if ((old & netfd::closing) == 0 && old >= netfd::op) pd_evict(f->pd);  // operations still in flight: wake them (the owner bit keeps f)
+  std::uint64_t now = f->state.fetch_and(~netfd::owner, std::memory_order_acq_rel) & ~netfd::owner;
+  if (now == netfd::closing) fd_destroy(f);
+}
+
+inline constexpr std::size_t max_rw = std::size_t{1} << 30;  // Go: maxRW
+
+}  // namespace detail
+
+}  // inline namespace GORO_DETAIL_ABI_NS
+}  // namespace goro
+
+#endif  // GORO_DETAIL_NETFD_HPP
