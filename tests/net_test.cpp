@@ -602,7 +602,7 @@ TEST_CASE("io: wait_readable on a pipe, with a deadline, and io::close waking a 
   CHECK(closed_woke);
 }
 
-TEST_CASE("io: wait_readable from a plain OS thread", "[io][thread]") {
+TEST_CASE("io: wait_readable from a plain OS thread", "[io][threads]") {
   // Outside any run(): the thread blocks in poll(2).
   int p[2];
   REQUIRE(::pipe2(p, O_NONBLOCK | O_CLOEXEC) == 0);
