@@ -608,3 +608,50 @@ TEST_CASE("udp: many goroutines exchanging datagrams concurrently", "[udp][stres
   CHECK(echoed.load() == clients * per_client);
   CHECK(fds_after == fds_before);
 }
+
+// As net_test's issue-13 cases: A owns a packet_conn and parks in read_from;
+// B closes it; A returns and destroys the packet_conn at once, possibly while
+// B's close() is still running. close() must complete normally, A must see
+// closed_error, and no fd may be left open.
+TEST_CASE("udp: close() from another goroutine while the owner destroys the packet_conn", "[udp][close][race]") {
+  auto procs = GENERATE(1u, 2u, 4u);
+  const long rounds = goro_test::scale(200);
+  std::atomic<long> woke_closed{0}, other{0};
+  std::string other_what;
+  int fds_before = goro_test::open_fd_count();
+  goro::run(
+      [&] {
+        for (long i = 0; i < rounds; ++i) {
+          goro::chan<goro::net::packet_conn*> handle(1);
+          goro::wait_group wg;
+          wg.go([&] {  // A
+            try {
+              goro::net::packet_conn c = goro::net::listen_packet("127.0.0.1:0");
+              handle.send(&c);
+              std::byte b[8];
+              c.read_from(b);
+              if (other.fetch_add(1) == 0) other_what = "read_from returned";
+            } catch (const goro::net::closed_error&) {
+              woke_closed.fetch_add(1);
+            } catch (const std::exception& e) {
+              if (other.fetch_add(1) == 0) other_what = e.what();
+            }
+          });  // ~packet_conn: possibly while B is still inside close()
+          wg.go([&, i] {  // B
+            goro::net::packet_conn* c = *handle.recv();
+            if (i % 2 == 0) wait_io_parked();
+            try {
+              c->close();
+            } catch (const std::exception& e) {
+              if (other.fetch_add(1) == 0) other_what = std::string("close: ") + e.what();
+            }
+          });
+          wg.wait();
+        }
+      },
+      goro::config{.procs = procs});
+  INFO(other_what);
+  CHECK(other.load() == 0);
+  CHECK(woke_closed.load() == rounds);
+  CHECK(goro_test::open_fd_count() == fds_before);
+}
