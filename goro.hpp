@@ -11779,6 +11779,7 @@ conn dial(std::string_view addr, std::chrono::duration<Rep, Period> timeout) {
 #include <string_view>
 #include <sys/socket.h>
 #include <system_error>
+#include <unistd.h>
 #include <utility>
 #include <vector>
 

@@ -28,6 +28,7 @@
 #include <string_view>
 #include <sys/socket.h>
 #include <system_error>
+#include <unistd.h>
 #include <utility>
 #include <vector>
 
