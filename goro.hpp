@@ -11053,6 +11053,7 @@ inline void close(int fd) {
 #include <string>
 #include <system_error>
 #include <thread>
+#include <unistd.h>
 
 namespace goro {
 inline namespace GORO_DETAIL_ABI_NS {
@@ -11105,6 +11106,7 @@ struct netfd {
   bool fd_closed = false;               // close() has closed fd; written before it drops the closer bit
   goro::mutex wmu;                      // serializes writes
   std::string laddr, raddr;
+  std::string unlink_path;              // listen_unix: the socket file it created; set before the netfd is shared
 
   netfd(int f, poll_desc* p) : fd(f), pd(p) {}
 };
@@ -11120,6 +11122,13 @@ inline netfd* new_netfd(int fd) {
   }
 }
 
+// fd_sysclose closes fd, first removing the socket file of a Unix listener
+// (Go: UnixListener.close unlinks, then closes). Whoever closes fd calls it, once.
+inline int fd_sysclose(netfd* f) {
+  if (!f->unlink_path.empty()) ::unlink(f->unlink_path.c_str());
+  return io_close(f->fd);
+}
+
 inline void fd_incref(netfd* f) {
   if (f == nullptr) throw net::closed_error();
   std::uint64_t old = f->state.load(std::memory_order_relaxed);
@@ -11131,7 +11140,7 @@ inline void fd_incref(netfd* f) {
 // fd_destroy: nothing holds f any more (state == closing): close fd unless
 // close() did, and free f.
 inline void fd_destroy(netfd* f) noexcept {
-  if (!f->fd_closed) io_close(f->fd);
+  if (!f->fd_closed) fd_sysclose(f);
   delete f;
 }
 
@@ -11189,14 +11198,14 @@ inline void fd_close(netfd* f) {
       if (old >= netfd::op) throw;  // the last operation, or the owner's release, closes fd and frees f
       while (!cansemacquire(&f->csema)) std::this_thread::yield();
       f->fd_closed = true;
-      io_close(f->fd);
+      fd_sysclose(f);
       fd_close_done(f);
       throw;
     }
   }
   // No operation is left, and none can start: nobody else touches fd now.
   f->fd_closed = true;
-  int e = io_close(f->fd);
+  int e = fd_sysclose(f);
   fd_close_done(f);
   if (e != 0) throw net_error(e, "goro::net: close");
 }
@@ -11243,6 +11252,7 @@ inline constexpr std::size_t max_rw = std::size_t{1} << 30;  // Go: maxRW
 #include <string>
 #include <string_view>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <system_error>
 #include <thread>
 #include <utility>
@@ -11267,7 +11277,10 @@ struct sock_addr {
   socklen_t len = 0;
 };
 
-// format_addr: "host:port", IPv6 as "[host]:port" (IPv4-mapped IPv6 as IPv4, like Go).
+// format_addr: "host:port", IPv6 as "[host]:port" (IPv4-mapped IPv6 as IPv4,
+// like Go). AF_UNIX (unixsock.hpp): the path, an abstract name's leading NUL
+// as '@', so an unnamed socket is "@" (Go on Linux); sa must be zeroed past
+// the address (callers pass a zero-initialised sockaddr_storage).
 inline std::string format_addr(const sockaddr* sa) {
   char host[INET6_ADDRSTRLEN + 1] = {};
   if (sa->sa_family == AF_INET) {
@@ -11290,6 +11303,13 @@ inline std::string format_addr(const sockaddr* sa) {
       else h += "%" + std::to_string(a->sin6_scope_id);
     }
     return "[" + h + "]:" + port;
+  }
+  if (sa->sa_family == AF_UNIX) {
+    const auto* a = reinterpret_cast<const sockaddr_un*>(sa);
+    std::size_t n = 1;
+    while (n < sizeof a->sun_path && a->sun_path[n] != '\0') ++n;
+    if (a->sun_path[0] == '\0') return "@" + std::string(a->sun_path + 1, n - 1);
+    return std::string(a->sun_path, n);
   }
   return "?";
 }
@@ -11548,6 +11568,7 @@ class conn {
  private:
   friend class listener;
   friend conn dial(std::string_view addr, const context& ctx);
+  friend conn dial_unix(std::string_view path);  // unixsock.hpp
   explicit conn(detail::netfd* f) noexcept : f_(f) {}
 
   void set_deadline_mask(int mask, std::int64_t dl) {
@@ -11658,6 +11679,7 @@ class listener {
 
  private:
   friend listener listen(std::string_view addr);
+  friend listener listen_unix(std::string_view path);  // unixsock.hpp
   explicit listener(detail::netfd* f) noexcept : f_(f) {}
   detail::netfd* f_ = nullptr;
 };
@@ -11731,6 +11753,412 @@ conn dial(std::string_view addr, std::chrono::duration<Rep, Period> timeout) {
 }  // namespace goro
 
 #endif  // GORO_DETAIL_NET_HPP
+
+// goro: from include/goro/udpsock.hpp
+// goro/udpsock.hpp — UDP on the netpoller: goro::net::packet_conn,
+// listen_packet, dial_udp (Go: net's UDPConn, udpsock.go). The socket under a
+// packet_conn is a netfd (netfd.hpp: its lifetime, close() and the operations'
+// references), exactly as under a conn; addresses are ipsock.hpp's.
+//
+// A datagram is sent in one sendto or not at all, so writes need no lock (one
+// datagram is never interleaved with another); reads need none either (each
+// read takes one whole datagram). Any number of goroutines may read and write
+// at once.
+#ifndef GORO_DETAIL_UDPSOCK_HPP
+#define GORO_DETAIL_UDPSOCK_HPP
+
+
+#include <algorithm>
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <netinet/in.h>
+#include <span>
+#include <string>
+#include <string_view>
+#include <sys/socket.h>
+#include <system_error>
+#include <unistd.h>
+#include <utility>
+#include <vector>
+
+namespace goro {
+inline namespace GORO_DETAIL_ABI_NS {
+
+namespace detail {
+
+// udp_dest: the address of addrs that a socket of family can send to: the
+// first of that family, else (an IPv6 socket) the first IPv4 one as
+// IPv4-mapped IPv6 (Go: ipToSockaddr). len == 0 if there is none.
+inline sock_addr udp_dest(const std::vector<sock_addr>& addrs, int family) {
+  for (const sock_addr& a : addrs)
+    if (a.ss.ss_family == family) return a;
+  sock_addr out;
+  if (family != AF_INET6) return out;
+  for (const sock_addr& a : addrs) {
+    if (a.ss.ss_family != AF_INET) continue;
+    const auto* v4 = reinterpret_cast<const sockaddr_in*>(&a.ss);
+    auto* v6 = reinterpret_cast<sockaddr_in6*>(&out.ss);
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = v4->sin_port;
+    v6->sin6_addr.s6_addr[10] = 0xff;
+    v6->sin6_addr.s6_addr[11] = 0xff;
+    std::memcpy(&v6->sin6_addr.s6_addr[12], &v4->sin_addr, 4);
+    out.len = sizeof(sockaddr_in6);
+    return out;
+  }
+  return out;
+}
+
+}  // namespace detail
+
+namespace net {
+
+// packet_conn: a UDP socket (Go: net.UDPConn), bound by listen_packet or
+// connected by dial_udp. Move-only. A default-constructed or moved-from
+// packet_conn is closed: its operations throw closed_error.
+class packet_conn {
+ public:
+  packet_conn() noexcept = default;
+  packet_conn(packet_conn&& o) noexcept : f_(std::exchange(o.f_, nullptr)), family_(o.family_) {}
+  packet_conn& operator=(packet_conn&& o) noexcept {
+    if (this != &o) {
+      detail::fd_release(f_);
+      f_ = std::exchange(o.f_, nullptr);
+      family_ = o.family_;
+    }
+    return *this;
+  }
+  ~packet_conn() { detail::fd_release(f_); }
+  packet_conn(const packet_conn&) = delete;
+  packet_conn& operator=(const packet_conn&) = delete;
+
+  // read_from receives one datagram into buf and returns its size and its
+  // sender ("host:port"). A datagram larger than buf is truncated to
+  // buf.size() and the rest is dropped, without an error (Go on Linux); an
+  // empty datagram gives 0, and so does an empty buf (which still takes a
+  // datagram). Blocks (parks) until a datagram, an error (net::error), the
+  // read deadline (timeout_error) or close (closed_error).
+  std::pair<std::size_t, std::string> read_from(std::span<std::byte> buf) {
+    detail::safe_point();  // a cooperative preemption point (sysmon)
+    detail::fd_ref ref(f_);
+    for (;;) {
+      detail::pd_prepare(f_->pd, detail::pd_read);
+      sockaddr_storage ss{};
+      socklen_t len = sizeof ss;
+      ssize_t n = ::recvfrom(f_->fd, buf.data(), std::min(buf.size(), detail::max_rw), 0, reinterpret_cast<sockaddr*>(&ss), &len);
+      if (n >= 0) return {static_cast<std::size_t>(n), len > 0 ? detail::format_addr(reinterpret_cast<sockaddr*>(&ss)) : std::string()};
+      int e = errno;
+      if (e == EINTR) continue;
+      if (e == EAGAIN || e == EWOULDBLOCK) {
+        detail::pd_wait(f_->pd, detail::pd_read, detail::no_timer);
+        continue;
+      }
+      throw detail::net_error(e, "goro::net: read udp " + addrs());
+    }
+  }
+
+  // write_to sends buf as one datagram to addr ("host:port": a literal or a
+  // name, resolved as dial does) and returns buf.size(); an empty buf sends
+  // an empty datagram. Blocks while the socket buffer is full. A datagram too
+  // big for the socket throws net::error (EMSGSIZE). On a connected
+  // packet_conn (dial_udp) it throws net::error with EISCONN (Go:
+  // ErrWriteToConnected): use write.
+  std::size_t write_to(std::span<const std::byte> buf, std::string_view addr) {
+    detail::safe_point();  // a cooperative preemption point (sysmon)
+    detail::fd_ref ref(f_);
+    if (!f_->raddr.empty())
+      throw net::error(std::make_error_code(std::errc::already_connected),
+                       "goro::net: write udp " + f_->laddr + "->" + std::string(addr) + ": write_to on a connected packet_conn");
+    // The addresses of a numeric port do not depend on the socket type: a
+    // stream lookup gives the same ones.
+    detail::sock_addr to = detail::udp_dest(detail::resolve(addr, false), family_);
+    if (to.len == 0)
+      throw net::error(std::make_error_code(std::errc::address_family_not_supported),
+                       "goro::net: write udp " + f_->laddr + "->" + std::string(addr) + ": no address of the socket's family");
+    for (;;) {
+      detail::pd_prepare(f_->pd, detail::pd_write);
+      ssize_t n = ::sendto(f_->fd, buf.data(), buf.size(), MSG_NOSIGNAL, reinterpret_cast<const sockaddr*>(&to.ss), to.len);
+      if (n >= 0) return static_cast<std::size_t>(n);
+      int e = errno;
+      if (e == EINTR) continue;
+      if (e == EAGAIN || e == EWOULDBLOCK) {
+        detail::pd_wait(f_->pd, detail::pd_write, detail::no_timer);
+        continue;
+      }
+      throw detail::net_error(e, "goro::net: write udp " + f_->laddr + "->" + std::string(addr));
+    }
+  }
+
+  // read: read_from without the sender, for a connected packet_conn (on an
+  // unconnected one it takes a datagram from anyone). An empty buf returns 0
+  // at once (Go). On a connected socket a datagram the peer refused (ICMP port
+  // unreachable) may make a later read throw net::error with ECONNREFUSED.
+  std::size_t read(std::span<std::byte> buf) {
+    detail::safe_point();  // a cooperative preemption point (sysmon)
+    detail::fd_ref ref(f_);
+    if (buf.empty()) return 0;
+    for (;;) {
+      detail::pd_prepare(f_->pd, detail::pd_read);
+      ssize_t n = ::recv(f_->fd, buf.data(), std::min(buf.size(), detail::max_rw), 0);
+      if (n >= 0) return static_cast<std::size_t>(n);
+      int e = errno;
+      if (e == EINTR) continue;
+      if (e == EAGAIN || e == EWOULDBLOCK) {
+        detail::pd_wait(f_->pd, detail::pd_read, detail::no_timer);
+        continue;
+      }
+      throw detail::net_error(e, "goro::net: read udp " + addrs());
+    }
+  }
+
+  // write sends buf as one datagram to the connected peer and returns
+  // buf.size() (an empty buf sends an empty datagram). On an unconnected
+  // packet_conn it throws net::error (EDESTADDRREQ). Errors as write_to.
+  std::size_t write(std::span<const std::byte> buf) {
+    detail::safe_point();  // a cooperative preemption point (sysmon)
+    detail::fd_ref ref(f_);
+    for (;;) {
+      detail::pd_prepare(f_->pd, detail::pd_write);
+      ssize_t n = ::send(f_->fd, buf.data(), buf.size(), MSG_NOSIGNAL);
+      if (n >= 0) return static_cast<std::size_t>(n);
+      int e = errno;
+      if (e == EINTR) continue;
+      if (e == EAGAIN || e == EWOULDBLOCK) {
+        detail::pd_wait(f_->pd, detail::pd_write, detail::no_timer);
+        continue;
+      }
+      throw detail::net_error(e, "goro::net: write udp " + addrs());
+    }
+  }
+
+  // Deadlines: as conn's (read_from / read, write_to / write).
+  template <class Dur>
+  void set_deadline(std::chrono::time_point<clock, Dur> t) {
+    set_deadline_mask(detail::pd_mask_read | detail::pd_mask_write, detail::deadline_of(t));
+  }
+  template <class Dur>
+  void set_read_deadline(std::chrono::time_point<clock, Dur> t) {
+    set_deadline_mask(detail::pd_mask_read, detail::deadline_of(t));
+  }
+  template <class Dur>
+  void set_write_deadline(std::chrono::time_point<clock, Dur> t) {
+    set_deadline_mask(detail::pd_mask_write, detail::deadline_of(t));
+  }
+
+  // close wakes the goroutines blocked on this packet_conn with closed_error,
+  // waits for them to leave, then closes the fd. A second close throws
+  // closed_error.
+  void close() { detail::fd_close(f_); }
+
+  // local_addr: "host:port"; remote_addr: the peer of a connected
+  // packet_conn, "" for an unconnected one.
+  std::string local_addr() const {
+    if (f_ == nullptr) throw closed_error();
+    return f_->laddr;
+  }
+  std::string remote_addr() const {
+    if (f_ == nullptr) throw closed_error();
+    return f_->raddr;
+  }
+
+  // native_handle: the socket (for setsockopt); -1 if there is none.
+  int native_handle() const noexcept { return f_ != nullptr ? f_->fd : -1; }
+
+ private:
+  friend packet_conn listen_packet(std::string_view addr);
+  friend packet_conn dial_udp(std::string_view addr);
+  packet_conn(detail::netfd* f, int family) noexcept : f_(f), family_(family) {}
+
+  void set_deadline_mask(int mask, std::int64_t dl) {
+    detail::fd_ref ref(f_);
+    detail::pd_set_deadline(f_->pd, mask, dl);
+  }
+
+  // addrs: "laddr" or "laddr->raddr", for error messages (Go's OpError).
+  std::string addrs() const { return f_->raddr.empty() ? f_->laddr : f_->laddr + "->" + f_->raddr; }
+
+  detail::netfd* f_ = nullptr;
+  int family_ = AF_UNSPEC;  // AF_INET or AF_INET6: which destinations write_to can reach
+};
+
+// listen_packet: a UDP socket bound to addr, "host:port" (IPv4, "[IPv6]" or
+// a name; an empty host is the IPv4 wildcard, as for listen; port 0 picks a
+// free one). SO_BROADCAST, like Go.
+inline packet_conn listen_packet(std::string_view addr) {
+  std::vector<detail::sock_addr> addrs = detail::resolve(addr, true);
+  const detail::sock_addr& a = addrs.front();
+  int fd = ::socket(a.ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
+  if (fd < 0) throw detail::net_error(errno, "goro::net: listen udp " + std::string(addr) + ": socket");
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof one);
+  if (::bind(fd, reinterpret_cast<const sockaddr*>(&a.ss), a.len) < 0) {
+    int e = errno;
+    ::close(fd);
+    throw detail::net_error(e, "goro::net: listen udp " + std::string(addr));
+  }
+  packet_conn c(detail::new_netfd(fd), a.ss.ss_family);
+  c.f_->laddr = detail::sock_name(fd, false);
+  return c;
+}
+
+// dial_udp: a UDP socket connected to addr ("host:port"; an empty host is
+// 127.0.0.1), trying each address of a name in turn (IPv4 first). Nothing is
+// sent: a missing peer shows later, if at all, as ECONNREFUSED from a read.
+inline packet_conn dial_udp(std::string_view addr) {
+  std::vector<detail::sock_addr> addrs = detail::resolve(addr, false);
+  int last = EDESTADDRREQ;
+  for (const detail::sock_addr& a : addrs) {
+    int fd = ::socket(a.ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
+    if (fd < 0) throw detail::net_error(errno, "goro::net: dial udp " + std::string(addr) + ": socket");
+    int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof one);
+    int rc;
+    do rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&a.ss), a.len);
+    while (rc < 0 && errno == EINTR);
+    if (rc < 0) {  // a datagram connect completes at once or fails (ENETUNREACH, ...)
+      last = errno;
+      ::close(fd);
+      continue;
+    }
+    packet_conn c(detail::new_netfd(fd), a.ss.ss_family);
+    c.f_->laddr = detail::sock_name(fd, false);
+    c.f_->raddr = detail::sock_name(fd, true);
+    if (c.f_->raddr.empty()) c.f_->raddr = detail::format_addr(reinterpret_cast<const sockaddr*>(&a.ss));
+    return c;
+  }
+  throw detail::net_error(last, "goro::net: dial udp " + std::string(addr));
+}
+
+}  // namespace net
+
+}  // inline namespace GORO_DETAIL_ABI_NS
+}  // namespace goro
+
+#endif  // GORO_DETAIL_UDPSOCK_HPP
+
+// goro: from include/goro/unixsock.hpp
+// goro/unixsock.hpp — Unix domain stream sockets: listen_unix, dial_unix
+// (Go: net's UnixListener / UnixConn for "unix", unixsock.go). They give the
+// conn and listener of net.hpp, over an AF_UNIX socket; addresses are paths,
+// or "@name" in Linux's abstract namespace.
+#ifndef GORO_DETAIL_UNIXSOCK_HPP
+#define GORO_DETAIL_UNIXSOCK_HPP
+
+
+#include <cerrno>
+#include <cstddef>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <system_error>
+#include <unistd.h>
+
+namespace goro {
+inline namespace GORO_DETAIL_ABI_NS {
+
+namespace detail {
+
+// unix_sockaddr: path as an AF_UNIX address. "@name" is name in the abstract
+// namespace (sun_path is a NUL and the name, and the length counts exactly
+// those bytes); "" is the unnamed address (bind then picks an abstract name:
+// Linux's autobind). A path that does not fit sun_path, or one with a NUL
+// byte, throws net::error with EINVAL (Go: "invalid argument"); what starts
+// the message.
+inline sock_addr unix_sockaddr(std::string_view path, const std::string& what) {
+  sock_addr a;
+  auto* un = reinterpret_cast<sockaddr_un*>(&a.ss);
+  un->sun_family = AF_UNIX;
+  bool abstract = !path.empty() && path.front() == '@';
+  // A filesystem path keeps room for its terminating NUL.
+  std::size_t cap = abstract ? sizeof un->sun_path : sizeof un->sun_path - 1;
+  if (path.size() > cap)
+    throw net::error(std::make_error_code(std::errc::invalid_argument),
+                     what + ": path of " + std::to_string(path.size()) + " bytes, a Unix socket takes at most " + std::to_string(cap));
+  if (path.find('\0') != std::string_view::npos)
+    throw net::error(std::make_error_code(std::errc::invalid_argument), what + ": path contains a NUL byte");
+  std::memcpy(un->sun_path, path.data(), path.size());
+  if (abstract) un->sun_path[0] = '\0';
+  a.len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + (abstract || path.empty() ? 0 : 1));
+  return a;
+}
+
+}  // namespace detail
+
+namespace net {
+
+// listen_unix: a stream listener on the Unix socket path (a filesystem path,
+// "@name" for Linux's abstract namespace, or "" for an abstract name the
+// kernel picks). An existing file at path is an error (EADDRINUSE), as in Go.
+// addr() gives path ("@name" for an abstract one). Closing the listener (or
+// destroying it) removes the socket file it created, like Go's UnixListener;
+// accepted conns are not affected.
+inline listener listen_unix(std::string_view path) {
+  std::string what = "goro::net: listen unix " + std::string(path);
+  detail::sock_addr a = detail::unix_sockaddr(path, what);
+  bool file = !path.empty() && path.front() != '@';
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw detail::net_error(errno, what + ": socket");
+  if (::bind(fd, reinterpret_cast<const sockaddr*>(&a.ss), a.len) < 0) {
+    int e = errno;
+    ::close(fd);
+    throw detail::net_error(e, what);
+  }
+  std::string spath(path);
+  if (::listen(fd, 4096) < 0) {
+    int e = errno;
+    if (file) ::unlink(spath.c_str());
+    ::close(fd);
+    throw detail::net_error(e, what);
+  }
+  detail::netfd* f;
+  try {
+    f = detail::new_netfd(fd);  // closes fd on failure
+  } catch (...) {
+    if (file) ::unlink(spath.c_str());
+    throw;
+  }
+  listener l(f);
+  if (file) f->unlink_path = spath;  // before l is handed out: nothing else sees f yet
+  f->laddr = detail::sock_name(fd, false);
+  if (f->laddr.empty()) f->laddr = spath;
+  return l;
+}
+
+// dial_unix connects to the Unix stream socket path (a filesystem path or
+// "@name"), waiting in the netpoller if the connect does not complete at
+// once. A full backlog (EAGAIN) is an error, as in Go, like any other
+// (ENOENT: no such file, ECONNREFUSED: nobody listens). The conn's
+// remote_addr() is path; its local_addr() is "@" (unnamed, as Go prints it).
+inline conn dial_unix(std::string_view path) {
+  std::string what = "goro::net: dial unix " + std::string(path);
+  if (path.empty()) throw net::error(std::make_error_code(std::errc::invalid_argument), what + ": missing address");
+  detail::sock_addr a = detail::unix_sockaddr(path, what);
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw detail::net_error(errno, what + ": socket");
+  int e = ::connect(fd, reinterpret_cast<const sockaddr*>(&a.ss), a.len) == 0 ? 0 : errno;
+  if (e != 0 && e != EINPROGRESS && e != EINTR && e != EALREADY) {
+    ::close(fd);
+    throw detail::net_error(e, what);
+  }
+  conn c(detail::new_netfd(fd));  // owns fd from here: closes it on any exit
+  if (e != 0) e = c.wait_connected(nullptr);
+  if (e != 0) throw detail::net_error(e, what);
+  c.f_->laddr = detail::sock_name(fd, false);
+  c.f_->raddr = detail::sock_name(fd, true);
+  if (c.f_->raddr.empty()) c.f_->raddr = std::string(path);
+  return c;
+}
+
+}  // namespace net
+
+}  // inline namespace GORO_DETAIL_ABI_NS
+}  // namespace goro
+
+#endif  // GORO_DETAIL_UNIXSOCK_HPP
 
 // Internal helper macros end here; include guards (GORO_DETAIL_*_HPP) stay.
 #undef GORO_DETAIL_NOINLINE

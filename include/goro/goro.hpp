@@ -38,5 +38,7 @@
 #include "errgroup.hpp"
 #include "netpoll.hpp"
 #include "net.hpp"
+#include "udpsock.hpp"
+#include "unixsock.hpp"
 
 #endif  // GORO_DETAIL_GORO_HPP

@@ -25,6 +25,7 @@
 #include <string>
 #include <string_view>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <system_error>
 #include <thread>
 #include <utility>
@@ -49,7 +50,10 @@ struct sock_addr {
   socklen_t len = 0;
 };
 
-// format_addr: "host:port", IPv6 as "[host]:port" (IPv4-mapped IPv6 as IPv4, like Go).
+// format_addr: "host:port", IPv6 as "[host]:port" (IPv4-mapped IPv6 as IPv4,
+// like Go). AF_UNIX (unixsock.hpp): the path, an abstract name's leading NUL
+// as '@', so an unnamed socket is "@" (Go on Linux); sa must be zeroed past
+// the address (callers pass a zero-initialised sockaddr_storage).
 inline std::string format_addr(const sockaddr* sa) {
   char host[INET6_ADDRSTRLEN + 1] = {};
   if (sa->sa_family == AF_INET) {
@@ -72,6 +76,13 @@ inline std::string format_addr(const sockaddr* sa) {
       else h += "%" + std::to_string(a->sin6_scope_id);
     }
     return "[" + h + "]:" + port;
+  }
+  if (sa->sa_family == AF_UNIX) {
+    const auto* a = reinterpret_cast<const sockaddr_un*>(sa);
+    std::size_t n = 1;
+    while (n < sizeof a->sun_path && a->sun_path[n] != '\0') ++n;
+    if (a->sun_path[0] == '\0') return "@" + std::string(a->sun_path + 1, n - 1);
+    return std::string(a->sun_path, n);
   }
   return "?";
 }

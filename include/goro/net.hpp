@@ -147,6 +147,7 @@ class conn {
  private:
   friend class listener;
   friend conn dial(std::string_view addr, const context& ctx);
+  friend conn dial_unix(std::string_view path);  // unixsock.hpp
   explicit conn(detail::netfd* f) noexcept : f_(f) {}
 
   void set_deadline_mask(int mask, std::int64_t dl) {
@@ -257,6 +258,7 @@ class listener {
 
  private:
   friend listener listen(std::string_view addr);
+  friend listener listen_unix(std::string_view path);  // unixsock.hpp
   explicit listener(detail::netfd* f) noexcept : f_(f) {}
   detail::netfd* f_ = nullptr;
 };

@@ -32,6 +32,7 @@
 #include <string>
 #include <system_error>
 #include <thread>
+#include <unistd.h>
 
 namespace goro {
 inline namespace GORO_DETAIL_ABI_NS {
@@ -84,6 +85,7 @@ struct netfd {
   bool fd_closed = false;               // close() has closed fd; written before it drops the closer bit
   goro::mutex wmu;                      // serializes writes
   std::string laddr, raddr;
+  std::string unlink_path;              // listen_unix: the socket file it created; set before the netfd is shared
 
   netfd(int f, poll_desc* p) : fd(f), pd(p) {}
 };
@@ -99,6 +101,13 @@ inline netfd* new_netfd(int fd) {
   }
 }
 
+// fd_sysclose closes fd, first removing the socket file of a Unix listener
+// (Go: UnixListener.close unlinks, then closes). Whoever closes fd calls it, once.
+inline int fd_sysclose(netfd* f) {
+  if (!f->unlink_path.empty()) ::unlink(f->unlink_path.c_str());
+  return io_close(f->fd);
+}
+
 inline void fd_incref(netfd* f) {
   if (f == nullptr) throw net::closed_error();
   std::uint64_t old = f->state.load(std::memory_order_relaxed);
@@ -110,7 +119,7 @@ inline void fd_incref(netfd* f) {
 // fd_destroy: nothing holds f any more (state == closing): close fd unless
 // close() did, and free f.
 inline void fd_destroy(netfd* f) noexcept {
-  if (!f->fd_closed) io_close(f->fd);
+  if (!f->fd_closed) fd_sysclose(f);
   delete f;
 }
 
@@ -168,14 +177,14 @@ inline void fd_close(netfd* f) {
       if (old >= netfd::op) throw;  // the last operation, or the owner's release, closes fd and frees f
       while (!cansemacquire(&f->csema)) std::this_thread::yield();
       f->fd_closed = true;
-      io_close(f->fd);
+      fd_sysclose(f);
       fd_close_done(f);
       throw;
     }
   }
   // No operation is left, and none can start: nobody else touches fd now.
   f->fd_closed = true;
-  int e = io_close(f->fd);
+  int e = fd_sysclose(f);
   fd_close_done(f);
   if (e != 0) throw net_error(e, "goro::net: close");
 }
