@@ -22,6 +22,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <stdexcept>
 #include <string>
@@ -48,14 +50,16 @@ int parked_in_acquire() {
 }
 
 // wait_parked waits until n goroutines are parked in acquire. Main goroutine
-// only: if that never happens (an acquire that should wait did not), it
-// throws after a generous 30 s, and run() rethrows it: the case fails instead
-// of hanging.
+// only. If that never happens (an acquire that should wait did not), it
+// aborts after a generous 30 s with a message: throwing would unwind main's
+// frame, and the semaphore in it, under goroutines still parked on it.
 void wait_parked(int n) {
   auto give_up = std::chrono::steady_clock::now() + 30s;
   while (parked_in_acquire() != n) {
-    if (std::chrono::steady_clock::now() > give_up)
-      throw std::runtime_error("wait_parked: " + std::to_string(n) + " goroutines never parked in acquire");
+    if (std::chrono::steady_clock::now() > give_up) {
+      std::fprintf(stderr, "wait_parked: %d goroutines never parked in acquire\n%s", n, goro::debug::dump().c_str());
+      std::abort();
+    }
     goro::yield();
   }
 }
@@ -619,6 +623,9 @@ TEST_CASE("semaphore: a context cancelled from another goroutine ends a parked a
             }
           });
         }
+        // All of them parked before the timed one starts: it may time out
+        // before it parks, so it is never counted.
+        wait_parked(waiters);
         {
           auto [ctx, cancel] = goro::with_timeout(goro::context(), 5ms);
           wg.go([&, ctx = ctx] {
@@ -630,7 +637,6 @@ TEST_CASE("semaphore: a context cancelled from another goroutine ends a parked a
             }
           });
         }
-        wait_parked(waiters + 1);
         goro::wait_group cancellers;
         for (auto& c : cancels) cancellers.go(c);  // from other goroutines, in any order
         cancellers.wait();
