@@ -1,9 +1,11 @@
 // goro::net and goro::io (docs/reference.md, "Network and file descriptors"):
-// the netpoller on loopback TCP and pipes. Echo of 1 MB each way, many
+// the netpoller on loopback TCP and pipes. Echo of 100 MB each way, many
 // concurrent connections, deadlines (passing, extended, moved into the past
 // while blocked), EOF, close waking blocked accept / read, EMFILE back-off
 // without spinning, peer reset without SIGPIPE, bad addresses, IPv6, io::wait_*
-// on pipes from goroutines and plain threads, and unwinding at shutdown.
+// on pipes from goroutines and plain threads, and unwinding at shutdown; then
+// (the last section) Go's error texts, bytes_written and resumed writes,
+// vectored writes, close_write, and 10,000 connections at once.
 //
 // Catch2 is not thread-safe: assertions run in the main goroutine or on the
 // test thread after run() returns; other goroutines report through atomics or
