@@ -8483,6 +8483,7 @@ std::size_t select(Cases&&... cases) {
 
 
 #include <chrono>
+#include <cstddef>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -8495,9 +8496,25 @@ inline namespace GORO_DETAIL_ABI_NS {
 // timeout_error: a deadline passed: an I/O deadline (Go:
 // os.ErrDeadlineExceeded) or a context's (Go: context.DeadlineExceeded). See
 // docs/reference.md, "Errors".
+//
+// what() is the text given, exactly ("i/o timeout" by default; an operation
+// on a conn or listener says which, as Go's net.OpError does: "read tcp
+// 127.0.0.1:5000->127.0.0.1:41234: i/o timeout"). bytes_written() is what a
+// failing write handed to the kernel before the deadline (0 otherwise), so
+// that the caller can resume from there. Copying never throws: the text is
+// shared.
 struct timeout_error : std::system_error {
-  timeout_error() : std::system_error(std::make_error_code(std::errc::timed_out), "goro: i/o timeout") {}
-  explicit timeout_error(const std::string& what) : std::system_error(std::make_error_code(std::errc::timed_out), what) {}
+  timeout_error() : timeout_error("i/o timeout") {}
+  explicit timeout_error(const std::string& what, std::size_t bytes_written = 0)
+      : std::system_error(std::make_error_code(std::errc::timed_out)),
+        text_(std::make_shared<const std::string>(what)),
+        written_(bytes_written) {}
+  const char* what() const noexcept override { return text_->c_str(); }
+  std::size_t bytes_written() const noexcept { return written_; }
+
+ private:
+  std::shared_ptr<const std::string> text_;  // never null
+  std::size_t written_;
 };
 
 // clock is declared in schedt.hpp (the scheduler's timers use it).
@@ -10178,8 +10195,10 @@ class errgroup {
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <fcntl.h>
+#include <memory>
 #include <poll.h>
 #include <stdexcept>
 #include <string>
@@ -10195,12 +10214,24 @@ inline namespace GORO_DETAIL_ABI_NS {
 
 namespace net {
 // closed_error: use of a closed fd, conn or listener, or one closed while the
-// caller was blocked on it (Go: net.ErrClosed).
+// caller was blocked on it (Go: net.ErrClosed). what() is the text given,
+// exactly: "use of closed network connection" by default; an operation on a
+// conn or listener names itself as Go's net.OpError does ("write tcp
+// 127.0.0.1:5000->127.0.0.1:41234: use of closed network connection").
+// bytes_written(): what a failing write handed to the kernel before the
+// close (0 otherwise). Copying never throws: the text is shared.
 struct closed_error : std::system_error {
-  closed_error()
-      : std::system_error(std::make_error_code(std::errc::bad_file_descriptor), "goro: use of closed network connection") {}
-  explicit closed_error(const std::string& what)
-      : std::system_error(std::make_error_code(std::errc::bad_file_descriptor), what) {}
+  closed_error() : closed_error("use of closed network connection") {}
+  explicit closed_error(const std::string& what, std::size_t bytes_written = 0)
+      : std::system_error(std::make_error_code(std::errc::bad_file_descriptor)),
+        text_(std::make_shared<const std::string>(what)),
+        written_(bytes_written) {}
+  const char* what() const noexcept override { return text_->c_str(); }
+  std::size_t bytes_written() const noexcept { return written_; }
+
+ private:
+  std::shared_ptr<const std::string> text_;  // never null
+  std::size_t written_;
 };
 }  // namespace net
 
@@ -11050,7 +11081,9 @@ inline void close(int fd) {
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <thread>
 #include <unistd.h>
@@ -11058,16 +11091,84 @@ inline void close(int fd) {
 namespace goro {
 inline namespace GORO_DETAIL_ABI_NS {
 
+namespace detail {
+struct exact_text_t {};  // net::error's constructor whose text is what() exactly
+}  // namespace detail
+
 namespace net {
-// error: a network failure carrying the OS errno (or a getaddrinfo code).
+// error: a network failure carrying the OS errno (generic category, so that
+// ECONNRESET compares equal to std::errc::connection_reset) or a getaddrinfo
+// code. The operations of conn and listener give it Go's net.OpError text
+// (detail::rethrow_op): "read tcp 127.0.0.1:5000->127.0.0.1:41234: read:
+// connection reset by peer". bytes_written(): what a failing write handed to
+// the kernel before the error (0 otherwise). Copying never throws.
 struct error : std::system_error {
-  using std::system_error::system_error;
+  using std::system_error::system_error;  // what(): system_error's ("what_arg: message")
+  error(std::error_code ec, detail::exact_text_t, const std::string& text, std::size_t bytes_written = 0)
+      : std::system_error(ec), text_(std::make_shared<const std::string>(text)), written_(bytes_written) {}
+  const char* what() const noexcept override { return text_ ? text_->c_str() : std::system_error::what(); }
+  std::size_t bytes_written() const noexcept { return written_; }
+
+ private:
+  std::shared_ptr<const std::string> text_;  // null: system_error's text
+  std::size_t written_ = 0;
 };
 }  // namespace net
 
 namespace detail {
 
 inline net::error net_error(int e, const std::string& what) { return net::error(e, std::generic_category(), what); }
+
+// errno_text: the errno's text as Go spells it (strerror's, first letter in
+// lower case: "connection reset by peer").
+inline std::string errno_text(int e) {
+  std::string s = std::generic_category().message(e);
+  if (s.size() > 1 && s[0] >= 'A' && s[0] <= 'Z' && s[1] >= 'a' && s[1] <= 'z') s[0] = static_cast<char>(s[0] - 'A' + 'a');
+  return s;
+}
+
+// syscall_error: errno e of system call name, as Go's os.SyscallError:
+// net::error with what() "connect: connection refused". Thrown inside an
+// operation, whose rethrow_op prefixes the operation.
+inline net::error syscall_error(int e, const char* name) {
+  return net::error(std::error_code(e, std::generic_category()), exact_text_t{}, std::string(name) + ": " + errno_text(e));
+}
+
+// op_error_text: Go's net.OpError.Error() prefix: "op net source->addr",
+// "op net addr" without a source, "op net" without either, "op" without a
+// network.
+inline std::string op_error_text(std::string_view op, std::string_view net, std::string_view source, std::string_view addr) {
+  std::string s(op);
+  if (!net.empty()) s.append(" ").append(net);
+  if (!source.empty()) s.append(" ").append(source);
+  if (!addr.empty()) s.append(source.empty() ? " " : "->").append(addr);
+  return s;
+}
+
+// rethrow_op: the error mechanism of every socket operation (conn, listener,
+// packet_conn; TCP, UDP, Unix). Called inside a catch block of an operation,
+// it rethrows the exception in flight with Go's net.OpError text:
+//   try { ... } catch (...) { detail::rethrow_op("write", f, done); }
+//   timeout_error      -> timeout_error("write tcp L->R: i/o timeout", written)
+//   net::closed_error  -> closed_error("write tcp L->R: use of closed network connection", written)
+//   net::error         -> net::error(same code, "write tcp L->R: " + its what(), written)
+// Throw the errno of a system call as syscall_error(e, "write") inside the
+// try, so that the cause reads "write: broken pipe" as in Go. Anything else
+// (canceled_error, goroutine_exit, std::logic_error, std::bad_alloc) passes
+// through untouched. written is bytes_written() (a write's progress; 0 for
+// other operations). The text is op_error_text(op, net, source, addr).
+[[noreturn]] inline void rethrow_op(std::string_view op, std::string_view net, std::string_view source, std::string_view addr,
+                                    std::size_t written = 0) {
+  try {
+    throw;
+  } catch (const timeout_error&) {
+    throw timeout_error(op_error_text(op, net, source, addr) + ": i/o timeout", written);
+  } catch (const net::closed_error&) {
+    throw net::closed_error(op_error_text(op, net, source, addr) + ": use of closed network connection", written);
+  } catch (const net::error& e) {
+    throw net::error(e.code(), exact_text_t{}, op_error_text(op, net, source, addr) + ": " + e.what(), written);
+  }
+}
 
 // pd_forget drops a stale poll_desc of a brand-new fd (an fd number closed
 // with ::close instead of io::close, and now reused).
@@ -11105,17 +11206,28 @@ struct netfd {
   std::atomic<std::uint32_t> csema{0};  // close() waits here for the last operation to leave
   bool fd_closed = false;               // close() has closed fd; written before it drops the closer bit
   goro::mutex wmu;                      // serializes writes
-  std::string laddr, raddr;
+  const char* net;                      // "tcp", "udp", "unix": the network its errors name; set once
+  std::string laddr, raddr;             // set by the creator before it shares the netfd; raddr "" when unconnected
   std::string unlink_path;              // listen_unix: the socket file it created; set before the netfd is shared
 
-  netfd(int f, poll_desc* p) : fd(f), pd(p) {}
+  netfd(int f, poll_desc* p, const char* n) : fd(f), pd(p), net(n) {}
 };
 
-// new_netfd takes ownership of fd (closing it on failure).
-inline netfd* new_netfd(int fd) {
+// rethrow_op for an operation on f (nullptr: a default-constructed or
+// moved-from owner: only op is named): source f->laddr, addr f->raddr
+// (nothing for a listener or an unconnected socket).
+[[noreturn]] inline void rethrow_op(std::string_view op, const netfd* f, std::size_t written = 0) {
+  if (f == nullptr) rethrow_op(op, {}, {}, {}, written);
+  if (f->raddr.empty()) rethrow_op(op, f->net, {}, f->laddr, written);
+  rethrow_op(op, f->net, f->laddr, f->raddr, written);
+}
+
+// new_netfd takes ownership of fd (closing it on failure); net names the
+// network in its errors.
+inline netfd* new_netfd(int fd, const char* net) {
   try {
     pd_forget(fd);
-    return new netfd(fd, pd_get(fd, true));
+    return new netfd(fd, pd_get(fd, true), net);
   } catch (...) {
     io_close(fd);
     throw;
@@ -11207,7 +11319,7 @@ inline void fd_close(netfd* f) {
   f->fd_closed = true;
   int e = fd_sysclose(f);
   fd_close_done(f);
-  if (e != 0) throw net_error(e, "goro::net: close");
+  if (e != 0) throw syscall_error(e, "close");
 }
 
 // fd_release: the owner goes away (destructor, move-assignment): as close(),
@@ -11434,6 +11546,10 @@ inline std::vector<sock_addr> resolve(std::string_view addr, bool passive, const
 // Writes are serialized by a goro::mutex (one write() is never interleaved
 // with another's bytes); reads need no lock (each read returns what it got).
 // One goroutine may read while another writes.
+//
+// Errors: every operation ends in detail::rethrow_op (netfd.hpp), which
+// gives the exception Go's net.OpError text ("read tcp L->R: i/o timeout")
+// and, for writes, bytes_written().
 #ifndef GORO_DETAIL_NET_HPP
 #define GORO_DETAIL_NET_HPP
 
@@ -11449,6 +11565,7 @@ inline std::vector<sock_addr> resolve(std::string_view addr, bool passive, const
 #include <string>
 #include <string_view>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <utility>
 #include <vector>
 
@@ -11456,6 +11573,8 @@ namespace goro {
 inline namespace GORO_DETAIL_ABI_NS {
 
 namespace detail {
+
+inline constexpr std::size_t iov_max = 1024;  // Linux's IOV_MAX: iovecs per sendmsg
 
 inline void set_nodelay(int fd) noexcept {
   int one = 1;
@@ -11489,46 +11608,130 @@ class conn {
   // (closed_error).
   std::size_t read(std::span<std::byte> buf) {
     detail::safe_point();  // a cooperative preemption point (sysmon)
-    detail::fd_ref ref(f_);
-    if (buf.empty()) return 0;
-    for (;;) {
-      detail::pd_prepare(f_->pd, detail::pd_read);
-      ssize_t n = ::recv(f_->fd, buf.data(), std::min(buf.size(), detail::max_rw), 0);
-      if (n >= 0) return static_cast<std::size_t>(n);
-      int e = errno;
-      if (e == EINTR) continue;
-      if (e == EAGAIN || e == EWOULDBLOCK) {
-        detail::pd_wait(f_->pd, detail::pd_read, detail::no_timer);
-        continue;
+    try {
+      detail::fd_ref ref(f_);
+      if (buf.empty()) return 0;
+      for (;;) {
+        detail::pd_prepare(f_->pd, detail::pd_read);
+        ssize_t n = ::recv(f_->fd, buf.data(), std::min(buf.size(), detail::max_rw), 0);
+        if (n >= 0) return static_cast<std::size_t>(n);
+        int e = errno;
+        if (e == EINTR) continue;
+        if (e == EAGAIN || e == EWOULDBLOCK) {
+          detail::pd_wait(f_->pd, detail::pd_read, detail::no_timer);
+          continue;
+        }
+        throw detail::syscall_error(e, "read");
       }
-      throw detail::net_error(e, "goro::net: read tcp " + f_->laddr + "->" + f_->raddr);
+    } catch (...) {
+      detail::rethrow_op("read", f_);
     }
   }
 
   // write writes all of buf (returns buf.size()), blocking while the socket
-  // buffer is full. Errors as read; on an error some bytes may have been
-  // written. Never raises SIGPIPE (a reset peer gives net::error).
+  // buffer is full. Errors as read; the exception's bytes_written() says how
+  // much of buf the kernel took before the failure, so that a caller can
+  // resume from there (after a timeout, say). Never raises SIGPIPE (a reset
+  // peer gives net::error).
   std::size_t write(std::span<const std::byte> buf) {
     detail::safe_point();  // a cooperative preemption point (sysmon)
-    detail::fd_ref ref(f_);
-    std::lock_guard<goro::mutex> lk(f_->wmu);
     std::size_t done = 0;
-    while (done < buf.size()) {
-      detail::pd_prepare(f_->pd, detail::pd_write);
-      ssize_t n = ::send(f_->fd, buf.data() + done, std::min(buf.size() - done, detail::max_rw), MSG_NOSIGNAL);
-      if (n >= 0) {
-        done += static_cast<std::size_t>(n);
-        continue;
+    try {
+      detail::fd_ref ref(f_);
+      std::lock_guard<goro::mutex> lk(f_->wmu);
+      while (done < buf.size()) {
+        detail::pd_prepare(f_->pd, detail::pd_write);
+        ssize_t n = ::send(f_->fd, buf.data() + done, std::min(buf.size() - done, detail::max_rw), MSG_NOSIGNAL);
+        if (n >= 0) {
+          done += static_cast<std::size_t>(n);
+          continue;
+        }
+        int e = errno;
+        if (e == EINTR) continue;
+        if (e == EAGAIN || e == EWOULDBLOCK) {
+          detail::pd_wait(f_->pd, detail::pd_write, detail::no_timer);
+          continue;
+        }
+        throw detail::syscall_error(e, "write");
       }
-      int e = errno;
-      if (e == EINTR) continue;
-      if (e == EAGAIN || e == EWOULDBLOCK) {
-        detail::pd_wait(f_->pd, detail::pd_write, detail::no_timer);
-        continue;
-      }
-      throw detail::net_error(e, "goro::net: write tcp " + f_->laddr + "->" + f_->raddr);
+    } catch (...) {
+      detail::rethrow_op("write", f_, done);
     }
     return done;
+  }
+
+  // write(bufs): the vectored write (Go: net.Buffers.WriteTo): all bytes of
+  // bufs, in order, as one write: one sendmsg of up to IOV_MAX (1024)
+  // buffers at a time, continuing after partial writes across buffer
+  // boundaries; empty buffers are skipped. Serialized with the other writes
+  // like write(buf); returns the total size. Errors as write(buf), with
+  // bytes_written() the total taken before the failure.
+  std::size_t write(std::span<const std::span<const std::byte>> bufs) {
+    detail::safe_point();  // a cooperative preemption point (sysmon)
+    std::size_t done = 0;
+    try {
+      detail::fd_ref ref(f_);
+      std::lock_guard<goro::mutex> lk(f_->wmu);
+      std::size_t i = 0, off = 0;  // the next byte to send: bufs[i][off]
+      std::vector<iovec> iov;
+      for (;;) {
+        while (i < bufs.size() && off == bufs[i].size()) {
+          ++i;
+          off = 0;
+        }
+        if (i == bufs.size()) break;
+        iov.clear();
+        std::size_t total = 0;
+        for (std::size_t j = i; j < bufs.size() && iov.size() < detail::iov_max && total < detail::max_rw; ++j) {
+          std::size_t from = j == i ? off : 0;
+          std::size_t len = std::min(bufs[j].size() - from, detail::max_rw - total);
+          if (len == 0) continue;
+          iov.push_back(iovec{const_cast<std::byte*>(bufs[j].data() + from), len});
+          total += len;
+        }
+        detail::pd_prepare(f_->pd, detail::pd_write);
+        msghdr msg{};
+        msg.msg_iov = iov.data();
+        msg.msg_iovlen = iov.size();
+        ssize_t n = ::sendmsg(f_->fd, &msg, MSG_NOSIGNAL);
+        if (n >= 0) {
+          auto left = static_cast<std::size_t>(n);
+          done += left;
+          while (left > 0) {  // advance i/off past the n bytes sent
+            std::size_t k = std::min(left, bufs[i].size() - off);
+            left -= k;
+            off += k;
+            if (off == bufs[i].size()) {
+              ++i;
+              off = 0;
+            }
+          }
+          continue;
+        }
+        int e = errno;
+        if (e == EINTR) continue;
+        if (e == EAGAIN || e == EWOULDBLOCK) {
+          detail::pd_wait(f_->pd, detail::pd_write, detail::no_timer);
+          continue;
+        }
+        throw detail::syscall_error(e, "writev");
+      }
+    } catch (...) {
+      detail::rethrow_op("writev", f_, done);
+    }
+    return done;
+  }
+
+  // close_write shuts down the writing side (Go: TCPConn.CloseWrite): the
+  // peer reads EOF once it has read what was sent; this side can still read,
+  // and a later write throws net::error (EPIPE). closed_error on a closed conn.
+  void close_write() {
+    try {
+      detail::fd_ref ref(f_);
+      if (::shutdown(f_->fd, SHUT_WR) < 0) throw detail::syscall_error(errno, "shutdown");
+    } catch (...) {
+      detail::rethrow_op("close", f_);
+    }
   }
 
   // Deadlines (Go: SetDeadline): an operation blocked or started after t
@@ -11550,7 +11753,13 @@ class conn {
 
   // close wakes the goroutines blocked on this conn with closed_error, waits
   // for them to leave, then closes the fd. A second close throws closed_error.
-  void close() { detail::fd_close(f_); }
+  void close() {
+    try {
+      detail::fd_close(f_);
+    } catch (...) {
+      detail::rethrow_op("close", f_);
+    }
+  }
 
   // local_addr / remote_addr: "host:port" ("[::1]:port" for IPv6).
   std::string local_addr() const {
@@ -11572,8 +11781,12 @@ class conn {
   explicit conn(detail::netfd* f) noexcept : f_(f) {}
 
   void set_deadline_mask(int mask, std::int64_t dl) {
-    detail::fd_ref ref(f_);
-    detail::pd_set_deadline(f_->pd, mask, dl);
+    try {
+      detail::fd_ref ref(f_);
+      detail::pd_set_deadline(f_->pd, mask, dl);
+    } catch (...) {
+      detail::rethrow_op("set", f_);
+    }
   }
 
   // wait_connected: a non-blocking connect is in progress: wait for it and
@@ -11627,6 +11840,47 @@ class listener {
   // timeout_error past the listener's deadline, net::error otherwise.
   conn accept() {
     detail::safe_point();  // a cooperative preemption point (sysmon)
+    try {
+      return accept_loop();
+    } catch (...) {
+      detail::rethrow_op("accept", f_);
+    }
+  }
+
+  // addr: the address it listens on, "127.0.0.1:PORT" (the port picked when 0 was asked).
+  std::string addr() const {
+    if (f_ == nullptr) throw closed_error();
+    return f_->laddr;
+  }
+
+  // close wakes a goroutine blocked in accept with closed_error and closes the socket.
+  void close() {
+    try {
+      detail::fd_close(f_);
+    } catch (...) {
+      detail::rethrow_op("close", f_);
+    }
+  }
+
+  // set_deadline: accept's deadline (Go: TCPListener.SetDeadline); as conn's.
+  template <class Dur>
+  void set_deadline(std::chrono::time_point<clock, Dur> t) {
+    try {
+      detail::fd_ref ref(f_);
+      detail::pd_set_deadline(f_->pd, detail::pd_mask_read, detail::deadline_of(t));
+    } catch (...) {
+      detail::rethrow_op("set", f_);
+    }
+  }
+
+  int native_handle() const noexcept { return f_ != nullptr ? f_->fd : -1; }
+
+ private:
+  friend listener listen(std::string_view addr);
+  friend listener listen_unix(std::string_view path);  // unixsock.hpp
+  explicit listener(detail::netfd* f) noexcept : f_(f) {}
+
+  conn accept_loop() {
     detail::fd_ref ref(f_);
     std::int64_t backoff = 0;
     for (;;) {
@@ -11636,7 +11890,7 @@ class listener {
       int nfd = ::accept4(f_->fd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (nfd >= 0) {
         detail::set_nodelay(nfd);
-        conn c(detail::new_netfd(nfd));
+        conn c(detail::new_netfd(nfd, f_->net));  // the listener's network: tcp or unix
         c.f_->laddr = detail::sock_name(nfd, false);
         c.f_->raddr = detail::format_addr(reinterpret_cast<sockaddr*>(&ss));
         return c;
@@ -11654,53 +11908,43 @@ class listener {
           backoff = backoff == 0 ? 5'000'000 : std::min<std::int64_t>(2 * backoff, 1'000'000'000);
           detail::pd_wait(f_->pd, detail::pd_sleep, detail::nanotime() + backoff);
           continue;
-        default: throw detail::net_error(e, "goro::net: accept tcp " + f_->laddr);
+        default: throw detail::syscall_error(e, "accept4");
       }
     }
   }
 
-  // addr: the address it listens on, "127.0.0.1:PORT" (the port picked when 0 was asked).
-  std::string addr() const {
-    if (f_ == nullptr) throw closed_error();
-    return f_->laddr;
-  }
-
-  // close wakes a goroutine blocked in accept with closed_error and closes the socket.
-  void close() { detail::fd_close(f_); }
-
-  // set_deadline: accept's deadline (Go: TCPListener.SetDeadline); as conn's.
-  template <class Dur>
-  void set_deadline(std::chrono::time_point<clock, Dur> t) {
-    detail::fd_ref ref(f_);
-    detail::pd_set_deadline(f_->pd, detail::pd_mask_read, detail::deadline_of(t));
-  }
-
-  int native_handle() const noexcept { return f_ != nullptr ? f_->fd : -1; }
-
- private:
-  friend listener listen(std::string_view addr);
-  friend listener listen_unix(std::string_view path);  // unixsock.hpp
-  explicit listener(detail::netfd* f) noexcept : f_(f) {}
   detail::netfd* f_ = nullptr;
 };
 
 // listen: a TCP listener on addr, "host:port" (IPv4, "[IPv6]" or a name such
-// as "localhost"; port 0 picks a free one). SO_REUSEADDR, like Go.
+// as "localhost"; port 0 picks a free one). SO_REUSEADDR, like Go. A bad
+// address throws resolve's error; a failing system call net::error with Go's
+// text: "listen tcp 127.0.0.1:80: bind: address already in use".
 inline listener listen(std::string_view addr) {
   std::vector<detail::sock_addr> addrs = detail::resolve(addr, true);
   const detail::sock_addr& a = addrs.front();
-  int fd = ::socket(a.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
-  if (fd < 0) throw detail::net_error(errno, "goro::net: listen tcp " + std::string(addr) + ": socket");
-  int one = 1;
-  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (::bind(fd, reinterpret_cast<const sockaddr*>(&a.ss), a.len) < 0 || ::listen(fd, 4096) < 0) {
-    int e = errno;
-    ::close(fd);
-    throw detail::net_error(e, "goro::net: listen tcp " + std::string(addr));
+  try {
+    int fd = ::socket(a.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+    if (fd < 0) throw detail::syscall_error(errno, "socket");
+    int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    const char* call = "bind";
+    int rc = ::bind(fd, reinterpret_cast<const sockaddr*>(&a.ss), a.len);
+    if (rc == 0) {
+      call = "listen";
+      rc = ::listen(fd, 4096);
+    }
+    if (rc < 0) {
+      int e = errno;
+      ::close(fd);
+      throw detail::syscall_error(e, call);
+    }
+    listener l(detail::new_netfd(fd, "tcp"));
+    l.f_->laddr = detail::sock_name(fd, false);
+    return l;
+  } catch (...) {
+    detail::rethrow_op("listen", "tcp", {}, addr);
   }
-  listener l(detail::new_netfd(fd));
-  l.f_->laddr = detail::sock_name(fd, false);
-  return l;
 }
 
 // dial connects to addr ("host:port") over TCP, trying each address of a
@@ -11708,33 +11952,53 @@ inline listener listen(std::string_view addr) {
 // netpoller. With a context (Go: Dialer.DialContext): its end, during the
 // name lookup (which is then left behind on its thread) or the connect,
 // throws canceled_error or timeout_error at once and leaves no socket.
+// Errors as Go's: "dial tcp 127.0.0.1:1: connect: connection refused" (the
+// last address tried), "dial tcp 10.0.0.1:80: i/o timeout"; a bad address
+// throws resolve's error; canceled_error passes as it is.
 inline conn dial(std::string_view addr, const context& ctx) {
   detail::rt_region rt;
-  ctx.throw_if_done();
-  std::vector<detail::sock_addr> addrs = detail::resolve(addr, false, &ctx);
-  int last = ECONNREFUSED;
-  for (const detail::sock_addr& a : addrs) {
-    int fd = ::socket(a.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
-    if (fd < 0) throw detail::net_error(errno, "goro::net: dial tcp " + std::string(addr) + ": socket");
-    detail::set_nodelay(fd);
-    int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&a.ss), a.len);
-    int e = rc == 0 ? 0 : errno;
-    if (e != 0 && e != EINPROGRESS && e != EINTR && e != EALREADY) {
-      ::close(fd);
-      last = e;
-      continue;
-    }
-    conn c(detail::new_netfd(fd));  // owns fd from here: closes it on any exit
-    if (e != 0) e = c.wait_connected(detail::ctx_access::node(ctx));
-    if (e != 0) {
-      last = e;
-      continue;
-    }
-    c.f_->laddr = detail::sock_name(fd, false);
-    c.f_->raddr = detail::sock_name(fd, true);
-    return c;
+  std::vector<detail::sock_addr> addrs;
+  try {
+    ctx.throw_if_done();
+    addrs = detail::resolve(addr, false, &ctx);
+  } catch (const timeout_error&) {
+    detail::rethrow_op("dial", "tcp", {}, addr);
   }
-  throw detail::net_error(last, "goro::net: dial tcp " + std::string(addr));
+  int last = ECONNREFUSED;
+  std::string last_addr(addr);
+  for (const detail::sock_addr& a : addrs) {
+    std::string to = detail::format_addr(reinterpret_cast<const sockaddr*>(&a.ss));
+    try {
+      int fd = ::socket(a.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+      if (fd < 0) throw detail::syscall_error(errno, "socket");
+      detail::set_nodelay(fd);
+      int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&a.ss), a.len);
+      int e = rc == 0 ? 0 : errno;
+      if (e != 0 && e != EINPROGRESS && e != EINTR && e != EALREADY) {
+        ::close(fd);
+        last = e;
+        last_addr = std::move(to);
+        continue;
+      }
+      conn c(detail::new_netfd(fd, "tcp"));  // owns fd from here: closes it on any exit
+      if (e != 0) e = c.wait_connected(detail::ctx_access::node(ctx));
+      if (e != 0) {
+        last = e;
+        last_addr = std::move(to);
+        continue;
+      }
+      c.f_->laddr = detail::sock_name(fd, false);
+      c.f_->raddr = detail::sock_name(fd, true);
+      return c;
+    } catch (...) {
+      detail::rethrow_op("dial", "tcp", {}, to);
+    }
+  }
+  try {
+    throw detail::syscall_error(last, "connect");
+  } catch (...) {
+    detail::rethrow_op("dial", "tcp", {}, last_addr);
+  }
 }
 
 inline conn dial(std::string_view addr) { return dial(addr, context()); }
@@ -11998,7 +12262,7 @@ inline packet_conn listen_packet(std::string_view addr) {
     ::close(fd);
     throw detail::net_error(e, "goro::net: listen udp " + std::string(addr));
   }
-  packet_conn c(detail::new_netfd(fd), a.ss.ss_family);
+  packet_conn c(detail::new_netfd(fd, "udp"), a.ss.ss_family);
   c.f_->laddr = detail::sock_name(fd, false);
   return c;
 }
@@ -12022,7 +12286,7 @@ inline packet_conn dial_udp(std::string_view addr) {
       ::close(fd);
       continue;
     }
-    packet_conn c(detail::new_netfd(fd), a.ss.ss_family);
+    packet_conn c(detail::new_netfd(fd, "udp"), a.ss.ss_family);
     c.f_->laddr = detail::sock_name(fd, false);
     c.f_->raddr = detail::sock_name(fd, true);
     if (c.f_->raddr.empty()) c.f_->raddr = detail::format_addr(reinterpret_cast<const sockaddr*>(&a.ss));
@@ -12116,7 +12380,7 @@ inline listener listen_unix(std::string_view path) {
   }
   detail::netfd* f;
   try {
-    f = detail::new_netfd(fd);  // closes fd on failure
+    f = detail::new_netfd(fd, "unix");  // closes fd on failure
   } catch (...) {
     if (file) ::unlink(spath.c_str());
     throw;
@@ -12144,7 +12408,7 @@ inline conn dial_unix(std::string_view path) {
     ::close(fd);
     throw detail::net_error(e, what);
   }
-  conn c(detail::new_netfd(fd));  // owns fd from here: closes it on any exit
+  conn c(detail::new_netfd(fd, "unix"));  // owns fd from here: closes it on any exit
   if (e != 0) e = c.wait_connected(nullptr);
   if (e != 0) throw detail::net_error(e, what);
   c.f_->laddr = detail::sock_name(fd, false);

@@ -6,6 +6,10 @@
 // Writes are serialized by a goro::mutex (one write() is never interleaved
 // with another's bytes); reads need no lock (each read returns what it got).
 // One goroutine may read while another writes.
+//
+// Errors: every operation ends in detail::rethrow_op (netfd.hpp), which
+// gives the exception Go's net.OpError text ("read tcp L->R: i/o timeout")
+// and, for writes, bytes_written().
 #ifndef GORO_DETAIL_NET_HPP
 #define GORO_DETAIL_NET_HPP
 
@@ -28,6 +32,7 @@
 #include <string>
 #include <string_view>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <utility>
 #include <vector>
 
@@ -35,6 +40,8 @@ namespace goro {
 inline namespace GORO_DETAIL_ABI_NS {
 
 namespace detail {
+
+inline constexpr std::size_t iov_max = 1024;  // Linux's IOV_MAX: iovecs per sendmsg
 
 inline void set_nodelay(int fd) noexcept {
   int one = 1;
@@ -68,46 +75,130 @@ class conn {
   // (closed_error).
   std::size_t read(std::span<std::byte> buf) {
     detail::safe_point();  // a cooperative preemption point (sysmon)
-    detail::fd_ref ref(f_);
-    if (buf.empty()) return 0;
-    for (;;) {
-      detail::pd_prepare(f_->pd, detail::pd_read);
-      ssize_t n = ::recv(f_->fd, buf.data(), std::min(buf.size(), detail::max_rw), 0);
-      if (n >= 0) return static_cast<std::size_t>(n);
-      int e = errno;
-      if (e == EINTR) continue;
-      if (e == EAGAIN || e == EWOULDBLOCK) {
-        detail::pd_wait(f_->pd, detail::pd_read, detail::no_timer);
-        continue;
+    try {
+      detail::fd_ref ref(f_);
+      if (buf.empty()) return 0;
+      for (;;) {
+        detail::pd_prepare(f_->pd, detail::pd_read);
+        ssize_t n = ::recv(f_->fd, buf.data(), std::min(buf.size(), detail::max_rw), 0);
+        if (n >= 0) return static_cast<std::size_t>(n);
+        int e = errno;
+        if (e == EINTR) continue;
+        if (e == EAGAIN || e == EWOULDBLOCK) {
+          detail::pd_wait(f_->pd, detail::pd_read, detail::no_timer);
+          continue;
+        }
+        throw detail::syscall_error(e, "read");
       }
-      throw detail::net_error(e, "goro::net: read tcp " + f_->laddr + "->" + f_->raddr);
+    } catch (...) {
+      detail::rethrow_op("read", f_);
     }
   }
 
   // write writes all of buf (returns buf.size()), blocking while the socket
-  // buffer is full. Errors as read; on an error some bytes may have been
-  // written. Never raises SIGPIPE (a reset peer gives net::error).
+  // buffer is full. Errors as read; the exception's bytes_written() says how
+  // much of buf the kernel took before the failure, so that a caller can
+  // resume from there (after a timeout, say). Never raises SIGPIPE (a reset
+  // peer gives net::error).
   std::size_t write(std::span<const std::byte> buf) {
     detail::safe_point();  // a cooperative preemption point (sysmon)
-    detail::fd_ref ref(f_);
-    std::lock_guard<goro::mutex> lk(f_->wmu);
     std::size_t done = 0;
-    while (done < buf.size()) {
-      detail::pd_prepare(f_->pd, detail::pd_write);
-      ssize_t n = ::send(f_->fd, buf.data() + done, std::min(buf.size() - done, detail::max_rw), MSG_NOSIGNAL);
-      if (n >= 0) {
-        done += static_cast<std::size_t>(n);
-        continue;
+    try {
+      detail::fd_ref ref(f_);
+      std::lock_guard<goro::mutex> lk(f_->wmu);
+      while (done < buf.size()) {
+        detail::pd_prepare(f_->pd, detail::pd_write);
+        ssize_t n = ::send(f_->fd, buf.data() + done, std::min(buf.size() - done, detail::max_rw), MSG_NOSIGNAL);
+        if (n >= 0) {
+          done += static_cast<std::size_t>(n);
+          continue;
+        }
+        int e = errno;
+        if (e == EINTR) continue;
+        if (e == EAGAIN || e == EWOULDBLOCK) {
+          detail::pd_wait(f_->pd, detail::pd_write, detail::no_timer);
+          continue;
+        }
+        throw detail::syscall_error(e, "write");
       }
-      int e = errno;
-      if (e == EINTR) continue;
-      if (e == EAGAIN || e == EWOULDBLOCK) {
-        detail::pd_wait(f_->pd, detail::pd_write, detail::no_timer);
-        continue;
-      }
-      throw detail::net_error(e, "goro::net: write tcp " + f_->laddr + "->" + f_->raddr);
+    } catch (...) {
+      detail::rethrow_op("write", f_, done);
     }
     return done;
+  }
+
+  // write(bufs): the vectored write (Go: net.Buffers.WriteTo): all bytes of
+  // bufs, in order, as one write: one sendmsg of up to IOV_MAX (1024)
+  // buffers at a time, continuing after partial writes across buffer
+  // boundaries; empty buffers are skipped. Serialized with the other writes
+  // like write(buf); returns the total size. Errors as write(buf), with
+  // bytes_written() the total taken before the failure.
+  std::size_t write(std::span<const std::span<const std::byte>> bufs) {
+    detail::safe_point();  // a cooperative preemption point (sysmon)
+    std::size_t done = 0;
+    try {
+      detail::fd_ref ref(f_);
+      std::lock_guard<goro::mutex> lk(f_->wmu);
+      std::size_t i = 0, off = 0;  // the next byte to send: bufs[i][off]
+      std::vector<iovec> iov;
+      for (;;) {
+        while (i < bufs.size() && off == bufs[i].size()) {
+          ++i;
+          off = 0;
+        }
+        if (i == bufs.size()) break;
+        iov.clear();
+        std::size_t total = 0;
+        for (std::size_t j = i; j < bufs.size() && iov.size() < detail::iov_max && total < detail::max_rw; ++j) {
+          std::size_t from = j == i ? off : 0;
+          std::size_t len = std::min(bufs[j].size() - from, detail::max_rw - total);
+          if (len == 0) continue;
+          iov.push_back(iovec{const_cast<std::byte*>(bufs[j].data() + from), len});
+          total += len;
+        }
+        detail::pd_prepare(f_->pd, detail::pd_write);
+        msghdr msg{};
+        msg.msg_iov = iov.data();
+        msg.msg_iovlen = iov.size();
+        ssize_t n = ::sendmsg(f_->fd, &msg, MSG_NOSIGNAL);
+        if (n >= 0) {
+          auto left = static_cast<std::size_t>(n);
+          done += left;
+          while (left > 0) {  // advance i/off past the n bytes sent
+            std::size_t k = std::min(left, bufs[i].size() - off);
+            left -= k;
+            off += k;
+            if (off == bufs[i].size()) {
+              ++i;
+              off = 0;
+            }
+          }
+          continue;
+        }
+        int e = errno;
+        if (e == EINTR) continue;
+        if (e == EAGAIN || e == EWOULDBLOCK) {
+          detail::pd_wait(f_->pd, detail::pd_write, detail::no_timer);
+          continue;
+        }
+        throw detail::syscall_error(e, "writev");
+      }
+    } catch (...) {
+      detail::rethrow_op("writev", f_, done);
+    }
+    return done;
+  }
+
+  // close_write shuts down the writing side (Go: TCPConn.CloseWrite): the
+  // peer reads EOF once it has read what was sent; this side can still read,
+  // and a later write throws net::error (EPIPE). closed_error on a closed conn.
+  void close_write() {
+    try {
+      detail::fd_ref ref(f_);
+      if (::shutdown(f_->fd, SHUT_WR) < 0) throw detail::syscall_error(errno, "shutdown");
+    } catch (...) {
+      detail::rethrow_op("close", f_);
+    }
   }
 
   // Deadlines (Go: SetDeadline): an operation blocked or started after t
@@ -129,7 +220,13 @@ class conn {
 
   // close wakes the goroutines blocked on this conn with closed_error, waits
   // for them to leave, then closes the fd. A second close throws closed_error.
-  void close() { detail::fd_close(f_); }
+  void close() {
+    try {
+      detail::fd_close(f_);
+    } catch (...) {
+      detail::rethrow_op("close", f_);
+    }
+  }
 
   // local_addr / remote_addr: "host:port" ("[::1]:port" for IPv6).
   std::string local_addr() const {
@@ -151,8 +248,12 @@ class conn {
   explicit conn(detail::netfd* f) noexcept : f_(f) {}
 
   void set_deadline_mask(int mask, std::int64_t dl) {
-    detail::fd_ref ref(f_);
-    detail::pd_set_deadline(f_->pd, mask, dl);
+    try {
+      detail::fd_ref ref(f_);
+      detail::pd_set_deadline(f_->pd, mask, dl);
+    } catch (...) {
+      detail::rethrow_op("set", f_);
+    }
   }
 
   // wait_connected: a non-blocking connect is in progress: wait for it and
@@ -206,6 +307,47 @@ class listener {
   // timeout_error past the listener's deadline, net::error otherwise.
   conn accept() {
     detail::safe_point();  // a cooperative preemption point (sysmon)
+    try {
+      return accept_loop();
+    } catch (...) {
+      detail::rethrow_op("accept", f_);
+    }
+  }
+
+  // addr: the address it listens on, "127.0.0.1:PORT" (the port picked when 0 was asked).
+  std::string addr() const {
+    if (f_ == nullptr) throw closed_error();
+    return f_->laddr;
+  }
+
+  // close wakes a goroutine blocked in accept with closed_error and closes the socket.
+  void close() {
+    try {
+      detail::fd_close(f_);
+    } catch (...) {
+      detail::rethrow_op("close", f_);
+    }
+  }
+
+  // set_deadline: accept's deadline (Go: TCPListener.SetDeadline); as conn's.
+  template <class Dur>
+  void set_deadline(std::chrono::time_point<clock, Dur> t) {
+    try {
+      detail::fd_ref ref(f_);
+      detail::pd_set_deadline(f_->pd, detail::pd_mask_read, detail::deadline_of(t));
+    } catch (...) {
+      detail::rethrow_op("set", f_);
+    }
+  }
+
+  int native_handle() const noexcept { return f_ != nullptr ? f_->fd : -1; }
+
+ private:
+  friend listener listen(std::string_view addr);
+  friend listener listen_unix(std::string_view path);  // unixsock.hpp
+  explicit listener(detail::netfd* f) noexcept : f_(f) {}
+
+  conn accept_loop() {
     detail::fd_ref ref(f_);
     std::int64_t backoff = 0;
     for (;;) {
@@ -215,7 +357,7 @@ class listener {
       int nfd = ::accept4(f_->fd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (nfd >= 0) {
         detail::set_nodelay(nfd);
-        conn c(detail::new_netfd(nfd));
+        conn c(detail::new_netfd(nfd, f_->net));  // the listener's network: tcp or unix
         c.f_->laddr = detail::sock_name(nfd, false);
         c.f_->raddr = detail::format_addr(reinterpret_cast<sockaddr*>(&ss));
         return c;
@@ -233,53 +375,43 @@ class listener {
           backoff = backoff == 0 ? 5'000'000 : std::min<std::int64_t>(2 * backoff, 1'000'000'000);
           detail::pd_wait(f_->pd, detail::pd_sleep, detail::nanotime() + backoff);
           continue;
-        default: throw detail::net_error(e, "goro::net: accept tcp " + f_->laddr);
+        default: throw detail::syscall_error(e, "accept4");
       }
     }
   }
 
-  // addr: the address it listens on, "127.0.0.1:PORT" (the port picked when 0 was asked).
-  std::string addr() const {
-    if (f_ == nullptr) throw closed_error();
-    return f_->laddr;
-  }
-
-  // close wakes a goroutine blocked in accept with closed_error and closes the socket.
-  void close() { detail::fd_close(f_); }
-
-  // set_deadline: accept's deadline (Go: TCPListener.SetDeadline); as conn's.
-  template <class Dur>
-  void set_deadline(std::chrono::time_point<clock, Dur> t) {
-    detail::fd_ref ref(f_);
-    detail::pd_set_deadline(f_->pd, detail::pd_mask_read, detail::deadline_of(t));
-  }
-
-  int native_handle() const noexcept { return f_ != nullptr ? f_->fd : -1; }
-
- private:
-  friend listener listen(std::string_view addr);
-  friend listener listen_unix(std::string_view path);  // unixsock.hpp
-  explicit listener(detail::netfd* f) noexcept : f_(f) {}
   detail::netfd* f_ = nullptr;
 };
 
 // listen: a TCP listener on addr, "host:port" (IPv4, "[IPv6]" or a name such
-// as "localhost"; port 0 picks a free one). SO_REUSEADDR, like Go.
+// as "localhost"; port 0 picks a free one). SO_REUSEADDR, like Go. A bad
+// address throws resolve's error; a failing system call net::error with Go's
+// text: "listen tcp 127.0.0.1:80: bind: address already in use".
 inline listener listen(std::string_view addr) {
   std::vector<detail::sock_addr> addrs = detail::resolve(addr, true);
   const detail::sock_addr& a = addrs.front();
-  int fd = ::socket(a.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
-  if (fd < 0) throw detail::net_error(errno, "goro::net: listen tcp " + std::string(addr) + ": socket");
-  int one = 1;
-  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (::bind(fd, reinterpret_cast<const sockaddr*>(&a.ss), a.len) < 0 || ::listen(fd, 4096) < 0) {
-    int e = errno;
-    ::close(fd);
-    throw detail::net_error(e, "goro::net: listen tcp " + std::string(addr));
+  try {
+    int fd = ::socket(a.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+    if (fd < 0) throw detail::syscall_error(errno, "socket");
+    int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    const char* call = "bind";
+    int rc = ::bind(fd, reinterpret_cast<const sockaddr*>(&a.ss), a.len);
+    if (rc == 0) {
+      call = "listen";
+      rc = ::listen(fd, 4096);
+    }
+    if (rc < 0) {
+      int e = errno;
+      ::close(fd);
+      throw detail::syscall_error(e, call);
+    }
+    listener l(detail::new_netfd(fd, "tcp"));
+    l.f_->laddr = detail::sock_name(fd, false);
+    return l;
+  } catch (...) {
+    detail::rethrow_op("listen", "tcp", {}, addr);
   }
-  listener l(detail::new_netfd(fd));
-  l.f_->laddr = detail::sock_name(fd, false);
-  return l;
 }
 
 // dial connects to addr ("host:port") over TCP, trying each address of a
@@ -287,33 +419,53 @@ inline listener listen(std::string_view addr) {
 // netpoller. With a context (Go: Dialer.DialContext): its end, during the
 // name lookup (which is then left behind on its thread) or the connect,
 // throws canceled_error or timeout_error at once and leaves no socket.
+// Errors as Go's: "dial tcp 127.0.0.1:1: connect: connection refused" (the
+// last address tried), "dial tcp 10.0.0.1:80: i/o timeout"; a bad address
+// throws resolve's error; canceled_error passes as it is.
 inline conn dial(std::string_view addr, const context& ctx) {
   detail::rt_region rt;
-  ctx.throw_if_done();
-  std::vector<detail::sock_addr> addrs = detail::resolve(addr, false, &ctx);
-  int last = ECONNREFUSED;
-  for (const detail::sock_addr& a : addrs) {
-    int fd = ::socket(a.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
-    if (fd < 0) throw detail::net_error(errno, "goro::net: dial tcp " + std::string(addr) + ": socket");
-    detail::set_nodelay(fd);
-    int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&a.ss), a.len);
-    int e = rc == 0 ? 0 : errno;
-    if (e != 0 && e != EINPROGRESS && e != EINTR && e != EALREADY) {
-      ::close(fd);
-      last = e;
-      continue;
-    }
-    conn c(detail::new_netfd(fd));  // owns fd from here: closes it on any exit
-    if (e != 0) e = c.wait_connected(detail::ctx_access::node(ctx));
-    if (e != 0) {
-      last = e;
-      continue;
-    }
-    c.f_->laddr = detail::sock_name(fd, false);
-    c.f_->raddr = detail::sock_name(fd, true);
-    return c;
+  std::vector<detail::sock_addr> addrs;
+  try {
+    ctx.throw_if_done();
+    addrs = detail::resolve(addr, false, &ctx);
+  } catch (const timeout_error&) {
+    detail::rethrow_op("dial", "tcp", {}, addr);
   }
-  throw detail::net_error(last, "goro::net: dial tcp " + std::string(addr));
+  int last = ECONNREFUSED;
+  std::string last_addr(addr);
+  for (const detail::sock_addr& a : addrs) {
+    std::string to = detail::format_addr(reinterpret_cast<const sockaddr*>(&a.ss));
+    try {
+      int fd = ::socket(a.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+      if (fd < 0) throw detail::syscall_error(errno, "socket");
+      detail::set_nodelay(fd);
+      int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&a.ss), a.len);
+      int e = rc == 0 ? 0 : errno;
+      if (e != 0 && e != EINPROGRESS && e != EINTR && e != EALREADY) {
+        ::close(fd);
+        last = e;
+        last_addr = std::move(to);
+        continue;
+      }
+      conn c(detail::new_netfd(fd, "tcp"));  // owns fd from here: closes it on any exit
+      if (e != 0) e = c.wait_connected(detail::ctx_access::node(ctx));
+      if (e != 0) {
+        last = e;
+        last_addr = std::move(to);
+        continue;
+      }
+      c.f_->laddr = detail::sock_name(fd, false);
+      c.f_->raddr = detail::sock_name(fd, true);
+      return c;
+    } catch (...) {
+      detail::rethrow_op("dial", "tcp", {}, to);
+    }
+  }
+  try {
+    throw detail::syscall_error(last, "connect");
+  } catch (...) {
+    detail::rethrow_op("dial", "tcp", {}, last_addr);
+  }
 }
 
 inline conn dial(std::string_view addr) { return dial(addr, context()); }

@@ -29,7 +29,9 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <thread>
 #include <unistd.h>
@@ -37,16 +39,84 @@
 namespace goro {
 inline namespace GORO_DETAIL_ABI_NS {
 
+namespace detail {
+struct exact_text_t {};  // net::error's constructor whose text is what() exactly
+}  // namespace detail
+
 namespace net {
-// error: a network failure carrying the OS errno (or a getaddrinfo code).
+// error: a network failure carrying the OS errno (generic category, so that
+// ECONNRESET compares equal to std::errc::connection_reset) or a getaddrinfo
+// code. The operations of conn and listener give it Go's net.OpError text
+// (detail::rethrow_op): "read tcp 127.0.0.1:5000->127.0.0.1:41234: read:
+// connection reset by peer". bytes_written(): what a failing write handed to
+// the kernel before the error (0 otherwise). Copying never throws.
 struct error : std::system_error {
-  using std::system_error::system_error;
+  using std::system_error::system_error;  // what(): system_error's ("what_arg: message")
+  error(std::error_code ec, detail::exact_text_t, const std::string& text, std::size_t bytes_written = 0)
+      : std::system_error(ec), text_(std::make_shared<const std::string>(text)), written_(bytes_written) {}
+  const char* what() const noexcept override { return text_ ? text_->c_str() : std::system_error::what(); }
+  std::size_t bytes_written() const noexcept { return written_; }
+
+ private:
+  std::shared_ptr<const std::string> text_;  // null: system_error's text
+  std::size_t written_ = 0;
 };
 }  // namespace net
 
 namespace detail {
 
 inline net::error net_error(int e, const std::string& what) { return net::error(e, std::generic_category(), what); }
+
+// errno_text: the errno's text as Go spells it (strerror's, first letter in
+// lower case: "connection reset by peer").
+inline std::string errno_text(int e) {
+  std::string s = std::generic_category().message(e);
+  if (s.size() > 1 && s[0] >= 'A' && s[0] <= 'Z' && s[1] >= 'a' && s[1] <= 'z') s[0] = static_cast<char>(s[0] - 'A' + 'a');
+  return s;
+}
+
+// syscall_error: errno e of system call name, as Go's os.SyscallError:
+// net::error with what() "connect: connection refused". Thrown inside an
+// operation, whose rethrow_op prefixes the operation.
+inline net::error syscall_error(int e, const char* name) {
+  return net::error(std::error_code(e, std::generic_category()), exact_text_t{}, std::string(name) + ": " + errno_text(e));
+}
+
+// op_error_text: Go's net.OpError.Error() prefix: "op net source->addr",
+// "op net addr" without a source, "op net" without either, "op" without a
+// network.
+inline std::string op_error_text(std::string_view op, std::string_view net, std::string_view source, std::string_view addr) {
+  std::string s(op);
+  if (!net.empty()) s.append(" ").append(net);
+  if (!source.empty()) s.append(" ").append(source);
+  if (!addr.empty()) s.append(source.empty() ? " " : "->").append(addr);
+  return s;
+}
+
+// rethrow_op: the error mechanism of every socket operation (conn, listener,
+// packet_conn; TCP, UDP, Unix). Called inside a catch block of an operation,
+// it rethrows the exception in flight with Go's net.OpError text:
+//   try { ... } catch (...) { detail::rethrow_op("write", f, done); }
+//   timeout_error      -> timeout_error("write tcp L->R: i/o timeout", written)
+//   net::closed_error  -> closed_error("write tcp L->R: use of closed network connection", written)
+//   net::error         -> net::error(same code, "write tcp L->R: " + its what(), written)
+// Throw the errno of a system call as syscall_error(e, "write") inside the
+// try, so that the cause reads "write: broken pipe" as in Go. Anything else
+// (canceled_error, goroutine_exit, std::logic_error, std::bad_alloc) passes
+// through untouched. written is bytes_written() (a write's progress; 0 for
+// other operations). The text is op_error_text(op, net, source, addr).
+[[noreturn]] inline void rethrow_op(std::string_view op, std::string_view net, std::string_view source, std::string_view addr,
+                                    std::size_t written = 0) {
+  try {
+    throw;
+  } catch (const timeout_error&) {
+    throw timeout_error(op_error_text(op, net, source, addr) + ": i/o timeout", written);
+  } catch (const net::closed_error&) {
+    throw net::closed_error(op_error_text(op, net, source, addr) + ": use of closed network connection", written);
+  } catch (const net::error& e) {
+    throw net::error(e.code(), exact_text_t{}, op_error_text(op, net, source, addr) + ": " + e.what(), written);
+  }
+}
 
 // pd_forget drops a stale poll_desc of a brand-new fd (an fd number closed
 // with ::close instead of io::close, and now reused).
@@ -84,17 +154,28 @@ struct netfd {
   std::atomic<std::uint32_t> csema{0};  // close() waits here for the last operation to leave
   bool fd_closed = false;               // close() has closed fd; written before it drops the closer bit
   goro::mutex wmu;                      // serializes writes
-  std::string laddr, raddr;
+  const char* net;                      // "tcp", "udp", "unix": the network its errors name; set once
+  std::string laddr, raddr;             // set by the creator before it shares the netfd; raddr "" when unconnected
   std::string unlink_path;              // listen_unix: the socket file it created; set before the netfd is shared
 
-  netfd(int f, poll_desc* p) : fd(f), pd(p) {}
+  netfd(int f, poll_desc* p, const char* n) : fd(f), pd(p), net(n) {}
 };
 
-// new_netfd takes ownership of fd (closing it on failure).
-inline netfd* new_netfd(int fd) {
+// rethrow_op for an operation on f (nullptr: a default-constructed or
+// moved-from owner: only op is named): source f->laddr, addr f->raddr
+// (nothing for a listener or an unconnected socket).
+[[noreturn]] inline void rethrow_op(std::string_view op, const netfd* f, std::size_t written = 0) {
+  if (f == nullptr) rethrow_op(op, {}, {}, {}, written);
+  if (f->raddr.empty()) rethrow_op(op, f->net, {}, f->laddr, written);
+  rethrow_op(op, f->net, f->laddr, f->raddr, written);
+}
+
+// new_netfd takes ownership of fd (closing it on failure); net names the
+// network in its errors.
+inline netfd* new_netfd(int fd, const char* net) {
   try {
     pd_forget(fd);
-    return new netfd(fd, pd_get(fd, true));
+    return new netfd(fd, pd_get(fd, true), net);
   } catch (...) {
     io_close(fd);
     throw;
@@ -186,7 +267,7 @@ inline void fd_close(netfd* f) {
   f->fd_closed = true;
   int e = fd_sysclose(f);
   fd_close_done(f);
-  if (e != 0) throw net_error(e, "goro::net: close");
+  if (e != 0) throw syscall_error(e, "close");
 }
 
 // fd_release: the owner goes away (destructor, move-assignment): as close(),

@@ -70,8 +70,10 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <fcntl.h>
+#include <memory>
 #include <poll.h>
 #include <stdexcept>
 #include <string>
@@ -87,12 +89,24 @@ inline namespace GORO_DETAIL_ABI_NS {
 
 namespace net {
 // closed_error: use of a closed fd, conn or listener, or one closed while the
-// caller was blocked on it (Go: net.ErrClosed).
+// caller was blocked on it (Go: net.ErrClosed). what() is the text given,
+// exactly: "use of closed network connection" by default; an operation on a
+// conn or listener names itself as Go's net.OpError does ("write tcp
+// 127.0.0.1:5000->127.0.0.1:41234: use of closed network connection").
+// bytes_written(): what a failing write handed to the kernel before the
+// close (0 otherwise). Copying never throws: the text is shared.
 struct closed_error : std::system_error {
-  closed_error()
-      : std::system_error(std::make_error_code(std::errc::bad_file_descriptor), "goro: use of closed network connection") {}
-  explicit closed_error(const std::string& what)
-      : std::system_error(std::make_error_code(std::errc::bad_file_descriptor), what) {}
+  closed_error() : closed_error("use of closed network connection") {}
+  explicit closed_error(const std::string& what, std::size_t bytes_written = 0)
+      : std::system_error(std::make_error_code(std::errc::bad_file_descriptor)),
+        text_(std::make_shared<const std::string>(what)),
+        written_(bytes_written) {}
+  const char* what() const noexcept override { return text_->c_str(); }
+  std::size_t bytes_written() const noexcept { return written_; }
+
+ private:
+  std::shared_ptr<const std::string> text_;  // never null
+  std::size_t written_;
 };
 }  // namespace net
 

@@ -19,6 +19,7 @@
 #include "sync.hpp"
 
 #include <chrono>
+#include <cstddef>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -31,9 +32,25 @@ inline namespace GORO_DETAIL_ABI_NS {
 // timeout_error: a deadline passed: an I/O deadline (Go:
 // os.ErrDeadlineExceeded) or a context's (Go: context.DeadlineExceeded). See
 // docs/reference.md, "Errors".
+//
+// what() is the text given, exactly ("i/o timeout" by default; an operation
+// on a conn or listener says which, as Go's net.OpError does: "read tcp
+// 127.0.0.1:5000->127.0.0.1:41234: i/o timeout"). bytes_written() is what a
+// failing write handed to the kernel before the deadline (0 otherwise), so
+// that the caller can resume from there. Copying never throws: the text is
+// shared.
 struct timeout_error : std::system_error {
-  timeout_error() : std::system_error(std::make_error_code(std::errc::timed_out), "goro: i/o timeout") {}
-  explicit timeout_error(const std::string& what) : std::system_error(std::make_error_code(std::errc::timed_out), what) {}
+  timeout_error() : timeout_error("i/o timeout") {}
+  explicit timeout_error(const std::string& what, std::size_t bytes_written = 0)
+      : std::system_error(std::make_error_code(std::errc::timed_out)),
+        text_(std::make_shared<const std::string>(what)),
+        written_(bytes_written) {}
+  const char* what() const noexcept override { return text_->c_str(); }
+  std::size_t bytes_written() const noexcept { return written_; }
+
+ private:
+  std::shared_ptr<const std::string> text_;  // never null
+  std::size_t written_;
 };
 
 // clock is declared in schedt.hpp (the scheduler's timers use it).

@@ -247,7 +247,7 @@ inline packet_conn listen_packet(std::string_view addr) {
     ::close(fd);
     throw detail::net_error(e, "goro::net: listen udp " + std::string(addr));
   }
-  packet_conn c(detail::new_netfd(fd), a.ss.ss_family);
+  packet_conn c(detail::new_netfd(fd, "udp"), a.ss.ss_family);
   c.f_->laddr = detail::sock_name(fd, false);
   return c;
 }
@@ -271,7 +271,7 @@ inline packet_conn dial_udp(std::string_view addr) {
       ::close(fd);
       continue;
     }
-    packet_conn c(detail::new_netfd(fd), a.ss.ss_family);
+    packet_conn c(detail::new_netfd(fd, "udp"), a.ss.ss_family);
     c.f_->laddr = detail::sock_name(fd, false);
     c.f_->raddr = detail::sock_name(fd, true);
     if (c.f_->raddr.empty()) c.f_->raddr = detail::format_addr(reinterpret_cast<const sockaddr*>(&a.ss));

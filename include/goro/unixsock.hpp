@@ -79,7 +79,7 @@ inline listener listen_unix(std::string_view path) {
   }
   detail::netfd* f;
   try {
-    f = detail::new_netfd(fd);  // closes fd on failure
+    f = detail::new_netfd(fd, "unix");  // closes fd on failure
   } catch (...) {
     if (file) ::unlink(spath.c_str());
     throw;
@@ -107,7 +107,7 @@ inline conn dial_unix(std::string_view path) {
     ::close(fd);
     throw detail::net_error(e, what);
   }
-  conn c(detail::new_netfd(fd));  // owns fd from here: closes it on any exit
+  conn c(detail::new_netfd(fd, "unix"));  // owns fd from here: closes it on any exit
   if (e != 0) e = c.wait_connected(nullptr);
   if (e != 0) throw detail::net_error(e, what);
   c.f_->laddr = detail::sock_name(fd, false);
