@@ -262,22 +262,34 @@ class listener {
 };
 
 // listen: a TCP listener on addr, "host:port" (IPv4, "[IPv6]" or a name such
-// as "localhost"; port 0 picks a free one). SO_REUSEADDR, like Go.
+// as "localhost"; port 0 picks a free one). SO_REUSEADDR, like Go. An IPv6
+// socket has IPV6_V6ONLY off (Go's "tcp"), so the wildcard (":port", which
+// resolve gives as [::] first when IPv6 is available, or "[::]:port") takes
+// IPv4 clients too. An address whose family this host lacks moves on to the
+// next one (":port" without IPv6: 0.0.0.0); any other failure throws.
 inline listener listen(std::string_view addr) {
   std::vector<detail::sock_addr> addrs = detail::resolve(addr, true);
-  const detail::sock_addr& a = addrs.front();
-  int fd = ::socket(a.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
-  if (fd < 0) throw detail::net_error(errno, "goro::net: listen tcp " + std::string(addr) + ": socket");
-  int one = 1;
-  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (::bind(fd, reinterpret_cast<const sockaddr*>(&a.ss), a.len) < 0 || ::listen(fd, 4096) < 0) {
-    int e = errno;
+  int e = EAFNOSUPPORT;
+  for (const detail::sock_addr& a : addrs) {
+    int fd = ::socket(a.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+    if (fd < 0) {
+      e = errno;
+      if (e == EAFNOSUPPORT || e == EPROTONOSUPPORT) continue;
+      throw detail::net_error(e, "goro::net: listen tcp " + std::string(addr) + ": socket");
+    }
+    int one = 1, zero = 0;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (a.ss.ss_family == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+    if (::bind(fd, reinterpret_cast<const sockaddr*>(&a.ss), a.len) == 0 && ::listen(fd, 4096) == 0) {
+      listener l(detail::new_netfd(fd));
+      l.f_->laddr = detail::sock_name(fd, false);
+      return l;
+    }
+    e = errno;
     ::close(fd);
-    throw detail::net_error(e, "goro::net: listen tcp " + std::string(addr));
+    if (e != EADDRNOTAVAIL && e != EAFNOSUPPORT) break;
   }
-  listener l(detail::new_netfd(fd));
-  l.f_->laddr = detail::sock_name(fd, false);
-  return l;
+  throw detail::net_error(e, "goro::net: listen tcp " + std::string(addr));
 }
 
 // dial connects to addr ("host:port") over TCP, trying each address of a
