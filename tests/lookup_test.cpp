@@ -2,9 +2,10 @@
 // lookups"): "host:port" as Go's SplitHostPort / JoinHostPort parse it and
 // the errors of bad forms, net::lookup_host, name lookups that never hold a P
 // (a slow lookup stand-in while a ticker keeps ticking on one P), a context's
-// end abandoning a lookup at once without leaking its result, the dual-stack
-// wildcard listener, IPv6 zones, listen / close / listen on one port with a
-// connection in TIME_WAIT, and dial(addr, timeout) against a full backlog.
+// end abandoning a lookup at once without leaking its result, run() not
+// waiting for a lookup at shutdown, the dual-stack wildcard listener, IPv6
+// zones, listen / close / listen on one port with a connection in TIME_WAIT,
+// and dial(addr, timeout) against a full backlog.
 //
 // Nothing here contacts an outside address or a DNS server: names are
 // "localhost" (/etc/hosts) or go to the stand-in installed through
@@ -494,6 +495,40 @@ TEST_CASE("lookup: a context's end abandons a running lookup at once and its res
   CHECK(thread_canceled);
   CHECK(thread_before_answer);
   CHECK(goro_test::open_fd_count() == fds_before);
+}
+
+// run() does not wait for a lookup at shutdown: a goroutine waiting for one is
+// unwound as any parked goroutine is, and the lookup finishes on its thread.
+TEST_CASE("lookup: run returns at once when main returns while a goroutine waits for a lookup", "[lookup][shutdown][threaded]") {
+  auto procs = GENERATE(1u, 2u, 4u);
+  std::atomic<int> unwound{0};
+  double secs = -1;
+  {
+    standin::scope s(10s);
+    auto t0 = std::chrono::steady_clock::now();
+    goro::run(
+        [&] {
+          for (int i = 0; i < 2; ++i)
+            goro::go([&, i] {
+              struct on_unwind {
+                std::atomic<int>& n;
+                ~on_unwind() { n.fetch_add(1); }
+              } guard{unwound};
+              goro::cancel_handle h = goro::with_cancel(goro::context());
+              if (i == 0) goro::net::lookup_host("slow.test");  // waits on the answer alone
+              else goro::net::dial("slow.test:1", h.ctx);        // on the answer or h's end
+            });
+          while (standin::calls.load() < 2) goro::yield();
+        },
+        goro::config{.procs = procs});
+    secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    CHECK(standin::returned.load() == 0);  // both lookups still running
+    standin::release();
+    CHECK(standin::scope::wait_all_returned());
+  }
+  CHECK(unwound.load() == 2);
+  CHECK(secs < 5.0);  // generous: the lookups would take 10 s
+  CHECK(standin::frees.load() == 2);
 }
 
 // Go: TestDualStackTCPListener-like. listen(":0") is the wildcard, [::] with
