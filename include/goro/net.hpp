@@ -384,31 +384,45 @@ class listener {
 };
 
 // listen: a TCP listener on addr, "host:port" (IPv4, "[IPv6]" or a name such
-// as "localhost"; port 0 picks a free one). SO_REUSEADDR, like Go. A bad
+// as "localhost"; port 0 picks a free one). SO_REUSEADDR, like Go. An IPv6
+// socket has IPV6_V6ONLY off (Go's "tcp"), so the wildcard (":port", which
+// resolve gives as [::] first when IPv6 is available, or "[::]:port") takes
+// IPv4 clients too. An address whose family this host lacks moves on to the
+// next one (":port" without IPv6: 0.0.0.0); any other failure throws. A bad
 // address throws resolve's error; a failing system call net::error with Go's
 // text: "listen tcp 127.0.0.1:80: bind: address already in use".
 inline listener listen(std::string_view addr) {
   std::vector<detail::sock_addr> addrs = detail::resolve(addr, true);
-  const detail::sock_addr& a = addrs.front();
   try {
-    int fd = ::socket(a.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
-    if (fd < 0) throw detail::syscall_error(errno, "socket");
-    int one = 1;
-    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    const char* call = "bind";
-    int rc = ::bind(fd, reinterpret_cast<const sockaddr*>(&a.ss), a.len);
-    if (rc == 0) {
-      call = "listen";
-      rc = ::listen(fd, 4096);
-    }
-    if (rc < 0) {
-      int e = errno;
+    int e = EAFNOSUPPORT;
+    const char* call = "socket";
+    for (const detail::sock_addr& a : addrs) {
+      call = "socket";
+      int fd = ::socket(a.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+      if (fd < 0) {
+        e = errno;
+        if (e == EAFNOSUPPORT || e == EPROTONOSUPPORT) continue;
+        break;
+      }
+      int one = 1, zero = 0;
+      ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+      if (a.ss.ss_family == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+      call = "bind";
+      int rc = ::bind(fd, reinterpret_cast<const sockaddr*>(&a.ss), a.len);
+      if (rc == 0) {
+        call = "listen";
+        rc = ::listen(fd, 4096);
+      }
+      if (rc == 0) {
+        listener l(detail::new_netfd(fd, "tcp"));
+        l.f_->laddr = detail::sock_name(fd, false);
+        return l;
+      }
+      e = errno;
       ::close(fd);
-      throw detail::syscall_error(e, call);
+      if (e != EADDRNOTAVAIL && e != EAFNOSUPPORT) break;
     }
-    listener l(detail::new_netfd(fd, "tcp"));
-    l.f_->laddr = detail::sock_name(fd, false);
-    return l;
+    throw detail::syscall_error(e, call);
   } catch (...) {
     detail::rethrow_op("listen", "tcp", {}, addr);
   }
@@ -417,7 +431,7 @@ inline listener listen(std::string_view addr) {
 // dial connects to addr ("host:port") over TCP, trying each address of a
 // name in turn; TCP_NODELAY is on (Go's default). The connect waits in the
 // netpoller. With a context (Go: Dialer.DialContext): its end, during the
-// name lookup (which is then left behind on its thread) or the connect,
+// name lookup (which is then left behind on its lookup thread) or the connect,
 // throws canceled_error or timeout_error at once and leaves no socket.
 // Errors as Go's: "dial tcp 127.0.0.1:1: connect: connection refused" (the
 // last address tried), "dial tcp 10.0.0.1:80: i/o timeout"; a bad address
