@@ -12376,6 +12376,11 @@ conn dial(std::string_view addr, std::chrono::duration<Rep, Period> timeout) {
 // datagram is never interleaved with another); reads need none either (each
 // read takes one whole datagram). Any number of goroutines may read and write
 // at once.
+//
+// Errors: every operation ends in detail::rethrow_op (netfd.hpp), as conn's
+// do, with Go's net.OpError text: "read udp 127.0.0.1:5000: i/o timeout",
+// "write udp 127.0.0.1:5000->127.0.0.1:9: sendto: message too long" (for
+// write_to the address is the destination).
 #ifndef GORO_DETAIL_UDPSOCK_HPP
 #define GORO_DETAIL_UDPSOCK_HPP
 
@@ -12454,20 +12459,24 @@ class packet_conn {
   // read deadline (timeout_error) or close (closed_error).
   std::pair<std::size_t, std::string> read_from(std::span<std::byte> buf) {
     detail::safe_point();  // a cooperative preemption point (sysmon)
-    detail::fd_ref ref(f_);
-    for (;;) {
-      detail::pd_prepare(f_->pd, detail::pd_read);
-      sockaddr_storage ss{};
-      socklen_t len = sizeof ss;
-      ssize_t n = ::recvfrom(f_->fd, buf.data(), std::min(buf.size(), detail::max_rw), 0, reinterpret_cast<sockaddr*>(&ss), &len);
-      if (n >= 0) return {static_cast<std::size_t>(n), len > 0 ? detail::format_addr(reinterpret_cast<sockaddr*>(&ss)) : std::string()};
-      int e = errno;
-      if (e == EINTR) continue;
-      if (e == EAGAIN || e == EWOULDBLOCK) {
-        detail::pd_wait(f_->pd, detail::pd_read, detail::no_timer);
-        continue;
+    try {
+      detail::fd_ref ref(f_);
+      for (;;) {
+        detail::pd_prepare(f_->pd, detail::pd_read);
+        sockaddr_storage ss{};
+        socklen_t len = sizeof ss;
+        ssize_t n = ::recvfrom(f_->fd, buf.data(), std::min(buf.size(), detail::max_rw), 0, reinterpret_cast<sockaddr*>(&ss), &len);
+        if (n >= 0) return {static_cast<std::size_t>(n), len > 0 ? detail::format_addr(reinterpret_cast<sockaddr*>(&ss)) : std::string()};
+        int e = errno;
+        if (e == EINTR) continue;
+        if (e == EAGAIN || e == EWOULDBLOCK) {
+          detail::pd_wait(f_->pd, detail::pd_read, detail::no_timer);
+          continue;
+        }
+        throw detail::syscall_error(e, "recvfrom");
       }
-      throw detail::net_error(e, "goro::net: read udp " + addrs());
+    } catch (...) {
+      detail::rethrow_op("read", f_);
     }
   }
 
@@ -12475,31 +12484,47 @@ class packet_conn {
   // name, resolved as dial does) and returns buf.size(); an empty buf sends
   // an empty datagram. Blocks while the socket buffer is full. A datagram too
   // big for the socket throws net::error (EMSGSIZE). On a connected
-  // packet_conn (dial_udp) it throws net::error with EISCONN (Go:
-  // ErrWriteToConnected): use write.
+  // packet_conn (dial_udp) it throws net::error with EISCONN and Go's
+  // ErrWriteToConnected text: use write. A bad address or a failed lookup
+  // throws the resolver's error as it is. The errors name the destination:
+  // the address sent to once addr is resolved, addr as given before.
   std::size_t write_to(std::span<const std::byte> buf, std::string_view addr) {
     detail::safe_point();  // a cooperative preemption point (sysmon)
-    detail::fd_ref ref(f_);
-    if (!f_->raddr.empty())
-      throw net::error(std::make_error_code(std::errc::already_connected),
-                       "goro::net: write udp " + f_->laddr + "->" + std::string(addr) + ": write_to on a connected packet_conn");
-    // The addresses of a numeric port do not depend on the socket type: a
-    // stream lookup gives the same ones.
-    detail::sock_addr to = detail::udp_dest(detail::resolve(addr, false), family_);
-    if (to.len == 0)
-      throw net::error(std::make_error_code(std::errc::address_family_not_supported),
-                       "goro::net: write udp " + f_->laddr + "->" + std::string(addr) + ": no address of the socket's family");
-    for (;;) {
-      detail::pd_prepare(f_->pd, detail::pd_write);
-      ssize_t n = ::sendto(f_->fd, buf.data(), buf.size(), MSG_NOSIGNAL, reinterpret_cast<const sockaddr*>(&to.ss), to.len);
-      if (n >= 0) return static_cast<std::size_t>(n);
-      int e = errno;
-      if (e == EINTR) continue;
-      if (e == EAGAIN || e == EWOULDBLOCK) {
-        detail::pd_wait(f_->pd, detail::pd_write, detail::no_timer);
-        continue;
+    std::string dest(addr);
+    bool resolving = false;
+    try {
+      detail::fd_ref ref(f_);
+      if (!f_->raddr.empty())
+        throw net::error(std::make_error_code(std::errc::already_connected), detail::exact_text_t{},
+                         "use of WriteTo with pre-connected connection");
+      // The addresses of a numeric port do not depend on the socket type: a
+      // stream lookup gives the same ones.
+      resolving = true;
+      std::vector<detail::sock_addr> addrs = detail::resolve(addr, false);
+      resolving = false;
+      detail::sock_addr to = detail::udp_dest(addrs, family_);
+      if (to.len == 0) {
+        dest = detail::format_addr(reinterpret_cast<const sockaddr*>(&addrs.front().ss));
+        throw net::error(std::make_error_code(std::errc::address_family_not_supported), detail::exact_text_t{},
+                         "no address of the socket's family");
       }
-      throw detail::net_error(e, "goro::net: write udp " + f_->laddr + "->" + std::string(addr));
+      dest = detail::format_addr(reinterpret_cast<const sockaddr*>(&to.ss));
+      for (;;) {
+        detail::pd_prepare(f_->pd, detail::pd_write);
+        ssize_t n = ::sendto(f_->fd, buf.data(), buf.size(), MSG_NOSIGNAL, reinterpret_cast<const sockaddr*>(&to.ss), to.len);
+        if (n >= 0) return static_cast<std::size_t>(n);
+        int e = errno;
+        if (e == EINTR) continue;
+        if (e == EAGAIN || e == EWOULDBLOCK) {
+          detail::pd_wait(f_->pd, detail::pd_write, detail::no_timer);
+          continue;
+        }
+        throw detail::syscall_error(e, "sendto");
+      }
+    } catch (...) {
+      if (resolving) throw;  // the resolver's error, as dial and listen leave it
+      if (f_ == nullptr) detail::rethrow_op("write", f_);
+      detail::rethrow_op("write", f_->net, f_->laddr, dest);
     }
   }
 
@@ -12509,19 +12534,23 @@ class packet_conn {
   // unreachable) may make a later read throw net::error with ECONNREFUSED.
   std::size_t read(std::span<std::byte> buf) {
     detail::safe_point();  // a cooperative preemption point (sysmon)
-    detail::fd_ref ref(f_);
-    if (buf.empty()) return 0;
-    for (;;) {
-      detail::pd_prepare(f_->pd, detail::pd_read);
-      ssize_t n = ::recv(f_->fd, buf.data(), std::min(buf.size(), detail::max_rw), 0);
-      if (n >= 0) return static_cast<std::size_t>(n);
-      int e = errno;
-      if (e == EINTR) continue;
-      if (e == EAGAIN || e == EWOULDBLOCK) {
-        detail::pd_wait(f_->pd, detail::pd_read, detail::no_timer);
-        continue;
+    try {
+      detail::fd_ref ref(f_);
+      if (buf.empty()) return 0;
+      for (;;) {
+        detail::pd_prepare(f_->pd, detail::pd_read);
+        ssize_t n = ::recv(f_->fd, buf.data(), std::min(buf.size(), detail::max_rw), 0);
+        if (n >= 0) return static_cast<std::size_t>(n);
+        int e = errno;
+        if (e == EINTR) continue;
+        if (e == EAGAIN || e == EWOULDBLOCK) {
+          detail::pd_wait(f_->pd, detail::pd_read, detail::no_timer);
+          continue;
+        }
+        throw detail::syscall_error(e, "read");
       }
-      throw detail::net_error(e, "goro::net: read udp " + addrs());
+    } catch (...) {
+      detail::rethrow_op("read", f_);
     }
   }
 
@@ -12530,18 +12559,22 @@ class packet_conn {
   // packet_conn it throws net::error (EDESTADDRREQ). Errors as write_to.
   std::size_t write(std::span<const std::byte> buf) {
     detail::safe_point();  // a cooperative preemption point (sysmon)
-    detail::fd_ref ref(f_);
-    for (;;) {
-      detail::pd_prepare(f_->pd, detail::pd_write);
-      ssize_t n = ::send(f_->fd, buf.data(), buf.size(), MSG_NOSIGNAL);
-      if (n >= 0) return static_cast<std::size_t>(n);
-      int e = errno;
-      if (e == EINTR) continue;
-      if (e == EAGAIN || e == EWOULDBLOCK) {
-        detail::pd_wait(f_->pd, detail::pd_write, detail::no_timer);
-        continue;
+    try {
+      detail::fd_ref ref(f_);
+      for (;;) {
+        detail::pd_prepare(f_->pd, detail::pd_write);
+        ssize_t n = ::send(f_->fd, buf.data(), buf.size(), MSG_NOSIGNAL);
+        if (n >= 0) return static_cast<std::size_t>(n);
+        int e = errno;
+        if (e == EINTR) continue;
+        if (e == EAGAIN || e == EWOULDBLOCK) {
+          detail::pd_wait(f_->pd, detail::pd_write, detail::no_timer);
+          continue;
+        }
+        throw detail::syscall_error(e, "write");
       }
-      throw detail::net_error(e, "goro::net: write udp " + addrs());
+    } catch (...) {
+      detail::rethrow_op("write", f_);
     }
   }
 
@@ -12562,7 +12595,13 @@ class packet_conn {
   // close wakes the goroutines blocked on this packet_conn with closed_error,
   // waits for them to leave, then closes the fd. A second close throws
   // closed_error.
-  void close() { detail::fd_close(f_); }
+  void close() {
+    try {
+      detail::fd_close(f_);
+    } catch (...) {
+      detail::rethrow_op("close", f_);
+    }
+  }
 
   // local_addr: "host:port"; remote_addr: the peer of a connected
   // packet_conn, "" for an unconnected one.
@@ -12584,12 +12623,14 @@ class packet_conn {
   packet_conn(detail::netfd* f, int family) noexcept : f_(f), family_(family) {}
 
   void set_deadline_mask(int mask, std::int64_t dl) {
-    detail::fd_ref ref(f_);
-    detail::pd_set_deadline(f_->pd, mask, dl);
+    try {
+      if (f_ == nullptr) throw closed_error();  // said first, or g++ -O2 warns of fd_decref on null (a false positive)
+      detail::fd_ref ref(f_);
+      detail::pd_set_deadline(f_->pd, mask, dl);
+    } catch (...) {
+      detail::rethrow_op("set", f_);
+    }
   }
-
-  // addrs: "laddr" or "laddr->raddr", for error messages (Go's OpError).
-  std::string addrs() const { return f_->raddr.empty() ? f_->laddr : f_->laddr + "->" + f_->raddr; }
 
   detail::netfd* f_ = nullptr;
   int family_ = AF_UNSPEC;  // AF_INET or AF_INET6: which destinations write_to can reach
@@ -12597,50 +12638,69 @@ class packet_conn {
 
 // listen_packet: a UDP socket bound to addr, "host:port" (IPv4, "[IPv6]" or
 // a name; an empty host is the IPv4 wildcard, as for listen; port 0 picks a
-// free one). SO_BROADCAST, like Go.
+// free one). SO_BROADCAST, like Go. A bad address throws resolve's error; a
+// failing system call net::error with Go's text: "listen udp
+// 127.0.0.1:5000: bind: address already in use".
 inline packet_conn listen_packet(std::string_view addr) {
   std::vector<detail::sock_addr> addrs = detail::resolve(addr, true);
   const detail::sock_addr& a = addrs.front();
-  int fd = ::socket(a.ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
-  if (fd < 0) throw detail::net_error(errno, "goro::net: listen udp " + std::string(addr) + ": socket");
-  int one = 1;
-  ::setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof one);
-  if (::bind(fd, reinterpret_cast<const sockaddr*>(&a.ss), a.len) < 0) {
-    int e = errno;
-    ::close(fd);
-    throw detail::net_error(e, "goro::net: listen udp " + std::string(addr));
+  try {
+    int fd = ::socket(a.ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
+    if (fd < 0) throw detail::syscall_error(errno, "socket");
+    int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof one);
+    if (::bind(fd, reinterpret_cast<const sockaddr*>(&a.ss), a.len) < 0) {
+      int e = errno;
+      ::close(fd);
+      throw detail::syscall_error(e, "bind");
+    }
+    packet_conn c(detail::new_netfd(fd, "udp"), a.ss.ss_family);
+    c.f_->laddr = detail::sock_name(fd, false);
+    return c;
+  } catch (...) {
+    detail::rethrow_op("listen", "udp", {}, addr);
   }
-  packet_conn c(detail::new_netfd(fd, "udp"), a.ss.ss_family);
-  c.f_->laddr = detail::sock_name(fd, false);
-  return c;
 }
 
 // dial_udp: a UDP socket connected to addr ("host:port"; an empty host is
 // 127.0.0.1), trying each address of a name in turn (IPv4 first). Nothing is
 // sent: a missing peer shows later, if at all, as ECONNREFUSED from a read.
+// Errors as dial's: "dial udp 10.0.0.1:53: connect: network is unreachable"
+// (the last address tried); a bad address throws resolve's error.
 inline packet_conn dial_udp(std::string_view addr) {
   std::vector<detail::sock_addr> addrs = detail::resolve(addr, false);
   int last = EDESTADDRREQ;
+  std::string last_addr(addr);
   for (const detail::sock_addr& a : addrs) {
-    int fd = ::socket(a.ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
-    if (fd < 0) throw detail::net_error(errno, "goro::net: dial udp " + std::string(addr) + ": socket");
-    int one = 1;
-    ::setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof one);
-    int rc;
-    do rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&a.ss), a.len);
-    while (rc < 0 && errno == EINTR);
-    if (rc < 0) {  // a datagram connect completes at once or fails (ENETUNREACH, ...)
-      last = errno;
-      ::close(fd);
-      continue;
+    std::string to = detail::format_addr(reinterpret_cast<const sockaddr*>(&a.ss));
+    try {
+      int fd = ::socket(a.ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
+      if (fd < 0) throw detail::syscall_error(errno, "socket");
+      int one = 1;
+      ::setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof one);
+      int rc;
+      do rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&a.ss), a.len);
+      while (rc < 0 && errno == EINTR);
+      if (rc < 0) {  // a datagram connect completes at once or fails (ENETUNREACH, ...)
+        last = errno;
+        last_addr = std::move(to);
+        ::close(fd);
+        continue;
+      }
+      packet_conn c(detail::new_netfd(fd, "udp"), a.ss.ss_family);
+      c.f_->laddr = detail::sock_name(fd, false);
+      c.f_->raddr = detail::sock_name(fd, true);
+      if (c.f_->raddr.empty()) c.f_->raddr = to;
+      return c;
+    } catch (...) {
+      detail::rethrow_op("dial", "udp", {}, to);
     }
-    packet_conn c(detail::new_netfd(fd, "udp"), a.ss.ss_family);
-    c.f_->laddr = detail::sock_name(fd, false);
-    c.f_->raddr = detail::sock_name(fd, true);
-    if (c.f_->raddr.empty()) c.f_->raddr = detail::format_addr(reinterpret_cast<const sockaddr*>(&a.ss));
-    return c;
   }
-  throw detail::net_error(last, "goro::net: dial udp " + std::string(addr));
+  try {
+    throw detail::syscall_error(last, "connect");
+  } catch (...) {
+    detail::rethrow_op("dial", "udp", {}, last_addr);
+  }
 }
 
 }  // namespace net
@@ -12655,6 +12715,10 @@ inline packet_conn dial_udp(std::string_view addr) {
 // (Go: net's UnixListener / UnixConn for "unix", unixsock.go). They give the
 // conn and listener of net.hpp, over an AF_UNIX socket; addresses are paths,
 // or "@name" in Linux's abstract namespace.
+//
+// Errors: as TCP's (detail::rethrow_op, netfd.hpp), naming "unix": "dial
+// unix /tmp/s: connect: no such file or directory", "read unix
+// @->/tmp/s: use of closed network connection".
 #ifndef GORO_DETAIL_UNIXSOCK_HPP
 #define GORO_DETAIL_UNIXSOCK_HPP
 
@@ -12678,9 +12742,9 @@ namespace detail {
 // namespace (sun_path is a NUL and the name, and the length counts exactly
 // those bytes); "" is the unnamed address (bind then picks an abstract name:
 // Linux's autobind). A path that does not fit sun_path, or one with a NUL
-// byte, throws net::error with EINVAL (Go: "invalid argument"); what starts
-// the message.
-inline sock_addr unix_sockaddr(std::string_view path, const std::string& what) {
+// byte, throws net::error with EINVAL, "invalid argument (...)" and the
+// reason (Go: "invalid argument"); the operation's rethrow_op names the path.
+inline sock_addr unix_sockaddr(std::string_view path) {
   sock_addr a;
   auto* un = reinterpret_cast<sockaddr_un*>(&a.ss);
   un->sun_family = AF_UNIX;
@@ -12688,14 +12752,27 @@ inline sock_addr unix_sockaddr(std::string_view path, const std::string& what) {
   // A filesystem path keeps room for its terminating NUL.
   std::size_t cap = abstract ? sizeof un->sun_path : sizeof un->sun_path - 1;
   if (path.size() > cap)
-    throw net::error(std::make_error_code(std::errc::invalid_argument),
-                     what + ": path of " + std::to_string(path.size()) + " bytes, a Unix socket takes at most " + std::to_string(cap));
+    throw net::error(std::make_error_code(std::errc::invalid_argument), exact_text_t{},
+                     "invalid argument (path of " + std::to_string(path.size()) + " bytes; a Unix socket takes at most " +
+                         std::to_string(cap) + ")");
   if (path.find('\0') != std::string_view::npos)
-    throw net::error(std::make_error_code(std::errc::invalid_argument), what + ": path contains a NUL byte");
+    throw net::error(std::make_error_code(std::errc::invalid_argument), exact_text_t{},
+                     "invalid argument (path contains a NUL byte)");
   std::memcpy(un->sun_path, path.data(), path.size());
   if (abstract) un->sun_path[0] = '\0';
   a.len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + (abstract || path.empty() ? 0 : 1));
   return a;
+}
+
+// unix_addr_text: path as error texts name it: a NUL byte as "\x00", so that
+// what() (a C string) does not end there.
+inline std::string unix_addr_text(std::string_view path) {
+  std::string s;
+  for (char ch : path) {
+    if (ch == '\0') s += "\\x00";
+    else s += ch;
+  }
+  return s;
 }
 
 }  // namespace detail
@@ -12707,37 +12784,41 @@ namespace net {
 // kernel picks). An existing file at path is an error (EADDRINUSE), as in Go.
 // addr() gives path ("@name" for an abstract one). Closing the listener (or
 // destroying it) removes the socket file it created, like Go's UnixListener;
-// accepted conns are not affected.
+// accepted conns are not affected. Errors as listen's: "listen unix
+// @name: bind: address already in use".
 inline listener listen_unix(std::string_view path) {
-  std::string what = "goro::net: listen unix " + std::string(path);
-  detail::sock_addr a = detail::unix_sockaddr(path, what);
-  bool file = !path.empty() && path.front() != '@';
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw detail::net_error(errno, what + ": socket");
-  if (::bind(fd, reinterpret_cast<const sockaddr*>(&a.ss), a.len) < 0) {
-    int e = errno;
-    ::close(fd);
-    throw detail::net_error(e, what);
-  }
-  std::string spath(path);
-  if (::listen(fd, 4096) < 0) {
-    int e = errno;
-    if (file) ::unlink(spath.c_str());
-    ::close(fd);
-    throw detail::net_error(e, what);
-  }
-  detail::netfd* f;
   try {
-    f = detail::new_netfd(fd, "unix");  // closes fd on failure
+    detail::sock_addr a = detail::unix_sockaddr(path);
+    bool file = !path.empty() && path.front() != '@';
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) throw detail::syscall_error(errno, "socket");
+    if (::bind(fd, reinterpret_cast<const sockaddr*>(&a.ss), a.len) < 0) {
+      int e = errno;
+      ::close(fd);
+      throw detail::syscall_error(e, "bind");
+    }
+    std::string spath(path);
+    if (::listen(fd, 4096) < 0) {
+      int e = errno;
+      if (file) ::unlink(spath.c_str());
+      ::close(fd);
+      throw detail::syscall_error(e, "listen");
+    }
+    detail::netfd* f;
+    try {
+      f = detail::new_netfd(fd, "unix");  // closes fd on failure
+    } catch (...) {
+      if (file) ::unlink(spath.c_str());
+      throw;
+    }
+    listener l(f);
+    if (file) f->unlink_path = spath;  // before l is handed out: nothing else sees f yet
+    f->laddr = detail::sock_name(fd, false);
+    if (f->laddr.empty()) f->laddr = spath;
+    return l;
   } catch (...) {
-    if (file) ::unlink(spath.c_str());
-    throw;
+    detail::rethrow_op("listen", "unix", {}, detail::unix_addr_text(path));
   }
-  listener l(f);
-  if (file) f->unlink_path = spath;  // before l is handed out: nothing else sees f yet
-  f->laddr = detail::sock_name(fd, false);
-  if (f->laddr.empty()) f->laddr = spath;
-  return l;
 }
 
 // dial_unix connects to the Unix stream socket path (a filesystem path or
@@ -12745,24 +12826,30 @@ inline listener listen_unix(std::string_view path) {
 // once. A full backlog (EAGAIN) is an error, as in Go, like any other
 // (ENOENT: no such file, ECONNREFUSED: nobody listens). The conn's
 // remote_addr() is path; its local_addr() is "@" (unnamed, as Go prints it).
+// Errors as dial's: "dial unix /tmp/s: connect: connection refused"; an
+// empty path gives EINVAL, "dial unix: missing address" (Go's text).
 inline conn dial_unix(std::string_view path) {
-  std::string what = "goro::net: dial unix " + std::string(path);
-  if (path.empty()) throw net::error(std::make_error_code(std::errc::invalid_argument), what + ": missing address");
-  detail::sock_addr a = detail::unix_sockaddr(path, what);
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw detail::net_error(errno, what + ": socket");
-  int e = ::connect(fd, reinterpret_cast<const sockaddr*>(&a.ss), a.len) == 0 ? 0 : errno;
-  if (e != 0 && e != EINPROGRESS && e != EINTR && e != EALREADY) {
-    ::close(fd);
-    throw detail::net_error(e, what);
+  try {
+    if (path.empty())
+      throw net::error(std::make_error_code(std::errc::invalid_argument), detail::exact_text_t{}, "missing address");
+    detail::sock_addr a = detail::unix_sockaddr(path);
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) throw detail::syscall_error(errno, "socket");
+    int e = ::connect(fd, reinterpret_cast<const sockaddr*>(&a.ss), a.len) == 0 ? 0 : errno;
+    if (e != 0 && e != EINPROGRESS && e != EINTR && e != EALREADY) {
+      ::close(fd);
+      throw detail::syscall_error(e, "connect");
+    }
+    conn c(detail::new_netfd(fd, "unix"));  // owns fd from here: closes it on any exit
+    if (e != 0) e = c.wait_connected(nullptr);
+    if (e != 0) throw detail::syscall_error(e, "connect");
+    c.f_->laddr = detail::sock_name(fd, false);
+    c.f_->raddr = detail::sock_name(fd, true);
+    if (c.f_->raddr.empty()) c.f_->raddr = std::string(path);
+    return c;
+  } catch (...) {
+    detail::rethrow_op("dial", "unix", {}, detail::unix_addr_text(path));
   }
-  conn c(detail::new_netfd(fd, "unix"));  // owns fd from here: closes it on any exit
-  if (e != 0) e = c.wait_connected(nullptr);
-  if (e != 0) throw detail::net_error(e, what);
-  c.f_->laddr = detail::sock_name(fd, false);
-  c.f_->raddr = detail::sock_name(fd, true);
-  if (c.f_->raddr.empty()) c.f_->raddr = std::string(path);
-  return c;
 }
 
 }  // namespace net

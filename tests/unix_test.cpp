@@ -2,8 +2,8 @@
 // sockets"): echo over a filesystem path and an abstract name, the addresses
 // (Go's "@" for an unnamed socket), the socket file removed by close and by
 // the destructor, autobind, too-long paths, dial errors (no file, nobody
-// listening, a full backlog), close waking accept and read, and many
-// connections at once. Behaviours ported from Go's net/unixsock_test.go and
+// listening, a full backlog), close waking accept and read, Go's error texts
+// (naming "unix"), and many connections at once. Behaviours ported from Go's net/unixsock_test.go and
 // net/conn_test.go (test names cited). Socket paths live in a fresh temporary
 // directory; abstract names carry the pid and a counter.
 //
@@ -297,14 +297,14 @@ TEST_CASE("unix: bad paths give net::error with EINVAL", "[unix]") {
   const std::string abstract_max = abstract_name() + "-", abstract_longest = abstract_max + std::string(108 - abstract_max.size(), 'a');
   int too_long_listen = 0, too_long_dial = 0, abstract_too_long = 0, nul = 0, empty_dial = 0;
   bool longest_ok = false, abstract_longest_ok = false;
-  std::string what;
+  std::string what, dial_what, abstract_what, nul_what, empty_what;
   goro::run(
       [&] {
         too_long_listen = errno_of([&] { goro::net::listen_unix(too_long); }, &what);
-        too_long_dial = errno_of([&] { goro::net::dial_unix(too_long); });
-        abstract_too_long = errno_of([&] { goro::net::listen_unix(abstract_longest + "b"); });
-        nul = errno_of([&] { goro::net::listen_unix(std::string("bad\0name", 8)); });
-        empty_dial = errno_of([&] { goro::net::dial_unix(""); });
+        too_long_dial = errno_of([&] { goro::net::dial_unix(too_long); }, &dial_what);
+        abstract_too_long = errno_of([&] { goro::net::listen_unix(abstract_longest + "b"); }, &abstract_what);
+        nul = errno_of([&] { goro::net::listen_unix(std::string("bad\0name", 8)); }, &nul_what);
+        empty_dial = errno_of([&] { goro::net::dial_unix(""); }, &empty_what);
         {
           goro::net::listener ln = goro::net::listen_unix(longest);
           goro::net::conn c = goro::net::dial_unix(longest);
@@ -319,13 +319,16 @@ TEST_CASE("unix: bad paths give net::error with EINVAL", "[unix]") {
         }
       },
       goro::config{.procs = 1});
-  INFO(what);
   CHECK(too_long_listen == EINVAL);
-  CHECK(what.find(too_long) != std::string::npos);
+  CHECK(what == "listen unix " + too_long + ": invalid argument (path of 108 bytes; a Unix socket takes at most 107)");
   CHECK(too_long_dial == EINVAL);
+  CHECK(dial_what == "dial unix " + too_long + ": invalid argument (path of 108 bytes; a Unix socket takes at most 107)");
   CHECK(abstract_too_long == EINVAL);
+  CHECK(abstract_what == "listen unix " + abstract_longest + "b: invalid argument (path of 109 bytes; a Unix socket takes at most 108)");
   CHECK(nul == EINVAL);
+  CHECK(nul_what == "listen unix bad\\x00name: invalid argument (path contains a NUL byte)");
   CHECK(empty_dial == EINVAL);
+  CHECK(empty_what == "dial unix: missing address");  // Go: errMissingAddress
   CHECK(longest.size() == 107);
   CHECK(longest_ok);
   CHECK(abstract_longest.size() == 108);
@@ -341,10 +344,10 @@ TEST_CASE("unix: dial errors: no file, nobody listening, a full backlog", "[unix
   const std::string stale = dir / "stale.sock", full = dir / "full.sock";
   int enoent = 0, refused = 0, backlog_errno = 0;
   int dialled = 0;
-  std::string what;
+  std::string what, enoent_what, refused_what;
   goro::run(
       [&] {
-        enoent = errno_of([&] { goro::net::dial_unix(dir / "none.sock"); });
+        enoent = errno_of([&] { goro::net::dial_unix(dir / "none.sock"); }, &enoent_what);
         // A bound socket that never listens leaves a file nobody accepts on.
         sockaddr_un sa{};
         sa.sun_family = AF_UNIX;
@@ -352,7 +355,7 @@ TEST_CASE("unix: dial errors: no file, nobody listening, a full backlog", "[unix
         int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         ::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
         ::close(fd);
-        refused = errno_of([&] { goro::net::dial_unix(stale); });
+        refused = errno_of([&] { goro::net::dial_unix(stale); }, &refused_what);
         // A listener with a backlog of 1 that never accepts.
         sockaddr_un fa{};
         fa.sun_family = AF_UNIX;
@@ -370,11 +373,69 @@ TEST_CASE("unix: dial errors: no file, nobody listening, a full backlog", "[unix
       },
       goro::config{.procs = 1});
   CHECK(enoent == ENOENT);
+  CHECK(enoent_what == "dial unix " + (dir / "none.sock") + ": connect: no such file or directory");
   CHECK(refused == ECONNREFUSED);
-  INFO(what);
+  CHECK(refused_what == "dial unix " + stale + ": connect: connection refused");
   CHECK(backlog_errno == EAGAIN);
   CHECK(dialled >= 1);
-  CHECK(what.find("dial unix " + full) != std::string::npos);
+  CHECK(what == "dial unix " + full + ": connect: resource temporarily unavailable");
+}
+
+// The errors' what() is Go's net.OpError text with the network "unix"
+// (unixsock_posix.go; net.go, OpError.Error): the unnamed end is "@".
+TEST_CASE("unix: errors read as Go's net.OpError, naming unix", "[unix][errors]") {
+  auto procs = GENERATE(1u, 2u, 4u);
+  temp_dir dir;
+  const std::string name = abstract_name(), missing = dir / "missing.sock";
+  std::vector<std::string> got, want;
+  std::string other;
+  goro::run(
+      [&] {
+        auto expect = [&](const std::string& text, auto f) {
+          want.push_back(text);
+          try {
+            f();
+            got.push_back("(no exception)");
+          } catch (const std::exception& e) {
+            got.push_back(e.what());
+          }
+        };
+        std::byte b[8];
+        expect("dial unix " + missing + ": connect: no such file or directory", [&] { goro::net::dial_unix(missing); });
+        goro::net::listener ln = goro::net::listen_unix(name);
+        expect("listen unix " + name + ": bind: address already in use", [&] { goro::net::listen_unix(name); });
+        goro::net::conn c = goro::net::dial_unix(name);
+        goro::net::conn s = ln.accept();
+        s.set_read_deadline(goro::now() - 1ms);
+        expect("read unix " + name + "->@: i/o timeout", [&] { s.read(b); });
+        // A parked read woken by close, then a read on the closed conn.
+        std::string woken;
+        goro::wait_group wg;
+        wg.go([&] {
+          try {
+            c.read(b);
+            woken = "read returned";
+          } catch (const goro::net::closed_error& e) {
+            woken = e.what();
+          } catch (const std::exception& e) {
+            other = e.what();
+          }
+        });
+        wait_io_parked();
+        c.close();
+        wg.wait();
+        want.push_back("read unix @->" + name + ": use of closed network connection");
+        got.push_back(woken);
+        expect("read unix @->" + name + ": use of closed network connection", [&] { c.read(b); });
+        expect("write unix @->" + name + ": use of closed network connection", [&] { c.write(b); });
+        ln.close();
+        expect("accept unix " + name + ": use of closed network connection", [&] { ln.accept(); });
+      },
+      goro::config{.procs = procs});
+  INFO(other);
+  CHECK(other.empty());
+  REQUIRE(got.size() == want.size());
+  for (std::size_t i = 0; i < want.size(); ++i) CHECK(got[i] == want[i]);
 }
 
 // Go: TestCloseUnblocksRead-like, for Unix conns and listeners.
