@@ -11494,9 +11494,11 @@ inline std::string sock_name(int fd, bool peer) {
 // ---------------------------------------------------------------------------
 // "host:port" (Go: SplitHostPort, JoinHostPort, parsePort).
 
+// addr_error: Go's AddrError text, exactly: "address [::1: missing ']' in
+// address" (std::errc::invalid_argument).
 inline net::error addr_error(std::string_view addr, const char* why) {
-  return net::error(std::make_error_code(std::errc::invalid_argument),
-                    "goro::net: address " + std::string(addr) + ": " + why);
+  return net::error(std::make_error_code(std::errc::invalid_argument), exact_text_t{},
+                    "address " + std::string(addr) + ": " + why);
 }
 
 // split_host_port splits "host:port", "[host]:port" or "[host%zone]:port"
@@ -11730,7 +11732,7 @@ inline lookup_result lookup_name(const std::string& node, const std::string& ser
 inline net::error lookup_error(const lookup_result& r, const std::string& host) {
   std::error_code ec = r.rc == EAI_SYSTEM && r.sys_errno != 0 ? std::error_code(r.sys_errno, std::generic_category())
                                                               : std::error_code(r.rc, gai_category());
-  return net::error(ec, "goro::net: lookup " + host);
+  return net::error(ec, exact_text_t{}, "lookup " + host + ": " + ec.message());
 }
 
 // parse_literal: host as an IP literal (zone included), with port; nullopt if
@@ -11819,8 +11821,25 @@ inline std::vector<sock_addr> resolve(std::string_view addr, bool passive, const
   if (r.rc != 0) throw lookup_error(r, host);
   out = std::move(r.addrs);
   std::stable_partition(out.begin(), out.end(), [](const sock_addr& a) { return a.ss.ss_family == AF_INET; });
-  if (out.empty()) throw net::error(std::make_error_code(std::errc::address_not_available), "goro::net: lookup " + host + ": no address");
+  if (out.empty())
+    throw net::error(std::make_error_code(std::errc::address_not_available), exact_text_t{},
+                     "lookup " + host + ": no suitable address found");
   return out;
+}
+
+// resolve_op: resolve for operation op on network net, failing as Go's
+// net.OpError without an address ("dial tcp: lookup nosuchhost.invalid: no
+// such host", "listen udp: address :x: invalid port"); a context's deadline
+// reads "dial tcp addr: i/o timeout"; canceled_error passes through.
+inline std::vector<sock_addr> resolve_op(const char* op, const char* net, std::string_view addr, bool passive,
+                                         const context* ctx = nullptr) {
+  try {
+    return resolve(addr, passive, ctx);
+  } catch (const timeout_error&) {
+    rethrow_op(op, net, {}, addr);
+  } catch (const net::error&) {
+    rethrow_op(op, net, {}, {});
+  }
 }
 
 }  // namespace detail
@@ -11829,7 +11848,7 @@ namespace net {
 
 // lookup_host: the addresses of host, as strings ("127.0.0.1", "::1",
 // "fe80::1%eth0"), IPv4 first (Go: net.LookupHost). A literal returns itself.
-// A failure throws net::error "goro::net: lookup <host>: <why>" with a code in
+// A failure throws net::error "lookup <host>: <why>" (Go's DNSError) with a code in
 // the getaddrinfo category (EAI_NONAME: "no such host"; an empty host too). The
 // lookup never holds a P, and ctx's end throws canceled_error / timeout_error
 // at once, leaving the lookup behind (ipsock.hpp's file comment).
@@ -12255,11 +12274,11 @@ class listener {
 // socket has IPV6_V6ONLY off (Go's "tcp"), so the wildcard (":port", which
 // resolve gives as [::] first when IPv6 is available, or "[::]:port") takes
 // IPv4 clients too. An address whose family this host lacks moves on to the
-// next one (":port" without IPv6: 0.0.0.0); any other failure throws. A bad
-// address throws resolve's error; a failing system call net::error with Go's
-// text: "listen tcp 127.0.0.1:80: bind: address already in use".
+// next one (":port" without IPv6: 0.0.0.0); any other failure throws, with
+// Go's text: "listen tcp 127.0.0.1:80: bind: address already in use",
+// "listen tcp: address 127.0.0.1: missing port in address".
 inline listener listen(std::string_view addr) {
-  std::vector<detail::sock_addr> addrs = detail::resolve(addr, true);
+  std::vector<detail::sock_addr> addrs = detail::resolve_op("listen", "tcp", addr, true);
   try {
     int e = EAFNOSUPPORT;
     const char* call = "socket";
@@ -12301,17 +12320,17 @@ inline listener listen(std::string_view addr) {
 // name lookup (which is then left behind on its lookup thread) or the connect,
 // throws canceled_error or timeout_error at once and leaves no socket.
 // Errors as Go's: "dial tcp 127.0.0.1:1: connect: connection refused" (the
-// last address tried), "dial tcp 10.0.0.1:80: i/o timeout"; a bad address
-// throws resolve's error; canceled_error passes as it is.
+// last address tried), "dial tcp 10.0.0.1:80: i/o timeout", "dial tcp:
+// lookup nosuchhost.invalid: no such host"; canceled_error passes as it is.
 inline conn dial(std::string_view addr, const context& ctx) {
   detail::rt_region rt;
   std::vector<detail::sock_addr> addrs;
   try {
     ctx.throw_if_done();
-    addrs = detail::resolve(addr, false, &ctx);
   } catch (const timeout_error&) {
     detail::rethrow_op("dial", "tcp", {}, addr);
   }
+  addrs = detail::resolve_op("dial", "tcp", addr, false, &ctx);
   int last = ECONNREFUSED;
   std::string last_addr(addr);
   for (const detail::sock_addr& a : addrs) {
@@ -12637,26 +12656,39 @@ class packet_conn {
 };
 
 // listen_packet: a UDP socket bound to addr, "host:port" (IPv4, "[IPv6]" or
-// a name; an empty host is the IPv4 wildcard, as for listen; port 0 picks a
-// free one). SO_BROADCAST, like Go. A bad address throws resolve's error; a
-// failing system call net::error with Go's text: "listen udp
-// 127.0.0.1:5000: bind: address already in use".
+// a name; port 0 picks a free one). SO_BROADCAST, like Go. As listen: an
+// IPv6 socket has IPV6_V6ONLY off, so the wildcard (":port": [::] when IPv6
+// is available, else 0.0.0.0) takes IPv4 datagrams too, and an address whose
+// family this host lacks moves on to the next. Errors with Go's text:
+// "listen udp 127.0.0.1:5000: bind: address already in use", "listen udp:
+// address x: missing port in address".
 inline packet_conn listen_packet(std::string_view addr) {
-  std::vector<detail::sock_addr> addrs = detail::resolve(addr, true);
-  const detail::sock_addr& a = addrs.front();
+  std::vector<detail::sock_addr> addrs = detail::resolve_op("listen", "udp", addr, true);
   try {
-    int fd = ::socket(a.ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
-    if (fd < 0) throw detail::syscall_error(errno, "socket");
-    int one = 1;
-    ::setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof one);
-    if (::bind(fd, reinterpret_cast<const sockaddr*>(&a.ss), a.len) < 0) {
-      int e = errno;
+    int e = EAFNOSUPPORT;
+    const char* call = "socket";
+    for (const detail::sock_addr& a : addrs) {
+      call = "socket";
+      int fd = ::socket(a.ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
+      if (fd < 0) {
+        e = errno;
+        if (e == EAFNOSUPPORT || e == EPROTONOSUPPORT) continue;
+        break;
+      }
+      int one = 1, zero = 0;
+      ::setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof one);
+      if (a.ss.ss_family == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+      call = "bind";
+      if (::bind(fd, reinterpret_cast<const sockaddr*>(&a.ss), a.len) == 0) {
+        packet_conn c(detail::new_netfd(fd, "udp"), a.ss.ss_family);
+        c.f_->laddr = detail::sock_name(fd, false);
+        return c;
+      }
+      e = errno;
       ::close(fd);
-      throw detail::syscall_error(e, "bind");
+      if (e != EADDRNOTAVAIL && e != EAFNOSUPPORT) break;
     }
-    packet_conn c(detail::new_netfd(fd, "udp"), a.ss.ss_family);
-    c.f_->laddr = detail::sock_name(fd, false);
-    return c;
+    throw detail::syscall_error(e, call);
   } catch (...) {
     detail::rethrow_op("listen", "udp", {}, addr);
   }
@@ -12666,9 +12698,9 @@ inline packet_conn listen_packet(std::string_view addr) {
 // 127.0.0.1), trying each address of a name in turn (IPv4 first). Nothing is
 // sent: a missing peer shows later, if at all, as ECONNREFUSED from a read.
 // Errors as dial's: "dial udp 10.0.0.1:53: connect: network is unreachable"
-// (the last address tried); a bad address throws resolve's error.
+// (the last address tried), "dial udp: lookup x.invalid: no such host".
 inline packet_conn dial_udp(std::string_view addr) {
-  std::vector<detail::sock_addr> addrs = detail::resolve(addr, false);
+  std::vector<detail::sock_addr> addrs = detail::resolve_op("dial", "udp", addr, false);
   int last = EDESTADDRREQ;
   std::string last_addr(addr);
   for (const detail::sock_addr& a : addrs) {

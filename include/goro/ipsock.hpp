@@ -155,9 +155,11 @@ inline std::string sock_name(int fd, bool peer) {
 // ---------------------------------------------------------------------------
 // "host:port" (Go: SplitHostPort, JoinHostPort, parsePort).
 
+// addr_error: Go's AddrError text, exactly: "address [::1: missing ']' in
+// address" (std::errc::invalid_argument).
 inline net::error addr_error(std::string_view addr, const char* why) {
-  return net::error(std::make_error_code(std::errc::invalid_argument),
-                    "goro::net: address " + std::string(addr) + ": " + why);
+  return net::error(std::make_error_code(std::errc::invalid_argument), exact_text_t{},
+                    "address " + std::string(addr) + ": " + why);
 }
 
 // split_host_port splits "host:port", "[host]:port" or "[host%zone]:port"
@@ -391,7 +393,7 @@ inline lookup_result lookup_name(const std::string& node, const std::string& ser
 inline net::error lookup_error(const lookup_result& r, const std::string& host) {
   std::error_code ec = r.rc == EAI_SYSTEM && r.sys_errno != 0 ? std::error_code(r.sys_errno, std::generic_category())
                                                               : std::error_code(r.rc, gai_category());
-  return net::error(ec, "goro::net: lookup " + host);
+  return net::error(ec, exact_text_t{}, "lookup " + host + ": " + ec.message());
 }
 
 // parse_literal: host as an IP literal (zone included), with port; nullopt if
@@ -480,8 +482,25 @@ inline std::vector<sock_addr> resolve(std::string_view addr, bool passive, const
   if (r.rc != 0) throw lookup_error(r, host);
   out = std::move(r.addrs);
   std::stable_partition(out.begin(), out.end(), [](const sock_addr& a) { return a.ss.ss_family == AF_INET; });
-  if (out.empty()) throw net::error(std::make_error_code(std::errc::address_not_available), "goro::net: lookup " + host + ": no address");
+  if (out.empty())
+    throw net::error(std::make_error_code(std::errc::address_not_available), exact_text_t{},
+                     "lookup " + host + ": no suitable address found");
   return out;
+}
+
+// resolve_op: resolve for operation op on network net, failing as Go's
+// net.OpError without an address ("dial tcp: lookup nosuchhost.invalid: no
+// such host", "listen udp: address :x: invalid port"); a context's deadline
+// reads "dial tcp addr: i/o timeout"; canceled_error passes through.
+inline std::vector<sock_addr> resolve_op(const char* op, const char* net, std::string_view addr, bool passive,
+                                         const context* ctx = nullptr) {
+  try {
+    return resolve(addr, passive, ctx);
+  } catch (const timeout_error&) {
+    rethrow_op(op, net, {}, addr);
+  } catch (const net::error&) {
+    rethrow_op(op, net, {}, {});
+  }
 }
 
 }  // namespace detail
@@ -490,7 +509,7 @@ namespace net {
 
 // lookup_host: the addresses of host, as strings ("127.0.0.1", "::1",
 // "fe80::1%eth0"), IPv4 first (Go: net.LookupHost). A literal returns itself.
-// A failure throws net::error "goro::net: lookup <host>: <why>" with a code in
+// A failure throws net::error "lookup <host>: <why>" (Go's DNSError) with a code in
 // the getaddrinfo category (EAI_NONAME: "no such host"; an empty host too). The
 // lookup never holds a P, and ctx's end throws canceled_error / timeout_error
 // at once, leaving the lookup behind (ipsock.hpp's file comment).

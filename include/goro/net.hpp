@@ -388,11 +388,11 @@ class listener {
 // socket has IPV6_V6ONLY off (Go's "tcp"), so the wildcard (":port", which
 // resolve gives as [::] first when IPv6 is available, or "[::]:port") takes
 // IPv4 clients too. An address whose family this host lacks moves on to the
-// next one (":port" without IPv6: 0.0.0.0); any other failure throws. A bad
-// address throws resolve's error; a failing system call net::error with Go's
-// text: "listen tcp 127.0.0.1:80: bind: address already in use".
+// next one (":port" without IPv6: 0.0.0.0); any other failure throws, with
+// Go's text: "listen tcp 127.0.0.1:80: bind: address already in use",
+// "listen tcp: address 127.0.0.1: missing port in address".
 inline listener listen(std::string_view addr) {
-  std::vector<detail::sock_addr> addrs = detail::resolve(addr, true);
+  std::vector<detail::sock_addr> addrs = detail::resolve_op("listen", "tcp", addr, true);
   try {
     int e = EAFNOSUPPORT;
     const char* call = "socket";
@@ -434,17 +434,17 @@ inline listener listen(std::string_view addr) {
 // name lookup (which is then left behind on its lookup thread) or the connect,
 // throws canceled_error or timeout_error at once and leaves no socket.
 // Errors as Go's: "dial tcp 127.0.0.1:1: connect: connection refused" (the
-// last address tried), "dial tcp 10.0.0.1:80: i/o timeout"; a bad address
-// throws resolve's error; canceled_error passes as it is.
+// last address tried), "dial tcp 10.0.0.1:80: i/o timeout", "dial tcp:
+// lookup nosuchhost.invalid: no such host"; canceled_error passes as it is.
 inline conn dial(std::string_view addr, const context& ctx) {
   detail::rt_region rt;
   std::vector<detail::sock_addr> addrs;
   try {
     ctx.throw_if_done();
-    addrs = detail::resolve(addr, false, &ctx);
   } catch (const timeout_error&) {
     detail::rethrow_op("dial", "tcp", {}, addr);
   }
+  addrs = detail::resolve_op("dial", "tcp", addr, false, &ctx);
   int last = ECONNREFUSED;
   std::string last_addr(addr);
   for (const detail::sock_addr& a : addrs) {

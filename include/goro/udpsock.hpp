@@ -274,26 +274,39 @@ class packet_conn {
 };
 
 // listen_packet: a UDP socket bound to addr, "host:port" (IPv4, "[IPv6]" or
-// a name; an empty host is the IPv4 wildcard, as for listen; port 0 picks a
-// free one). SO_BROADCAST, like Go. A bad address throws resolve's error; a
-// failing system call net::error with Go's text: "listen udp
-// 127.0.0.1:5000: bind: address already in use".
+// a name; port 0 picks a free one). SO_BROADCAST, like Go. As listen: an
+// IPv6 socket has IPV6_V6ONLY off, so the wildcard (":port": [::] when IPv6
+// is available, else 0.0.0.0) takes IPv4 datagrams too, and an address whose
+// family this host lacks moves on to the next. Errors with Go's text:
+// "listen udp 127.0.0.1:5000: bind: address already in use", "listen udp:
+// address x: missing port in address".
 inline packet_conn listen_packet(std::string_view addr) {
-  std::vector<detail::sock_addr> addrs = detail::resolve(addr, true);
-  const detail::sock_addr& a = addrs.front();
+  std::vector<detail::sock_addr> addrs = detail::resolve_op("listen", "udp", addr, true);
   try {
-    int fd = ::socket(a.ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
-    if (fd < 0) throw detail::syscall_error(errno, "socket");
-    int one = 1;
-    ::setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof one);
-    if (::bind(fd, reinterpret_cast<const sockaddr*>(&a.ss), a.len) < 0) {
-      int e = errno;
+    int e = EAFNOSUPPORT;
+    const char* call = "socket";
+    for (const detail::sock_addr& a : addrs) {
+      call = "socket";
+      int fd = ::socket(a.ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
+      if (fd < 0) {
+        e = errno;
+        if (e == EAFNOSUPPORT || e == EPROTONOSUPPORT) continue;
+        break;
+      }
+      int one = 1, zero = 0;
+      ::setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof one);
+      if (a.ss.ss_family == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+      call = "bind";
+      if (::bind(fd, reinterpret_cast<const sockaddr*>(&a.ss), a.len) == 0) {
+        packet_conn c(detail::new_netfd(fd, "udp"), a.ss.ss_family);
+        c.f_->laddr = detail::sock_name(fd, false);
+        return c;
+      }
+      e = errno;
       ::close(fd);
-      throw detail::syscall_error(e, "bind");
+      if (e != EADDRNOTAVAIL && e != EAFNOSUPPORT) break;
     }
-    packet_conn c(detail::new_netfd(fd, "udp"), a.ss.ss_family);
-    c.f_->laddr = detail::sock_name(fd, false);
-    return c;
+    throw detail::syscall_error(e, call);
   } catch (...) {
     detail::rethrow_op("listen", "udp", {}, addr);
   }
@@ -303,9 +316,9 @@ inline packet_conn listen_packet(std::string_view addr) {
 // 127.0.0.1), trying each address of a name in turn (IPv4 first). Nothing is
 // sent: a missing peer shows later, if at all, as ECONNREFUSED from a read.
 // Errors as dial's: "dial udp 10.0.0.1:53: connect: network is unreachable"
-// (the last address tried); a bad address throws resolve's error.
+// (the last address tried), "dial udp: lookup x.invalid: no such host".
 inline packet_conn dial_udp(std::string_view addr) {
-  std::vector<detail::sock_addr> addrs = detail::resolve(addr, false);
+  std::vector<detail::sock_addr> addrs = detail::resolve_op("dial", "udp", addr, false);
   int last = EDESTADDRREQ;
   std::string last_addr(addr);
   for (const detail::sock_addr& a : addrs) {
