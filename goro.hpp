@@ -11585,9 +11585,11 @@ struct lookup_result {
 inline lookup_result gai_lookup(const char* node, const char* service, const addrinfo& hints, lookup_funcs fns) {
   lookup_result r;
   addrinfo* res = nullptr;
-  errno = 0;
   r.rc = fns.lookup(node, service, &hints, &res);
-  r.sys_errno = errno;
+  // errno is read only when getaddrinfo says it set it; never written here
+  // (in deterministic mode goroutines share the thread's errno, and a write
+  // of ours would be a race for TSan between them).
+  r.sys_errno = r.rc == EAI_SYSTEM ? errno : 0;
   if (r.rc != 0) return r;
   try {
     for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
