@@ -11259,6 +11259,7 @@ inline void fd_destroy(netfd* f) noexcept {
 // fd_decref: an operation leaves. The last one out wakes a close() waiting for
 // it, or, with no close() in progress and the owner gone, frees f.
 inline void fd_decref(netfd* f) noexcept {
+  rt_region rt;  // runtime code (semaphores, ready): deterministic mode under TSan, sanitizer.hpp
   std::uint64_t now = f->state.fetch_sub(netfd::op, std::memory_order_acq_rel) - netfd::op;
   if (now == netfd::closing) fd_destroy(f);
   else if ((now & ~netfd::owner) == (netfd::closing | netfd::closer)) semrelease(&f->csema);  // f lives until close() drops its bit
@@ -11288,6 +11289,7 @@ inline void fd_close_done(netfd* f) noexcept {
 // gone: the goroutine whose call close() cancels may leave its scope, and
 // destroy the conn, as soon as that call returns (issue 13).
 inline void fd_close(netfd* f) {
+  rt_region rt;  // runtime code (semaphores, ready): deterministic mode under TSan, sanitizer.hpp
   if (f == nullptr) throw net::closed_error();
   std::uint64_t old = f->state.load(std::memory_order_relaxed);
   do {
@@ -11325,6 +11327,7 @@ inline void fd_close(netfd* f) {
 // fd_release: the owner goes away (destructor, move-assignment): as close(),
 // without waiting: the last holder closes fd and frees f.
 inline void fd_release(netfd* f) noexcept {
+  rt_region rt;  // runtime code (semaphores, ready): deterministic mode under TSan, sanitizer.hpp
   if (f == nullptr) return;
   std::uint64_t old = f->state.fetch_or(netfd::closing, std::memory_order_acq_rel);
   if ((old & netfd::closing) == 0 && old >= netfd::op) pd_evict(f->pd);  // operations still in flight: wake them (the owner bit keeps f)
