@@ -902,7 +902,7 @@ TEST_CASE("runtime: parks while goroutine_exit is handled or unwinding work norm
             [&] {
               inner.add(1);
               goro::wait_group started;
-              started.add(4);
+              started.add(5);  // main returns once all five wait (a goroutine not started by then never runs)
               goro::go([&] {  // waits in the handler, then rethrows
                 try {
                   started.done();
@@ -936,6 +936,7 @@ TEST_CASE("runtime: parks while goroutine_exit is handled or unwinding work norm
               });
               goro::go([&] {  // a swallower in the same run
                 try {
+                  started.done();
                   (void)never.recv();
                 } catch (...) {
                   swallowed.fetch_add(1);
