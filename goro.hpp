@@ -12754,8 +12754,8 @@ inline packet_conn dial_udp(std::string_view addr) {
 // or "@name" in Linux's abstract namespace.
 //
 // Errors: as TCP's (detail::rethrow_op, netfd.hpp), naming "unix": "dial
-// unix /tmp/s: connect: no such file or directory", "read unix
-// @->/tmp/s: use of closed network connection".
+// unix /run/app.sock: connect: no such file or directory", "read unix
+// @->/run/app.sock: use of closed network connection".
 #ifndef GORO_DETAIL_UNIXSOCK_HPP
 #define GORO_DETAIL_UNIXSOCK_HPP
 
@@ -12863,7 +12863,7 @@ inline listener listen_unix(std::string_view path) {
 // once. A full backlog (EAGAIN) is an error, as in Go, like any other
 // (ENOENT: no such file, ECONNREFUSED: nobody listens). The conn's
 // remote_addr() is path; its local_addr() is "@" (unnamed, as Go prints it).
-// Errors as dial's: "dial unix /tmp/s: connect: connection refused"; an
+// Errors as dial's: "dial unix /run/app.sock: connect: connection refused"; an
 // empty path gives EINVAL, "dial unix: missing address" (Go's text).
 inline conn dial_unix(std::string_view path) {
   try {
