@@ -11079,6 +11079,7 @@ inline void close(int fd) {
 
 
 #include <atomic>
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -11239,6 +11240,25 @@ inline netfd* new_netfd(int fd, const char* net) {
 inline int fd_sysclose(netfd* f) {
   if (!f->unlink_path.empty()) ::unlink(f->unlink_path.c_str());
   return io_close(f->fd);
+}
+
+// fd_io: one system call on f the netpoller's way (Go: the loops of
+// poll.FD.Read / Write): prepare mode (closed_error, timeout_error), make the
+// call, retry on EINTR, park until ready on EAGAIN, and throw
+// syscall_error(errno, name) on anything else. call returns the system
+// call's result (< 0 with errno set); fd_io returns it when >= 0. The caller
+// holds an fd_ref.
+template <class Call>
+std::size_t fd_io(netfd* f, int mode, const char* name, Call&& call) {
+  for (;;) {
+    pd_prepare(f->pd, mode);
+    ssize_t n = call();
+    if (n >= 0) return static_cast<std::size_t>(n);
+    int e = errno;
+    if (e == EINTR) continue;
+    if (e != EAGAIN && e != EWOULDBLOCK) throw syscall_error(e, name);
+    pd_wait(f->pd, mode, no_timer);
+  }
 }
 
 inline void fd_incref(netfd* f) {
@@ -11969,18 +11989,8 @@ class conn {
     try {
       detail::fd_ref ref(f_);
       if (buf.empty()) return 0;
-      for (;;) {
-        detail::pd_prepare(f_->pd, detail::pd_read);
-        ssize_t n = ::recv(f_->fd, buf.data(), std::min(buf.size(), detail::max_rw), 0);
-        if (n >= 0) return static_cast<std::size_t>(n);
-        int e = errno;
-        if (e == EINTR) continue;
-        if (e == EAGAIN || e == EWOULDBLOCK) {
-          detail::pd_wait(f_->pd, detail::pd_read, detail::no_timer);
-          continue;
-        }
-        throw detail::syscall_error(e, "read");
-      }
+      return detail::fd_io(f_, detail::pd_read, "read",
+                           [&] { return ::recv(f_->fd, buf.data(), std::min(buf.size(), detail::max_rw), 0); });
     } catch (...) {
       detail::rethrow_op("read", f_);
     }
@@ -11997,21 +12007,10 @@ class conn {
     try {
       detail::fd_ref ref(f_);
       std::lock_guard<goro::mutex> lk(f_->wmu);
-      while (done < buf.size()) {
-        detail::pd_prepare(f_->pd, detail::pd_write);
-        ssize_t n = ::send(f_->fd, buf.data() + done, std::min(buf.size() - done, detail::max_rw), MSG_NOSIGNAL);
-        if (n >= 0) {
-          done += static_cast<std::size_t>(n);
-          continue;
-        }
-        int e = errno;
-        if (e == EINTR) continue;
-        if (e == EAGAIN || e == EWOULDBLOCK) {
-          detail::pd_wait(f_->pd, detail::pd_write, detail::no_timer);
-          continue;
-        }
-        throw detail::syscall_error(e, "write");
-      }
+      while (done < buf.size())
+        done += detail::fd_io(f_, detail::pd_write, "write", [&] {
+          return ::send(f_->fd, buf.data() + done, std::min(buf.size() - done, detail::max_rw), MSG_NOSIGNAL);
+        });
     } catch (...) {
       detail::rethrow_op("write", f_, done);
     }
@@ -12047,32 +12046,20 @@ class conn {
           iov.push_back(iovec{const_cast<std::byte*>(bufs[j].data() + from), len});
           total += len;
         }
-        detail::pd_prepare(f_->pd, detail::pd_write);
         msghdr msg{};
         msg.msg_iov = iov.data();
         msg.msg_iovlen = iov.size();
-        ssize_t n = ::sendmsg(f_->fd, &msg, MSG_NOSIGNAL);
-        if (n >= 0) {
-          auto left = static_cast<std::size_t>(n);
-          done += left;
-          while (left > 0) {  // advance i/off past the n bytes sent
-            std::size_t k = std::min(left, bufs[i].size() - off);
-            left -= k;
-            off += k;
-            if (off == bufs[i].size()) {
-              ++i;
-              off = 0;
-            }
+        std::size_t left = detail::fd_io(f_, detail::pd_write, "writev", [&] { return ::sendmsg(f_->fd, &msg, MSG_NOSIGNAL); });
+        done += left;
+        while (left > 0) {  // advance i/off past the bytes sent
+          std::size_t k = std::min(left, bufs[i].size() - off);
+          left -= k;
+          off += k;
+          if (off == bufs[i].size()) {
+            ++i;
+            off = 0;
           }
-          continue;
         }
-        int e = errno;
-        if (e == EINTR) continue;
-        if (e == EAGAIN || e == EWOULDBLOCK) {
-          detail::pd_wait(f_->pd, detail::pd_write, detail::no_timer);
-          continue;
-        }
-        throw detail::syscall_error(e, "writev");
       }
     } catch (...) {
       detail::rethrow_op("writev", f_, done);
@@ -12485,20 +12472,14 @@ class packet_conn {
     detail::safe_point();  // a cooperative preemption point (sysmon)
     try {
       detail::fd_ref ref(f_);
-      for (;;) {
-        detail::pd_prepare(f_->pd, detail::pd_read);
-        sockaddr_storage ss{};
-        socklen_t len = sizeof ss;
-        ssize_t n = ::recvfrom(f_->fd, buf.data(), std::min(buf.size(), detail::max_rw), 0, reinterpret_cast<sockaddr*>(&ss), &len);
-        if (n >= 0) return {static_cast<std::size_t>(n), len > 0 ? detail::format_addr(reinterpret_cast<sockaddr*>(&ss)) : std::string()};
-        int e = errno;
-        if (e == EINTR) continue;
-        if (e == EAGAIN || e == EWOULDBLOCK) {
-          detail::pd_wait(f_->pd, detail::pd_read, detail::no_timer);
-          continue;
-        }
-        throw detail::syscall_error(e, "recvfrom");
-      }
+      sockaddr_storage ss;
+      socklen_t len;
+      std::size_t n = detail::fd_io(f_, detail::pd_read, "recvfrom", [&] {
+        ss = sockaddr_storage{};  // fresh for each try
+        len = sizeof ss;
+        return ::recvfrom(f_->fd, buf.data(), std::min(buf.size(), detail::max_rw), 0, reinterpret_cast<sockaddr*>(&ss), &len);
+      });
+      return {n, len > 0 ? detail::format_addr(reinterpret_cast<sockaddr*>(&ss)) : std::string()};
     } catch (...) {
       detail::rethrow_op("read", f_);
     }
@@ -12533,18 +12514,9 @@ class packet_conn {
                          "no address of the socket's family");
       }
       dest = detail::format_addr(reinterpret_cast<const sockaddr*>(&to.ss));
-      for (;;) {
-        detail::pd_prepare(f_->pd, detail::pd_write);
-        ssize_t n = ::sendto(f_->fd, buf.data(), buf.size(), MSG_NOSIGNAL, reinterpret_cast<const sockaddr*>(&to.ss), to.len);
-        if (n >= 0) return static_cast<std::size_t>(n);
-        int e = errno;
-        if (e == EINTR) continue;
-        if (e == EAGAIN || e == EWOULDBLOCK) {
-          detail::pd_wait(f_->pd, detail::pd_write, detail::no_timer);
-          continue;
-        }
-        throw detail::syscall_error(e, "sendto");
-      }
+      return detail::fd_io(f_, detail::pd_write, "sendto", [&] {
+        return ::sendto(f_->fd, buf.data(), buf.size(), MSG_NOSIGNAL, reinterpret_cast<const sockaddr*>(&to.ss), to.len);
+      });
     } catch (...) {
       if (resolving) throw;  // the resolver's error, as dial and listen leave it
       if (f_ == nullptr) detail::rethrow_op("write", f_);
@@ -12561,18 +12533,8 @@ class packet_conn {
     try {
       detail::fd_ref ref(f_);
       if (buf.empty()) return 0;
-      for (;;) {
-        detail::pd_prepare(f_->pd, detail::pd_read);
-        ssize_t n = ::recv(f_->fd, buf.data(), std::min(buf.size(), detail::max_rw), 0);
-        if (n >= 0) return static_cast<std::size_t>(n);
-        int e = errno;
-        if (e == EINTR) continue;
-        if (e == EAGAIN || e == EWOULDBLOCK) {
-          detail::pd_wait(f_->pd, detail::pd_read, detail::no_timer);
-          continue;
-        }
-        throw detail::syscall_error(e, "read");
-      }
+      return detail::fd_io(f_, detail::pd_read, "read",
+                           [&] { return ::recv(f_->fd, buf.data(), std::min(buf.size(), detail::max_rw), 0); });
     } catch (...) {
       detail::rethrow_op("read", f_);
     }
@@ -12585,18 +12547,7 @@ class packet_conn {
     detail::safe_point();  // a cooperative preemption point (sysmon)
     try {
       detail::fd_ref ref(f_);
-      for (;;) {
-        detail::pd_prepare(f_->pd, detail::pd_write);
-        ssize_t n = ::send(f_->fd, buf.data(), buf.size(), MSG_NOSIGNAL);
-        if (n >= 0) return static_cast<std::size_t>(n);
-        int e = errno;
-        if (e == EINTR) continue;
-        if (e == EAGAIN || e == EWOULDBLOCK) {
-          detail::pd_wait(f_->pd, detail::pd_write, detail::no_timer);
-          continue;
-        }
-        throw detail::syscall_error(e, "write");
-      }
+      return detail::fd_io(f_, detail::pd_write, "write", [&] { return ::send(f_->fd, buf.data(), buf.size(), MSG_NOSIGNAL); });
     } catch (...) {
       detail::rethrow_op("write", f_);
     }

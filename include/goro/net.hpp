@@ -78,18 +78,8 @@ class conn {
     try {
       detail::fd_ref ref(f_);
       if (buf.empty()) return 0;
-      for (;;) {
-        detail::pd_prepare(f_->pd, detail::pd_read);
-        ssize_t n = ::recv(f_->fd, buf.data(), std::min(buf.size(), detail::max_rw), 0);
-        if (n >= 0) return static_cast<std::size_t>(n);
-        int e = errno;
-        if (e == EINTR) continue;
-        if (e == EAGAIN || e == EWOULDBLOCK) {
-          detail::pd_wait(f_->pd, detail::pd_read, detail::no_timer);
-          continue;
-        }
-        throw detail::syscall_error(e, "read");
-      }
+      return detail::fd_io(f_, detail::pd_read, "read",
+                           [&] { return ::recv(f_->fd, buf.data(), std::min(buf.size(), detail::max_rw), 0); });
     } catch (...) {
       detail::rethrow_op("read", f_);
     }
@@ -106,21 +96,10 @@ class conn {
     try {
       detail::fd_ref ref(f_);
       std::lock_guard<goro::mutex> lk(f_->wmu);
-      while (done < buf.size()) {
-        detail::pd_prepare(f_->pd, detail::pd_write);
-        ssize_t n = ::send(f_->fd, buf.data() + done, std::min(buf.size() - done, detail::max_rw), MSG_NOSIGNAL);
-        if (n >= 0) {
-          done += static_cast<std::size_t>(n);
-          continue;
-        }
-        int e = errno;
-        if (e == EINTR) continue;
-        if (e == EAGAIN || e == EWOULDBLOCK) {
-          detail::pd_wait(f_->pd, detail::pd_write, detail::no_timer);
-          continue;
-        }
-        throw detail::syscall_error(e, "write");
-      }
+      while (done < buf.size())
+        done += detail::fd_io(f_, detail::pd_write, "write", [&] {
+          return ::send(f_->fd, buf.data() + done, std::min(buf.size() - done, detail::max_rw), MSG_NOSIGNAL);
+        });
     } catch (...) {
       detail::rethrow_op("write", f_, done);
     }
@@ -156,32 +135,20 @@ class conn {
           iov.push_back(iovec{const_cast<std::byte*>(bufs[j].data() + from), len});
           total += len;
         }
-        detail::pd_prepare(f_->pd, detail::pd_write);
         msghdr msg{};
         msg.msg_iov = iov.data();
         msg.msg_iovlen = iov.size();
-        ssize_t n = ::sendmsg(f_->fd, &msg, MSG_NOSIGNAL);
-        if (n >= 0) {
-          auto left = static_cast<std::size_t>(n);
-          done += left;
-          while (left > 0) {  // advance i/off past the n bytes sent
-            std::size_t k = std::min(left, bufs[i].size() - off);
-            left -= k;
-            off += k;
-            if (off == bufs[i].size()) {
-              ++i;
-              off = 0;
-            }
+        std::size_t left = detail::fd_io(f_, detail::pd_write, "writev", [&] { return ::sendmsg(f_->fd, &msg, MSG_NOSIGNAL); });
+        done += left;
+        while (left > 0) {  // advance i/off past the bytes sent
+          std::size_t k = std::min(left, bufs[i].size() - off);
+          left -= k;
+          off += k;
+          if (off == bufs[i].size()) {
+            ++i;
+            off = 0;
           }
-          continue;
         }
-        int e = errno;
-        if (e == EINTR) continue;
-        if (e == EAGAIN || e == EWOULDBLOCK) {
-          detail::pd_wait(f_->pd, detail::pd_write, detail::no_timer);
-          continue;
-        }
-        throw detail::syscall_error(e, "writev");
       }
     } catch (...) {
       detail::rethrow_op("writev", f_, done);

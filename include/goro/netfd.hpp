@@ -27,6 +27,7 @@
 #include "sync.hpp"
 
 #include <atomic>
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -187,6 +188,25 @@ inline netfd* new_netfd(int fd, const char* net) {
 inline int fd_sysclose(netfd* f) {
   if (!f->unlink_path.empty()) ::unlink(f->unlink_path.c_str());
   return io_close(f->fd);
+}
+
+// fd_io: one system call on f the netpoller's way (Go: the loops of
+// poll.FD.Read / Write): prepare mode (closed_error, timeout_error), make the
+// call, retry on EINTR, park until ready on EAGAIN, and throw
+// syscall_error(errno, name) on anything else. call returns the system
+// call's result (< 0 with errno set); fd_io returns it when >= 0. The caller
+// holds an fd_ref.
+template <class Call>
+std::size_t fd_io(netfd* f, int mode, const char* name, Call&& call) {
+  for (;;) {
+    pd_prepare(f->pd, mode);
+    ssize_t n = call();
+    if (n >= 0) return static_cast<std::size_t>(n);
+    int e = errno;
+    if (e == EINTR) continue;
+    if (e != EAGAIN && e != EWOULDBLOCK) throw syscall_error(e, name);
+    pd_wait(f->pd, mode, no_timer);
+  }
 }
 
 inline void fd_incref(netfd* f) {

@@ -98,20 +98,14 @@ class packet_conn {
     detail::safe_point();  // a cooperative preemption point (sysmon)
     try {
       detail::fd_ref ref(f_);
-      for (;;) {
-        detail::pd_prepare(f_->pd, detail::pd_read);
-        sockaddr_storage ss{};
-        socklen_t len = sizeof ss;
-        ssize_t n = ::recvfrom(f_->fd, buf.data(), std::min(buf.size(), detail::max_rw), 0, reinterpret_cast<sockaddr*>(&ss), &len);
-        if (n >= 0) return {static_cast<std::size_t>(n), len > 0 ? detail::format_addr(reinterpret_cast<sockaddr*>(&ss)) : std::string()};
-        int e = errno;
-        if (e == EINTR) continue;
-        if (e == EAGAIN || e == EWOULDBLOCK) {
-          detail::pd_wait(f_->pd, detail::pd_read, detail::no_timer);
-          continue;
-        }
-        throw detail::syscall_error(e, "recvfrom");
-      }
+      sockaddr_storage ss;
+      socklen_t len;
+      std::size_t n = detail::fd_io(f_, detail::pd_read, "recvfrom", [&] {
+        ss = sockaddr_storage{};  // fresh for each try
+        len = sizeof ss;
+        return ::recvfrom(f_->fd, buf.data(), std::min(buf.size(), detail::max_rw), 0, reinterpret_cast<sockaddr*>(&ss), &len);
+      });
+      return {n, len > 0 ? detail::format_addr(reinterpret_cast<sockaddr*>(&ss)) : std::string()};
     } catch (...) {
       detail::rethrow_op("read", f_);
     }
@@ -146,18 +140,9 @@ class packet_conn {
                          "no address of the socket's family");
       }
       dest = detail::format_addr(reinterpret_cast<const sockaddr*>(&to.ss));
-      for (;;) {
-        detail::pd_prepare(f_->pd, detail::pd_write);
-        ssize_t n = ::sendto(f_->fd, buf.data(), buf.size(), MSG_NOSIGNAL, reinterpret_cast<const sockaddr*>(&to.ss), to.len);
-        if (n >= 0) return static_cast<std::size_t>(n);
-        int e = errno;
-        if (e == EINTR) continue;
-        if (e == EAGAIN || e == EWOULDBLOCK) {
-          detail::pd_wait(f_->pd, detail::pd_write, detail::no_timer);
-          continue;
-        }
-        throw detail::syscall_error(e, "sendto");
-      }
+      return detail::fd_io(f_, detail::pd_write, "sendto", [&] {
+        return ::sendto(f_->fd, buf.data(), buf.size(), MSG_NOSIGNAL, reinterpret_cast<const sockaddr*>(&to.ss), to.len);
+      });
     } catch (...) {
       if (resolving) throw;  // the resolver's error, as dial and listen leave it
       if (f_ == nullptr) detail::rethrow_op("write", f_);
@@ -174,18 +159,8 @@ class packet_conn {
     try {
       detail::fd_ref ref(f_);
       if (buf.empty()) return 0;
-      for (;;) {
-        detail::pd_prepare(f_->pd, detail::pd_read);
-        ssize_t n = ::recv(f_->fd, buf.data(), std::min(buf.size(), detail::max_rw), 0);
-        if (n >= 0) return static_cast<std::size_t>(n);
-        int e = errno;
-        if (e == EINTR) continue;
-        if (e == EAGAIN || e == EWOULDBLOCK) {
-          detail::pd_wait(f_->pd, detail::pd_read, detail::no_timer);
-          continue;
-        }
-        throw detail::syscall_error(e, "read");
-      }
+      return detail::fd_io(f_, detail::pd_read, "read",
+                           [&] { return ::recv(f_->fd, buf.data(), std::min(buf.size(), detail::max_rw), 0); });
     } catch (...) {
       detail::rethrow_op("read", f_);
     }
@@ -198,18 +173,7 @@ class packet_conn {
     detail::safe_point();  // a cooperative preemption point (sysmon)
     try {
       detail::fd_ref ref(f_);
-      for (;;) {
-        detail::pd_prepare(f_->pd, detail::pd_write);
-        ssize_t n = ::send(f_->fd, buf.data(), buf.size(), MSG_NOSIGNAL);
-        if (n >= 0) return static_cast<std::size_t>(n);
-        int e = errno;
-        if (e == EINTR) continue;
-        if (e == EAGAIN || e == EWOULDBLOCK) {
-          detail::pd_wait(f_->pd, detail::pd_write, detail::no_timer);
-          continue;
-        }
-        throw detail::syscall_error(e, "write");
-      }
+      return detail::fd_io(f_, detail::pd_write, "write", [&] { return ::send(f_->fd, buf.data(), buf.size(), MSG_NOSIGNAL); });
     } catch (...) {
       detail::rethrow_op("write", f_);
     }
