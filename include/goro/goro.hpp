@@ -11,6 +11,7 @@
 
 #include "config.hpp"
 #include "sanitizer.hpp"
+#include "traceback.hpp"
 #include "lock.hpp"
 #include "ctx.hpp"
 #include "stack.hpp"

@@ -33,6 +33,7 @@
 #include "sanitizer.hpp"
 #include "stack.hpp"
 #include "timers.hpp"
+#include "traceback.hpp"
 
 #include <atomic>
 #include <cstdint>
