@@ -2229,6 +2229,7 @@ struct timer_heap {
 #include <cstdint>
 #include <pthread.h>
 #include <string>
+#include <string_view>
 
 namespace goro {
 inline namespace GORO_DETAIL_ABI_NS {
@@ -2334,6 +2335,15 @@ struct g {
   source_loc site;               // where `go` was called
   bool is_main = false;          // the main goroutine of run()
   bool is_thread = false;        // a pseudo-g standing for a plain OS thread (park = futex wait)
+  // label (this_goroutine::set_label, Go's pprof labels as one string):
+  // guarded by label_lock, which the G takes to set it and any thread takes to
+  // copy it (goroutine_label: dumps, stall reports, the trace); has_label
+  // (relaxed: a hint read without the lock) lets readers skip the lock when
+  // no label was ever set. Cleared by the G at exit (goexit), so a G reused
+  // from the cache starts without one and a released slot holds no heap block.
+  mutable rt_mutex label_lock;
+  std::atomic<bool> has_label{false};
+  std::string label;
 
   // --- parking; written by the G before it parks, read by its waker ---
   // why and wait_since: atomic (relaxed) only because dumps read them while
@@ -2454,8 +2464,35 @@ struct m {
   std::uint32_t fastrand = 0;
 };
 
+// goroutine_label returns a copy of gp's label (this_goroutine::set_label),
+// empty if none. Any thread; takes gp->label_lock (never held across a park).
+inline std::string goroutine_label(const g* gp) {
+  if (!gp->has_label.load(std::memory_order_relaxed)) return {};
+  rt_lock_guard lk(gp->label_lock);
+  return gp->label;
+}
+
+// set_goroutine_label / clear_goroutine_label: the G itself only. The string
+// is built and freed outside the lock, so a reader waits for a swap only.
+inline void set_goroutine_label(g* gp, std::string_view label) {
+  std::string fresh(label);
+  {
+    rt_lock_guard lk(gp->label_lock);
+    gp->label.swap(fresh);
+    gp->has_label.store(!gp->label.empty(), std::memory_order_relaxed);
+  }
+}
+inline void clear_goroutine_label(g* gp) noexcept {
+  if (!gp->has_label.load(std::memory_order_relaxed)) return;
+  std::string old;
+  rt_lock_guard lk(gp->label_lock);
+  gp->label.swap(old);
+  gp->has_label.store(false, std::memory_order_relaxed);
+}
+
 // dump_goroutine appends gp's entry of a goroutine dump, Go's format:
-// "goroutine N [state]:\n\tcreated at file:line\n\n" ("state, main" for main).
+// "goroutine N [state]:\n\tcreated at file:line\n\n" ("state, main" for main),
+// with a "\tlabel: L" line after the header when the goroutine has a label.
 // goroutine_dump and deterministic mode's reports share it.
 inline void dump_goroutine(std::string& out, const g* gp, const std::string& state) {
   char buf[24];
@@ -2464,7 +2501,13 @@ inline void dump_goroutine(std::string& out, const g* gp, const std::string& sta
   out += " [";
   out += state;
   if (gp->is_main) out += ", main";
-  out += "]:\n\tcreated at ";
+  out += "]:\n";
+  if (std::string label = goroutine_label(gp); !label.empty()) {
+    out += "\tlabel: ";
+    out += label;
+    out += "\n";
+  }
+  out += "\tcreated at ";
   out += gp->site.file;
   out += ":";
   out += fmt_u64(buf, gp->site.line);
@@ -4364,6 +4407,7 @@ void newproc(sched_t* s, C&& c, source_loc site, bool is_main = false) {
 [[noreturn]] inline void goexit(g* gp) noexcept {
   m* mp = getm();
   sched_t* s = gp->sched;
+  clear_goroutine_label(gp);  // a reused slot starts without one (runtime2.hpp)
   if (gp->lockedm != nullptr) {  // exited while locked: the thread is not reused
     gp->lockedm = nullptr;
     mp->lockedg = nullptr;
@@ -6160,6 +6204,7 @@ void run_with_choices(std::span<const std::uint8_t> choices, F&& body, detail::s
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -6734,6 +6779,27 @@ inline std::uint64_t id() noexcept {
   return (mp != nullptr && mp->curg != nullptr) ? mp->curg->id : 0;
 }
 
+// set_label names the calling goroutine (Go's pprof labels, one string): the
+// label appears in its dump entries ("\tlabel: L"), stall reports and trace
+// slices, until the next set_label or the goroutine's exit. An empty label
+// removes it. On a plain OS thread (which is no goroutine) it does nothing,
+// like lock_os_thread. Any goroutine, for itself; safe while other threads
+// dump (see goroutine_label, runtime2.hpp).
+inline void set_label(std::string_view label) {
+  detail::m* mp = detail::getm();
+  if (mp == nullptr || mp->curg == nullptr) return;
+  detail::rt_region rt;  // deterministic mode under TSan: the label's lock is no happens-before edge
+  detail::set_goroutine_label(mp->curg, label);
+}
+
+// label is the calling goroutine's label, "" if none or on a plain OS thread.
+inline std::string label() {
+  detail::m* mp = detail::getm();
+  if (mp == nullptr || mp->curg == nullptr) return {};
+  detail::rt_region rt;
+  return detail::goroutine_label(mp->curg);
+}
+
 // lock_os_thread wires the calling goroutine to its current M: it runs only
 // there, and the M runs nothing else, until as many unlock_os_thread calls.
 // A goroutine that exits while locked takes its thread with it (Go does too).
@@ -6808,7 +6874,10 @@ inline int current_m() noexcept {
 
 // dump: a Go-style list of the live goroutines of the calling goroutine's
 // runtime (id, state, wait reason, how long blocked, creation site).
-inline std::string dump() { return detail::goroutine_dump(detail::current_sched()); }
+inline std::string dump() {
+  detail::rt_region rt;  // deterministic mode under TSan: reading labels under their locks is no happens-before edge
+  return detail::goroutine_dump(detail::current_sched());
+}
 
 // stack_guard names the stack guard in use ("MADV_GUARD_INSTALL" or the fallback).
 inline const char* stack_guard() { return detail::stack_guard_name(); }

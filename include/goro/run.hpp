@@ -66,6 +66,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -640,6 +641,27 @@ inline std::uint64_t id() noexcept {
   return (mp != nullptr && mp->curg != nullptr) ? mp->curg->id : 0;
 }
 
+// set_label names the calling goroutine (Go's pprof labels, one string): the
+// label appears in its dump entries ("\tlabel: L"), stall reports and trace
+// slices, until the next set_label or the goroutine's exit. An empty label
+// removes it. On a plain OS thread (which is no goroutine) it does nothing,
+// like lock_os_thread. Any goroutine, for itself; safe while other threads
+// dump (see goroutine_label, runtime2.hpp).
+inline void set_label(std::string_view label) {
+  detail::m* mp = detail::getm();
+  if (mp == nullptr || mp->curg == nullptr) return;
+  detail::rt_region rt;  // deterministic mode under TSan: the label's lock is no happens-before edge
+  detail::set_goroutine_label(mp->curg, label);
+}
+
+// label is the calling goroutine's label, "" if none or on a plain OS thread.
+inline std::string label() {
+  detail::m* mp = detail::getm();
+  if (mp == nullptr || mp->curg == nullptr) return {};
+  detail::rt_region rt;
+  return detail::goroutine_label(mp->curg);
+}
+
 // lock_os_thread wires the calling goroutine to its current M: it runs only
 // there, and the M runs nothing else, until as many unlock_os_thread calls.
 // A goroutine that exits while locked takes its thread with it (Go does too).
@@ -714,7 +736,10 @@ inline int current_m() noexcept {
 
 // dump: a Go-style list of the live goroutines of the calling goroutine's
 // runtime (id, state, wait reason, how long blocked, creation site).
-inline std::string dump() { return detail::goroutine_dump(detail::current_sched()); }
+inline std::string dump() {
+  detail::rt_region rt;  // deterministic mode under TSan: reading labels under their locks is no happens-before edge
+  return detail::goroutine_dump(detail::current_sched());
+}
 
 // stack_guard names the stack guard in use ("MADV_GUARD_INSTALL" or the fallback).
 inline const char* stack_guard() { return detail::stack_guard_name(); }

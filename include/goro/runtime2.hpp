@@ -39,6 +39,7 @@
 #include <cstdint>
 #include <pthread.h>
 #include <string>
+#include <string_view>
 
 namespace goro {
 inline namespace GORO_DETAIL_ABI_NS {
@@ -144,6 +145,15 @@ struct g {
   source_loc site;               // where `go` was called
   bool is_main = false;          // the main goroutine of run()
   bool is_thread = false;        // a pseudo-g standing for a plain OS thread (park = futex wait)
+  // label (this_goroutine::set_label, Go's pprof labels as one string):
+  // guarded by label_lock, which the G takes to set it and any thread takes to
+  // copy it (goroutine_label: dumps, stall reports, the trace); has_label
+  // (relaxed: a hint read without the lock) lets readers skip the lock when
+  // no label was ever set. Cleared by the G at exit (goexit), so a G reused
+  // from the cache starts without one and a released slot holds no heap block.
+  mutable rt_mutex label_lock;
+  std::atomic<bool> has_label{false};
+  std::string label;
 
   // --- parking; written by the G before it parks, read by its waker ---
   // why and wait_since: atomic (relaxed) only because dumps read them while
@@ -264,8 +274,35 @@ struct m {
   std::uint32_t fastrand = 0;
 };
 
+// goroutine_label returns a copy of gp's label (this_goroutine::set_label),
+// empty if none. Any thread; takes gp->label_lock (never held across a park).
+inline std::string goroutine_label(const g* gp) {
+  if (!gp->has_label.load(std::memory_order_relaxed)) return {};
+  rt_lock_guard lk(gp->label_lock);
+  return gp->label;
+}
+
+// set_goroutine_label / clear_goroutine_label: the G itself only. The string
+// is built and freed outside the lock, so a reader waits for a swap only.
+inline void set_goroutine_label(g* gp, std::string_view label) {
+  std::string fresh(label);
+  {
+    rt_lock_guard lk(gp->label_lock);
+    gp->label.swap(fresh);
+    gp->has_label.store(!gp->label.empty(), std::memory_order_relaxed);
+  }
+}
+inline void clear_goroutine_label(g* gp) noexcept {
+  if (!gp->has_label.load(std::memory_order_relaxed)) return;
+  std::string old;
+  rt_lock_guard lk(gp->label_lock);
+  gp->label.swap(old);
+  gp->has_label.store(false, std::memory_order_relaxed);
+}
+
 // dump_goroutine appends gp's entry of a goroutine dump, Go's format:
-// "goroutine N [state]:\n\tcreated at file:line\n\n" ("state, main" for main).
+// "goroutine N [state]:\n\tcreated at file:line\n\n" ("state, main" for main),
+// with a "\tlabel: L" line after the header when the goroutine has a label.
 // goroutine_dump and deterministic mode's reports share it.
 inline void dump_goroutine(std::string& out, const g* gp, const std::string& state) {
   char buf[24];
@@ -274,7 +311,13 @@ inline void dump_goroutine(std::string& out, const g* gp, const std::string& sta
   out += " [";
   out += state;
   if (gp->is_main) out += ", main";
-  out += "]:\n\tcreated at ";
+  out += "]:\n";
+  if (std::string label = goroutine_label(gp); !label.empty()) {
+    out += "\tlabel: ";
+    out += label;
+    out += "\n";
+  }
+  out += "\tcreated at ";
   out += gp->site.file;
   out += ":";
   out += fmt_u64(buf, gp->site.line);

@@ -899,6 +899,7 @@ void newproc(sched_t* s, C&& c, source_loc site, bool is_main = false) {
 [[noreturn]] inline void goexit(g* gp) noexcept {
   m* mp = getm();
   sched_t* s = gp->sched;
+  clear_goroutine_label(gp);  // a reused slot starts without one (runtime2.hpp)
   if (gp->lockedm != nullptr) {  // exited while locked: the thread is not reused
     gp->lockedm = nullptr;
     mp->lockedg = nullptr;
