@@ -30,6 +30,8 @@
 //   stackguard=canary     use canary-checked stacks only (tests of that path)
 //   schedtrace=MS         print Go's SCHED line to stderr every MS milliseconds
 //   sigquit=1             on SIGQUIT, print a goroutine dump to stderr (and go on)
+//   trace=PATH            write each run()'s execution trace to PATH (trace.hpp)
+//   tracebuf=N            the trace keeps at most N events (default 262144)
 #ifndef GORO_DETAIL_CONFIG_HPP
 #define GORO_DETAIL_CONFIG_HPP
 
@@ -2239,6 +2241,8 @@ struct g;
 struct m;
 struct p;
 struct sched_t;
+struct trace_ring;   // trace.hpp
+struct trace_state;  // trace.hpp
 
 enum class gstatus : std::uint32_t { dead = 0, runnable, running, waiting, syscall };
 
@@ -2371,6 +2375,12 @@ struct g {
   // of them: the waker that wins the CAS 0 -> 1 (Go: g.selectDone).
   std::atomic<std::uint32_t> select_done{0};
   unsigned in_blocking = 0;      // inside blocking<> (nesting depth); the G itself
+  // Execution trace (trace.hpp), only while it is on: trace_start, when the
+  // current slice began (the G's own M); trace_flow, the flow id of the ready
+  // that made it runnable (written by the readier before the run queue's
+  // release, read by the M that dequeues it).
+  std::int64_t trace_start = 0;
+  std::uint64_t trace_flow = 0;
 
   // --- body; set at spawn, used once at entry ---
   void (*body)(g*) = nullptr;    // invokes the closure (or destroys it unrun, at shutdown)
@@ -2421,6 +2431,8 @@ struct alignas(64) p {
   std::atomic<std::uint32_t> status{0};      // p_idle / p_running / p_syscall; see blocking.hpp
   std::atomic<std::uint32_t> syscalltick{0}; // written by the owner on entering/leaving blocking<>
   std::atomic<bool> preempt{false};          // set by sysmon: the running G yields at its next safe point
+  trace_ring* trace = nullptr;   // this P's trace ring while tracing is on (trace.hpp), else nullptr; set before
+                                 // any goroutine runs; the ring is written only by the M holding this P
   std::uint32_t fastrand = 0;    // owner only: victim order for stealing
   timer_heap timers;             // this P's timers; its own lock (timers.hpp, and "Timers" in sched_timers.hpp)
 
@@ -2462,6 +2474,7 @@ struct m {
   pending_op pending;            // set by the departing side of a switch; run by the arriving side
   pthread_t thread{};
   std::uint32_t fastrand = 0;
+  std::int64_t trace_blocking_start = 0;  // trace.hpp: when this M entered blocking<>; this M only
 };
 
 // goroutine_label returns a copy of gp's label (this_goroutine::set_label),
@@ -3148,6 +3161,9 @@ struct sched_t {
   // Deterministic mode: the seeded scheduler's state, set by det_run before
   // any goroutine; nullptr in threaded mode (see det_hooks.hpp).
   det_state* det = nullptr;
+  // The execution trace (trace.hpp) while it is on, else nullptr. Set before
+  // the first goroutine, cleared by trace_finish after the last M stopped.
+  trace_state* trace = nullptr;
 };
 
 }  // namespace detail
@@ -3155,6 +3171,615 @@ struct sched_t {
 }  // namespace goro
 
 #endif  // GORO_DETAIL_SCHEDT_HPP
+
+// goro: from include/goro/trace.hpp
+// goro/trace.hpp — the execution trace (Go: runtime/trace.go, trace2*.go and
+// the flight recorder): $GORO_DEBUG=trace=<path> in threaded mode,
+// sim::explore_options::trace_path (and $GORO_DEBUG=trace for a single run) in
+// deterministic mode. Written as Chrome trace-event JSON, which Perfetto and
+// chrome://tracing open; deterministic mode also writes an HTML timeline.
+//
+// What is recorded (docs/reference.md, "Execution trace"):
+//   slice     a stretch a goroutine ran on a P, from start_g to the switch away
+//             (park, yield, preemption, exit) or to entering blocking<>: one
+//             complete ("X") event on the P's track
+//   blocking  the time an M spent inside blocking<> without its P: an "X" event
+//             on that M's track ("M3 (blocking)")
+//   create    go: an instant event on the parent's track
+//   block     park: an instant event with the wait reason's name
+//   unblock   ready: an instant event on the readier's track, and a flow arrow
+//             ("s" there, "f" at the start of the readied G's next slice)
+//   race, deadlock  deterministic mode's failure marks (det.hpp)
+//
+// Storage. Each P has a ring (trace_ring) written only by the M holding the P,
+// so recording takes no lock and no atomic: the M that holds a P is the only
+// writer of its ring, as of its run queue's head (runtime2.hpp). Events from
+// contexts without a P (a plain thread's go or ready, an M back from
+// blocking<> without a P) go to one more ring under trace_state::lock. The
+// rings are bounded (Go's flight recorder keeps the most recent events): each
+// holds cap / (procs + 1) events and overwrites its oldest, so the trace is the
+// end of the run. cap: $GORO_DEBUG=tracebuf=<events>, default trace_default_events
+// (48 bytes each). The file is written once, at the end of run() (after every M
+// has been joined, which orders all the rings' writes before the reads); a
+// process that crashes loses it.
+//
+// Off (the default), each event site is one predictable branch on p::trace
+// (nullptr), a field of the P the site already uses; nothing else runs.
+//
+// Time. Threaded: nanotime() since the trace began, written in microseconds
+// with three decimals (Chrome's "ts" unit is the microsecond). Deterministic:
+// the step number (det_state::steps), so the time axis is virtual and a replay
+// gives the same trace; one track per goroutine instead of one per P.
+#ifndef GORO_DETAIL_TRACE_HPP
+#define GORO_DETAIL_TRACE_HPP
+
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace goro {
+inline namespace GORO_DETAIL_ABI_NS {
+namespace detail {
+
+// 262144 events of 48 bytes: 12 MiB at most, touched only as it fills.
+inline constexpr std::uint64_t trace_default_events = 1u << 18;
+inline constexpr std::uint16_t trace_tid_other = 9999;    // the track of contexts without a P
+inline constexpr std::uint16_t trace_tid_m_base = 10000;  // M n inside blocking<>: track 10000 + n
+
+enum class trace_kind : std::uint8_t { slice, blocking, create, block, unblock, flow_start, flow_end, race, deadlock };
+
+// trace_event: one record. goid is the goroutine on the track (deterministic
+// mode draws it on goid's lane): the running one for slice, block, and the
+// readier (0: none, g0) for create, unblock and flow_start; arg is the other
+// goroutine (create: the child; unblock: the readied G), the flow id, or a
+// race's other goroutine. file/line: a creation site (slice, create, blocking)
+// or an access site (race); file has static storage (__builtin_FILE).
+struct trace_event {
+  std::int64_t ts = 0;
+  std::int64_t dur = 0;
+  std::uint64_t goid = 0;
+  std::uint64_t arg = 0;
+  const char* file = nullptr;
+  std::uint32_t line = 0;
+  std::uint16_t tid = 0;  // threaded mode's track: a P id, trace_tid_other, or trace_tid_m_base + M id
+  trace_kind kind = trace_kind::slice;
+  std::uint8_t reason = 0;  // block, deadlock: a wait_reason; race: 1 if this access wrote
+};
+static_assert(sizeof(trace_event) == 48, "trace_event: keep it at 48 bytes (trace_default_events' size)");
+
+// trace_ring: a bounded ring of the most recent events. One writer at a time:
+// the M holding the P it belongs to, or the holder of trace_state::lock for
+// the shared one. Read only once every writer has stopped (trace_finish).
+struct trace_ring {
+  std::unique_ptr<trace_event[]> ev;  // default-initialized: pages are touched as they fill
+  std::uint64_t cap = 0;
+  std::uint64_t n = 0;        // events ever written; the newest is at (n - 1) % cap
+  std::uint64_t flow_seq = 0; // flow ids handed out by this ring's writer
+  std::uint64_t flow_base = 0;
+
+  void put(const trace_event& e) noexcept {
+    ev[n % cap] = e;
+    ++n;
+  }
+};
+
+struct trace_label {
+  std::uint64_t goid;
+  std::int64_t ts;
+  std::string label;
+};
+inline constexpr std::size_t trace_max_labels = 1u << 16;  // set_label records kept (later ones are dropped)
+
+// trace_state: a run's trace (sched_t::trace). Created at run() start when
+// tracing is on; the rings are handed to the Ps (p::trace).
+struct trace_state {
+  std::string path;                       // immutable
+  std::int64_t t0 = 0;                    // immutable: nanotime() when the trace began (threaded)
+  const std::uint64_t* steps = nullptr;   // immutable: deterministic mode's step counter, else nullptr
+  std::vector<std::unique_ptr<trace_ring>> rings;  // one per P, then the shared one (immutable vector)
+  rt_mutex lock;                          // guards rings.back() and labels
+  std::vector<trace_label> labels;        // lock
+  bool on = true;                         // false once trace_stop ran (deterministic mode: at the failure)
+  std::string title;                      // deterministic mode: the failure's report (set before trace_finish)
+  std::uint64_t seed = 0;                 // deterministic mode: the run's seed
+
+  std::int64_t now() const noexcept { return steps != nullptr ? static_cast<std::int64_t>(*steps) : nanotime() - t0; }
+  trace_ring& other() noexcept { return *rings.back(); }
+};
+
+// trace_capacity: $GORO_DEBUG=tracebuf=<events>, else the default.
+inline std::uint64_t trace_capacity() {
+  std::string v = debug_setting("tracebuf");
+  if (!v.empty()) {
+    unsigned long long n = std::strtoull(v.c_str(), nullptr, 10);
+    if (n > 0) return n;
+  }
+  return trace_default_events;
+}
+
+// trace_start makes s's trace and gives each P its ring. Before any goroutine
+// runs (run() start-up).
+inline void trace_start(sched_t* s, std::string path, const std::uint64_t* steps = nullptr) {
+  auto* t = new trace_state;
+  t->path = std::move(path);
+  t->t0 = nanotime();
+  t->steps = steps;
+  std::uint64_t total = trace_capacity();
+  std::uint64_t per = std::max<std::uint64_t>(total / (s->allp.size() + 1), 16);
+  for (std::size_t i = 0; i <= s->allp.size(); ++i) {
+    auto r = std::make_unique<trace_ring>();
+    r->ev.reset(new trace_event[per]);
+    r->cap = per;
+    r->flow_base = static_cast<std::uint64_t>(i + 1) << 40;  // distinct per ring, exact in a JSON double
+    t->rings.push_back(std::move(r));
+  }
+  for (std::size_t i = 0; i < s->allp.size(); ++i) s->allp[i]->trace = t->rings[i].get();
+  s->trace = t;
+}
+
+// tracing: is s recording? For the sites without a P (whose P's ring
+// pointer answers the same question). Any thread of s.
+inline bool tracing(const sched_t* s) noexcept { return s->trace != nullptr && s->trace->on; }
+
+// trace_stop ends the recording but keeps the events for trace_finish:
+// deterministic mode stops at a run's first failure, so that the timeline
+// ends there and not after the unwinding. The running goroutine's slice (if
+// any) ends now. The run's thread.
+inline void trace_stop(sched_t* s) noexcept;
+
+// --- recording -----------------------------------------------------------------
+// Each trace_* below is called only when tracing is on (its caller tested
+// p::trace or sched_t::trace). The ones taking a P: the M holding it.
+
+inline void trace_put_p(p* pp, trace_event e) noexcept {
+  e.tid = static_cast<std::uint16_t>(pp->id);
+  pp->trace->put(e);
+}
+
+// trace_other: an event from a context without a P. Any thread.
+inline void trace_other(sched_t* s, trace_event e) noexcept {
+  e.tid = trace_tid_other;
+  rt_lock_guard lk(s->trace->lock);
+  s->trace->other().put(e);
+}
+
+// trace_go_start: gp begins a slice on pp (start_g), closing the flow
+// arrow of the ready that made it runnable.
+inline void trace_go_start(p* pp, g* gp) noexcept {
+  std::int64_t now = pp->sched->trace->now();
+  gp->trace_start = now;
+  if (gp->trace_flow != 0) {
+    trace_event e;
+    e.kind = trace_kind::flow_end;
+    e.ts = now;
+    e.goid = gp->id;
+    e.arg = gp->trace_flow;
+    trace_put_p(pp, e);
+    gp->trace_flow = 0;
+  }
+}
+
+// trace_go_stop: gp's slice on pp ends (it switches away, or enters blocking<>).
+inline void trace_go_stop(p* pp, g* gp) noexcept {
+  trace_event e;
+  e.kind = trace_kind::slice;
+  e.ts = gp->trace_start;
+  e.dur = pp->sched->trace->now() - gp->trace_start;
+  e.goid = gp->id;
+  e.file = gp->site.file;
+  e.line = gp->site.line;
+  trace_put_p(pp, e);
+}
+
+// trace_go_create: parent (nullptr: run() or a g0) made child.
+inline void trace_go_create(sched_t* s, p* pp, const g* parent, const g* child) noexcept {
+  trace_event e;
+  e.kind = trace_kind::create;
+  e.ts = s->trace->now();
+  e.goid = parent != nullptr ? parent->id : 0;
+  e.arg = child->id;
+  e.file = child->site.file;
+  e.line = child->site.line;
+  if (pp != nullptr) trace_put_p(pp, e);
+  else trace_other(s, e);
+}
+
+// trace_go_block: gp parks (park), for why.
+inline void trace_go_block(p* pp, const g* gp, wait_reason why) noexcept {
+  trace_event e;
+  e.kind = trace_kind::block;
+  e.ts = pp->sched->trace->now();
+  e.goid = gp->id;
+  e.reason = static_cast<std::uint8_t>(why);
+  trace_put_p(pp, e);
+}
+
+// trace_go_unblock: by (nullptr: g0 or a plain thread) readies gp (ready).
+// With a P, also the flow arrow's start; gp's next slice ends it. gp->trace_flow
+// is published to the M that runs gp by the run queue's release, like gp.
+inline void trace_go_unblock(sched_t* s, p* pp, const g* by, g* gp) noexcept {
+  trace_event e;
+  e.kind = trace_kind::unblock;
+  e.ts = s->trace->now();
+  e.goid = by != nullptr ? by->id : 0;
+  e.arg = gp->id;
+  if (pp == nullptr) {
+    gp->trace_flow = 0;
+    trace_other(s, e);
+    return;
+  }
+  trace_put_p(pp, e);
+  trace_ring& r = *pp->trace;
+  e.kind = trace_kind::flow_start;
+  e.arg = r.flow_base + ++r.flow_seq;
+  gp->trace_flow = e.arg;
+  trace_put_p(pp, e);
+}
+
+// trace_blocking_end: M mp was inside blocking<> (running gp) from start
+// until now; pp: the P it got back, or nullptr (then the shared ring).
+inline void trace_blocking_end(sched_t* s, p* pp, const m* mp, const g* gp, std::int64_t start) noexcept {
+  trace_event e;
+  e.kind = trace_kind::blocking;
+  e.ts = start;
+  e.dur = s->trace->now() - start;
+  e.goid = gp->id;
+  e.file = gp->site.file;
+  e.line = gp->site.line;
+  e.tid = static_cast<std::uint16_t>(trace_tid_m_base + mp->id);
+  if (pp != nullptr) {
+    pp->trace->put(e);
+  } else {
+    rt_lock_guard lk(s->trace->lock);
+    s->trace->other().put(e);
+  }
+}
+
+// trace_set_label: gp's label from now on (this_goroutine::set_label). Any
+// goroutine; takes the lock (labels are rare).
+inline void trace_set_label(sched_t* s, const g* gp, std::string_view label) {
+  trace_state* t = s->trace;
+  rt_lock_guard lk(t->lock);
+  if (t->labels.size() < trace_max_labels) t->labels.push_back(trace_label{gp->id, t->now(), std::string(label)});
+}
+
+// trace_mark: a deterministic failure mark on goid's lane at step ts.
+inline void trace_mark(sched_t* s, trace_kind kind, std::uint64_t goid, std::int64_t ts, std::uint64_t other, source_loc site,
+                       std::uint8_t reason) noexcept {
+  trace_event e;
+  e.kind = kind;
+  e.ts = ts;
+  e.goid = goid;
+  e.arg = other;
+  e.file = site.file;
+  e.line = site.line;
+  e.reason = reason;
+  trace_other(s, e);
+}
+
+inline void trace_stop(sched_t* s) noexcept {
+  if (!tracing(s)) return;
+  m* mp = getm();
+  if (mp != nullptr && mp->sched == s && mp->curg != nullptr && mp->pp != nullptr && mp->pp->trace != nullptr)
+    trace_go_stop(mp->pp, mp->curg);
+  for (p* pp : s->allp) pp->trace = nullptr;
+  s->trace->on = false;
+}
+
+// --- writing ------------------------------------------------------------------
+
+inline void trace_json_str(std::string& out, std::string_view s) {
+  out += '"';
+  for (char c : s) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (u < 0x20 || c == '<' || c == '>' || c == '&') {  // < > &: safe inside an HTML <script>
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", u);
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+}
+
+inline std::string_view trace_base(const char* file) {
+  std::string_view f = file != nullptr ? file : "?";
+  std::size_t slash = f.rfind('/');
+  return slash == std::string_view::npos ? f : f.substr(slash + 1);
+}
+
+// trace_ts formats a time stamp: microseconds with three decimals (threaded),
+// or the step (deterministic).
+inline void trace_ts(std::string& out, std::int64_t v, bool steps) {
+  char buf[40];
+  if (steps) std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(v));
+  else std::snprintf(buf, sizeof buf, "%lld.%03lld", static_cast<long long>(v / 1000), static_cast<long long>(v % 1000));
+  out += buf;
+}
+
+// trace_events collects every ring's events (oldest first per ring) sorted by
+// time. After every writer has stopped.
+inline std::vector<trace_event> trace_events(const trace_state& t) {
+  std::vector<trace_event> all;
+  for (const auto& r : t.rings) {
+    std::uint64_t kept = std::min(r->n, r->cap);
+    for (std::uint64_t i = r->n - kept; i < r->n; ++i) all.push_back(r->ev[i % r->cap]);
+  }
+  std::stable_sort(all.begin(), all.end(), [](const trace_event& a, const trace_event& b) { return a.ts < b.ts; });
+  return all;
+}
+
+// trace_label_at: goid's label as of ts ("" if none).
+inline std::string_view trace_label_at(const trace_state& t, std::uint64_t goid, std::int64_t ts) {
+  std::string_view out;
+  for (const trace_label& l : t.labels)
+    if (l.goid == goid && l.ts <= ts) out = l.label;
+  return out;
+}
+
+// trace_slice_name: "g12 <file>:34 [label]" (the site's file name only).
+inline std::string trace_slice_name(const trace_state& t, const trace_event& e) {
+  std::string n = "g" + std::to_string(e.goid) + " " + std::string(trace_base(e.file)) + ":" + std::to_string(e.line);
+  std::string_view l = trace_label_at(t, e.goid, e.ts + e.dur);
+  if (!l.empty()) n += " [" + std::string(l) + "]";
+  return n;
+}
+
+// trace_json renders the events as a Chrome trace-event JSON object.
+inline std::string trace_json(const trace_state& t, const std::vector<trace_event>& evs) {
+  const bool det = t.steps != nullptr;
+  std::string out = "{\"displayTimeUnit\":\"ns\",\"otherData\":{\"generator\":\"goro\",\"clock\":";
+  out += det ? "\"steps\"" : "\"us\"";
+  if (det) out += ",\"seed\":" + std::to_string(t.seed);
+  out += ",\"title\":";
+  trace_json_str(out, t.title);
+  out += ",\"events_kept\":" + std::to_string(evs.size()) + "},\n\"traceEvents\":[\n";
+  bool first = true;
+  auto open = [&](const char* ph, std::uint64_t tid, std::int64_t ts) {
+    if (!first) out += ",\n";
+    first = false;
+    out += "{\"ph\":\"";
+    out += ph;
+    out += "\",\"pid\":1,\"tid\":" + std::to_string(tid) + ",\"ts\":";
+    trace_ts(out, ts, det);
+  };
+  // Track names (metadata): every track an event uses.
+  std::vector<std::uint64_t> tids;
+  for (const trace_event& e : evs) tids.push_back(det ? e.goid : e.tid);
+  std::sort(tids.begin(), tids.end());
+  tids.erase(std::unique(tids.begin(), tids.end()), tids.end());
+  if (!first) out += ",\n";
+  first = false;
+  out += "{\"ph\":\"M\",\"pid\":1,\"tid\":0,\"name\":\"process_name\",\"args\":{\"name\":";
+  trace_json_str(out, det ? "goro (deterministic, seed " + std::to_string(t.seed) + ")" : std::string("goro"));
+  out += "}}";
+  for (std::uint64_t tid : tids) {
+    std::string name;
+    if (det) {
+      name = tid == 0 ? std::string("runtime") : "g" + std::to_string(tid);
+      if (tid != 0)
+        for (const trace_event& e : evs)
+          if ((e.kind == trace_kind::slice && e.goid == tid) || (e.kind == trace_kind::create && e.arg == tid)) {
+            name += " " + std::string(trace_base(e.file)) + ":" + std::to_string(e.line);
+            std::string_view l = trace_label_at(t, tid, INT64_MAX);
+            if (!l.empty()) name += " [" + std::string(l) + "]";
+            break;
+          }
+    } else if (tid == trace_tid_other) {
+      name = "no P (threads, sysmon)";
+    } else if (tid >= trace_tid_m_base) {
+      name = "M" + std::to_string(tid - trace_tid_m_base) + " (blocking)";
+    } else {
+      name = "P" + std::to_string(tid);
+    }
+    out += ",\n{\"ph\":\"M\",\"pid\":1,\"tid\":" + std::to_string(tid) + ",\"name\":\"thread_name\",\"args\":{\"name\":";
+    trace_json_str(out, name);
+    out += "}},\n{\"ph\":\"M\",\"pid\":1,\"tid\":" + std::to_string(tid) +
+           ",\"name\":\"thread_sort_index\",\"args\":{\"sort_index\":" + std::to_string(tid) + "}}";
+  }
+  for (const trace_event& e : evs) {
+    std::uint64_t tid = det ? e.goid : e.tid;
+    switch (e.kind) {
+      case trace_kind::slice:
+      case trace_kind::blocking: {
+        open("X", tid, e.ts);
+        out += ",\"dur\":";
+        trace_ts(out, det ? std::max<std::int64_t>(e.dur, 1) : e.dur, det);
+        out += ",\"cat\":";
+        out += e.kind == trace_kind::slice ? "\"goroutine\"" : "\"blocking\"";
+        out += ",\"name\":";
+        trace_json_str(out, (e.kind == trace_kind::blocking ? "blocking<> " : "") + trace_slice_name(t, e));
+        out += ",\"args\":{\"goid\":" + std::to_string(e.goid) + ",\"site\":";
+        trace_json_str(out, std::string(e.file != nullptr ? e.file : "?") + ":" + std::to_string(e.line));
+        std::string_view l = trace_label_at(t, e.goid, e.ts + e.dur);
+        if (!l.empty()) {
+          out += ",\"label\":";
+          trace_json_str(out, l);
+        }
+        out += "}}";
+        break;
+      }
+      case trace_kind::create:
+        open("i", tid, e.ts);
+        out += ",\"s\":\"t\",\"cat\":\"create\",\"name\":\"create g" + std::to_string(e.arg) + "\",\"args\":{\"parent\":" +
+               std::to_string(e.goid) + ",\"child\":" + std::to_string(e.arg) + ",\"site\":";
+        trace_json_str(out, std::string(e.file != nullptr ? e.file : "?") + ":" + std::to_string(e.line));
+        out += "}}";
+        break;
+      case trace_kind::block:
+        open("i", tid, e.ts);
+        out += ",\"s\":\"t\",\"cat\":\"block\",\"name\":";
+        trace_json_str(out, std::string("block: ") + wait_reason_name(static_cast<wait_reason>(e.reason)));
+        out += ",\"args\":{\"goid\":" + std::to_string(e.goid) + ",\"reason\":";
+        trace_json_str(out, wait_reason_name(static_cast<wait_reason>(e.reason)));
+        out += "}}";
+        break;
+      case trace_kind::unblock:
+        open("i", tid, e.ts);
+        out += ",\"s\":\"t\",\"cat\":\"unblock\",\"name\":\"unblock g" + std::to_string(e.arg) + "\",\"args\":{\"goid\":" +
+               std::to_string(e.arg) + ",\"by\":" + std::to_string(e.goid) + "}}";
+        break;
+      case trace_kind::flow_start:
+      case trace_kind::flow_end:
+        open(e.kind == trace_kind::flow_start ? "s" : "f", tid, e.ts);
+        out += ",\"id\":" + std::to_string(e.arg) + ",\"cat\":\"ready\",\"name\":\"ready\"";
+        if (e.kind == trace_kind::flow_end) out += ",\"bp\":\"e\"";
+        out += ",\"args\":{\"goid\":" + std::to_string(e.goid) + "}}";
+        break;
+      case trace_kind::race:
+        open("i", tid, e.ts);
+        out += ",\"s\":\"t\",\"cat\":\"race\",\"name\":";
+        trace_json_str(out, std::string("race: ") + (e.reason != 0 ? "write" : "read") + " at " + std::string(trace_base(e.file)) +
+                                ":" + std::to_string(e.line));
+        out += ",\"args\":{\"goid\":" + std::to_string(e.goid) + ",\"other\":" + std::to_string(e.arg) +
+               ",\"write\":" + (e.reason != 0 ? "true" : "false") + ",\"site\":";
+        trace_json_str(out, std::string(e.file != nullptr ? e.file : "?") + ":" + std::to_string(e.line));
+        out += "}}";
+        break;
+      case trace_kind::deadlock:
+        open("i", tid, e.ts);
+        out += ",\"s\":\"t\",\"cat\":\"deadlock\",\"name\":";
+        trace_json_str(out, std::string("deadlock: ") + wait_reason_name(static_cast<wait_reason>(e.reason)));
+        out += ",\"args\":{\"goid\":" + std::to_string(e.goid) + ",\"reason\":";
+        trace_json_str(out, wait_reason_name(static_cast<wait_reason>(e.reason)));
+        out += "}}";
+        break;
+    }
+  }
+  out += "\n]}\n";
+  return out;
+}
+
+// trace_html_path: the HTML timeline next to a JSON path: "x.json" -> "x.html",
+// any other name gets ".html" appended.
+inline std::string trace_html_path(const std::string& json) {
+  if (json.size() > 5 && json.compare(json.size() - 5, 5, ".json") == 0) return json.substr(0, json.size() - 5) + ".html";
+  return json + ".html";
+}
+
+// trace_html: a self-contained page (inline script, SVG, no network) drawing
+// the deterministic trace: one lane per goroutine, running stretches, blocks
+// labelled with their wait reasons, race and deadlock marks, flow arrows, and
+// a legend. The script records what it drew: <svg id="timeline"
+// data-lanes="N" data-slices="S" data-marks="K">, one <g class="lane"
+// data-goid="…"> per goroutine (class "lane racing" / "lane deadlocked" for
+// the highlighted ones), and document.title "goro timeline: N lanes".
+inline std::string trace_html(const std::string& json, const std::string& title) {
+  std::string out = R"(<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>goro timeline</title>
+<style>
+body{font:13px sans-serif;margin:12px;background:#fff;color:#222}
+h1{font-size:16px;margin:0 0 4px} #msg{white-space:pre-wrap;font:12px monospace;margin:0 0 8px;color:#822}
+.lanebg{fill:#f6f6f6} .racing .lanebg{fill:#fde2e2} .deadlocked .lanebg{fill:#fff0d0}
+.run{fill:#4a90d9} .racing .run{fill:#d9534f} .deadlocked .run{fill:#e69a28}
+.lname{font:12px monospace;fill:#222} .block{fill:#666} .btext{font:10px sans-serif;fill:#555}
+.mark{stroke:#000;stroke-width:1} .mtext{font:bold 10px sans-serif;fill:#a00}
+.flow{stroke:#888;stroke-width:1;fill:none;marker-end:url(#arrow)} .axis{font:10px sans-serif;fill:#666}
+.legend text{font:11px sans-serif;fill:#222}
+</style></head><body>
+<h1 id="head">goro timeline</h1><div id="msg"></div>
+<svg id="timeline" xmlns="http://www.w3.org/2000/svg"></svg>
+<script id="trace" type="application/json">)";
+  out += json;
+  out += R"(</script>
+<script>
+(function(){
+var T=JSON.parse(document.getElementById('trace').textContent), ev=T.traceEvents, NS='http://www.w3.org/2000/svg';
+var title=)";
+  std::string t;
+  trace_json_str(t, title);
+  out += t;
+  out += R"(;
+document.getElementById('head').textContent='goro timeline (seed '+T.otherData.seed+')';
+document.getElementById('msg').textContent=title;
+var lanes={}, order=[], names={}, maxTs=1;
+function lane(id){ if(id<1) return null; if(!(id in lanes)){lanes[id]={slices:[],blocks:[],marks:[],race:false,dead:false}; order.push(id);} return lanes[id]; }
+ev.forEach(function(e){
+  if(e.ph==='M'&&e.name==='thread_name'&&e.tid>0) names[e.tid]=e.args.name;
+  if(e.ph==='M') return;
+  maxTs=Math.max(maxTs,e.ts+(e.dur||0)+1);
+  if(e.ph==='X'&&e.cat==='goroutine'){ lane(e.tid).slices.push(e); }
+  else if(e.ph==='i'&&e.cat==='create'){ lane(e.args.child); }
+  else if(e.ph==='i'&&e.cat==='block'){ var l=lane(e.tid); if(l) l.blocks.push(e); }
+  else if(e.ph==='i'&&e.cat==='race'){ var l=lane(e.tid); l.race=true; l.marks.push(e); }
+  else if(e.ph==='i'&&e.cat==='deadlock'){ var l=lane(e.tid); l.dead=true; l.marks.push(e); }
+});
+order.sort(function(a,b){return a-b;});
+var W=Math.max(900,Math.min(2400,document.documentElement.clientWidth-30)), left=250, right=40, top=30, LH=46, legendH=40;
+var H=top+order.length*LH+legendH+10, sx=(W-left-right)/maxTs;
+var svg=document.getElementById('timeline'); svg.setAttribute('width',W); svg.setAttribute('height',H);
+function el(tag,attrs,parent,text){ var x=document.createElementNS(NS,tag); for(var k in attrs) x.setAttribute(k,attrs[k]); if(text!==undefined) x.textContent=text; (parent||svg).appendChild(x); return x; }
+var defs=el('defs',{}); var mk=el('marker',{id:'arrow',viewBox:'0 0 10 10',refX:'10',refY:'5',markerWidth:'6',markerHeight:'6',orient:'auto'},defs); el('path',{d:'M0,0 L10,5 L0,10 z',fill:'#888'},mk);
+var X=function(ts){return left+ts*sx;}, Y={};
+var nslices=0, nmarks=0;
+var step=Math.max(1,Math.pow(10,Math.floor(Math.log10(maxTs/5))));
+for(var s=0;s<=maxTs;s+=step){ el('line',{x1:X(s),x2:X(s),y1:top-6,y2:H-legendH-10,stroke:'#e4e4e4'}); el('text',{x:X(s)+2,y:top-10,'class':'axis'},null,'step '+s); }
+order.forEach(function(id,i){
+  var l=lanes[id], y=top+i*LH; Y[id]=y;
+  var g=el('g',{'class':'lane'+(l.race?' racing':'')+(l.dead?' deadlocked':''),'data-goid':id});
+  el('rect',{x:0,y:y,width:W,height:LH-4,'class':'lanebg'},g);
+  el('text',{x:4,y:y+16,'class':'lname'},g,names[id]||('g'+id));
+  if(l.race||l.dead) el('text',{x:4,y:y+32,'class':'mtext'},g,l.race?'data race':'deadlocked');
+  l.slices.forEach(function(e){ nslices++; var r=el('rect',{x:X(e.ts),y:y+4,width:Math.max(1,e.dur*sx),height:14,'class':'run'},g); el('title',{},r,e.name+' steps '+e.ts+'-'+(e.ts+e.dur)); });
+  l.blocks.forEach(function(e){ var x=X(e.ts), far=x>W*0.75; el('rect',{x:x-1,y:y+20,width:3,height:8,'class':'block'},g); el('text',{x:far?x-3:x+3,y:y+28,'class':'btext','text-anchor':far?'end':'start'},g,e.args.reason); });
+  l.marks.forEach(function(e){ nmarks++; var c=e.cat==='race'?'#d00':'#e69a28'; var x=X(e.ts), far=x>W*0.6; el('path',{d:'M'+x+','+(y+2)+' l5,9 l-10,0 z',fill:c,'class':'mark'},g); el('text',{x:far?x-8:x+8,y:y+40,'class':'mtext','text-anchor':far?'end':'start'},g,e.name+' (step '+e.ts+')'); });
+});
+var flows={}; ev.forEach(function(e){ if(e.ph==='s') flows[e.id]={from:e}; });
+ev.forEach(function(e){ if(e.ph==='f'&&flows[e.id]&&(flows[e.id].from.tid in Y)&&(e.tid in Y)){ var a=flows[e.id].from; el('path',{d:'M'+X(a.ts)+','+(Y[a.tid]+18)+' L'+X(e.ts)+','+(Y[e.tid]+4),'class':'flow'}); } });
+var lg=el('g',{'class':'legend'}), ly=H-legendH+6, lx=left;
+[['run','#4a90d9','running'],['block','#666','blocked (wait reason)'],['race','#d9534f','data race: lane and access'],['dead','#e69a28','deadlocked goroutine'],['flow','#888','readied by (arrow)']].forEach(function(k,i){
+  el('rect',{x:lx+i*170,y:ly,width:14,height:10,fill:k[1]},lg); el('text',{x:lx+i*170+18,y:ly+9},lg,k[2]); });
+svg.setAttribute('data-lanes',order.length); svg.setAttribute('data-slices',nslices); svg.setAttribute('data-marks',nmarks);
+document.title='goro timeline: '+order.length+' lanes';
+})();
+</script></body></html>
+)";
+  return out;
+}
+
+inline bool trace_write_file(const std::string& path, const std::string& text) {
+  std::FILE* f = std::fopen(path.c_str(), "w");
+  if (f == nullptr) return false;
+  bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+  return std::fclose(f) == 0 && ok;
+}
+
+// trace_finish writes s's trace (and, in deterministic mode, the HTML
+// timeline) and ends it. After every M has stopped (run_main, det_run).
+inline void trace_finish(sched_t* s) noexcept {
+  trace_state* t = s->trace;
+  if (t == nullptr) return;
+  for (p* pp : s->allp) pp->trace = nullptr;
+  s->trace = nullptr;
+  try {
+    std::vector<trace_event> evs = trace_events(*t);
+    std::string json = trace_json(*t, evs);
+    bool ok = trace_write_file(t->path, json);
+    if (ok && t->steps != nullptr) ok = trace_write_file(trace_html_path(t->path), trace_html(json, t->title));
+    if (!ok) {
+      std::string msg = "goro: cannot write the trace to " + t->path + ": " + std::strerror(errno) + "\n";
+      write_err(msg.c_str(), msg.size());
+    }
+  } catch (...) {
+    write_err("goro: out of memory writing the trace\n");
+  }
+  delete t;
+}
+
+}  // namespace detail
+}  // inline namespace GORO_DETAIL_ABI_NS
+}  // namespace goro
+
+#endif  // GORO_DETAIL_TRACE_HPP
 
 // goro: from include/goro/det_hooks.hpp
 // goro/det_hooks.hpp — the contract between the threaded scheduler and the
@@ -3191,12 +3816,17 @@ inline namespace GORO_DETAIL_ABI_NS {
 namespace detail {
 
 // det_input: what drives a run besides its config: run_with_choices' bytes
-// (each decision takes the next byte), and explore's quiet flag.
+// (each decision takes the next byte), explore's quiet flag, and the trace
+// of a failing run that explore replays (trace.hpp): trace_path non-empty
+// records the run and writes its trace; replay: the failure was reported
+// already (no reproduce line).
 struct det_input {
   const std::uint8_t* choices = nullptr;
   std::size_t nchoices = 0;
   bool by_choices = false;
   bool quiet = false;
+  bool replay = false;
+  const char* trace_path = nullptr;
 };
 
 // --- the run queue ----------------------------------------------------------
@@ -3882,6 +4512,7 @@ inline void start_g(m* mp, g* from, g* gp, bool inherit = false, bool exiting = 
     if (pp->preempt.load(std::memory_order_relaxed)) pp->preempt.store(false, std::memory_order_relaxed);
   }
   pp->add_relaxed(pp->scheduled);
+  if (GORO_DETAIL_UNLIKELY(pp->trace != nullptr)) trace_go_start(pp, gp);
   gp->status.store(gstatus::running, std::memory_order_relaxed);
   mp->curg = gp;
   gogo(mp, from, gp, exiting);
@@ -3932,6 +4563,8 @@ inline void schedule(m* mp, g* cur, bool exiting = false) {
       cur->status.store(gstatus::running, std::memory_order_relaxed);
       return;
     }
+    // The trace's slice ends only at a real switch (trace.hpp).
+    if (GORO_DETAIL_UNLIKELY(mp->pp->trace != nullptr)) trace_go_stop(mp->pp, cur);
     if (next != nullptr) {
       start_g(mp, cur, next, false, exiting);
       return;
@@ -3940,6 +4573,7 @@ inline void schedule(m* mp, g* cur, bool exiting = false) {
     gogo(mp, cur, &mp->g0, exiting);
     return;
   }
+  if (GORO_DETAIL_UNLIKELY(mp->pp->trace != nullptr)) trace_go_stop(mp->pp, cur);
   if (mp->lockedg == nullptr && !mp->exiting) {
     bool inherit;
     g* gp = runq_next(s, mp->pp, &inherit);
@@ -4364,6 +4998,7 @@ void newproc(sched_t* s, C&& c, source_loc site, bool is_main = false) {
   gp->eh_caught = nullptr;
   gp->eh_uncaught = 0;
   gp->schedlink = nullptr;
+  gp->trace_flow = 0;
   char* lo = gp->stack.lo;
   if (gp->stack.guard == guard_kind::canary) *reinterpret_cast<std::uint64_t*>(lo) = stack_canary_value;
   char* top = reinterpret_cast<char*>(gp);
@@ -4387,6 +5022,7 @@ void newproc(sched_t* s, C&& c, source_loc site, bool is_main = false) {
   san_fiber_create(gp->san, lo, static_cast<std::size_t>(gp->stack.hi - lo));
   gp->id = new_goid(s, pp);
   gp->status.store(gstatus::runnable, std::memory_order_relaxed);
+  if (GORO_DETAIL_UNLIKELY(pp != nullptr ? pp->trace != nullptr : tracing(s))) trace_go_create(s, pp, pp != nullptr ? mp->curg : nullptr, gp);
   if constexpr (deterministic) det_spawn(s, gp);
   if (pp != nullptr) {
     pp->created.store(pp->created.load(std::memory_order_relaxed) + 1, std::memory_order_release);
@@ -4668,11 +5304,17 @@ inline void ready(g* gp) {
   sched_t* s = gp->sched;
   gp->status.store(gstatus::runnable, std::memory_order_relaxed);  // published by the queue's release
   if constexpr (deterministic) {
+    if (GORO_DETAIL_UNLIKELY(tracing(s))) {
+      m* mp = getm();
+      p* pp = (mp != nullptr && mp->sched == s) ? mp->pp : nullptr;
+      trace_go_unblock(s, pp, pp != nullptr ? mp->curg : nullptr, gp);
+    }
     det_ready(s, gp);
     return;
   }
   m* mp = getm();
   if (mp != nullptr && mp->sched == s && mp->pp != nullptr) {
+    if (GORO_DETAIL_UNLIKELY(mp->pp->trace != nullptr)) trace_go_unblock(s, mp->pp, mp->curg, gp);
     runqput(s, mp->pp, gp, true);
     wakep(s, true);
     return;
@@ -4680,6 +5322,7 @@ inline void ready(g* gp) {
   // Relaxed: the increment reaches run() through the queue (s->lock), gp's
   // run and its exit, all before ~sched_t reads the count.
   s->foreign_readies.fetch_add(1, std::memory_order_relaxed);
+  if (GORO_DETAIL_UNLIKELY(tracing(s))) trace_go_unblock(s, nullptr, nullptr, gp);
   {
     rt_lock_guard lk(s->lock);
     globrunqput_locked(s, gp);
@@ -4742,6 +5385,7 @@ inline void park(wait_reason why, unlock_fn unlock, void* arg, park_opts opts = 
     again = true;
   }
   if (opts.cancel != nullptr) gp->parkstate.store(park_arming, std::memory_order_relaxed);
+  if (GORO_DETAIL_UNLIKELY(mp->pp->trace != nullptr)) trace_go_block(mp->pp, gp, why);
   mp->pending = pending_op{pending_kind::park, gp, unlock, arg};
   schedule(mp, gp);
   if (opts.cancel != nullptr) {
@@ -5609,7 +6253,10 @@ inline void det_exit(sched_t* s, g* gp) noexcept {
 
 inline void det_fail(sched_t* s, std::exception_ptr e) noexcept {
   det_state& d = *s->det;
-  if (!d.failure) d.failure = std::move(e);
+  if (!d.failure) {
+    d.failure = std::move(e);
+    if (s->trace != nullptr) trace_stop(s);  // the timeline ends at the failure
+  }
   s->exiting.store(true, std::memory_order_relaxed);
 }
 
@@ -5840,6 +6487,11 @@ inline void det_loop(sched_t* s, m* mp) {
       std::this_thread::sleep_for(std::chrono::microseconds(50));
       continue;
     }
+    if (tracing(s))  // the trace marks every goroutine still blocked
+      for (const det_g& rec : d.gs)
+        if (rec.gp != nullptr && rec.gp->status.load(std::memory_order_relaxed) == gstatus::waiting)
+          trace_mark(s, trace_kind::deadlock, rec.gp->id, static_cast<std::int64_t>(d.steps), 0, rec.gp->site,
+                     static_cast<std::uint8_t>(rec.gp->why.load(std::memory_order_relaxed)));
     det_fail(s, std::make_exception_ptr(deadlock_error("all goroutines are asleep - deadlock!\n\n" + det_dump(s))));
   }
 }
@@ -5870,6 +6522,14 @@ void det_run(F&& main_fn, config cfg, source_loc site, det_input in) {
     rt_lock_guard lk(s->lock);
     acquirep(&mp, pidleget_locked(s.get()));
   }
+  // The trace: explore's replay of a failing seed, or a single run under
+  // $GORO_DEBUG=trace=<path> (trace.hpp); time is the step counter.
+  std::string trace_path = in.trace_path != nullptr ? std::string(in.trace_path) : std::string();
+  if (trace_path.empty() && !in.quiet) trace_path = debug_setting("trace");
+  if (!trace_path.empty()) {
+    trace_start(s.get(), trace_path, &d.steps);
+    s->trace->seed = d.seed;
+  }
   struct thread_binding {  // this thread is the run's only M while it lasts
     explicit thread_binding(m* mp, const std::int64_t* clock) noexcept {
       set_tls_m(mp);
@@ -5893,9 +6553,20 @@ void det_run(F&& main_fn, config cfg, source_loc site, det_input in) {
   }
   std::exception_ptr failure = d.failure;
   std::exception_ptr main_exception = s->main_exception;
+  if (s->trace != nullptr) {
+    if (failure) {
+      try {
+        std::rethrow_exception(failure);
+      } catch (const std::exception& e) {
+        s->trace->title = e.what();
+      } catch (...) {
+      }
+    }
+    trace_finish(s.get());
+  }
   s.reset();
   if (failure) {
-    if (!in.by_choices) {
+    if (!in.by_choices && !in.replay) {
       std::string line = "goro: reproduce with GORO_SEED=" + std::to_string(d.seed) + " GORO_STRATEGY=" + strategy_name(d.how) +
                          " GORO_PCT_DEPTH=" + std::to_string(d.pct_depth) + " GORO_PCT_STEPS=" + std::to_string(d.pct_steps) + "\n";
       write_err(line.c_str(), line.size());
@@ -5960,6 +6631,11 @@ inline void det_shared_access(det_shared_state& st, bool write, source_loc site,
       }
   }
   if (other != nullptr) {
+    if (tracing(s)) {  // both accesses, each on its goroutine's lane at its step
+      trace_mark(s, trace_kind::race, now.gid, static_cast<std::int64_t>(now.step), other->gid, now.site, write ? 1 : 0);
+      trace_mark(s, trace_kind::race, other->gid, static_cast<std::int64_t>(other->step), now.gid, other->site,
+                 other_kind[0] == 'w' ? 1 : 0);
+    }
     std::string msg = "data race on a goro::sim::shared (seed " + std::to_string(d.seed) + ", strategy " + strategy_name(d.how) +
                       "):\n  " + det_describe(now, write ? "write" : "read") + "\n  " + det_describe(*other, other_kind) +
                       "\n  with no happens-before edge between them (a channel operation, lock, wait_group or once)\n";
@@ -6054,6 +6730,11 @@ struct explore_options {
   unsigned pct_depth = 3;
   unsigned pct_steps = 100;
   std::uint64_t max_steps = 10'000'000;
+  // trace_path: non-empty: the failing run's trace is written there
+  // (trace-event JSON, the steps on the time axis) with an HTML timeline next
+  // to it (trace.hpp, trace_html_path). explore replays the failing seed with
+  // recording on, so the runs before it cost nothing.
+  std::string trace_path;
 };
 
 struct explore_result {
@@ -6109,7 +6790,17 @@ explore_result explore(F&& body, explore_options o = {}, detail::source_loc site
     } catch (...) {
       r = explore_result{false, c.seed, "an exception that is not a std::exception", i + 1};
     }
-    if (!r.ok) break;
+    if (!r.ok) {
+      if (!o.trace_path.empty()) {  // the run is deterministic: replay it, recording
+        in.replay = true;
+        in.trace_path = o.trace_path.c_str();
+        try {
+          detail::det_run([&body] { body(); }, c, site, in);
+        } catch (...) {
+        }
+      }
+      break;
+    }
     r.runs_done = i + 1;
     std::int64_t t = detail::mono_ns();
     if (tty && t - shown > 250'000'000) {
@@ -6523,6 +7214,10 @@ inline sched_t::sched_t(const config& c, bool dflt) : cfg(c), is_default(dflt), 
     std::string trace = debug_setting("schedtrace");
     if (!trace.empty()) schedtrace_ns = std::max(1L, std::atol(trace.c_str())) * 1'000'000;
     if (debug_setting("sigquit") == "1") install_sigquit_dump();
+    if (!dflt) {
+      std::string path = debug_setting("trace");
+      if (!path.empty()) trace_start(this, path);
+    }
     start_sysmon(this);
   }
 }
@@ -6532,6 +7227,7 @@ inline sched_t::~sched_t() {
   // may still be in its wakep (park.hpp, ready): a few instructions.
   while (foreign_readies.load(std::memory_order_acquire) != 0) std::this_thread::yield();
   delete np.load(std::memory_order_relaxed);
+  delete trace;  // nullptr unless a run ended without trace_finish (an exception from run()'s start-up)
   for (p* pp : allp) {
     pool->put(pp->gfree, pp->ngfree);
     delete pp;
@@ -6664,6 +7360,7 @@ inline void run_main(sched_t* s) {
     s->done.sleep_for(left);
   }
   stop_ms(s);
+  trace_finish(s);  // every M has stopped: the trace's rings are complete
   s->pool->scavenge(true);
   if (!report.empty()) throw deadlock_error(report);
 }
@@ -6933,6 +7630,10 @@ inline void entersyscall(bool now) {
   if constexpr (deterministic) return;  // one thread runs everything: there is no other M to hand the P to
   p* pp = mp->pp;
   sched_t* s = mp->sched;
+  if (GORO_DETAIL_UNLIKELY(pp->trace != nullptr)) {  // the slice ends while this M still owns pp's ring
+    trace_go_stop(pp, gp);
+    mp->trace_blocking_start = s->trace->now();
+  }
   gp->status.store(gstatus::syscall, std::memory_order_relaxed);
   mp->oldp = pp;
   mp->pp = nullptr;
@@ -6970,6 +7671,7 @@ inline void exitsyscall() {
     }
     if (idle == nullptr) {
       // No P: wait on the global queue; this M goes idle (mstart's loop).
+      if (GORO_DETAIL_UNLIKELY(tracing(s))) trace_blocking_end(s, nullptr, mp, gp, mp->trace_blocking_start);
       mp->pending = pending_op{pending_kind::exitsyscall, gp, nullptr, nullptr};
       mp->curg = nullptr;
       gogo(mp, gp, &mp->g0);
@@ -6980,6 +7682,10 @@ inline void exitsyscall() {
   }
   pp = mp->pp;
   pp->syscalltick.store(pp->syscalltick.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  if (GORO_DETAIL_UNLIKELY(pp->trace != nullptr)) {
+    trace_blocking_end(s, pp, mp, gp, mp->trace_blocking_start);
+    trace_go_start(pp, gp);  // a new slice on the P it got
+  }
   gp->status.store(gstatus::running, std::memory_order_relaxed);
 }
 

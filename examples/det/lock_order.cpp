@@ -3,6 +3,8 @@
 // -DGORO_DETERMINISTIC=1. The deadlock needs goroutine 1 to be switched out
 // between its two locks; explore tries seeds until one does, and the report
 // shows both goroutines waiting in sync.Mutex.Lock with where they were made.
+// With an argument, `lock_order timeline.json`, explore also writes the failing
+// run's trace there and its HTML timeline as timeline.html.
 #include "goro.hpp"
 
 #include <cstdio>
@@ -26,8 +28,8 @@ void transfer() {
 
 }  // namespace
 
-int main() {
-  goro::sim::explore_result r = goro::sim::explore(transfer, {.runs = 10'000});
+int main(int argc, char** argv) {
+  goro::sim::explore_result r = goro::sim::explore(transfer, {.runs = 10'000, .trace_path = argc > 1 ? argv[1] : ""});
   if (r.ok) {
     std::printf("no deadlock in %zu seeds\n", r.runs_done);
     return 1;

@@ -45,6 +45,10 @@ inline void entersyscall(bool now) {
   if constexpr (deterministic) return;  // one thread runs everything: there is no other M to hand the P to
   p* pp = mp->pp;
   sched_t* s = mp->sched;
+  if (GORO_DETAIL_UNLIKELY(pp->trace != nullptr)) {  // the slice ends while this M still owns pp's ring
+    trace_go_stop(pp, gp);
+    mp->trace_blocking_start = s->trace->now();
+  }
   gp->status.store(gstatus::syscall, std::memory_order_relaxed);
   mp->oldp = pp;
   mp->pp = nullptr;
@@ -82,6 +86,7 @@ inline void exitsyscall() {
     }
     if (idle == nullptr) {
       // No P: wait on the global queue; this M goes idle (mstart's loop).
+      if (GORO_DETAIL_UNLIKELY(tracing(s))) trace_blocking_end(s, nullptr, mp, gp, mp->trace_blocking_start);
       mp->pending = pending_op{pending_kind::exitsyscall, gp, nullptr, nullptr};
       mp->curg = nullptr;
       gogo(mp, gp, &mp->g0);
@@ -92,6 +97,10 @@ inline void exitsyscall() {
   }
   pp = mp->pp;
   pp->syscalltick.store(pp->syscalltick.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  if (GORO_DETAIL_UNLIKELY(pp->trace != nullptr)) {
+    trace_blocking_end(s, pp, mp, gp, mp->trace_blocking_start);
+    trace_go_start(pp, gp);  // a new slice on the P it got
+  }
   gp->status.store(gstatus::running, std::memory_order_relaxed);
 }
 

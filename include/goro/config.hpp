@@ -20,6 +20,8 @@
 //   stackguard=canary     use canary-checked stacks only (tests of that path)
 //   schedtrace=MS         print Go's SCHED line to stderr every MS milliseconds
 //   sigquit=1             on SIGQUIT, print a goroutine dump to stderr (and go on)
+//   trace=PATH            write each run()'s execution trace to PATH (trace.hpp)
+//   tracebuf=N            the trace keeps at most N events (default 262144)
 #ifndef GORO_DETAIL_CONFIG_HPP
 #define GORO_DETAIL_CONFIG_HPP
 

@@ -299,7 +299,10 @@ inline void det_exit(sched_t* s, g* gp) noexcept {
 
 inline void det_fail(sched_t* s, std::exception_ptr e) noexcept {
   det_state& d = *s->det;
-  if (!d.failure) d.failure = std::move(e);
+  if (!d.failure) {
+    d.failure = std::move(e);
+    if (s->trace != nullptr) trace_stop(s);  // the timeline ends at the failure
+  }
   s->exiting.store(true, std::memory_order_relaxed);
 }
 
@@ -530,6 +533,11 @@ inline void det_loop(sched_t* s, m* mp) {
       std::this_thread::sleep_for(std::chrono::microseconds(50));
       continue;
     }
+    if (tracing(s))  // the trace marks every goroutine still blocked
+      for (const det_g& rec : d.gs)
+        if (rec.gp != nullptr && rec.gp->status.load(std::memory_order_relaxed) == gstatus::waiting)
+          trace_mark(s, trace_kind::deadlock, rec.gp->id, static_cast<std::int64_t>(d.steps), 0, rec.gp->site,
+                     static_cast<std::uint8_t>(rec.gp->why.load(std::memory_order_relaxed)));
     det_fail(s, std::make_exception_ptr(deadlock_error("all goroutines are asleep - deadlock!\n\n" + det_dump(s))));
   }
 }
@@ -560,6 +568,14 @@ void det_run(F&& main_fn, config cfg, source_loc site, det_input in) {
     rt_lock_guard lk(s->lock);
     acquirep(&mp, pidleget_locked(s.get()));
   }
+  // The trace: explore's replay of a failing seed, or a single run under
+  // $GORO_DEBUG=trace=<path> (trace.hpp); time is the step counter.
+  std::string trace_path = in.trace_path != nullptr ? std::string(in.trace_path) : std::string();
+  if (trace_path.empty() && !in.quiet) trace_path = debug_setting("trace");
+  if (!trace_path.empty()) {
+    trace_start(s.get(), trace_path, &d.steps);
+    s->trace->seed = d.seed;
+  }
   struct thread_binding {  // this thread is the run's only M while it lasts
     explicit thread_binding(m* mp, const std::int64_t* clock) noexcept {
       set_tls_m(mp);
@@ -583,9 +599,20 @@ void det_run(F&& main_fn, config cfg, source_loc site, det_input in) {
   }
   std::exception_ptr failure = d.failure;
   std::exception_ptr main_exception = s->main_exception;
+  if (s->trace != nullptr) {
+    if (failure) {
+      try {
+        std::rethrow_exception(failure);
+      } catch (const std::exception& e) {
+        s->trace->title = e.what();
+      } catch (...) {
+      }
+    }
+    trace_finish(s.get());
+  }
   s.reset();
   if (failure) {
-    if (!in.by_choices) {
+    if (!in.by_choices && !in.replay) {
       std::string line = "goro: reproduce with GORO_SEED=" + std::to_string(d.seed) + " GORO_STRATEGY=" + strategy_name(d.how) +
                          " GORO_PCT_DEPTH=" + std::to_string(d.pct_depth) + " GORO_PCT_STEPS=" + std::to_string(d.pct_steps) + "\n";
       write_err(line.c_str(), line.size());
@@ -650,6 +677,11 @@ inline void det_shared_access(det_shared_state& st, bool write, source_loc site,
       }
   }
   if (other != nullptr) {
+    if (tracing(s)) {  // both accesses, each on its goroutine's lane at its step
+      trace_mark(s, trace_kind::race, now.gid, static_cast<std::int64_t>(now.step), other->gid, now.site, write ? 1 : 0);
+      trace_mark(s, trace_kind::race, other->gid, static_cast<std::int64_t>(other->step), now.gid, other->site,
+                 other_kind[0] == 'w' ? 1 : 0);
+    }
     std::string msg = "data race on a goro::sim::shared (seed " + std::to_string(d.seed) + ", strategy " + strategy_name(d.how) +
                       "):\n  " + det_describe(now, write ? "write" : "read") + "\n  " + det_describe(*other, other_kind) +
                       "\n  with no happens-before edge between them (a channel operation, lock, wait_group or once)\n";
@@ -744,6 +776,11 @@ struct explore_options {
   unsigned pct_depth = 3;
   unsigned pct_steps = 100;
   std::uint64_t max_steps = 10'000'000;
+  // trace_path: non-empty: the failing run's trace is written there
+  // (trace-event JSON, the steps on the time axis) with an HTML timeline next
+  // to it (trace.hpp, trace_html_path). explore replays the failing seed with
+  // recording on, so the runs before it cost nothing.
+  std::string trace_path;
 };
 
 struct explore_result {
@@ -799,7 +836,17 @@ explore_result explore(F&& body, explore_options o = {}, detail::source_loc site
     } catch (...) {
       r = explore_result{false, c.seed, "an exception that is not a std::exception", i + 1};
     }
-    if (!r.ok) break;
+    if (!r.ok) {
+      if (!o.trace_path.empty()) {  // the run is deterministic: replay it, recording
+        in.replay = true;
+        in.trace_path = o.trace_path.c_str();
+        try {
+          detail::det_run([&body] { body(); }, c, site, in);
+        } catch (...) {
+        }
+      }
+      break;
+    }
     r.runs_done = i + 1;
     std::int64_t t = detail::mono_ns();
     if (tty && t - shown > 250'000'000) {

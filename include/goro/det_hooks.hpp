@@ -35,12 +35,17 @@ inline namespace GORO_DETAIL_ABI_NS {
 namespace detail {
 
 // det_input: what drives a run besides its config: run_with_choices' bytes
-// (each decision takes the next byte), and explore's quiet flag.
+// (each decision takes the next byte), explore's quiet flag, and the trace
+// of a failing run that explore replays (trace.hpp): trace_path non-empty
+// records the run and writes its trace; replay: the failure was reported
+// already (no reproduce line).
 struct det_input {
   const std::uint8_t* choices = nullptr;
   std::size_t nchoices = 0;
   bool by_choices = false;
   bool quiet = false;
+  bool replay = false;
+  const char* trace_path = nullptr;
 };
 
 // --- the run queue ----------------------------------------------------------

@@ -21,6 +21,7 @@
 #include "tls.hpp"
 #include "gcache.hpp"
 #include "schedt.hpp"
+#include "trace.hpp"
 #include "det_hooks.hpp"
 #include "sched_timers.hpp"
 #include "sched.hpp"

@@ -84,11 +84,17 @@ inline void ready(g* gp) {
   sched_t* s = gp->sched;
   gp->status.store(gstatus::runnable, std::memory_order_relaxed);  // published by the queue's release
   if constexpr (deterministic) {
+    if (GORO_DETAIL_UNLIKELY(tracing(s))) {
+      m* mp = getm();
+      p* pp = (mp != nullptr && mp->sched == s) ? mp->pp : nullptr;
+      trace_go_unblock(s, pp, pp != nullptr ? mp->curg : nullptr, gp);
+    }
     det_ready(s, gp);
     return;
   }
   m* mp = getm();
   if (mp != nullptr && mp->sched == s && mp->pp != nullptr) {
+    if (GORO_DETAIL_UNLIKELY(mp->pp->trace != nullptr)) trace_go_unblock(s, mp->pp, mp->curg, gp);
     runqput(s, mp->pp, gp, true);
     wakep(s, true);
     return;
@@ -96,6 +102,7 @@ inline void ready(g* gp) {
   // Relaxed: the increment reaches run() through the queue (s->lock), gp's
   // run and its exit, all before ~sched_t reads the count.
   s->foreign_readies.fetch_add(1, std::memory_order_relaxed);
+  if (GORO_DETAIL_UNLIKELY(tracing(s))) trace_go_unblock(s, nullptr, nullptr, gp);
   {
     rt_lock_guard lk(s->lock);
     globrunqput_locked(s, gp);
@@ -158,6 +165,7 @@ inline void park(wait_reason why, unlock_fn unlock, void* arg, park_opts opts = 
     again = true;
   }
   if (opts.cancel != nullptr) gp->parkstate.store(park_arming, std::memory_order_relaxed);
+  if (GORO_DETAIL_UNLIKELY(mp->pp->trace != nullptr)) trace_go_block(mp->pp, gp, why);
   mp->pending = pending_op{pending_kind::park, gp, unlock, arg};
   schedule(mp, gp);
   if (opts.cancel != nullptr) {

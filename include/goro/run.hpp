@@ -385,6 +385,10 @@ inline sched_t::sched_t(const config& c, bool dflt) : cfg(c), is_default(dflt), 
     std::string trace = debug_setting("schedtrace");
     if (!trace.empty()) schedtrace_ns = std::max(1L, std::atol(trace.c_str())) * 1'000'000;
     if (debug_setting("sigquit") == "1") install_sigquit_dump();
+    if (!dflt) {
+      std::string path = debug_setting("trace");
+      if (!path.empty()) trace_start(this, path);
+    }
     start_sysmon(this);
   }
 }
@@ -394,6 +398,7 @@ inline sched_t::~sched_t() {
   // may still be in its wakep (park.hpp, ready): a few instructions.
   while (foreign_readies.load(std::memory_order_acquire) != 0) std::this_thread::yield();
   delete np.load(std::memory_order_relaxed);
+  delete trace;  // nullptr unless a run ended without trace_finish (an exception from run()'s start-up)
   for (p* pp : allp) {
     pool->put(pp->gfree, pp->ngfree);
     delete pp;
@@ -526,6 +531,7 @@ inline void run_main(sched_t* s) {
     s->done.sleep_for(left);
   }
   stop_ms(s);
+  trace_finish(s);  // every M has stopped: the trace's rings are complete
   s->pool->scavenge(true);
   if (!report.empty()) throw deadlock_error(report);
 }

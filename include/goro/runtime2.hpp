@@ -49,6 +49,8 @@ struct g;
 struct m;
 struct p;
 struct sched_t;
+struct trace_ring;   // trace.hpp
+struct trace_state;  // trace.hpp
 
 enum class gstatus : std::uint32_t { dead = 0, runnable, running, waiting, syscall };
 
@@ -181,6 +183,12 @@ struct g {
   // of them: the waker that wins the CAS 0 -> 1 (Go: g.selectDone).
   std::atomic<std::uint32_t> select_done{0};
   unsigned in_blocking = 0;      // inside blocking<> (nesting depth); the G itself
+  // Execution trace (trace.hpp), only while it is on: trace_start, when the
+  // current slice began (the G's own M); trace_flow, the flow id of the ready
+  // that made it runnable (written by the readier before the run queue's
+  // release, read by the M that dequeues it).
+  std::int64_t trace_start = 0;
+  std::uint64_t trace_flow = 0;
 
   // --- body; set at spawn, used once at entry ---
   void (*body)(g*) = nullptr;    // invokes the closure (or destroys it unrun, at shutdown)
@@ -231,6 +239,8 @@ struct alignas(64) p {
   std::atomic<std::uint32_t> status{0};      // p_idle / p_running / p_syscall; see blocking.hpp
   std::atomic<std::uint32_t> syscalltick{0}; // written by the owner on entering/leaving blocking<>
   std::atomic<bool> preempt{false};          // set by sysmon: the running G yields at its next safe point
+  trace_ring* trace = nullptr;   // this P's trace ring while tracing is on (trace.hpp), else nullptr; set before
+                                 // any goroutine runs; the ring is written only by the M holding this P
   std::uint32_t fastrand = 0;    // owner only: victim order for stealing
   timer_heap timers;             // this P's timers; its own lock (timers.hpp, and "Timers" in sched_timers.hpp)
 
@@ -272,6 +282,7 @@ struct m {
   pending_op pending;            // set by the departing side of a switch; run by the arriving side
   pthread_t thread{};
   std::uint32_t fastrand = 0;
+  std::int64_t trace_blocking_start = 0;  // trace.hpp: when this M entered blocking<>; this M only
 };
 
 // goroutine_label returns a copy of gp's label (this_goroutine::set_label),

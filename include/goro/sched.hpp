@@ -51,6 +51,7 @@
 #include "schedt.hpp"
 #include "stack.hpp"
 #include "tls.hpp"
+#include "trace.hpp"
 
 #include <algorithm>
 #include <cxxabi.h>
@@ -374,6 +375,7 @@ inline void start_g(m* mp, g* from, g* gp, bool inherit = false, bool exiting = 
     if (pp->preempt.load(std::memory_order_relaxed)) pp->preempt.store(false, std::memory_order_relaxed);
   }
   pp->add_relaxed(pp->scheduled);
+  if (GORO_DETAIL_UNLIKELY(pp->trace != nullptr)) trace_go_start(pp, gp);
   gp->status.store(gstatus::running, std::memory_order_relaxed);
   mp->curg = gp;
   gogo(mp, from, gp, exiting);
@@ -424,6 +426,8 @@ inline void schedule(m* mp, g* cur, bool exiting = false) {
       cur->status.store(gstatus::running, std::memory_order_relaxed);
       return;
     }
+    // The trace's slice ends only at a real switch (trace.hpp).
+    if (GORO_DETAIL_UNLIKELY(mp->pp->trace != nullptr)) trace_go_stop(mp->pp, cur);
     if (next != nullptr) {
       start_g(mp, cur, next, false, exiting);
       return;
@@ -432,6 +436,7 @@ inline void schedule(m* mp, g* cur, bool exiting = false) {
     gogo(mp, cur, &mp->g0, exiting);
     return;
   }
+  if (GORO_DETAIL_UNLIKELY(mp->pp->trace != nullptr)) trace_go_stop(mp->pp, cur);
   if (mp->lockedg == nullptr && !mp->exiting) {
     bool inherit;
     g* gp = runq_next(s, mp->pp, &inherit);
@@ -856,6 +861,7 @@ void newproc(sched_t* s, C&& c, source_loc site, bool is_main = false) {
   gp->eh_caught = nullptr;
   gp->eh_uncaught = 0;
   gp->schedlink = nullptr;
+  gp->trace_flow = 0;
   char* lo = gp->stack.lo;
   if (gp->stack.guard == guard_kind::canary) *reinterpret_cast<std::uint64_t*>(lo) = stack_canary_value;
   char* top = reinterpret_cast<char*>(gp);
@@ -879,6 +885,7 @@ void newproc(sched_t* s, C&& c, source_loc site, bool is_main = false) {
   san_fiber_create(gp->san, lo, static_cast<std::size_t>(gp->stack.hi - lo));
   gp->id = new_goid(s, pp);
   gp->status.store(gstatus::runnable, std::memory_order_relaxed);
+  if (GORO_DETAIL_UNLIKELY(pp != nullptr ? pp->trace != nullptr : tracing(s))) trace_go_create(s, pp, pp != nullptr ? mp->curg : nullptr, gp);
   if constexpr (deterministic) det_spawn(s, gp);
   if (pp != nullptr) {
     pp->created.store(pp->created.load(std::memory_order_relaxed) + 1, std::memory_order_release);

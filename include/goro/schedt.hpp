@@ -263,6 +263,9 @@ struct sched_t {
   // Deterministic mode: the seeded scheduler's state, set by det_run before
   // any goroutine; nullptr in threaded mode (see det_hooks.hpp).
   det_state* det = nullptr;
+  // The execution trace (trace.hpp) while it is on, else nullptr. Set before
+  // the first goroutine, cleared by trace_finish after the last M stopped.
+  trace_state* trace = nullptr;
 };
 
 }  // namespace detail
