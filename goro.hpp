@@ -3272,6 +3272,7 @@ struct trace_label {
   std::uint64_t goid;
   std::int64_t ts;
   std::string label;
+  bool operator<(const trace_label& o) const noexcept { return goid != o.goid ? goid < o.goid : ts < o.ts; }
 };
 inline constexpr std::size_t trace_max_labels = 1u << 16;  // set_label records kept (later ones are dropped)
 
@@ -3518,12 +3519,14 @@ inline std::vector<trace_event> trace_events(const trace_state& t) {
   return all;
 }
 
-// trace_label_at: goid's label as of ts ("" if none).
+// trace_label_at: goid's label as of ts ("" if none). t.labels is sorted
+// (trace_finish sorts it; stable, so of two set at one step the later wins).
 inline std::string_view trace_label_at(const trace_state& t, std::uint64_t goid, std::int64_t ts) {
-  std::string_view out;
-  for (const trace_label& l : t.labels)
-    if (l.goid == goid && l.ts <= ts) out = l.label;
-  return out;
+  auto it = std::upper_bound(t.labels.begin(), t.labels.end(), trace_label{goid, ts, {}},
+                             [](const trace_label& a, const trace_label& b) { return a.goid != b.goid ? a.goid < b.goid : a.ts < b.ts; });
+  if (it == t.labels.begin()) return {};
+  --it;
+  return it->goid == goid ? std::string_view(it->label) : std::string_view();
 }
 
 // trace_slice_name: "g12 <file>:34 [label]" (the site's file name only).
@@ -3761,6 +3764,7 @@ inline void trace_finish(sched_t* s) noexcept {
   for (p* pp : s->allp) pp->trace = nullptr;
   s->trace = nullptr;
   try {
+    std::stable_sort(t->labels.begin(), t->labels.end());
     std::vector<trace_event> evs = trace_events(*t);
     std::string json = trace_json(*t, evs);
     bool ok = trace_write_file(t->path, json);
@@ -7487,6 +7491,7 @@ inline void set_label(std::string_view label) {
   if (mp == nullptr || mp->curg == nullptr) return;
   detail::rt_region rt;  // deterministic mode under TSan: the label's lock is no happens-before edge
   detail::set_goroutine_label(mp->curg, label);
+  if (GORO_DETAIL_UNLIKELY(detail::tracing(mp->sched))) detail::trace_set_label(mp->sched, mp->curg, label);
 }
 
 // label is the calling goroutine's label, "" if none or on a plain OS thread.

@@ -164,3 +164,30 @@ TEST_CASE("trace: off writes nothing", "[trace]") {
   ::unsetenv("GORO_DEBUG");
   CHECK(!std::filesystem::exists(path));
 }
+
+TEST_CASE("trace: a goroutine's label is in its slices' names", "[trace]") {
+  auto procs = GENERATE(1u, 2u, 4u);
+  std::string path = goro_test::temp_path("trace_label.json");
+  std::uint64_t worker = 0;
+  std::string json = traced_run(path, "trace=" + path, procs, [&] {
+    goro::wait_group wg;
+    wg.go([&] {
+      worker = goro::this_goroutine::id();
+      goro::this_goroutine::set_label("worker \"7\"");  // quotes: escaped in the JSON
+      goro::yield();
+    });
+    wg.wait();
+  });
+  std::filesystem::remove(path);
+  REQUIRE(goro_test::json_balanced(json));
+  bool labelled = false, main_unlabelled = true;
+  for (const trace_ev& e : goro_test::trace_events(json)) {
+    if (e.ph != "X") continue;
+    if (e.integer("goid") == static_cast<long long>(worker) && e.name.find(" [worker \"7\"]") != std::string::npos &&
+        e.str("label") == "worker \"7\"")
+      labelled = true;
+    if (e.integer("goid") == 1 && e.name.find('[') != std::string::npos) main_unlabelled = false;
+  }
+  CHECK(labelled);
+  CHECK(main_unlabelled);
+}

@@ -658,6 +658,7 @@ inline void set_label(std::string_view label) {
   if (mp == nullptr || mp->curg == nullptr) return;
   detail::rt_region rt;  // deterministic mode under TSan: the label's lock is no happens-before edge
   detail::set_goroutine_label(mp->curg, label);
+  if (GORO_DETAIL_UNLIKELY(detail::tracing(mp->sched))) detail::trace_set_label(mp->sched, mp->curg, label);
 }
 
 // label is the calling goroutine's label, "" if none or on a plain OS thread.

@@ -20,6 +20,7 @@ void lock_order() {
   goro::mutex v1, v2;
   goro::wait_group wg;
   wg.go([&] {
+    goro::this_goroutine::set_label("v1 first");
     std::lock_guard<goro::mutex> a(v1);
     std::lock_guard<goro::mutex> b(v2);
   });
@@ -72,6 +73,8 @@ TEST_CASE("det trace: lock-order deadlock", "[trace]") {
     }
   }
   CHECK(dead == std::set<long long>{1, 2, 3});
+  CHECK(json.find("\"name\":\"thread_name\",\"args\":{\"name\":\"g2 trace_test.cpp:") != std::string::npos);
+  CHECK(json.find(" [v1 first]\"}}") != std::string::npos);  // goroutine 2's lane is named with its label
   CHECK(mutex_blocked == std::set<long long>{2, 3});
   CHECK(sliced == std::set<long long>{1, 2, 3});
   CHECK(goro_test::flows_matched(evs));
