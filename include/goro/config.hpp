@@ -22,6 +22,7 @@
 //   sigquit=1             on SIGQUIT, print a goroutine dump to stderr (and go on)
 //   trace=PATH            write each run()'s execution trace to PATH (trace.hpp)
 //   tracebuf=N            the trace keeps at most N events (default 262144)
+//   stalls=MS             report a goroutine that runs MS milliseconds without a scheduling point (stall.hpp)
 #ifndef GORO_DETAIL_CONFIG_HPP
 #define GORO_DETAIL_CONFIG_HPP
 

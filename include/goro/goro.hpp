@@ -26,6 +26,7 @@
 #include "sched_timers.hpp"
 #include "sched.hpp"
 #include "park.hpp"
+#include "stall.hpp"
 #include "sysmon.hpp"
 #include "det.hpp"
 #include "run.hpp"

@@ -389,6 +389,11 @@ inline sched_t::sched_t(const config& c, bool dflt) : cfg(c), is_default(dflt), 
       std::string path = debug_setting("trace");
       if (!path.empty()) trace_start(this, path);
     }
+    std::string stalls = debug_setting("stalls");
+    if (!stalls.empty() && std::atol(stalls.c_str()) > 0) {
+      stall_ns = std::atol(stalls.c_str()) * 1'000'000;
+      install_stall_handler();
+    }
     start_sysmon(this);
   }
 }
@@ -498,6 +503,7 @@ inline void stop_ms(sched_t* s) {
   s->sysmon_stop.store(true, std::memory_order_release);
   s->sysmon_note.wakeup();
   pthread_join(s->sysmon_thread, nullptr);
+  stop_stall_reporter(s);  // after sysmon, its only producer: prints what is queued
 }
 
 // run_main is run()'s body once the main goroutine is queued: wait for main

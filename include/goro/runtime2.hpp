@@ -38,6 +38,7 @@
 #include <atomic>
 #include <cstdint>
 #include <pthread.h>
+#include <sys/types.h>
 #include <string>
 #include <string_view>
 
@@ -225,6 +226,19 @@ struct pending_op {
   void* arg = nullptr;
 };
 
+// stall_capture: the stall signal's request to an M and what its handler
+// found (stall.hpp, "Stall reports"). state: stall_idle -> stall_requested
+// (sysmon) -> stall_writing (the handler, on the M's thread) -> stall_done
+// (release: publishes tb and found; pairs with sysmon's acquire) -> stall_idle
+// (sysmon); or stall_requested -> stall_idle when sysmon gives up waiting.
+struct stall_capture {
+  std::atomic<std::uint32_t> state{0};
+  const g* expect = nullptr;     // written by sysmon before the request: the G it thinks stalled
+  bool found = false;            // the handler: expect was this M's curg, tb holds its stack
+  bool trimmed = false;          // the handler: tb starts at the interrupted frame
+  traceback tb;
+};
+
 using p_runq = runq_ring<std::atomic, g, GORO_RUNQ_SIZE>;
 
 struct alignas(64) p {
@@ -258,6 +272,10 @@ struct alignas(64) p {
   std::atomic<std::uint64_t> scheduled{0};             // goroutines run (switches into a G)
   std::atomic<std::uint64_t> steals{0};                // successful steals by this P
   std::atomic<std::uint64_t> stolen{0};                // Gs taken by those steals
+  // curg: the G this P last switched into (start_g; a release store next to
+  // `scheduled`, on the same line). Stall reports (stall.hpp) read it with
+  // acquire, which makes the G's id and site visible; stale once the G left.
+  std::atomic<g*> curg{nullptr};
 
   void add_relaxed(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
     c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);  // owner-only writer: no RMW needed
@@ -283,6 +301,8 @@ struct m {
   pthread_t thread{};
   std::uint32_t fastrand = 0;
   std::int64_t trace_blocking_start = 0;  // trace.hpp: when this M entered blocking<>; this M only
+  std::atomic<pid_t> procid{0};  // the thread's kernel tid (Go: m.procid); set by mstart, read by sysmon
+  stall_capture stall;           // stall reports (stall.hpp); see stall_capture
 };
 
 // goroutine_label returns a copy of gp's label (this_goroutine::set_label),

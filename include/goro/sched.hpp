@@ -376,6 +376,7 @@ inline void start_g(m* mp, g* from, g* gp, bool inherit = false, bool exiting = 
   }
   pp->add_relaxed(pp->scheduled);
   if (GORO_DETAIL_UNLIKELY(pp->trace != nullptr)) trace_go_start(pp, gp);
+  pp->curg.store(gp, std::memory_order_release);  // for stall reports (stall.hpp)
   gp->status.store(gstatus::running, std::memory_order_relaxed);
   mp->curg = gp;
   gogo(mp, from, gp, exiting);
@@ -1016,6 +1017,7 @@ class goro_thread_scope {
 inline void mstart(m* mp) {
   goro_thread_scope mine(mp->sched);
   set_tls_m(mp);
+  mp->procid.store(current_tid(), std::memory_order_relaxed);
   alt_stack sigstack;
   void* lo;
   std::size_t size;

@@ -72,6 +72,7 @@ inline constexpr std::size_t min_stack_size = 16 * 1024;
 inline constexpr std::int64_t no_sleeper = INT64_MIN;  // sched_t::timer_m_until when no M sleeps for timers
 
 struct det_state;  // det.hpp
+struct stall_reporter;  // stall.hpp
 
 // validate rejects a config that run() cannot honour (std::invalid_argument).
 inline void validate(const config& c) {
@@ -236,6 +237,8 @@ struct sched_t {
   std::atomic<std::int64_t> coarse_now{0};  // nanotime() as of sysmon's last round: cheap "when did it park"
   std::int64_t start_ns = nanotime();       // immutable: for schedtrace's timestamps
   std::int64_t schedtrace_ns = 0;           // immutable: $GORO_DEBUG=schedtrace=MS, 0 = off
+  std::int64_t stall_ns = 0;                // immutable: $GORO_DEBUG=stalls=MS, 0 = off (stall.hpp)
+  stall_reporter* stall_rep = nullptr;      // sysmon only: made at the first stall; ended by stop_ms after sysmon
 
   // Netpoller (netpoll.hpp). np is set once, under lock, and never changes.
   std::atomic<netpoller*> np{nullptr};

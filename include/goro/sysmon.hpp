@@ -16,7 +16,9 @@
 //   - fires timers no M ran in time (sysmon_run_timers, sched_timers.hpp);
 //   - every 100 ms while checkdead holds a deadlock back because other
 //     threads could still wake a goroutine, checks it again
-//     (checkdead_recheck, run.hpp).
+//     (checkdead_recheck, run.hpp);
+//   - with $GORO_DEBUG=stalls=MS, reports goroutines that ran MS ms without
+//     a scheduling point (check_stalls, stall.hpp).
 #ifndef GORO_DETAIL_SYSMON_HPP
 #define GORO_DETAIL_SYSMON_HPP
 
@@ -26,6 +28,7 @@
 #include "sched.hpp"
 #include "sched_timers.hpp"
 #include "schedt.hpp"
+#include "stall.hpp"
 #include "tls.hpp"
 
 #include <algorithm>
@@ -153,6 +156,7 @@ inline void schedtrace(sched_t* s, std::int64_t now) {
 inline void sysmon(sched_t* s) {
   goro_thread_scope mine(s);
   std::vector<sysmon_rec> recs(s->allp.size());
+  std::vector<stall_rec> stall_recs(s->stall_ns > 0 ? s->allp.size() : 0);
   std::int64_t delay = sysmon_min_sleep_ns;
   std::int64_t last_trace = nanotime();
   std::int64_t last_recheck = 0;
@@ -194,7 +198,9 @@ inline void sysmon(sched_t* s) {
       last_recheck = now;
       checkdead_recheck(s);
     }
-    idle = (retake(s, now, recs) || kicked) ? 0 : idle + 1;  // kicked: short rounds until the P is retaken
+    bool acted = retake(s, now, recs);
+    if (s->stall_ns > 0) acted |= check_stalls(s, now, stall_recs);
+    idle = (acted || kicked) ? 0 : idle + 1;  // kicked: short rounds until the P is retaken
     if (s->schedtrace_ns > 0 && delay > s->schedtrace_ns * 1000) delay = s->schedtrace_ns * 1000;
   }
 }

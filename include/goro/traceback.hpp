@@ -278,6 +278,10 @@ inline std::vector<frame> symbolize(const std::uintptr_t* pcs, std::size_t n) {
     Dl_info info{};
     bool ok = ::dladdr(reinterpret_cast<void*>(pc), &info) != 0 && info.dli_fbase != nullptr;
     std::string obj = ok && info.dli_fname != nullptr ? info.dli_fname : "";
+    if (ok && obj.rfind("linux-vdso", 0) == 0) {  // the vDSO has no file for addr2line: its exported symbol
+      st.cache[pc] = {dladdr_frame(pc, info, ok, obj)};
+      continue;
+    }
     if (ok && (obj.empty() || obj[0] != '/')) obj = self_exe();
     if (!ok || obj.empty() || st.addr2line == 0) {
       st.cache[pc] = {dladdr_frame(pc, info, ok, obj)};
