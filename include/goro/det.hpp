@@ -600,9 +600,9 @@ void det_run(F&& main_fn, config cfg, source_loc site, det_input in) {
   std::exception_ptr failure = d.failure;
   std::exception_ptr main_exception = s->main_exception;
   if (s->trace != nullptr) {
-    if (failure) {
+    if (failure || main_exception) {  // the page's title: the run's failure, or what escaped main
       try {
-        std::rethrow_exception(failure);
+        std::rethrow_exception(failure ? failure : main_exception);
       } catch (const std::exception& e) {
         s->trace->title = e.what();
       } catch (...) {
