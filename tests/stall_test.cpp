@@ -12,7 +12,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
@@ -156,6 +158,31 @@ TEST_CASE("stall child: goroutines that block or make goro calls", "[.][stall_ch
       goro::config{.procs = child_procs()});
 }
 
+namespace {
+std::atomic<int> user_sigurgs{0};
+}
+
+TEST_CASE("stall child: the program's own SIGURG handler", "[.][stall_child]") {
+  // Installed before goro's: it must get the program's SIGURG, and none of
+  // the ones goro sends for the stall.
+  struct sigaction sa {};
+  sa.sa_handler = [](int) { user_sigurgs.fetch_add(1); };
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGURG, &sa, nullptr);
+  goro::run(
+      [] {
+        goro::wait_group wg;
+        wg.go([] {
+          spin_without_yield_for_test(spin_for);
+          ::raise(SIGURG);
+        });
+        wg.wait();
+      },
+      goro::config{.procs = child_procs()});
+  std::string line = "user handler: " + std::to_string(user_sigurgs.load()) + "\n";
+  goro::detail::write_err(line.c_str(), line.size());
+}
+
 // --- the tests ---
 
 TEST_CASE("stall: a spinning goroutine is reported once per stall", "[stall]") {
@@ -196,4 +223,14 @@ TEST_CASE("stall: goroutines that block or make goro calls are not reported", "[
   REQUIRE(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 0);
   CHECK(err.empty());
+}
+
+TEST_CASE("stall: SIGURGs goro did not send reach the program's handler", "[stall]") {
+  int status = 0;
+  std::string err = run_child("stall child: the program's own SIGURG handler", 1, &status);
+  INFO("the child's stderr:\n" << err);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(report_lines(err).size() == 1);
+  CHECK(err.find("user handler: 1\n") != std::string::npos);
 }
