@@ -530,7 +530,8 @@ inline void san_stack_reuse([[maybe_unused]] void* lo, [[maybe_unused]] std::siz
 // base (dli_fbase), an ET_EXEC one absolute addresses. Each group goes to one
 // `addr2line -C -f -i -a -e <object> <addrs...>` started with posix_spawnp
 // (no shell; no fork, which would copy a process with many threads and
-// mappings) with its stdout on a pipe. Where addr2line is missing or knows
+// mappings) with its stdout on a pipe (llvm-symbolizer in the same output
+// style is preferred when present: see run_addr2line). Where addr2line is missing or knows
 // nothing, dladdr's exported symbol, demangled, as `function+0xoff`, stands
 // in; symbolize_degraded() then says so, and reports print
 // "(no debug info: function+offset)" once. Results are cached per address.
@@ -612,6 +613,12 @@ inline void traceback_warm_up() noexcept {
   capture_traceback(tb);
 }
 
+// tracebacks_on: $GORO_DEBUG=tracebacks=1, read at each runtime's start-up
+// (run.hpp). Threaded mode captures each park's stack only when it is set
+// (deterministic mode captures lazily at report time, always). Relaxed: a
+// flag that changes only between runs, read on the park path as a hint.
+inline std::atomic<bool> tracebacks_on{false};
+
 // frame: one symbolized frame. An inlined call gives several frames for one
 // address (inline = true on all but the outermost).
 struct frame {
@@ -630,7 +637,7 @@ struct symbolizer_state {
   std::mutex mu;
   std::unordered_map<std::uintptr_t, std::vector<frame>> cache;
   bool degraded = false;   // some frame lacked file:line (see symbolize_degraded)
-  int addr2line = -1;      // -1 unknown, 0 missing, 1 works
+  int tool = -1;           // the symbolizer that works: -1 not tried yet, 0 none, 1 llvm-symbolizer, 2 addr2line
 };
 
 inline symbolizer_state& symbolizer() {
@@ -655,11 +662,17 @@ inline std::string demangle(const char* sym) {
 }
 
 // run_addr2line: frames for addrs (relative to obj as addr2line wants them),
-// indexed like addrs; false if addr2line could not be run.
-inline bool run_addr2line(const std::string& obj, const std::vector<std::uintptr_t>& addrs, std::vector<std::vector<frame>>& out) {
+// indexed like addrs; false if the tool could not be run. tool 1:
+// llvm-symbolizer in addr2line's output style, tried first (binutils 2.40's
+// addr2line names the wrong file for some lines of DWARF 5, GCC 12's
+// default: a line of goro.hpp as one of the program's); tool 2: addr2line.
+inline bool run_addr2line(int tool, const std::string& obj, const std::vector<std::uintptr_t>& addrs,
+                          std::vector<std::vector<frame>>& out) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) return false;
-  std::vector<std::string> args{"addr2line", "-C", "-f", "-i", "-a", "-e", obj};
+  std::vector<std::string> args;
+  if (tool == 1) args = {"llvm-symbolizer", "--output-style=GNU", "-a", "-C", "-f", "-i", "-e", obj};
+  else args = {"addr2line", "-C", "-f", "-i", "-a", "-e", obj};
   char hex[32];
   for (std::uintptr_t a : addrs) {
     std::snprintf(hex, sizeof hex, "0x%llx", static_cast<unsigned long long>(a));
@@ -673,7 +686,7 @@ inline bool run_addr2line(const std::string& obj, const std::vector<std::uintptr
   posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
   posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
   pid_t pid = -1;
-  int rc = posix_spawnp(&pid, "addr2line", &fa, nullptr, argv.data(), environ);
+  int rc = posix_spawnp(&pid, args[0].c_str(), &fa, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&fa);
   ::close(fds[1]);
   if (rc != 0) {
@@ -783,7 +796,7 @@ inline std::vector<frame> symbolize(const std::uintptr_t* pcs, std::size_t n) {
       continue;
     }
     if (ok && (obj.empty() || obj[0] != '/')) obj = self_exe();
-    if (!ok || obj.empty() || st.addr2line == 0) {
+    if (!ok || obj.empty() || st.tool == 0) {
       st.cache[pc] = {dladdr_frame(pc, info, ok, obj)};
       continue;
     }
@@ -806,8 +819,14 @@ inline std::vector<frame> symbolize(const std::uintptr_t* pcs, std::size_t n) {
   }
   for (group& gr : groups) {
     std::vector<std::vector<frame>> res;
-    bool ran = st.addr2line != 0 && run_addr2line(gr.obj, gr.rel, res);
-    if (st.addr2line == -1) st.addr2line = ran ? 1 : 0;
+    bool ran = false;
+    if (st.tool == -1) {
+      for (int tool = 1; tool <= 2 && !ran; ++tool)
+        if ((ran = run_addr2line(tool, gr.obj, gr.rel, res))) st.tool = tool;
+      if (!ran) st.tool = 0;
+    } else if (st.tool != 0) {
+      ran = run_addr2line(st.tool, gr.obj, gr.rel, res);
+    }
     if (!ran) continue;
     for (std::size_t i = 0; i < gr.pcs.size(); ++i) {
       std::vector<frame>& chain = res[i];
@@ -852,8 +871,18 @@ inline bool starts_with(std::string_view s, std::string_view prefix) noexcept { 
 // (their objects, the start-up functions).
 inline bool frame_is_user(const frame& f) noexcept {
   std::string_view file(f.file), fn(f.function), obj(f.object);
-  if (file == "goro.hpp" || ends_with(file, "/goro.hpp") || file.find("include/goro/") != std::string_view::npos) return false;
-  if (file.find("/c++/") != std::string_view::npos) return false;
+  std::string_view base = obj;
+  if (std::size_t sl = base.rfind('/'); sl != std::string_view::npos) base.remove_prefix(sl + 1);
+  if (starts_with(base, "libc.so") || starts_with(base, "libc-") || starts_with(base, "libgcc_s") || starts_with(base, "libstdc++") ||
+      starts_with(base, "ld-linux") || starts_with(base, "libasan") || starts_with(base, "libtsan") || starts_with(base, "libubsan") ||
+      starts_with(base, "libclang_rt"))
+    return false;
+  if (f.exact) {
+    // The file decides (an inlined lambda's line may come with its caller's
+    // name, a goro template's).
+    if (file == "goro.hpp" || ends_with(file, "/goro.hpp") || file.find("include/goro/") != std::string_view::npos) return false;
+    return file.find("/c++/") == std::string_view::npos;
+  }
   if (starts_with(fn, "goro::") || starts_with(fn, "std::") || starts_with(fn, "__gnu_cxx::")) return false;
   // "void goro::..." and the like: demangled templates may start with the return type.
   if (fn.find(" goro::") != std::string_view::npos && fn.find('(') > fn.find(" goro::")) return false;
@@ -861,12 +890,6 @@ inline bool frame_is_user(const frame& f) noexcept {
   if (starts_with(fn, "_start") || starts_with(fn, "__libc_start") || starts_with(fn, "start_thread") || starts_with(fn, "clone") ||
       starts_with(fn, "goro_detail_") || starts_with(fn, "_Unwind_") || starts_with(fn, "__tsan") || starts_with(fn, "__asan") ||
       starts_with(fn, "__interceptor"))
-    return false;
-  std::string_view base = obj;
-  if (std::size_t sl = base.rfind('/'); sl != std::string_view::npos) base.remove_prefix(sl + 1);
-  if (starts_with(base, "libc.so") || starts_with(base, "libc-") || starts_with(base, "libgcc_s") || starts_with(base, "libstdc++") ||
-      starts_with(base, "ld-linux") || starts_with(base, "libasan") || starts_with(base, "libtsan") || starts_with(base, "libubsan") ||
-      starts_with(base, "libclang_rt"))
     return false;
   return true;
 }
@@ -2238,6 +2261,8 @@ struct timer_heap {
 #include <sys/types.h>
 #include <string>
 #include <string_view>
+#include <vector>
+#include <algorithm>
 
 namespace goro {
 inline namespace GORO_DETAIL_ABI_NS {
@@ -2325,6 +2350,35 @@ using cancel_fn = bool (*)(g* gp, void* arg) noexcept;
 // context). Returning false cancels the park: g is made runnable again at once.
 using unlock_fn = bool (*)(g* gp, void* arg) noexcept;
 
+struct dump_ctx;
+
+// describe_fn: describes the object a parked goroutine waits on, for dumps
+// (park_opts::wait, park.hpp). Appends "chan<int> 0x... (cap 1, len 0)" and
+// the like to *out when out is not null; returns the goroutine id of the
+// holder of a mutex or shared_mutex (writer) waited for, else 0 (cycles in
+// deadlock reports follow it). ctx (may be null) finds other goroutines,
+// for a holder's "locked at". Any thread; reads the object racily unless
+// the world is stopped (a deadlock, a deterministic report).
+using describe_fn = std::uint64_t (*)(const void* obj, std::string* out, const dump_ctx* ctx);
+
+// held_locks: the mutexes a goroutine holds, with where it locked each, for
+// the "locked at" of dumps. Kept only in deterministic mode or with
+// tracebacks on (lock_sites_on, park.hpp), allocated at the G's first lock
+// and freed when it exits. Written by the G itself (push on lock, pop on
+// unlock); read by dumps (racily in threaded mode: best effort, as Go's
+// dumps of a running world; exact when the world is stopped).
+struct held_locks {
+  static constexpr std::size_t max = 8;       // more held at once: the rest are not recorded
+  static constexpr std::size_t depth = 8;     // frames per site: the user's frame is within a few of lock()
+  struct entry {
+    const void* mu;
+    std::uint32_t n;
+    std::uintptr_t pc[depth];
+  };
+  entry e[max];
+  std::size_t n = 0;
+};
+
 struct g {
   // --- context; owned by whoever owns the G (see the states above) ---
   void* sp = nullptr;            // saved stack pointer while switched out
@@ -2360,6 +2414,19 @@ struct g {
   // the G may be running (goroutine_dump at shutdown).
   std::atomic<wait_reason> why{wait_reason::none};
   std::atomic<std::int64_t> wait_since{0};  // nanotime() when it parked, for dumps
+  // What it waits on and where (docs/design.md, "Where each goroutine
+  // waits"). wait_obj and wait_describe: written by the G in park() before it
+  // parks, read by dumps while it is parked (relaxed atomics: a dump of a
+  // running world reads them while the G may run; the park's status store,
+  // release, orders them for a dump that sees "waiting"). park_tb: the stack
+  // captured where it parked, a traceback on its own stack in park(): set
+  // before it parks (threaded mode with tracebacks on) or in report mode
+  // (deterministic mode: det_capture); nullptr when none. held: see held_locks.
+  std::atomic<const void*> wait_obj{nullptr};
+  std::atomic<describe_fn> wait_describe{nullptr};
+  std::atomic<const traceback*> park_tb{nullptr};
+  g* report_to = nullptr;        // deterministic report mode: the context to switch back to (det_capture); the run's thread only
+  held_locks* held = nullptr;    // the G itself; freed at exit
   cancel_fn cancel = nullptr;    // how the unwinder removes this G's wait record, or nullptr
   void* cancel_arg = nullptr;
   void* param = nullptr;         // a value a waker passes to the parked G (Go: g.param)
@@ -2528,11 +2595,32 @@ inline void clear_goroutine_label(g* gp) noexcept {
   gp->has_label.store(false, std::memory_order_relaxed);
 }
 
+// dump_ctx: what one dump knows about all the goroutines it lists, for the
+// entries' cross references (a mutex's holder's "locked at").
+struct dump_ctx {
+  std::vector<const g*> gs;  // the goroutines of the dump
+  const g* by_id(std::uint64_t id) const noexcept {
+    for (const g* gp : gs)
+      if (gp->id == id) return gp;
+    return nullptr;
+  }
+};
+
+// parked_traceback: where parked gp waits (its park_tb, or a capture in
+// deterministic mode's report mode), copied into scratch; nullptr when not
+// known (threaded mode without tracebacks, or gp not waiting). det.hpp.
+inline const traceback* parked_traceback(g* gp, traceback& scratch);
+
 // dump_goroutine appends gp's entry of a goroutine dump, Go's format:
-// "goroutine N [state]:\n\tcreated at file:line\n\n" ("state, main" for main),
-// with a "\tlabel: L" line after the header when the goroutine has a label.
-// goroutine_dump and deterministic mode's reports share it.
-inline void dump_goroutine(std::string& out, const g* gp, const std::string& state) {
+//   goroutine N [state]:                 ("state, main" for main)
+//   \tlabel: L                          its label, if any (set_label)
+//   \tblocked at file:line (function)    a parked goroutine, where known
+//   \t<function>\n\t\t<file>:<line>       a few of the user's frames above it
+//   \twaiting for <what>                 the object, from its describe_fn
+//   \tcreated at file:line
+// goroutine_dump and deterministic mode's reports share it. ctx: the dump's
+// goroutines (for "locked at"), or nullptr.
+inline void dump_goroutine(std::string& out, g* gp, const std::string& state, const dump_ctx* ctx = nullptr) {
   char buf[24];
   out += "goroutine ";
   out += fmt_u64(buf, gp->id);
@@ -2545,11 +2633,70 @@ inline void dump_goroutine(std::string& out, const g* gp, const std::string& sta
     out += label;
     out += "\n";
   }
+  if (gp->status.load(std::memory_order_acquire) == gstatus::waiting) {
+    traceback scratch;
+    if (const traceback* tb = parked_traceback(gp, scratch)) format_blocked(out, *tb);
+    const void* obj = gp->wait_obj.load(std::memory_order_relaxed);
+    describe_fn d = gp->wait_describe.load(std::memory_order_relaxed);
+    if (d != nullptr) {
+      out += "\twaiting for ";
+      d(obj, &out, ctx);
+      out += '\n';
+    }
+  }
   out += "\tcreated at ";
   out += gp->site.file;
   out += ":";
   out += fmt_u64(buf, gp->site.line);
   out += "\n\n";
+}
+
+// wait_holder: the goroutine holding the mutex parked gp waits for, or 0.
+inline std::uint64_t wait_holder(const g* gp) {
+  if (gp->status.load(std::memory_order_acquire) != gstatus::waiting) return 0;
+  describe_fn d = gp->wait_describe.load(std::memory_order_relaxed);
+  return d != nullptr ? d(gp->wait_obj.load(std::memory_order_relaxed), nullptr, nullptr) : 0;
+}
+
+// wait_cycle: "cycle: goroutine 2 -> goroutine 3 -> goroutine 2\n" when the
+// goroutines of ctx wait for each other in a cycle through mutexes (each
+// waits for a mutex the next holds), starting from the lowest id in it; ""
+// when there is none. Deadlock reports print it.
+inline std::string wait_cycle(const dump_ctx& ctx) {
+  for (const g* start : ctx.gs) {
+    // Follow holder edges from start for at most gs.size() steps; a cycle
+    // through start is reported from its lowest id.
+    std::vector<const g*> path{start};
+    const g* cur = start;
+    for (std::size_t step = 0; step < ctx.gs.size(); ++step) {
+      std::uint64_t h = wait_holder(cur);
+      if (h == 0) break;
+      const g* next = ctx.by_id(h);
+      if (next == nullptr) break;
+      if (next == start) {
+        std::uint64_t lowest = start->id;
+        for (const g* x : path) lowest = std::min(lowest, x->id);
+        if (lowest != start->id) break;  // reported from its lowest member
+        std::string out = "cycle:";
+        char buf[24];
+        for (const g* x : path) {
+          out += " goroutine ";
+          out += fmt_u64(buf, x->id);
+          out += " ->";
+        }
+        out += " goroutine ";
+        out += fmt_u64(buf, start->id);
+        out += '\n';
+        return out;
+      }
+      bool seen = false;
+      for (const g* x : path) seen |= x == next;
+      if (seen) break;  // a cycle not through start: found from its own members
+      path.push_back(next);
+      cur = next;
+    }
+  }
+  return {};
 }
 
 }  // namespace detail
@@ -3842,6 +3989,7 @@ inline void trace_finish(sched_t* s) noexcept {
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <string>
 
 namespace goro {
 inline namespace GORO_DETAIL_ABI_NS {
@@ -3909,6 +4057,19 @@ inline std::uint32_t det_rand() noexcept;
 // memory model at goro's sync operations, for sim::shared's race detector.
 inline void det_race_acquire(const void* obj) noexcept;
 inline void det_race_release(const void* obj) noexcept;
+
+// det_dump lists the run's live goroutines as a failure report does (each
+// parked one with where it waits); cycle: the mutex wait cycle first, if any.
+inline std::string det_dump(sched_t* s, bool cycle = false);
+
+// --- report mode (see "Report mode" in det.hpp) ------------------------------------
+// det_capture: resumes parked gp just long enough for its park() to capture
+// its own stack (gp->park_tb), then comes back. From any context of the
+// run's thread (g0 or the running goroutine), at report time only.
+inline void det_capture(g* gp);
+// det_report_return: park()'s side: switches back to the context that
+// resumed gp in report mode (gp->report_to).
+inline void det_report_return(g* gp) noexcept;
 
 // --- the run ---------------------------------------------------------------------
 // det_run is goro::run in deterministic mode: one thread, one P, the seed's
@@ -4931,6 +5092,10 @@ inline void g_entry(void* arg) {
     *errno_ptr() = 0;
   }
   self->body(self);
+  if (GORO_DETAIL_UNLIKELY(self->held != nullptr)) {  // lock sites (held_locks, runtime2.hpp)
+    delete self->held;
+    self->held = nullptr;
+  }
   san_edge(self->sched, true);  // this goroutine's end happens before run() returns
   rt_region rt;                 // never ends: goexit switches away for good
   goexit(self);
@@ -4995,7 +5160,8 @@ void g_body(g* gp) {
     } catch (goroutine_exit&) {
     } catch (...) {
       if (gp->is_main) gp->sched->main_exception = std::current_exception();
-      else if constexpr (deterministic) det_fail(gp->sched, std::make_exception_ptr(panic_error(panic_text(gp, std::current_exception()))));
+      else if constexpr (deterministic)
+        det_fail(gp->sched, std::make_exception_ptr(panic_error(panic_text(gp, std::current_exception()) + "\n" + det_dump(gp->sched))));
       else panic_abort(gp, std::current_exception());
     }
   }
@@ -5313,6 +5479,8 @@ inline sched_t* current_sched() {
 #include <chrono>
 #include <cstdint>
 #include <exception>
+#include <new>
+#include <string>
 #include <stdexcept>
 #include <thread>
 #include <utility>
@@ -5369,7 +5537,26 @@ inline void ready(g* gp) {
 struct park_opts {
   cancel_fn cancel = nullptr;  // see "Unwinding at shutdown" (run.hpp); nullptr: cannot be unwound while parked
   void* cancel_arg = nullptr;
+  const void* wait_obj = nullptr;  // what it waits on, for dumps: the object describe is given
+  describe_fn describe = nullptr;  // nullptr: the dump gives only the wait reason
 };
+
+// wait_desc: park_opts' wait_obj and describe, for the operations that park
+// through another layer (semacquire).
+struct wait_desc {
+  const void* obj = nullptr;
+  describe_fn describe = nullptr;
+};
+
+// park_capture: where a goroutine parks, when tracebacks are wanted.
+// Threaded mode with tracebacks on: captured into tb (park's frame, alive
+// while it is parked) before it parks. Deterministic mode: in report mode,
+// after its switch returns (see "Report mode" in det.hpp). Costs nothing
+// else: one predictable branch on a flag.
+GORO_DETAIL_NOINLINE inline void park_capture(g* gp, traceback& tb) noexcept {
+  capture_traceback(tb, 1);  // 1: park_capture's caller, park
+  gp->park_tb.store(&tb, std::memory_order_relaxed);
+}
 
 // exit_swallowed: has the calling goroutine, which has thrown goroutine_exit,
 // swallowed it? True when no exception is in flight on its stack (a park in a
@@ -5400,6 +5587,8 @@ inline void park(wait_reason why, unlock_fn unlock, void* arg, park_opts opts = 
   gp->why.store(why, std::memory_order_relaxed);
   gp->cancel = opts.cancel;
   gp->cancel_arg = opts.cancel_arg;
+  gp->wait_obj.store(opts.wait_obj, std::memory_order_relaxed);
+  gp->wait_describe.store(opts.describe, std::memory_order_relaxed);
   if (gp->is_thread) {
     gp->thread_note.clear();
     plain_threads_in_goro.fetch_add(1, std::memory_order_seq_cst);
@@ -5420,8 +5609,19 @@ inline void park(wait_reason why, unlock_fn unlock, void* arg, park_opts opts = 
   }
   if (opts.cancel != nullptr) gp->parkstate.store(park_arming, std::memory_order_relaxed);
   if (GORO_DETAIL_UNLIKELY(mp->pp->trace != nullptr)) trace_go_block(mp->pp, gp, why);
+  traceback tb;  // see park_capture
+  if constexpr (!deterministic) {
+    if (GORO_DETAIL_UNLIKELY(tracebacks_on.load(std::memory_order_relaxed))) park_capture(gp, tb);
+  }
   mp->pending = pending_op{pending_kind::park, gp, unlock, arg};
   schedule(mp, gp);
+  if constexpr (deterministic) {
+    // Report mode (det.hpp): resumed only to capture where it waits.
+    while (GORO_DETAIL_UNLIKELY(gp->report_to != nullptr)) {
+      park_capture(gp, tb);
+      det_report_return(gp);
+    }
+  }
   if (opts.cancel != nullptr) {
     light_fence();  // see "Claiming a parked G"
     for (std::uint8_t ps = gp->parkstate.load(std::memory_order_acquire); GORO_DETAIL_UNLIKELY(ps == park_arming || ps == park_claimed);
@@ -5439,6 +5639,83 @@ inline void park(wait_reason why, unlock_fn unlock, void* arg, park_opts opts = 
     }
     gp->unwind.store(unwind_thrown, std::memory_order_relaxed);  // unwind_again: a waker completed the wait first
   }
+}
+
+// ---------------------------------------------------------------------------
+// Who holds what (docs/design.md, "Where each goroutine waits").
+
+// current_goid: the calling goroutine's id, or 0 on a plain thread or g0.
+// Reads the M from TLS inline: the value is used at once, never across a
+// switch (so the "TLS caching" hazard of getm does not arise); the id of a
+// goroutine never changes. The mutexes' holder field (lock's fast path).
+inline std::uint64_t current_goid() noexcept {
+  m* mp = __atomic_load_n(&tls_m, __ATOMIC_RELAXED);
+  if (mp == nullptr || mp->curg == nullptr) return 0;
+  return mp->curg->id;
+}
+
+// lock_sites_on: are lock sites recorded (held_push)? Deterministic mode
+// always; threaded mode with tracebacks on.
+inline bool lock_sites_on() noexcept { return deterministic || tracebacks_on.load(std::memory_order_relaxed); }
+
+// held_push: the calling goroutine now holds mu, locked here (its stack is
+// captured). held_pop: it released mu. The calling goroutine only; nothing
+// on plain threads. Allocation failure just loses the record.
+GORO_DETAIL_NOINLINE inline void held_push(const void* mu) noexcept {
+  m* mp = getm();
+  if (mp == nullptr || mp->curg == nullptr) return;
+  g* gp = mp->curg;
+  if (gp->held == nullptr) {
+    gp->held = new (std::nothrow) held_locks;
+    if (gp->held == nullptr) return;
+  }
+  held_locks& h = *gp->held;
+  if (h.n == held_locks::max) return;
+  held_locks::entry& e = h.e[h.n];
+  traceback tb;
+  capture_traceback(tb, 1);  // 1: held_push itself
+  e.n = static_cast<std::uint32_t>(std::min<std::size_t>(tb.n, held_locks::depth));
+  std::copy(tb.pc, tb.pc + e.n, e.pc);
+  e.mu = mu;
+  ++h.n;
+}
+
+GORO_DETAIL_NOINLINE inline void held_pop(const void* mu) noexcept {
+  m* mp = getm();
+  if (mp == nullptr || mp->curg == nullptr || mp->curg->held == nullptr) return;
+  held_locks& h = *mp->curg->held;
+  for (std::size_t i = h.n; i-- > 0;)
+    if (h.e[i].mu == mu) {
+      std::copy(h.e + i + 1, h.e + h.n, h.e + i);
+      --h.n;
+      return;
+    }
+}
+
+// append_lock_site: ", locked at <file>:<line> (<function>)" for mutex mu
+// held by goroutine holder, when the dump's ctx knows it and its lock site
+// was recorded. Dumps only.
+inline void append_lock_site(std::string& out, std::uint64_t holder, const void* mu, const dump_ctx* ctx) {
+  if (ctx == nullptr || holder == 0) return;
+  const g* hg = ctx->by_id(holder);
+  if (hg == nullptr || hg->held == nullptr) return;
+  const held_locks& h = *hg->held;
+  for (std::size_t i = 0; i < h.n && i < held_locks::max; ++i) {
+    if (h.e[i].mu != mu) continue;
+    traceback tb;
+    tb.n = h.e[i].n;
+    std::copy(h.e[i].pc, h.e[i].pc + tb.n, tb.pc);
+    out += ", locked at ";
+    format_location(out, tb);
+    return;
+  }
+}
+
+// append_addr: " 0x..." (an object's address, in descriptions).
+inline void append_addr(std::string& out, const void* p) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, " %p", p);
+  out += buf;
 }
 
 // sync_can_spin: may a goroutine spinning for a mutex (iteration iter) hope
@@ -5634,6 +5911,18 @@ inline void try_cancel_park(g* gp, sched_t* s) noexcept {
 // ---------------------------------------------------------------------------
 // Sleeping and durations.
 
+// describe_sleep: the describe_fn of a goroutine parked in timer_sleep:
+// "timer, fires in 1.5 s".
+inline std::uint64_t describe_sleep(const void* obj, std::string* out, const dump_ctx*) {
+  if (out == nullptr) return 0;
+  std::int64_t left = static_cast<const rtimer*>(obj)->when - nanotime();
+  char buf[64];
+  if (left >= INT64_MAX / 8  /* max_delay_ns / 2: "never" */) std::snprintf(buf, sizeof buf, "timer, fires never");
+  else std::snprintf(buf, sizeof buf, "timer, fires in %.3g s", static_cast<double>(left > 0 ? left : 0) / 1e9);
+  *out += buf;
+  return 0;
+}
+
 // timer_sleep parks the calling goroutine until `when` (nanotime). Its timer
 // (on this stack) is armed by park's unlock step, after the switch away, as
 // Go's resetForSleep is: it cannot fire while the goroutine is still on its
@@ -5651,7 +5940,7 @@ inline void timer_sleep(std::int64_t when) {
         timer_add(gp->sched, static_cast<rtimer*>(tp));
         return true;
       },
-      &t, park_opts{[](g* gp, void* tp) noexcept { return timer_del(gp->sched, static_cast<rtimer*>(tp)); }, &t});
+      &t, park_opts{[](g* gp, void* tp) noexcept { return timer_del(gp->sched, static_cast<rtimer*>(tp)); }, &t, &t, &describe_sleep});
 }
 
 // Durations and deadlines saturate (docs/reference.md, "Time"): every API
@@ -6315,7 +6604,7 @@ inline bool retake(sched_t* s, std::int64_t now, std::vector<sysmon_rec>& recs) 
   return acted;
 }
 
-inline std::string goroutine_dump(sched_t* s);  // run.hpp
+inline std::string goroutine_dump(sched_t* s, bool cycle = false);  // run.hpp
 inline void checkdead_recheck(sched_t* s);       // run.hpp
 
 // schedtrace prints Go's SCHED line ($GORO_DEBUG=schedtrace=MS).
@@ -6605,7 +6894,7 @@ inline void det_step(sched_t* s) {
   ++d.steps;
   if (GORO_DETAIL_UNLIKELY(d.steps > d.max_steps) && !d.failure) {
     det_fail(s, std::make_exception_ptr(livelock_error(
-                    "livelock: the run took more than max_steps = " + std::to_string(d.max_steps) + " scheduling steps")));
+                    "livelock: the run took more than max_steps = " + std::to_string(d.max_steps) + " scheduling steps\n\n" + det_dump(s))));
   }
   if (d.how == sim::strategy::pct && d.pct_changes_done < d.pct_change_at.size() &&
       d.pct_change_at[d.pct_changes_done] == d.steps && d.current != nullptr) {
@@ -6710,17 +6999,89 @@ inline void det_fail(sched_t* s, std::exception_ptr e) noexcept {
   s->exiting.store(true, std::memory_order_relaxed);
 }
 
+// ---------------------------------------------------------------------------
+// Report mode: where each parked goroutine waits.
+//
+// A parked goroutine's stack can be walked only from that stack
+// (_Unwind_Backtrace walks the current one), and capturing at every park
+// would cost an unwind (microseconds) per park: explore's runs park
+// thousands of times per failure found. So a report resumes each parked
+// goroutine briefly: det_capture sets gp->report_to to the reporting context
+// and switches to gp; gp returns from the switch inside its park(), sees
+// report_to, captures its own stack into its park frame (gp->park_tb) and
+// switches straight back (det_report_return), without leaving park. Nothing
+// else runs meanwhile (one thread), so nothing can observe it: the
+// reporter's pending op and P are set aside for the round trip (gp's side of
+// gogo then runs no pending op and no timers), errno is kept, and the
+// exception state is untouched (gogo swaps it on the departing side only).
+
+inline void det_capture(g* gp) {
+  m* mp = getm();
+  g* self = mp->curg != nullptr ? mp->curg : &mp->g0;
+  pending_op saved = mp->pending;
+  p* pp = mp->pp;
+  int e = *errno_ptr();
+  mp->pending = pending_op{};
+  mp->pp = nullptr;
+  gp->park_tb.store(nullptr, std::memory_order_relaxed);
+  gp->report_to = self;
+  san_before_switch(self->san, gp->san, false);
+  goro_detail_ctx_swap(&self->sp, gp->sp);
+  san_after_switch(self->san, false);
+  mp->pending = saved;
+  mp->pp = pp;
+  *errno_ptr() = e;
+}
+
+inline void det_report_return(g* gp) noexcept {
+  g* to = gp->report_to;
+  gp->report_to = nullptr;
+  san_before_switch(gp->san, to->san, false);
+  goro_detail_ctx_swap(&gp->sp, to->sp);
+  san_after_switch(gp->san, false);
+}
+
+// parked_traceback (runtime2.hpp): threaded mode, the stack park captured
+// (tracebacks on); deterministic mode, a fresh capture in report mode (on
+// the run's thread; the goroutine whose stack we are on captures in place).
+inline const traceback* parked_traceback(g* gp, traceback& scratch) {
+  if (gp->status.load(std::memory_order_acquire) != gstatus::waiting) return nullptr;
+  if constexpr (deterministic) {
+    m* mp = getm();
+    if (mp == nullptr || gp->sched == nullptr || mp->sched != gp->sched || gp->sched->det == nullptr || gp->is_thread) return nullptr;
+    if (gp == mp->curg) {  // parking right now (a report from inside its schedule): on its own stack
+      capture_traceback(scratch);
+      return &scratch;
+    }
+    det_capture(gp);
+  } else if (!tracebacks_on.load(std::memory_order_relaxed)) {
+    return nullptr;
+  }
+  const traceback* tb = gp->park_tb.load(std::memory_order_relaxed);
+  if (tb == nullptr) return nullptr;
+  scratch = *tb;  // on gp's stack: read while gp is parked (racy only in a dump of a running world)
+  return &scratch;
+}
+
 // det_dump lists the live goroutines of the run (id, state, wait reason,
-// creation site), as the deadlock report and the partial-deadlock note do.
-inline std::string det_dump(sched_t* s) {
+// where each waits, creation site), as the failure reports and the
+// partial-deadlock note do. cycle: put the mutex wait cycle, if any, first.
+inline std::string det_dump(sched_t* s, bool cycle) {
+  dump_ctx ctx;
+  for (const det_g& rec : s->det->gs)
+    if (rec.gp != nullptr) ctx.gs.push_back(rec.gp);
   std::string out;
-  for (const det_g& rec : s->det->gs) {
-    g* gp = rec.gp;
-    if (gp == nullptr) continue;
+  if (cycle) {
+    out = wait_cycle(ctx);
+    if (!out.empty()) out += '\n';
+  }
+  for (const g* cgp : ctx.gs) {
+    g* gp = const_cast<g*>(cgp);
     gstatus st = gp->status.load(std::memory_order_relaxed);
     wait_reason why = gp->why.load(std::memory_order_relaxed);
-    dump_goroutine(out, gp, (st == gstatus::waiting && why != wait_reason::none) ? wait_reason_name(why) : gstatus_name(st));
+    dump_goroutine(out, gp, (st == gstatus::waiting && why != wait_reason::none) ? wait_reason_name(why) : gstatus_name(st), &ctx);
   }
+  if (symbolize_degraded()) out += degraded_note();
   return out;
 }
 
@@ -6777,7 +7138,7 @@ inline void det_unwind_main(sched_t* s) {
   try {
     det_fail(s, std::make_exception_ptr(panic_error(std::string("fatal error: ") + msg + "\n\n" + "goroutine " +
                                                     std::to_string(gp->id) + " [running], created at " + gp->site.file + ":" +
-                                                    std::to_string(gp->site.line) + "\n")));
+                                                    std::to_string(gp->site.line) + "\n\n" + det_dump(s))));
   } catch (...) {
     fatal(msg);  // out of memory building the message
   }
@@ -6942,7 +7303,7 @@ inline void det_loop(sched_t* s, m* mp) {
         if (rec.gp != nullptr && rec.gp->status.load(std::memory_order_relaxed) == gstatus::waiting)
           trace_mark(s, trace_kind::deadlock, rec.gp->id, static_cast<std::int64_t>(d.steps), 0, rec.gp->site,
                      static_cast<std::uint8_t>(rec.gp->why.load(std::memory_order_relaxed)));
-    det_fail(s, std::make_exception_ptr(deadlock_error("all goroutines are asleep - deadlock!\n\n" + det_dump(s))));
+    det_fail(s, std::make_exception_ptr(deadlock_error("all goroutines are asleep - deadlock!\n\n" + det_dump(s, true))));
   }
 }
 
@@ -7088,7 +7449,7 @@ inline void det_shared_access(det_shared_state& st, bool write, source_loc site,
     }
     std::string msg = "data race on a goro::sim::shared (seed " + std::to_string(d.seed) + ", strategy " + strategy_name(d.how) +
                       "):\n  " + det_describe(now, write ? "write" : "read") + "\n  " + det_describe(*other, other_kind) +
-                      "\n  with no happens-before edge between them (a channel operation, lock, wait_group or once)\n";
+                      "\n  with no happens-before edge between them (a channel operation, lock, wait_group or once)\n\n" + det_dump(s);
     det_fail(s, std::make_exception_ptr(race_error(msg)));
     gp->unwind.store(unwind_thrown, std::memory_order_relaxed);
     throw goroutine_exit{};
@@ -7673,6 +8034,7 @@ inline sched_t::sched_t(const config& c, bool dflt) : cfg(c), is_default(dflt), 
       stall_ns = std::atol(stalls.c_str()) * 1'000'000;
       install_stall_handler();
     }
+    tracebacks_on.store(debug_setting("tracebacks") == "1", std::memory_order_relaxed);  // see park_capture
     start_sysmon(this);
   }
 }
@@ -7700,17 +8062,32 @@ inline sched_t::~sched_t() {
 
 // goroutine_dump lists the live goroutines of s, Go-style. Reads other Gs'
 // fields racily when the world is not stopped: for diagnostics only.
-inline std::string goroutine_dump(sched_t* s) {
+inline std::string goroutine_dump(sched_t* s, bool cycle) {
+  // Deterministic mode: the run's own list (a slot may still hold a G of an
+  // earlier run whose runtime was at the same address).
+  if constexpr (deterministic) return det_dump(s, cycle);
   std::string out;
   std::int64_t now = nanotime();
+  dump_ctx ctx;
   s->pool->space().for_each_slot([&](char* top) {
     g* gp = g_pool::g_at_top(top);
-    if (gp->sched != s) return;
+    if (gp->sched != s || gp->status.load(std::memory_order_acquire) == gstatus::dead) return;
+    ctx.gs.push_back(gp);
+  });
+  std::sort(ctx.gs.begin(), ctx.gs.end(), [](const g* a, const g* b) { return a->id < b->id; });
+  if (cycle) {
+    out = wait_cycle(ctx);
+    if (!out.empty()) out += '\n';
+  }
+  bool parked = false;
+  for (const g* cgp : ctx.gs) {
+    g* gp = const_cast<g*>(cgp);
     gstatus st = gp->status.load(std::memory_order_acquire);
-    if (st == gstatus::dead) return;
+    if (st == gstatus::dead) continue;
     std::string state;
     wait_reason why = gp->why.load(std::memory_order_relaxed);
     if (st == gstatus::waiting && why != wait_reason::none) {
+      parked = true;
       state = wait_reason_name(why);
       // How long blocked, at sysmon's resolution (Go prints minutes; seconds help more here).
       std::int64_t since = gp->wait_since.load(std::memory_order_relaxed);
@@ -7722,8 +8099,11 @@ inline std::string goroutine_dump(sched_t* s) {
     }
     std::uint8_t u = gp->unwind.load(std::memory_order_relaxed);
     if (u == unwind_thrown || u == unwind_again) state += ", unwinding";  // goroutine_exit was thrown in it
-    dump_goroutine(out, gp, state);
-  });
+    dump_goroutine(out, gp, state, &ctx);
+  }
+  if (symbolize_degraded()) out += degraded_note();
+  if (!deterministic && parked && !tracebacks_on.load(std::memory_order_relaxed))
+    out += "(GORO_DEBUG=tracebacks=1 adds the line each one is blocked at)\n";
   return out;
 }
 
@@ -7795,7 +8175,7 @@ inline void run_main(sched_t* s) {
   }
   std::string report;
   if (s->deadlocked.load(std::memory_order_acquire) && !s->main_done.load(std::memory_order_acquire))
-    report = "all goroutines are asleep - deadlock!\n\n" + goroutine_dump(s);
+    report = "all goroutines are asleep - deadlock!\n\n" + goroutine_dump(s, true);
   s->exiting.store(true, std::memory_order_seq_cst);
   heavy_fence();  // see "Unwinding at shutdown"
   unwind_all(s);
@@ -8277,7 +8657,8 @@ inline bool cansemacquire(std::atomic<std::uint32_t>* addr) noexcept {
 // semacquire waits until *addr > 0 and decrements it (Go: semacquire1).
 // lifo: queue at the head (a waiter that already waited once, Go's mutex).
 // Any goroutine or plain thread. May throw goroutine_exit (shutdown).
-inline void semacquire(std::atomic<std::uint32_t>* addr, wait_reason why, bool lifo = false) {
+// desc: what the caller waits on, for dumps (park_opts::wait_obj, describe).
+inline void semacquire(std::atomic<std::uint32_t>* addr, wait_reason why, bool lifo = false, wait_desc desc = {}) {
   if (cansemacquire(addr)) return;
   throw_if_blocking();
   sema_root& root = semroot(addr);
@@ -8304,7 +8685,7 @@ inline void semacquire(std::atomic<std::uint32_t>* addr, wait_reason why, bool l
                     r.nwait.fetch_sub(1, std::memory_order_seq_cst);
                     return true;
                   },
-                  &w});
+                  &w, desc.obj, desc.describe});
     if (w.ticket || cansemacquire(addr)) return;
     lifo = true;  // Go: requeue at the head after a lost race
   }
@@ -8380,7 +8761,7 @@ struct runtime_sync {
   template <class T>
   using atomic = std::atomic<T>;
   using sema_t = std::atomic<std::uint32_t>;
-  static void semacquire(sema_t* s, wait_reason why, bool lifo = false) { detail::semacquire(s, why, lifo); }
+  static void semacquire(sema_t* s, wait_reason why, bool lifo = false, wait_desc desc = {}) { detail::semacquire(s, why, lifo, desc); }
   static void semrelease(sema_t* s, bool handoff = false) { detail::semrelease(s, handoff); }
   static std::int64_t nanotime() noexcept { return detail::nanotime(); }
   static bool can_spin(int iter) noexcept { return sync_can_spin(iter); }
@@ -8414,7 +8795,9 @@ class mutex_impl {
   mutex_impl(const mutex_impl&) = delete;
   mutex_impl& operator=(const mutex_impl&) = delete;
 
-  void lock() {
+  // lock: desc says what a parked caller waits on (dumps; only the slow path
+  // passes it on).
+  void lock(wait_desc desc = {}) {
     std::int32_t old = 0;
     // acquire: pairs with the release in unlock.
     if (GORO_DETAIL_LIKELY(state_.compare_exchange_strong(old, locked_bit, std::memory_order_acquire, std::memory_order_relaxed)))
@@ -8428,7 +8811,7 @@ class mutex_impl {
     if ((old & (locked_bit | starving_bit)) == 0 &&
         state_.compare_exchange_strong(old, old | locked_bit, std::memory_order_acquire, std::memory_order_relaxed))
       return;
-    lock_slow();
+    lock_slow(desc);
   }
 
   bool try_lock() noexcept {
@@ -8448,6 +8831,9 @@ class mutex_impl {
     unlock_slow(next);
   }
 
+  // is_locked: for dumps (relaxed: a snapshot).
+  bool is_locked() const noexcept { return (state_.load(std::memory_order_relaxed) & locked_bit) != 0; }
+
  private:
   static constexpr std::int32_t locked_bit = 1;
   static constexpr std::int32_t woken_bit = 2;
@@ -8455,7 +8841,7 @@ class mutex_impl {
   static constexpr int waiter_shift = 3;
   static constexpr std::int64_t starvation_threshold_ns = 1'000'000;  // Go: starvationThresholdNs
 
-  GORO_DETAIL_NOINLINE void lock_slow() {
+  GORO_DETAIL_NOINLINE void lock_slow(wait_desc desc) {
     if (GORO_DETAIL_UNLIKELY(P::parking_forbidden())) {
       // Inside blocking<>: no spinning and no parking, so the lock is taken
       // now or never; the waiter count is never touched (see cannot_park).
@@ -8491,7 +8877,7 @@ class mutex_impl {
         if ((old & (locked_bit | starving_bit)) == 0) return;  // locked it with the CAS
         bool lifo = wait_start != 0;                           // waited before: back to the head of the queue
         if (wait_start == 0) wait_start = P::nanotime();
-        P::semacquire(&sema_, wait_reason::sync_mutex_lock, lifo);
+        P::semacquire(&sema_, wait_reason::sync_mutex_lock, lifo, desc);
         starving = starving || P::nanotime() - wait_start > starvation_threshold_ns;
         old = state_.load(std::memory_order_acquire);
         if ((old & starving_bit) != 0) {
@@ -8546,13 +8932,13 @@ class rwmutex_impl {
   rwmutex_impl(const rwmutex_impl&) = delete;
   rwmutex_impl& operator=(const rwmutex_impl&) = delete;
 
-  void lock_shared() {
+  void lock_shared(wait_desc desc = {}) {
     if (GORO_DETAIL_UNLIKELY(P::parking_forbidden())) {  // no park allowed: take it now, or throw unchanged
       if (try_lock_shared()) return;
       P::cannot_park();
     }
     if (reader_count_.fetch_add(1, std::memory_order_acquire) + 1 < 0)
-      P::semacquire(&reader_sem_, wait_reason::sync_rwmutex_rlock);  // a writer is pending
+      P::semacquire(&reader_sem_, wait_reason::sync_rwmutex_rlock, false, desc);  // a writer is pending
   }
 
   bool try_lock_shared() noexcept {
@@ -8568,17 +8954,17 @@ class rwmutex_impl {
     if (r < 0) unlock_shared_slow(r);
   }
 
-  void lock() {
+  void lock(wait_desc desc = {}) {
     if (GORO_DETAIL_UNLIKELY(P::parking_forbidden())) {  // no park allowed: take it now, or throw unchanged
       if (try_lock()) return;
       P::cannot_park();
     }
-    w_.lock();  // exclude other writers
+    w_.lock(desc);  // exclude other writers
     // Announce the pending writer to readers.
     std::int32_t r = reader_count_.fetch_sub(max_readers, std::memory_order_acq_rel);
     // Wait for the active readers.
     if (r != 0 && reader_wait_.fetch_add(r, std::memory_order_acq_rel) + r != 0)
-      P::semacquire(&writer_sem_, wait_reason::sync_rwmutex_lock);
+      P::semacquire(&writer_sem_, wait_reason::sync_rwmutex_lock, false, desc);
   }
 
   bool try_lock() {
@@ -8600,6 +8986,12 @@ class rwmutex_impl {
     }
     for (std::int32_t i = 0; i < r; ++i) P::semrelease(&reader_sem_, false);  // unblock the parked readers
     w_.unlock();
+  }
+
+  // readers_in: the readers holding it now, for dumps (a snapshot).
+  std::int32_t readers_in() const noexcept {
+    std::int32_t r = reader_count_.load(std::memory_order_relaxed);
+    return r >= 0 ? r : reader_wait_.load(std::memory_order_relaxed);
   }
 
  private:
@@ -8629,19 +9021,66 @@ class rwmutex_impl {
 // scheduling points and the race detector's edges (an unlock happens before the
 // next lock returns; see sync_acquire in park.hpp); both compile to nothing in
 // threaded mode.
+//
+// Who holds it (docs/design.md, "Where each goroutine waits"): every
+// successful lock stores the holder's goroutine id in holder_ and unlock
+// clears it, for dumps ("held by goroutine 3") and deadlock cycles; with lock
+// sites on (deterministic mode, or tracebacks on) the holder also records
+// where it locked (held_push). The id is read before the lock (no TLS read
+// after a park: see current_goid).
 class mutex : public detail::mutex_impl<detail::runtime_sync> {
   using impl = detail::mutex_impl<detail::runtime_sync>;
 
  public:
   void lock() {
-    detail::sync_acquire([this] { impl::lock(); }, this);
+    std::uint64_t me = detail::current_goid();
+    detail::sync_acquire([this] { impl::lock(detail::wait_desc{this, &describe}); }, this);
+    locked(me);
   }
   bool try_lock() noexcept {
-    return detail::sync_try_acquire([this] { return impl::try_lock(); }, this);
+    std::uint64_t me = detail::current_goid();
+    if (!detail::sync_try_acquire([this] { return impl::try_lock(); }, this)) return false;
+    locked(me);
+    return true;
   }
   void unlock() {
-    detail::sync_release(this, [this] { impl::unlock(); });
+    detail::sync_release(this, [this] {
+      unlocking();
+      impl::unlock();
+    });
   }
+
+ private:
+  void locked(std::uint64_t me) noexcept {
+    holder_.store(me, std::memory_order_relaxed);
+    if (GORO_DETAIL_UNLIKELY(detail::lock_sites_on())) detail::held_push(this);
+  }
+  void unlocking() noexcept {
+    holder_.store(0, std::memory_order_relaxed);  // before the release in impl::unlock: the next holder's store comes after
+    if (GORO_DETAIL_UNLIKELY(detail::lock_sites_on())) detail::held_pop(this);
+  }
+  // describe: the describe_fn of a goroutine parked in lock().
+  static std::uint64_t describe(const void* obj, std::string* out, const detail::dump_ctx* ctx) {
+    const mutex* mu = static_cast<const mutex*>(obj);
+    std::uint64_t h = mu->holder_.load(std::memory_order_relaxed);
+    if (out != nullptr) {
+      *out += "mutex";
+      detail::append_addr(*out, mu);
+      if (h != 0) {
+        *out += ", held by goroutine ";
+        *out += std::to_string(h);
+        detail::append_lock_site(*out, h, mu, ctx);
+      } else if (mu->is_locked()) {
+        *out += ", held by a thread that is not a goroutine";
+      }
+    }
+    return h;
+  }
+
+  // holder_: the goroutine holding it (0: unlocked, or held by a plain
+  // thread). Written by the holder (relaxed: dumps read a snapshot; the
+  // lock's own acquire/release orders one holder's stores before the next's).
+  std::atomic<std::uint64_t> holder_{0};
 };
 
 // shared_mutex: Go's sync.RWMutex (see rwmutex_impl). Also SharedLockable:
@@ -8653,17 +9092,27 @@ class shared_mutex : public detail::rwmutex_impl<detail::runtime_sync> {
   const void* readers() const noexcept { return reinterpret_cast<const char*>(this) + 1; }
 
  public:
+  // The writer's holder is kept as mutex's is (see mutex).
   void lock() {
-    detail::sync_acquire([this] { impl::lock(); }, this, readers());
+    std::uint64_t me = detail::current_goid();
+    detail::sync_acquire([this] { impl::lock(detail::wait_desc{this, &describe}); }, this, readers());
+    locked(me);
   }
   bool try_lock() {
-    return detail::sync_try_acquire([this] { return impl::try_lock(); }, this, readers());
+    std::uint64_t me = detail::current_goid();
+    if (!detail::sync_try_acquire([this] { return impl::try_lock(); }, this, readers())) return false;
+    locked(me);
+    return true;
   }
   void unlock() {
-    detail::sync_release(this, [this] { impl::unlock(); });
+    detail::sync_release(this, [this] {
+      holder_.store(0, std::memory_order_relaxed);
+      if (GORO_DETAIL_UNLIKELY(detail::lock_sites_on())) detail::held_pop(this);
+      impl::unlock();
+    });
   }
   void lock_shared() {
-    detail::sync_acquire([this] { impl::lock_shared(); }, this);
+    detail::sync_acquire([this] { impl::lock_shared(detail::wait_desc{this, &describe}); }, this);
   }
   bool try_lock_shared() noexcept {
     return detail::sync_try_acquire([this] { return impl::try_lock_shared(); }, this);
@@ -8671,6 +9120,32 @@ class shared_mutex : public detail::rwmutex_impl<detail::runtime_sync> {
   void unlock_shared() {
     detail::sync_release(readers(), [this] { impl::unlock_shared(); });
   }
+
+ private:
+  void locked(std::uint64_t me) noexcept {
+    holder_.store(me, std::memory_order_relaxed);
+    if (GORO_DETAIL_UNLIKELY(detail::lock_sites_on())) detail::held_push(this);
+  }
+  // describe: the describe_fn of a goroutine parked in lock() or lock_shared().
+  static std::uint64_t describe(const void* obj, std::string* out, const detail::dump_ctx* ctx) {
+    const shared_mutex* mu = static_cast<const shared_mutex*>(obj);
+    std::uint64_t h = mu->holder_.load(std::memory_order_relaxed);
+    if (out != nullptr) {
+      *out += "shared_mutex";
+      detail::append_addr(*out, mu);
+      if (h != 0) {
+        *out += ", held by goroutine ";
+        *out += std::to_string(h);
+        detail::append_lock_site(*out, h, mu, ctx);
+      } else if (std::int32_t r = mu->readers_in(); r > 0) {
+        *out += ", held by ";
+        *out += std::to_string(r);
+        *out += r == 1 ? " reader" : " readers";
+      }
+    }
+    return h;
+  }
+  std::atomic<std::uint64_t> holder_{0};  // the writer holding it; as mutex::holder_
 };
 
 namespace detail {
@@ -8756,9 +9231,19 @@ class notify_list {
     }
     park(
         wait_reason::sync_cond_wait, [](g*, void* l) noexcept { static_cast<notify_list*>(l)->lock_.unlock(); return true; }, this,
-        park_opts{&cancel_waiter, &w});
+        park_opts{&cancel_waiter, &w, this, &describe});
     if (timed) timer_del(w.gp->sched, &w.timeout);  // woken by a notify: its f must not run on this frame later
     return w.state != wstate::timed_out;
+  }
+
+  // describe: the describe_fn of a goroutine parked in wait() (the list is
+  // its condition variable's first member: the same address).
+  static std::uint64_t describe(const void* obj, std::string* out, const dump_ctx*) {
+    if (out != nullptr) {
+      *out += "condition_variable";
+      append_addr(*out, obj);
+    }
+    return 0;
   }
 
   void notify_all() {
@@ -9052,11 +9537,14 @@ class wait_group_impl {
   // go negative.
   void add(std::ptrdiff_t n) { add_impl(n, "goro::wait_group::add: negative counter"); }
 
+  // counter: the counter now, for dumps (a snapshot).
+  std::int32_t counter() const noexcept { return static_cast<std::int32_t>(state_.load(std::memory_order_relaxed) >> 32); }
+
   // done is add(-1); throws std::logic_error if the counter is already 0.
   void done() { add_impl(-1, "goro::wait_group::done: counter is already 0"); }
 
   // wait blocks until the counter is 0.
-  void wait() {
+  void wait(wait_desc desc = {}) {
     // acquire: pairs with the release RMWs of done(), so their effects are
     // visible when the counter is seen at 0.
     std::uint64_t st = state_.load(std::memory_order_acquire);
@@ -9064,7 +9552,7 @@ class wait_group_impl {
       if ((st >> 32) == 0) return;
       if (GORO_DETAIL_UNLIKELY(P::parking_forbidden())) P::cannot_park();  // before counting itself a waiter
       if (state_.compare_exchange_weak(st, st + 1, std::memory_order_acq_rel, std::memory_order_acquire)) {
-        P::semacquire(&sema_, wait_reason::sync_waitgroup_wait);
+        P::semacquire(&sema_, wait_reason::sync_waitgroup_wait, false, desc);
         return;
       }
     }
@@ -9114,7 +9602,7 @@ class wait_group : public detail::wait_group_impl<detail::runtime_sync> {
     detail::sync_release(this, [this] { impl::done(); });
   }
   void wait() {
-    detail::sync_acquire([this] { impl::wait(); }, this);
+    detail::sync_acquire([this] { impl::wait(detail::wait_desc{this, &describe}); }, this);
   }
 
   // go runs f(args...) in a new goroutine, with add(1) before and done() after
@@ -9190,6 +9678,19 @@ class wait_group : public detail::wait_group_impl<detail::runtime_sync> {
       done();  // never started (goroutine_exit at the spawn's safe point, bad_alloc): not counted
       throw;
     }
+  }
+
+ private:
+  // describe: the describe_fn of a goroutine parked in wait().
+  static std::uint64_t describe(const void* obj, std::string* out, const detail::dump_ctx*) {
+    if (out != nullptr) {
+      const wait_group* wg = static_cast<const wait_group*>(obj);
+      *out += "wait_group";
+      detail::append_addr(*out, wg);
+      *out += ", counter ";
+      *out += std::to_string(wg->counter());
+    }
+    return 0;
   }
 };
 
@@ -9429,7 +9930,26 @@ struct elem_ops {
   void (*construct)(void* dst, void* src) noexcept;  // new (dst) T(std::move(*src))
   void (*destroy)(void* p) noexcept;                 // p->~T()
   void (*emplace_opt)(void* opt, void* src) noexcept;  // std::optional<T>::emplace(std::move(*src))
+  const char* (*type_name)() noexcept;               // T's name, for dumps (type_name_of)
 };
+
+// type_name_of: T's name as the compiler spells it, from __PRETTY_FUNCTION__
+// ("... [with T = int]" in g++, "... [T = int]" in clang): no RTTI needed.
+// For dumps only (the parse allocates nothing: a static per T).
+template <class T>
+const char* type_name_of() noexcept {
+  static const std::string name = [f = std::string_view(__PRETTY_FUNCTION__)]() mutable {
+    std::size_t at = f.find("T = ");
+    if (at == std::string_view::npos) return std::string("?");
+    f.remove_prefix(at + 4);
+    std::size_t end = f.find_first_of(";]");
+    // the last ']' closes the bracket: types may contain ']' (arrays) only in
+    // clang's spelling, which has no ';'
+    if (f.find(';') == std::string_view::npos) end = f.rfind(']');
+    return std::string(f.substr(0, end));
+  }();
+  return name.c_str();
+}
 
 template <class T>
 inline constexpr elem_ops elem_ops_for{
@@ -9438,6 +9958,7 @@ inline constexpr elem_ops elem_ops_for{
     [](void* dst, void* src) noexcept { ::new (dst) T(std::move(*static_cast<T*>(src))); },
     [](void* p) noexcept { static_cast<T*>(p)->~T(); },
     [](void* opt, void* src) noexcept { static_cast<std::optional<T>*>(opt)->emplace(std::move(*static_cast<T*>(src))); },
+    &type_name_of<T>,
 };
 
 // hchan: a channel (Go: hchan). chan_state holds qcount, closed, dataqsiz
@@ -9507,6 +10028,25 @@ struct hchan : chan_state<std::atomic> {
 // unwinder can take the sudog out again. The caller's handle keeps c alive
 // meanwhile (a handle object is not shared mutable state: docs/reference.md,
 // "Channels").
+// describe_chan: the describe_fn of a goroutine parked on a channel:
+// "chan<int> 0x... (cap 1, len 1)", plus ", closed".
+inline void describe_chan_to(std::string& out, const hchan* c) {
+  out += "chan<";
+  out += c->ops->type_name();
+  out += ">";
+  append_addr(out, c);
+  out += " (cap ";
+  out += std::to_string(c->dataqsiz);
+  out += ", len ";
+  out += std::to_string(c->qcount.load(std::memory_order_relaxed));
+  if (c->closed.load(std::memory_order_relaxed)) out += ", closed";
+  out += ")";
+}
+inline std::uint64_t describe_chan(const void* obj, std::string* out, const dump_ctx*) {
+  if (out != nullptr) describe_chan_to(*out, static_cast<const hchan*>(obj));
+  return 0;
+}
+
 inline void chan_park(hchan* c, sudog* sg, waitq* q, wait_reason why) {
   struct cancel_arg {
     hchan* c;
@@ -9522,7 +10062,7 @@ inline void chan_park(hchan* c, sudog* sg, waitq* q, wait_reason why) {
                   x->q->remove(x->sg);
                   return true;
                 },
-                &ca});
+                &ca, c, &describe_chan});
 }
 
 // park_forever blocks on a nil channel or an empty select: nothing wakes it but
@@ -9875,6 +10415,7 @@ hchan* chan_ptr(const chan<T>& c) noexcept {
 
 
 #include <algorithm>
+#include <vector>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -9902,6 +10443,27 @@ struct select_state {
   std::size_t nlock;
   sudog* sgs;                // one per case, indexed like cases
 };
+
+// describe_select: the describe_fn of a goroutine parked in select: each
+// channel it waits on, in case order ("select on send to chan<int> 0x...
+// (cap 0, len 0), receive from chan<...> ...").
+inline std::uint64_t describe_select(const void* obj, std::string* out, const dump_ctx*) {
+  if (out == nullptr) return 0;
+  const select_state& st = *static_cast<const select_state*>(obj);
+  *out += "select on";
+  bool first = true;
+  // lockorder lists the non-nil cases; show them in case order.
+  std::vector<std::uint16_t> idx(st.lockorder, st.lockorder + st.nlock);
+  std::sort(idx.begin(), idx.end());
+  for (std::uint16_t i : idx) {
+    const scase& k = st.cases[i];
+    *out += first ? " " : ", ";
+    first = false;
+    *out += k.kind == case_kind::send ? "send to " : "receive from ";
+    describe_chan_to(*out, k.c);
+  }
+  return 0;
+}
 
 inline void sellock(const select_state& st) noexcept {
   hchan* last = nullptr;
@@ -10051,7 +10613,7 @@ inline select_result selectgo(scase* cases, std::size_t n, std::size_t default_i
                   selunlock(*st2);
                   return true;
                 },
-                &st});
+                &st, &st, &describe_select});
   // 5. Pass 3: leave the other queues.
   auto* winner = static_cast<sudog*>(gp->param);
   sellock(st);
@@ -11964,6 +12526,11 @@ struct pd_waiter {
   rtimer t;                  // goroutines: the deadline (its heap's lock)
 };
 
+// describe_pd_wait: the describe_fn of a goroutine parked on an fd:
+// "fd 5 (read)". The fd is read racily (it does not change while a waiter
+// is queued).
+inline std::uint64_t describe_pd_wait(const void* obj, std::string* out, const dump_ctx*);
+
 // pd_ctx: a wait's tie to a context (dial(addr, ctx)): when the context is
 // cancelled its waiter takes the call's current pd_waiter out of the list
 // with pd_result::ctx_done and wakes it. Registered before the wait's first
@@ -12011,6 +12578,15 @@ struct pd_registry {
   std::unordered_map<int, poll_desc*> by_fd;  // mu
   poll_desc* free = nullptr;                  // mu
 };
+
+inline std::uint64_t describe_pd_wait(const void* obj, std::string* out, const dump_ctx*) {
+  if (out == nullptr) return 0;
+  const pd_waiter* w = static_cast<const pd_waiter*>(obj);
+  *out += "fd ";
+  *out += std::to_string(w->pd->fd);
+  *out += w->mode == pd_read ? " (read)" : w->mode == pd_write ? " (write)" : " (deadline)";
+  return 0;
+}
 
 inline pd_registry& registry() {
   static pd_registry* r = new pd_registry;  // never destroyed: poll_descs outlive everything
@@ -12577,7 +13153,7 @@ inline void pd_wait(poll_desc* pd, int mode, std::int64_t call_dl, ctx_node* ctx
                   pd_unlink(x->pd, x, pd_result::cancelled);
                   return true;
                 },
-                &w});
+                &w, &w, &describe_pd_wait});
 
   switch (w.result) {
     case pd_result::closed: throw net::closed_error();

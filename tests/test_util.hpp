@@ -1,6 +1,7 @@
 // Helpers shared by goro's Catch2 tests.
 #pragma once
 
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -27,6 +28,33 @@ inline long scale(long n) {
 inline bool full_scale() {
   const char* s = std::getenv("GORO_TEST_SCALE");
   return s == nullptr || std::atof(s) >= 1.0;
+}
+
+// same_report_text: a deterministic failure report, reduced to what a replay
+// must reproduce word for word: the main goroutine's entry is cut after its
+// header (its creation site is where run() or explore() was called, and its
+// stack passes through the lambda given to each) and objects' addresses
+// become "0x?" (a run's stacks and channels are at other addresses each time:
+// docs/design.md, "Deterministic mode").
+inline std::string same_report_text(std::string s) {
+  std::size_t at = s.find(", main]:\n");
+  if (at != std::string::npos) {
+    std::size_t created = s.find("\tcreated at ", at);
+    std::size_t end = created == std::string::npos ? std::string::npos : s.find('\n', created);
+    if (end != std::string::npos) s.erase(at, end - at);
+  }
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s.compare(i, 2, "0x") == 0) {
+      out += "0x?";
+      i += 2;
+      while (i < s.size() && std::isxdigit(static_cast<unsigned char>(s[i]))) ++i;
+      --i;
+      continue;
+    }
+    out += s[i];
+  }
+  return out;
 }
 
 // open_fd_count: the file descriptors this process has open (for tests that

@@ -2,7 +2,9 @@
 // opposite orders) found by goro's deterministic mode. Build with
 // -DGORO_DETERMINISTIC=1. The deadlock needs goroutine 1 to be switched out
 // between its two locks; explore tries seeds until one does, and the report
-// shows both goroutines waiting in sync.Mutex.Lock with where they were made.
+// shows the cycle (each goroutine waits for a mutex the other holds), and for
+// each goroutine the line it is blocked on, the mutex it waits for, who holds
+// that mutex and where it was locked, and where the goroutine was made.
 // With an argument, `lock_order timeline.json`, explore also writes the failing
 // run's trace there and its HTML timeline as timeline.html.
 #include "goro.hpp"

@@ -232,7 +232,26 @@ struct elem_ops {
   void (*construct)(void* dst, void* src) noexcept;  // new (dst) T(std::move(*src))
   void (*destroy)(void* p) noexcept;                 // p->~T()
   void (*emplace_opt)(void* opt, void* src) noexcept;  // std::optional<T>::emplace(std::move(*src))
+  const char* (*type_name)() noexcept;               // T's name, for dumps (type_name_of)
 };
+
+// type_name_of: T's name as the compiler spells it, from __PRETTY_FUNCTION__
+// ("... [with T = int]" in g++, "... [T = int]" in clang): no RTTI needed.
+// For dumps only (the parse allocates nothing: a static per T).
+template <class T>
+const char* type_name_of() noexcept {
+  static const std::string name = [f = std::string_view(__PRETTY_FUNCTION__)]() mutable {
+    std::size_t at = f.find("T = ");
+    if (at == std::string_view::npos) return std::string("?");
+    f.remove_prefix(at + 4);
+    std::size_t end = f.find_first_of(";]");
+    // the last ']' closes the bracket: types may contain ']' (arrays) only in
+    // clang's spelling, which has no ';'
+    if (f.find(';') == std::string_view::npos) end = f.rfind(']');
+    return std::string(f.substr(0, end));
+  }();
+  return name.c_str();
+}
 
 template <class T>
 inline constexpr elem_ops elem_ops_for{
@@ -241,6 +260,7 @@ inline constexpr elem_ops elem_ops_for{
     [](void* dst, void* src) noexcept { ::new (dst) T(std::move(*static_cast<T*>(src))); },
     [](void* p) noexcept { static_cast<T*>(p)->~T(); },
     [](void* opt, void* src) noexcept { static_cast<std::optional<T>*>(opt)->emplace(std::move(*static_cast<T*>(src))); },
+    &type_name_of<T>,
 };
 
 // hchan: a channel (Go: hchan). chan_state holds qcount, closed, dataqsiz
@@ -310,6 +330,25 @@ struct hchan : chan_state<std::atomic> {
 // unwinder can take the sudog out again. The caller's handle keeps c alive
 // meanwhile (a handle object is not shared mutable state: docs/reference.md,
 // "Channels").
+// describe_chan: the describe_fn of a goroutine parked on a channel:
+// "chan<int> 0x... (cap 1, len 1)", plus ", closed".
+inline void describe_chan_to(std::string& out, const hchan* c) {
+  out += "chan<";
+  out += c->ops->type_name();
+  out += ">";
+  append_addr(out, c);
+  out += " (cap ";
+  out += std::to_string(c->dataqsiz);
+  out += ", len ";
+  out += std::to_string(c->qcount.load(std::memory_order_relaxed));
+  if (c->closed.load(std::memory_order_relaxed)) out += ", closed";
+  out += ")";
+}
+inline std::uint64_t describe_chan(const void* obj, std::string* out, const dump_ctx*) {
+  if (out != nullptr) describe_chan_to(*out, static_cast<const hchan*>(obj));
+  return 0;
+}
+
 inline void chan_park(hchan* c, sudog* sg, waitq* q, wait_reason why) {
   struct cancel_arg {
     hchan* c;
@@ -325,7 +364,7 @@ inline void chan_park(hchan* c, sudog* sg, waitq* q, wait_reason why) {
                   x->q->remove(x->sg);
                   return true;
                 },
-                &ca});
+                &ca, c, &describe_chan});
 }
 
 // park_forever blocks on a nil channel or an empty select: nothing wakes it but

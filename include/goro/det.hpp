@@ -201,7 +201,7 @@ inline void det_step(sched_t* s) {
   ++d.steps;
   if (GORO_DETAIL_UNLIKELY(d.steps > d.max_steps) && !d.failure) {
     det_fail(s, std::make_exception_ptr(livelock_error(
-                    "livelock: the run took more than max_steps = " + std::to_string(d.max_steps) + " scheduling steps")));
+                    "livelock: the run took more than max_steps = " + std::to_string(d.max_steps) + " scheduling steps\n\n" + det_dump(s))));
   }
   if (d.how == sim::strategy::pct && d.pct_changes_done < d.pct_change_at.size() &&
       d.pct_change_at[d.pct_changes_done] == d.steps && d.current != nullptr) {
@@ -306,17 +306,89 @@ inline void det_fail(sched_t* s, std::exception_ptr e) noexcept {
   s->exiting.store(true, std::memory_order_relaxed);
 }
 
+// ---------------------------------------------------------------------------
+// Report mode: where each parked goroutine waits.
+//
+// A parked goroutine's stack can be walked only from that stack
+// (_Unwind_Backtrace walks the current one), and capturing at every park
+// would cost an unwind (microseconds) per park: explore's runs park
+// thousands of times per failure found. So a report resumes each parked
+// goroutine briefly: det_capture sets gp->report_to to the reporting context
+// and switches to gp; gp returns from the switch inside its park(), sees
+// report_to, captures its own stack into its park frame (gp->park_tb) and
+// switches straight back (det_report_return), without leaving park. Nothing
+// else runs meanwhile (one thread), so nothing can observe it: the
+// reporter's pending op and P are set aside for the round trip (gp's side of
+// gogo then runs no pending op and no timers), errno is kept, and the
+// exception state is untouched (gogo swaps it on the departing side only).
+
+inline void det_capture(g* gp) {
+  m* mp = getm();
+  g* self = mp->curg != nullptr ? mp->curg : &mp->g0;
+  pending_op saved = mp->pending;
+  p* pp = mp->pp;
+  int e = *errno_ptr();
+  mp->pending = pending_op{};
+  mp->pp = nullptr;
+  gp->park_tb.store(nullptr, std::memory_order_relaxed);
+  gp->report_to = self;
+  san_before_switch(self->san, gp->san, false);
+  goro_detail_ctx_swap(&self->sp, gp->sp);
+  san_after_switch(self->san, false);
+  mp->pending = saved;
+  mp->pp = pp;
+  *errno_ptr() = e;
+}
+
+inline void det_report_return(g* gp) noexcept {
+  g* to = gp->report_to;
+  gp->report_to = nullptr;
+  san_before_switch(gp->san, to->san, false);
+  goro_detail_ctx_swap(&gp->sp, to->sp);
+  san_after_switch(gp->san, false);
+}
+
+// parked_traceback (runtime2.hpp): threaded mode, the stack park captured
+// (tracebacks on); deterministic mode, a fresh capture in report mode (on
+// the run's thread; the goroutine whose stack we are on captures in place).
+inline const traceback* parked_traceback(g* gp, traceback& scratch) {
+  if (gp->status.load(std::memory_order_acquire) != gstatus::waiting) return nullptr;
+  if constexpr (deterministic) {
+    m* mp = getm();
+    if (mp == nullptr || gp->sched == nullptr || mp->sched != gp->sched || gp->sched->det == nullptr || gp->is_thread) return nullptr;
+    if (gp == mp->curg) {  // parking right now (a report from inside its schedule): on its own stack
+      capture_traceback(scratch);
+      return &scratch;
+    }
+    det_capture(gp);
+  } else if (!tracebacks_on.load(std::memory_order_relaxed)) {
+    return nullptr;
+  }
+  const traceback* tb = gp->park_tb.load(std::memory_order_relaxed);
+  if (tb == nullptr) return nullptr;
+  scratch = *tb;  // on gp's stack: read while gp is parked (racy only in a dump of a running world)
+  return &scratch;
+}
+
 // det_dump lists the live goroutines of the run (id, state, wait reason,
-// creation site), as the deadlock report and the partial-deadlock note do.
-inline std::string det_dump(sched_t* s) {
+// where each waits, creation site), as the failure reports and the
+// partial-deadlock note do. cycle: put the mutex wait cycle, if any, first.
+inline std::string det_dump(sched_t* s, bool cycle) {
+  dump_ctx ctx;
+  for (const det_g& rec : s->det->gs)
+    if (rec.gp != nullptr) ctx.gs.push_back(rec.gp);
   std::string out;
-  for (const det_g& rec : s->det->gs) {
-    g* gp = rec.gp;
-    if (gp == nullptr) continue;
+  if (cycle) {
+    out = wait_cycle(ctx);
+    if (!out.empty()) out += '\n';
+  }
+  for (const g* cgp : ctx.gs) {
+    g* gp = const_cast<g*>(cgp);
     gstatus st = gp->status.load(std::memory_order_relaxed);
     wait_reason why = gp->why.load(std::memory_order_relaxed);
-    dump_goroutine(out, gp, (st == gstatus::waiting && why != wait_reason::none) ? wait_reason_name(why) : gstatus_name(st));
+    dump_goroutine(out, gp, (st == gstatus::waiting && why != wait_reason::none) ? wait_reason_name(why) : gstatus_name(st), &ctx);
   }
+  if (symbolize_degraded()) out += degraded_note();
   return out;
 }
 
@@ -373,7 +445,7 @@ inline void det_unwind_main(sched_t* s) {
   try {
     det_fail(s, std::make_exception_ptr(panic_error(std::string("fatal error: ") + msg + "\n\n" + "goroutine " +
                                                     std::to_string(gp->id) + " [running], created at " + gp->site.file + ":" +
-                                                    std::to_string(gp->site.line) + "\n")));
+                                                    std::to_string(gp->site.line) + "\n\n" + det_dump(s))));
   } catch (...) {
     fatal(msg);  // out of memory building the message
   }
@@ -538,7 +610,7 @@ inline void det_loop(sched_t* s, m* mp) {
         if (rec.gp != nullptr && rec.gp->status.load(std::memory_order_relaxed) == gstatus::waiting)
           trace_mark(s, trace_kind::deadlock, rec.gp->id, static_cast<std::int64_t>(d.steps), 0, rec.gp->site,
                      static_cast<std::uint8_t>(rec.gp->why.load(std::memory_order_relaxed)));
-    det_fail(s, std::make_exception_ptr(deadlock_error("all goroutines are asleep - deadlock!\n\n" + det_dump(s))));
+    det_fail(s, std::make_exception_ptr(deadlock_error("all goroutines are asleep - deadlock!\n\n" + det_dump(s, true))));
   }
 }
 
@@ -684,7 +756,7 @@ inline void det_shared_access(det_shared_state& st, bool write, source_loc site,
     }
     std::string msg = "data race on a goro::sim::shared (seed " + std::to_string(d.seed) + ", strategy " + strategy_name(d.how) +
                       "):\n  " + det_describe(now, write ? "write" : "read") + "\n  " + det_describe(*other, other_kind) +
-                      "\n  with no happens-before edge between them (a channel operation, lock, wait_group or once)\n";
+                      "\n  with no happens-before edge between them (a channel operation, lock, wait_group or once)\n\n" + det_dump(s);
     det_fail(s, std::make_exception_ptr(race_error(msg)));
     gp->unwind.store(unwind_thrown, std::memory_order_relaxed);
     throw goroutine_exit{};

@@ -29,6 +29,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <string>
 
 namespace goro {
 inline namespace GORO_DETAIL_ABI_NS {
@@ -96,6 +97,19 @@ inline std::uint32_t det_rand() noexcept;
 // memory model at goro's sync operations, for sim::shared's race detector.
 inline void det_race_acquire(const void* obj) noexcept;
 inline void det_race_release(const void* obj) noexcept;
+
+// det_dump lists the run's live goroutines as a failure report does (each
+// parked one with where it waits); cycle: the mutex wait cycle first, if any.
+inline std::string det_dump(sched_t* s, bool cycle = false);
+
+// --- report mode (see "Report mode" in det.hpp) ------------------------------------
+// det_capture: resumes parked gp just long enough for its park() to capture
+// its own stack (gp->park_tb), then comes back. From any context of the
+// run's thread (g0 or the running goroutine), at report time only.
+inline void det_capture(g* gp);
+// det_report_return: park()'s side: switches back to the context that
+// resumed gp in report mode (gp->report_to).
+inline void det_report_return(g* gp) noexcept;
 
 // --- the run ---------------------------------------------------------------------
 // det_run is goro::run in deterministic mode: one thread, one P, the seed's

@@ -139,6 +139,11 @@ struct pd_waiter {
   rtimer t;                  // goroutines: the deadline (its heap's lock)
 };
 
+// describe_pd_wait: the describe_fn of a goroutine parked on an fd:
+// "fd 5 (read)". The fd is read racily (it does not change while a waiter
+// is queued).
+inline std::uint64_t describe_pd_wait(const void* obj, std::string* out, const dump_ctx*);
+
 // pd_ctx: a wait's tie to a context (dial(addr, ctx)): when the context is
 // cancelled its waiter takes the call's current pd_waiter out of the list
 // with pd_result::ctx_done and wakes it. Registered before the wait's first
@@ -186,6 +191,15 @@ struct pd_registry {
   std::unordered_map<int, poll_desc*> by_fd;  // mu
   poll_desc* free = nullptr;                  // mu
 };
+
+inline std::uint64_t describe_pd_wait(const void* obj, std::string* out, const dump_ctx*) {
+  if (out == nullptr) return 0;
+  const pd_waiter* w = static_cast<const pd_waiter*>(obj);
+  *out += "fd ";
+  *out += std::to_string(w->pd->fd);
+  *out += w->mode == pd_read ? " (read)" : w->mode == pd_write ? " (write)" : " (deadline)";
+  return 0;
+}
 
 inline pd_registry& registry() {
   static pd_registry* r = new pd_registry;  // never destroyed: poll_descs outlive everything
@@ -752,7 +766,7 @@ inline void pd_wait(poll_desc* pd, int mode, std::int64_t call_dl, ctx_node* ctx
                   pd_unlink(x->pd, x, pd_result::cancelled);
                   return true;
                 },
-                &w});
+                &w, &w, &describe_pd_wait});
 
   switch (w.result) {
     case pd_result::closed: throw net::closed_error();

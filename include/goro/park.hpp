@@ -59,6 +59,8 @@
 #include <chrono>
 #include <cstdint>
 #include <exception>
+#include <new>
+#include <string>
 #include <stdexcept>
 #include <thread>
 #include <utility>
@@ -115,7 +117,26 @@ inline void ready(g* gp) {
 struct park_opts {
   cancel_fn cancel = nullptr;  // see "Unwinding at shutdown" (run.hpp); nullptr: cannot be unwound while parked
   void* cancel_arg = nullptr;
+  const void* wait_obj = nullptr;  // what it waits on, for dumps: the object describe is given
+  describe_fn describe = nullptr;  // nullptr: the dump gives only the wait reason
 };
+
+// wait_desc: park_opts' wait_obj and describe, for the operations that park
+// through another layer (semacquire).
+struct wait_desc {
+  const void* obj = nullptr;
+  describe_fn describe = nullptr;
+};
+
+// park_capture: where a goroutine parks, when tracebacks are wanted.
+// Threaded mode with tracebacks on: captured into tb (park's frame, alive
+// while it is parked) before it parks. Deterministic mode: in report mode,
+// after its switch returns (see "Report mode" in det.hpp). Costs nothing
+// else: one predictable branch on a flag.
+GORO_DETAIL_NOINLINE inline void park_capture(g* gp, traceback& tb) noexcept {
+  capture_traceback(tb, 1);  // 1: park_capture's caller, park
+  gp->park_tb.store(&tb, std::memory_order_relaxed);
+}
 
 // exit_swallowed: has the calling goroutine, which has thrown goroutine_exit,
 // swallowed it? True when no exception is in flight on its stack (a park in a
@@ -146,6 +167,8 @@ inline void park(wait_reason why, unlock_fn unlock, void* arg, park_opts opts = 
   gp->why.store(why, std::memory_order_relaxed);
   gp->cancel = opts.cancel;
   gp->cancel_arg = opts.cancel_arg;
+  gp->wait_obj.store(opts.wait_obj, std::memory_order_relaxed);
+  gp->wait_describe.store(opts.describe, std::memory_order_relaxed);
   if (gp->is_thread) {
     gp->thread_note.clear();
     plain_threads_in_goro.fetch_add(1, std::memory_order_seq_cst);
@@ -166,8 +189,19 @@ inline void park(wait_reason why, unlock_fn unlock, void* arg, park_opts opts = 
   }
   if (opts.cancel != nullptr) gp->parkstate.store(park_arming, std::memory_order_relaxed);
   if (GORO_DETAIL_UNLIKELY(mp->pp->trace != nullptr)) trace_go_block(mp->pp, gp, why);
+  traceback tb;  // see park_capture
+  if constexpr (!deterministic) {
+    if (GORO_DETAIL_UNLIKELY(tracebacks_on.load(std::memory_order_relaxed))) park_capture(gp, tb);
+  }
   mp->pending = pending_op{pending_kind::park, gp, unlock, arg};
   schedule(mp, gp);
+  if constexpr (deterministic) {
+    // Report mode (det.hpp): resumed only to capture where it waits.
+    while (GORO_DETAIL_UNLIKELY(gp->report_to != nullptr)) {
+      park_capture(gp, tb);
+      det_report_return(gp);
+    }
+  }
   if (opts.cancel != nullptr) {
     light_fence();  // see "Claiming a parked G"
     for (std::uint8_t ps = gp->parkstate.load(std::memory_order_acquire); GORO_DETAIL_UNLIKELY(ps == park_arming || ps == park_claimed);
@@ -185,6 +219,83 @@ inline void park(wait_reason why, unlock_fn unlock, void* arg, park_opts opts = 
     }
     gp->unwind.store(unwind_thrown, std::memory_order_relaxed);  // unwind_again: a waker completed the wait first
   }
+}
+
+// ---------------------------------------------------------------------------
+// Who holds what (docs/design.md, "Where each goroutine waits").
+
+// current_goid: the calling goroutine's id, or 0 on a plain thread or g0.
+// Reads the M from TLS inline: the value is used at once, never across a
+// switch (so the "TLS caching" hazard of getm does not arise); the id of a
+// goroutine never changes. The mutexes' holder field (lock's fast path).
+inline std::uint64_t current_goid() noexcept {
+  m* mp = __atomic_load_n(&tls_m, __ATOMIC_RELAXED);
+  if (mp == nullptr || mp->curg == nullptr) return 0;
+  return mp->curg->id;
+}
+
+// lock_sites_on: are lock sites recorded (held_push)? Deterministic mode
+// always; threaded mode with tracebacks on.
+inline bool lock_sites_on() noexcept { return deterministic || tracebacks_on.load(std::memory_order_relaxed); }
+
+// held_push: the calling goroutine now holds mu, locked here (its stack is
+// captured). held_pop: it released mu. The calling goroutine only; nothing
+// on plain threads. Allocation failure just loses the record.
+GORO_DETAIL_NOINLINE inline void held_push(const void* mu) noexcept {
+  m* mp = getm();
+  if (mp == nullptr || mp->curg == nullptr) return;
+  g* gp = mp->curg;
+  if (gp->held == nullptr) {
+    gp->held = new (std::nothrow) held_locks;
+    if (gp->held == nullptr) return;
+  }
+  held_locks& h = *gp->held;
+  if (h.n == held_locks::max) return;
+  held_locks::entry& e = h.e[h.n];
+  traceback tb;
+  capture_traceback(tb, 1);  // 1: held_push itself
+  e.n = static_cast<std::uint32_t>(std::min<std::size_t>(tb.n, held_locks::depth));
+  std::copy(tb.pc, tb.pc + e.n, e.pc);
+  e.mu = mu;
+  ++h.n;
+}
+
+GORO_DETAIL_NOINLINE inline void held_pop(const void* mu) noexcept {
+  m* mp = getm();
+  if (mp == nullptr || mp->curg == nullptr || mp->curg->held == nullptr) return;
+  held_locks& h = *mp->curg->held;
+  for (std::size_t i = h.n; i-- > 0;)
+    if (h.e[i].mu == mu) {
+      std::copy(h.e + i + 1, h.e + h.n, h.e + i);
+      --h.n;
+      return;
+    }
+}
+
+// append_lock_site: ", locked at <file>:<line> (<function>)" for mutex mu
+// held by goroutine holder, when the dump's ctx knows it and its lock site
+// was recorded. Dumps only.
+inline void append_lock_site(std::string& out, std::uint64_t holder, const void* mu, const dump_ctx* ctx) {
+  if (ctx == nullptr || holder == 0) return;
+  const g* hg = ctx->by_id(holder);
+  if (hg == nullptr || hg->held == nullptr) return;
+  const held_locks& h = *hg->held;
+  for (std::size_t i = 0; i < h.n && i < held_locks::max; ++i) {
+    if (h.e[i].mu != mu) continue;
+    traceback tb;
+    tb.n = h.e[i].n;
+    std::copy(h.e[i].pc, h.e[i].pc + tb.n, tb.pc);
+    out += ", locked at ";
+    format_location(out, tb);
+    return;
+  }
+}
+
+// append_addr: " 0x..." (an object's address, in descriptions).
+inline void append_addr(std::string& out, const void* p) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, " %p", p);
+  out += buf;
 }
 
 // sync_can_spin: may a goroutine spinning for a mutex (iteration iter) hope
@@ -380,6 +491,18 @@ inline void try_cancel_park(g* gp, sched_t* s) noexcept {
 // ---------------------------------------------------------------------------
 // Sleeping and durations.
 
+// describe_sleep: the describe_fn of a goroutine parked in timer_sleep:
+// "timer, fires in 1.5 s".
+inline std::uint64_t describe_sleep(const void* obj, std::string* out, const dump_ctx*) {
+  if (out == nullptr) return 0;
+  std::int64_t left = static_cast<const rtimer*>(obj)->when - nanotime();
+  char buf[64];
+  if (left >= INT64_MAX / 8  /* max_delay_ns / 2: "never" */) std::snprintf(buf, sizeof buf, "timer, fires never");
+  else std::snprintf(buf, sizeof buf, "timer, fires in %.3g s", static_cast<double>(left > 0 ? left : 0) / 1e9);
+  *out += buf;
+  return 0;
+}
+
 // timer_sleep parks the calling goroutine until `when` (nanotime). Its timer
 // (on this stack) is armed by park's unlock step, after the switch away, as
 // Go's resetForSleep is: it cannot fire while the goroutine is still on its
@@ -397,7 +520,7 @@ inline void timer_sleep(std::int64_t when) {
         timer_add(gp->sched, static_cast<rtimer*>(tp));
         return true;
       },
-      &t, park_opts{[](g* gp, void* tp) noexcept { return timer_del(gp->sched, static_cast<rtimer*>(tp)); }, &t});
+      &t, park_opts{[](g* gp, void* tp) noexcept { return timer_del(gp->sched, static_cast<rtimer*>(tp)); }, &t, &t, &describe_sleep});
 }
 
 // Durations and deadlines saturate (docs/reference.md, "Time"): every API

@@ -394,6 +394,7 @@ inline sched_t::sched_t(const config& c, bool dflt) : cfg(c), is_default(dflt), 
       stall_ns = std::atol(stalls.c_str()) * 1'000'000;
       install_stall_handler();
     }
+    tracebacks_on.store(debug_setting("tracebacks") == "1", std::memory_order_relaxed);  // see park_capture
     start_sysmon(this);
   }
 }
@@ -421,17 +422,32 @@ inline sched_t::~sched_t() {
 
 // goroutine_dump lists the live goroutines of s, Go-style. Reads other Gs'
 // fields racily when the world is not stopped: for diagnostics only.
-inline std::string goroutine_dump(sched_t* s) {
+inline std::string goroutine_dump(sched_t* s, bool cycle) {
+  // Deterministic mode: the run's own list (a slot may still hold a G of an
+  // earlier run whose runtime was at the same address).
+  if constexpr (deterministic) return det_dump(s, cycle);
   std::string out;
   std::int64_t now = nanotime();
+  dump_ctx ctx;
   s->pool->space().for_each_slot([&](char* top) {
     g* gp = g_pool::g_at_top(top);
-    if (gp->sched != s) return;
+    if (gp->sched != s || gp->status.load(std::memory_order_acquire) == gstatus::dead) return;
+    ctx.gs.push_back(gp);
+  });
+  std::sort(ctx.gs.begin(), ctx.gs.end(), [](const g* a, const g* b) { return a->id < b->id; });
+  if (cycle) {
+    out = wait_cycle(ctx);
+    if (!out.empty()) out += '\n';
+  }
+  bool parked = false;
+  for (const g* cgp : ctx.gs) {
+    g* gp = const_cast<g*>(cgp);
     gstatus st = gp->status.load(std::memory_order_acquire);
-    if (st == gstatus::dead) return;
+    if (st == gstatus::dead) continue;
     std::string state;
     wait_reason why = gp->why.load(std::memory_order_relaxed);
     if (st == gstatus::waiting && why != wait_reason::none) {
+      parked = true;
       state = wait_reason_name(why);
       // How long blocked, at sysmon's resolution (Go prints minutes; seconds help more here).
       std::int64_t since = gp->wait_since.load(std::memory_order_relaxed);
@@ -443,8 +459,11 @@ inline std::string goroutine_dump(sched_t* s) {
     }
     std::uint8_t u = gp->unwind.load(std::memory_order_relaxed);
     if (u == unwind_thrown || u == unwind_again) state += ", unwinding";  // goroutine_exit was thrown in it
-    dump_goroutine(out, gp, state);
-  });
+    dump_goroutine(out, gp, state, &ctx);
+  }
+  if (symbolize_degraded()) out += degraded_note();
+  if (!deterministic && parked && !tracebacks_on.load(std::memory_order_relaxed))
+    out += "(GORO_DEBUG=tracebacks=1 adds the line each one is blocked at)\n";
   return out;
 }
 
@@ -516,7 +535,7 @@ inline void run_main(sched_t* s) {
   }
   std::string report;
   if (s->deadlocked.load(std::memory_order_acquire) && !s->main_done.load(std::memory_order_acquire))
-    report = "all goroutines are asleep - deadlock!\n\n" + goroutine_dump(s);
+    report = "all goroutines are asleep - deadlock!\n\n" + goroutine_dump(s, true);
   s->exiting.store(true, std::memory_order_seq_cst);
   heavy_fence();  // see "Unwinding at shutdown"
   unwind_all(s);

@@ -41,6 +41,8 @@
 #include <sys/types.h>
 #include <string>
 #include <string_view>
+#include <vector>
+#include <algorithm>
 
 namespace goro {
 inline namespace GORO_DETAIL_ABI_NS {
@@ -128,6 +130,35 @@ using cancel_fn = bool (*)(g* gp, void* arg) noexcept;
 // context). Returning false cancels the park: g is made runnable again at once.
 using unlock_fn = bool (*)(g* gp, void* arg) noexcept;
 
+struct dump_ctx;
+
+// describe_fn: describes the object a parked goroutine waits on, for dumps
+// (park_opts::wait, park.hpp). Appends "chan<int> 0x... (cap 1, len 0)" and
+// the like to *out when out is not null; returns the goroutine id of the
+// holder of a mutex or shared_mutex (writer) waited for, else 0 (cycles in
+// deadlock reports follow it). ctx (may be null) finds other goroutines,
+// for a holder's "locked at". Any thread; reads the object racily unless
+// the world is stopped (a deadlock, a deterministic report).
+using describe_fn = std::uint64_t (*)(const void* obj, std::string* out, const dump_ctx* ctx);
+
+// held_locks: the mutexes a goroutine holds, with where it locked each, for
+// the "locked at" of dumps. Kept only in deterministic mode or with
+// tracebacks on (lock_sites_on, park.hpp), allocated at the G's first lock
+// and freed when it exits. Written by the G itself (push on lock, pop on
+// unlock); read by dumps (racily in threaded mode: best effort, as Go's
+// dumps of a running world; exact when the world is stopped).
+struct held_locks {
+  static constexpr std::size_t max = 8;       // more held at once: the rest are not recorded
+  static constexpr std::size_t depth = 8;     // frames per site: the user's frame is within a few of lock()
+  struct entry {
+    const void* mu;
+    std::uint32_t n;
+    std::uintptr_t pc[depth];
+  };
+  entry e[max];
+  std::size_t n = 0;
+};
+
 struct g {
   // --- context; owned by whoever owns the G (see the states above) ---
   void* sp = nullptr;            // saved stack pointer while switched out
@@ -163,6 +194,19 @@ struct g {
   // the G may be running (goroutine_dump at shutdown).
   std::atomic<wait_reason> why{wait_reason::none};
   std::atomic<std::int64_t> wait_since{0};  // nanotime() when it parked, for dumps
+  // What it waits on and where (docs/design.md, "Where each goroutine
+  // waits"). wait_obj and wait_describe: written by the G in park() before it
+  // parks, read by dumps while it is parked (relaxed atomics: a dump of a
+  // running world reads them while the G may run; the park's status store,
+  // release, orders them for a dump that sees "waiting"). park_tb: the stack
+  // captured where it parked, a traceback on its own stack in park(): set
+  // before it parks (threaded mode with tracebacks on) or in report mode
+  // (deterministic mode: det_capture); nullptr when none. held: see held_locks.
+  std::atomic<const void*> wait_obj{nullptr};
+  std::atomic<describe_fn> wait_describe{nullptr};
+  std::atomic<const traceback*> park_tb{nullptr};
+  g* report_to = nullptr;        // deterministic report mode: the context to switch back to (det_capture); the run's thread only
+  held_locks* held = nullptr;    // the G itself; freed at exit
   cancel_fn cancel = nullptr;    // how the unwinder removes this G's wait record, or nullptr
   void* cancel_arg = nullptr;
   void* param = nullptr;         // a value a waker passes to the parked G (Go: g.param)
@@ -331,11 +375,32 @@ inline void clear_goroutine_label(g* gp) noexcept {
   gp->has_label.store(false, std::memory_order_relaxed);
 }
 
+// dump_ctx: what one dump knows about all the goroutines it lists, for the
+// entries' cross references (a mutex's holder's "locked at").
+struct dump_ctx {
+  std::vector<const g*> gs;  // the goroutines of the dump
+  const g* by_id(std::uint64_t id) const noexcept {
+    for (const g* gp : gs)
+      if (gp->id == id) return gp;
+    return nullptr;
+  }
+};
+
+// parked_traceback: where parked gp waits (its park_tb, or a capture in
+// deterministic mode's report mode), copied into scratch; nullptr when not
+// known (threaded mode without tracebacks, or gp not waiting). det.hpp.
+inline const traceback* parked_traceback(g* gp, traceback& scratch);
+
 // dump_goroutine appends gp's entry of a goroutine dump, Go's format:
-// "goroutine N [state]:\n\tcreated at file:line\n\n" ("state, main" for main),
-// with a "\tlabel: L" line after the header when the goroutine has a label.
-// goroutine_dump and deterministic mode's reports share it.
-inline void dump_goroutine(std::string& out, const g* gp, const std::string& state) {
+//   goroutine N [state]:                 ("state, main" for main)
+//   \tlabel: L                          its label, if any (set_label)
+//   \tblocked at file:line (function)    a parked goroutine, where known
+//   \t<function>\n\t\t<file>:<line>       a few of the user's frames above it
+//   \twaiting for <what>                 the object, from its describe_fn
+//   \tcreated at file:line
+// goroutine_dump and deterministic mode's reports share it. ctx: the dump's
+// goroutines (for "locked at"), or nullptr.
+inline void dump_goroutine(std::string& out, g* gp, const std::string& state, const dump_ctx* ctx = nullptr) {
   char buf[24];
   out += "goroutine ";
   out += fmt_u64(buf, gp->id);
@@ -348,11 +413,70 @@ inline void dump_goroutine(std::string& out, const g* gp, const std::string& sta
     out += label;
     out += "\n";
   }
+  if (gp->status.load(std::memory_order_acquire) == gstatus::waiting) {
+    traceback scratch;
+    if (const traceback* tb = parked_traceback(gp, scratch)) format_blocked(out, *tb);
+    const void* obj = gp->wait_obj.load(std::memory_order_relaxed);
+    describe_fn d = gp->wait_describe.load(std::memory_order_relaxed);
+    if (d != nullptr) {
+      out += "\twaiting for ";
+      d(obj, &out, ctx);
+      out += '\n';
+    }
+  }
   out += "\tcreated at ";
   out += gp->site.file;
   out += ":";
   out += fmt_u64(buf, gp->site.line);
   out += "\n\n";
+}
+
+// wait_holder: the goroutine holding the mutex parked gp waits for, or 0.
+inline std::uint64_t wait_holder(const g* gp) {
+  if (gp->status.load(std::memory_order_acquire) != gstatus::waiting) return 0;
+  describe_fn d = gp->wait_describe.load(std::memory_order_relaxed);
+  return d != nullptr ? d(gp->wait_obj.load(std::memory_order_relaxed), nullptr, nullptr) : 0;
+}
+
+// wait_cycle: "cycle: goroutine 2 -> goroutine 3 -> goroutine 2\n" when the
+// goroutines of ctx wait for each other in a cycle through mutexes (each
+// waits for a mutex the next holds), starting from the lowest id in it; ""
+// when there is none. Deadlock reports print it.
+inline std::string wait_cycle(const dump_ctx& ctx) {
+  for (const g* start : ctx.gs) {
+    // Follow holder edges from start for at most gs.size() steps; a cycle
+    // through start is reported from its lowest id.
+    std::vector<const g*> path{start};
+    const g* cur = start;
+    for (std::size_t step = 0; step < ctx.gs.size(); ++step) {
+      std::uint64_t h = wait_holder(cur);
+      if (h == 0) break;
+      const g* next = ctx.by_id(h);
+      if (next == nullptr) break;
+      if (next == start) {
+        std::uint64_t lowest = start->id;
+        for (const g* x : path) lowest = std::min(lowest, x->id);
+        if (lowest != start->id) break;  // reported from its lowest member
+        std::string out = "cycle:";
+        char buf[24];
+        for (const g* x : path) {
+          out += " goroutine ";
+          out += fmt_u64(buf, x->id);
+          out += " ->";
+        }
+        out += " goroutine ";
+        out += fmt_u64(buf, start->id);
+        out += '\n';
+        return out;
+      }
+      bool seen = false;
+      for (const g* x : path) seen |= x == next;
+      if (seen) break;  // a cycle not through start: found from its own members
+      path.push_back(next);
+      cur = next;
+    }
+  }
+  return {};
 }
 
 }  // namespace detail

@@ -762,6 +762,10 @@ inline void g_entry(void* arg) {
     *errno_ptr() = 0;
   }
   self->body(self);
+  if (GORO_DETAIL_UNLIKELY(self->held != nullptr)) {  // lock sites (held_locks, runtime2.hpp)
+    delete self->held;
+    self->held = nullptr;
+  }
   san_edge(self->sched, true);  // this goroutine's end happens before run() returns
   rt_region rt;                 // never ends: goexit switches away for good
   goexit(self);
@@ -826,7 +830,8 @@ void g_body(g* gp) {
     } catch (goroutine_exit&) {
     } catch (...) {
       if (gp->is_main) gp->sched->main_exception = std::current_exception();
-      else if constexpr (deterministic) det_fail(gp->sched, std::make_exception_ptr(panic_error(panic_text(gp, std::current_exception()))));
+      else if constexpr (deterministic)
+        det_fail(gp->sched, std::make_exception_ptr(panic_error(panic_text(gp, std::current_exception()) + "\n" + det_dump(gp->sched))));
       else panic_abort(gp, std::current_exception());
     }
   }

@@ -20,6 +20,7 @@
 #include "park.hpp"
 
 #include <algorithm>
+#include <vector>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -47,6 +48,27 @@ struct select_state {
   std::size_t nlock;
   sudog* sgs;                // one per case, indexed like cases
 };
+
+// describe_select: the describe_fn of a goroutine parked in select: each
+// channel it waits on, in case order ("select on send to chan<int> 0x...
+// (cap 0, len 0), receive from chan<...> ...").
+inline std::uint64_t describe_select(const void* obj, std::string* out, const dump_ctx*) {
+  if (out == nullptr) return 0;
+  const select_state& st = *static_cast<const select_state*>(obj);
+  *out += "select on";
+  bool first = true;
+  // lockorder lists the non-nil cases; show them in case order.
+  std::vector<std::uint16_t> idx(st.lockorder, st.lockorder + st.nlock);
+  std::sort(idx.begin(), idx.end());
+  for (std::uint16_t i : idx) {
+    const scase& k = st.cases[i];
+    *out += first ? " " : ", ";
+    first = false;
+    *out += k.kind == case_kind::send ? "send to " : "receive from ";
+    describe_chan_to(*out, k.c);
+  }
+  return 0;
+}
 
 inline void sellock(const select_state& st) noexcept {
   hchan* last = nullptr;
@@ -196,7 +218,7 @@ inline select_result selectgo(scase* cases, std::size_t n, std::size_t default_i
                   selunlock(*st2);
                   return true;
                 },
-                &st});
+                &st, &st, &describe_select});
   // 5. Pass 3: leave the other queues.
   auto* winner = static_cast<sudog*>(gp->param);
   sellock(st);

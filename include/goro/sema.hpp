@@ -100,7 +100,8 @@ inline bool cansemacquire(std::atomic<std::uint32_t>* addr) noexcept {
 // semacquire waits until *addr > 0 and decrements it (Go: semacquire1).
 // lifo: queue at the head (a waiter that already waited once, Go's mutex).
 // Any goroutine or plain thread. May throw goroutine_exit (shutdown).
-inline void semacquire(std::atomic<std::uint32_t>* addr, wait_reason why, bool lifo = false) {
+// desc: what the caller waits on, for dumps (park_opts::wait_obj, describe).
+inline void semacquire(std::atomic<std::uint32_t>* addr, wait_reason why, bool lifo = false, wait_desc desc = {}) {
   if (cansemacquire(addr)) return;
   throw_if_blocking();
   sema_root& root = semroot(addr);
@@ -127,7 +128,7 @@ inline void semacquire(std::atomic<std::uint32_t>* addr, wait_reason why, bool l
                     r.nwait.fetch_sub(1, std::memory_order_seq_cst);
                     return true;
                   },
-                  &w});
+                  &w, desc.obj, desc.describe});
     if (w.ticket || cansemacquire(addr)) return;
     lifo = true;  // Go: requeue at the head after a lost race
   }

@@ -45,7 +45,7 @@ struct runtime_sync {
   template <class T>
   using atomic = std::atomic<T>;
   using sema_t = std::atomic<std::uint32_t>;
-  static void semacquire(sema_t* s, wait_reason why, bool lifo = false) { detail::semacquire(s, why, lifo); }
+  static void semacquire(sema_t* s, wait_reason why, bool lifo = false, wait_desc desc = {}) { detail::semacquire(s, why, lifo, desc); }
   static void semrelease(sema_t* s, bool handoff = false) { detail::semrelease(s, handoff); }
   static std::int64_t nanotime() noexcept { return detail::nanotime(); }
   static bool can_spin(int iter) noexcept { return sync_can_spin(iter); }
@@ -79,7 +79,9 @@ class mutex_impl {
   mutex_impl(const mutex_impl&) = delete;
   mutex_impl& operator=(const mutex_impl&) = delete;
 
-  void lock() {
+  // lock: desc says what a parked caller waits on (dumps; only the slow path
+  // passes it on).
+  void lock(wait_desc desc = {}) {
     std::int32_t old = 0;
     // acquire: pairs with the release in unlock.
     if (GORO_DETAIL_LIKELY(state_.compare_exchange_strong(old, locked_bit, std::memory_order_acquire, std::memory_order_relaxed)))
@@ -93,7 +95,7 @@ class mutex_impl {
     if ((old & (locked_bit | starving_bit)) == 0 &&
         state_.compare_exchange_strong(old, old | locked_bit, std::memory_order_acquire, std::memory_order_relaxed))
       return;
-    lock_slow();
+    lock_slow(desc);
   }
 
   bool try_lock() noexcept {
@@ -113,6 +115,9 @@ class mutex_impl {
     unlock_slow(next);
   }
 
+  // is_locked: for dumps (relaxed: a snapshot).
+  bool is_locked() const noexcept { return (state_.load(std::memory_order_relaxed) & locked_bit) != 0; }
+
  private:
   static constexpr std::int32_t locked_bit = 1;
   static constexpr std::int32_t woken_bit = 2;
@@ -120,7 +125,7 @@ class mutex_impl {
   static constexpr int waiter_shift = 3;
   static constexpr std::int64_t starvation_threshold_ns = 1'000'000;  // Go: starvationThresholdNs
 
-  GORO_DETAIL_NOINLINE void lock_slow() {
+  GORO_DETAIL_NOINLINE void lock_slow(wait_desc desc) {
     if (GORO_DETAIL_UNLIKELY(P::parking_forbidden())) {
       // Inside blocking<>: no spinning and no parking, so the lock is taken
       // now or never; the waiter count is never touched (see cannot_park).
@@ -156,7 +161,7 @@ class mutex_impl {
         if ((old & (locked_bit | starving_bit)) == 0) return;  // locked it with the CAS
         bool lifo = wait_start != 0;                           // waited before: back to the head of the queue
         if (wait_start == 0) wait_start = P::nanotime();
-        P::semacquire(&sema_, wait_reason::sync_mutex_lock, lifo);
+        P::semacquire(&sema_, wait_reason::sync_mutex_lock, lifo, desc);
         starving = starving || P::nanotime() - wait_start > starvation_threshold_ns;
         old = state_.load(std::memory_order_acquire);
         if ((old & starving_bit) != 0) {
@@ -211,13 +216,13 @@ class rwmutex_impl {
   rwmutex_impl(const rwmutex_impl&) = delete;
   rwmutex_impl& operator=(const rwmutex_impl&) = delete;
 
-  void lock_shared() {
+  void lock_shared(wait_desc desc = {}) {
     if (GORO_DETAIL_UNLIKELY(P::parking_forbidden())) {  // no park allowed: take it now, or throw unchanged
       if (try_lock_shared()) return;
       P::cannot_park();
     }
     if (reader_count_.fetch_add(1, std::memory_order_acquire) + 1 < 0)
-      P::semacquire(&reader_sem_, wait_reason::sync_rwmutex_rlock);  // a writer is pending
+      P::semacquire(&reader_sem_, wait_reason::sync_rwmutex_rlock, false, desc);  // a writer is pending
   }
 
   bool try_lock_shared() noexcept {
@@ -233,17 +238,17 @@ class rwmutex_impl {
     if (r < 0) unlock_shared_slow(r);
   }
 
-  void lock() {
+  void lock(wait_desc desc = {}) {
     if (GORO_DETAIL_UNLIKELY(P::parking_forbidden())) {  // no park allowed: take it now, or throw unchanged
       if (try_lock()) return;
       P::cannot_park();
     }
-    w_.lock();  // exclude other writers
+    w_.lock(desc);  // exclude other writers
     // Announce the pending writer to readers.
     std::int32_t r = reader_count_.fetch_sub(max_readers, std::memory_order_acq_rel);
     // Wait for the active readers.
     if (r != 0 && reader_wait_.fetch_add(r, std::memory_order_acq_rel) + r != 0)
-      P::semacquire(&writer_sem_, wait_reason::sync_rwmutex_lock);
+      P::semacquire(&writer_sem_, wait_reason::sync_rwmutex_lock, false, desc);
   }
 
   bool try_lock() {
@@ -265,6 +270,12 @@ class rwmutex_impl {
     }
     for (std::int32_t i = 0; i < r; ++i) P::semrelease(&reader_sem_, false);  // unblock the parked readers
     w_.unlock();
+  }
+
+  // readers_in: the readers holding it now, for dumps (a snapshot).
+  std::int32_t readers_in() const noexcept {
+    std::int32_t r = reader_count_.load(std::memory_order_relaxed);
+    return r >= 0 ? r : reader_wait_.load(std::memory_order_relaxed);
   }
 
  private:
@@ -294,19 +305,66 @@ class rwmutex_impl {
 // scheduling points and the race detector's edges (an unlock happens before the
 // next lock returns; see sync_acquire in park.hpp); both compile to nothing in
 // threaded mode.
+//
+// Who holds it (docs/design.md, "Where each goroutine waits"): every
+// successful lock stores the holder's goroutine id in holder_ and unlock
+// clears it, for dumps ("held by goroutine 3") and deadlock cycles; with lock
+// sites on (deterministic mode, or tracebacks on) the holder also records
+// where it locked (held_push). The id is read before the lock (no TLS read
+// after a park: see current_goid).
 class mutex : public detail::mutex_impl<detail::runtime_sync> {
   using impl = detail::mutex_impl<detail::runtime_sync>;
 
  public:
   void lock() {
-    detail::sync_acquire([this] { impl::lock(); }, this);
+    std::uint64_t me = detail::current_goid();
+    detail::sync_acquire([this] { impl::lock(detail::wait_desc{this, &describe}); }, this);
+    locked(me);
   }
   bool try_lock() noexcept {
-    return detail::sync_try_acquire([this] { return impl::try_lock(); }, this);
+    std::uint64_t me = detail::current_goid();
+    if (!detail::sync_try_acquire([this] { return impl::try_lock(); }, this)) return false;
+    locked(me);
+    return true;
   }
   void unlock() {
-    detail::sync_release(this, [this] { impl::unlock(); });
+    detail::sync_release(this, [this] {
+      unlocking();
+      impl::unlock();
+    });
   }
+
+ private:
+  void locked(std::uint64_t me) noexcept {
+    holder_.store(me, std::memory_order_relaxed);
+    if (GORO_DETAIL_UNLIKELY(detail::lock_sites_on())) detail::held_push(this);
+  }
+  void unlocking() noexcept {
+    holder_.store(0, std::memory_order_relaxed);  // before the release in impl::unlock: the next holder's store comes after
+    if (GORO_DETAIL_UNLIKELY(detail::lock_sites_on())) detail::held_pop(this);
+  }
+  // describe: the describe_fn of a goroutine parked in lock().
+  static std::uint64_t describe(const void* obj, std::string* out, const detail::dump_ctx* ctx) {
+    const mutex* mu = static_cast<const mutex*>(obj);
+    std::uint64_t h = mu->holder_.load(std::memory_order_relaxed);
+    if (out != nullptr) {
+      *out += "mutex";
+      detail::append_addr(*out, mu);
+      if (h != 0) {
+        *out += ", held by goroutine ";
+        *out += std::to_string(h);
+        detail::append_lock_site(*out, h, mu, ctx);
+      } else if (mu->is_locked()) {
+        *out += ", held by a thread that is not a goroutine";
+      }
+    }
+    return h;
+  }
+
+  // holder_: the goroutine holding it (0: unlocked, or held by a plain
+  // thread). Written by the holder (relaxed: dumps read a snapshot; the
+  // lock's own acquire/release orders one holder's stores before the next's).
+  std::atomic<std::uint64_t> holder_{0};
 };
 
 // shared_mutex: Go's sync.RWMutex (see rwmutex_impl). Also SharedLockable:
@@ -318,17 +376,27 @@ class shared_mutex : public detail::rwmutex_impl<detail::runtime_sync> {
   const void* readers() const noexcept { return reinterpret_cast<const char*>(this) + 1; }
 
  public:
+  // The writer's holder is kept as mutex's is (see mutex).
   void lock() {
-    detail::sync_acquire([this] { impl::lock(); }, this, readers());
+    std::uint64_t me = detail::current_goid();
+    detail::sync_acquire([this] { impl::lock(detail::wait_desc{this, &describe}); }, this, readers());
+    locked(me);
   }
   bool try_lock() {
-    return detail::sync_try_acquire([this] { return impl::try_lock(); }, this, readers());
+    std::uint64_t me = detail::current_goid();
+    if (!detail::sync_try_acquire([this] { return impl::try_lock(); }, this, readers())) return false;
+    locked(me);
+    return true;
   }
   void unlock() {
-    detail::sync_release(this, [this] { impl::unlock(); });
+    detail::sync_release(this, [this] {
+      holder_.store(0, std::memory_order_relaxed);
+      if (GORO_DETAIL_UNLIKELY(detail::lock_sites_on())) detail::held_pop(this);
+      impl::unlock();
+    });
   }
   void lock_shared() {
-    detail::sync_acquire([this] { impl::lock_shared(); }, this);
+    detail::sync_acquire([this] { impl::lock_shared(detail::wait_desc{this, &describe}); }, this);
   }
   bool try_lock_shared() noexcept {
     return detail::sync_try_acquire([this] { return impl::try_lock_shared(); }, this);
@@ -336,6 +404,32 @@ class shared_mutex : public detail::rwmutex_impl<detail::runtime_sync> {
   void unlock_shared() {
     detail::sync_release(readers(), [this] { impl::unlock_shared(); });
   }
+
+ private:
+  void locked(std::uint64_t me) noexcept {
+    holder_.store(me, std::memory_order_relaxed);
+    if (GORO_DETAIL_UNLIKELY(detail::lock_sites_on())) detail::held_push(this);
+  }
+  // describe: the describe_fn of a goroutine parked in lock() or lock_shared().
+  static std::uint64_t describe(const void* obj, std::string* out, const detail::dump_ctx* ctx) {
+    const shared_mutex* mu = static_cast<const shared_mutex*>(obj);
+    std::uint64_t h = mu->holder_.load(std::memory_order_relaxed);
+    if (out != nullptr) {
+      *out += "shared_mutex";
+      detail::append_addr(*out, mu);
+      if (h != 0) {
+        *out += ", held by goroutine ";
+        *out += std::to_string(h);
+        detail::append_lock_site(*out, h, mu, ctx);
+      } else if (std::int32_t r = mu->readers_in(); r > 0) {
+        *out += ", held by ";
+        *out += std::to_string(r);
+        *out += r == 1 ? " reader" : " readers";
+      }
+    }
+    return h;
+  }
+  std::atomic<std::uint64_t> holder_{0};  // the writer holding it; as mutex::holder_
 };
 
 namespace detail {
@@ -421,9 +515,19 @@ class notify_list {
     }
     park(
         wait_reason::sync_cond_wait, [](g*, void* l) noexcept { static_cast<notify_list*>(l)->lock_.unlock(); return true; }, this,
-        park_opts{&cancel_waiter, &w});
+        park_opts{&cancel_waiter, &w, this, &describe});
     if (timed) timer_del(w.gp->sched, &w.timeout);  // woken by a notify: its f must not run on this frame later
     return w.state != wstate::timed_out;
+  }
+
+  // describe: the describe_fn of a goroutine parked in wait() (the list is
+  // its condition variable's first member: the same address).
+  static std::uint64_t describe(const void* obj, std::string* out, const dump_ctx*) {
+    if (out != nullptr) {
+      *out += "condition_variable";
+      append_addr(*out, obj);
+    }
+    return 0;
   }
 
   void notify_all() {
@@ -717,11 +821,14 @@ class wait_group_impl {
   // go negative.
   void add(std::ptrdiff_t n) { add_impl(n, "goro::wait_group::add: negative counter"); }
 
+  // counter: the counter now, for dumps (a snapshot).
+  std::int32_t counter() const noexcept { return static_cast<std::int32_t>(state_.load(std::memory_order_relaxed) >> 32); }
+
   // done is add(-1); throws std::logic_error if the counter is already 0.
   void done() { add_impl(-1, "goro::wait_group::done: counter is already 0"); }
 
   // wait blocks until the counter is 0.
-  void wait() {
+  void wait(wait_desc desc = {}) {
     // acquire: pairs with the release RMWs of done(), so their effects are
     // visible when the counter is seen at 0.
     std::uint64_t st = state_.load(std::memory_order_acquire);
@@ -729,7 +836,7 @@ class wait_group_impl {
       if ((st >> 32) == 0) return;
       if (GORO_DETAIL_UNLIKELY(P::parking_forbidden())) P::cannot_park();  // before counting itself a waiter
       if (state_.compare_exchange_weak(st, st + 1, std::memory_order_acq_rel, std::memory_order_acquire)) {
-        P::semacquire(&sema_, wait_reason::sync_waitgroup_wait);
+        P::semacquire(&sema_, wait_reason::sync_waitgroup_wait, false, desc);
         return;
       }
     }
@@ -779,7 +886,7 @@ class wait_group : public detail::wait_group_impl<detail::runtime_sync> {
     detail::sync_release(this, [this] { impl::done(); });
   }
   void wait() {
-    detail::sync_acquire([this] { impl::wait(); }, this);
+    detail::sync_acquire([this] { impl::wait(detail::wait_desc{this, &describe}); }, this);
   }
 
   // go runs f(args...) in a new goroutine, with add(1) before and done() after
@@ -855,6 +962,19 @@ class wait_group : public detail::wait_group_impl<detail::runtime_sync> {
       done();  // never started (goroutine_exit at the spawn's safe point, bad_alloc): not counted
       throw;
     }
+  }
+
+ private:
+  // describe: the describe_fn of a goroutine parked in wait().
+  static std::uint64_t describe(const void* obj, std::string* out, const detail::dump_ctx*) {
+    if (out != nullptr) {
+      const wait_group* wg = static_cast<const wait_group*>(obj);
+      *out += "wait_group";
+      detail::append_addr(*out, wg);
+      *out += ", counter ";
+      *out += std::to_string(wg->counter());
+    }
+    return 0;
   }
 };
 

@@ -127,7 +127,7 @@ inline bool retake(sched_t* s, std::int64_t now, std::vector<sysmon_rec>& recs) 
   return acted;
 }
 
-inline std::string goroutine_dump(sched_t* s);  // run.hpp
+inline std::string goroutine_dump(sched_t* s, bool cycle = false);  // run.hpp
 inline void checkdead_recheck(sched_t* s);       // run.hpp
 
 // schedtrace prints Go's SCHED line ($GORO_DEBUG=schedtrace=MS).

@@ -29,7 +29,8 @@
 // base (dli_fbase), an ET_EXEC one absolute addresses. Each group goes to one
 // `addr2line -C -f -i -a -e <object> <addrs...>` started with posix_spawnp
 // (no shell; no fork, which would copy a process with many threads and
-// mappings) with its stdout on a pipe. Where addr2line is missing or knows
+// mappings) with its stdout on a pipe (llvm-symbolizer in the same output
+// style is preferred when present: see run_addr2line). Where addr2line is missing or knows
 // nothing, dladdr's exported symbol, demangled, as `function+0xoff`, stands
 // in; symbolize_degraded() then says so, and reports print
 // "(no debug info: function+offset)" once. Results are cached per address.
@@ -112,6 +113,12 @@ inline void traceback_warm_up() noexcept {
   capture_traceback(tb);
 }
 
+// tracebacks_on: $GORO_DEBUG=tracebacks=1, read at each runtime's start-up
+// (run.hpp). Threaded mode captures each park's stack only when it is set
+// (deterministic mode captures lazily at report time, always). Relaxed: a
+// flag that changes only between runs, read on the park path as a hint.
+inline std::atomic<bool> tracebacks_on{false};
+
 // frame: one symbolized frame. An inlined call gives several frames for one
 // address (inline = true on all but the outermost).
 struct frame {
@@ -130,7 +137,7 @@ struct symbolizer_state {
   std::mutex mu;
   std::unordered_map<std::uintptr_t, std::vector<frame>> cache;
   bool degraded = false;   // some frame lacked file:line (see symbolize_degraded)
-  int addr2line = -1;      // -1 unknown, 0 missing, 1 works
+  int tool = -1;           // the symbolizer that works: -1 not tried yet, 0 none, 1 llvm-symbolizer, 2 addr2line
 };
 
 inline symbolizer_state& symbolizer() {
@@ -155,11 +162,17 @@ inline std::string demangle(const char* sym) {
 }
 
 // run_addr2line: frames for addrs (relative to obj as addr2line wants them),
-// indexed like addrs; false if addr2line could not be run.
-inline bool run_addr2line(const std::string& obj, const std::vector<std::uintptr_t>& addrs, std::vector<std::vector<frame>>& out) {
+// indexed like addrs; false if the tool could not be run. tool 1:
+// llvm-symbolizer in addr2line's output style, tried first (binutils 2.40's
+// addr2line names the wrong file for some lines of DWARF 5, GCC 12's
+// default: a line of goro.hpp as one of the program's); tool 2: addr2line.
+inline bool run_addr2line(int tool, const std::string& obj, const std::vector<std::uintptr_t>& addrs,
+                          std::vector<std::vector<frame>>& out) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) return false;
-  std::vector<std::string> args{"addr2line", "-C", "-f", "-i", "-a", "-e", obj};
+  std::vector<std::string> args;
+  if (tool == 1) args = {"llvm-symbolizer", "--output-style=GNU", "-a", "-C", "-f", "-i", "-e", obj};
+  else args = {"addr2line", "-C", "-f", "-i", "-a", "-e", obj};
   char hex[32];
   for (std::uintptr_t a : addrs) {
     std::snprintf(hex, sizeof hex, "0x%llx", static_cast<unsigned long long>(a));
@@ -173,7 +186,7 @@ inline bool run_addr2line(const std::string& obj, const std::vector<std::uintptr
   posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
   posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
   pid_t pid = -1;
-  int rc = posix_spawnp(&pid, "addr2line", &fa, nullptr, argv.data(), environ);
+  int rc = posix_spawnp(&pid, args[0].c_str(), &fa, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&fa);
   ::close(fds[1]);
   if (rc != 0) {
@@ -283,7 +296,7 @@ inline std::vector<frame> symbolize(const std::uintptr_t* pcs, std::size_t n) {
       continue;
     }
     if (ok && (obj.empty() || obj[0] != '/')) obj = self_exe();
-    if (!ok || obj.empty() || st.addr2line == 0) {
+    if (!ok || obj.empty() || st.tool == 0) {
       st.cache[pc] = {dladdr_frame(pc, info, ok, obj)};
       continue;
     }
@@ -306,8 +319,14 @@ inline std::vector<frame> symbolize(const std::uintptr_t* pcs, std::size_t n) {
   }
   for (group& gr : groups) {
     std::vector<std::vector<frame>> res;
-    bool ran = st.addr2line != 0 && run_addr2line(gr.obj, gr.rel, res);
-    if (st.addr2line == -1) st.addr2line = ran ? 1 : 0;
+    bool ran = false;
+    if (st.tool == -1) {
+      for (int tool = 1; tool <= 2 && !ran; ++tool)
+        if ((ran = run_addr2line(tool, gr.obj, gr.rel, res))) st.tool = tool;
+      if (!ran) st.tool = 0;
+    } else if (st.tool != 0) {
+      ran = run_addr2line(st.tool, gr.obj, gr.rel, res);
+    }
     if (!ran) continue;
     for (std::size_t i = 0; i < gr.pcs.size(); ++i) {
       std::vector<frame>& chain = res[i];
@@ -352,8 +371,18 @@ inline bool starts_with(std::string_view s, std::string_view prefix) noexcept { 
 // (their objects, the start-up functions).
 inline bool frame_is_user(const frame& f) noexcept {
   std::string_view file(f.file), fn(f.function), obj(f.object);
-  if (file == "goro.hpp" || ends_with(file, "/goro.hpp") || file.find("include/goro/") != std::string_view::npos) return false;
-  if (file.find("/c++/") != std::string_view::npos) return false;
+  std::string_view base = obj;
+  if (std::size_t sl = base.rfind('/'); sl != std::string_view::npos) base.remove_prefix(sl + 1);
+  if (starts_with(base, "libc.so") || starts_with(base, "libc-") || starts_with(base, "libgcc_s") || starts_with(base, "libstdc++") ||
+      starts_with(base, "ld-linux") || starts_with(base, "libasan") || starts_with(base, "libtsan") || starts_with(base, "libubsan") ||
+      starts_with(base, "libclang_rt"))
+    return false;
+  if (f.exact) {
+    // The file decides (an inlined lambda's line may come with its caller's
+    // name, a goro template's).
+    if (file == "goro.hpp" || ends_with(file, "/goro.hpp") || file.find("include/goro/") != std::string_view::npos) return false;
+    return file.find("/c++/") == std::string_view::npos;
+  }
   if (starts_with(fn, "goro::") || starts_with(fn, "std::") || starts_with(fn, "__gnu_cxx::")) return false;
   // "void goro::..." and the like: demangled templates may start with the return type.
   if (fn.find(" goro::") != std::string_view::npos && fn.find('(') > fn.find(" goro::")) return false;
@@ -361,12 +390,6 @@ inline bool frame_is_user(const frame& f) noexcept {
   if (starts_with(fn, "_start") || starts_with(fn, "__libc_start") || starts_with(fn, "start_thread") || starts_with(fn, "clone") ||
       starts_with(fn, "goro_detail_") || starts_with(fn, "_Unwind_") || starts_with(fn, "__tsan") || starts_with(fn, "__asan") ||
       starts_with(fn, "__interceptor"))
-    return false;
-  std::string_view base = obj;
-  if (std::size_t sl = base.rfind('/'); sl != std::string_view::npos) base.remove_prefix(sl + 1);
-  if (starts_with(base, "libc.so") || starts_with(base, "libc-") || starts_with(base, "libgcc_s") || starts_with(base, "libstdc++") ||
-      starts_with(base, "ld-linux") || starts_with(base, "libasan") || starts_with(base, "libtsan") || starts_with(base, "libubsan") ||
-      starts_with(base, "libclang_rt"))
     return false;
   return true;
 }

@@ -221,15 +221,6 @@ void send_on_closed(bool fixed) {
   wg.wait();
 }
 
-// without_main_site drops the main goroutine's creation site from a report:
-// it is where run() or explore() was called, which differs between the two.
-std::string without_main_site(std::string s) {
-  std::size_t at = s.find(", main]:\n\tcreated at ");
-  if (at == std::string::npos) return s;
-  std::size_t end = s.find('\n', at + 10);
-  return s.erase(at, end - at);
-}
-
 struct bug {
   const char* name;
   void (*body)(bool fixed);
@@ -268,7 +259,7 @@ TEST_CASE("det bugs: each bug is found within 10,000 seeds (random and pct) and 
       } catch (const std::exception& e) {
         again = e.what();
       }
-      CHECK(without_main_site(again) == without_main_site(r.message));
+      CHECK(goro_test::same_report_text(again) == goro_test::same_report_text(r.message));
       // The fix holds over every seed tried.
       goro::sim::explore_result ok =
           goro::sim::explore([&b] { b.body(true); }, {.first_seed = 1, .runs = fixed_runs, .how = how, .pct_depth = 3, .pct_steps = 100});

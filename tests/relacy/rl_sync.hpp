@@ -160,7 +160,7 @@ struct rl_sync {
     return false;
   }
 
-  static void semacquire(sema_t* s, goro::detail::wait_reason, bool lifo = false) {
+  static void semacquire(sema_t* s, goro::detail::wait_reason, bool lifo = false, goro::detail::wait_desc = {}) {
     if (cansemacquire(s)) {
       ++stats.acquire_fast;
       return;
