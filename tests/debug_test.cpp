@@ -246,8 +246,8 @@ namespace {
 
 // A three-goroutine lock cycle: a holds m1 and wants m2, b holds m2 and wants
 // m3, c holds m3 and wants m1. Each takes its first lock, then all go on at
-// once (so every schedule deadlocks). Main waits on the wait group, so
-// nothing is left to run: deadlock_error. Returns its text; the goroutines'
+// once (so every schedule deadlocks). Main waits on a channel nobody sends
+// on, so nothing is left to run: deadlock_error. Returns its text; the goroutines'
 // ids in *ids (a, b, c), read from their entries.
 std::string three_cycle(unsigned procs, std::uint64_t* ids) {
   std::string what;
@@ -259,12 +259,11 @@ std::string three_cycle(unsigned procs, std::uint64_t* ids) {
           // before the others, which still unlock these mutexes.
           struct state {
             goro::mutex m1, m2, m3;
-            goro::wait_group held, wg;
-            goro::chan<int> start;
+            goro::wait_group held;
+            goro::chan<int> start, never;
           };
           auto st = std::make_shared<state>();
           goro::wait_group& held = st->held;
-          goro::wait_group& wg = st->wg;
           held.add(3);
           auto two = [st](goro::mutex& first, goro::mutex& second) {
             std::lock_guard<goro::mutex> a(first);
@@ -273,14 +272,14 @@ std::string three_cycle(unsigned procs, std::uint64_t* ids) {
             std::lock_guard<goro::mutex> b(second);
           };
           la = __LINE__ + 1;
-          wg.go([two, st] { two(st->m1, st->m2); });
+          goro::go([two, st] { two(st->m1, st->m2); });
           lb = __LINE__ + 1;
-          wg.go([two, st] { two(st->m2, st->m3); });
+          goro::go([two, st] { two(st->m2, st->m3); });
           lc = __LINE__ + 1;
-          wg.go([two, st] { two(st->m3, st->m1); });
+          goro::go([two, st] { two(st->m3, st->m1); });
           held.wait();
           st->start.close();
-          wg.wait();
+          (void)st->never.recv();
         },
         goro::config{.procs = procs});
   } catch (const goro::deadlock_error& e) {
