@@ -33,6 +33,8 @@
 //   trace=PATH            write each run()'s execution trace to PATH (trace.hpp)
 //   tracebuf=N            the trace keeps at most N events (default 262144)
 //   stalls=MS             report a goroutine that runs MS milliseconds without a scheduling point (stall.hpp)
+//   tracebacks=1          dumps say where each parked goroutine is blocked and where each held mutex was
+//                         locked (stacks captured at park and lock; traceback.hpp)
 #ifndef GORO_DETAIL_CONFIG_HPP
 #define GORO_DETAIL_CONFIG_HPP
 
