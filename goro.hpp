@@ -98,6 +98,9 @@
 #endif
 
 #define GORO_DETAIL_NOINLINE __attribute__((noinline))
+// GORO_DETAIL_ALWAYS_INLINE: for the few switch-path helpers whose inlining
+// GCC's size heuristics give up as the cold paths around them grow.
+#define GORO_DETAIL_ALWAYS_INLINE __attribute__((always_inline))
 #define GORO_DETAIL_LIKELY(x) __builtin_expect(!!(x), 1)
 #define GORO_DETAIL_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
@@ -1128,7 +1131,7 @@ class rt_mutex {
     std::uint32_t c = 0;
     return state_.compare_exchange_strong(c, 1, std::memory_order_acquire, std::memory_order_relaxed);
   }
-  void unlock() noexcept {
+  GORO_DETAIL_ALWAYS_INLINE void unlock() noexcept {
     // release: publishes the critical section to the next acquirer.
     if (GORO_DETAIL_UNLIKELY(state_.exchange(0, std::memory_order_release) == 2)) futex_wake(&state_, 1);
   }
@@ -3543,7 +3546,7 @@ inline void trace_other(sched_t* s, trace_event e) noexcept {
 
 // trace_go_start: gp begins a slice on pp (start_g), closing the flow
 // arrow of the ready that made it runnable.
-inline void trace_go_start(p* pp, g* gp) noexcept {
+GORO_DETAIL_NOINLINE inline void trace_go_start(p* pp, g* gp) noexcept {
   std::int64_t now = pp->sched->trace->now();
   gp->trace_start = now;
   if (gp->trace_flow != 0) {
@@ -3558,7 +3561,7 @@ inline void trace_go_start(p* pp, g* gp) noexcept {
 }
 
 // trace_go_stop: gp's slice on pp ends (it switches away, or enters blocking<>).
-inline void trace_go_stop(p* pp, g* gp) noexcept {
+GORO_DETAIL_NOINLINE inline void trace_go_stop(p* pp, g* gp) noexcept {
   trace_event e;
   e.kind = trace_kind::slice;
   e.ts = gp->trace_start;
@@ -3570,7 +3573,7 @@ inline void trace_go_stop(p* pp, g* gp) noexcept {
 }
 
 // trace_go_create: parent (nullptr: run() or a g0) made child.
-inline void trace_go_create(sched_t* s, p* pp, const g* parent, const g* child) noexcept {
+GORO_DETAIL_NOINLINE inline void trace_go_create(sched_t* s, p* pp, const g* parent, const g* child) noexcept {
   trace_event e;
   e.kind = trace_kind::create;
   e.ts = s->trace->now();
@@ -3583,7 +3586,7 @@ inline void trace_go_create(sched_t* s, p* pp, const g* parent, const g* child) 
 }
 
 // trace_go_block: gp parks (park), for why.
-inline void trace_go_block(p* pp, const g* gp, wait_reason why) noexcept {
+GORO_DETAIL_NOINLINE inline void trace_go_block(p* pp, const g* gp, wait_reason why) noexcept {
   trace_event e;
   e.kind = trace_kind::block;
   e.ts = pp->sched->trace->now();
@@ -3595,7 +3598,7 @@ inline void trace_go_block(p* pp, const g* gp, wait_reason why) noexcept {
 // trace_go_unblock: by (nullptr: g0 or a plain thread) readies gp (ready).
 // With a P, also the flow arrow's start; gp's next slice ends it. gp->trace_flow
 // is published to the M that runs gp by the run queue's release, like gp.
-inline void trace_go_unblock(sched_t* s, p* pp, const g* by, g* gp) noexcept {
+GORO_DETAIL_NOINLINE inline void trace_go_unblock(sched_t* s, p* pp, const g* by, g* gp) noexcept {
   trace_event e;
   e.kind = trace_kind::unblock;
   e.ts = s->trace->now();
@@ -4648,7 +4651,7 @@ inline void startm(sched_t* s, p* pp, bool spinning) {
 // exchange of runnext already orders it before the loads below (and a
 // spinning M's re-check reads runnext), so the #StoreLoad fence is skipped,
 // as Go's XCHG-based atomic stores skip it.
-inline void wakep(sched_t* s, bool via_runnext) {  // declared in sched_timers.hpp (via_runnext = false)
+GORO_DETAIL_ALWAYS_INLINE inline void wakep(sched_t* s, bool via_runnext) {  // declared in sched_timers.hpp (via_runnext = false)
   if constexpr (deterministic) return;  // one thread runs everything
   if (!via_runnext) full_fence();  // #StoreLoad: the queued G before the npidle/nmspinning reads
   if (s->npidle.load(std::memory_order_seq_cst) == 0) return;
@@ -4715,7 +4718,7 @@ inline bool stopm(m* mp) {
 // (see runq_next), then the switch. The one way into a G for execute,
 // schedule and the deterministic scheduler (which has no sysmon and no time
 // slices: it only counts the switch). Requires mp->pp; this M only.
-inline void start_g(m* mp, g* from, g* gp, bool inherit = false, bool exiting = false) noexcept {
+GORO_DETAIL_ALWAYS_INLINE inline void start_g(m* mp, g* from, g* gp, bool inherit = false, bool exiting = false) noexcept {
   p* pp = mp->pp;
   if (!deterministic && !inherit) {
     pp->schedtick.store(pp->schedtick.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);

@@ -88,6 +88,9 @@
 #endif
 
 #define GORO_DETAIL_NOINLINE __attribute__((noinline))
+// GORO_DETAIL_ALWAYS_INLINE: for the few switch-path helpers whose inlining
+// GCC's size heuristics give up as the cold paths around them grow.
+#define GORO_DETAIL_ALWAYS_INLINE __attribute__((always_inline))
 #define GORO_DETAIL_LIKELY(x) __builtin_expect(!!(x), 1)
 #define GORO_DETAIL_UNLIKELY(x) __builtin_expect(!!(x), 0)
 

@@ -117,7 +117,7 @@ class rt_mutex {
     std::uint32_t c = 0;
     return state_.compare_exchange_strong(c, 1, std::memory_order_acquire, std::memory_order_relaxed);
   }
-  void unlock() noexcept {
+  GORO_DETAIL_ALWAYS_INLINE void unlock() noexcept {
     // release: publishes the critical section to the next acquirer.
     if (GORO_DETAIL_UNLIKELY(state_.exchange(0, std::memory_order_release) == 2)) futex_wake(&state_, 1);
   }

@@ -301,7 +301,7 @@ inline void startm(sched_t* s, p* pp, bool spinning) {
 // exchange of runnext already orders it before the loads below (and a
 // spinning M's re-check reads runnext), so the #StoreLoad fence is skipped,
 // as Go's XCHG-based atomic stores skip it.
-inline void wakep(sched_t* s, bool via_runnext) {  // declared in sched_timers.hpp (via_runnext = false)
+GORO_DETAIL_ALWAYS_INLINE inline void wakep(sched_t* s, bool via_runnext) {  // declared in sched_timers.hpp (via_runnext = false)
   if constexpr (deterministic) return;  // one thread runs everything
   if (!via_runnext) full_fence();  // #StoreLoad: the queued G before the npidle/nmspinning reads
   if (s->npidle.load(std::memory_order_seq_cst) == 0) return;
@@ -368,7 +368,7 @@ inline bool stopm(m* mp) {
 // (see runq_next), then the switch. The one way into a G for execute,
 // schedule and the deterministic scheduler (which has no sysmon and no time
 // slices: it only counts the switch). Requires mp->pp; this M only.
-inline void start_g(m* mp, g* from, g* gp, bool inherit = false, bool exiting = false) noexcept {
+GORO_DETAIL_ALWAYS_INLINE inline void start_g(m* mp, g* from, g* gp, bool inherit = false, bool exiting = false) noexcept {
   p* pp = mp->pp;
   if (!deterministic && !inherit) {
     pp->schedtick.store(pp->schedtick.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);

@@ -181,7 +181,7 @@ inline void trace_other(sched_t* s, trace_event e) noexcept {
 
 // trace_go_start: gp begins a slice on pp (start_g), closing the flow
 // arrow of the ready that made it runnable.
-inline void trace_go_start(p* pp, g* gp) noexcept {
+GORO_DETAIL_NOINLINE inline void trace_go_start(p* pp, g* gp) noexcept {
   std::int64_t now = pp->sched->trace->now();
   gp->trace_start = now;
   if (gp->trace_flow != 0) {
@@ -196,7 +196,7 @@ inline void trace_go_start(p* pp, g* gp) noexcept {
 }
 
 // trace_go_stop: gp's slice on pp ends (it switches away, or enters blocking<>).
-inline void trace_go_stop(p* pp, g* gp) noexcept {
+GORO_DETAIL_NOINLINE inline void trace_go_stop(p* pp, g* gp) noexcept {
   trace_event e;
   e.kind = trace_kind::slice;
   e.ts = gp->trace_start;
@@ -208,7 +208,7 @@ inline void trace_go_stop(p* pp, g* gp) noexcept {
 }
 
 // trace_go_create: parent (nullptr: run() or a g0) made child.
-inline void trace_go_create(sched_t* s, p* pp, const g* parent, const g* child) noexcept {
+GORO_DETAIL_NOINLINE inline void trace_go_create(sched_t* s, p* pp, const g* parent, const g* child) noexcept {
   trace_event e;
   e.kind = trace_kind::create;
   e.ts = s->trace->now();
@@ -221,7 +221,7 @@ inline void trace_go_create(sched_t* s, p* pp, const g* parent, const g* child) 
 }
 
 // trace_go_block: gp parks (park), for why.
-inline void trace_go_block(p* pp, const g* gp, wait_reason why) noexcept {
+GORO_DETAIL_NOINLINE inline void trace_go_block(p* pp, const g* gp, wait_reason why) noexcept {
   trace_event e;
   e.kind = trace_kind::block;
   e.ts = pp->sched->trace->now();
@@ -233,7 +233,7 @@ inline void trace_go_block(p* pp, const g* gp, wait_reason why) noexcept {
 // trace_go_unblock: by (nullptr: g0 or a plain thread) readies gp (ready).
 // With a P, also the flow arrow's start; gp's next slice ends it. gp->trace_flow
 // is published to the M that runs gp by the run queue's release, like gp.
-inline void trace_go_unblock(sched_t* s, p* pp, const g* by, g* gp) noexcept {
+GORO_DETAIL_NOINLINE inline void trace_go_unblock(sched_t* s, p* pp, const g* by, g* gp) noexcept {
   trace_event e;
   e.kind = trace_kind::unblock;
   e.ts = s->trace->now();
