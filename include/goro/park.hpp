@@ -161,7 +161,7 @@ inline bool exit_swallowed() noexcept {
 // after the switch away (see "Parking"); a waker can find the G only after it.
 // Throws goroutine_exit when the shutdown unwinder cancelled this wait. On a
 // plain OS thread it sleeps the thread instead.
-inline void park(wait_reason why, unlock_fn unlock, void* arg, park_opts opts = {}) {
+inline void park(wait_reason why, unlock_fn unlock, void* arg, const park_opts& opts = {}) {
   m* mp = getm();
   g* gp = (mp != nullptr && mp->curg != nullptr) ? mp->curg : thread_g();
   gp->why.store(why, std::memory_order_relaxed);
