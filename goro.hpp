@@ -516,6 +516,7 @@ inline void san_stack_reuse([[maybe_unused]] void* lo, [[maybe_unused]] std::siz
 //                              C runtime's start-up frames
 //   format_blocked(out, tb)    "\tblocked at file:line (function)" and the few
 //                              user frames above it, for a dump entry
+//   append_go_frame(out, f)    one frame, Go's dump style (stall reports)
 //
 // Capture. _Unwind_Backtrace (libgcc, <unwind.h>) walks the DWARF CFI of the
 // current stack only; each frame's address is stored already adjusted to
@@ -933,6 +934,23 @@ inline void append_frame_location(std::string& out, const frame& f) {
   out += ')';
 }
 
+// append_go_frame: one frame of a stack in Go's dump style,
+// "\t<function>\n\t\t<file>:<line>\n" ("??" for the location without debug info).
+inline void append_go_frame(std::string& out, const frame& f) {
+  out += '\t';
+  out += f.function;
+  out += "\n\t\t";
+  if (f.exact) {
+    out += f.file;
+    out += ':';
+    char buf[24];
+    out += fmt_u64(buf, f.line);
+  } else {
+    out += "??";
+  }
+  out += '\n';
+}
+
 // traceback_callers: how many user frames above the blocking one a dump
 // entry shows.
 inline constexpr int traceback_callers = 4;
@@ -954,18 +972,7 @@ inline bool format_blocked(std::string& out, const traceback& tb, int callers = 
   int shown = 0;
   for (++i; i < fs.size() && shown < callers; ++i) {
     if (!frame_is_user(fs[i])) continue;
-    out += '\t';
-    out += fs[i].function;
-    out += "\n\t\t";
-    if (fs[i].exact) {
-      out += fs[i].file;
-      out += ':';
-      char buf[24];
-      out += fmt_u64(buf, fs[i].line);
-    } else {
-      out += "??";
-    }
-    out += '\n';
+    append_go_frame(out, fs[i]);
     ++shown;
   }
   return true;
@@ -983,26 +990,6 @@ inline void format_location(std::string& out, const traceback& tb) {
   out += '?';
 }
 
-// format_frames appends every frame of tb, Go-style ("\t<function>\n\t\t<file>:<line>\n"),
-// user frames only unless all is set (stall reports show the whole stack).
-inline void format_frames(std::string& out, const traceback& tb, bool all = false) {
-  std::vector<frame> fs = symbolize(tb.pc, tb.n);
-  for (const frame& f : fs) {
-    if (!all && !frame_is_user(f)) continue;
-    out += '\t';
-    out += f.function;
-    out += "\n\t\t";
-    if (f.exact) {
-      out += f.file;
-      out += ':';
-      char buf[24];
-      out += fmt_u64(buf, f.line);
-    } else {
-      out += "??";
-    }
-    out += '\n';
-  }
-}
 
 // degraded_note: the once-per-report note when frames lacked debug info.
 inline const char* degraded_note() noexcept { return "(no debug info: function+offset)\n"; }
@@ -6318,21 +6305,8 @@ inline void stall_format_stack(std::string& out, const traceback& tb, bool trimm
     if (frame_is_user(fs[k]) && fs[k].exact) first_user = k;
   for (std::size_t k = i; k < fs.size() && first_user == fs.size(); ++k)
     if (frame_is_user(fs[k])) first_user = k;
-  char buf[24];
-  for (; i < fs.size(); ++i) {
-    if (i > first_user && !frame_is_user(fs[i])) continue;
-    out += '\t';
-    out += fs[i].function;
-    out += "\n\t\t";
-    if (fs[i].exact) {
-      out += fs[i].file;
-      out += ':';
-      out += fmt_u64(buf, fs[i].line);
-    } else {
-      out += "??";
-    }
-    out += '\n';
-  }
+  for (; i < fs.size(); ++i)
+    if (i <= first_user || frame_is_user(fs[i])) append_go_frame(out, fs[i]);
 }
 
 inline void stall_reporter_loop(sched_t* s, stall_reporter* rep) {

@@ -230,21 +230,8 @@ inline void stall_format_stack(std::string& out, const traceback& tb, bool trimm
     if (frame_is_user(fs[k]) && fs[k].exact) first_user = k;
   for (std::size_t k = i; k < fs.size() && first_user == fs.size(); ++k)
     if (frame_is_user(fs[k])) first_user = k;
-  char buf[24];
-  for (; i < fs.size(); ++i) {
-    if (i > first_user && !frame_is_user(fs[i])) continue;
-    out += '\t';
-    out += fs[i].function;
-    out += "\n\t\t";
-    if (fs[i].exact) {
-      out += fs[i].file;
-      out += ':';
-      out += fmt_u64(buf, fs[i].line);
-    } else {
-      out += "??";
-    }
-    out += '\n';
-  }
+  for (; i < fs.size(); ++i)
+    if (i <= first_user || frame_is_user(fs[i])) append_go_frame(out, fs[i]);
 }
 
 inline void stall_reporter_loop(sched_t* s, stall_reporter* rep) {
