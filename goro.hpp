@@ -915,16 +915,23 @@ inline bool frame_is_user(const frame& f) noexcept {
   return true;
 }
 
+// append_file_line: "file:line", or "??" without debug info.
+inline void append_file_line(std::string& out, const frame& f) {
+  if (!f.exact) {
+    out += "??";
+    return;
+  }
+  out += f.file;
+  out += ':';
+  char buf[24];
+  out += fmt_u64(buf, f.line);
+}
+
 // append_frame_location: "file:line (function)", or "?? (function+0xoff)"
 // without debug info (marking the symbolizer degraded).
 inline void append_frame_location(std::string& out, const frame& f) {
-  if (f.exact) {
-    out += f.file;
-    out += ':';
-    char buf[24];
-    out += fmt_u64(buf, f.line);
-  } else {
-    out += "??";
+  append_file_line(out, f);
+  if (!f.exact) {
     symbolizer_state& st = symbolizer();
     std::lock_guard<std::mutex> lk(st.mu);
     st.degraded = true;
@@ -940,14 +947,7 @@ inline void append_go_frame(std::string& out, const frame& f) {
   out += '\t';
   out += f.function;
   out += "\n\t\t";
-  if (f.exact) {
-    out += f.file;
-    out += ':';
-    char buf[24];
-    out += fmt_u64(buf, f.line);
-  } else {
-    out += "??";
-  }
+  append_file_line(out, f);
   out += '\n';
 }
 
