@@ -297,6 +297,38 @@ class rwmutex_impl {
   typename P::template atomic<std::int32_t> reader_wait_{0};  // readers a pending writer still waits for
 };
 
+// lock_holder: who holds a mutex (or a shared_mutex's write side), for
+// dumps ("held by goroutine 3") and deadlock cycles (docs/design.md, "Where
+// each goroutine waits"). holder_: the goroutine holding it (0: unlocked, or
+// held by a plain thread); written by the holder (relaxed: dumps read a
+// snapshot; the lock's own acquire/release orders one holder's stores before
+// the next's). With lock sites on (deterministic mode, or tracebacks on) the
+// holder also records where it locked (held_push).
+class lock_holder {
+ protected:
+  // held_by: after a successful lock by goroutine me (read before the lock:
+  // no TLS read after a park, see current_goid).
+  void held_by(std::uint64_t me, const void* mu) noexcept {
+    holder_.store(me, std::memory_order_relaxed);
+    if (GORO_DETAIL_UNLIKELY(lock_sites_on())) held_push(mu);
+  }
+  // releasing: before the unlock's release, so the next holder's store comes after.
+  void releasing(const void* mu) noexcept {
+    holder_.store(0, std::memory_order_relaxed);
+    if (GORO_DETAIL_UNLIKELY(lock_sites_on())) held_pop(mu);
+  }
+  std::uint64_t holder() const noexcept { return holder_.load(std::memory_order_relaxed); }
+  // append_held_by: ", held by goroutine <h>" and, when known, where it locked mu.
+  static void append_held_by(std::string& out, std::uint64_t h, const void* mu, const dump_ctx* ctx) {
+    out += ", held by goroutine ";
+    out += std::to_string(h);
+    append_lock_site(out, h, mu, ctx);
+  }
+
+ private:
+  std::atomic<std::uint64_t> holder_{0};
+};
+
 }  // namespace detail
 
 // mutex: Go's sync.Mutex (see mutex_impl). A Lockable: std::lock_guard,
@@ -305,73 +337,52 @@ class rwmutex_impl {
 // scheduling points and the race detector's edges (an unlock happens before the
 // next lock returns; see sync_acquire in park.hpp); both compile to nothing in
 // threaded mode.
-//
-// Who holds it (docs/design.md, "Where each goroutine waits"): every
-// successful lock stores the holder's goroutine id in holder_ and unlock
-// clears it, for dumps ("held by goroutine 3") and deadlock cycles; with lock
-// sites on (deterministic mode, or tracebacks on) the holder also records
-// where it locked (held_push). The id is read before the lock (no TLS read
-// after a park: see current_goid).
-class mutex : public detail::mutex_impl<detail::runtime_sync> {
+// Every successful lock records its holder (detail::lock_holder).
+class mutex : public detail::mutex_impl<detail::runtime_sync>, detail::lock_holder {
   using impl = detail::mutex_impl<detail::runtime_sync>;
 
  public:
   void lock() {
     std::uint64_t me = detail::current_goid();
     detail::sync_acquire([this] { impl::lock(detail::wait_desc{this, &describe}); }, this);
-    locked(me);
+    held_by(me, this);
   }
   bool try_lock() noexcept {
     std::uint64_t me = detail::current_goid();
     if (!detail::sync_try_acquire([this] { return impl::try_lock(); }, this)) return false;
-    locked(me);
+    held_by(me, this);
     return true;
   }
   void unlock() {
     detail::sync_release(this, [this] {
-      unlocking();
+      releasing(this);
       impl::unlock();
     });
   }
 
  private:
-  void locked(std::uint64_t me) noexcept {
-    holder_.store(me, std::memory_order_relaxed);
-    if (GORO_DETAIL_UNLIKELY(detail::lock_sites_on())) detail::held_push(this);
-  }
-  void unlocking() noexcept {
-    holder_.store(0, std::memory_order_relaxed);  // before the release in impl::unlock: the next holder's store comes after
-    if (GORO_DETAIL_UNLIKELY(detail::lock_sites_on())) detail::held_pop(this);
-  }
   // describe: the describe_fn of a goroutine parked in lock().
   static std::uint64_t describe(const void* obj, std::string* out, const detail::dump_ctx* ctx) {
     const mutex* mu = static_cast<const mutex*>(obj);
-    std::uint64_t h = mu->holder_.load(std::memory_order_relaxed);
+    std::uint64_t h = mu->holder();
     if (out != nullptr) {
       *out += "mutex";
       detail::append_addr(*out, mu);
       if (h != 0) {
-        *out += ", held by goroutine ";
-        *out += std::to_string(h);
-        detail::append_lock_site(*out, h, mu, ctx);
+        append_held_by(*out, h, mu, ctx);
       } else if (mu->is_locked()) {
         *out += ", held by a thread that is not a goroutine";
       }
     }
     return h;
   }
-
-  // holder_: the goroutine holding it (0: unlocked, or held by a plain
-  // thread). Written by the holder (relaxed: dumps read a snapshot; the
-  // lock's own acquire/release orders one holder's stores before the next's).
-  std::atomic<std::uint64_t> holder_{0};
 };
 
 // shared_mutex: Go's sync.RWMutex (see rwmutex_impl). Also SharedLockable:
 // std::shared_lock works.
 // Race detector edges as Go's: an Unlock happens before the next RLock or Lock
 // returns; an RUnlock before the next Lock (on a second address).
-class shared_mutex : public detail::rwmutex_impl<detail::runtime_sync> {
+class shared_mutex : public detail::rwmutex_impl<detail::runtime_sync>, detail::lock_holder {
   using impl = detail::rwmutex_impl<detail::runtime_sync>;
   const void* readers() const noexcept { return reinterpret_cast<const char*>(this) + 1; }
 
@@ -380,18 +391,17 @@ class shared_mutex : public detail::rwmutex_impl<detail::runtime_sync> {
   void lock() {
     std::uint64_t me = detail::current_goid();
     detail::sync_acquire([this] { impl::lock(detail::wait_desc{this, &describe}); }, this, readers());
-    locked(me);
+    held_by(me, this);
   }
   bool try_lock() {
     std::uint64_t me = detail::current_goid();
     if (!detail::sync_try_acquire([this] { return impl::try_lock(); }, this, readers())) return false;
-    locked(me);
+    held_by(me, this);
     return true;
   }
   void unlock() {
     detail::sync_release(this, [this] {
-      holder_.store(0, std::memory_order_relaxed);
-      if (GORO_DETAIL_UNLIKELY(detail::lock_sites_on())) detail::held_pop(this);
+      releasing(this);
       impl::unlock();
     });
   }
@@ -406,21 +416,15 @@ class shared_mutex : public detail::rwmutex_impl<detail::runtime_sync> {
   }
 
  private:
-  void locked(std::uint64_t me) noexcept {
-    holder_.store(me, std::memory_order_relaxed);
-    if (GORO_DETAIL_UNLIKELY(detail::lock_sites_on())) detail::held_push(this);
-  }
   // describe: the describe_fn of a goroutine parked in lock() or lock_shared().
   static std::uint64_t describe(const void* obj, std::string* out, const detail::dump_ctx* ctx) {
     const shared_mutex* mu = static_cast<const shared_mutex*>(obj);
-    std::uint64_t h = mu->holder_.load(std::memory_order_relaxed);
+    std::uint64_t h = mu->holder();
     if (out != nullptr) {
       *out += "shared_mutex";
       detail::append_addr(*out, mu);
       if (h != 0) {
-        *out += ", held by goroutine ";
-        *out += std::to_string(h);
-        detail::append_lock_site(*out, h, mu, ctx);
+        append_held_by(*out, h, mu, ctx);
       } else if (std::int32_t r = mu->readers_in(); r > 0) {
         *out += ", held by ";
         *out += std::to_string(r);
@@ -429,7 +433,6 @@ class shared_mutex : public detail::rwmutex_impl<detail::runtime_sync> {
     }
     return h;
   }
-  std::atomic<std::uint64_t> holder_{0};  // the writer holding it; as mutex::holder_
 };
 
 namespace detail {
