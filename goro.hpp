@@ -3801,13 +3801,16 @@ inline std::string trace_json(const trace_state& t, const std::vector<trace_even
         out += "}}";
         break;
       case trace_kind::block:
+      case trace_kind::deadlock: {  // an instant with the wait reason: "block: chan send", "deadlock: sync.Mutex.Lock"
+        const char* cat = e.kind == trace_kind::block ? "block" : "deadlock";
         open("i", tid, e.ts);
-        out += ",\"s\":\"t\",\"cat\":\"block\",\"name\":";
-        trace_json_str(out, std::string("block: ") + wait_reason_name(static_cast<wait_reason>(e.reason)));
+        out += std::string(",\"s\":\"t\",\"cat\":\"") + cat + "\",\"name\":";
+        trace_json_str(out, std::string(cat) + ": " + wait_reason_name(static_cast<wait_reason>(e.reason)));
         out += ",\"args\":{\"goid\":" + std::to_string(e.goid) + ",\"reason\":";
         trace_json_str(out, wait_reason_name(static_cast<wait_reason>(e.reason)));
         out += "}}";
         break;
+      }
       case trace_kind::unblock:
         open("i", tid, e.ts);
         out += ",\"s\":\"t\",\"cat\":\"unblock\",\"name\":\"unblock g" + std::to_string(e.arg) + "\",\"args\":{\"goid\":" +
@@ -3828,14 +3831,6 @@ inline std::string trace_json(const trace_state& t, const std::vector<trace_even
         out += ",\"args\":{\"goid\":" + std::to_string(e.goid) + ",\"other\":" + std::to_string(e.arg) +
                ",\"write\":" + (e.reason != 0 ? "true" : "false") + ",\"site\":";
         trace_json_str(out, std::string(e.file != nullptr ? e.file : "?") + ":" + std::to_string(e.line));
-        out += "}}";
-        break;
-      case trace_kind::deadlock:
-        open("i", tid, e.ts);
-        out += ",\"s\":\"t\",\"cat\":\"deadlock\",\"name\":";
-        trace_json_str(out, std::string("deadlock: ") + wait_reason_name(static_cast<wait_reason>(e.reason)));
-        out += ",\"args\":{\"goid\":" + std::to_string(e.goid) + ",\"reason\":";
-        trace_json_str(out, wait_reason_name(static_cast<wait_reason>(e.reason)));
         out += "}}";
         break;
     }
