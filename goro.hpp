@@ -2406,15 +2406,14 @@ struct g {
   source_loc site;               // where `go` was called
   bool is_main = false;          // the main goroutine of run()
   bool is_thread = false;        // a pseudo-g standing for a plain OS thread (park = futex wait)
-  // label (this_goroutine::set_label, Go's pprof labels as one string):
-  // guarded by label_lock, which the G takes to set it and any thread takes to
-  // copy it (goroutine_label: dumps, stall reports, the trace); has_label
-  // (relaxed: a hint read without the lock) lets readers skip the lock when
-  // no label was ever set. Cleared by the G at exit (goexit), so a G reused
-  // from the cache starts without one and a released slot holds no heap block.
-  mutable rt_mutex label_lock;
-  std::atomic<bool> has_label{false};
-  std::string label;
+  // label (this_goroutine::set_label, Go's pprof labels as one string), on
+  // the heap, nullptr when none: labels are rare, and a std::string here
+  // would cost every G its bytes. Replaced and freed only by the G itself,
+  // under label_lock (below), which any thread takes to copy it (dumps,
+  // stall reports, the trace); the relaxed load lets readers skip the lock
+  // when there is none. Freed by the G at exit (goexit), so a G reused from
+  // the cache starts without one.
+  std::atomic<std::string*> label{nullptr};
 
   // --- parking; written by the G before it parks, read by its waker ---
   // why and wait_since: atomic (relaxed) only because dumps read them while
@@ -2432,7 +2431,6 @@ struct g {
   std::atomic<const void*> wait_obj{nullptr};
   std::atomic<describe_fn> wait_describe{nullptr};
   std::atomic<const traceback*> park_tb{nullptr};
-  g* report_to = nullptr;        // deterministic report mode: the context to switch back to (det_capture); the run's thread only
   held_locks* held = nullptr;    // the G itself; freed at exit
   cancel_fn cancel = nullptr;    // how the unwinder removes this G's wait record, or nullptr
   void* cancel_arg = nullptr;
@@ -2455,11 +2453,9 @@ struct g {
   // of them: the waker that wins the CAS 0 -> 1 (Go: g.selectDone).
   std::atomic<std::uint32_t> select_done{0};
   unsigned in_blocking = 0;      // inside blocking<> (nesting depth); the G itself
-  // Execution trace (trace.hpp), only while it is on: trace_start, when the
-  // current slice began (the G's own M); trace_flow, the flow id of the ready
-  // that made it runnable (written by the readier before the run queue's
-  // release, read by the M that dequeues it).
-  std::int64_t trace_start = 0;
+  // Execution trace (trace.hpp), only while it is on: the flow id of the
+  // ready that made it runnable (written by the readier before the run
+  // queue's release, read by the M that dequeues it).
   std::uint64_t trace_flow = 0;
 
   // --- body; set at spawn, used once at entry ---
@@ -2526,6 +2522,7 @@ struct alignas(64) p {
   std::atomic<bool> preempt{false};          // set by sysmon: the running G yields at its next safe point
   trace_ring* trace = nullptr;   // this P's trace ring while tracing is on (trace.hpp), else nullptr; set before
                                  // any goroutine runs; the ring is written only by the M holding this P
+  std::int64_t trace_slice_start = 0;  // tracing: when the running G's slice began (a slice starts and ends on one P); owner only
   std::uint32_t fastrand = 0;    // owner only: victim order for stealing
   timer_heap timers;             // this P's timers; its own lock (timers.hpp, and "Timers" in sched_timers.hpp)
 
@@ -2576,30 +2573,38 @@ struct m {
   stall_capture stall;           // stall reports (stall.hpp); see stall_capture
 };
 
+// label_lock guards every G's label pointer against being freed while a
+// reader copies it (one lock for all: set_label and dumps are rare).
+inline rt_mutex label_lock;
+
 // goroutine_label returns a copy of gp's label (this_goroutine::set_label),
-// empty if none. Any thread; takes gp->label_lock (never held across a park).
+// empty if none. Any thread; takes label_lock (never held across a park).
 inline std::string goroutine_label(const g* gp) {
-  if (!gp->has_label.load(std::memory_order_relaxed)) return {};
-  rt_lock_guard lk(gp->label_lock);
-  return gp->label;
+  if (gp->label.load(std::memory_order_relaxed) == nullptr) return {};
+  rt_lock_guard lk(label_lock);
+  const std::string* l = gp->label.load(std::memory_order_relaxed);
+  return l != nullptr ? *l : std::string();
 }
 
 // set_goroutine_label / clear_goroutine_label: the G itself only. The string
 // is built and freed outside the lock, so a reader waits for a swap only.
 inline void set_goroutine_label(g* gp, std::string_view label) {
-  std::string fresh(label);
+  std::string* fresh = label.empty() ? nullptr : new std::string(label);
+  std::string* old;
   {
-    rt_lock_guard lk(gp->label_lock);
-    gp->label.swap(fresh);
-    gp->has_label.store(!gp->label.empty(), std::memory_order_relaxed);
+    rt_lock_guard lk(label_lock);
+    old = gp->label.exchange(fresh, std::memory_order_relaxed);
   }
+  delete old;
 }
 inline void clear_goroutine_label(g* gp) noexcept {
-  if (!gp->has_label.load(std::memory_order_relaxed)) return;
-  std::string old;
-  rt_lock_guard lk(gp->label_lock);
-  gp->label.swap(old);
-  gp->has_label.store(false, std::memory_order_relaxed);
+  if (gp->label.load(std::memory_order_relaxed) == nullptr) return;
+  std::string* old;
+  {
+    rt_lock_guard lk(label_lock);
+    old = gp->label.exchange(nullptr, std::memory_order_relaxed);
+  }
+  delete old;
 }
 
 // dump_ctx: what one dump knows about all the goroutines it lists, for the
@@ -3535,7 +3540,7 @@ inline void trace_other(sched_t* s, trace_event e) noexcept {
 // arrow of the ready that made it runnable.
 GORO_DETAIL_NOINLINE inline void trace_go_start(p* pp, g* gp) noexcept {
   std::int64_t now = pp->sched->trace->now();
-  gp->trace_start = now;
+  pp->trace_slice_start = now;
   if (gp->trace_flow != 0) {
     trace_event e;
     e.kind = trace_kind::flow_end;
@@ -3551,8 +3556,8 @@ GORO_DETAIL_NOINLINE inline void trace_go_start(p* pp, g* gp) noexcept {
 GORO_DETAIL_NOINLINE inline void trace_go_stop(p* pp, g* gp) noexcept {
   trace_event e;
   e.kind = trace_kind::slice;
-  e.ts = gp->trace_start;
-  e.dur = pp->sched->trace->now() - gp->trace_start;
+  e.ts = pp->trace_slice_start;
+  e.dur = pp->sched->trace->now() - pp->trace_slice_start;
   e.goid = gp->id;
   e.file = gp->site.file;
   e.line = gp->site.line;
@@ -4001,13 +4006,17 @@ namespace detail {
 // (each decision takes the next byte), explore's quiet flag, and the trace
 // of a failing run that explore replays (trace.hpp): trace_path non-empty
 // records the run and writes its trace; replay: the failure was reported
-// already (no reproduce line).
+// already (no reproduce line); lock_sites: mutexes record where each was
+// locked (held_push: an unwind per lock, microseconds), for the "locked at"
+// of reports. explore's search runs leave it off and replay the failing seed
+// with it on, so that only the reported run pays.
 struct det_input {
   const std::uint8_t* choices = nullptr;
   std::size_t nchoices = 0;
   bool by_choices = false;
   bool quiet = false;
   bool replay = false;
+  bool lock_sites = true;
   const char* trace_path = nullptr;
 };
 
@@ -4069,8 +4078,12 @@ inline std::string det_dump(sched_t* s, bool cycle = false);
 // its own stack (gp->park_tb), then comes back. From any context of the
 // run's thread (g0 or the running goroutine), at report time only.
 inline void det_capture(g* gp);
+// det_lock_sites: does the current run record lock sites (det_input::lock_sites)?
+inline bool det_lock_sites() noexcept;
+// det_reporting: park()'s side: gp was resumed in report mode.
+inline bool det_reporting(g* gp) noexcept;
 // det_report_return: park()'s side: switches back to the context that
-// resumed gp in report mode (gp->report_to).
+// resumed gp in report mode.
 inline void det_report_return(g* gp) noexcept;
 
 // --- the run ---------------------------------------------------------------------
@@ -4746,7 +4759,7 @@ inline g* runq_next(sched_t* s, p* pp, bool* inherit = nullptr) noexcept {
 // mp->pending, and runs another: directly when the local queue has one (one
 // switch), else through g0 and find_runnable. Returns when cur is resumed
 // (never, with exiting: cur's stack is done). Runs on cur's stack; this M only.
-inline void schedule(m* mp, g* cur, bool exiting = false) {
+GORO_DETAIL_ALWAYS_INLINE inline void schedule(m* mp, g* cur, bool exiting = false) {
   sched_t* s = mp->sched;
   if constexpr (deterministic) {
     // One thread: nothing runs concurrently with cur, so its park or yield is
@@ -5619,7 +5632,7 @@ inline void park(wait_reason why, unlock_fn unlock, void* arg, const park_opts& 
   schedule(mp, gp);
   if constexpr (deterministic) {
     // Report mode (det.hpp): resumed only to capture where it waits.
-    while (GORO_DETAIL_UNLIKELY(gp->report_to != nullptr)) {
+    while (GORO_DETAIL_UNLIKELY(det_reporting(gp))) {
       park_capture(gp, tb);
       det_report_return(gp);
     }
@@ -5656,9 +5669,13 @@ inline std::uint64_t current_goid() noexcept {
   return mp->curg->id;
 }
 
-// lock_sites_on: are lock sites recorded (held_push)? Deterministic mode
-// always; threaded mode with tracebacks on.
-inline bool lock_sites_on() noexcept { return deterministic || tracebacks_on.load(std::memory_order_relaxed); }
+// lock_sites_on: are lock sites recorded (held_push)? Deterministic mode:
+// in every run but explore's search runs (det_input::lock_sites); threaded
+// mode: with tracebacks on.
+inline bool lock_sites_on() noexcept {
+  if constexpr (deterministic) return det_lock_sites();
+  return tracebacks_on.load(std::memory_order_relaxed);
+}
 
 // held_push: the calling goroutine now holds mu, locked here (its stack is
 // captured). held_pop: it released mu. The calling goroutine only; nothing
@@ -5789,6 +5806,18 @@ inline void throw_if_blocking() {
     throw std::logic_error("goro::blocking: a goro call that parks (channel, lock, sleep, I/O wait) inside a blocking<> guard");
 }
 
+// preempt_yield: safe_point's rare path, out of line: safe_point is inlined
+// into every channel operation, and this path would crowd the inliner out of
+// them.
+GORO_DETAIL_NOINLINE inline void preempt_yield(m* mp) {
+  g* gp = mp->curg;
+  if (gp == nullptr || gp->in_blocking != 0 || mp->lockedg != nullptr) return;
+  mp->pp->preempt.store(false, std::memory_order_relaxed);
+  unwind_point(gp);
+  mp->pending = pending_op{pending_kind::yield, gp, nullptr, nullptr};
+  schedule(mp, gp);
+}
+
 // safe_point: the cooperative preemption point (Go's async preemption is
 // signal-based; goro's is not: docs/design.md, "A goroutine's life"). sysmon marks a P whose G ran
 // over 10 ms; that G yields at its next goro call that reaches here (go(), a
@@ -5800,12 +5829,7 @@ inline void safe_point() {
   }
   m* mp = getm();
   if (GORO_DETAIL_LIKELY(mp == nullptr || mp->pp == nullptr || !mp->pp->preempt.load(std::memory_order_relaxed))) return;
-  g* gp = mp->curg;
-  if (gp == nullptr || gp->in_blocking != 0 || mp->lockedg != nullptr) return;
-  mp->pp->preempt.store(false, std::memory_order_relaxed);
-  unwind_point(gp);
-  mp->pending = pending_op{pending_kind::yield, gp, nullptr, nullptr};
-  schedule(mp, gp);
+  preempt_yield(mp);
 }
 
 // sched_point: a scheduling point of deterministic mode (docs/reference.md,
@@ -6761,6 +6785,7 @@ inline void start_sysmon(sched_t* s) {
 #include <random>
 #include <span>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unistd.h>
 #include <unordered_map>
@@ -6819,6 +6844,8 @@ struct det_state {
   std::vector<std::uint64_t> pct_change_at;     // pct: the steps where the running G's priority drops
   std::size_t pct_changes_done = 0;
   g* current = nullptr;           // the G chosen last (the one whose step it is)
+  g* report_g = nullptr;          // report mode (below): the parked G resumed to capture its stack,
+  g* report_to = nullptr;         //   and the context it switches back to
 
   // --- readies from other threads (det_ready) ---
   rt_mutex foreign_mu;
@@ -6995,9 +7022,9 @@ inline void det_fail(sched_t* s, std::exception_ptr e) noexcept {
 // (_Unwind_Backtrace walks the current one), and capturing at every park
 // would cost an unwind (microseconds) per park: explore's runs park
 // thousands of times per failure found. So a report resumes each parked
-// goroutine briefly: det_capture sets gp->report_to to the reporting context
-// and switches to gp; gp returns from the switch inside its park(), sees
-// report_to, captures its own stack into its park frame (gp->park_tb) and
+// goroutine briefly: det_capture records gp and the reporting context in
+// det_state (report_g, report_to) and switches to gp; gp returns from the
+// switch inside its park(), sees that it is report_g (det_reporting), captures its own stack into its park frame (gp->park_tb) and
 // switches straight back (det_report_return), without leaving park. Nothing
 // else runs meanwhile (one thread), so nothing can observe it: the
 // reporter's pending op and P are set aside for the round trip (gp's side of
@@ -7013,7 +7040,9 @@ inline void det_capture(g* gp) {
   mp->pending = pending_op{};
   mp->pp = nullptr;
   gp->park_tb.store(nullptr, std::memory_order_relaxed);
-  gp->report_to = self;
+  det_state& d = *mp->sched->det;
+  d.report_g = gp;
+  d.report_to = self;
   san_before_switch(self->san, gp->san, false);
   goro_detail_ctx_swap(&self->sp, gp->sp);
   san_after_switch(self->san, false);
@@ -7022,9 +7051,21 @@ inline void det_capture(g* gp) {
   *errno_ptr() = e;
 }
 
+inline bool det_lock_sites() noexcept {
+  m* mp = getm();
+  return mp != nullptr && mp->sched->det != nullptr && mp->sched->det->in.lock_sites;
+}
+
+inline bool det_reporting(g* gp) noexcept {
+  m* mp = getm();
+  return mp != nullptr && mp->sched->det != nullptr && mp->sched->det->report_g == gp;
+}
+
 inline void det_report_return(g* gp) noexcept {
-  g* to = gp->report_to;
-  gp->report_to = nullptr;
+  det_state& d = *getm()->sched->det;
+  g* to = d.report_to;
+  d.report_g = nullptr;
+  d.report_to = nullptr;
   san_before_switch(gp->san, to->san, false);
   goro_detail_ctx_swap(&gp->sp, to->sp);
   san_after_switch(gp->san, false);
@@ -7583,6 +7624,7 @@ explore_result explore(F&& body, explore_options o = {}, detail::source_loc site
     c.max_steps = o.max_steps;
     detail::det_input in;
     in.quiet = true;
+    in.lock_sites = false;
     try {
       detail::det_run([&body] { body(); }, c, site, in);
     } catch (const std::exception& e) {
@@ -7591,13 +7633,18 @@ explore_result explore(F&& body, explore_options o = {}, detail::source_loc site
       r = explore_result{false, c.seed, "an exception that is not a std::exception", i + 1};
     }
     if (!r.ok) {
-      if (!o.trace_path.empty()) {  // the run is deterministic: replay it, recording
-        in.replay = true;
-        in.trace_path = o.trace_path.c_str();
-        try {
-          detail::det_run([&body] { body(); }, c, site, in);
-        } catch (...) {
-        }
+      // The run is deterministic: replay it with lock sites recorded (the
+      // report's "locked at") and, if asked, its trace. A run that waited on
+      // fds may not fail the same way again: then the first message stands.
+      in.replay = true;
+      in.lock_sites = true;
+      if (!o.trace_path.empty()) in.trace_path = o.trace_path.c_str();
+      try {
+        detail::det_run([&body] { body(); }, c, site, in);
+      } catch (const std::exception& e) {
+        std::string_view again = e.what(), first = r.message;
+        if (again.substr(0, again.find('\n')) == first.substr(0, first.find('\n'))) r.message = again;
+      } catch (...) {
       }
       break;
     }

@@ -79,6 +79,7 @@
 #include <random>
 #include <span>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unistd.h>
 #include <unordered_map>
@@ -137,6 +138,8 @@ struct det_state {
   std::vector<std::uint64_t> pct_change_at;     // pct: the steps where the running G's priority drops
   std::size_t pct_changes_done = 0;
   g* current = nullptr;           // the G chosen last (the one whose step it is)
+  g* report_g = nullptr;          // report mode (below): the parked G resumed to capture its stack,
+  g* report_to = nullptr;         //   and the context it switches back to
 
   // --- readies from other threads (det_ready) ---
   rt_mutex foreign_mu;
@@ -313,9 +316,9 @@ inline void det_fail(sched_t* s, std::exception_ptr e) noexcept {
 // (_Unwind_Backtrace walks the current one), and capturing at every park
 // would cost an unwind (microseconds) per park: explore's runs park
 // thousands of times per failure found. So a report resumes each parked
-// goroutine briefly: det_capture sets gp->report_to to the reporting context
-// and switches to gp; gp returns from the switch inside its park(), sees
-// report_to, captures its own stack into its park frame (gp->park_tb) and
+// goroutine briefly: det_capture records gp and the reporting context in
+// det_state (report_g, report_to) and switches to gp; gp returns from the
+// switch inside its park(), sees that it is report_g (det_reporting), captures its own stack into its park frame (gp->park_tb) and
 // switches straight back (det_report_return), without leaving park. Nothing
 // else runs meanwhile (one thread), so nothing can observe it: the
 // reporter's pending op and P are set aside for the round trip (gp's side of
@@ -331,7 +334,9 @@ inline void det_capture(g* gp) {
   mp->pending = pending_op{};
   mp->pp = nullptr;
   gp->park_tb.store(nullptr, std::memory_order_relaxed);
-  gp->report_to = self;
+  det_state& d = *mp->sched->det;
+  d.report_g = gp;
+  d.report_to = self;
   san_before_switch(self->san, gp->san, false);
   goro_detail_ctx_swap(&self->sp, gp->sp);
   san_after_switch(self->san, false);
@@ -340,9 +345,21 @@ inline void det_capture(g* gp) {
   *errno_ptr() = e;
 }
 
+inline bool det_lock_sites() noexcept {
+  m* mp = getm();
+  return mp != nullptr && mp->sched->det != nullptr && mp->sched->det->in.lock_sites;
+}
+
+inline bool det_reporting(g* gp) noexcept {
+  m* mp = getm();
+  return mp != nullptr && mp->sched->det != nullptr && mp->sched->det->report_g == gp;
+}
+
 inline void det_report_return(g* gp) noexcept {
-  g* to = gp->report_to;
-  gp->report_to = nullptr;
+  det_state& d = *getm()->sched->det;
+  g* to = d.report_to;
+  d.report_g = nullptr;
+  d.report_to = nullptr;
   san_before_switch(gp->san, to->san, false);
   goro_detail_ctx_swap(&gp->sp, to->sp);
   san_after_switch(gp->san, false);
@@ -901,6 +918,7 @@ explore_result explore(F&& body, explore_options o = {}, detail::source_loc site
     c.max_steps = o.max_steps;
     detail::det_input in;
     in.quiet = true;
+    in.lock_sites = false;
     try {
       detail::det_run([&body] { body(); }, c, site, in);
     } catch (const std::exception& e) {
@@ -909,13 +927,18 @@ explore_result explore(F&& body, explore_options o = {}, detail::source_loc site
       r = explore_result{false, c.seed, "an exception that is not a std::exception", i + 1};
     }
     if (!r.ok) {
-      if (!o.trace_path.empty()) {  // the run is deterministic: replay it, recording
-        in.replay = true;
-        in.trace_path = o.trace_path.c_str();
-        try {
-          detail::det_run([&body] { body(); }, c, site, in);
-        } catch (...) {
-        }
+      // The run is deterministic: replay it with lock sites recorded (the
+      // report's "locked at") and, if asked, its trace. A run that waited on
+      // fds may not fail the same way again: then the first message stands.
+      in.replay = true;
+      in.lock_sites = true;
+      if (!o.trace_path.empty()) in.trace_path = o.trace_path.c_str();
+      try {
+        detail::det_run([&body] { body(); }, c, site, in);
+      } catch (const std::exception& e) {
+        std::string_view again = e.what(), first = r.message;
+        if (again.substr(0, again.find('\n')) == first.substr(0, first.find('\n'))) r.message = again;
+      } catch (...) {
       }
       break;
     }

@@ -39,13 +39,17 @@ namespace detail {
 // (each decision takes the next byte), explore's quiet flag, and the trace
 // of a failing run that explore replays (trace.hpp): trace_path non-empty
 // records the run and writes its trace; replay: the failure was reported
-// already (no reproduce line).
+// already (no reproduce line); lock_sites: mutexes record where each was
+// locked (held_push: an unwind per lock, microseconds), for the "locked at"
+// of reports. explore's search runs leave it off and replay the failing seed
+// with it on, so that only the reported run pays.
 struct det_input {
   const std::uint8_t* choices = nullptr;
   std::size_t nchoices = 0;
   bool by_choices = false;
   bool quiet = false;
   bool replay = false;
+  bool lock_sites = true;
   const char* trace_path = nullptr;
 };
 
@@ -107,8 +111,12 @@ inline std::string det_dump(sched_t* s, bool cycle = false);
 // its own stack (gp->park_tb), then comes back. From any context of the
 // run's thread (g0 or the running goroutine), at report time only.
 inline void det_capture(g* gp);
+// det_lock_sites: does the current run record lock sites (det_input::lock_sites)?
+inline bool det_lock_sites() noexcept;
+// det_reporting: park()'s side: gp was resumed in report mode.
+inline bool det_reporting(g* gp) noexcept;
 // det_report_return: park()'s side: switches back to the context that
-// resumed gp in report mode (gp->report_to).
+// resumed gp in report mode.
 inline void det_report_return(g* gp) noexcept;
 
 // --- the run ---------------------------------------------------------------------

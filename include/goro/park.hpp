@@ -197,7 +197,7 @@ inline void park(wait_reason why, unlock_fn unlock, void* arg, const park_opts& 
   schedule(mp, gp);
   if constexpr (deterministic) {
     // Report mode (det.hpp): resumed only to capture where it waits.
-    while (GORO_DETAIL_UNLIKELY(gp->report_to != nullptr)) {
+    while (GORO_DETAIL_UNLIKELY(det_reporting(gp))) {
       park_capture(gp, tb);
       det_report_return(gp);
     }
@@ -234,9 +234,13 @@ inline std::uint64_t current_goid() noexcept {
   return mp->curg->id;
 }
 
-// lock_sites_on: are lock sites recorded (held_push)? Deterministic mode
-// always; threaded mode with tracebacks on.
-inline bool lock_sites_on() noexcept { return deterministic || tracebacks_on.load(std::memory_order_relaxed); }
+// lock_sites_on: are lock sites recorded (held_push)? Deterministic mode:
+// in every run but explore's search runs (det_input::lock_sites); threaded
+// mode: with tracebacks on.
+inline bool lock_sites_on() noexcept {
+  if constexpr (deterministic) return det_lock_sites();
+  return tracebacks_on.load(std::memory_order_relaxed);
+}
 
 // held_push: the calling goroutine now holds mu, locked here (its stack is
 // captured). held_pop: it released mu. The calling goroutine only; nothing
@@ -367,6 +371,18 @@ inline void throw_if_blocking() {
     throw std::logic_error("goro::blocking: a goro call that parks (channel, lock, sleep, I/O wait) inside a blocking<> guard");
 }
 
+// preempt_yield: safe_point's rare path, out of line: safe_point is inlined
+// into every channel operation, and this path would crowd the inliner out of
+// them.
+GORO_DETAIL_NOINLINE inline void preempt_yield(m* mp) {
+  g* gp = mp->curg;
+  if (gp == nullptr || gp->in_blocking != 0 || mp->lockedg != nullptr) return;
+  mp->pp->preempt.store(false, std::memory_order_relaxed);
+  unwind_point(gp);
+  mp->pending = pending_op{pending_kind::yield, gp, nullptr, nullptr};
+  schedule(mp, gp);
+}
+
 // safe_point: the cooperative preemption point (Go's async preemption is
 // signal-based; goro's is not: docs/design.md, "A goroutine's life"). sysmon marks a P whose G ran
 // over 10 ms; that G yields at its next goro call that reaches here (go(), a
@@ -378,12 +394,7 @@ inline void safe_point() {
   }
   m* mp = getm();
   if (GORO_DETAIL_LIKELY(mp == nullptr || mp->pp == nullptr || !mp->pp->preempt.load(std::memory_order_relaxed))) return;
-  g* gp = mp->curg;
-  if (gp == nullptr || gp->in_blocking != 0 || mp->lockedg != nullptr) return;
-  mp->pp->preempt.store(false, std::memory_order_relaxed);
-  unwind_point(gp);
-  mp->pending = pending_op{pending_kind::yield, gp, nullptr, nullptr};
-  schedule(mp, gp);
+  preempt_yield(mp);
 }
 
 // sched_point: a scheduling point of deterministic mode (docs/reference.md,

@@ -179,15 +179,14 @@ struct g {
   source_loc site;               // where `go` was called
   bool is_main = false;          // the main goroutine of run()
   bool is_thread = false;        // a pseudo-g standing for a plain OS thread (park = futex wait)
-  // label (this_goroutine::set_label, Go's pprof labels as one string):
-  // guarded by label_lock, which the G takes to set it and any thread takes to
-  // copy it (goroutine_label: dumps, stall reports, the trace); has_label
-  // (relaxed: a hint read without the lock) lets readers skip the lock when
-  // no label was ever set. Cleared by the G at exit (goexit), so a G reused
-  // from the cache starts without one and a released slot holds no heap block.
-  mutable rt_mutex label_lock;
-  std::atomic<bool> has_label{false};
-  std::string label;
+  // label (this_goroutine::set_label, Go's pprof labels as one string), on
+  // the heap, nullptr when none: labels are rare, and a std::string here
+  // would cost every G its bytes. Replaced and freed only by the G itself,
+  // under label_lock (below), which any thread takes to copy it (dumps,
+  // stall reports, the trace); the relaxed load lets readers skip the lock
+  // when there is none. Freed by the G at exit (goexit), so a G reused from
+  // the cache starts without one.
+  std::atomic<std::string*> label{nullptr};
 
   // --- parking; written by the G before it parks, read by its waker ---
   // why and wait_since: atomic (relaxed) only because dumps read them while
@@ -205,7 +204,6 @@ struct g {
   std::atomic<const void*> wait_obj{nullptr};
   std::atomic<describe_fn> wait_describe{nullptr};
   std::atomic<const traceback*> park_tb{nullptr};
-  g* report_to = nullptr;        // deterministic report mode: the context to switch back to (det_capture); the run's thread only
   held_locks* held = nullptr;    // the G itself; freed at exit
   cancel_fn cancel = nullptr;    // how the unwinder removes this G's wait record, or nullptr
   void* cancel_arg = nullptr;
@@ -228,11 +226,9 @@ struct g {
   // of them: the waker that wins the CAS 0 -> 1 (Go: g.selectDone).
   std::atomic<std::uint32_t> select_done{0};
   unsigned in_blocking = 0;      // inside blocking<> (nesting depth); the G itself
-  // Execution trace (trace.hpp), only while it is on: trace_start, when the
-  // current slice began (the G's own M); trace_flow, the flow id of the ready
-  // that made it runnable (written by the readier before the run queue's
-  // release, read by the M that dequeues it).
-  std::int64_t trace_start = 0;
+  // Execution trace (trace.hpp), only while it is on: the flow id of the
+  // ready that made it runnable (written by the readier before the run
+  // queue's release, read by the M that dequeues it).
   std::uint64_t trace_flow = 0;
 
   // --- body; set at spawn, used once at entry ---
@@ -299,6 +295,7 @@ struct alignas(64) p {
   std::atomic<bool> preempt{false};          // set by sysmon: the running G yields at its next safe point
   trace_ring* trace = nullptr;   // this P's trace ring while tracing is on (trace.hpp), else nullptr; set before
                                  // any goroutine runs; the ring is written only by the M holding this P
+  std::int64_t trace_slice_start = 0;  // tracing: when the running G's slice began (a slice starts and ends on one P); owner only
   std::uint32_t fastrand = 0;    // owner only: victim order for stealing
   timer_heap timers;             // this P's timers; its own lock (timers.hpp, and "Timers" in sched_timers.hpp)
 
@@ -349,30 +346,38 @@ struct m {
   stall_capture stall;           // stall reports (stall.hpp); see stall_capture
 };
 
+// label_lock guards every G's label pointer against being freed while a
+// reader copies it (one lock for all: set_label and dumps are rare).
+inline rt_mutex label_lock;
+
 // goroutine_label returns a copy of gp's label (this_goroutine::set_label),
-// empty if none. Any thread; takes gp->label_lock (never held across a park).
+// empty if none. Any thread; takes label_lock (never held across a park).
 inline std::string goroutine_label(const g* gp) {
-  if (!gp->has_label.load(std::memory_order_relaxed)) return {};
-  rt_lock_guard lk(gp->label_lock);
-  return gp->label;
+  if (gp->label.load(std::memory_order_relaxed) == nullptr) return {};
+  rt_lock_guard lk(label_lock);
+  const std::string* l = gp->label.load(std::memory_order_relaxed);
+  return l != nullptr ? *l : std::string();
 }
 
 // set_goroutine_label / clear_goroutine_label: the G itself only. The string
 // is built and freed outside the lock, so a reader waits for a swap only.
 inline void set_goroutine_label(g* gp, std::string_view label) {
-  std::string fresh(label);
+  std::string* fresh = label.empty() ? nullptr : new std::string(label);
+  std::string* old;
   {
-    rt_lock_guard lk(gp->label_lock);
-    gp->label.swap(fresh);
-    gp->has_label.store(!gp->label.empty(), std::memory_order_relaxed);
+    rt_lock_guard lk(label_lock);
+    old = gp->label.exchange(fresh, std::memory_order_relaxed);
   }
+  delete old;
 }
 inline void clear_goroutine_label(g* gp) noexcept {
-  if (!gp->has_label.load(std::memory_order_relaxed)) return;
-  std::string old;
-  rt_lock_guard lk(gp->label_lock);
-  gp->label.swap(old);
-  gp->has_label.store(false, std::memory_order_relaxed);
+  if (gp->label.load(std::memory_order_relaxed) == nullptr) return;
+  std::string* old;
+  {
+    rt_lock_guard lk(label_lock);
+    old = gp->label.exchange(nullptr, std::memory_order_relaxed);
+  }
+  delete old;
 }
 
 // dump_ctx: what one dump knows about all the goroutines it lists, for the

@@ -414,7 +414,7 @@ inline g* runq_next(sched_t* s, p* pp, bool* inherit = nullptr) noexcept {
 // mp->pending, and runs another: directly when the local queue has one (one
 // switch), else through g0 and find_runnable. Returns when cur is resumed
 // (never, with exiting: cur's stack is done). Runs on cur's stack; this M only.
-inline void schedule(m* mp, g* cur, bool exiting = false) {
+GORO_DETAIL_ALWAYS_INLINE inline void schedule(m* mp, g* cur, bool exiting = false) {
   sched_t* s = mp->sched;
   if constexpr (deterministic) {
     // One thread: nothing runs concurrently with cur, so its park or yield is

@@ -183,7 +183,7 @@ inline void trace_other(sched_t* s, trace_event e) noexcept {
 // arrow of the ready that made it runnable.
 GORO_DETAIL_NOINLINE inline void trace_go_start(p* pp, g* gp) noexcept {
   std::int64_t now = pp->sched->trace->now();
-  gp->trace_start = now;
+  pp->trace_slice_start = now;
   if (gp->trace_flow != 0) {
     trace_event e;
     e.kind = trace_kind::flow_end;
@@ -199,8 +199,8 @@ GORO_DETAIL_NOINLINE inline void trace_go_start(p* pp, g* gp) noexcept {
 GORO_DETAIL_NOINLINE inline void trace_go_stop(p* pp, g* gp) noexcept {
   trace_event e;
   e.kind = trace_kind::slice;
-  e.ts = gp->trace_start;
-  e.dur = pp->sched->trace->now() - gp->trace_start;
+  e.ts = pp->trace_slice_start;
+  e.dur = pp->sched->trace->now() - pp->trace_slice_start;
   e.goid = gp->id;
   e.file = gp->site.file;
   e.line = gp->site.line;
