@@ -4827,6 +4827,16 @@ inline void injectglist(sched_t* s, g* list) {
   for (; n > 0 && s->npidle.load(std::memory_order_relaxed) > 0; --n) startm(s, nullptr, false);
 }
 
+// netpoll_ready: the goroutines whose fds are ready (np->poll: a list linked
+// through schedlink), waiting at most wait ns (-1: until one is). Each gets
+// an unblock event in the trace, readied by nobody (the poller). Any M.
+inline g* netpoll_ready(sched_t* s, netpoller* np, std::int64_t wait) {
+  g* list = np->poll(wait);
+  if (GORO_DETAIL_UNLIKELY(tracing(s)))
+    for (g* gp = list; gp != nullptr; gp = gp->schedlink) trace_go_unblock(s, nullptr, nullptr, gp);
+  return list;
+}
+
 // netpoll_nonblocking: Go's netpoll(0) in findRunnable: if goroutines wait
 // on fds, collect the ready ones: the first to run now, the rest to the global
 // queue. (Go skips it while an M is blocked in poll; with epoll both may poll
@@ -4835,7 +4845,7 @@ inline g* netpoll_nonblocking(sched_t* s) {
   netpoller* np = s->np.load(std::memory_order_acquire);
   if (np == nullptr || s->netpoll_waiters.load(std::memory_order_relaxed) == 0) return nullptr;
   s->last_poll.store(nanotime(), std::memory_order_relaxed);
-  g* list = np->poll(0);
+  g* list = netpoll_ready(s, np, 0);
   if (list == nullptr) return nullptr;
   g* first = list;
   injectglist(s, first->schedlink);
@@ -4933,7 +4943,7 @@ top:
       std::int64_t wait = next == no_timer ? -1 : std::max<std::int64_t>(next - nanotime(), 0);
       g* list = nullptr;
       if (want_poll) {
-        list = np->poll(wait);
+        list = netpoll_ready(s, np, wait);
         s->last_poll.store(nanotime(), std::memory_order_relaxed);
       }
       else if (wait > 0) mp->park.sleep_for(wait);
@@ -6679,7 +6689,7 @@ inline void sysmon(sched_t* s) {
       // counts them) and not queued yet, and checkdead, run by the last M to
       // go idle, would otherwise report a deadlock in between.
       plain_call_scope scope;
-      injectglist(s, np->poll(0));
+      injectglist(s, netpoll_ready(s, np, 0));
     }
     sysmon_run_timers(s, now);
     // A deadlock held back by threads that could still wake a goroutine: no
@@ -6932,7 +6942,7 @@ inline g* det_next(sched_t* s) {
   if (GORO_DETAIL_UNLIKELY(s->exiting.load(std::memory_order_relaxed)) && !d.unwinding) det_begin_unwind(s);
   if (GORO_DETAIL_UNLIKELY(s->netpoll_waiters.load(std::memory_order_relaxed) > 0)) {
     // Goroutines wait on fds: a non-blocking poll at every scheduling point.
-    if (netpoller* np = s->np.load(std::memory_order_relaxed)) injectglist(s, np->poll(0));
+    if (netpoller* np = s->np.load(std::memory_order_relaxed)) injectglist(s, netpoll_ready(s, np, 0));
   }
   if (GORO_DETAIL_UNLIKELY(d.unwinding) && !d.main_turn && (d.runnable.empty() || (d.runnable.size() == 1 && d.runnable[0] == d.main_g)))
     det_unwind_main(s);
@@ -7308,7 +7318,7 @@ inline void det_loop(sched_t* s, m* mp) {
     if (np != nullptr && s->netpoll_waiters.load(std::memory_order_relaxed) > 0) {
       // Wait for fd events for real, at most until the next timer's virtual time.
       std::int64_t wait = next == no_timer ? -1 : std::max<std::int64_t>(next - d.now, 0);
-      if (g* list = np->poll(wait)) {
+      if (g* list = netpoll_ready(s, np, wait)) {
         injectglist(s, list);
         continue;
       }

@@ -86,6 +86,37 @@ TEST_CASE("trace: slices, create, block, unblock and flows", "[trace]") {
   CHECK(flow_to_main);
 }
 
+TEST_CASE("trace: a goroutine readied by the netpoller gets an unblock event", "[trace]") {
+  auto procs = GENERATE(1u, 2u, 4u);
+  std::string path = goro_test::temp_path("trace_netpoll.json");
+  std::string json = traced_run(path, "trace=" + path, procs, [] {
+    goro::net::listener ln = goro::net::listen("127.0.0.1:0");
+    goro::net::conn client = goro::net::dial(ln.addr());
+    goro::net::conn server = ln.accept();
+    goro::wait_group wg;
+    wg.go([&] {
+      char buf[1];
+      (void)server.read(std::as_writable_bytes(std::span(buf)));
+    });
+    // Write only once the reader waits on its fd (its dump entry says so):
+    // the byte then readies it through the netpoller.
+    while (goro::debug::dump().find("waiting for fd ") == std::string::npos) goro::yield();
+    char b = 'x';
+    client.write(std::as_bytes(std::span(&b, 1)));
+    wg.wait();
+  });
+  std::filesystem::remove(path);
+  REQUIRE(goro_test::json_balanced(json));
+  auto evs = goro_test::trace_events(json);
+  bool blocked_io = false, unblocked_by_poller = false;
+  for (const trace_ev& e : evs) {
+    if (e.cat == "block" && e.integer("goid") == 2 && e.str("reason").rfind("IO wait", 0) == 0) blocked_io = true;
+    if (e.cat == "unblock" && e.integer("goid") == 2 && e.integer("by") == 0) unblocked_by_poller = true;
+  }
+  CHECK(blocked_io);
+  CHECK(unblocked_by_poller);
+}
+
 TEST_CASE("trace: blocking<> is a slice on the M's track", "[trace]") {
   auto procs = GENERATE(1u, 2u, 4u);
   std::string path = goro_test::temp_path("trace_blocking.json");

@@ -226,7 +226,7 @@ inline g* det_next(sched_t* s) {
   if (GORO_DETAIL_UNLIKELY(s->exiting.load(std::memory_order_relaxed)) && !d.unwinding) det_begin_unwind(s);
   if (GORO_DETAIL_UNLIKELY(s->netpoll_waiters.load(std::memory_order_relaxed) > 0)) {
     // Goroutines wait on fds: a non-blocking poll at every scheduling point.
-    if (netpoller* np = s->np.load(std::memory_order_relaxed)) injectglist(s, np->poll(0));
+    if (netpoller* np = s->np.load(std::memory_order_relaxed)) injectglist(s, netpoll_ready(s, np, 0));
   }
   if (GORO_DETAIL_UNLIKELY(d.unwinding) && !d.main_turn && (d.runnable.empty() || (d.runnable.size() == 1 && d.runnable[0] == d.main_g)))
     det_unwind_main(s);
@@ -602,7 +602,7 @@ inline void det_loop(sched_t* s, m* mp) {
     if (np != nullptr && s->netpoll_waiters.load(std::memory_order_relaxed) > 0) {
       // Wait for fd events for real, at most until the next timer's virtual time.
       std::int64_t wait = next == no_timer ? -1 : std::max<std::int64_t>(next - d.now, 0);
-      if (g* list = np->poll(wait)) {
+      if (g* list = netpoll_ready(s, np, wait)) {
         injectglist(s, list);
         continue;
       }

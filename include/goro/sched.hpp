@@ -482,6 +482,16 @@ inline void injectglist(sched_t* s, g* list) {
   for (; n > 0 && s->npidle.load(std::memory_order_relaxed) > 0; --n) startm(s, nullptr, false);
 }
 
+// netpoll_ready: the goroutines whose fds are ready (np->poll: a list linked
+// through schedlink), waiting at most wait ns (-1: until one is). Each gets
+// an unblock event in the trace, readied by nobody (the poller). Any M.
+inline g* netpoll_ready(sched_t* s, netpoller* np, std::int64_t wait) {
+  g* list = np->poll(wait);
+  if (GORO_DETAIL_UNLIKELY(tracing(s)))
+    for (g* gp = list; gp != nullptr; gp = gp->schedlink) trace_go_unblock(s, nullptr, nullptr, gp);
+  return list;
+}
+
 // netpoll_nonblocking: Go's netpoll(0) in findRunnable: if goroutines wait
 // on fds, collect the ready ones: the first to run now, the rest to the global
 // queue. (Go skips it while an M is blocked in poll; with epoll both may poll
@@ -490,7 +500,7 @@ inline g* netpoll_nonblocking(sched_t* s) {
   netpoller* np = s->np.load(std::memory_order_acquire);
   if (np == nullptr || s->netpoll_waiters.load(std::memory_order_relaxed) == 0) return nullptr;
   s->last_poll.store(nanotime(), std::memory_order_relaxed);
-  g* list = np->poll(0);
+  g* list = netpoll_ready(s, np, 0);
   if (list == nullptr) return nullptr;
   g* first = list;
   injectglist(s, first->schedlink);
@@ -588,7 +598,7 @@ top:
       std::int64_t wait = next == no_timer ? -1 : std::max<std::int64_t>(next - nanotime(), 0);
       g* list = nullptr;
       if (want_poll) {
-        list = np->poll(wait);
+        list = netpoll_ready(s, np, wait);
         s->last_poll.store(nanotime(), std::memory_order_relaxed);
       }
       else if (wait > 0) mp->park.sleep_for(wait);

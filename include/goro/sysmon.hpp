@@ -189,7 +189,7 @@ inline void sysmon(sched_t* s) {
       // counts them) and not queued yet, and checkdead, run by the last M to
       // go idle, would otherwise report a deadlock in between.
       plain_call_scope scope;
-      injectglist(s, np->poll(0));
+      injectglist(s, netpoll_ready(s, np, 0));
     }
     sysmon_run_timers(s, now);
     // A deadlock held back by threads that could still wake a goroutine: no
