@@ -39,6 +39,7 @@ TEST_CASE("trace: slices, create, block, unblock and flows", "[trace]") {
         d.recv();
       }
     });
+    wg.go([] { goro::sleep_for(std::chrono::milliseconds(1)); });  // readied by a timer: no goroutine readier
     for (int i = 0; i < 50; ++i) {
       c.recv();
       d.send(i);
@@ -84,6 +85,18 @@ TEST_CASE("trace: slices, create, block, unblock and flows", "[trace]") {
           if (x.ph == "X" && x.integer("goid") == 1 && x.tid == f.tid && x.ts == f.ts) flow_to_main = true;
   }
   CHECK(flow_to_main);
+  // Every arrow leaves a slice of its readier, on that slice's track (a
+  // ready from g0, such as a timer's, draws none).
+  for (const trace_ev& st : evs) {
+    if (st.ph != "s") continue;
+    bool inside = false;
+    for (const trace_ev& x : evs)
+      if (x.ph == "X" && x.cat == "goroutine" && x.tid == st.tid && x.integer("goid") == st.integer("goid") && x.ts <= st.ts + 0.002 &&
+          st.ts <= x.ts + x.dur + 0.002)  // µs, printed with 3 decimals
+        inside = true;
+    CHECK(st.integer("goid") != 0);
+    CHECK(inside);
+  }
 }
 
 TEST_CASE("trace: a goroutine readied by the netpoller gets an unblock event", "[trace]") {

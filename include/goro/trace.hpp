@@ -231,8 +231,10 @@ GORO_DETAIL_NOINLINE inline void trace_go_block(p* pp, const g* gp, wait_reason 
 }
 
 // trace_go_unblock: by (nullptr: g0 or a plain thread) readies gp (ready).
-// With a P, also the flow arrow's start; gp's next slice ends it. gp->trace_flow
-// is published to the M that runs gp by the run queue's release, like gp.
+// A goroutine readier on a P also starts a flow arrow, which gp's next slice
+// ends; g0 (timers, the netpoller) has no slice for an arrow to leave from.
+// gp->trace_flow is published to the M that runs gp by the run queue's
+// release, like gp.
 GORO_DETAIL_NOINLINE inline void trace_go_unblock(sched_t* s, p* pp, const g* by, g* gp) noexcept {
   trace_event e;
   e.kind = trace_kind::unblock;
@@ -245,6 +247,10 @@ GORO_DETAIL_NOINLINE inline void trace_go_unblock(sched_t* s, p* pp, const g* by
     return;
   }
   trace_put_p(pp, e);
+  if (by == nullptr) {
+    gp->trace_flow = 0;
+    return;
+  }
   trace_ring& r = *pp->trace;
   e.kind = trace_kind::flow_start;
   e.arg = r.flow_base + ++r.flow_seq;
