@@ -3577,11 +3577,13 @@ GORO_DETAIL_NOINLINE inline void trace_go_create(sched_t* s, p* pp, const g* par
   else trace_other(s, e);
 }
 
-// trace_go_block: gp parks (park), for why.
+// trace_go_block: gp parks (park), for why. In deterministic mode the
+// instant goes at the end of the step it parks in, where its slice ends
+// (a slice of the steps s..t covers [s, t + 1)).
 GORO_DETAIL_NOINLINE inline void trace_go_block(p* pp, const g* gp, wait_reason why) noexcept {
   trace_event e;
   e.kind = trace_kind::block;
-  e.ts = pp->sched->trace->now();
+  e.ts = pp->sched->trace->now() + (pp->sched->trace->steps != nullptr ? 1 : 0);
   e.goid = gp->id;
   e.reason = static_cast<std::uint8_t>(why);
   trace_put_p(pp, e);
@@ -7344,10 +7346,10 @@ inline void det_loop(sched_t* s, m* mp) {
       std::this_thread::sleep_for(std::chrono::microseconds(50));
       continue;
     }
-    if (tracing(s))  // the trace marks every goroutine still blocked
+    if (tracing(s))  // the trace marks every goroutine still blocked, after the last step
       for (const det_g& rec : d.gs)
         if (rec.gp != nullptr && rec.gp->status.load(std::memory_order_relaxed) == gstatus::waiting)
-          trace_mark(s, trace_kind::deadlock, rec.gp->id, static_cast<std::int64_t>(d.steps), 0, rec.gp->site,
+          trace_mark(s, trace_kind::deadlock, rec.gp->id, static_cast<std::int64_t>(d.steps) + 1, 0, rec.gp->site,
                      static_cast<std::uint8_t>(rec.gp->why.load(std::memory_order_relaxed)));
     det_fail(s, std::make_exception_ptr(deadlock_error("all goroutines are asleep - deadlock!\n\n" + det_dump(s, true))));
   }

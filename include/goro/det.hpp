@@ -622,10 +622,10 @@ inline void det_loop(sched_t* s, m* mp) {
       std::this_thread::sleep_for(std::chrono::microseconds(50));
       continue;
     }
-    if (tracing(s))  // the trace marks every goroutine still blocked
+    if (tracing(s))  // the trace marks every goroutine still blocked, after the last step
       for (const det_g& rec : d.gs)
         if (rec.gp != nullptr && rec.gp->status.load(std::memory_order_relaxed) == gstatus::waiting)
-          trace_mark(s, trace_kind::deadlock, rec.gp->id, static_cast<std::int64_t>(d.steps), 0, rec.gp->site,
+          trace_mark(s, trace_kind::deadlock, rec.gp->id, static_cast<std::int64_t>(d.steps) + 1, 0, rec.gp->site,
                      static_cast<std::uint8_t>(rec.gp->why.load(std::memory_order_relaxed)));
     det_fail(s, std::make_exception_ptr(deadlock_error("all goroutines are asleep - deadlock!\n\n" + det_dump(s, true))));
   }

@@ -220,11 +220,13 @@ GORO_DETAIL_NOINLINE inline void trace_go_create(sched_t* s, p* pp, const g* par
   else trace_other(s, e);
 }
 
-// trace_go_block: gp parks (park), for why.
+// trace_go_block: gp parks (park), for why. In deterministic mode the
+// instant goes at the end of the step it parks in, where its slice ends
+// (a slice of the steps s..t covers [s, t + 1)).
 GORO_DETAIL_NOINLINE inline void trace_go_block(p* pp, const g* gp, wait_reason why) noexcept {
   trace_event e;
   e.kind = trace_kind::block;
-  e.ts = pp->sched->trace->now();
+  e.ts = pp->sched->trace->now() + (pp->sched->trace->steps != nullptr ? 1 : 0);
   e.goid = gp->id;
   e.reason = static_cast<std::uint8_t>(why);
   trace_put_p(pp, e);

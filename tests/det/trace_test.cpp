@@ -78,6 +78,20 @@ TEST_CASE("det trace: lock-order deadlock", "[trace]") {
   CHECK(mutex_blocked == std::set<long long>{2, 3});
   CHECK(sliced == std::set<long long>{1, 2, 3});
   CHECK(goro_test::flows_matched(evs));
+  // Time: each block instant is where a slice of its goroutine ends (the
+  // end of the step it parked in), and nothing runs past the deadlock marks.
+  double dead_at = 0;
+  for (const trace_ev& e : evs)
+    if (e.cat == "deadlock") dead_at = e.ts;
+  for (const trace_ev& b : evs) {
+    if (b.cat != "block") continue;
+    bool ends_slice = false;
+    for (const trace_ev& x : evs)
+      if (x.ph == "X" && x.tid == b.tid && x.ts + x.dur == b.ts) ends_slice = true;
+    CHECK(ends_slice);
+  }
+  for (const trace_ev& x : evs)
+    if (x.ph == "X") CHECK(x.ts + x.dur <= dead_at);
   // The page: self-contained (no network), the same data, and the drawing code.
   CHECK(page.rfind("<!DOCTYPE html>", 0) == 0);
   CHECK(page.find("http://") == page.find("http://www.w3.org/2000/svg"));  // the SVG namespace, nothing fetched
