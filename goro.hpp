@@ -644,8 +644,6 @@ struct symbolizer_state {
   std::unordered_map<std::uintptr_t, std::vector<frame>> cache;
   bool degraded = false;   // some frame lacked file:line (see symbolize_degraded)
   int tool = -1;           // the symbolizer that works: -1 not tried yet, 0 none, 1 llvm-symbolizer, 2 addr2line
-  std::string cwd;         // the working directory at the first report, with a trailing '/' ("" if unknown)
-  bool cwd_read = false;
 };
 
 inline symbolizer_state& symbolizer() {
@@ -660,17 +658,23 @@ inline std::string self_exe() {
   return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
 }
 
-// shorten_path: file relative to the working directory when it lies below it
-// (debug info names files by absolute path; the program's `created at` sites
-// are spelled as its compiler was given them, usually relative). Under st.mu.
-inline std::string_view shorten_path(symbolizer_state& st, std::string_view file) {
-  if (!st.cwd_read) {
-    st.cwd_read = true;
+// shorten_path: file relative to the working directory (as it was at the
+// first report) when it lies below it: debug info and CMake's __FILE__ name
+// files by absolute path. Any thread, no lock.
+inline std::string_view shorten_path(std::string_view file) {
+  static const std::string cwd = [] {
     char buf[4096];
-    if (::getcwd(buf, sizeof buf) != nullptr && buf[1] != '\0') st.cwd = std::string(buf) + "/";
-  }
-  if (!st.cwd.empty() && file.size() > st.cwd.size() && file.substr(0, st.cwd.size()) == st.cwd) file.remove_prefix(st.cwd.size());
+    return ::getcwd(buf, sizeof buf) != nullptr && buf[1] != '\0' ? std::string(buf) + "/" : std::string();
+  }();
+  if (!cwd.empty() && file.size() > cwd.size() && file.substr(0, cwd.size()) == cwd) file.remove_prefix(cwd.size());
   return file;
+}
+
+// append_site: a goroutine's creation site, "file:line", shortened as frames are.
+inline void append_site(std::string& out, const source_loc& site) {
+  out += shorten_path(site.file != nullptr ? site.file : "??");
+  out += ':';
+  out += std::to_string(site.line);
 }
 
 inline std::string demangle(const char* sym) {
@@ -760,7 +764,7 @@ inline bool run_addr2line(int tool, const std::string& obj, const std::vector<st
         line = line * 10 + static_cast<unsigned>(ch - '0');
       }
     if (file != "??" && line != 0) {
-      f.file = std::string(shorten_path(symbolizer(), file));
+      f.file = std::string(shorten_path(file));
       f.line = line;
       f.exact = true;
     }
@@ -2657,9 +2661,7 @@ inline void dump_goroutine(std::string& out, g* gp, const std::string& state, co
     }
   }
   out += "\tcreated at ";
-  out += gp->site.file;
-  out += ":";
-  out += fmt_u64(buf, gp->site.line);
+  append_site(out, gp->site);
   out += "\n\n";
 }
 
@@ -5151,9 +5153,7 @@ inline std::string panic_text(g* gp, std::exception_ptr e) {
   std::string out = "panic: " + what + "\n\ngoroutine ";
   out += fmt_u64(buf, gp->id);
   out += " [running], created at ";
-  out += gp->site.file;
-  out += ":";
-  out += fmt_u64(buf, gp->site.line);
+  append_site(out, gp->site);
   out += "\n";
   return out;
 }
@@ -6395,9 +6395,7 @@ inline void stall_report(sched_t* s, const stall_rec& r, const stall_capture* c)
   out += " ran ";
   out += fmt_u64(buf, static_cast<std::uint64_t>(r.ran_ns / 1'000'000));
   out += " ms without a scheduling point (created at ";
-  out += gp->site.file;
-  out += ":";
-  out += fmt_u64(buf, gp->site.line);
+  append_site(out, gp->site);
   out += ")";
   if (std::string label = goroutine_label(gp); !label.empty()) {
     out += " label: ";
@@ -7184,9 +7182,9 @@ inline void det_unwind_main(sched_t* s) {
   g* gp = mp->curg;
   sched_t* s = mp->sched;
   try {
-    det_fail(s, std::make_exception_ptr(panic_error(std::string("fatal error: ") + msg + "\n\n" + "goroutine " +
-                                                    std::to_string(gp->id) + " [running], created at " + gp->site.file + ":" +
-                                                    std::to_string(gp->site.line) + "\n\n" + det_dump(s))));
+    std::string text = std::string("fatal error: ") + msg + "\n\ngoroutine " + std::to_string(gp->id) + " [running], created at ";
+    append_site(text, gp->site);
+    det_fail(s, std::make_exception_ptr(panic_error(text + "\n\n" + det_dump(s))));
   } catch (...) {
     fatal(msg);  // out of memory building the message
   }
@@ -7454,9 +7452,7 @@ struct det_shared_state {
 inline std::string det_describe(const det_access& a, const char* kind) {
   std::string out = std::string(kind) + " by goroutine " + std::to_string(a.gid);
   out += a.by_operator ? " (an operator; goroutine created at " : " at ";
-  out += a.site.file;
-  out += ":";
-  out += std::to_string(a.site.line);
+  append_site(out, a.site);
   if (a.by_operator) out += ")";
   out += ", step " + std::to_string(a.step);
   return out;

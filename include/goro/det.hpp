@@ -460,9 +460,9 @@ inline void det_unwind_main(sched_t* s) {
   g* gp = mp->curg;
   sched_t* s = mp->sched;
   try {
-    det_fail(s, std::make_exception_ptr(panic_error(std::string("fatal error: ") + msg + "\n\n" + "goroutine " +
-                                                    std::to_string(gp->id) + " [running], created at " + gp->site.file + ":" +
-                                                    std::to_string(gp->site.line) + "\n\n" + det_dump(s))));
+    std::string text = std::string("fatal error: ") + msg + "\n\ngoroutine " + std::to_string(gp->id) + " [running], created at ";
+    append_site(text, gp->site);
+    det_fail(s, std::make_exception_ptr(panic_error(text + "\n\n" + det_dump(s))));
   } catch (...) {
     fatal(msg);  // out of memory building the message
   }
@@ -730,9 +730,7 @@ struct det_shared_state {
 inline std::string det_describe(const det_access& a, const char* kind) {
   std::string out = std::string(kind) + " by goroutine " + std::to_string(a.gid);
   out += a.by_operator ? " (an operator; goroutine created at " : " at ";
-  out += a.site.file;
-  out += ":";
-  out += std::to_string(a.site.line);
+  append_site(out, a.site);
   if (a.by_operator) out += ")";
   out += ", step " + std::to_string(a.step);
   return out;

@@ -430,9 +430,7 @@ inline void dump_goroutine(std::string& out, g* gp, const std::string& state, co
     }
   }
   out += "\tcreated at ";
-  out += gp->site.file;
-  out += ":";
-  out += fmt_u64(buf, gp->site.line);
+  append_site(out, gp->site);
   out += "\n\n";
 }
 

@@ -798,9 +798,7 @@ inline std::string panic_text(g* gp, std::exception_ptr e) {
   std::string out = "panic: " + what + "\n\ngoroutine ";
   out += fmt_u64(buf, gp->id);
   out += " [running], created at ";
-  out += gp->site.file;
-  out += ":";
-  out += fmt_u64(buf, gp->site.line);
+  append_site(out, gp->site);
   out += "\n";
   return out;
 }

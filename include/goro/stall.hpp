@@ -283,9 +283,7 @@ inline void stall_report(sched_t* s, const stall_rec& r, const stall_capture* c)
   out += " ran ";
   out += fmt_u64(buf, static_cast<std::uint64_t>(r.ran_ns / 1'000'000));
   out += " ms without a scheduling point (created at ";
-  out += gp->site.file;
-  out += ":";
-  out += fmt_u64(buf, gp->site.line);
+  append_site(out, gp->site);
   out += ")";
   if (std::string label = goroutine_label(gp); !label.empty()) {
     out += " label: ";

@@ -139,8 +139,6 @@ struct symbolizer_state {
   std::unordered_map<std::uintptr_t, std::vector<frame>> cache;
   bool degraded = false;   // some frame lacked file:line (see symbolize_degraded)
   int tool = -1;           // the symbolizer that works: -1 not tried yet, 0 none, 1 llvm-symbolizer, 2 addr2line
-  std::string cwd;         // the working directory at the first report, with a trailing '/' ("" if unknown)
-  bool cwd_read = false;
 };
 
 inline symbolizer_state& symbolizer() {
@@ -155,17 +153,23 @@ inline std::string self_exe() {
   return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
 }
 
-// shorten_path: file relative to the working directory when it lies below it
-// (debug info names files by absolute path; the program's `created at` sites
-// are spelled as its compiler was given them, usually relative). Under st.mu.
-inline std::string_view shorten_path(symbolizer_state& st, std::string_view file) {
-  if (!st.cwd_read) {
-    st.cwd_read = true;
+// shorten_path: file relative to the working directory (as it was at the
+// first report) when it lies below it: debug info and CMake's __FILE__ name
+// files by absolute path. Any thread, no lock.
+inline std::string_view shorten_path(std::string_view file) {
+  static const std::string cwd = [] {
     char buf[4096];
-    if (::getcwd(buf, sizeof buf) != nullptr && buf[1] != '\0') st.cwd = std::string(buf) + "/";
-  }
-  if (!st.cwd.empty() && file.size() > st.cwd.size() && file.substr(0, st.cwd.size()) == st.cwd) file.remove_prefix(st.cwd.size());
+    return ::getcwd(buf, sizeof buf) != nullptr && buf[1] != '\0' ? std::string(buf) + "/" : std::string();
+  }();
+  if (!cwd.empty() && file.size() > cwd.size() && file.substr(0, cwd.size()) == cwd) file.remove_prefix(cwd.size());
   return file;
+}
+
+// append_site: a goroutine's creation site, "file:line", shortened as frames are.
+inline void append_site(std::string& out, const source_loc& site) {
+  out += shorten_path(site.file != nullptr ? site.file : "??");
+  out += ':';
+  out += std::to_string(site.line);
 }
 
 inline std::string demangle(const char* sym) {
@@ -255,7 +259,7 @@ inline bool run_addr2line(int tool, const std::string& obj, const std::vector<st
         line = line * 10 + static_cast<unsigned>(ch - '0');
       }
     if (file != "??" && line != 0) {
-      f.file = std::string(shorten_path(symbolizer(), file));
+      f.file = std::string(shorten_path(file));
       f.line = line;
       f.exact = true;
     }
