@@ -295,7 +295,7 @@ struct alignas(64) p {
   std::atomic<bool> preempt{false};          // set by sysmon: the running G yields at its next safe point
   trace_ring* trace = nullptr;   // this P's trace ring while tracing is on (trace.hpp), else nullptr; set before
                                  // any goroutine runs; the ring is written only by the M holding this P
-  std::int64_t trace_slice_start = 0;  // tracing: when the running G's slice began (a slice starts and ends on one P); owner only
+  std::int64_t trace_slice_start = 0;  // tracing: when the running G's slice began (a slice starts and ends on one P), and after trace_go_stop, when it ended; owner only
   std::uint32_t fastrand = 0;    // owner only: victim order for stealing
   timer_heap timers;             // this P's timers; its own lock (timers.hpp, and "Timers" in sched_timers.hpp)
 

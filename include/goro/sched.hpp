@@ -375,7 +375,7 @@ GORO_DETAIL_ALWAYS_INLINE inline void start_g(m* mp, g* from, g* gp, bool inheri
     if (pp->preempt.load(std::memory_order_relaxed)) pp->preempt.store(false, std::memory_order_relaxed);
   }
   pp->add_relaxed(pp->scheduled);
-  if (GORO_DETAIL_UNLIKELY(pp->trace != nullptr)) trace_go_start(pp, gp);
+  if (GORO_DETAIL_UNLIKELY(pp->trace != nullptr)) trace_go_start(pp, gp, from != &mp->g0);
   pp->curg.store(gp, std::memory_order_release);  // for stall reports (stall.hpp)
   gp->status.store(gstatus::running, std::memory_order_relaxed);
   mp->curg = gp;
