@@ -127,7 +127,8 @@ struct deadlock_error : std::runtime_error {
 
 // Deterministic mode's failures (docs/reference.md, "Deterministic mode"): a data race on
 // a sim::shared, an exception escaping a goroutine (or a fatal error such as
-// unlocking an unlocked mutex), and a run over max_steps scheduling steps.
+// unlocking an unlocked mutex), a run over max_steps scheduling steps, and
+// (fail_on_leak) goroutines still blocked for good once main has returned.
 struct race_error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
@@ -135,6 +136,9 @@ struct panic_error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 struct livelock_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+struct leak_error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
@@ -3147,6 +3151,7 @@ struct config {
   unsigned pct_depth = 3;
   unsigned pct_steps = 100;
   std::uint64_t max_steps = 10'000'000;
+  bool fail_on_leak = false;
 };
 
 namespace detail {
@@ -4057,12 +4062,16 @@ inline g* det_next(sched_t* s);
 // when the run is unwinding (false for operations that run in destructors).
 // Replaces safe_point's preemption check and is sched_point's body.
 inline void det_point(bool may_unwind);
+// det_wake_point: a scheduling point (never unwinding) if the running
+// goroutine made another runnable since the last decision. wake_point's body.
+inline void det_wake_point();
 
 // --- goroutines -----------------------------------------------------------------
 // det_spawn registers a new goroutine (newproc, before it is queued): its
 // record, PCT priority, race-detector clock inherited from its parent.
 inline void det_spawn(sched_t* s, g* gp);
-// det_exit unregisters gp (goexit, before its last switch).
+// det_exit unregisters gp (goexit, before its last switch). Main's exit sets
+// sched.exiting, or with fail_on_leak lets the others run on first (det.hpp).
 inline void det_exit(sched_t* s, g* gp) noexcept;
 
 // --- failures ---------------------------------------------------------------------
@@ -5215,7 +5224,13 @@ template <class C>
 void newproc(sched_t* s, C&& c, source_loc site, bool is_main = false) {
   using CT = std::decay_t<C>;
   rt_region rt;
-  safe_point();
+  // go's preemption point: threaded mode, before the goroutine exists (a
+  // goroutine_exit thrown here means it never started; wait_group::go and
+  // errgroup rely on that). Deterministic mode's point comes after it is
+  // queued, below, so that the seed may run the child before the parent's
+  // next statement (as another P may); it never throws goroutine_exit (the
+  // parent is unwound at its next point).
+  if constexpr (!deterministic) safe_point();
   m* mp = getm();
   p* pp = (mp != nullptr && mp->sched == s) ? mp->pp : nullptr;
   g* gp = gfget(*s->pool, pp);
@@ -5264,6 +5279,10 @@ void newproc(sched_t* s, C&& c, source_loc site, bool is_main = false) {
   if (pp != nullptr) {
     pp->created.store(pp->created.load(std::memory_order_relaxed) + 1, std::memory_order_release);
     runqput(s, pp, gp, true);
+    if constexpr (deterministic) {
+      det_point(false);
+      return;
+    }
     wakep(s, true);
     return;
   }
@@ -5291,11 +5310,8 @@ void newproc(sched_t* s, C&& c, source_loc site, bool is_main = false) {
   pp->exited.store(pp->exited.load(std::memory_order_relaxed) + 1, std::memory_order_release);
   light_fence();  // Dekker with run_main's wait for the last goroutine (its heavy_fence)
   if constexpr (deterministic) {
-    det_exit(s, gp);
-    if (was_main) {  // det_next begins the unwinding
-      s->exiting.store(true, std::memory_order_relaxed);
-      s->main_done.store(true, std::memory_order_relaxed);
-    }
+    det_exit(s, gp);  // main's: sets exiting (det_next begins the unwinding), or defers it (fail_on_leak)
+    if (was_main) s->main_done.store(true, std::memory_order_relaxed);
   } else if (was_main) {
     // Goroutines not started yet must never start now (Go ends them with the
     // process): unwinding begins here, run_main completes it.
@@ -5482,6 +5498,8 @@ inline sched_t* current_sched() {
 //   safe_point()                  the preemption point of goro calls that may
 //                                 switch (go, channel operations, select)
 //   sched_point(may_unwind)       a scheduling point of deterministic mode
+//   wake_point()                  deterministic mode's point after an operation
+//                                 that readied another goroutine
 //   race_acquire / race_release   happens-before edges for the race detector
 //   cheaprand()                   a random number the seed decides in
 //                                 deterministic mode (select's poll order)
@@ -5865,6 +5883,17 @@ inline void sched_point(bool may_unwind = true) {
   if constexpr (deterministic) det_point(may_unwind);
 }
 
+// wake_point: deterministic mode's scheduling point at the end of an
+// operation that may ready another goroutine (a channel operation, select,
+// close, unlock, notify, done, a semaphore's release, a context's cancel): if
+// the caller readied one since its last scheduling point, the seed may now run
+// that one (or any other) before the caller's next statement, as another P
+// would on a real machine. Never throws goroutine_exit (these operations run
+// in destructors). Nothing in threaded mode.
+inline void wake_point() {
+  if constexpr (deterministic) det_wake_point();
+}
+
 // race_acquire / race_release: the happens-before edges of Go's memory model
 // at goro's sync operations (Go: raceacquire / racerelease), for the
 // deterministic mode's race detector (sim::shared); nothing in threaded mode,
@@ -5910,6 +5939,7 @@ void sync_release(const void* obj, Op&& op) {
   sched_point(false);
   race_release(obj);
   op();
+  wake_point();
 }
 
 // unwind_cancellable: may the unwinder cancel parked gp's wait? Once: not yet
@@ -6851,6 +6881,7 @@ struct det_state {
   unsigned pct_depth = 3;
   unsigned pct_steps = 100;
   std::uint64_t max_steps = 10'000'000;
+  bool fail_on_leak = false;
   det_input in;
 
   // --- scheduling; the run's thread only (like everything here) ---
@@ -6867,6 +6898,7 @@ struct det_state {
   g* current = nullptr;           // the G chosen last (the one whose step it is)
   g* report_g = nullptr;          // report mode (below): the parked G resumed to capture its stack,
   g* report_to = nullptr;         //   and the context it switches back to
+  bool readied = false;           // a G was readied on this thread since the last decision (det_wake_point)
 
   // --- readies from other threads (det_ready) ---
   rt_mutex foreign_mu;
@@ -6878,6 +6910,7 @@ struct det_state {
   bool unwinding = false;         // det_begin_unwind ran
   bool main_turn = false;         // unwinding, and main's turn to be unwound has come (see the top)
   g* main_g = nullptr;            // the main goroutine while it lives
+  bool leak_wait = false;         // fail_on_leak: main returned; the rest run until quiescent (det_leak_step)
 
   // --- race detector ---
   bool race_on = false;
@@ -6907,6 +6940,7 @@ inline void det_ready(sched_t* s, g* gp) {
   m* mp = getm();
   if (mp != nullptr && mp->sched == s) {
     det_put(s, gp);
+    s->det->readied = true;
     return;
   }
   det_state& d = *s->det;
@@ -6972,6 +7006,7 @@ inline g* det_next(sched_t* s) {
   d.runnable.pop_back();
   d.trace = (d.trace ^ gp->id) * 0x100000001b3ull;
   d.current = gp;
+  d.readied = false;
   return gp;
 }
 
@@ -6992,6 +7027,18 @@ inline void det_point(bool may_unwind) {
   mp->pending = pending_op{pending_kind::yield, gp, nullptr, nullptr};
   schedule(mp, gp);
   if (may_unwind && (!gp->is_main || d.main_turn)) unwind_point(gp);
+}
+
+// det_wake_point: wake_point's body (park.hpp): a scheduling point if the
+// running goroutine readied another since the last decision. Readies made
+// while no goroutine ran (timers and fds in det_loop, the unwinding in
+// det_next) are cleared by that decision; a timer check on the arriving side
+// of a switch may leave the flag set, costing one extra point, never a missed one.
+inline void det_wake_point() {
+  m* mp = getm();
+  if (mp == nullptr || mp->curg == nullptr || mp->sched == nullptr || mp->sched->det == nullptr) return;
+  if (GORO_DETAIL_LIKELY(!mp->sched->det->readied)) return;
+  det_point(false);
 }
 
 inline void det_spawn(sched_t* s, g* gp) {
@@ -7023,8 +7070,14 @@ inline void det_spawn(sched_t* s, g* gp) {
 inline void det_exit(sched_t* s, g* gp) noexcept {
   det_state& d = *s->det;
   d.gs[gp->id].gp = nullptr;
-  if (gp == d.main_g) d.main_g = nullptr;
   --d.live;
+  if (gp != d.main_g) return;
+  d.main_g = nullptr;
+  // Main returned: unwind the rest (det_next begins it), or with fail_on_leak
+  // let them run to quiescence first (det_leak_step). Not when the run failed
+  // already or main threw: that is what run() reports.
+  if (d.fail_on_leak && !d.failure && !s->main_exception) d.leak_wait = true;
+  else s->exiting.store(true, std::memory_order_relaxed);
 }
 
 inline void det_fail(sched_t* s, std::exception_ptr e) noexcept {
@@ -7153,6 +7206,7 @@ inline void det_cancel_park(g* gp) {
 inline void det_begin_unwind(sched_t* s) {
   det_state& d = *s->det;
   d.unwinding = true;
+  d.leak_wait = false;  // a failure while waiting for quiescence: no leak check
   if (!d.failure && !d.in.quiet && d.runnable.empty() && timers_earliest(s) == no_timer &&
       s->netpoll_waiters.load(std::memory_order_relaxed) == 0) {
     // Main returned while the rest are blocked for good: a partial deadlock
@@ -7268,6 +7322,7 @@ inline void det_params(det_state& d, const config& c) {
   d.pct_depth = c.pct_depth;
   d.pct_steps = c.pct_steps;
   d.max_steps = c.max_steps;
+  d.fail_on_leak = c.fail_on_leak;
   if (d.seed != 0) return;
   if (const char* v = std::getenv("GORO_STRATEGY")) {
     std::string sv = v;
@@ -7313,6 +7368,57 @@ inline void det_thread_setup(g& g0) {
   san_thread_fiber(g0.san, bounds.first, bounds.second);
 }
 
+// det_leak_step: fail_on_leak, main has returned and nothing is runnable.
+// Moves the run towards quiescence: fds ready now, a plain thread's readies,
+// then virtual time up to the next timer while any timer that is not periodic
+// is pending. Once only tickers (or nothing) remain, every goroutine still
+// parked is leaked: the run fails with a leak_error listing them as a dump
+// does; else the run ends as usual (sched.exiting). On g0.
+inline void det_leak_step(sched_t* s) {
+  det_state& d = *s->det;
+  netpoller* np = s->np.load(std::memory_order_relaxed);
+  if (np != nullptr && s->netpoll_waiters.load(std::memory_order_relaxed) > 0)
+    if (g* list = np->poll(0)) {
+      injectglist(s, list);
+      return;
+    }
+  if (d.has_foreign.load(std::memory_order_acquire)) return;  // det_next takes them
+  if (plain_threads_in_goro.load(std::memory_order_seq_cst) > 0) {  // it may ready one (as det_loop waits)
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
+    return;
+  }
+  bool one_shot = false;  // a pending timer that fires once (a sleep, a deadline, a timer, after)
+  for (p* pp : s->allp) {
+    rt_lock_guard lk(pp->timers.lock);
+    for (const timer_heap::slot& sl : pp->timers.heap)
+      if (sl.t->period == 0) one_shot = true;
+  }
+  if (one_shot) {
+    det_step(s);
+    std::int64_t next = timers_earliest(s);
+    if (next > d.now) d.now = next;
+    run_timers(s, d.now);
+    return;
+  }
+  d.leak_wait = false;
+  std::size_t blocked = 0;
+  for (const det_g& rec : d.gs)
+    if (rec.gp != nullptr && rec.gp->status.load(std::memory_order_relaxed) == gstatus::waiting) ++blocked;
+  if (blocked == 0) {
+    s->exiting.store(true, std::memory_order_relaxed);
+    return;
+  }
+  if (tracing(s))
+    for (const det_g& rec : d.gs)
+      if (rec.gp != nullptr && rec.gp->status.load(std::memory_order_relaxed) == gstatus::waiting)
+        trace_mark(s, trace_kind::deadlock, rec.gp->id, static_cast<std::int64_t>(d.steps), 0, rec.gp->site,
+                   static_cast<std::uint8_t>(rec.gp->why.load(std::memory_order_relaxed)));
+  det_fail(s, std::make_exception_ptr(leak_error("goroutine leak: " + std::to_string(blocked) +
+                                                 (blocked == 1 ? " goroutine is" : " goroutines are") +
+                                                 " still blocked after main returned (seed " + std::to_string(d.seed) +
+                                                 ", strategy " + strategy_name(d.how) + ")\n\n" + det_dump(s))));
+}
+
 // det_loop is g0 of the run: it runs goroutines until none is left, moving
 // the virtual clock and polling fds when none is runnable, and finds
 // deadlocks.
@@ -7324,6 +7430,10 @@ inline void det_loop(sched_t* s, m* mp) {
       continue;
     }
     if (d.live == 0) return;
+    if (GORO_DETAIL_UNLIKELY(d.leak_wait)) {
+      det_leak_step(s);
+      continue;
+    }
     std::int64_t next = timers_earliest(s);
     netpoller* np = s->np.load(std::memory_order_relaxed);
     if (np != nullptr && s->netpoll_waiters.load(std::memory_order_relaxed) > 0) {
@@ -7590,6 +7700,9 @@ struct explore_options {
   unsigned pct_depth = 3;
   unsigned pct_steps = 100;
   std::uint64_t max_steps = 10'000'000;
+  // fail_on_leak: a goroutine still blocked for good once main has returned
+  // fails the run with a leak_error (config::fail_on_leak).
+  bool fail_on_leak = false;
   // trace_path: non-empty: the failing run's trace is written there
   // (trace-event JSON, the steps on the time axis) with an HTML timeline next
   // to it (trace.hpp, trace_html_path). explore replays the failing seed with
@@ -7641,6 +7754,7 @@ explore_result explore(F&& body, explore_options o = {}, detail::source_loc site
     c.pct_depth = o.pct_depth;
     c.pct_steps = o.pct_steps;
     c.max_steps = o.max_steps;
+    c.fail_on_leak = o.fail_on_leak;
     detail::det_input in;
     in.quiet = true;
     in.lock_sites = false;
@@ -10361,6 +10475,7 @@ class chan {
     detail::race_release(c_);
     detail::chansend(c_, &v, true);
     detail::race_acquire(c_);
+    detail::wake_point();
   }
 
   // recv blocks until a value arrives; std::nullopt once closed and drained.
@@ -10372,6 +10487,7 @@ class chan {
     detail::race_release(c_);
     detail::chanrecv(c_, &out, true);
     detail::race_acquire(c_);
+    detail::wake_point();
     return out;
   }
 
@@ -10384,6 +10500,7 @@ class chan {
     detail::race_release(c_);
     bool sent = detail::chansend(c_, &v, false);
     detail::race_acquire(c_);
+    detail::wake_point();
     return sent;
   }
   bool try_send(T&& v) const { return try_send(v); }
@@ -10397,6 +10514,7 @@ class chan {
       detail::race_release(c_);
       detail::chanrecv(c_, &out, false);
       detail::race_acquire(c_);
+      detail::wake_point();
     }
     return out;
   }
@@ -10408,6 +10526,7 @@ class chan {
     if (c_ == nullptr) throw std::logic_error("goro::chan: close of nil channel");
     detail::race_release(c_);
     detail::closechan(c_);
+    detail::wake_point();
   }
 
   // relaxed: a snapshot (Go's len(c)); it orders nothing.
@@ -10738,6 +10857,7 @@ std::size_t select_impl(std::index_sequence<I...>, Cases&... cs) {
     for (const scase& c : cases) race_release(c.c);  // the race detector: as if each case were tried
     r = selectgo(cases, n, default_index, pollorder, lockorder, sgs);
     race_acquire(cases[r.index].c);
+    wake_point();  // before the chosen case's handler: a woken peer may run first
   }
   (void)((r.index == I ? (case_traits<Cases>::handle(cs), true) : false) || ...);
   return r.index;
@@ -11608,6 +11728,7 @@ inline cancel_handle make_cancel_handle(ctx_node* n) {
       rt_region rt;
       sched_point(false);
       ctx_cancel(n, ctx_canceled);
+      wake_point();
     }
   };
   return cancel_handle{std::move(ctx), canceller(n)};  // if std::function throws, both counts are dropped

@@ -719,6 +719,26 @@ TEST_CASE("runtime: goroutines alive when main returns are unwound with goroutin
   CHECK(again.load() == 100);
 }
 
+TEST_CASE("runtime: config::fail_on_leak is deterministic mode only and ignored here", "[runtime][shutdown]") {
+  // Like seed, how and max_steps: one config serves a test built in both modes.
+  // Here the goroutine blocked for good is unwound as usual and run returns.
+  std::atomic<int> unwound{0};
+  goro::chan<int> never;
+  goro::run(
+      [&] {
+        goro::wait_group started;
+        started.add(1);
+        goro::go([&] {
+          raii_count r(&unwound);
+          started.done();
+          (void)never.recv();
+        });
+        started.wait();
+      },
+      {.procs = 2, .fail_on_leak = true});
+  CHECK(unwound.load() == 1);
+}
+
 TEST_CASE("runtime: goroutines not yet started when main returns are destroyed unrun", "[runtime][shutdown]") {
   // procs = 1 is the point: main never parks, so nothing else can have run
   // when it returns. Each closure owns a token; destroying the closure

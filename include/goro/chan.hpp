@@ -605,6 +605,7 @@ class chan {
     detail::race_release(c_);
     detail::chansend(c_, &v, true);
     detail::race_acquire(c_);
+    detail::wake_point();
   }
 
   // recv blocks until a value arrives; std::nullopt once closed and drained.
@@ -616,6 +617,7 @@ class chan {
     detail::race_release(c_);
     detail::chanrecv(c_, &out, true);
     detail::race_acquire(c_);
+    detail::wake_point();
     return out;
   }
 
@@ -628,6 +630,7 @@ class chan {
     detail::race_release(c_);
     bool sent = detail::chansend(c_, &v, false);
     detail::race_acquire(c_);
+    detail::wake_point();
     return sent;
   }
   bool try_send(T&& v) const { return try_send(v); }
@@ -641,6 +644,7 @@ class chan {
       detail::race_release(c_);
       detail::chanrecv(c_, &out, false);
       detail::race_acquire(c_);
+      detail::wake_point();
     }
     return out;
   }
@@ -652,6 +656,7 @@ class chan {
     if (c_ == nullptr) throw std::logic_error("goro::chan: close of nil channel");
     detail::race_release(c_);
     detail::closechan(c_);
+    detail::wake_point();
   }
 
   // relaxed: a snapshot (Go's len(c)); it orders nothing.

@@ -117,7 +117,8 @@ struct deadlock_error : std::runtime_error {
 
 // Deterministic mode's failures (docs/reference.md, "Deterministic mode"): a data race on
 // a sim::shared, an exception escaping a goroutine (or a fatal error such as
-// unlocking an unlocked mutex), and a run over max_steps scheduling steps.
+// unlocking an unlocked mutex), a run over max_steps scheduling steps, and
+// (fail_on_leak) goroutines still blocked for good once main has returned.
 struct race_error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
@@ -125,6 +126,9 @@ struct panic_error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 struct livelock_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+struct leak_error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 

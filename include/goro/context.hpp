@@ -542,6 +542,7 @@ inline cancel_handle make_cancel_handle(ctx_node* n) {
       rt_region rt;
       sched_point(false);
       ctx_cancel(n, ctx_canceled);
+      wake_point();
     }
   };
   return cancel_handle{std::move(ctx), canceller(n)};  // if std::function throws, both counts are dropped

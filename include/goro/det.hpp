@@ -124,6 +124,7 @@ struct det_state {
   unsigned pct_depth = 3;
   unsigned pct_steps = 100;
   std::uint64_t max_steps = 10'000'000;
+  bool fail_on_leak = false;
   det_input in;
 
   // --- scheduling; the run's thread only (like everything here) ---
@@ -140,6 +141,7 @@ struct det_state {
   g* current = nullptr;           // the G chosen last (the one whose step it is)
   g* report_g = nullptr;          // report mode (below): the parked G resumed to capture its stack,
   g* report_to = nullptr;         //   and the context it switches back to
+  bool readied = false;           // a G was readied on this thread since the last decision (det_wake_point)
 
   // --- readies from other threads (det_ready) ---
   rt_mutex foreign_mu;
@@ -151,6 +153,7 @@ struct det_state {
   bool unwinding = false;         // det_begin_unwind ran
   bool main_turn = false;         // unwinding, and main's turn to be unwound has come (see the top)
   g* main_g = nullptr;            // the main goroutine while it lives
+  bool leak_wait = false;         // fail_on_leak: main returned; the rest run until quiescent (det_leak_step)
 
   // --- race detector ---
   bool race_on = false;
@@ -180,6 +183,7 @@ inline void det_ready(sched_t* s, g* gp) {
   m* mp = getm();
   if (mp != nullptr && mp->sched == s) {
     det_put(s, gp);
+    s->det->readied = true;
     return;
   }
   det_state& d = *s->det;
@@ -245,6 +249,7 @@ inline g* det_next(sched_t* s) {
   d.runnable.pop_back();
   d.trace = (d.trace ^ gp->id) * 0x100000001b3ull;
   d.current = gp;
+  d.readied = false;
   return gp;
 }
 
@@ -265,6 +270,18 @@ inline void det_point(bool may_unwind) {
   mp->pending = pending_op{pending_kind::yield, gp, nullptr, nullptr};
   schedule(mp, gp);
   if (may_unwind && (!gp->is_main || d.main_turn)) unwind_point(gp);
+}
+
+// det_wake_point: wake_point's body (park.hpp): a scheduling point if the
+// running goroutine readied another since the last decision. Readies made
+// while no goroutine ran (timers and fds in det_loop, the unwinding in
+// det_next) are cleared by that decision; a timer check on the arriving side
+// of a switch may leave the flag set, costing one extra point, never a missed one.
+inline void det_wake_point() {
+  m* mp = getm();
+  if (mp == nullptr || mp->curg == nullptr || mp->sched == nullptr || mp->sched->det == nullptr) return;
+  if (GORO_DETAIL_LIKELY(!mp->sched->det->readied)) return;
+  det_point(false);
 }
 
 inline void det_spawn(sched_t* s, g* gp) {
@@ -296,8 +313,14 @@ inline void det_spawn(sched_t* s, g* gp) {
 inline void det_exit(sched_t* s, g* gp) noexcept {
   det_state& d = *s->det;
   d.gs[gp->id].gp = nullptr;
-  if (gp == d.main_g) d.main_g = nullptr;
   --d.live;
+  if (gp != d.main_g) return;
+  d.main_g = nullptr;
+  // Main returned: unwind the rest (det_next begins it), or with fail_on_leak
+  // let them run to quiescence first (det_leak_step). Not when the run failed
+  // already or main threw: that is what run() reports.
+  if (d.fail_on_leak && !d.failure && !s->main_exception) d.leak_wait = true;
+  else s->exiting.store(true, std::memory_order_relaxed);
 }
 
 inline void det_fail(sched_t* s, std::exception_ptr e) noexcept {
@@ -426,6 +449,7 @@ inline void det_cancel_park(g* gp) {
 inline void det_begin_unwind(sched_t* s) {
   det_state& d = *s->det;
   d.unwinding = true;
+  d.leak_wait = false;  // a failure while waiting for quiescence: no leak check
   if (!d.failure && !d.in.quiet && d.runnable.empty() && timers_earliest(s) == no_timer &&
       s->netpoll_waiters.load(std::memory_order_relaxed) == 0) {
     // Main returned while the rest are blocked for good: a partial deadlock
@@ -541,6 +565,7 @@ inline void det_params(det_state& d, const config& c) {
   d.pct_depth = c.pct_depth;
   d.pct_steps = c.pct_steps;
   d.max_steps = c.max_steps;
+  d.fail_on_leak = c.fail_on_leak;
   if (d.seed != 0) return;
   if (const char* v = std::getenv("GORO_STRATEGY")) {
     std::string sv = v;
@@ -586,6 +611,57 @@ inline void det_thread_setup(g& g0) {
   san_thread_fiber(g0.san, bounds.first, bounds.second);
 }
 
+// det_leak_step: fail_on_leak, main has returned and nothing is runnable.
+// Moves the run towards quiescence: fds ready now, a plain thread's readies,
+// then virtual time up to the next timer while any timer that is not periodic
+// is pending. Once only tickers (or nothing) remain, every goroutine still
+// parked is leaked: the run fails with a leak_error listing them as a dump
+// does; else the run ends as usual (sched.exiting). On g0.
+inline void det_leak_step(sched_t* s) {
+  det_state& d = *s->det;
+  netpoller* np = s->np.load(std::memory_order_relaxed);
+  if (np != nullptr && s->netpoll_waiters.load(std::memory_order_relaxed) > 0)
+    if (g* list = np->poll(0)) {
+      injectglist(s, list);
+      return;
+    }
+  if (d.has_foreign.load(std::memory_order_acquire)) return;  // det_next takes them
+  if (plain_threads_in_goro.load(std::memory_order_seq_cst) > 0) {  // it may ready one (as det_loop waits)
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
+    return;
+  }
+  bool one_shot = false;  // a pending timer that fires once (a sleep, a deadline, a timer, after)
+  for (p* pp : s->allp) {
+    rt_lock_guard lk(pp->timers.lock);
+    for (const timer_heap::slot& sl : pp->timers.heap)
+      if (sl.t->period == 0) one_shot = true;
+  }
+  if (one_shot) {
+    det_step(s);
+    std::int64_t next = timers_earliest(s);
+    if (next > d.now) d.now = next;
+    run_timers(s, d.now);
+    return;
+  }
+  d.leak_wait = false;
+  std::size_t blocked = 0;
+  for (const det_g& rec : d.gs)
+    if (rec.gp != nullptr && rec.gp->status.load(std::memory_order_relaxed) == gstatus::waiting) ++blocked;
+  if (blocked == 0) {
+    s->exiting.store(true, std::memory_order_relaxed);
+    return;
+  }
+  if (tracing(s))
+    for (const det_g& rec : d.gs)
+      if (rec.gp != nullptr && rec.gp->status.load(std::memory_order_relaxed) == gstatus::waiting)
+        trace_mark(s, trace_kind::deadlock, rec.gp->id, static_cast<std::int64_t>(d.steps), 0, rec.gp->site,
+                   static_cast<std::uint8_t>(rec.gp->why.load(std::memory_order_relaxed)));
+  det_fail(s, std::make_exception_ptr(leak_error("goroutine leak: " + std::to_string(blocked) +
+                                                 (blocked == 1 ? " goroutine is" : " goroutines are") +
+                                                 " still blocked after main returned (seed " + std::to_string(d.seed) +
+                                                 ", strategy " + strategy_name(d.how) + ")\n\n" + det_dump(s))));
+}
+
 // det_loop is g0 of the run: it runs goroutines until none is left, moving
 // the virtual clock and polling fds when none is runnable, and finds
 // deadlocks.
@@ -597,6 +673,10 @@ inline void det_loop(sched_t* s, m* mp) {
       continue;
     }
     if (d.live == 0) return;
+    if (GORO_DETAIL_UNLIKELY(d.leak_wait)) {
+      det_leak_step(s);
+      continue;
+    }
     std::int64_t next = timers_earliest(s);
     netpoller* np = s->np.load(std::memory_order_relaxed);
     if (np != nullptr && s->netpoll_waiters.load(std::memory_order_relaxed) > 0) {
@@ -863,6 +943,9 @@ struct explore_options {
   unsigned pct_depth = 3;
   unsigned pct_steps = 100;
   std::uint64_t max_steps = 10'000'000;
+  // fail_on_leak: a goroutine still blocked for good once main has returned
+  // fails the run with a leak_error (config::fail_on_leak).
+  bool fail_on_leak = false;
   // trace_path: non-empty: the failing run's trace is written there
   // (trace-event JSON, the steps on the time axis) with an HTML timeline next
   // to it (trace.hpp, trace_html_path). explore replays the failing seed with
@@ -914,6 +997,7 @@ explore_result explore(F&& body, explore_options o = {}, detail::source_loc site
     c.pct_depth = o.pct_depth;
     c.pct_steps = o.pct_steps;
     c.max_steps = o.max_steps;
+    c.fail_on_leak = o.fail_on_leak;
     detail::det_input in;
     in.quiet = true;
     in.lock_sites = false;

@@ -75,12 +75,16 @@ inline g* det_next(sched_t* s);
 // when the run is unwinding (false for operations that run in destructors).
 // Replaces safe_point's preemption check and is sched_point's body.
 inline void det_point(bool may_unwind);
+// det_wake_point: a scheduling point (never unwinding) if the running
+// goroutine made another runnable since the last decision. wake_point's body.
+inline void det_wake_point();
 
 // --- goroutines -----------------------------------------------------------------
 // det_spawn registers a new goroutine (newproc, before it is queued): its
 // record, PCT priority, race-detector clock inherited from its parent.
 inline void det_spawn(sched_t* s, g* gp);
-// det_exit unregisters gp (goexit, before its last switch).
+// det_exit unregisters gp (goexit, before its last switch). Main's exit sets
+// sched.exiting, or with fail_on_leak lets the others run on first (det.hpp).
 inline void det_exit(sched_t* s, g* gp) noexcept;
 
 // --- failures ---------------------------------------------------------------------

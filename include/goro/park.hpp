@@ -16,6 +16,8 @@
 //   safe_point()                  the preemption point of goro calls that may
 //                                 switch (go, channel operations, select)
 //   sched_point(may_unwind)       a scheduling point of deterministic mode
+//   wake_point()                  deterministic mode's point after an operation
+//                                 that readied another goroutine
 //   race_acquire / race_release   happens-before edges for the race detector
 //   cheaprand()                   a random number the seed decides in
 //                                 deterministic mode (select's poll order)
@@ -407,6 +409,17 @@ inline void sched_point(bool may_unwind = true) {
   if constexpr (deterministic) det_point(may_unwind);
 }
 
+// wake_point: deterministic mode's scheduling point at the end of an
+// operation that may ready another goroutine (a channel operation, select,
+// close, unlock, notify, done, a semaphore's release, a context's cancel): if
+// the caller readied one since its last scheduling point, the seed may now run
+// that one (or any other) before the caller's next statement, as another P
+// would on a real machine. Never throws goroutine_exit (these operations run
+// in destructors). Nothing in threaded mode.
+inline void wake_point() {
+  if constexpr (deterministic) det_wake_point();
+}
+
 // race_acquire / race_release: the happens-before edges of Go's memory model
 // at goro's sync operations (Go: raceacquire / racerelease), for the
 // deterministic mode's race detector (sim::shared); nothing in threaded mode,
@@ -452,6 +465,7 @@ void sync_release(const void* obj, Op&& op) {
   sched_point(false);
   race_release(obj);
   op();
+  wake_point();
 }
 
 // unwind_cancellable: may the unwinder cancel parked gp's wait? Once: not yet

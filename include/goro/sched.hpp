@@ -855,7 +855,13 @@ template <class C>
 void newproc(sched_t* s, C&& c, source_loc site, bool is_main = false) {
   using CT = std::decay_t<C>;
   rt_region rt;
-  safe_point();
+  // go's preemption point: threaded mode, before the goroutine exists (a
+  // goroutine_exit thrown here means it never started; wait_group::go and
+  // errgroup rely on that). Deterministic mode's point comes after it is
+  // queued, below, so that the seed may run the child before the parent's
+  // next statement (as another P may); it never throws goroutine_exit (the
+  // parent is unwound at its next point).
+  if constexpr (!deterministic) safe_point();
   m* mp = getm();
   p* pp = (mp != nullptr && mp->sched == s) ? mp->pp : nullptr;
   g* gp = gfget(*s->pool, pp);
@@ -904,6 +910,10 @@ void newproc(sched_t* s, C&& c, source_loc site, bool is_main = false) {
   if (pp != nullptr) {
     pp->created.store(pp->created.load(std::memory_order_relaxed) + 1, std::memory_order_release);
     runqput(s, pp, gp, true);
+    if constexpr (deterministic) {
+      det_point(false);
+      return;
+    }
     wakep(s, true);
     return;
   }
@@ -931,11 +941,8 @@ void newproc(sched_t* s, C&& c, source_loc site, bool is_main = false) {
   pp->exited.store(pp->exited.load(std::memory_order_relaxed) + 1, std::memory_order_release);
   light_fence();  // Dekker with run_main's wait for the last goroutine (its heavy_fence)
   if constexpr (deterministic) {
-    det_exit(s, gp);
-    if (was_main) {  // det_next begins the unwinding
-      s->exiting.store(true, std::memory_order_relaxed);
-      s->main_done.store(true, std::memory_order_relaxed);
-    }
+    det_exit(s, gp);  // main's: sets exiting (det_next begins the unwinding), or defers it (fail_on_leak)
+    if (was_main) s->main_done.store(true, std::memory_order_relaxed);
   } else if (was_main) {
     // Goroutines not started yet must never start now (Go ends them with the
     // process): unwinding begins here, run_main completes it.

@@ -63,6 +63,7 @@ struct config {
   unsigned pct_depth = 3;
   unsigned pct_steps = 100;
   std::uint64_t max_steps = 10'000'000;
+  bool fail_on_leak = false;
 };
 
 namespace detail {

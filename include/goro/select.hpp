@@ -285,6 +285,7 @@ std::size_t select_impl(std::index_sequence<I...>, Cases&... cs) {
     for (const scase& c : cases) race_release(c.c);  // the race detector: as if each case were tried
     r = selectgo(cases, n, default_index, pollorder, lockorder, sgs);
     race_acquire(cases[r.index].c);
+    wake_point();  // before the chosen case's handler: a woken peer may run first
   }
   (void)((r.index == I ? (case_traits<Cases>::handle(cs), true) : false) || ...);
   return r.index;

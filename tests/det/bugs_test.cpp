@@ -5,13 +5,17 @@
 // close, send on a closed channel). Each bug must be found by explore within
 // 10,000 seeds with strategy random and with pct, and replay from its seed;
 // each fixed version must pass 10,000 seeds (fewer under the sanitizers).
-// The seeds-to-find table is printed (the note quotes it).
+// The seeds-to-find table is printed (the note quotes it). Then the
+// orders that only a scheduling point after a wake-up (or after go) reaches,
+// and goroutine leaks found with fail_on_leak, each with its fix.
 #include "goro.hpp"
 #include "test_util.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <cstdio>
+#include <map>
+#include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -221,6 +225,214 @@ void send_on_closed(bool fixed) {
   wg.wait();
 }
 
+// ===========================================================================
+// Orders a real machine allows after an operation that readies another
+// goroutine (docs/design.md, "Deterministic mode", the audit): each of these
+// bugs needs the readied goroutine to run before the next plain statement of
+// the goroutine that readied it. Before each such operation took a scheduling
+// point after it, no seed found any of them (measured over 10,000 seeds of
+// random and of pct).
+
+// --- go: the child may run before the parent's next statement ----------------
+// A worker registers itself in a plain std::map when it starts; the parent,
+// right after the go statement, walks the map assuming the new worker is not
+// in it yet (it hands out the workers registered so far). On a real machine
+// the child may start on another P at once. Fix: the worker registers only
+// after the parent's start signal.
+void go_child_first(bool fixed) {
+  std::map<int, int> registry;  // worker id -> slot; plain: no goro call touches it
+  goro::chan<int> start;
+  goro::wait_group wg;
+  wg.go([&registry, start, fixed] {
+    if (fixed) (void)start.recv();
+    registry[1] = 1;
+  });
+  int handed_out = 0;
+  for (const auto& entry : registry) handed_out += entry.second;
+  expect(handed_out == 0, "go: the new goroutine registered itself before the parent's next statement");
+  registry[0] = 0;
+  start.close();
+  wg.wait();
+}
+
+// --- close: the woken receiver may run before the closer's next statement -----
+// The closer signals "configured" by closing a channel, then publishes the
+// configuration: a waiter woken by the close may read it first. Fix: publish,
+// then close.
+void close_then_publish(bool fixed) {
+  const int* config = nullptr;
+  const int value = 8080;
+  goro::chan<int> configured;
+  goro::wait_group wg;
+  int seen = 0;
+  wg.go([&] {
+    (void)configured.recv();
+    seen = config != nullptr ? *config : -1;
+  });
+  goro::sim::point();  // let the waiter park (or not)
+  if (fixed) config = &value;
+  configured.close();
+  if (!fixed) config = &value;
+  wg.wait();
+  expect(seen == 8080, "close: the woken receiver ran before the configuration was published");
+}
+
+// --- unlock: the woken waiter may take the lock before the unlocker's next
+// statement. The unlocker updates the state it guards just after unlock. Fix:
+// update inside the critical section.
+void unlock_then_update(bool fixed) {
+  goro::mutex mu;
+  int phase = 0;
+  int seen = 0;
+  goro::wait_group wg;
+  mu.lock();
+  wg.go([&] {
+    std::lock_guard<goro::mutex> lk(mu);
+    seen = phase;
+  });
+  if (fixed) phase = 1;
+  mu.unlock();
+  if (!fixed) phase = 1;
+  wg.wait();
+  expect(seen == 1, "unlock: the waiter saw the state before the unlocker's update");
+}
+
+// --- wait_group::done: the woken waiter may run before the worker's next
+// statement. The worker counts its result after done(); main reads the count
+// after wait(). Fix: count, then done().
+void done_then_count(bool fixed) {
+  goro::wait_group wg;
+  int finished = 0;
+  goro::chan<int> exited;
+  wg.add(1);
+  goro::go([&wg, &finished, exited, fixed] {
+    if (fixed) ++finished;
+    wg.done();
+    if (!fixed) ++finished;
+    exited.close();
+  });
+  wg.wait();
+  int seen = finished;
+  (void)exited.recv();  // keep the locals alive until the worker is done
+  expect(seen == 1, "wait_group: wait returned before the worker's last statement");
+}
+
+// --- context cancel: a goroutine woken by the cancel may run before the
+// canceller's next statement. The canceller records why after cancelling.
+// Fix: record, then cancel.
+void cancel_then_reason(bool fixed) {
+  auto [ctx, cancel] = goro::with_cancel(goro::context());
+  const char* reason = nullptr;
+  std::string seen;
+  goro::wait_group wg;
+  wg.go([&, ctx = ctx] {
+    (void)ctx.done().recv();
+    seen = reason != nullptr ? reason : "none";
+  });
+  goro::sim::point();
+  if (fixed) reason = "shutdown";
+  cancel();
+  if (!fixed) reason = "shutdown";
+  wg.wait();
+  expect(seen == "shutdown", "cancel: the woken goroutine ran before the reason was recorded");
+}
+
+// ===========================================================================
+// Leaks (explore_options::fail_on_leak): a goroutine still blocked for good
+// once main has returned. Goroutines that outlive main must not use main's
+// locals: these capture handles and shared_ptrs by value.
+
+// --- leak: a result nobody reads after a timeout ------------------------------
+// main waits for a worker's result or a timeout, whichever comes first, and
+// returns. When the timeout wins, the worker blocks for good on its send to
+// the unbuffered channel. Fix: a buffer of one (the send always completes).
+void leak_after_timeout(bool fixed) {
+  goro::chan<int> result(fixed ? 1 : 0);
+  goro::go([result] {
+    goro::sleep_for(std::chrono::milliseconds(10));  // the work
+    result.send(42);
+  });
+  int got = 0;
+  goro::select(goro::recv_case(result, [&](std::optional<int> v) { got = v.value_or(0); }),
+               goro::recv_case(goro::after(std::chrono::milliseconds(10)), [](auto) {}));
+  (void)got;
+}
+
+// --- leak: a producer still sending after its consumer was cancelled ---------
+// A producer checks its context before each send, then sends on a plain
+// (unbuffered) send. The consumer takes what it needs, cancels and returns: a
+// producer that passed its check just before the cancel blocks for good.
+// Fix: the send selects on ctx.done() too.
+void leak_after_cancel(bool fixed) {
+  auto [ctx, cancel] = goro::with_cancel(goro::context());
+  goro::chan<int> out;
+  goro::go([ctx = ctx, out, fixed] {
+    for (int i = 0;; ++i) {
+      if (fixed) {
+        bool stop = false;
+        goro::select(goro::send_case(out, i, [] {}), goro::recv_case(ctx.done(), [&](auto) { stop = true; }));
+        if (stop) return;
+      } else {
+        if (ctx.err()) return;
+        out.send(i);
+      }
+    }
+  });
+  for (int i = 0; i < 3; ++i) (void)out.recv();
+  cancel();
+}
+
+// --- leak: a lost wake-up on a condition variable ------------------------------
+// The waiter checks the flag under the lock, drops the lock to log, then waits
+// without checking again: a notify in between is lost and it waits for good.
+// Fix: wait with the predicate under one lock.
+void leak_lost_wakeup(bool fixed) {
+  struct shared_state {
+    goro::mutex mu;
+    goro::condition_variable cv;
+    bool ready = false;
+  };
+  auto st = std::make_shared<shared_state>();
+  goro::chan<int> started;
+  goro::go([st, started, fixed] {
+    std::unique_lock<goro::mutex> lk(st->mu);
+    started.close();
+    if (fixed) {
+      st->cv.wait(lk, [&] { return st->ready; });
+      return;
+    }
+    if (st->ready) return;
+    lk.unlock();
+    goro::sim::point();  // "log that we are about to wait"
+    lk.lock();
+    st->cv.wait(lk);
+  });
+  (void)started.recv();
+  {
+    std::lock_guard<goro::mutex> lk(st->mu);
+    st->ready = true;
+  }
+  st->cv.notify_one();
+}
+
+// --- leak: a ticker-driven worker nobody stops ---------------------------------
+// A worker does periodic work on a ticker until told to quit. main does its
+// own work and returns, forgetting to tell it: the worker waits on the ticker
+// for good (only the ticker could wake it). Fix: close quit before returning;
+// the worker then stops its ticker and ends.
+void leak_ticker_worker(bool fixed) {
+  goro::chan<int> quit;
+  goro::go([quit] {
+    goro::ticker t(std::chrono::milliseconds(10));
+    int ticks = 0;
+    for (bool stop = false; !stop;)
+      goro::select(goro::recv_case(t.c(), [&](auto) { ++ticks; }), goro::recv_case(quit, [&](auto) { stop = true; }));
+    t.stop();
+  });
+  goro::sleep_for(std::chrono::milliseconds(35));
+  if (fixed) quit.close();
+}
+
 struct bug {
   const char* name;
   void (*body)(bool fixed);
@@ -238,7 +450,70 @@ const bug bugs[] = {
     {"non-blocking: send on a closed channel", send_on_closed},
 };
 
+const bug order_bugs[] = {
+    {"go: the child runs before the parent's next statement", go_child_first},
+    {"close: the woken receiver runs before the closer goes on", close_then_publish},
+    {"unlock: the waiter takes the lock before the unlocker goes on", unlock_then_update},
+    {"wait_group: done wakes wait before the worker goes on", done_then_count},
+    {"context: cancel wakes a goroutine before the canceller goes on", cancel_then_reason},
+};
+
+const bug leak_bugs[] = {
+    {"leak: a result nobody reads after a timeout", leak_after_timeout},
+    {"leak: a producer blocked after its consumer cancelled", leak_after_cancel},
+    {"leak: a lost wake-up on a condition_variable", leak_lost_wakeup},
+    {"leak: a ticker-driven worker nobody stops", leak_ticker_worker},
+};
+
+// find_and_fix: explore finds b within find_within seeds with random and with
+// pct, the failure replays word for word from its seed, and the fix passes
+// fixed_runs seeds. Prints the seeds-to-find row.
+void find_and_fix(const bug& b, bool fail_on_leak) {
+  const std::size_t find_within = 10'000;
+  const std::size_t fixed_runs = static_cast<std::size_t>(goro_test::scale(10'000));
+  std::size_t found[2] = {0, 0};
+  for (strategy how : {strategy::random, strategy::pct}) {
+    INFO(b.name << (how == strategy::pct ? " (pct)" : " (random)"));
+    goro::sim::explore_result r = goro::sim::explore(
+        [&b] { b.body(false); },
+        {.first_seed = 1, .runs = find_within, .how = how, .pct_depth = 3, .pct_steps = 100, .fail_on_leak = fail_on_leak});
+    REQUIRE_FALSE(r.ok);
+    found[how == strategy::pct] = r.runs_done;
+    std::string again;
+    try {
+      goro::run([&b] { b.body(false); },
+                {.seed = r.failing_seed, .how = how, .pct_depth = 3, .pct_steps = 100, .fail_on_leak = fail_on_leak});
+    } catch (const std::exception& e) {
+      again = e.what();
+    }
+    CHECK(goro_test::same_report_text(again) == goro_test::same_report_text(r.message));
+    goro::sim::explore_result ok = goro::sim::explore(
+        [&b] { b.body(true); },
+        {.first_seed = 1, .runs = fixed_runs, .how = how, .pct_depth = 3, .pct_steps = 100, .fail_on_leak = fail_on_leak});
+    INFO(ok.message);
+    CHECK(ok.ok);
+    CHECK(ok.runs_done == fixed_runs);
+  }
+  std::printf("%-62s %14zu %14zu\n", b.name, found[0], found[1]);
+}
+
 }  // namespace
+
+TEST_CASE("det bugs: orders after a wake-up are reachable: each bug is found and each fix passes", "[det][bugs]") {
+  std::printf("%-62s %14s %14s\n", "order after a wake-up", "seeds: random", "seeds: pct");
+  for (const bug& b : order_bugs) find_and_fix(b, false);
+}
+
+TEST_CASE("det bugs: leaks are found with fail_on_leak and each fix passes", "[det][bugs][leak]") {
+  std::printf("%-62s %14s %14s\n", "leak (fail_on_leak)", "seeds: random", "seeds: pct");
+  for (const bug& b : leak_bugs) {
+    find_and_fix(b, true);
+    // Without fail_on_leak the leaking version passes: a leak alone is no failure.
+    goro::sim::explore_result r = goro::sim::explore([&b] { b.body(false); }, {.first_seed = 1, .runs = 100});
+    INFO(b.name << ": " << r.message);
+    CHECK(r.ok);
+  }
+}
 
 TEST_CASE("det bugs: each bug is found within 10,000 seeds (random and pct) and replays; each fix passes", "[det][bugs]") {
   const std::size_t find_within = 10'000;

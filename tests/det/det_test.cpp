@@ -10,6 +10,7 @@
 #include <chrono>
 #include <thread>
 #include <cstdlib>
+#include <memory>
 #include <set>
 #include <shared_mutex>
 #include <string>
@@ -694,4 +695,137 @@ TEST_CASE("det: loopback I/O works (the netpoller is polled when goroutines wait
         CHECK(std::string(reinterpret_cast<const char*>(buf), n) == "hello");
       },
       {.seed = 4});
+}
+
+// --- fail_on_leak --------------------------------------------------------------
+
+TEST_CASE("det: fail_on_leak: a goroutine blocked for good after main is a leak_error listing where it waits", "[det][leak]") {
+  int blocked_line = 0;
+  int created_line = 0;
+  auto body = [&] {
+    goro::chan<int> never;
+    created_line = __LINE__ + 1;
+    goro::go([never, &blocked_line] {
+      blocked_line = __LINE__ + 1;
+      (void)never.recv();
+    });
+    goro::go([] {});  // ends: not listed
+    goro::sim::point();
+  };
+  std::string what = failure_of<goro::leak_error>(body, {.seed = 1, .fail_on_leak = true});
+  INFO(what);
+  CHECK(what.rfind("goroutine leak: 1 goroutine is still blocked after main returned (seed 1", 0) == 0);
+  CHECK(what.find("goroutine 2 [chan receive]") != std::string::npos);
+  CHECK(what.find("goroutine 3 ") == std::string::npos);
+  CHECK(what.find("det_test.cpp:" + std::to_string(blocked_line)) != std::string::npos);  // where it waits
+  CHECK(what.find("created at ") != std::string::npos);
+  CHECK(what.find("det_test.cpp:" + std::to_string(created_line)) != std::string::npos);
+  // A leak_error is a std::runtime_error; without fail_on_leak the same run passes.
+  CHECK_THROWS_AS(goro::run(body, {.seed = 1, .fail_on_leak = true}), std::runtime_error);
+  goro::run(body, {.seed = 1});
+}
+
+TEST_CASE("det: fail_on_leak: explore finds a leak that only some schedules make, and replays it", "[det][leak]") {
+  auto body = [] {
+    goro::chan<int> c;
+    goro::go([c] { (void)c.try_send(1); });  // a try: it never blocks
+    goro::go([c] { c.send(2); });            // blocks for good unless main takes it
+    (void)c.recv();                           // takes one of the two
+  };
+  goro::sim::explore_result r = goro::sim::explore(body, {.runs = 1000, .fail_on_leak = true});
+  REQUIRE_FALSE(r.ok);
+  CHECK(r.message.find("goroutine leak") == 0);
+  CHECK(r.message.find("[chan send]") != std::string::npos);
+  std::string again = failure_of<goro::leak_error>(body, {.seed = r.failing_seed, .fail_on_leak = true});
+  CHECK(goro_test::same_report_text(again) == goro_test::same_report_text(r.message));
+  // Schedules differ: some seeds leak, others (main took goroutine 3's value) do not.
+  int leaks = 0;
+  for (std::uint64_t seed = 1; seed <= 50; ++seed) {
+    try {
+      goro::run(body, {.seed = seed, .fail_on_leak = true});
+    } catch (const goro::leak_error&) {
+      ++leaks;
+    }
+  }
+  CHECK(leaks > 0);
+  CHECK(leaks < 50);
+}
+
+TEST_CASE("det: fail_on_leak: goroutines run on after main and virtual time advances past one-shot timers", "[det][leak]") {
+  std::atomic<int> finished{0};
+  goro::run(
+      [&finished] {
+        goro::chan<int> c;
+        goro::go([c, &finished] {  // outlives main: sleeps, then receives what the other sends
+          goro::sleep_for(1h);
+          (void)c.recv();
+          ++finished;
+        });
+        goro::go([c, &finished] {
+          goro::ticker t(1min);  // ticks meanwhile; stopped when the goroutine ends
+          goro::sleep_for(2h);
+          c.send(1);
+          ++finished;
+        });
+        goro::go([&finished] {  // a context's deadline is a one-shot timer too
+          auto [ctx, cancel] = goro::with_timeout(goro::context(), 3h);
+          (void)ctx.done().recv();
+          ++finished;
+        });
+      },
+      {.seed = 1, .fail_on_leak = true});
+  CHECK(finished.load() == 3);
+}
+
+TEST_CASE("det: fail_on_leak: tickers alone keep no run going; a goroutine waiting only on one is leaked", "[det][leak]") {
+  // A worker on a ticker that main never stops: the run does not tick until
+  // max_steps (a livelock) but ends at once with the worker reported.
+  std::string what = failure_of<goro::leak_error>(
+      [] {
+        goro::go([] {
+          goro::ticker t(1ms);
+          for (;;) (void)t.c().recv();
+        });
+        goro::sleep_for(10ms);
+      },
+      {.seed = 1, .max_steps = 10'000, .fail_on_leak = true});
+  CHECK(what.find("goroutine 2 [chan receive]") != std::string::npos);
+  // A ticker whose worker is told to stop is no leak.
+  goro::run(
+      [] {
+        goro::chan<int> quit;
+        goro::go([quit] {
+          goro::ticker t(1ms);
+          for (bool stop = false; !stop;)
+            goro::select(goro::recv_case(t.c(), [](auto) {}), goro::recv_case(quit, [&](auto) { stop = true; }));
+        });
+        goro::sleep_for(10ms);
+        quit.close();
+      },
+      {.seed = 1, .max_steps = 10'000, .fail_on_leak = true});
+}
+
+TEST_CASE("det: fail_on_leak: a goroutine waiting on an fd is leaked", "[det][leak][net]") {
+  std::string what = failure_of<goro::leak_error>(
+      [] {
+        auto ln = std::make_shared<goro::net::listener>(goro::net::listen("127.0.0.1:0"));
+        goro::go([ln] { (void)ln->accept(); });  // nobody dials
+        goro::sim::point();
+      },
+      {.seed = 1, .fail_on_leak = true});
+  CHECK(what.find("goroutine 2 [IO wait]") != std::string::npos);
+}
+
+TEST_CASE("det: fail_on_leak: programs without leaks pass over many seeds", "[det][leak]") {
+  goro::sim::explore_result r = goro::sim::explore(
+      [] {
+        goro::chan<int> results(3);
+        goro::wait_group wg;
+        for (int i = 0; i < 3; ++i) wg.go([results, i] { results.send(i); });
+        goro::go([] { goro::sleep_for(1s); });  // outlives main by a sleep: not a leak
+        wg.wait();
+      },
+      {.runs = static_cast<std::size_t>(goro_test::scale(2000)), .fail_on_leak = true});
+  INFO(r.message);
+  CHECK(r.ok);
 }
