@@ -19,9 +19,14 @@
 // Parking, the pending ops, goexit, the timer heaps and the netpoller are the
 // threaded ones.
 //
-// Scheduling points: safe_point (the channel operations, select, go, net
-// I/O) and sched_point (the sync types, timers, sim::point) call det_point,
-// which yields to det_next; a sim::shared access calls det_point itself. Every det_next is one step: the step
+// Scheduling points: safe_point (the channel operations, select, net I/O)
+// and sched_point (the sync types, timers, sim::point) call det_point,
+// which yields to det_next; a sim::shared access calls det_point itself.
+// go's point comes after the child is queued (newproc), and wake_point ends
+// every operation that may ready another goroutine: it is a point only if the
+// running G readied one since the last decision (det_state::readied), so
+// that the woken G may run before the waker's next statement (docs/design.md,
+// "Deterministic mode", has the audit). Every det_next is one step: the step
 // counter bounds a run (max_steps → livelock_error) and places PCT's priority
 // change points.
 //
@@ -46,6 +51,9 @@
 // others may still use objects on its stack while they unwind (a wait_group's
 // done() in a guard). Goroutines that can never end (parked with no cancel, or
 // blocked forever during unwinding) are abandoned: their stacks are not reused.
+// fail_on_leak: main's exit defers the unwinding (det_exit sets leak_wait);
+// the others run on, time advances past one-shot timers, and any G still
+// parked once only tickers remain fails the run (det_leak_step).
 //
 // Race detector (sim::shared): vector clocks per goroutine (det_g::vc,
 // indexed by goroutine id) and per sync object (det_state::sync_clocks),
