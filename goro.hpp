@@ -4073,6 +4073,10 @@ inline void det_spawn(sched_t* s, g* gp);
 // det_exit unregisters gp (goexit, before its last switch). Main's exit sets
 // sched.exiting, or with fail_on_leak lets the others run on first (det.hpp).
 inline void det_exit(sched_t* s, g* gp) noexcept;
+// det_main_waits: gp begins a park while the run unwinds; is it main before
+// its turn (main is unwound last), whose park det_unwind_main cancels later?
+// False in threaded mode, where run_pending cancels every such park at once.
+inline bool det_main_waits(const g* gp) noexcept;
 
 // --- failures ---------------------------------------------------------------------
 // det_fail records the run's first failure (a panic, deadlock, race, livelock)
@@ -5085,7 +5089,9 @@ inline void run_pending(m* mp) noexcept {
         gp->parkstate.store(park_cancellable, std::memory_order_release);
         light_fence();  // Dekker with run_main's exiting store; see "Unwinding at shutdown" (run.hpp)
         // gp may leave park from here on; try_cancel_park claims before it reads gp.
-        if (GORO_DETAIL_UNLIKELY(s->exiting.load(std::memory_order_relaxed))) try_cancel_park(gp, s);
+        // Deterministic mode unwinds main last: a park main begins before its
+        // turn is cancelled by det_unwind_main, not here.
+        if (GORO_DETAIL_UNLIKELY(s->exiting.load(std::memory_order_relaxed)) && !det_main_waits(gp)) try_cancel_park(gp, s);
       }
       break;
     }
@@ -6813,7 +6819,9 @@ inline void start_sysmon(sched_t* s) {
 // once every goroutine has ended. Main, if it is still alive (a deadlock, a
 // panic elsewhere), is unwound last, once no other goroutine can run: the
 // others may still use objects on its stack while they unwind (a wait_group's
-// done() in a guard). Goroutines that can never end (parked with no cancel, or
+// done() in a guard, a channel they are parked on). Until then a park main
+// begins is not cancelled (det_main_waits), and a race found by main's own
+// access only yields (det_shared_access). Goroutines that can never end (parked with no cancel, or
 // blocked forever during unwinding) are abandoned: their stacks are not reused.
 // fail_on_leak: main's exit defers the unwinding (det_exit sets leak_wait);
 // the others run on, time advances past one-shot timers, and any G still
@@ -7232,6 +7240,12 @@ inline void det_begin_unwind(sched_t* s) {
     if (rec.gp != nullptr && rec.gp != d.main_g) det_cancel_park(rec.gp);
 }
 
+inline bool det_main_waits(const g* gp) noexcept {
+  if constexpr (!deterministic) return false;
+  sched_t* s = gp->sched;
+  return gp->is_main && s != nullptr && s->det != nullptr && !s->det->main_turn;
+}
+
 // det_unwind_main: main's turn (see the top of the file): cancel its park, or
 // let its next scheduling point throw goroutine_exit.
 inline void det_unwind_main(sched_t* s) {
@@ -7618,6 +7632,13 @@ inline void det_shared_access(det_shared_state& st, bool write, source_loc site,
                       "):\n  " + det_describe(now, write ? "write" : "read") + "\n  " + det_describe(*other, other_kind) +
                       "\n  with no happens-before edge between them (a channel operation, lock, wait_group or once)\n\n" + det_dump(s);
     det_fail(s, std::make_exception_ptr(race_error(msg)));
+    // Main is unwound last (see the top of the file): the others may still use
+    // objects on its stack (a channel they are parked on, a mutex they hold)
+    // while they unwind. So main only yields until its turn comes, when
+    // det_point throws goroutine_exit. Inside blocking<> det_point never
+    // switches: main throws at once there.
+    if (gp->is_main && gp->in_blocking == 0)
+      for (;;) det_point(true);
     gp->unwind.store(unwind_thrown, std::memory_order_relaxed);
     throw goroutine_exit{};
   }

@@ -86,6 +86,10 @@ inline void det_spawn(sched_t* s, g* gp);
 // det_exit unregisters gp (goexit, before its last switch). Main's exit sets
 // sched.exiting, or with fail_on_leak lets the others run on first (det.hpp).
 inline void det_exit(sched_t* s, g* gp) noexcept;
+// det_main_waits: gp begins a park while the run unwinds; is it main before
+// its turn (main is unwound last), whose park det_unwind_main cancels later?
+// False in threaded mode, where run_pending cancels every such park at once.
+inline bool det_main_waits(const g* gp) noexcept;
 
 // --- failures ---------------------------------------------------------------------
 // det_fail records the run's first failure (a panic, deadlock, race, livelock)

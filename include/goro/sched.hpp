@@ -716,7 +716,9 @@ inline void run_pending(m* mp) noexcept {
         gp->parkstate.store(park_cancellable, std::memory_order_release);
         light_fence();  // Dekker with run_main's exiting store; see "Unwinding at shutdown" (run.hpp)
         // gp may leave park from here on; try_cancel_park claims before it reads gp.
-        if (GORO_DETAIL_UNLIKELY(s->exiting.load(std::memory_order_relaxed))) try_cancel_park(gp, s);
+        // Deterministic mode unwinds main last: a park main begins before its
+        // turn is cancelled by det_unwind_main, not here.
+        if (GORO_DETAIL_UNLIKELY(s->exiting.load(std::memory_order_relaxed)) && !det_main_waits(gp)) try_cancel_park(gp, s);
       }
       break;
     }

@@ -420,6 +420,75 @@ TEST_CASE("det: sim::shared: the unsynchronized i++ is a race_error naming both 
   CHECK(goro_test::same_report_text(again) == goro_test::same_report_text(r.message));
 }
 
+namespace {
+bool main_frame_alive = false;  // set by main_frame's constructor, cleared by its destructor
+int saw_main_frame_gone = 0;    // children that unwound after main's frame was gone
+struct main_frame {
+  main_frame() { main_frame_alive = true; }
+  ~main_frame() { main_frame_alive = false; }
+};
+struct frame_check {  // in a child: counts an unwinding that outlived main's frame
+  ~frame_check() {
+    if (!main_frame_alive) ++saw_main_frame_gone;
+  }
+};
+}  // namespace
+
+TEST_CASE("det: sim::shared: a race found by main unwinds the others before main", "[det][race]") {
+  // Main's store races with the child's. When main is the one that finds it,
+  // main must still be unwound last: the child, parked on a channel in main's
+  // frame, unwinds first and still finds that frame alive (before the fix
+  // main threw at once and the child's cancelled park touched a freed channel).
+  saw_main_frame_gone = 0;
+  int found_by_main = 0;
+  for (std::uint64_t seed = 1; seed <= 50; ++seed) {
+    std::string what = failure_of<goro::race_error>(
+        [] {
+          main_frame frame;
+          goro::sim::shared<int> x;
+          goro::chan<int> never;
+          goro::go([&x, &never] {
+            frame_check g;
+            x.store(1);
+            (void)never.recv();  // parked until the run unwinds
+          });
+          goro::sim::point();
+          goro::sim::point();
+          x.store(2);
+          never.send(0);
+        },
+        {.seed = seed});
+    if (what.find("write by goroutine 1 at") != std::string::npos &&
+        what.find("write by goroutine 1 at") < what.find("write by goroutine 2"))
+      ++found_by_main;
+  }
+  CHECK(found_by_main > 0);
+  CHECK(saw_main_frame_gone == 0);
+}
+
+TEST_CASE("det: a park main begins while the run unwinds waits for main's turn", "[det][panic]") {
+  // A child panics while main enters a receive; main's park then begins
+  // while the run unwinds. It must not be cancelled at once: main is unwound
+  // last, after the other child (still runnable, using a channel in main's
+  // frame) has unwound. Before the fix 6 of these 50 seeds unwound main first.
+  saw_main_frame_gone = 0;
+  for (std::uint64_t seed = 1; seed <= 50; ++seed)
+    (void)failure_of<goro::panic_error>(
+        [] {
+          main_frame frame;
+          goro::chan<int> never, c;
+          goro::go([&never] {
+            frame_check g;
+            for (int i = 0; i < 3; ++i) goro::sim::point();
+            (void)never.recv();
+          });
+          goro::go([] { throw std::runtime_error("boom"); });
+          (void)c.recv();  // main parks, in some seeds after the panic
+        },
+        {.seed = seed});
+  CHECK(saw_main_frame_gone == 0);
+}
+
 TEST_CASE("det: sim::shared: the synchronized versions stay silent over many seeds", "[det][race]") {
   const std::size_t runs = static_cast<std::size_t>(goro_test::scale(1000));
   auto check_clean = [&](auto body) {
