@@ -424,6 +424,7 @@ inline const traceback* parked_traceback(g* gp, traceback& scratch) {
 // where each waits, creation site), as the failure reports and the
 // partial-deadlock note do. cycle: put the mutex wait cycle, if any, first.
 inline std::string det_dump(sched_t* s, bool cycle) {
+  rt_region rt;  // it reads other goroutines' channels and locks: runtime memory, hidden from TSan
   dump_ctx ctx;
   for (const det_g& rec : s->det->gs)
     if (rec.gp != nullptr) ctx.gs.push_back(rec.gp);

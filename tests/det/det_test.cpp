@@ -421,8 +421,10 @@ TEST_CASE("det: sim::shared: the unsynchronized i++ is a race_error naming both 
 }
 
 namespace {
-bool main_frame_alive = false;  // set by main_frame's constructor, cleared by its destructor
-int saw_main_frame_gone = 0;    // children that unwound after main's frame was gone
+// Atomics: main's unwinding and a child's are ordered by the scheduler alone,
+// which TSan does not see as an edge.
+std::atomic<bool> main_frame_alive{false};  // set by main_frame's constructor, cleared by its destructor
+std::atomic<int> saw_main_frame_gone{0};    // children that unwound after main's frame was gone
 struct main_frame {
   main_frame() { main_frame_alive = true; }
   ~main_frame() { main_frame_alive = false; }
@@ -463,7 +465,7 @@ TEST_CASE("det: sim::shared: a race found by main unwinds the others before main
       ++found_by_main;
   }
   CHECK(found_by_main > 0);
-  CHECK(saw_main_frame_gone == 0);
+  CHECK(saw_main_frame_gone.load() == 0);
 }
 
 TEST_CASE("det: a park main begins while the run unwinds waits for main's turn", "[det][panic]") {
@@ -486,7 +488,7 @@ TEST_CASE("det: a park main begins while the run unwinds waits for main's turn",
           (void)c.recv();  // main parks, in some seeds after the panic
         },
         {.seed = seed});
-  CHECK(saw_main_frame_gone == 0);
+  CHECK(saw_main_frame_gone.load() == 0);
 }
 
 TEST_CASE("det: sim::shared: the synchronized versions stay silent over many seeds", "[det][race]") {
