@@ -5,10 +5,17 @@
 // wait() returning only after every done(), no lost notification, and no
 // data race on the sim::shared counters (the race detector). Any violation or
 // failed run traps.
+// Under TSan every plain variable shared here must be ordered by goro's edges
+// (mutex, shared_mutex, wait_group, go): TSan sees those and nothing else.
+// -DGORO_FUZZ_RACY=1 adds a deliberate data race on a plain int: each worker
+// increments it after its last unlock, where nothing orders one worker's
+// increment with another's in any schedule. tools/check builds that variant
+// with TSan and requires TSan's report (an expected failure).
 // Build (clang only): clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined
 //   -DGORO_DETERMINISTIC=1 -I. fuzz/fuzz_sync.cpp
 #include "goro.hpp"
 
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <exception>
@@ -23,6 +30,10 @@ namespace {
   __builtin_trap();
 }
 
+#ifndef GORO_FUZZ_RACY
+#define GORO_FUZZ_RACY 0
+#endif
+
 constexpr int workers = 3;
 constexpr int rounds = 3;
 
@@ -33,7 +44,9 @@ void program() {
   goro::once_flag once;
   goro::wait_group wg;
   goro::sim::shared<int> counter(0), inits(0);
-  int inside = 0, writers = 0, readers = 0, ready = 0;
+  int inside = 0, writers = 0, ready = 0;
+  std::atomic<int> readers{0};  // readers hold the shared side together: an atomic, not a plain int
+  [[maybe_unused]] int unguarded = 0;  // GORO_FUZZ_RACY's race
   for (int w = 0; w < workers; ++w)
     wg.go([&] {
       goro::call_once(once, [&] { inits++; });
@@ -58,9 +71,12 @@ void program() {
           --readers;
         }
       }
-      std::lock_guard<goro::mutex> lk(mu);
-      ++ready;
-      cv.notify_all();
+      {
+        std::lock_guard<goro::mutex> lk(mu);
+        ++ready;
+        cv.notify_all();
+      }
+      if constexpr (GORO_FUZZ_RACY) ++unguarded;  // after this worker's last release: a race in every schedule
     });
   {
     std::unique_lock<goro::mutex> lk(mu);
