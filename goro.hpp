@@ -7391,6 +7391,17 @@ inline void det_thread_setup(g& g0) {
   san_thread_fiber(g0.san, bounds.first, bounds.second);
 }
 
+// det_trace_blocked: a deadlock or a leak: the trace marks every goroutine
+// still blocked, after the last step (where the slices end).
+inline void det_trace_blocked(sched_t* s) {
+  if (!tracing(s)) return;
+  det_state& d = *s->det;
+  for (const det_g& rec : d.gs)
+    if (rec.gp != nullptr && rec.gp->status.load(std::memory_order_relaxed) == gstatus::waiting)
+      trace_mark(s, trace_kind::deadlock, rec.gp->id, static_cast<std::int64_t>(d.steps) + 1, 0, rec.gp->site,
+                 static_cast<std::uint8_t>(rec.gp->why.load(std::memory_order_relaxed)));
+}
+
 // det_leak_step: fail_on_leak, main has returned and nothing is runnable.
 // Moves the run towards quiescence: fds ready now, a plain thread's readies,
 // then virtual time up to the next timer while any timer that is not periodic
@@ -7401,7 +7412,7 @@ inline void det_leak_step(sched_t* s) {
   det_state& d = *s->det;
   netpoller* np = s->np.load(std::memory_order_relaxed);
   if (np != nullptr && s->netpoll_waiters.load(std::memory_order_relaxed) > 0)
-    if (g* list = np->poll(0)) {
+    if (g* list = netpoll_ready(s, np, 0)) {
       injectglist(s, list);
       return;
     }
@@ -7431,11 +7442,7 @@ inline void det_leak_step(sched_t* s) {
     s->exiting.store(true, std::memory_order_relaxed);
     return;
   }
-  if (tracing(s))
-    for (const det_g& rec : d.gs)
-      if (rec.gp != nullptr && rec.gp->status.load(std::memory_order_relaxed) == gstatus::waiting)
-        trace_mark(s, trace_kind::deadlock, rec.gp->id, static_cast<std::int64_t>(d.steps), 0, rec.gp->site,
-                   static_cast<std::uint8_t>(rec.gp->why.load(std::memory_order_relaxed)));
+  det_trace_blocked(s);
   det_fail(s, std::make_exception_ptr(leak_error("goroutine leak: " + std::to_string(blocked) +
                                                  (blocked == 1 ? " goroutine is" : " goroutines are") +
                                                  " still blocked after main returned (seed " + std::to_string(d.seed) +
@@ -7482,11 +7489,7 @@ inline void det_loop(sched_t* s, m* mp) {
       std::this_thread::sleep_for(std::chrono::microseconds(50));
       continue;
     }
-    if (tracing(s))  // the trace marks every goroutine still blocked, after the last step
-      for (const det_g& rec : d.gs)
-        if (rec.gp != nullptr && rec.gp->status.load(std::memory_order_relaxed) == gstatus::waiting)
-          trace_mark(s, trace_kind::deadlock, rec.gp->id, static_cast<std::int64_t>(d.steps) + 1, 0, rec.gp->site,
-                     static_cast<std::uint8_t>(rec.gp->why.load(std::memory_order_relaxed)));
+    det_trace_blocked(s);
     det_fail(s, std::make_exception_ptr(deadlock_error("all goroutines are asleep - deadlock!\n\n" + det_dump(s, true))));
   }
 }
