@@ -83,7 +83,12 @@ inline void install_sigquit_dump() {
   (void)done;
 }
 
-// retake: one sysmon pass over the Ps; true if it took a P or marked a G.
+// retake: one sysmon pass over the Ps; true if it took a P from a blocking
+// call. Marking a G for preemption does not count (Go's retake counts only
+// handoffs): a mark is made at most once per 10 ms per P, and had each one
+// reset sysmon's back-off, a CPU-bound goroutine (or, on a loaded machine, an
+// M the OS descheduled for 10 ms) would keep sysmon at its 20 us period, a
+// wake-up and two context switches every ~50 us.
 struct sysmon_rec {
   std::uint32_t schedtick = 0;
   std::int64_t schedwhen = 0;
@@ -105,7 +110,6 @@ inline bool retake(sched_t* s, std::int64_t now, std::vector<sysmon_rec>& recs) 
       } else if (now - r.schedwhen >= force_preempt_ns) {
         pp->preempt.store(true, std::memory_order_relaxed);
         r.schedwhen = now;  // mark once per 10 ms
-        acted = true;
       }
     } else if (st == p_syscall) {
       std::uint32_t t = pp->syscalltick.load(std::memory_order_relaxed);
