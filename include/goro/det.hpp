@@ -263,6 +263,43 @@ inline g* det_next(sched_t* s) {
   return gp;
 }
 
+// det_point_fast: det_point's common case, the same decision without the
+// round trip through the runnable set. A yield would put gp at the back of
+// det_state::runnable (run_pending) and det_next would pick index i of n and
+// move the back into slot i; with nothing else to do first (no foreign
+// readies, no unwinding, no fd waiters, no due timer, no trace) that is: pick
+// i of runnable + 1 as if gp were last; gp goes on (no switch) or takes the
+// chosen G's slot and switches to it. Returns false when the slow path must
+// run. Equal decisions, steps and traces to the slow path.
+inline bool det_point_fast(m* mp, g* gp) {
+  sched_t* s = mp->sched;
+  det_state& d = *s->det;
+  if (GORO_DETAIL_UNLIKELY(d.has_foreign.load(std::memory_order_relaxed) || s->exiting.load(std::memory_order_relaxed) ||
+                           d.unwinding || d.leak_wait || s->netpoll_waiters.load(std::memory_order_relaxed) > 0 ||
+                           s->trace != nullptr || mp->pp->timers.next.load(std::memory_order_relaxed) <= d.now))
+    return false;
+  std::size_t n = d.runnable.size() + 1;  // gp is the virtual last entry
+  det_step(s);
+  std::size_t i = n - 1;
+  if (d.how == sim::strategy::pct && !d.in.by_choices) {
+    auto prio = [&](std::size_t k) { return d.gs[(k + 1 == n ? gp : d.runnable[k])->id].prio; };
+    i = 0;
+    for (std::size_t k = 1; k < n; ++k)
+      if (prio(k) > prio(i)) i = k;
+  } else if (n > 1) {
+    i = d.choose(n);
+  }
+  g* next = i + 1 == n ? gp : d.runnable[i];
+  d.trace = (d.trace ^ next->id) * 0x100000001b3ull;
+  d.current = next;
+  d.readied = false;
+  if (next == gp) return true;
+  d.runnable[i] = gp;
+  gp->status.store(gstatus::runnable, std::memory_order_relaxed);
+  start_g(mp, gp, next);
+  return true;
+}
+
 // det_point: a scheduling point of the running goroutine. may_unwind: throw
 // goroutine_exit if the run is unwinding (not from operations that may run in
 // destructors).
@@ -277,8 +314,10 @@ inline void det_point(bool may_unwind) {
   // which may happen while it is switched out here; a point that must not
   // throw (may_unwind = false) never does, main's included.
   if (may_unwind && (!gp->is_main || d.main_turn)) unwind_point(gp);
-  mp->pending = pending_op{pending_kind::yield, gp, nullptr, nullptr};
-  schedule(mp, gp);
+  if (!det_point_fast(mp, gp)) {
+    mp->pending = pending_op{pending_kind::yield, gp, nullptr, nullptr};
+    schedule(mp, gp);
+  }
   if (may_unwind && (!gp->is_main || d.main_turn)) unwind_point(gp);
 }
 
