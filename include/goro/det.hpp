@@ -232,6 +232,26 @@ inline void det_step(sched_t* s) {
 inline void det_begin_unwind(sched_t* s);
 inline void det_unwind_main(sched_t* s);
 
+// det_pick: the decision among n candidates, at(k) being the k-th: PCT's
+// highest priority (the first on a tie), else the seed's or the choice
+// bytes' pick. det_chose records the decision. det_next and det_point_fast.
+template <class At>
+std::size_t det_pick(det_state& d, std::size_t n, At at) {
+  std::size_t i = 0;
+  if (d.how == sim::strategy::pct && !d.in.by_choices) {
+    for (std::size_t k = 1; k < n; ++k)
+      if (d.gs[at(k)->id].prio > d.gs[at(i)->id].prio) i = k;
+  } else if (n > 1) {
+    i = d.choose(n);
+  }
+  return i;
+}
+inline void det_chose(det_state& d, g* gp) noexcept {
+  d.trace = (d.trace ^ gp->id) * 0x100000001b3ull;
+  d.current = gp;
+  d.readied = false;
+}
+
 // det_next makes one scheduling decision: the G to run next, or nullptr when
 // none is runnable. On the run's thread.
 inline g* det_next(sched_t* s) {
@@ -247,19 +267,11 @@ inline g* det_next(sched_t* s) {
   std::size_t n = d.runnable.size();
   if (n == 0) return nullptr;
   det_step(s);
-  std::size_t i = 0;
-  if (d.how == sim::strategy::pct && !d.in.by_choices) {
-    for (std::size_t k = 1; k < n; ++k)
-      if (d.gs[d.runnable[k]->id].prio > d.gs[d.runnable[i]->id].prio) i = k;
-  } else if (n > 1) {
-    i = d.choose(n);
-  }
+  std::size_t i = det_pick(d, n, [&](std::size_t k) { return d.runnable[k]; });
   g* gp = d.runnable[i];
   d.runnable[i] = d.runnable.back();
   d.runnable.pop_back();
-  d.trace = (d.trace ^ gp->id) * 0x100000001b3ull;
-  d.current = gp;
-  d.readied = false;
+  det_chose(d, gp);
   return gp;
 }
 
@@ -280,19 +292,9 @@ inline bool det_point_fast(m* mp, g* gp) {
     return false;
   std::size_t n = d.runnable.size() + 1;  // gp is the virtual last entry
   det_step(s);
-  std::size_t i = n - 1;
-  if (d.how == sim::strategy::pct && !d.in.by_choices) {
-    auto prio = [&](std::size_t k) { return d.gs[(k + 1 == n ? gp : d.runnable[k])->id].prio; };
-    i = 0;
-    for (std::size_t k = 1; k < n; ++k)
-      if (prio(k) > prio(i)) i = k;
-  } else if (n > 1) {
-    i = d.choose(n);
-  }
+  std::size_t i = det_pick(d, n, [&](std::size_t k) { return k + 1 == n ? gp : d.runnable[k]; });
   g* next = i + 1 == n ? gp : d.runnable[i];
-  d.trace = (d.trace ^ next->id) * 0x100000001b3ull;
-  d.current = next;
-  d.readied = false;
+  det_chose(d, next);
   if (next == gp) return true;
   d.runnable[i] = gp;
   gp->status.store(gstatus::runnable, std::memory_order_relaxed);
