@@ -6911,7 +6911,10 @@ class det_runnable {
     buf_ = std::move(grown);
     cap_ = cap;
   }
-  void push_back(g* gp) noexcept { buf_[n_++] = gp; }  // room reserved: never past cap_
+  void push_back(g* gp) noexcept {
+    if (GORO_DETAIL_UNLIKELY(n_ == cap_)) fatal("goro: deterministic scheduler: a runnable goroutine without reserved room");
+    buf_[n_++] = gp;
+  }
   void pop_back() noexcept { --n_; }
   g*& operator[](std::size_t i) noexcept { return buf_[i]; }
   g*& back() noexcept { return buf_[n_ - 1]; }
