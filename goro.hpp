@@ -5939,13 +5939,13 @@ bool sync_try_acquire(Op&& op, const Obj*... objs) {
   if (ok) (race_acquire(objs), ...);
   return ok;
 }
-template <class Op>
+template <bool wake = true, class Op>
 void sync_release(const void* obj, Op&& op) {
   rt_region rt;
   sched_point(false);
   race_release(obj);
   op();
-  wake_point();
+  if constexpr (wake) wake_point();
 }
 
 // unwind_cancellable: may the unwinder cancel parked gp's wait? Once: not yet
@@ -9357,6 +9357,19 @@ class mutex : public detail::mutex_impl<detail::runtime_sync>, detail::lock_hold
   }
 
  private:
+  friend class condition_variable;
+  // unlock_before_park: condition_variable::wait's release, without the
+  // point after it: the wait parks right after, which is a point already.
+  void unlock_before_park() {
+    detail::sync_release<false>(this, [this] {
+      releasing(this);
+      impl::unlock();
+    });
+  }
+
+ public:
+
+ private:
   // describe: the describe_fn of a goroutine parked in lock().
   static std::uint64_t describe(const void* obj, std::string* out, const detail::dump_ctx* ctx) {
     const mutex* mu = static_cast<const mutex*>(obj);
@@ -9689,7 +9702,7 @@ class condition_variable {
     detail::throw_if_blocking();  // before the ticket and the unlock: a misuse changes nothing
     detail::sched_point();
     std::uint32_t t = list_.add();
-    lk.unlock();
+    unlock_before_park(lk);
     relock r{lk};
     list_.wait(t);
     detail::race_acquire(this);
@@ -9741,11 +9754,18 @@ class condition_variable {
     detail::throw_if_blocking();  // before the ticket and the unlock: a misuse changes nothing
     detail::sched_point();
     std::uint32_t t = list_.add();
-    lk.unlock();
+    unlock_before_park(lk);
     relock r{lk};
     bool notified = list_.wait(t, deadline);
     detail::race_acquire(this);
     return notified ? std::cv_status::no_timeout : std::cv_status::timeout;
+  }
+
+  // unlock_before_park: lk.unlock() without the point after the release.
+  static void unlock_before_park(std::unique_lock<mutex>& lk) {
+    mutex* mu = lk.release();
+    mu->unlock_before_park();
+    lk = std::unique_lock<mutex>(*mu, std::defer_lock);
   }
 
   // relock locks lk again when a wait ends, returning or throwing

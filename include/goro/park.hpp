@@ -459,13 +459,13 @@ bool sync_try_acquire(Op&& op, const Obj*... objs) {
   if (ok) (race_acquire(objs), ...);
   return ok;
 }
-template <class Op>
+template <bool wake = true, class Op>
 void sync_release(const void* obj, Op&& op) {
   rt_region rt;
   sched_point(false);
   race_release(obj);
   op();
-  wake_point();
+  if constexpr (wake) wake_point();
 }
 
 // unwind_cancellable: may the unwinder cancel parked gp's wait? Once: not yet
