@@ -353,27 +353,21 @@ class mutex : public detail::mutex_impl<detail::runtime_sync>, detail::lock_hold
     held_by(me, this);
     return true;
   }
-  void unlock() {
-    detail::sync_release(this, [this] {
-      releasing(this);
-      impl::unlock();
-    });
-  }
+  void unlock() { release<true>(); }
 
  private:
   friend class condition_variable;
-  // unlock_before_park: condition_variable::wait's release, without the
-  // point after it: the wait parks right after, which is a point already.
-  void unlock_before_park() {
-    detail::sync_release<false>(this, [this] {
+  // release: unlock's body. wake = false: condition_variable::wait's
+  // release, without the point after it (the wait parks right after, which
+  // is a point already).
+  template <bool wake>
+  void release() {
+    detail::sync_release<wake>(this, [this] {
       releasing(this);
       impl::unlock();
     });
   }
 
- public:
-
- private:
   // describe: the describe_fn of a goroutine parked in lock().
   static std::uint64_t describe(const void* obj, std::string* out, const detail::dump_ctx* ctx) {
     const mutex* mu = static_cast<const mutex*>(obj);
@@ -768,7 +762,7 @@ class condition_variable {
   // unlock_before_park: lk.unlock() without the point after the release.
   static void unlock_before_park(std::unique_lock<mutex>& lk) {
     mutex* mu = lk.release();
-    mu->unlock_before_park();
+    mu->release<false>();
     lk = std::unique_lock<mutex>(*mu, std::defer_lock);
   }
 
