@@ -19,6 +19,9 @@
 //   GORO_TSAN                detected  yes    ThreadSanitizer fiber annotations
 //   GORO_ASAN                detected  yes    AddressSanitizer fiber annotations
 //   GORO_RUNQ_SIZE           256       yes    slots in each P's local run queue (Go: 256)
+//   GORO_SPLIT               unset     yes    split compilation: goro's compiled part is left out of
+//                                             this TU (see "Split compilation" below)
+//   GORO_IMPLEMENTATION      unset     no     split compilation: this TU (exactly one) holds it
 //
 // Mixed settings of the "yes" switches are caught at start-up (see
 // "One mode per executable" below); GORO_DETERMINISTIC also selects a distinct
@@ -101,6 +104,35 @@
 // GORO_DETAIL_ALWAYS_INLINE: for the few switch-path helpers whose inlining
 // GCC's size heuristics give up as the cold paths around them grow.
 #define GORO_DETAIL_ALWAYS_INLINE __attribute__((always_inline))
+// Split compilation (docs/reference.md, "Compile time").
+//
+// By default every TU compiles all of goro: the header is all there is. A
+// program with many TUs may instead define GORO_SPLIT in every TU and
+// GORO_IMPLEMENTATION (which implies GORO_SPLIT) in exactly one. The cold,
+// non-template functions (the scheduler's slow paths, sysmon, dumps, the trace
+// writer, the symbolizer, the deterministic scheduler's run loop) are then
+// declared everywhere but defined only in that TU, as ordinary external
+// functions. Templates and the hot paths (park, ready, the channel and mutex
+// fast paths) stay inline in every TU, so both ways run the same code at the
+// same speed.
+//
+// In the headers: a function of the compiled part is declared with
+// GORO_DETAIL_COMPILED (`inline` by default, nothing when split) and defined
+// the same way inside `#if GORO_DETAIL_DEFINE_COMPILED` (1 by default and in
+// the implementation TU, 0 in the other split TUs).
+#if defined(GORO_IMPLEMENTATION)
+#ifndef GORO_SPLIT
+#define GORO_SPLIT 1
+#endif
+#define GORO_DETAIL_DEFINE_COMPILED 1
+#define GORO_DETAIL_COMPILED
+#elif defined(GORO_SPLIT)
+#define GORO_DETAIL_DEFINE_COMPILED 0
+#define GORO_DETAIL_COMPILED
+#else
+#define GORO_DETAIL_DEFINE_COMPILED 1
+#define GORO_DETAIL_COMPILED inline
+#endif
 #define GORO_DETAIL_LIKELY(x) __builtin_expect(!!(x), 1)
 #define GORO_DETAIL_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
@@ -207,9 +239,10 @@ inline char* fmt_u64(char* buf, std::uint64_t v) noexcept {
   std::abort();
 }
 
+#if GORO_DETAIL_DEFINE_COMPILED
 // debug_setting returns the value of key in $GORO_DEBUG ("a=1,b=x"), or "" when
 // it is absent. Read at runtime start-up, never on a hot path.
-inline std::string debug_setting(std::string_view key) {
+GORO_DETAIL_COMPILED std::string debug_setting(std::string_view key) {
   const char* env = std::getenv("GORO_DEBUG");
   if (env == nullptr) return {};
   std::string_view s(env);
@@ -223,6 +256,9 @@ inline std::string debug_setting(std::string_view key) {
   }
   return {};
 }
+#else
+GORO_DETAIL_COMPILED std::string debug_setting(std::string_view key);
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
 // ---------------------------------------------------------------------------
 // One mode per executable.
@@ -264,9 +300,16 @@ inline bool register_mode(unsigned bits) noexcept {
 namespace goro {
 inline namespace GORO_DETAIL_ABI_NS {
 namespace detail {
+// A split program with no implementation TU fails to link, and the missing
+// symbol names the cause.
+GORO_DETAIL_COMPILED bool split_needs_one_TU_defining_GORO_IMPLEMENTATION() noexcept;
+#if GORO_DETAIL_DEFINE_COMPILED
+GORO_DETAIL_COMPILED bool split_needs_one_TU_defining_GORO_IMPLEMENTATION() noexcept { return true; }
+#endif
 namespace {
 // One registration per translation unit.
-[[maybe_unused]] const bool tu_mode_registered = goro::detail_common::register_mode(tu_mode);
+[[maybe_unused]] const bool tu_mode_registered =
+    goro::detail_common::register_mode(tu_mode) && (!GORO_DETAIL_DEFINE_COMPILED ? split_needs_one_TU_defining_GORO_IMPLEMENTATION() : true);
 }  // namespace
 }  // namespace detail
 }  // inline namespace GORO_DETAIL_ABI_NS
@@ -650,13 +693,14 @@ struct symbolizer_state {
   int tool = -1;           // the symbolizer that works: -1 not tried yet, 0 none, 1 llvm-symbolizer, 2 addr2line
 };
 
-inline symbolizer_state& symbolizer() {
+#if GORO_DETAIL_DEFINE_COMPILED
+GORO_DETAIL_COMPILED symbolizer_state& symbolizer() {
   static symbolizer_state* st = new symbolizer_state;  // never destroyed: reports may come during exit
   return *st;
 }
 
 // self_exe: the running executable's path (dladdr names it by argv[0]).
-inline std::string self_exe() {
+GORO_DETAIL_COMPILED std::string self_exe() {
   char buf[4096];
   ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
   return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
@@ -665,7 +709,7 @@ inline std::string self_exe() {
 // shorten_path: file relative to the working directory (as it was at the
 // first report) when it lies below it: debug info and CMake's __FILE__ name
 // files by absolute path. Any thread, no lock.
-inline std::string_view shorten_path(std::string_view file) {
+GORO_DETAIL_COMPILED std::string_view shorten_path(std::string_view file) {
   static const std::string cwd = [] {
     char buf[4096];
     return ::getcwd(buf, sizeof buf) != nullptr && buf[1] != '\0' ? std::string(buf) + "/" : std::string();
@@ -675,13 +719,13 @@ inline std::string_view shorten_path(std::string_view file) {
 }
 
 // append_site: a goroutine's creation site, "file:line", shortened as frames are.
-inline void append_site(std::string& out, const source_loc& site) {
+GORO_DETAIL_COMPILED void append_site(std::string& out, const source_loc& site) {
   out += shorten_path(site.file != nullptr ? site.file : "??");
   out += ':';
   out += std::to_string(site.line);
 }
 
-inline std::string demangle(const char* sym) {
+GORO_DETAIL_COMPILED std::string demangle(const char* sym) {
   int status = 0;
   char* d = abi::__cxa_demangle(sym, nullptr, nullptr, &status);
   if (d == nullptr) return sym;
@@ -695,8 +739,8 @@ inline std::string demangle(const char* sym) {
 // llvm-symbolizer in addr2line's output style, tried first (binutils 2.40's
 // addr2line names the wrong file for some lines of DWARF 5, GCC 12's
 // default: a line of goro.hpp as one of the program's); tool 2: addr2line.
-inline bool run_addr2line(int tool, const std::string& obj, const std::vector<std::uintptr_t>& addrs,
-                          std::vector<std::vector<frame>>& out) {
+GORO_DETAIL_COMPILED bool run_addr2line(int tool, const std::string& obj, const std::vector<std::uintptr_t>& addrs,
+                                        std::vector<std::vector<frame>>& out) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) return false;
   std::vector<std::string> args;
@@ -781,7 +825,7 @@ inline bool run_addr2line(int tool, const std::string& obj, const std::vector<st
 }
 
 // dladdr_frame: the fallback: dladdr's symbol as function+0xoff.
-inline frame dladdr_frame(std::uintptr_t pc, const Dl_info& info, bool ok, const std::string& obj) {
+GORO_DETAIL_COMPILED frame dladdr_frame(std::uintptr_t pc, const Dl_info& info, bool ok, const std::string& obj) {
   frame f;
   f.pc = pc;
   f.object = obj;
@@ -805,7 +849,7 @@ inline frame dladdr_frame(std::uintptr_t pc, const Dl_info& info, bool ok, const
 // chain expanded. Any thread; never in a signal handler. Takes the
 // symbolizer's lock and may run addr2line (milliseconds, once per new object
 // and batch of addresses).
-inline std::vector<frame> symbolize(const std::uintptr_t* pcs, std::size_t n) {
+GORO_DETAIL_COMPILED std::vector<frame> symbolize(const std::uintptr_t* pcs, std::size_t n) {
   symbolizer_state& st = symbolizer();
   std::lock_guard<std::mutex> lk(st.mu);
   // Group the addresses not yet cached by object.
@@ -882,23 +926,23 @@ inline std::vector<frame> symbolize(const std::uintptr_t* pcs, std::size_t n) {
 // symbolize_degraded: did some frame symbolized so far lack file:line while
 // naming a user function (no -g, or no addr2line)? Reports then say
 // "(no debug info: function+offset)" once.
-inline bool symbolize_degraded() {
+GORO_DETAIL_COMPILED bool symbolize_degraded() {
   symbolizer_state& st = symbolizer();
   std::lock_guard<std::mutex> lk(st.mu);
   return st.degraded;
 }
 
-inline bool ends_with(std::string_view s, std::string_view suffix) noexcept {
+GORO_DETAIL_COMPILED bool ends_with(std::string_view s, std::string_view suffix) noexcept {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
 }
-inline bool starts_with(std::string_view s, std::string_view prefix) noexcept { return s.substr(0, prefix.size()) == prefix; }
+GORO_DETAIL_COMPILED bool starts_with(std::string_view s, std::string_view prefix) noexcept { return s.substr(0, prefix.size()) == prefix; }
 
 // frame_is_user: is f the program's own code? Not goro's (a file named
 // goro.hpp or under an include/goro/ directory, or a function in namespace
 // goro), not the standard library's (a file under a c++/ include directory,
 // a function in std:: or __gnu_cxx::), not the C runtime's or a sanitizer's
 // (their objects, the start-up functions).
-inline bool frame_is_user(const frame& f) noexcept {
+GORO_DETAIL_COMPILED bool frame_is_user(const frame& f) noexcept {
   std::string_view file(f.file), fn(f.function), obj(f.object);
   std::string_view base = obj;
   if (std::size_t sl = base.rfind('/'); sl != std::string_view::npos) base.remove_prefix(sl + 1);
@@ -924,7 +968,7 @@ inline bool frame_is_user(const frame& f) noexcept {
 }
 
 // append_file_line: "file:line", or "??" without debug info.
-inline void append_file_line(std::string& out, const frame& f) {
+GORO_DETAIL_COMPILED void append_file_line(std::string& out, const frame& f) {
   if (!f.exact) {
     out += "??";
     return;
@@ -937,7 +981,7 @@ inline void append_file_line(std::string& out, const frame& f) {
 
 // append_frame_location: "file:line (function)", or "?? (function+0xoff)"
 // without debug info (marking the symbolizer degraded).
-inline void append_frame_location(std::string& out, const frame& f) {
+GORO_DETAIL_COMPILED void append_frame_location(std::string& out, const frame& f) {
   append_file_line(out, f);
   if (!f.exact) {
     symbolizer_state& st = symbolizer();
@@ -951,24 +995,36 @@ inline void append_frame_location(std::string& out, const frame& f) {
 
 // append_go_frame: one frame of a stack in Go's dump style,
 // "\t<function>\n\t\t<file>:<line>\n" ("??" for the location without debug info).
-inline void append_go_frame(std::string& out, const frame& f) {
+GORO_DETAIL_COMPILED void append_go_frame(std::string& out, const frame& f) {
   out += '\t';
   out += f.function;
   out += "\n\t\t";
   append_file_line(out, f);
   out += '\n';
 }
+#else
+GORO_DETAIL_COMPILED symbolizer_state& symbolizer();
+GORO_DETAIL_COMPILED void append_site(std::string& out, const source_loc& site);
+GORO_DETAIL_COMPILED bool run_addr2line(int tool, const std::string& obj, const std::vector<std::uintptr_t>& addrs,
+                                        std::vector<std::vector<frame>>& out);
+GORO_DETAIL_COMPILED std::vector<frame> symbolize(const std::uintptr_t* pcs, std::size_t n);
+GORO_DETAIL_COMPILED bool symbolize_degraded();
+GORO_DETAIL_COMPILED bool frame_is_user(const frame& f) noexcept;
+GORO_DETAIL_COMPILED void append_frame_location(std::string& out, const frame& f);
+GORO_DETAIL_COMPILED void append_go_frame(std::string& out, const frame& f);
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
 // traceback_callers: how many user frames above the blocking one a dump
 // entry shows.
 inline constexpr int traceback_callers = 4;
 
+#if GORO_DETAIL_DEFINE_COMPILED
 // format_blocked appends, for a stack captured where a goroutine blocked:
 //   "\tblocked at <file>:<line> (<function>)\n" for the innermost user frame
 // and then, Go-style, each of up to `callers` user frames above it:
 //   "\t<function>\n\t\t<file>:<line>\n"
 // Returns false (appending nothing) when the stack has no user frame.
-inline bool format_blocked(std::string& out, const traceback& tb, int callers = traceback_callers) {
+GORO_DETAIL_COMPILED bool format_blocked(std::string& out, const traceback& tb, int callers = traceback_callers) {
   if (tb.n == 0) return false;
   std::vector<frame> fs = symbolize(tb.pc, tb.n);
   std::size_t i = 0;
@@ -988,7 +1044,7 @@ inline bool format_blocked(std::string& out, const traceback& tb, int callers = 
 
 // format_location appends "<file>:<line> (<function>)" of the innermost user
 // frame of tb, or "?" when it has none (mutexes' "locked at").
-inline void format_location(std::string& out, const traceback& tb) {
+GORO_DETAIL_COMPILED void format_location(std::string& out, const traceback& tb) {
   std::vector<frame> fs = symbolize(tb.pc, tb.n);
   for (const frame& f : fs)
     if (frame_is_user(f)) {
@@ -1000,7 +1056,12 @@ inline void format_location(std::string& out, const traceback& tb) {
 
 
 // degraded_note: the once-per-report note when frames lacked debug info.
-inline const char* degraded_note() noexcept { return "(no debug info: function+offset)\n"; }
+GORO_DETAIL_COMPILED const char* degraded_note() noexcept { return "(no debug info: function+offset)\n"; }
+#else
+GORO_DETAIL_COMPILED bool format_blocked(std::string& out, const traceback& tb, int callers = traceback_callers);
+GORO_DETAIL_COMPILED void format_location(std::string& out, const traceback& tb);
+GORO_DETAIL_COMPILED const char* degraded_note() noexcept;
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
 }  // namespace detail
 }  // inline namespace GORO_DETAIL_ABI_NS
@@ -1550,7 +1611,8 @@ enum class guard_kind : std::uint8_t { madv_guard, mprotect, canary };
 
 // guard_probe reports whether MADV_GUARD_INSTALL really makes a page fault:
 // the kernel's copy from a guard page into a pipe must fail with EFAULT.
-inline bool guard_probe() noexcept {
+#if GORO_DETAIL_DEFINE_COMPILED
+GORO_DETAIL_COMPILED bool guard_probe() noexcept {
   void* p = ::mmap(nullptr, 2 * page_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) return false;
   bool ok = false;
@@ -1565,6 +1627,9 @@ inline bool guard_probe() noexcept {
   ::munmap(p, 2 * page_size);
   return ok;
 }
+#else
+GORO_DETAIL_COMPILED bool guard_probe() noexcept;
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
 // stack_slot: one reserved stack. lo..hi is the usable part (hi is the top);
 // the guard lies just below lo (absent for canary slots).
@@ -1635,23 +1700,7 @@ class stack_space {
   };
 
   // map_arena reserves one arena and fills fresh_. Requires mu_.
-  bool map_arena() {
-    std::size_t slot = stack_guard_size + usable_;
-    std::size_t len = slot * stacks_per_arena;
-    void* p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p == MAP_FAILED) return false;
-    ::madvise(p, len, MADV_NOHUGEPAGE);
-    char* base = static_cast<char*>(p);
-    arenas_.push_back(arena{base, 0});
-    // Hand out from the lowest address up, so a walk sees used slots first.
-    for (std::size_t i = stacks_per_arena; i-- > 0;) {
-      char* s = base + i * slot;
-      stack_slot st{s + stack_guard_size, s + slot, guard_kind::madv_guard};
-      st.guard = install_guard(s);  // a canary slot gets its canary when a goroutine takes it
-      fresh_.push_back(st);
-    }
-    return true;
-  }
+  bool map_arena();
 
   static guard_kind install_guard(char* guard_lo) noexcept;
 
@@ -1661,6 +1710,26 @@ class stack_space {
   std::vector<stack_slot> fresh_;  // guarded by mu_: never used yet
   std::vector<stack_slot> cold_;   // guarded by mu_: released to the OS, reusable
 };
+
+#if GORO_DETAIL_DEFINE_COMPILED
+GORO_DETAIL_COMPILED bool stack_space::map_arena() {
+  std::size_t slot = stack_guard_size + usable_;
+  std::size_t len = slot * stacks_per_arena;
+  void* p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) return false;
+  ::madvise(p, len, MADV_NOHUGEPAGE);
+  char* base = static_cast<char*>(p);
+  arenas_.push_back(arena{base, 0});
+  // Hand out from the lowest address up, so a walk sees used slots first.
+  for (std::size_t i = stacks_per_arena; i-- > 0;) {
+    char* s = base + i * slot;
+    stack_slot st{s + stack_guard_size, s + slot, guard_kind::madv_guard};
+    st.guard = install_guard(s);  // a canary slot gets its canary when a goroutine takes it
+    fresh_.push_back(st);
+  }
+  return true;
+}
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
 // guard_policy: decided once per process.
 struct guard_policy {
@@ -1690,7 +1759,8 @@ struct guard_policy {
   guard_policy(guard_policy&& o) noexcept : use_madv(o.use_madv), mprotect_budget(o.mprotect_budget.load()) {}
 };
 
-inline guard_kind stack_space::install_guard(char* guard_lo) noexcept {
+#if GORO_DETAIL_DEFINE_COMPILED
+GORO_DETAIL_COMPILED guard_kind stack_space::install_guard(char* guard_lo) noexcept {
   guard_policy& gp = guard_policy::get();
   if (gp.use_madv) {
     if (::madvise(guard_lo, stack_guard_size, GORO_DETAIL_MADV_GUARD_INSTALL) == 0) return guard_kind::madv_guard;
@@ -1702,11 +1772,14 @@ inline guard_kind stack_space::install_guard(char* guard_lo) noexcept {
 }
 
 // stack_guard_name is for diagnostics and the README's claim.
-inline const char* stack_guard_name() {
+GORO_DETAIL_COMPILED const char* stack_guard_name() {
   guard_policy& gp = guard_policy::get();
   if (gp.use_madv) return "MADV_GUARD_INSTALL";
   return gp.mprotect_budget.load(std::memory_order_relaxed) > 0 ? "mprotect+canary fallback" : "canary";
 }
+#else
+GORO_DETAIL_COMPILED const char* stack_guard_name();
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
 // ---------------------------------------------------------------------------
 // Overflow report. A SIGSEGV handler on a per-M sigaltstack asks the scheduler
@@ -1724,12 +1797,13 @@ struct sigsegv_chain {
   struct sigaction old_segv;
   struct sigaction old_bus;
 };
-inline sigsegv_chain& sigsegv_old() {
+#if GORO_DETAIL_DEFINE_COMPILED
+GORO_DETAIL_COMPILED sigsegv_chain& sigsegv_old() {
   static sigsegv_chain c;
   return c;
 }
 
-inline void sigsegv_handler(int sig, siginfo_t* info, void* uctx) {
+GORO_DETAIL_COMPILED void sigsegv_handler(int sig, siginfo_t* info, void* uctx) {
   auto hook = overflow_hook.load(std::memory_order_acquire);
   if (hook != nullptr && hook(info->si_addr)) std::abort();
   // Not ours: hand the signal to whoever had it before (or the default).
@@ -1746,7 +1820,7 @@ inline void sigsegv_handler(int sig, siginfo_t* info, void* uctx) {
 }
 
 // install_overflow_handler: once per process (idempotent).
-inline void install_overflow_handler() {
+GORO_DETAIL_COMPILED void install_overflow_handler() {
   static const bool done = [] {
     struct sigaction sa {};
     sa.sa_sigaction = &sigsegv_handler;
@@ -1758,6 +1832,9 @@ inline void install_overflow_handler() {
   }();
   (void)done;
 }
+#else
+GORO_DETAIL_COMPILED void install_overflow_handler();
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
 // alt_stack: the calling thread's signal stack, for the overflow handler
 // (which cannot run on the overflowed stack). Each M installs one.
@@ -2148,31 +2225,7 @@ struct timer_heap {
   // re-armed at all if that is not after now, which only a clock that jumped
   // there, the deterministic one, can reach). Returns how many fired.
   // Requires lock; f runs with it held.
-  std::size_t run_due_locked(std::int64_t now) {
-    std::size_t fired = 0;
-    while (!heap.empty() && heap.front().when <= now) {
-      rtimer* t = heap.front().t;
-      std::int64_t step = 0, next = 0;
-      if (t->period > 0 && (__builtin_mul_overflow(t->period, 1 + (now - t->when) / t->period, &step) ||
-                            __builtin_add_overflow(t->when, step, &next) || next >= no_timer))
-        next = no_timer - 1;
-      if (t->period > 0 && next > now) {
-        t->when = next;
-        t->seq = seq++;
-        heap.front().when = t->when;
-        heap.front().seq = t->seq;
-        down(0);
-      } else {
-        remove_at(0);
-      }
-      // The next due timer will be read right after f: start fetching it.
-      if (!heap.empty() && heap.front().when <= now) __builtin_prefetch(heap.front().t);
-      t->f(t, now);
-      ++fired;
-    }
-    if (fired != 0) publish(std::memory_order_release);  // once per batch: a fence per timer showed in profiles
-    return fired;
-  }
+  std::size_t run_due_locked(std::int64_t now);
 
   std::size_t size_locked() const noexcept { return heap.size(); }
 
@@ -2232,6 +2285,34 @@ struct timer_heap {
     if (next.load(std::memory_order_relaxed) != w) next.store(w, mo);
   }
 };
+
+#if GORO_DETAIL_DEFINE_COMPILED
+GORO_DETAIL_COMPILED std::size_t timer_heap::run_due_locked(std::int64_t now) {
+  std::size_t fired = 0;
+  while (!heap.empty() && heap.front().when <= now) {
+    rtimer* t = heap.front().t;
+    std::int64_t step = 0, next = 0;
+    if (t->period > 0 && (__builtin_mul_overflow(t->period, 1 + (now - t->when) / t->period, &step) ||
+                          __builtin_add_overflow(t->when, step, &next) || next >= no_timer))
+      next = no_timer - 1;
+    if (t->period > 0 && next > now) {
+      t->when = next;
+      t->seq = seq++;
+      heap.front().when = t->when;
+      heap.front().seq = t->seq;
+      down(0);
+    } else {
+      remove_at(0);
+    }
+    // The next due timer will be read right after f: start fetching it.
+    if (!heap.empty() && heap.front().when <= now) __builtin_prefetch(heap.front().t);
+    t->f(t, now);
+    ++fired;
+  }
+  if (fired != 0) publish(std::memory_order_release);  // once per batch: a fence per timer showed in profiles
+  return fired;
+}
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
 }  // namespace detail
 }  // inline namespace GORO_DETAIL_ABI_NS
@@ -2629,7 +2710,7 @@ struct dump_ctx {
 // parked_traceback: where parked gp waits (its park_tb, or a capture in
 // deterministic mode's report mode), copied into scratch; nullptr when not
 // known (threaded mode without tracebacks, or gp not waiting). det.hpp.
-inline const traceback* parked_traceback(g* gp, traceback& scratch);
+GORO_DETAIL_COMPILED const traceback* parked_traceback(g* gp, traceback& scratch);
 
 // dump_goroutine appends gp's entry of a goroutine dump, Go's format:
 //   goroutine N [state]:                 ("state, main" for main)
@@ -2948,48 +3029,11 @@ class g_pool {
   // (stack.hpp, "Release"), at most every scavenge_period_ns. Ms going idle
   // call it, so after a burst of goroutines RSS falls once the burst is over;
   // force (run()'s end) releases everything beyond the cap at once.
-  void scavenge(bool force = false) {
-    std::int64_t now = nanotime();
-    if (!force && now - last_scavenge_.load(std::memory_order_relaxed) < scavenge_period_ns) return;
-    std::vector<g_batch> victims;
-    {
-      rt_lock_guard lk(mu_);
-      if (!force && now - last_scavenge_.load(std::memory_order_relaxed) < scavenge_period_ns) return;
-      last_scavenge_.store(now, std::memory_order_relaxed);
-      std::size_t idle = force ? nwarm_ : std::min(nwarm_, low_water_);
-      // Oldest batches first: they sit at the front.
-      std::size_t k = 0;
-      while (k < warm_.size() && idle >= gcache_global_warm_max + warm_[k].n) {
-        idle -= warm_[k].n;
-        nwarm_ -= warm_[k].n;
-        victims.push_back(warm_[k]);
-        ++k;
-      }
-      warm_.erase(warm_.begin(), warm_.begin() + static_cast<std::ptrdiff_t>(k));
-      low_water_ = nwarm_;
-    }
-    for (const g_batch& b : victims)
-      for (g* gp = b.head; gp != nullptr;) {
-        g* next = gp->schedlink;      // read before the page is dropped
-        stack_slot slot = gp->stack;  // likewise: gp lives in that page
-        space_.release(slot);
-        gp = next;
-      }
-  }
+  void scavenge(bool force = false);
 
   // fresh links up to n Gs on never-used or released (cold) slots into *head;
   // returns how many (0 if the OS refuses).
-  std::uint32_t fresh(g** head, std::uint32_t n) {
-    std::vector<stack_slot> got;
-    got.reserve(n);
-    space_.reserve_batch(got, n, [](const stack_slot& s) { new_g_at(s); });
-    for (const stack_slot& s : got) {
-      g* gp = g_at_top(s.hi);
-      gp->schedlink = *head;
-      *head = gp;
-    }
-    return static_cast<std::uint32_t>(got.size());
-  }
+  std::uint32_t fresh(g** head, std::uint32_t n);
 
   // g_at_top returns the g at the top of a slot (for walks over all slots).
   static g* g_at_top(char* top) noexcept {
@@ -2998,12 +3042,7 @@ class g_pool {
   }
 
  private:
-  static g* new_g_at(const stack_slot& s) {
-    g* gp = g_at_top(s.hi);
-    ::new (static_cast<void*>(gp)) g();
-    gp->stack = s;
-    return gp;
-  }
+  static g* new_g_at(const stack_slot& s);
 
   struct g_batch {
     g* head;          // linked through g.schedlink
@@ -3017,11 +3056,62 @@ class g_pool {
   stack_space space_;
 };
 
+#if GORO_DETAIL_DEFINE_COMPILED
+GORO_DETAIL_COMPILED void g_pool::scavenge(bool force) {
+  std::int64_t now = nanotime();
+  if (!force && now - last_scavenge_.load(std::memory_order_relaxed) < scavenge_period_ns) return;
+  std::vector<g_batch> victims;
+  {
+    rt_lock_guard lk(mu_);
+    if (!force && now - last_scavenge_.load(std::memory_order_relaxed) < scavenge_period_ns) return;
+    last_scavenge_.store(now, std::memory_order_relaxed);
+    std::size_t idle = force ? nwarm_ : std::min(nwarm_, low_water_);
+    // Oldest batches first: they sit at the front.
+    std::size_t k = 0;
+    while (k < warm_.size() && idle >= gcache_global_warm_max + warm_[k].n) {
+      idle -= warm_[k].n;
+      nwarm_ -= warm_[k].n;
+      victims.push_back(warm_[k]);
+      ++k;
+    }
+    warm_.erase(warm_.begin(), warm_.begin() + static_cast<std::ptrdiff_t>(k));
+    low_water_ = nwarm_;
+  }
+  for (const g_batch& b : victims)
+    for (g* gp = b.head; gp != nullptr;) {
+      g* next = gp->schedlink;      // read before the page is dropped
+      stack_slot slot = gp->stack;  // likewise: gp lives in that page
+      space_.release(slot);
+      gp = next;
+    }
+}
+
+GORO_DETAIL_COMPILED std::uint32_t g_pool::fresh(g** head, std::uint32_t n) {
+  std::vector<stack_slot> got;
+  got.reserve(n);
+  space_.reserve_batch(got, n, [](const stack_slot& s) { new_g_at(s); });
+  for (const stack_slot& s : got) {
+    g* gp = g_at_top(s.hi);
+    gp->schedlink = *head;
+    *head = gp;
+  }
+  return static_cast<std::uint32_t>(got.size());
+}
+
+GORO_DETAIL_COMPILED g* g_pool::new_g_at(const stack_slot& s) {
+  g* gp = g_at_top(s.hi);
+  ::new (static_cast<void*>(gp)) g();
+  gp->stack = s;
+  return gp;
+}
+#endif  // GORO_DETAIL_DEFINE_COMPILED
+
 
 // pool_for returns the process-wide g pool for a stack size. Pools live
 // forever (their slots may belong to goroutines of the default runtime, which
 // is abandoned at exit).
-inline g_pool& pool_for(std::size_t stack_size) {
+#if GORO_DETAIL_DEFINE_COMPILED
+GORO_DETAIL_COMPILED g_pool& pool_for(std::size_t stack_size) {
   static rt_mutex mu;
   static auto* pools = new std::vector<g_pool*>;  // leaked on purpose: see above
   std::size_t usable = stack_space::round_up(stack_size);
@@ -3031,6 +3121,9 @@ inline g_pool& pool_for(std::size_t stack_size) {
   pools->push_back(new g_pool(usable));
   return *pools->back();
 }
+#else
+GORO_DETAIL_COMPILED g_pool& pool_for(std::size_t stack_size);
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
 // ---------------------------------------------------------------------------
 // gfput / gfget: the per-P list in front of the pool (Go: gfput / gfget).
@@ -3487,8 +3580,9 @@ struct trace_state {
   trace_ring& other() noexcept { return *rings.back(); }
 };
 
+#if GORO_DETAIL_DEFINE_COMPILED
 // trace_capacity: $GORO_DEBUG=tracebuf=<events>, else the default.
-inline std::uint64_t trace_capacity() {
+GORO_DETAIL_COMPILED std::uint64_t trace_capacity() {
   std::string v = debug_setting("tracebuf");
   if (!v.empty()) {
     unsigned long long n = std::strtoull(v.c_str(), nullptr, 10);
@@ -3499,7 +3593,7 @@ inline std::uint64_t trace_capacity() {
 
 // trace_start makes s's trace and gives each P its ring. Before any goroutine
 // runs (run() start-up).
-inline void trace_start(sched_t* s, std::string path, const std::uint64_t* steps = nullptr) {
+GORO_DETAIL_COMPILED void trace_start(sched_t* s, std::string path, const std::uint64_t* steps = nullptr) {
   auto* t = new trace_state;
   t->path = std::move(path);
   t->t0 = nanotime();
@@ -3516,6 +3610,9 @@ inline void trace_start(sched_t* s, std::string path, const std::uint64_t* steps
   for (std::size_t i = 0; i < s->allp.size(); ++i) s->allp[i]->trace = t->rings[i].get();
   s->trace = t;
 }
+#else
+GORO_DETAIL_COMPILED void trace_start(sched_t* s, std::string path, const std::uint64_t* steps = nullptr);
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
 // tracing: is s recording? For the sites without a P (whose P's ring
 // pointer answers the same question). Any thread of s.
@@ -3525,7 +3622,7 @@ inline bool tracing(const sched_t* s) noexcept { return s->trace != nullptr && s
 // deterministic mode stops at a run's first failure, so that the timeline
 // ends there and not after the unwinding. The running goroutine's slice (if
 // any) ends now. The run's thread.
-inline void trace_stop(sched_t* s) noexcept;
+GORO_DETAIL_COMPILED void trace_stop(sched_t* s) noexcept;
 
 // --- recording -----------------------------------------------------------------
 // Each trace_* below is called only when tracing is on (its caller tested
@@ -3547,8 +3644,9 @@ inline void trace_other(sched_t* s, trace_event e) noexcept {
 // arrow of the ready that made it runnable. switched: the M comes straight
 // from trace_go_stop of the G it leaves, whose end (pp->trace_slice_start)
 // is this slice's start: one clock read per switch (clock_gettime was 40 %
+#if GORO_DETAIL_DEFINE_COMPILED
 // of a traced yield).
-GORO_DETAIL_NOINLINE inline void trace_go_start(p* pp, g* gp, bool switched = false) noexcept {
+GORO_DETAIL_NOINLINE GORO_DETAIL_COMPILED void trace_go_start(p* pp, g* gp, bool switched = false) noexcept {
   std::int64_t now = switched ? pp->trace_slice_start : pp->sched->trace->now();
   pp->trace_slice_start = now;
   if (gp->trace_flow != 0) {
@@ -3563,7 +3661,7 @@ GORO_DETAIL_NOINLINE inline void trace_go_start(p* pp, g* gp, bool switched = fa
 }
 
 // trace_go_stop: gp's slice on pp ends (it switches away, or enters blocking<>).
-GORO_DETAIL_NOINLINE inline void trace_go_stop(p* pp, g* gp) noexcept {
+GORO_DETAIL_NOINLINE GORO_DETAIL_COMPILED void trace_go_stop(p* pp, g* gp) noexcept {
   trace_event e;
   e.kind = trace_kind::slice;
   e.ts = pp->trace_slice_start;
@@ -3577,7 +3675,7 @@ GORO_DETAIL_NOINLINE inline void trace_go_stop(p* pp, g* gp) noexcept {
 }
 
 // trace_go_create: parent (nullptr: run() or a g0) made child.
-GORO_DETAIL_NOINLINE inline void trace_go_create(sched_t* s, p* pp, const g* parent, const g* child) noexcept {
+GORO_DETAIL_NOINLINE GORO_DETAIL_COMPILED void trace_go_create(sched_t* s, p* pp, const g* parent, const g* child) noexcept {
   trace_event e;
   e.kind = trace_kind::create;
   e.ts = s->trace->now();
@@ -3592,7 +3690,7 @@ GORO_DETAIL_NOINLINE inline void trace_go_create(sched_t* s, p* pp, const g* par
 // trace_go_block: gp parks (park), for why. In deterministic mode the
 // instant goes at the end of the step it parks in, where its slice ends
 // (a slice of the steps s..t covers [s, t + 1)).
-GORO_DETAIL_NOINLINE inline void trace_go_block(p* pp, const g* gp, wait_reason why) noexcept {
+GORO_DETAIL_NOINLINE GORO_DETAIL_COMPILED void trace_go_block(p* pp, const g* gp, wait_reason why) noexcept {
   trace_event e;
   e.kind = trace_kind::block;
   e.ts = pp->sched->trace->now() + (pp->sched->trace->steps != nullptr ? 1 : 0);
@@ -3606,7 +3704,7 @@ GORO_DETAIL_NOINLINE inline void trace_go_block(p* pp, const g* gp, wait_reason 
 // ends; g0 (timers, the netpoller) has no slice for an arrow to leave from.
 // gp->trace_flow is published to the M that runs gp by the run queue's
 // release, like gp.
-GORO_DETAIL_NOINLINE inline void trace_go_unblock(sched_t* s, p* pp, const g* by, g* gp) noexcept {
+GORO_DETAIL_NOINLINE GORO_DETAIL_COMPILED void trace_go_unblock(sched_t* s, p* pp, const g* by, g* gp) noexcept {
   trace_event e;
   e.kind = trace_kind::unblock;
   e.ts = s->trace->now();
@@ -3631,7 +3729,7 @@ GORO_DETAIL_NOINLINE inline void trace_go_unblock(sched_t* s, p* pp, const g* by
 
 // trace_blocking_end: M mp was inside blocking<> (running gp) from start
 // until now; pp: the P it got back, or nullptr (then the shared ring).
-inline void trace_blocking_end(sched_t* s, p* pp, const m* mp, const g* gp, std::int64_t start) noexcept {
+GORO_DETAIL_COMPILED void trace_blocking_end(sched_t* s, p* pp, const m* mp, const g* gp, std::int64_t start) noexcept {
   trace_event e;
   e.kind = trace_kind::blocking;
   e.ts = start;
@@ -3650,15 +3748,15 @@ inline void trace_blocking_end(sched_t* s, p* pp, const m* mp, const g* gp, std:
 
 // trace_set_label: gp's label from now on (this_goroutine::set_label). Any
 // goroutine; takes the lock (labels are rare).
-inline void trace_set_label(sched_t* s, const g* gp, std::string_view label) {
+GORO_DETAIL_COMPILED void trace_set_label(sched_t* s, const g* gp, std::string_view label) {
   trace_state* t = s->trace;
   rt_lock_guard lk(t->lock);
   if (t->labels.size() < trace_max_labels) t->labels.push_back(trace_label{gp->id, t->now(), std::string(label)});
 }
 
 // trace_mark: a deterministic failure mark on goid's lane at step ts.
-inline void trace_mark(sched_t* s, trace_kind kind, std::uint64_t goid, std::int64_t ts, std::uint64_t other, source_loc site,
-                       std::uint8_t reason) noexcept {
+GORO_DETAIL_COMPILED void trace_mark(sched_t* s, trace_kind kind, std::uint64_t goid, std::int64_t ts, std::uint64_t other, source_loc site,
+                                     std::uint8_t reason) noexcept {
   trace_event e;
   e.kind = kind;
   e.ts = ts;
@@ -3670,7 +3768,7 @@ inline void trace_mark(sched_t* s, trace_kind kind, std::uint64_t goid, std::int
   trace_other(s, e);
 }
 
-inline void trace_stop(sched_t* s) noexcept {
+GORO_DETAIL_COMPILED void trace_stop(sched_t* s) noexcept {
   if (!tracing(s)) return;
   m* mp = getm();
   if (mp != nullptr && mp->sched == s && mp->curg != nullptr && mp->pp != nullptr && mp->pp->trace != nullptr)
@@ -3681,7 +3779,7 @@ inline void trace_stop(sched_t* s) noexcept {
 
 // --- writing ------------------------------------------------------------------
 
-inline void trace_json_str(std::string& out, std::string_view s) {
+GORO_DETAIL_COMPILED void trace_json_str(std::string& out, std::string_view s) {
   out += '"';
   for (char c : s) {
     unsigned char u = static_cast<unsigned char>(c);
@@ -3699,7 +3797,7 @@ inline void trace_json_str(std::string& out, std::string_view s) {
   out += '"';
 }
 
-inline std::string_view trace_base(const char* file) {
+GORO_DETAIL_COMPILED std::string_view trace_base(const char* file) {
   std::string_view f = file != nullptr ? file : "?";
   std::size_t slash = f.rfind('/');
   return slash == std::string_view::npos ? f : f.substr(slash + 1);
@@ -3707,7 +3805,7 @@ inline std::string_view trace_base(const char* file) {
 
 // trace_ts formats a time stamp: microseconds with three decimals (threaded),
 // or the step (deterministic).
-inline void trace_ts(std::string& out, std::int64_t v, bool steps) {
+GORO_DETAIL_COMPILED void trace_ts(std::string& out, std::int64_t v, bool steps) {
   char buf[40];
   if (steps) std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(v));
   else std::snprintf(buf, sizeof buf, "%lld.%03lld", static_cast<long long>(v / 1000), static_cast<long long>(v % 1000));
@@ -3716,7 +3814,7 @@ inline void trace_ts(std::string& out, std::int64_t v, bool steps) {
 
 // trace_events collects every ring's events (oldest first per ring) sorted by
 // time. After every writer has stopped.
-inline std::vector<trace_event> trace_events(const trace_state& t) {
+GORO_DETAIL_COMPILED std::vector<trace_event> trace_events(const trace_state& t) {
   std::vector<trace_event> all;
   for (const auto& r : t.rings) {
     std::uint64_t kept = std::min(r->n, r->cap);
@@ -3728,7 +3826,7 @@ inline std::vector<trace_event> trace_events(const trace_state& t) {
 
 // trace_label_at: goid's label as of ts ("" if none). t.labels is sorted
 // (trace_finish sorts it; stable, so of two set at one step the later wins).
-inline std::string_view trace_label_at(const trace_state& t, std::uint64_t goid, std::int64_t ts) {
+GORO_DETAIL_COMPILED std::string_view trace_label_at(const trace_state& t, std::uint64_t goid, std::int64_t ts) {
   auto it = std::upper_bound(t.labels.begin(), t.labels.end(), trace_label{goid, ts, {}},
                              [](const trace_label& a, const trace_label& b) { return a.goid != b.goid ? a.goid < b.goid : a.ts < b.ts; });
   if (it == t.labels.begin()) return {};
@@ -3737,7 +3835,7 @@ inline std::string_view trace_label_at(const trace_state& t, std::uint64_t goid,
 }
 
 // trace_slice_name: "g12 <file>:34 [label]" (the site's file name only).
-inline std::string trace_slice_name(const trace_state& t, const trace_event& e) {
+GORO_DETAIL_COMPILED std::string trace_slice_name(const trace_state& t, const trace_event& e) {
   std::string n = "g" + std::to_string(e.goid) + " " + std::string(trace_base(e.file)) + ":" + std::to_string(e.line);
   std::string_view l = trace_label_at(t, e.goid, e.ts + e.dur);
   if (!l.empty()) n += " [" + std::string(l) + "]";
@@ -3745,7 +3843,7 @@ inline std::string trace_slice_name(const trace_state& t, const trace_event& e) 
 }
 
 // trace_json renders the events as a Chrome trace-event JSON object.
-inline std::string trace_json(const trace_state& t, const std::vector<trace_event>& evs) {
+GORO_DETAIL_COMPILED std::string trace_json(const trace_state& t, const std::vector<trace_event>& evs) {
   const bool det = t.steps != nullptr;
   std::string out = "{\"displayTimeUnit\":\"ns\",\"otherData\":{\"generator\":\"goro\",\"clock\":";
   out += det ? "\"steps\"" : "\"us\"";
@@ -3866,7 +3964,7 @@ inline std::string trace_json(const trace_state& t, const std::vector<trace_even
 
 // trace_html_path: the HTML timeline next to a JSON path: "x.json" -> "x.html",
 // any other name gets ".html" appended.
-inline std::string trace_html_path(const std::string& json) {
+GORO_DETAIL_COMPILED std::string trace_html_path(const std::string& json) {
   if (json.size() > 5 && json.compare(json.size() - 5, 5, ".json") == 0) return json.substr(0, json.size() - 5) + ".html";
   return json + ".html";
 }
@@ -3878,7 +3976,7 @@ inline std::string trace_html_path(const std::string& json) {
 // data-lanes="N" data-slices="S" data-marks="K">, one <g class="lane"
 // data-goid="…"> per goroutine (class "lane racing" / "lane deadlocked" for
 // the highlighted ones), and document.title "goro timeline: N lanes".
-inline std::string trace_html(const std::string& json, const std::string& title) {
+GORO_DETAIL_COMPILED std::string trace_html(const std::string& json, const std::string& title) {
   std::string out = R"(<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>goro timeline</title>
 <style>
@@ -3951,7 +4049,7 @@ document.title='goro timeline: '+order.length+' lanes';
   return out;
 }
 
-inline bool trace_write_file(const std::string& path, const std::string& text) {
+GORO_DETAIL_COMPILED bool trace_write_file(const std::string& path, const std::string& text) {
   std::FILE* f = std::fopen(path.c_str(), "w");
   if (f == nullptr) return false;
   bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
@@ -3960,7 +4058,7 @@ inline bool trace_write_file(const std::string& path, const std::string& text) {
 
 // trace_finish writes s's trace (and, in deterministic mode, the HTML
 // timeline) and ends it. After every M has stopped (run_main, det_run).
-inline void trace_finish(sched_t* s) noexcept {
+GORO_DETAIL_COMPILED void trace_finish(sched_t* s) noexcept {
   trace_state* t = s->trace;
   if (t == nullptr) return;
   for (p* pp : s->allp) pp->trace = nullptr;
@@ -3980,6 +4078,19 @@ inline void trace_finish(sched_t* s) noexcept {
   }
   delete t;
 }
+#else
+GORO_DETAIL_COMPILED void trace_go_start(p* pp, g* gp, bool switched = false) noexcept;
+GORO_DETAIL_COMPILED void trace_go_stop(p* pp, g* gp) noexcept;
+GORO_DETAIL_COMPILED void trace_go_create(sched_t* s, p* pp, const g* parent, const g* child) noexcept;
+GORO_DETAIL_COMPILED void trace_go_block(p* pp, const g* gp, wait_reason why) noexcept;
+GORO_DETAIL_COMPILED void trace_go_unblock(sched_t* s, p* pp, const g* by, g* gp) noexcept;
+GORO_DETAIL_COMPILED void trace_blocking_end(sched_t* s, p* pp, const m* mp, const g* gp, std::int64_t start) noexcept;
+GORO_DETAIL_COMPILED void trace_set_label(sched_t* s, const g* gp, std::string_view label);
+GORO_DETAIL_COMPILED void trace_mark(sched_t* s, trace_kind kind, std::uint64_t goid, std::int64_t ts, std::uint64_t other, source_loc site,
+                                     std::uint8_t reason) noexcept;
+GORO_DETAIL_COMPILED std::string trace_html_path(const std::string& json);
+GORO_DETAIL_COMPILED void trace_finish(sched_t* s) noexcept;
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
 }  // namespace detail
 }  // inline namespace GORO_DETAIL_ABI_NS
@@ -4076,17 +4187,17 @@ inline void det_exit(sched_t* s, g* gp) noexcept;
 // det_main_waits: gp begins a park while the run unwinds; is it main before
 // its turn (main is unwound last), whose park det_unwind_main cancels later?
 // False in threaded mode, where run_pending cancels every such park at once.
-inline bool det_main_waits(const g* gp) noexcept;
+GORO_DETAIL_COMPILED bool det_main_waits(const g* gp) noexcept;
 
 // --- failures ---------------------------------------------------------------------
 // det_fail records the run's first failure (a panic, deadlock, race, livelock)
 // and starts the unwinding; run() throws it once every goroutine has ended.
 // Replaces panic_abort for exceptions escaping a goroutine.
-inline void det_fail(sched_t* s, std::exception_ptr e) noexcept;
+GORO_DETAIL_COMPILED void det_fail(sched_t* s, std::exception_ptr e) noexcept;
 // det_fatal: a Go fatal error (unlock of an unlocked mutex) fails the run as a
 // panic_error instead of ending the process; abandons the calling goroutine.
 // Replaces fatal in sync_fatal.
-[[noreturn]] inline void det_fatal(const char* msg) noexcept;
+[[noreturn]] GORO_DETAIL_COMPILED void det_fatal(const char* msg) noexcept;
 
 // --- choices and the race detector -----------------------------------------------
 // det_rand: a random number that the seed (or the next choice byte) decides:
@@ -4099,13 +4210,13 @@ inline void det_race_release(const void* obj) noexcept;
 
 // det_dump lists the run's live goroutines as a failure report does (each
 // parked one with where it waits); cycle: the mutex wait cycle first, if any.
-inline std::string det_dump(sched_t* s, bool cycle = false);
+GORO_DETAIL_COMPILED std::string det_dump(sched_t* s, bool cycle = false);
 
 // --- report mode (see "Report mode" in det.hpp) ------------------------------------
 // det_capture: resumes parked gp just long enough for its park() to capture
 // its own stack (gp->park_tb), then comes back. From any context of the
 // run's thread (g0 or the running goroutine), at report time only.
-inline void det_capture(g* gp);
+GORO_DETAIL_COMPILED void det_capture(g* gp);
 // det_lock_sites: does the current run record lock sites (det_input::lock_sites)?
 inline bool det_lock_sites() noexcept;
 // det_reporting: park()'s side: gp was resumed in report mode.
@@ -4453,8 +4564,8 @@ inline constexpr std::uint64_t goid_batch = 16;               // Go: _GoidCacheB
 // seam (park.hpp), checkdead and the stack-overflow report (run.hpp).
 inline void ready(g* gp);
 inline void try_cancel_park(g* gp, sched_t* s) noexcept;
-inline void checkdead_locked(sched_t* s) noexcept;
-[[noreturn]] inline void stack_overflow_fatal(g* gp) noexcept;
+GORO_DETAIL_COMPILED void checkdead_locked(sched_t* s) noexcept;
+[[noreturn]] GORO_DETAIL_COMPILED void stack_overflow_fatal(g* gp) noexcept;
 inline void safe_point();
 
 // ---------------------------------------------------------------------------
@@ -4582,7 +4693,7 @@ inline g* steal_work(sched_t* s, p* pp) noexcept {
 // ---------------------------------------------------------------------------
 // Ms and Ps.
 
-inline void mstart(m* mp);
+GORO_DETAIL_COMPILED void mstart(m* mp);
 
 // pidleput / pidleget: the idle P list. Require s->lock.
 inline void pidleput_locked(sched_t* s, p* pp) noexcept {
@@ -4614,7 +4725,8 @@ inline p* releasep(m* mp) noexcept {
 }
 
 // newm starts a new M (thread) that will run with pp. Requires s->lock.
-inline void newm_locked(sched_t* s, p* pp, bool spinning) {
+#if GORO_DETAIL_DEFINE_COMPILED
+GORO_DETAIL_COMPILED void newm_locked(sched_t* s, p* pp, bool spinning) {
   if (static_cast<unsigned>(s->mcount) >= s->cfg.max_threads) {
     char buf[24];
     write_err("runtime: program exceeds ");
@@ -4642,7 +4754,7 @@ inline void newm_locked(sched_t* s, p* pp, bool spinning) {
 
 // startm runs pp on an idle M (or a new one). spinning: the M starts out
 // spinning (its count is already in nmspinning). Any M or thread.
-inline void startm(sched_t* s, p* pp, bool spinning) {
+GORO_DETAIL_COMPILED void startm(sched_t* s, p* pp, bool spinning) {
   rt_lock_guard lk(s->lock);
   if (s->stopping) {  // run() is joining the Ms: start none it would miss
     if (spinning) s->nmspinning.fetch_sub(1, std::memory_order_seq_cst);
@@ -4667,6 +4779,9 @@ inline void startm(sched_t* s, p* pp, bool spinning) {
   mp->nextp = pp;
   mp->park.wakeup();
 }
+#else
+GORO_DETAIL_COMPILED void startm(sched_t* s, p* pp, bool spinning);
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
 // wakep wakes an M to run Gs if there is an idle P and no M spinning. Called
 // after making a G runnable. Any M or thread. See "Spinning Ms".
@@ -4688,7 +4803,8 @@ GORO_DETAIL_ALWAYS_INLINE inline void wakep(sched_t* s, bool via_runnext) {  // 
 // handoffp passes a P whose M is leaving it (a locked M about to sleep, an M
 // leaving for good) to another M if there is work, else to the idle list
 // (Go: handoffp). Any M.
-inline void handoffp(sched_t* s, p* pp) {
+#if GORO_DETAIL_DEFINE_COMPILED
+GORO_DETAIL_COMPILED void handoffp(sched_t* s, p* pp) {
   if (!pp->runq.empty() || s->runq_size.load(std::memory_order_relaxed) != 0) {
     startm(s, pp, false);
     return;
@@ -4713,7 +4829,7 @@ inline void handoffp(sched_t* s, p* pp) {
 
 // stopm puts this M on the idle list and sleeps until startm hands it a P.
 // Returns false if the runtime is stopping (the M must exit). This M, on g0.
-inline bool stopm(m* mp) {
+GORO_DETAIL_COMPILED bool stopm(m* mp) {
   sched_t* s = mp->sched;
   {
     rt_lock_guard lk(s->lock);
@@ -4731,6 +4847,10 @@ inline bool stopm(m* mp) {
   mp->nextp = nullptr;
   return true;
 }
+#else
+GORO_DETAIL_COMPILED void handoffp(sched_t* s, p* pp);
+GORO_DETAIL_COMPILED bool stopm(m* mp);
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
 // ---------------------------------------------------------------------------
 // schedule and find_runnable.
@@ -4829,7 +4949,8 @@ GORO_DETAIL_ALWAYS_INLINE inline void schedule(m* mp, g* cur, bool exiting = fal
 // injectglist makes the goroutines of a list (linked through schedlink, as
 // netpoller::poll returns them) runnable on the global queue and starts Ms
 // for them (Go: injectglist). Any M.
-inline void injectglist(sched_t* s, g* list) {
+#if GORO_DETAIL_DEFINE_COMPILED
+GORO_DETAIL_COMPILED void injectglist(sched_t* s, g* list) {
   if (list == nullptr) return;
   if constexpr (deterministic) {
     while (list != nullptr) {  // one thread: straight into the runnable set
@@ -4858,7 +4979,7 @@ inline void injectglist(sched_t* s, g* list) {
 // netpoll_ready: the goroutines whose fds are ready (np->poll: a list linked
 // through schedlink), waiting at most wait ns (-1: until one is). Each gets
 // an unblock event in the trace, readied by nobody (the poller). Any M.
-inline g* netpoll_ready(sched_t* s, netpoller* np, std::int64_t wait) {
+GORO_DETAIL_COMPILED g* netpoll_ready(sched_t* s, netpoller* np, std::int64_t wait) {
   g* list = np->poll(wait);
   if (GORO_DETAIL_UNLIKELY(tracing(s)))
     for (g* gp = list; gp != nullptr; gp = gp->schedlink) trace_go_unblock(s, nullptr, nullptr, gp);
@@ -4869,7 +4990,7 @@ inline g* netpoll_ready(sched_t* s, netpoller* np, std::int64_t wait) {
 // on fds, collect the ready ones: the first to run now, the rest to the global
 // queue. (Go skips it while an M is blocked in poll; with epoll both may poll
 // at once.) Owner P.
-inline g* netpoll_nonblocking(sched_t* s) {
+GORO_DETAIL_COMPILED g* netpoll_nonblocking(sched_t* s) {
   netpoller* np = s->np.load(std::memory_order_acquire);
   if (np == nullptr || s->netpoll_waiters.load(std::memory_order_relaxed) == 0) return nullptr;
   s->last_poll.store(nanotime(), std::memory_order_relaxed);
@@ -4884,7 +5005,7 @@ inline g* netpoll_nonblocking(sched_t* s) {
 // find_runnable finds a G to run: local, global, steal, else sleep. Returns
 // nullptr when the M must exit (shutdown). This M, on g0, holding a P on entry
 // and on return (Go: findRunnable).
-inline g* find_runnable(m* mp) {
+GORO_DETAIL_COMPILED g* find_runnable(m* mp) {
   sched_t* s = mp->sched;
 top:
   p* pp = mp->pp;
@@ -5005,7 +5126,7 @@ top:
 
 // reset_spinning: a spinning M found work. If it was the last spinner, wake
 // another so that the rest of a burst is picked up too (Go: resetspinning).
-inline void reset_spinning(m* mp) {
+GORO_DETAIL_COMPILED void reset_spinning(m* mp) {
   mp->spinning = false;
   sched_t* s = mp->sched;
   if (s->nmspinning.fetch_sub(1, std::memory_order_seq_cst) <= 0) fatal("reset_spinning: negative nmspinning");
@@ -5014,7 +5135,7 @@ inline void reset_spinning(m* mp) {
 
 // startlockedm hands this M's P and gp to the M gp is locked to, which is
 // asleep in stoplockedm (Go: startlockedm). This M, on g0; it then has no P.
-inline void startlockedm(m* mp, g* gp) {
+GORO_DETAIL_COMPILED void startlockedm(m* mp, g* gp) {
   m* target = gp->lockedm;
   sched_t* s = mp->sched;
   {
@@ -5032,7 +5153,7 @@ inline void startlockedm(m* mp, g* gp) {
 // stoplockedm: this M's G is locked to it and has left (parked or yielded):
 // give the P away and sleep until someone hands the G back with a P
 // (Go: stoplockedm). This M, on g0.
-inline bool stoplockedm(m* mp) {
+GORO_DETAIL_COMPILED bool stoplockedm(m* mp) {
   sched_t* s = mp->sched;
   p* pp = releasep(mp);
   {
@@ -5051,7 +5172,7 @@ inline bool stoplockedm(m* mp) {
 
 // mexit: this M's locked G exited without unlocking: like Go, the thread is
 // not reused (thread-affine state may be left behind). Its P goes to another M.
-inline void mexit(m* mp) {
+GORO_DETAIL_COMPILED void mexit(m* mp) {
   sched_t* s = mp->sched;
   p* pp = releasep(mp);
   {
@@ -5060,6 +5181,15 @@ inline void mexit(m* mp) {
   }
   handoffp(s, pp);
 }
+#else
+GORO_DETAIL_COMPILED void injectglist(sched_t* s, g* list);
+GORO_DETAIL_COMPILED g* netpoll_ready(sched_t* s, netpoller* np, std::int64_t wait);
+GORO_DETAIL_COMPILED g* find_runnable(m* mp);
+GORO_DETAIL_COMPILED void reset_spinning(m* mp);
+GORO_DETAIL_COMPILED void startlockedm(m* mp, g* gp);
+GORO_DETAIL_COMPILED bool stoplockedm(m* mp);
+GORO_DETAIL_COMPILED void mexit(m* mp);
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
 // ---------------------------------------------------------------------------
 // Pending ops: the arriving side of a switch finishes what the departing G
@@ -5159,7 +5289,8 @@ inline void g_entry(void* arg) {
 // panic_text: the report of an exception e escaping goroutine gp
 // (docs/reference.md, "Runtime"): Go's "panic: ..." followed by the
 // goroutine and its creation site.
-inline std::string panic_text(g* gp, std::exception_ptr e) {
+#if GORO_DETAIL_DEFINE_COMPILED
+GORO_DETAIL_COMPILED std::string panic_text(g* gp, std::exception_ptr e) {
   std::string what;
   try {
     std::rethrow_exception(e);
@@ -5180,11 +5311,15 @@ inline std::string panic_text(g* gp, std::exception_ptr e) {
 
 // panic_abort ends the process for an exception escaping a goroutine other
 // than main (threaded mode; deterministic mode fails the run instead).
-[[noreturn]] inline void panic_abort(g* gp, std::exception_ptr e) noexcept {
+[[noreturn]] GORO_DETAIL_COMPILED void panic_abort(g* gp, std::exception_ptr e) noexcept {
   std::string text = panic_text(gp, e);
   write_err(text.c_str(), text.size());
   std::abort();
 }
+#else
+GORO_DETAIL_COMPILED std::string panic_text(g* gp, std::exception_ptr e);
+[[noreturn]] GORO_DETAIL_COMPILED void panic_abort(g* gp, std::exception_ptr e) noexcept;
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
 // closure stores the decay-copied callable and arguments of a goroutine.
 template <class F, class... A>
@@ -5346,7 +5481,8 @@ inline std::int64_t live_goroutines(sched_t* s) noexcept {
 // ---------------------------------------------------------------------------
 // Ms.
 
-inline void stack_bounds_of_thread(void** lo, std::size_t* size) noexcept {
+#if GORO_DETAIL_DEFINE_COMPILED
+GORO_DETAIL_COMPILED void stack_bounds_of_thread(void** lo, std::size_t* size) noexcept {
   pthread_attr_t attr;
   *lo = nullptr;
   *size = 0;
@@ -5355,6 +5491,9 @@ inline void stack_bounds_of_thread(void** lo, std::size_t* size) noexcept {
     pthread_attr_destroy(&attr);
   }
 }
+#else
+GORO_DETAIL_COMPILED void stack_bounds_of_thread(void** lo, std::size_t* size) noexcept;
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
 // ---------------------------------------------------------------------------
 // goro's own threads. checkdead (run.hpp) must tell the threads that could
@@ -5409,7 +5548,8 @@ class goro_thread_scope {
 };
 
 // mstart is an M's thread: the g0 loop (Go: mstart / schedule on g0).
-inline void mstart(m* mp) {
+#if GORO_DETAIL_DEFINE_COMPILED
+GORO_DETAIL_COMPILED void mstart(m* mp) {
   goro_thread_scope mine(mp->sched);
   set_tls_m(mp);
   mp->procid.store(current_tid(), std::memory_order_relaxed);
@@ -5459,6 +5599,7 @@ inline void mstart(m* mp) {
   }
   set_tls_m(nullptr);
 }
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
 // default_sched: the process-wide runtime for plain threads outside run(),
 // started on first use, never shut down (docs/reference.md, "Runtime": its
@@ -6235,14 +6376,15 @@ inline constexpr std::int64_t stall_capture_wait_ns = 100'000'000;  // how long 
 // stall_capture states (runtime2.hpp).
 inline constexpr std::uint32_t stall_idle = 0, stall_requested = 1, stall_writing = 2, stall_done = 3;
 
-inline struct sigaction& stall_old_action() noexcept {
+#if GORO_DETAIL_DEFINE_COMPILED
+GORO_DETAIL_COMPILED struct sigaction& stall_old_action() noexcept {
   static struct sigaction old {};
   return old;
 }
 
 // stall_interrupted_pc: the PC the signal interrupted, from the handler's
 // ucontext; 0 where unknown.
-inline std::uintptr_t stall_interrupted_pc(void* uctx) noexcept {
+GORO_DETAIL_COMPILED std::uintptr_t stall_interrupted_pc(void* uctx) noexcept {
   if (uctx == nullptr) return 0;
   auto* uc = static_cast<ucontext_t*>(uctx);
 #if defined(__x86_64__)
@@ -6257,7 +6399,7 @@ inline std::uintptr_t stall_interrupted_pc(void* uctx) noexcept {
 
 // stall_handler: stall_signal's handler. Async-signal-safe (see "Stall
 // reports" above). Any thread: a request is taken only on an M.
-inline void stall_handler(int sig, siginfo_t* info, void* uctx) {
+GORO_DETAIL_COMPILED void stall_handler(int sig, siginfo_t* info, void* uctx) {
   int saved_errno = errno;
   bool ours = info != nullptr && info->si_code == SI_QUEUE && info->si_pid == ::getpid() && info->si_value.sival_int == stall_cookie;
   if (!ours) {
@@ -6300,7 +6442,7 @@ inline void stall_handler(int sig, siginfo_t* info, void* uctx) {
 
 // install_stall_handler: once per process, when the first runtime with
 // stalls set starts. Chains to the handler installed before it.
-inline void install_stall_handler() {
+GORO_DETAIL_COMPILED void install_stall_handler() {
   static const bool done = [] {
     traceback_warm_up();  // the unwinder's one-time set-up, outside any handler
     struct sigaction sa {};
@@ -6314,7 +6456,7 @@ inline void install_stall_handler() {
 }
 
 // stall_send: sends goro's stall request signal to thread tid of this process.
-inline bool stall_send(pid_t tid) noexcept {
+GORO_DETAIL_COMPILED bool stall_send(pid_t tid) noexcept {
   siginfo_t si;
   std::memset(&si, 0, sizeof si);
   si.si_signo = stall_signal;
@@ -6324,6 +6466,10 @@ inline bool stall_send(pid_t tid) noexcept {
   si.si_value.sival_int = stall_cookie;
   return ::syscall(SYS_rt_tgsigqueueinfo, ::getpid(), tid, stall_signal, &si) == 0;
 }
+#else
+GORO_DETAIL_COMPILED void install_stall_handler();
+GORO_DETAIL_COMPILED bool stall_send(pid_t tid) noexcept;
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
 // stall_rec: sysmon's record of one P for stall reports. sysmon only.
 struct stall_rec {
@@ -6338,14 +6484,18 @@ struct stall_rec {
   const g* gp = nullptr;         // the G, as p.curg named it
 };
 
+#if GORO_DETAIL_DEFINE_COMPILED
 // stall_skip_frame: frames above the interrupted one that the trim could not
 // cut (a signal delivered late under TSan runs the handler from its runtime).
-inline bool stall_skip_frame(const frame& f) noexcept {
+GORO_DETAIL_COMPILED bool stall_skip_frame(const frame& f) noexcept {
   std::string_view fn(f.function);
   return fn.find("__tsan") != std::string_view::npos || fn.find("__interceptor") != std::string_view::npos ||
          fn.find("__sanitizer") != std::string_view::npos || fn.find("ScopedInterceptor") != std::string_view::npos ||
          fn.find("::detail::stall_") != std::string_view::npos || fn.find("__restore_rt") != std::string_view::npos;
 }
+#else
+GORO_DETAIL_COMPILED bool stall_skip_frame(const frame& f) noexcept;
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
 // stall_reporter: the thread that symbolizes and prints stall reports, so
 // that sysmon never waits for addr2line (hundreds of milliseconds on a large
@@ -6367,11 +6517,12 @@ struct stall_reporter {
   std::thread thread;
 };
 
+#if GORO_DETAIL_DEFINE_COMPILED
 // stall_format_stack appends the stack of a report, Go-style: every frame
 // from the interrupted one to the program's innermost own frame (the library
 // code it was in), then the program's own frames. Any thread but a signal
 // handler: symbolizing allocates and may spawn addr2line.
-inline void stall_format_stack(std::string& out, const traceback& tb, bool trimmed) {
+GORO_DETAIL_COMPILED void stall_format_stack(std::string& out, const traceback& tb, bool trimmed) {
   std::vector<frame> fs = symbolize(tb.pc, tb.n);
   std::size_t i = 0;
   if (!trimmed)
@@ -6387,7 +6538,7 @@ inline void stall_format_stack(std::string& out, const traceback& tb, bool trimm
     if (i <= first_user || frame_is_user(fs[i])) append_go_frame(out, fs[i]);
 }
 
-inline void stall_reporter_loop(sched_t* s, stall_reporter* rep) {
+GORO_DETAIL_COMPILED void stall_reporter_loop(sched_t* s, stall_reporter* rep) {
   goro_thread_scope mine(s);
   std::unique_lock<std::mutex> lk(rep->mu);
   for (;;) {
@@ -6409,7 +6560,7 @@ inline void stall_reporter_loop(sched_t* s, stall_reporter* rep) {
 
 // stop_stall_reporter: ends s's reporter, if it has one, after it printed
 // everything queued. run's shutdown (stop_ms), once sysmon has stopped.
-inline void stop_stall_reporter(sched_t* s) {
+GORO_DETAIL_COMPILED void stop_stall_reporter(sched_t* s) {
   stall_reporter* rep = s->stall_rep;
   if (rep == nullptr) return;
   {
@@ -6426,7 +6577,7 @@ inline void stop_stall_reporter(sched_t* s) {
 // scheduling point (created at <file>:<line>)", " label: <label>" if it has
 // one, then the stack (c's, or a line saying why there is none), then a blank
 // line. sysmon only.
-inline void stall_report(sched_t* s, const stall_rec& r, const stall_capture* c) {
+GORO_DETAIL_COMPILED void stall_report(sched_t* s, const stall_rec& r, const stall_capture* c) {
   const g* gp = r.gp;
   char buf[24];
   stall_reporter::item it;
@@ -6462,7 +6613,7 @@ inline void stall_report(sched_t* s, const stall_rec& r, const stall_capture* c)
 
 // finish_stall: a request is out to r.sent_to; print the report once the
 // handler answered, or without the stack after stall_capture_wait_ns.
-inline void finish_stall(sched_t* s, p* pp, stall_rec& r, std::int64_t now) {
+GORO_DETAIL_COMPILED void finish_stall(sched_t* s, p* pp, stall_rec& r, std::int64_t now) {
   stall_capture& c = r.sent_to->stall;
   std::uint32_t st = c.state.load(std::memory_order_acquire);  // pairs with the handler's release of done
   if (st == stall_done) {
@@ -6484,7 +6635,7 @@ inline void finish_stall(sched_t* s, p* pp, stall_rec& r, std::int64_t now) {
 
 // check_stalls: one sysmon pass over the Ps for stall reports; true if it
 // acted (sysmon then keeps its rounds short). sysmon only; stall_ns > 0.
-inline bool check_stalls(sched_t* s, std::int64_t now, std::vector<stall_rec>& recs) {
+GORO_DETAIL_COMPILED bool check_stalls(sched_t* s, std::int64_t now, std::vector<stall_rec>& recs) {
   bool acted = false;
   for (std::size_t i = 0; i < s->allp.size(); ++i) {
     p* pp = s->allp[i];
@@ -6545,6 +6696,11 @@ inline bool check_stalls(sched_t* s, std::int64_t now, std::vector<stall_rec>& r
   }
   return acted;
 }
+#else
+GORO_DETAIL_COMPILED void stop_stall_reporter(sched_t* s);
+GORO_DETAIL_COMPILED void finish_stall(sched_t* s, p* pp, stall_rec& r, std::int64_t now);
+GORO_DETAIL_COMPILED bool check_stalls(sched_t* s, std::int64_t now, std::vector<stall_rec>& recs);
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
 }  // namespace detail
 }  // inline namespace GORO_DETAIL_ABI_NS
@@ -6614,11 +6770,12 @@ inline void sysmon_kick(sched_t* s) noexcept {
 // SIGQUIT ($GORO_DEBUG=sigquit=1): the handler only sets a flag (a dump
 // allocates, which a signal handler must not); sysmon prints the dump of every
 // run() runtime at its next round (within 10 ms). The process goes on.
-inline std::atomic<bool>& sigquit_pending() noexcept {
+#if GORO_DETAIL_DEFINE_COMPILED
+GORO_DETAIL_COMPILED std::atomic<bool>& sigquit_pending() noexcept {
   static std::atomic<bool> flag{false};
   return flag;
 }
-inline void install_sigquit_dump() {
+GORO_DETAIL_COMPILED void install_sigquit_dump() {
   static const bool done = [] {
     struct sigaction sa {};
     sa.sa_handler = [](int) { sigquit_pending().store(true, std::memory_order_release); };
@@ -6629,6 +6786,10 @@ inline void install_sigquit_dump() {
   }();
   (void)done;
 }
+#else
+GORO_DETAIL_COMPILED std::atomic<bool>& sigquit_pending() noexcept;
+GORO_DETAIL_COMPILED void install_sigquit_dump();
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
 // retake: one sysmon pass over the Ps; true if it took a P from a blocking
 // call. Marking a G for preemption does not count (Go's retake counts only
@@ -6643,7 +6804,8 @@ struct sysmon_rec {
   std::int64_t syscallwhen = 0;
 };
 
-inline bool retake(sched_t* s, std::int64_t now, std::vector<sysmon_rec>& recs) {
+#if GORO_DETAIL_DEFINE_COMPILED
+GORO_DETAIL_COMPILED bool retake(sched_t* s, std::int64_t now, std::vector<sysmon_rec>& recs) {
   bool acted = false;
   for (std::size_t i = 0; i < s->allp.size(); ++i) {
     p* pp = s->allp[i];
@@ -6677,12 +6839,16 @@ inline bool retake(sched_t* s, std::int64_t now, std::vector<sysmon_rec>& recs) 
   }
   return acted;
 }
+#else
+GORO_DETAIL_COMPILED bool retake(sched_t* s, std::int64_t now, std::vector<sysmon_rec>& recs);
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
-inline std::string goroutine_dump(sched_t* s, bool cycle = false);  // run.hpp
-inline void checkdead_recheck(sched_t* s);       // run.hpp
+GORO_DETAIL_COMPILED std::string goroutine_dump(sched_t* s, bool cycle = false);  // run.hpp
+GORO_DETAIL_COMPILED void checkdead_recheck(sched_t* s);       // run.hpp
 
+#if GORO_DETAIL_DEFINE_COMPILED
 // schedtrace prints Go's SCHED line ($GORO_DEBUG=schedtrace=MS).
-inline void schedtrace(sched_t* s, std::int64_t now) {
+GORO_DETAIL_COMPILED void schedtrace(sched_t* s, std::int64_t now) {
   std::int32_t threads, idlethreads;
   {
     rt_lock_guard lk(s->lock);
@@ -6704,7 +6870,7 @@ inline void schedtrace(sched_t* s, std::int64_t now) {
   write_err(line.c_str(), line.size());
 }
 
-inline void sysmon(sched_t* s) {
+GORO_DETAIL_COMPILED void sysmon(sched_t* s) {
   goro_thread_scope mine(s);
   std::vector<sysmon_rec> recs(s->allp.size());
   std::vector<stall_rec> stall_recs(s->stall_ns > 0 ? s->allp.size() : 0);
@@ -6756,7 +6922,7 @@ inline void sysmon(sched_t* s) {
   }
 }
 
-inline void start_sysmon(sched_t* s) {
+GORO_DETAIL_COMPILED void start_sysmon(sched_t* s) {
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setstacksize(&attr, 256 * 1024);
@@ -6764,6 +6930,11 @@ inline void start_sysmon(sched_t* s) {
   pthread_attr_destroy(&attr);
   if (rc != 0) fatal("start_sysmon: pthread_create failed");
 }
+#else
+GORO_DETAIL_COMPILED void schedtrace(sched_t* s, std::int64_t now);
+GORO_DETAIL_COMPILED void sysmon(sched_t* s);
+GORO_DETAIL_COMPILED void start_sysmon(sched_t* s);
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
 }  // namespace detail
 }  // inline namespace GORO_DETAIL_ABI_NS
@@ -7029,8 +7200,8 @@ inline void det_step(sched_t* s) {
   }
 }
 
-inline void det_begin_unwind(sched_t* s);
-inline void det_unwind_main(sched_t* s);
+GORO_DETAIL_COMPILED void det_begin_unwind(sched_t* s);
+GORO_DETAIL_COMPILED void det_unwind_main(sched_t* s);
 
 // det_pick: the decision among n candidates, at(k) being the k-th: PCT's
 // highest priority (the first on a tie), else the seed's or the choice
@@ -7174,7 +7345,8 @@ inline void det_exit(sched_t* s, g* gp) noexcept {
   else s->exiting.store(true, std::memory_order_relaxed);
 }
 
-inline void det_fail(sched_t* s, std::exception_ptr e) noexcept {
+#if GORO_DETAIL_DEFINE_COMPILED
+GORO_DETAIL_COMPILED void det_fail(sched_t* s, std::exception_ptr e) noexcept {
   det_state& d = *s->det;
   if (!d.failure) {
     d.failure = std::move(e);
@@ -7199,7 +7371,7 @@ inline void det_fail(sched_t* s, std::exception_ptr e) noexcept {
 // gogo then runs no pending op and no timers), errno is kept, and the
 // exception state is untouched (gogo swaps it on the departing side only).
 
-inline void det_capture(g* gp) {
+GORO_DETAIL_COMPILED void det_capture(g* gp) {
   m* mp = getm();
   g* self = mp->curg != nullptr ? mp->curg : &mp->g0;
   pending_op saved = mp->pending;
@@ -7218,6 +7390,7 @@ inline void det_capture(g* gp) {
   mp->pp = pp;
   *errno_ptr() = e;
 }
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
 inline bool det_lock_sites() noexcept {
   m* mp = getm();
@@ -7242,7 +7415,8 @@ inline void det_report_return(g* gp) noexcept {
 // parked_traceback (runtime2.hpp): threaded mode, the stack park captured
 // (tracebacks on); deterministic mode, a fresh capture in report mode (on
 // the run's thread; the goroutine whose stack we are on captures in place).
-inline const traceback* parked_traceback(g* gp, traceback& scratch) {
+#if GORO_DETAIL_DEFINE_COMPILED
+GORO_DETAIL_COMPILED const traceback* parked_traceback(g* gp, traceback& scratch) {
   if (gp->status.load(std::memory_order_acquire) != gstatus::waiting) return nullptr;
   if constexpr (deterministic) {
     m* mp = getm();
@@ -7264,7 +7438,7 @@ inline const traceback* parked_traceback(g* gp, traceback& scratch) {
 // det_dump lists the live goroutines of the run (id, state, wait reason,
 // where each waits, creation site), as the failure reports and the
 // partial-deadlock note do. cycle: put the mutex wait cycle, if any, first.
-inline std::string det_dump(sched_t* s, bool cycle) {
+GORO_DETAIL_COMPILED std::string det_dump(sched_t* s, bool cycle) {
   rt_region rt;  // it reads other goroutines' channels and locks: runtime memory, hidden from TSan
   dump_ctx ctx;
   for (const det_g& rec : s->det->gs)
@@ -7286,7 +7460,7 @@ inline std::string det_dump(sched_t* s, bool cycle) {
 
 // det_cancel_park: if gp is parked with a cancellable wait, cancel it and make
 // gp runnable: it throws goroutine_exit from its park.
-inline void det_cancel_park(g* gp) {
+GORO_DETAIL_COMPILED void det_cancel_park(g* gp) {
   if (gp->status.load(std::memory_order_relaxed) != gstatus::waiting || gp->cancel == nullptr || !unwind_cancellable(gp))
     return;
   if (gp->cancel(gp, gp->cancel_arg)) {
@@ -7298,7 +7472,7 @@ inline void det_cancel_park(g* gp) {
 // det_begin_unwind: main returned or the run failed. Every parked goroutine
 // whose wait can be cancelled throws goroutine_exit from its park; the others
 // do at their next scheduling point (see "Unwinding at shutdown", run.hpp).
-inline void det_begin_unwind(sched_t* s) {
+GORO_DETAIL_COMPILED void det_begin_unwind(sched_t* s) {
   det_state& d = *s->det;
   d.unwinding = true;
   d.leak_wait = false;  // a failure while waiting for quiescence: no leak check
@@ -7319,7 +7493,7 @@ inline void det_begin_unwind(sched_t* s) {
     if (rec.gp != nullptr && rec.gp != d.main_g) det_cancel_park(rec.gp);
 }
 
-inline bool det_main_waits(const g* gp) noexcept {
+GORO_DETAIL_COMPILED bool det_main_waits(const g* gp) noexcept {
   if constexpr (!deterministic) return false;
   sched_t* s = gp->sched;
   return gp->is_main && s != nullptr && s->det != nullptr && !s->det->main_turn;
@@ -7327,7 +7501,7 @@ inline bool det_main_waits(const g* gp) noexcept {
 
 // det_unwind_main: main's turn (see the top of the file): cancel its park, or
 // let its next scheduling point throw goroutine_exit.
-inline void det_unwind_main(sched_t* s) {
+GORO_DETAIL_COMPILED void det_unwind_main(sched_t* s) {
   det_state& d = *s->det;
   d.main_turn = true;
   if (d.main_g != nullptr) det_cancel_park(d.main_g);
@@ -7336,7 +7510,7 @@ inline void det_unwind_main(sched_t* s) {
 // det_fatal: Go's fatal errors (unlock of an unlocked mutex) fail the run as a
 // panic_error instead of ending the process, so that explore survives them.
 // The goroutine cannot go on (its caller is noexcept) and is abandoned.
-[[noreturn]] inline void det_fatal(const char* msg) noexcept {
+[[noreturn]] GORO_DETAIL_COMPILED void det_fatal(const char* msg) noexcept {
   m* mp = getm();
   if (mp == nullptr || mp->curg == nullptr) fatal(msg);
   g* gp = mp->curg;
@@ -7360,6 +7534,7 @@ inline void det_unwind_main(sched_t* s) {
   schedule(mp, gp, true);
   fatal("det_fatal: an abandoned goroutine was resumed");
 }
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
 inline std::uint32_t det_rand() noexcept {
   m* mp = getm();
@@ -7404,7 +7579,8 @@ inline void det_race_acquire(const void* obj) noexcept {
 // det_race_enable turns the detector on at the first sim::shared access of a run:
 // every live goroutine starts as synchronized with every other, each at a new
 // epoch of its own.
-inline void det_race_enable(det_state& d) {
+#if GORO_DETAIL_DEFINE_COMPILED
+GORO_DETAIL_COMPILED void det_race_enable(det_state& d) {
   if (d.race_on) return;
   d.race_on = true;
   for (std::size_t id = 1; id < d.gs.size(); ++id) {
@@ -7417,7 +7593,7 @@ inline void det_race_enable(det_state& d) {
 
 // det_params: the run's parameters: the config, overridden by the environment
 // when config::seed is 0 (docs/reference.md, "Deterministic mode").
-inline void det_params(det_state& d, const config& c) {
+GORO_DETAIL_COMPILED void det_params(det_state& d, const config& c) {
   d.seed = c.seed;
   d.how = c.how;
   d.pct_depth = c.pct_depth;
@@ -7450,9 +7626,9 @@ inline void det_params(det_state& d, const config& c) {
   }
 }
 
-inline const char* strategy_name(sim::strategy s) noexcept { return s == sim::strategy::pct ? "pct" : "random"; }
+GORO_DETAIL_COMPILED const char* strategy_name(sim::strategy s) noexcept { return s == sim::strategy::pct ? "pct" : "random"; }
 
-inline std::uint64_t& det_run_counter() noexcept {
+GORO_DETAIL_COMPILED std::uint64_t& det_run_counter() noexcept {
   static thread_local std::uint64_t n = 0;
   return n;
 }
@@ -7461,7 +7637,7 @@ inline std::uint64_t& det_run_counter() noexcept {
 // thread (explore makes thousands of runs; pthread_getattr_np reads
 // /proc/self/maps on the main thread): a signal stack for the stack-overflow
 // handler, and g0's sanitizer state.
-inline void det_thread_setup(g& g0) {
+GORO_DETAIL_COMPILED void det_thread_setup(g& g0) {
   static thread_local alt_stack sigstack;
   static thread_local std::pair<void*, std::size_t> bounds{nullptr, 0};
   if (bounds.first == nullptr) stack_bounds_of_thread(&bounds.first, &bounds.second);
@@ -7471,7 +7647,7 @@ inline void det_thread_setup(g& g0) {
 
 // det_trace_blocked: a deadlock or a leak: the trace marks every goroutine
 // still blocked, after the last step (where the slices end).
-inline void det_trace_blocked(sched_t* s) {
+GORO_DETAIL_COMPILED void det_trace_blocked(sched_t* s) {
   if (!tracing(s)) return;
   det_state& d = *s->det;
   for (const det_g& rec : d.gs)
@@ -7486,7 +7662,7 @@ inline void det_trace_blocked(sched_t* s) {
 // is pending. Once only tickers (or nothing) remain, every goroutine still
 // parked is leaked: the run fails with a leak_error listing them as a dump
 // does; else the run ends as usual (sched.exiting). On g0.
-inline void det_leak_step(sched_t* s) {
+GORO_DETAIL_COMPILED void det_leak_step(sched_t* s) {
   det_state& d = *s->det;
   netpoller* np = s->np.load(std::memory_order_relaxed);
   if (np != nullptr && s->netpoll_waiters.load(std::memory_order_relaxed) > 0)
@@ -7530,7 +7706,7 @@ inline void det_leak_step(sched_t* s) {
 // det_loop is g0 of the run: it runs goroutines until none is left, moving
 // the virtual clock and polling fds when none is runnable, and finds
 // deadlocks.
-inline void det_loop(sched_t* s, m* mp) {
+GORO_DETAIL_COMPILED void det_loop(sched_t* s, m* mp) {
   det_state& d = *s->det;
   for (;;) {
     if (g* gp = det_next(s)) {
@@ -7571,10 +7747,21 @@ inline void det_loop(sched_t* s, m* mp) {
     det_fail(s, std::make_exception_ptr(deadlock_error("all goroutines are asleep - deadlock!\n\n" + det_dump(s, true))));
   }
 }
+#else
+GORO_DETAIL_COMPILED void det_race_enable(det_state& d);
+GORO_DETAIL_COMPILED void det_params(det_state& d, const config& c);
+GORO_DETAIL_COMPILED const char* strategy_name(sim::strategy s) noexcept;
+GORO_DETAIL_COMPILED std::uint64_t& det_run_counter() noexcept;
+GORO_DETAIL_COMPILED void det_thread_setup(g& g0);
+GORO_DETAIL_COMPILED void det_leak_step(sched_t* s);
+GORO_DETAIL_COMPILED void det_loop(sched_t* s, m* mp);
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
-// det_run is run() in deterministic mode.
-template <class F>
-void det_run(F&& main_fn, config cfg, source_loc site, det_input in) {
+// det_run is run() in deterministic mode. det_run_with does the work without
+// the body's type; start creates main's goroutine from fn.
+using det_main_start = void (*)(sched_t* s, void* fn, source_loc site);
+#if GORO_DETAIL_DEFINE_COMPILED
+GORO_DETAIL_COMPILED void det_run_with(det_main_start start, void* fn, config cfg, source_loc site, det_input in) {
   validate(cfg);
   det_state d;
   d.in = in;
@@ -7620,7 +7807,7 @@ void det_run(F&& main_fn, config cfg, source_loc site, det_input in) {
     thread_binding bind(&mp, &d.now);
     {
       rt_region rt;
-      newproc(s.get(), closure<F>{std::forward<F>(main_fn), {}}, site, true);
+      start(s.get(), fn, site);
       det_loop(s.get(), &mp);
       rt_lock_guard lk(s->lock);
       pidleput_locked(s.get(), releasep(&mp));
@@ -7651,6 +7838,18 @@ void det_run(F&& main_fn, config cfg, source_loc site, det_input in) {
   }
   if (main_exception) std::rethrow_exception(main_exception);
 }
+#else
+GORO_DETAIL_COMPILED void det_run_with(det_main_start start, void* fn, config cfg, source_loc site, det_input in);
+#endif  // GORO_DETAIL_DEFINE_COMPILED
+template <class F>
+void det_run(F&& main_fn, config cfg, source_loc site, det_input in) {
+  using fn_ptr = std::remove_reference_t<F>*;  // F may be a function, or const
+  det_main_start start = [](sched_t* s, void* fn, source_loc at) {
+    newproc(s, closure<F>{std::forward<F>(**static_cast<fn_ptr*>(fn)), {}}, at, true);
+  };
+  fn_ptr p = std::addressof(main_fn);
+  det_run_with(start, &p, cfg, site, in);
+}
 
 // det_shared_state: the access history of one sim::shared (see "Race
 // detector" above; FastTrack's write epoch and per-goroutine read epochs).
@@ -7668,7 +7867,8 @@ struct det_shared_state {
   std::vector<det_access> reads;  // since the last write, one per goroutine
 };
 
-inline std::string det_describe(const det_access& a, const char* kind) {
+#if GORO_DETAIL_DEFINE_COMPILED
+GORO_DETAIL_COMPILED std::string det_describe(const det_access& a, const char* kind) {
   std::string out = std::string(kind) + " by goroutine " + std::to_string(a.gid);
   out += a.by_operator ? " (an operator; goroutine created at " : " at ";
   append_site(out, a.site);
@@ -7680,7 +7880,7 @@ inline std::string det_describe(const det_access& a, const char* kind) {
 // det_shared_access: a load (write = false) or store of a sim::shared: a
 // scheduling point, then the happens-before check. Throws goroutine_exit
 // after recording a race_error.
-inline void det_shared_access(det_shared_state& st, bool write, source_loc site, bool by_operator) {
+GORO_DETAIL_COMPILED void det_shared_access(det_shared_state& st, bool write, source_loc site, bool by_operator) {
   rt_region rt;
   det_point(true);
   m* mp = getm();
@@ -7736,6 +7936,9 @@ inline void det_shared_access(det_shared_state& st, bool write, source_loc site,
     st.reads.push_back(now);
   }
 }
+#else
+GORO_DETAIL_COMPILED void det_shared_access(det_shared_state& st, bool write, source_loc site, bool by_operator);
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
 // det_no_state: sim::shared's history in threaded mode, where it is a plain
 // variable: an access checks nothing.
@@ -8038,7 +8241,8 @@ inline std::atomic<std::int64_t> dump_after_ns{10'000'000'000};
 inline constexpr std::int64_t dead_held_report_ns = 10'000'000'000;  // docs/reference.md, "Runtime"
 
 // all_asleep_locked: step 1. Requires s->lock.
-inline bool all_asleep_locked(sched_t* s) noexcept {
+#if GORO_DETAIL_DEFINE_COMPILED
+GORO_DETAIL_COMPILED bool all_asleep_locked(sched_t* s) noexcept {
   if (s->mcount - s->nmidle - s->nmidlelocked > 0) return false;
   if (s->runq_size.load(std::memory_order_relaxed) != 0) return false;
   for (p* pp : s->allp)
@@ -8058,7 +8262,7 @@ inline bool all_asleep_locked(sched_t* s) noexcept {
 // wakes it, or when its run unwinds it). The activity is read before the
 // count, which could miss a goroutine that starts and ends meanwhile. Any
 // thread; r stays alive while its threads are in goro_thread_registry.
-inline bool runtime_may_run(sched_t* r) noexcept {
+GORO_DETAIL_COMPILED bool runtime_may_run(sched_t* r) noexcept {
   if (timers_earliest(r) != no_timer || r->netpoll_waiters.load(std::memory_order_seq_cst) > 0 ||
       r->runq_size.load(std::memory_order_seq_cst) != 0)
     return true;
@@ -8070,7 +8274,7 @@ inline bool runtime_may_run(sched_t* r) noexcept {
 // list_threads appends the tids of the process's threads (/proc/self/task).
 // false if it cannot be read. A 64 KiB buffer takes about 2,700 threads per
 // getdents64 call: one call walks the kernel's thread list in one pass.
-inline bool list_threads(std::vector<pid_t>& out) {
+GORO_DETAIL_COMPILED bool list_threads(std::vector<pid_t>& out) {
   int fd = ::open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return false;
   std::vector<char> buf(64 * 1024);
@@ -8103,7 +8307,7 @@ inline bool list_threads(std::vector<pid_t>& out) {
 // TSan's own thread does (it starts one with the first pthread_create, with
 // every signal blocked, and it carries no telling name: docs/design.md,
 // "Toolchain notes"). TSan builds only; false if it cannot be read.
-inline bool blocks_every_signal(pid_t tid) noexcept {
+GORO_DETAIL_COMPILED bool blocks_every_signal(pid_t tid) noexcept {
   char path[64];
   std::snprintf(path, sizeof path, "/proc/self/task/%d/status", static_cast<int>(tid));
   int fd = ::open(path, O_RDONLY | O_CLOEXEC);
@@ -8129,7 +8333,7 @@ inline bool blocks_every_signal(pid_t tid) noexcept {
 // possible_wakers counts the threads that could still ready a goroutine of s
 // (step 2 of checkdead); 1 when it cannot tell (no /proc: a deadlock is then
 // held back for good). Requires s->lock (taken before the registry's lock).
-inline int possible_wakers(sched_t* s) noexcept {
+GORO_DETAIL_COMPILED int possible_wakers(sched_t* s) noexcept {
   int saved_errno = errno;
   int n = 0;
   try {
@@ -8169,7 +8373,7 @@ inline int possible_wakers(sched_t* s) noexcept {
 
 // goroutine_switches: switches into goroutines of s so far (a held-back
 // deadlock whose count moved was not asleep all along).
-inline std::uint64_t goroutine_switches(sched_t* s) noexcept {
+GORO_DETAIL_COMPILED std::uint64_t goroutine_switches(sched_t* s) noexcept {
   std::uint64_t n = 0;
   for (p* pp : s->allp) n += pp->scheduled.load(std::memory_order_relaxed);
   return n;
@@ -8177,7 +8381,7 @@ inline std::uint64_t goroutine_switches(sched_t* s) noexcept {
 
 // checkdead_step2_locked: step 1 holds; hold the report back or make it.
 // force: scan now (sysmon), else at most once per checkdead_recheck_ns.
-inline void checkdead_step2_locked(sched_t* s, bool force) noexcept {
+GORO_DETAIL_COMPILED void checkdead_step2_locked(sched_t* s, bool force) noexcept {
   std::int64_t now = nanotime();
   if (s->dead_held_since.load(std::memory_order_relaxed) == 0) {
     s->dead_held_since.store(now, std::memory_order_relaxed);
@@ -8197,7 +8401,7 @@ inline void checkdead_step2_locked(sched_t* s, bool force) noexcept {
   s->done.wakeup();
 }
 
-inline void checkdead_locked(sched_t* s) noexcept {
+GORO_DETAIL_COMPILED void checkdead_locked(sched_t* s) noexcept {
   if (s->is_default || s->main_done.load(std::memory_order_relaxed) || s->deadlocked.load(std::memory_order_relaxed) ||
       s->exiting.load(std::memory_order_relaxed))
     return;
@@ -8208,7 +8412,7 @@ inline void checkdead_locked(sched_t* s) noexcept {
 // checkdead_recheck: sysmon, every checkdead_recheck_ns while a deadlock is
 // held back (dead_held_since set). Prints the report of a deadlock held back
 // for dead_held_report_ns, once.
-inline void checkdead_recheck(sched_t* s) {
+GORO_DETAIL_COMPILED void checkdead_recheck(sched_t* s) {
   int wakers = 0;
   {
     rt_lock_guard lk(s->lock);
@@ -8241,7 +8445,7 @@ inline void checkdead_recheck(sched_t* s) {
 
 // stack_overflow_message prints the report for gp (docs/reference.md,
 // "Runtime"). Async-signal-safe.
-inline void stack_overflow_message(g* gp) noexcept {
+GORO_DETAIL_COMPILED void stack_overflow_message(g* gp) noexcept {
   char buf[24];
   write_err("fatal error: stack overflow in goroutine ");
   write_err(fmt_u64(buf, gp->id));
@@ -8257,13 +8461,13 @@ inline void stack_overflow_message(g* gp) noexcept {
   write_err(")\n");
 }
 
-[[noreturn]] inline void stack_overflow_fatal(g* gp) noexcept {
+[[noreturn]] GORO_DETAIL_COMPILED void stack_overflow_fatal(g* gp) noexcept {
   stack_overflow_message(gp);
   std::abort();
 }
 
 // overflow_check is the SIGSEGV hook: is addr in the running goroutine's guard?
-inline bool overflow_check(void* addr) noexcept {
+GORO_DETAIL_COMPILED bool overflow_check(void* addr) noexcept {
   m* mp = __atomic_load_n(&tls_m, __ATOMIC_RELAXED);  // a signal handler runs on the faulting thread: no switch in between
   if (mp == nullptr || mp->curg == nullptr) return false;
   g* gp = mp->curg;
@@ -8276,7 +8480,7 @@ inline bool overflow_check(void* addr) noexcept {
 // ---------------------------------------------------------------------------
 // Start-up: a runtime's construction and destruction.
 
-inline unsigned procs_from(const config& c) {
+GORO_DETAIL_COMPILED unsigned procs_from(const config& c) {
   if (c.procs != 0) return c.procs;
   if (const char* env = std::getenv("GORO_MAXPROCS")) {
     long v = std::strtol(env, nullptr, 10);
@@ -8286,7 +8490,7 @@ inline unsigned procs_from(const config& c) {
   return std::clamp(hw, 1u, max_procs);
 }
 
-inline sched_t::sched_t(const config& c, bool dflt) : cfg(c), is_default(dflt), pool(&pool_for(c.stack_size)) {
+GORO_DETAIL_COMPILED sched_t::sched_t(const config& c, bool dflt) : cfg(c), is_default(dflt), pool(&pool_for(c.stack_size)) {
   cfg.procs = procs_from(c);
   overflow_hook.store(&overflow_check, std::memory_order_release);
   install_overflow_handler();
@@ -8319,7 +8523,7 @@ inline sched_t::sched_t(const config& c, bool dflt) : cfg(c), is_default(dflt), 
   }
 }
 
-inline sched_t::~sched_t() {
+GORO_DETAIL_COMPILED sched_t::~sched_t() {
   // A plain thread (or another runtime's M) that readied the last goroutine
   // may still be in its wakep (park.hpp, ready): a few instructions.
   while (foreign_readies.load(std::memory_order_acquire) != 0) std::this_thread::yield();
@@ -8342,7 +8546,7 @@ inline sched_t::~sched_t() {
 
 // goroutine_dump lists the live goroutines of s, Go-style. Reads other Gs'
 // fields racily when the world is not stopped: for diagnostics only.
-inline std::string goroutine_dump(sched_t* s, bool cycle) {
+GORO_DETAIL_COMPILED std::string goroutine_dump(sched_t* s, bool cycle) {
   // Deterministic mode: the run's own list (a slot may still hold a G of an
   // earlier run whose runtime was at the same address).
   if constexpr (deterministic) return det_dump(s, cycle);
@@ -8391,7 +8595,7 @@ inline std::string goroutine_dump(sched_t* s, bool cycle) {
 // goroutine_exit (caught it without rethrowing; each got it again at a park or
 // yield: g.exit_again), for the shutdown dump. Where it was caught is not
 // known: the report gives the goroutine's creation site.
-inline std::string swallowed_report(sched_t* s) {
+GORO_DETAIL_COMPILED std::string swallowed_report(sched_t* s) {
   std::string out;
   char buf[24];
   s->pool->space().for_each_slot([&](char* top) {
@@ -8414,7 +8618,7 @@ inline std::string swallowed_report(sched_t* s) {
 
 // unwind_all resumes every parked goroutine of s with goroutine_exit. See
 // "Unwinding at shutdown" (and "Claiming a parked G" in park.hpp).
-inline void unwind_all(sched_t* s) {
+GORO_DETAIL_COMPILED void unwind_all(sched_t* s) {
   std::vector<g*> parked;
   s->pool->space().for_each_slot([&](char* top) {
     g* gp = g_pool::g_at_top(top);
@@ -8429,7 +8633,7 @@ inline void unwind_all(sched_t* s) {
 
 // stop_ms ends every M of s and joins their threads. The caller (run) has
 // seen every goroutine exit.
-inline void stop_ms(sched_t* s) {
+GORO_DETAIL_COMPILED void stop_ms(sched_t* s) {
   std::vector<m*> ms;
   {
     rt_lock_guard lk(s->lock);
@@ -8447,7 +8651,7 @@ inline void stop_ms(sched_t* s) {
 
 // run_main is run()'s body once the main goroutine is queued: wait for main
 // (or a deadlock), unwind the rest, wait for them, stop the Ms, then report.
-inline void run_main(sched_t* s) {
+GORO_DETAIL_COMPILED void run_main(sched_t* s) {
   for (;;) {
     s->done.sleep();
     s->done.clear();
@@ -8480,6 +8684,17 @@ inline void run_main(sched_t* s) {
   s->pool->scavenge(true);
   if (!report.empty()) throw deadlock_error(report);
 }
+#else
+GORO_DETAIL_COMPILED bool all_asleep_locked(sched_t* s) noexcept;
+GORO_DETAIL_COMPILED bool runtime_may_run(sched_t* r) noexcept;
+GORO_DETAIL_COMPILED bool blocks_every_signal(pid_t tid) noexcept;
+GORO_DETAIL_COMPILED int possible_wakers(sched_t* s) noexcept;
+GORO_DETAIL_COMPILED void checkdead_recheck(sched_t* s);
+GORO_DETAIL_COMPILED std::string goroutine_dump(sched_t* s, bool cycle);
+GORO_DETAIL_COMPILED void unwind_all(sched_t* s);
+GORO_DETAIL_COMPILED void stop_ms(sched_t* s);
+GORO_DETAIL_COMPILED void run_main(sched_t* s);
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
 }  // namespace detail
 
@@ -12833,7 +13048,7 @@ struct pd_waiter {
 // describe_pd_wait: the describe_fn of a goroutine parked on an fd:
 // "fd 5 (read)". The fd is read racily (it does not change while a waiter
 // is queued).
-inline std::uint64_t describe_pd_wait(const void* obj, std::string* out, const dump_ctx*);
+GORO_DETAIL_COMPILED std::uint64_t describe_pd_wait(const void* obj, std::string* out, const dump_ctx*);
 
 // pd_ctx: a wait's tie to a context (dial(addr, ctx)): when the context is
 // cancelled its waiter takes the call's current pd_waiter out of the list
@@ -12883,7 +13098,8 @@ struct pd_registry {
   poll_desc* free = nullptr;                  // mu
 };
 
-inline std::uint64_t describe_pd_wait(const void* obj, std::string* out, const dump_ctx*) {
+#if GORO_DETAIL_DEFINE_COMPILED
+GORO_DETAIL_COMPILED std::uint64_t describe_pd_wait(const void* obj, std::string* out, const dump_ctx*) {
   if (out == nullptr) return 0;
   const pd_waiter* w = static_cast<const pd_waiter*>(obj);
   *out += "fd ";
@@ -12892,13 +13108,13 @@ inline std::uint64_t describe_pd_wait(const void* obj, std::string* out, const d
   return 0;
 }
 
-inline pd_registry& registry() {
+GORO_DETAIL_COMPILED pd_registry& registry() {
   static pd_registry* r = new pd_registry;  // never destroyed: poll_descs outlive everything
   return *r;
 }
 
 // pd_get returns fd's poll_desc; with create, makes one if there is none.
-inline poll_desc* pd_get(int fd, bool create) {
+GORO_DETAIL_COMPILED poll_desc* pd_get(int fd, bool create) {
   pd_registry& r = registry();
   rt_lock_guard lk(r.mu);
   auto it = r.by_fd.find(fd);
@@ -12927,7 +13143,7 @@ inline poll_desc* pd_get(int fd, bool create) {
 }
 
 // pd_remove takes fd's poll_desc out of the map (io::close); nullptr if none.
-inline poll_desc* pd_remove(int fd) noexcept {
+GORO_DETAIL_COMPILED poll_desc* pd_remove(int fd) noexcept {
   pd_registry& r = registry();
   rt_lock_guard lk(r.mu);
   auto it = r.by_fd.find(fd);
@@ -12937,12 +13153,18 @@ inline poll_desc* pd_remove(int fd) noexcept {
   return pd;
 }
 
-inline void pd_free(poll_desc* pd) noexcept {
+GORO_DETAIL_COMPILED void pd_free(poll_desc* pd) noexcept {
   pd_registry& r = registry();
   rt_lock_guard lk(r.mu);
   pd->free_next = r.free;
   r.free = pd;
 }
+#else
+GORO_DETAIL_COMPILED pd_registry& registry();
+GORO_DETAIL_COMPILED poll_desc* pd_get(int fd, bool create);
+GORO_DETAIL_COMPILED poll_desc* pd_remove(int fd) noexcept;
+GORO_DETAIL_COMPILED void pd_free(poll_desc* pd) noexcept;
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
 // ---------------------------------------------------------------------------
 // Wait lists. Require pd->lock.
@@ -13168,13 +13390,14 @@ class epoll_netpoller final : public netpoller {
 };
 
 // netpoll_for returns s's netpoller, creating it on first use.
-inline epoll_netpoller* netpoll_for(sched_t* s) {
+#if GORO_DETAIL_DEFINE_COMPILED
+GORO_DETAIL_COMPILED epoll_netpoller* netpoll_for(sched_t* s) {
   return netpoll_of<epoll_netpoller>(s, [](sched_t* rt) { return new epoll_netpoller(rt); });
 }
 
 // pd_attach_locked registers pd's fd with np (once per fd and runtime).
 // Requires pd->lock.
-inline void pd_attach_locked(poll_desc* pd, epoll_netpoller* np) {
+GORO_DETAIL_COMPILED void pd_attach_locked(poll_desc* pd, epoll_netpoller* np) {
   epoll_netpoller* old = pd->np.load(std::memory_order_relaxed);
   if (old == np) return;
   if (old != nullptr) {
@@ -13208,6 +13431,10 @@ inline void pd_attach_locked(poll_desc* pd, epoll_netpoller* np) {
   }
   pd->np.store(np, std::memory_order_release);
 }
+#else
+GORO_DETAIL_COMPILED epoll_netpoller* netpoll_for(sched_t* s);
+GORO_DETAIL_COMPILED void pd_attach_locked(poll_desc* pd, epoll_netpoller* np);
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
 // pd_prepare: Go's pollDesc.prepare: closed_error if pd is closing,
 // timeout_error if mode's deadline has passed. No lock.

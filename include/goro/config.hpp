@@ -9,6 +9,9 @@
 //   GORO_TSAN                detected  yes    ThreadSanitizer fiber annotations
 //   GORO_ASAN                detected  yes    AddressSanitizer fiber annotations
 //   GORO_RUNQ_SIZE           256       yes    slots in each P's local run queue (Go: 256)
+//   GORO_SPLIT               unset     yes    split compilation: goro's compiled part is left out of
+//                                             this TU (see "Split compilation" below)
+//   GORO_IMPLEMENTATION      unset     no     split compilation: this TU (exactly one) holds it
 //
 // Mixed settings of the "yes" switches are caught at start-up (see
 // "One mode per executable" below); GORO_DETERMINISTIC also selects a distinct
@@ -91,6 +94,35 @@
 // GORO_DETAIL_ALWAYS_INLINE: for the few switch-path helpers whose inlining
 // GCC's size heuristics give up as the cold paths around them grow.
 #define GORO_DETAIL_ALWAYS_INLINE __attribute__((always_inline))
+// Split compilation (docs/reference.md, "Compile time").
+//
+// By default every TU compiles all of goro: the header is all there is. A
+// program with many TUs may instead define GORO_SPLIT in every TU and
+// GORO_IMPLEMENTATION (which implies GORO_SPLIT) in exactly one. The cold,
+// non-template functions (the scheduler's slow paths, sysmon, dumps, the trace
+// writer, the symbolizer, the deterministic scheduler's run loop) are then
+// declared everywhere but defined only in that TU, as ordinary external
+// functions. Templates and the hot paths (park, ready, the channel and mutex
+// fast paths) stay inline in every TU, so both ways run the same code at the
+// same speed.
+//
+// In the headers: a function of the compiled part is declared with
+// GORO_DETAIL_COMPILED (`inline` by default, nothing when split) and defined
+// the same way inside `#if GORO_DETAIL_DEFINE_COMPILED` (1 by default and in
+// the implementation TU, 0 in the other split TUs).
+#if defined(GORO_IMPLEMENTATION)
+#ifndef GORO_SPLIT
+#define GORO_SPLIT 1
+#endif
+#define GORO_DETAIL_DEFINE_COMPILED 1
+#define GORO_DETAIL_COMPILED
+#elif defined(GORO_SPLIT)
+#define GORO_DETAIL_DEFINE_COMPILED 0
+#define GORO_DETAIL_COMPILED
+#else
+#define GORO_DETAIL_DEFINE_COMPILED 1
+#define GORO_DETAIL_COMPILED inline
+#endif
 #define GORO_DETAIL_LIKELY(x) __builtin_expect(!!(x), 1)
 #define GORO_DETAIL_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
@@ -197,9 +229,10 @@ inline char* fmt_u64(char* buf, std::uint64_t v) noexcept {
   std::abort();
 }
 
+#if GORO_DETAIL_DEFINE_COMPILED
 // debug_setting returns the value of key in $GORO_DEBUG ("a=1,b=x"), or "" when
 // it is absent. Read at runtime start-up, never on a hot path.
-inline std::string debug_setting(std::string_view key) {
+GORO_DETAIL_COMPILED std::string debug_setting(std::string_view key) {
   const char* env = std::getenv("GORO_DEBUG");
   if (env == nullptr) return {};
   std::string_view s(env);
@@ -213,6 +246,9 @@ inline std::string debug_setting(std::string_view key) {
   }
   return {};
 }
+#else
+GORO_DETAIL_COMPILED std::string debug_setting(std::string_view key);
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
 // ---------------------------------------------------------------------------
 // One mode per executable.
@@ -254,9 +290,16 @@ inline bool register_mode(unsigned bits) noexcept {
 namespace goro {
 inline namespace GORO_DETAIL_ABI_NS {
 namespace detail {
+// A split program with no implementation TU fails to link, and the missing
+// symbol names the cause.
+GORO_DETAIL_COMPILED bool split_needs_one_TU_defining_GORO_IMPLEMENTATION() noexcept;
+#if GORO_DETAIL_DEFINE_COMPILED
+GORO_DETAIL_COMPILED bool split_needs_one_TU_defining_GORO_IMPLEMENTATION() noexcept { return true; }
+#endif
 namespace {
 // One registration per translation unit.
-[[maybe_unused]] const bool tu_mode_registered = goro::detail_common::register_mode(tu_mode);
+[[maybe_unused]] const bool tu_mode_registered =
+    goro::detail_common::register_mode(tu_mode) && (!GORO_DETAIL_DEFINE_COMPILED ? split_needs_one_TU_defining_GORO_IMPLEMENTATION() : true);
 }  // namespace
 }  // namespace detail
 }  // inline namespace GORO_DETAIL_ABI_NS

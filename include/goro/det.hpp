@@ -262,8 +262,8 @@ inline void det_step(sched_t* s) {
   }
 }
 
-inline void det_begin_unwind(sched_t* s);
-inline void det_unwind_main(sched_t* s);
+GORO_DETAIL_COMPILED void det_begin_unwind(sched_t* s);
+GORO_DETAIL_COMPILED void det_unwind_main(sched_t* s);
 
 // det_pick: the decision among n candidates, at(k) being the k-th: PCT's
 // highest priority (the first on a tie), else the seed's or the choice
@@ -407,7 +407,8 @@ inline void det_exit(sched_t* s, g* gp) noexcept {
   else s->exiting.store(true, std::memory_order_relaxed);
 }
 
-inline void det_fail(sched_t* s, std::exception_ptr e) noexcept {
+#if GORO_DETAIL_DEFINE_COMPILED
+GORO_DETAIL_COMPILED void det_fail(sched_t* s, std::exception_ptr e) noexcept {
   det_state& d = *s->det;
   if (!d.failure) {
     d.failure = std::move(e);
@@ -432,7 +433,7 @@ inline void det_fail(sched_t* s, std::exception_ptr e) noexcept {
 // gogo then runs no pending op and no timers), errno is kept, and the
 // exception state is untouched (gogo swaps it on the departing side only).
 
-inline void det_capture(g* gp) {
+GORO_DETAIL_COMPILED void det_capture(g* gp) {
   m* mp = getm();
   g* self = mp->curg != nullptr ? mp->curg : &mp->g0;
   pending_op saved = mp->pending;
@@ -451,6 +452,7 @@ inline void det_capture(g* gp) {
   mp->pp = pp;
   *errno_ptr() = e;
 }
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
 inline bool det_lock_sites() noexcept {
   m* mp = getm();
@@ -475,7 +477,8 @@ inline void det_report_return(g* gp) noexcept {
 // parked_traceback (runtime2.hpp): threaded mode, the stack park captured
 // (tracebacks on); deterministic mode, a fresh capture in report mode (on
 // the run's thread; the goroutine whose stack we are on captures in place).
-inline const traceback* parked_traceback(g* gp, traceback& scratch) {
+#if GORO_DETAIL_DEFINE_COMPILED
+GORO_DETAIL_COMPILED const traceback* parked_traceback(g* gp, traceback& scratch) {
   if (gp->status.load(std::memory_order_acquire) != gstatus::waiting) return nullptr;
   if constexpr (deterministic) {
     m* mp = getm();
@@ -497,7 +500,7 @@ inline const traceback* parked_traceback(g* gp, traceback& scratch) {
 // det_dump lists the live goroutines of the run (id, state, wait reason,
 // where each waits, creation site), as the failure reports and the
 // partial-deadlock note do. cycle: put the mutex wait cycle, if any, first.
-inline std::string det_dump(sched_t* s, bool cycle) {
+GORO_DETAIL_COMPILED std::string det_dump(sched_t* s, bool cycle) {
   rt_region rt;  // it reads other goroutines' channels and locks: runtime memory, hidden from TSan
   dump_ctx ctx;
   for (const det_g& rec : s->det->gs)
@@ -519,7 +522,7 @@ inline std::string det_dump(sched_t* s, bool cycle) {
 
 // det_cancel_park: if gp is parked with a cancellable wait, cancel it and make
 // gp runnable: it throws goroutine_exit from its park.
-inline void det_cancel_park(g* gp) {
+GORO_DETAIL_COMPILED void det_cancel_park(g* gp) {
   if (gp->status.load(std::memory_order_relaxed) != gstatus::waiting || gp->cancel == nullptr || !unwind_cancellable(gp))
     return;
   if (gp->cancel(gp, gp->cancel_arg)) {
@@ -531,7 +534,7 @@ inline void det_cancel_park(g* gp) {
 // det_begin_unwind: main returned or the run failed. Every parked goroutine
 // whose wait can be cancelled throws goroutine_exit from its park; the others
 // do at their next scheduling point (see "Unwinding at shutdown", run.hpp).
-inline void det_begin_unwind(sched_t* s) {
+GORO_DETAIL_COMPILED void det_begin_unwind(sched_t* s) {
   det_state& d = *s->det;
   d.unwinding = true;
   d.leak_wait = false;  // a failure while waiting for quiescence: no leak check
@@ -552,7 +555,7 @@ inline void det_begin_unwind(sched_t* s) {
     if (rec.gp != nullptr && rec.gp != d.main_g) det_cancel_park(rec.gp);
 }
 
-inline bool det_main_waits(const g* gp) noexcept {
+GORO_DETAIL_COMPILED bool det_main_waits(const g* gp) noexcept {
   if constexpr (!deterministic) return false;
   sched_t* s = gp->sched;
   return gp->is_main && s != nullptr && s->det != nullptr && !s->det->main_turn;
@@ -560,7 +563,7 @@ inline bool det_main_waits(const g* gp) noexcept {
 
 // det_unwind_main: main's turn (see the top of the file): cancel its park, or
 // let its next scheduling point throw goroutine_exit.
-inline void det_unwind_main(sched_t* s) {
+GORO_DETAIL_COMPILED void det_unwind_main(sched_t* s) {
   det_state& d = *s->det;
   d.main_turn = true;
   if (d.main_g != nullptr) det_cancel_park(d.main_g);
@@ -569,7 +572,7 @@ inline void det_unwind_main(sched_t* s) {
 // det_fatal: Go's fatal errors (unlock of an unlocked mutex) fail the run as a
 // panic_error instead of ending the process, so that explore survives them.
 // The goroutine cannot go on (its caller is noexcept) and is abandoned.
-[[noreturn]] inline void det_fatal(const char* msg) noexcept {
+[[noreturn]] GORO_DETAIL_COMPILED void det_fatal(const char* msg) noexcept {
   m* mp = getm();
   if (mp == nullptr || mp->curg == nullptr) fatal(msg);
   g* gp = mp->curg;
@@ -593,6 +596,7 @@ inline void det_unwind_main(sched_t* s) {
   schedule(mp, gp, true);
   fatal("det_fatal: an abandoned goroutine was resumed");
 }
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
 inline std::uint32_t det_rand() noexcept {
   m* mp = getm();
@@ -637,7 +641,8 @@ inline void det_race_acquire(const void* obj) noexcept {
 // det_race_enable turns the detector on at the first sim::shared access of a run:
 // every live goroutine starts as synchronized with every other, each at a new
 // epoch of its own.
-inline void det_race_enable(det_state& d) {
+#if GORO_DETAIL_DEFINE_COMPILED
+GORO_DETAIL_COMPILED void det_race_enable(det_state& d) {
   if (d.race_on) return;
   d.race_on = true;
   for (std::size_t id = 1; id < d.gs.size(); ++id) {
@@ -650,7 +655,7 @@ inline void det_race_enable(det_state& d) {
 
 // det_params: the run's parameters: the config, overridden by the environment
 // when config::seed is 0 (docs/reference.md, "Deterministic mode").
-inline void det_params(det_state& d, const config& c) {
+GORO_DETAIL_COMPILED void det_params(det_state& d, const config& c) {
   d.seed = c.seed;
   d.how = c.how;
   d.pct_depth = c.pct_depth;
@@ -683,9 +688,9 @@ inline void det_params(det_state& d, const config& c) {
   }
 }
 
-inline const char* strategy_name(sim::strategy s) noexcept { return s == sim::strategy::pct ? "pct" : "random"; }
+GORO_DETAIL_COMPILED const char* strategy_name(sim::strategy s) noexcept { return s == sim::strategy::pct ? "pct" : "random"; }
 
-inline std::uint64_t& det_run_counter() noexcept {
+GORO_DETAIL_COMPILED std::uint64_t& det_run_counter() noexcept {
   static thread_local std::uint64_t n = 0;
   return n;
 }
@@ -694,7 +699,7 @@ inline std::uint64_t& det_run_counter() noexcept {
 // thread (explore makes thousands of runs; pthread_getattr_np reads
 // /proc/self/maps on the main thread): a signal stack for the stack-overflow
 // handler, and g0's sanitizer state.
-inline void det_thread_setup(g& g0) {
+GORO_DETAIL_COMPILED void det_thread_setup(g& g0) {
   static thread_local alt_stack sigstack;
   static thread_local std::pair<void*, std::size_t> bounds{nullptr, 0};
   if (bounds.first == nullptr) stack_bounds_of_thread(&bounds.first, &bounds.second);
@@ -704,7 +709,7 @@ inline void det_thread_setup(g& g0) {
 
 // det_trace_blocked: a deadlock or a leak: the trace marks every goroutine
 // still blocked, after the last step (where the slices end).
-inline void det_trace_blocked(sched_t* s) {
+GORO_DETAIL_COMPILED void det_trace_blocked(sched_t* s) {
   if (!tracing(s)) return;
   det_state& d = *s->det;
   for (const det_g& rec : d.gs)
@@ -719,7 +724,7 @@ inline void det_trace_blocked(sched_t* s) {
 // is pending. Once only tickers (or nothing) remain, every goroutine still
 // parked is leaked: the run fails with a leak_error listing them as a dump
 // does; else the run ends as usual (sched.exiting). On g0.
-inline void det_leak_step(sched_t* s) {
+GORO_DETAIL_COMPILED void det_leak_step(sched_t* s) {
   det_state& d = *s->det;
   netpoller* np = s->np.load(std::memory_order_relaxed);
   if (np != nullptr && s->netpoll_waiters.load(std::memory_order_relaxed) > 0)
@@ -763,7 +768,7 @@ inline void det_leak_step(sched_t* s) {
 // det_loop is g0 of the run: it runs goroutines until none is left, moving
 // the virtual clock and polling fds when none is runnable, and finds
 // deadlocks.
-inline void det_loop(sched_t* s, m* mp) {
+GORO_DETAIL_COMPILED void det_loop(sched_t* s, m* mp) {
   det_state& d = *s->det;
   for (;;) {
     if (g* gp = det_next(s)) {
@@ -804,10 +809,21 @@ inline void det_loop(sched_t* s, m* mp) {
     det_fail(s, std::make_exception_ptr(deadlock_error("all goroutines are asleep - deadlock!\n\n" + det_dump(s, true))));
   }
 }
+#else
+GORO_DETAIL_COMPILED void det_race_enable(det_state& d);
+GORO_DETAIL_COMPILED void det_params(det_state& d, const config& c);
+GORO_DETAIL_COMPILED const char* strategy_name(sim::strategy s) noexcept;
+GORO_DETAIL_COMPILED std::uint64_t& det_run_counter() noexcept;
+GORO_DETAIL_COMPILED void det_thread_setup(g& g0);
+GORO_DETAIL_COMPILED void det_leak_step(sched_t* s);
+GORO_DETAIL_COMPILED void det_loop(sched_t* s, m* mp);
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
-// det_run is run() in deterministic mode.
-template <class F>
-void det_run(F&& main_fn, config cfg, source_loc site, det_input in) {
+// det_run is run() in deterministic mode. det_run_with does the work without
+// the body's type; start creates main's goroutine from fn.
+using det_main_start = void (*)(sched_t* s, void* fn, source_loc site);
+#if GORO_DETAIL_DEFINE_COMPILED
+GORO_DETAIL_COMPILED void det_run_with(det_main_start start, void* fn, config cfg, source_loc site, det_input in) {
   validate(cfg);
   det_state d;
   d.in = in;
@@ -853,7 +869,7 @@ void det_run(F&& main_fn, config cfg, source_loc site, det_input in) {
     thread_binding bind(&mp, &d.now);
     {
       rt_region rt;
-      newproc(s.get(), closure<F>{std::forward<F>(main_fn), {}}, site, true);
+      start(s.get(), fn, site);
       det_loop(s.get(), &mp);
       rt_lock_guard lk(s->lock);
       pidleput_locked(s.get(), releasep(&mp));
@@ -884,6 +900,18 @@ void det_run(F&& main_fn, config cfg, source_loc site, det_input in) {
   }
   if (main_exception) std::rethrow_exception(main_exception);
 }
+#else
+GORO_DETAIL_COMPILED void det_run_with(det_main_start start, void* fn, config cfg, source_loc site, det_input in);
+#endif  // GORO_DETAIL_DEFINE_COMPILED
+template <class F>
+void det_run(F&& main_fn, config cfg, source_loc site, det_input in) {
+  using fn_ptr = std::remove_reference_t<F>*;  // F may be a function, or const
+  det_main_start start = [](sched_t* s, void* fn, source_loc at) {
+    newproc(s, closure<F>{std::forward<F>(**static_cast<fn_ptr*>(fn)), {}}, at, true);
+  };
+  fn_ptr p = std::addressof(main_fn);
+  det_run_with(start, &p, cfg, site, in);
+}
 
 // det_shared_state: the access history of one sim::shared (see "Race
 // detector" above; FastTrack's write epoch and per-goroutine read epochs).
@@ -901,7 +929,8 @@ struct det_shared_state {
   std::vector<det_access> reads;  // since the last write, one per goroutine
 };
 
-inline std::string det_describe(const det_access& a, const char* kind) {
+#if GORO_DETAIL_DEFINE_COMPILED
+GORO_DETAIL_COMPILED std::string det_describe(const det_access& a, const char* kind) {
   std::string out = std::string(kind) + " by goroutine " + std::to_string(a.gid);
   out += a.by_operator ? " (an operator; goroutine created at " : " at ";
   append_site(out, a.site);
@@ -913,7 +942,7 @@ inline std::string det_describe(const det_access& a, const char* kind) {
 // det_shared_access: a load (write = false) or store of a sim::shared: a
 // scheduling point, then the happens-before check. Throws goroutine_exit
 // after recording a race_error.
-inline void det_shared_access(det_shared_state& st, bool write, source_loc site, bool by_operator) {
+GORO_DETAIL_COMPILED void det_shared_access(det_shared_state& st, bool write, source_loc site, bool by_operator) {
   rt_region rt;
   det_point(true);
   m* mp = getm();
@@ -969,6 +998,9 @@ inline void det_shared_access(det_shared_state& st, bool write, source_loc site,
     st.reads.push_back(now);
   }
 }
+#else
+GORO_DETAIL_COMPILED void det_shared_access(det_shared_state& st, bool write, source_loc site, bool by_operator);
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
 // det_no_state: sim::shared's history in threaded mode, where it is a plain
 // variable: an access checks nothing.

@@ -89,17 +89,17 @@ inline void det_exit(sched_t* s, g* gp) noexcept;
 // det_main_waits: gp begins a park while the run unwinds; is it main before
 // its turn (main is unwound last), whose park det_unwind_main cancels later?
 // False in threaded mode, where run_pending cancels every such park at once.
-inline bool det_main_waits(const g* gp) noexcept;
+GORO_DETAIL_COMPILED bool det_main_waits(const g* gp) noexcept;
 
 // --- failures ---------------------------------------------------------------------
 // det_fail records the run's first failure (a panic, deadlock, race, livelock)
 // and starts the unwinding; run() throws it once every goroutine has ended.
 // Replaces panic_abort for exceptions escaping a goroutine.
-inline void det_fail(sched_t* s, std::exception_ptr e) noexcept;
+GORO_DETAIL_COMPILED void det_fail(sched_t* s, std::exception_ptr e) noexcept;
 // det_fatal: a Go fatal error (unlock of an unlocked mutex) fails the run as a
 // panic_error instead of ending the process; abandons the calling goroutine.
 // Replaces fatal in sync_fatal.
-[[noreturn]] inline void det_fatal(const char* msg) noexcept;
+[[noreturn]] GORO_DETAIL_COMPILED void det_fatal(const char* msg) noexcept;
 
 // --- choices and the race detector -----------------------------------------------
 // det_rand: a random number that the seed (or the next choice byte) decides:
@@ -112,13 +112,13 @@ inline void det_race_release(const void* obj) noexcept;
 
 // det_dump lists the run's live goroutines as a failure report does (each
 // parked one with where it waits); cycle: the mutex wait cycle first, if any.
-inline std::string det_dump(sched_t* s, bool cycle = false);
+GORO_DETAIL_COMPILED std::string det_dump(sched_t* s, bool cycle = false);
 
 // --- report mode (see "Report mode" in det.hpp) ------------------------------------
 // det_capture: resumes parked gp just long enough for its park() to capture
 // its own stack (gp->park_tb), then comes back. From any context of the
 // run's thread (g0 or the running goroutine), at report time only.
-inline void det_capture(g* gp);
+GORO_DETAIL_COMPILED void det_capture(g* gp);
 // det_lock_sites: does the current run record lock sites (det_input::lock_sites)?
 inline bool det_lock_sites() noexcept;
 // det_reporting: park()'s side: gp was resumed in report mode.

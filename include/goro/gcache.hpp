@@ -83,48 +83,11 @@ class g_pool {
   // (stack.hpp, "Release"), at most every scavenge_period_ns. Ms going idle
   // call it, so after a burst of goroutines RSS falls once the burst is over;
   // force (run()'s end) releases everything beyond the cap at once.
-  void scavenge(bool force = false) {
-    std::int64_t now = nanotime();
-    if (!force && now - last_scavenge_.load(std::memory_order_relaxed) < scavenge_period_ns) return;
-    std::vector<g_batch> victims;
-    {
-      rt_lock_guard lk(mu_);
-      if (!force && now - last_scavenge_.load(std::memory_order_relaxed) < scavenge_period_ns) return;
-      last_scavenge_.store(now, std::memory_order_relaxed);
-      std::size_t idle = force ? nwarm_ : std::min(nwarm_, low_water_);
-      // Oldest batches first: they sit at the front.
-      std::size_t k = 0;
-      while (k < warm_.size() && idle >= gcache_global_warm_max + warm_[k].n) {
-        idle -= warm_[k].n;
-        nwarm_ -= warm_[k].n;
-        victims.push_back(warm_[k]);
-        ++k;
-      }
-      warm_.erase(warm_.begin(), warm_.begin() + static_cast<std::ptrdiff_t>(k));
-      low_water_ = nwarm_;
-    }
-    for (const g_batch& b : victims)
-      for (g* gp = b.head; gp != nullptr;) {
-        g* next = gp->schedlink;      // read before the page is dropped
-        stack_slot slot = gp->stack;  // likewise: gp lives in that page
-        space_.release(slot);
-        gp = next;
-      }
-  }
+  void scavenge(bool force = false);
 
   // fresh links up to n Gs on never-used or released (cold) slots into *head;
   // returns how many (0 if the OS refuses).
-  std::uint32_t fresh(g** head, std::uint32_t n) {
-    std::vector<stack_slot> got;
-    got.reserve(n);
-    space_.reserve_batch(got, n, [](const stack_slot& s) { new_g_at(s); });
-    for (const stack_slot& s : got) {
-      g* gp = g_at_top(s.hi);
-      gp->schedlink = *head;
-      *head = gp;
-    }
-    return static_cast<std::uint32_t>(got.size());
-  }
+  std::uint32_t fresh(g** head, std::uint32_t n);
 
   // g_at_top returns the g at the top of a slot (for walks over all slots).
   static g* g_at_top(char* top) noexcept {
@@ -133,12 +96,7 @@ class g_pool {
   }
 
  private:
-  static g* new_g_at(const stack_slot& s) {
-    g* gp = g_at_top(s.hi);
-    ::new (static_cast<void*>(gp)) g();
-    gp->stack = s;
-    return gp;
-  }
+  static g* new_g_at(const stack_slot& s);
 
   struct g_batch {
     g* head;          // linked through g.schedlink
@@ -152,11 +110,62 @@ class g_pool {
   stack_space space_;
 };
 
+#if GORO_DETAIL_DEFINE_COMPILED
+GORO_DETAIL_COMPILED void g_pool::scavenge(bool force) {
+  std::int64_t now = nanotime();
+  if (!force && now - last_scavenge_.load(std::memory_order_relaxed) < scavenge_period_ns) return;
+  std::vector<g_batch> victims;
+  {
+    rt_lock_guard lk(mu_);
+    if (!force && now - last_scavenge_.load(std::memory_order_relaxed) < scavenge_period_ns) return;
+    last_scavenge_.store(now, std::memory_order_relaxed);
+    std::size_t idle = force ? nwarm_ : std::min(nwarm_, low_water_);
+    // Oldest batches first: they sit at the front.
+    std::size_t k = 0;
+    while (k < warm_.size() && idle >= gcache_global_warm_max + warm_[k].n) {
+      idle -= warm_[k].n;
+      nwarm_ -= warm_[k].n;
+      victims.push_back(warm_[k]);
+      ++k;
+    }
+    warm_.erase(warm_.begin(), warm_.begin() + static_cast<std::ptrdiff_t>(k));
+    low_water_ = nwarm_;
+  }
+  for (const g_batch& b : victims)
+    for (g* gp = b.head; gp != nullptr;) {
+      g* next = gp->schedlink;      // read before the page is dropped
+      stack_slot slot = gp->stack;  // likewise: gp lives in that page
+      space_.release(slot);
+      gp = next;
+    }
+}
+
+GORO_DETAIL_COMPILED std::uint32_t g_pool::fresh(g** head, std::uint32_t n) {
+  std::vector<stack_slot> got;
+  got.reserve(n);
+  space_.reserve_batch(got, n, [](const stack_slot& s) { new_g_at(s); });
+  for (const stack_slot& s : got) {
+    g* gp = g_at_top(s.hi);
+    gp->schedlink = *head;
+    *head = gp;
+  }
+  return static_cast<std::uint32_t>(got.size());
+}
+
+GORO_DETAIL_COMPILED g* g_pool::new_g_at(const stack_slot& s) {
+  g* gp = g_at_top(s.hi);
+  ::new (static_cast<void*>(gp)) g();
+  gp->stack = s;
+  return gp;
+}
+#endif  // GORO_DETAIL_DEFINE_COMPILED
+
 
 // pool_for returns the process-wide g pool for a stack size. Pools live
 // forever (their slots may belong to goroutines of the default runtime, which
 // is abandoned at exit).
-inline g_pool& pool_for(std::size_t stack_size) {
+#if GORO_DETAIL_DEFINE_COMPILED
+GORO_DETAIL_COMPILED g_pool& pool_for(std::size_t stack_size) {
   static rt_mutex mu;
   static auto* pools = new std::vector<g_pool*>;  // leaked on purpose: see above
   std::size_t usable = stack_space::round_up(stack_size);
@@ -166,6 +175,9 @@ inline g_pool& pool_for(std::size_t stack_size) {
   pools->push_back(new g_pool(usable));
   return *pools->back();
 }
+#else
+GORO_DETAIL_COMPILED g_pool& pool_for(std::size_t stack_size);
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
 // ---------------------------------------------------------------------------
 // gfput / gfget: the per-P list in front of the pool (Go: gfput / gfget).

@@ -142,7 +142,7 @@ struct pd_waiter {
 // describe_pd_wait: the describe_fn of a goroutine parked on an fd:
 // "fd 5 (read)". The fd is read racily (it does not change while a waiter
 // is queued).
-inline std::uint64_t describe_pd_wait(const void* obj, std::string* out, const dump_ctx*);
+GORO_DETAIL_COMPILED std::uint64_t describe_pd_wait(const void* obj, std::string* out, const dump_ctx*);
 
 // pd_ctx: a wait's tie to a context (dial(addr, ctx)): when the context is
 // cancelled its waiter takes the call's current pd_waiter out of the list
@@ -192,7 +192,8 @@ struct pd_registry {
   poll_desc* free = nullptr;                  // mu
 };
 
-inline std::uint64_t describe_pd_wait(const void* obj, std::string* out, const dump_ctx*) {
+#if GORO_DETAIL_DEFINE_COMPILED
+GORO_DETAIL_COMPILED std::uint64_t describe_pd_wait(const void* obj, std::string* out, const dump_ctx*) {
   if (out == nullptr) return 0;
   const pd_waiter* w = static_cast<const pd_waiter*>(obj);
   *out += "fd ";
@@ -201,13 +202,13 @@ inline std::uint64_t describe_pd_wait(const void* obj, std::string* out, const d
   return 0;
 }
 
-inline pd_registry& registry() {
+GORO_DETAIL_COMPILED pd_registry& registry() {
   static pd_registry* r = new pd_registry;  // never destroyed: poll_descs outlive everything
   return *r;
 }
 
 // pd_get returns fd's poll_desc; with create, makes one if there is none.
-inline poll_desc* pd_get(int fd, bool create) {
+GORO_DETAIL_COMPILED poll_desc* pd_get(int fd, bool create) {
   pd_registry& r = registry();
   rt_lock_guard lk(r.mu);
   auto it = r.by_fd.find(fd);
@@ -236,7 +237,7 @@ inline poll_desc* pd_get(int fd, bool create) {
 }
 
 // pd_remove takes fd's poll_desc out of the map (io::close); nullptr if none.
-inline poll_desc* pd_remove(int fd) noexcept {
+GORO_DETAIL_COMPILED poll_desc* pd_remove(int fd) noexcept {
   pd_registry& r = registry();
   rt_lock_guard lk(r.mu);
   auto it = r.by_fd.find(fd);
@@ -246,12 +247,18 @@ inline poll_desc* pd_remove(int fd) noexcept {
   return pd;
 }
 
-inline void pd_free(poll_desc* pd) noexcept {
+GORO_DETAIL_COMPILED void pd_free(poll_desc* pd) noexcept {
   pd_registry& r = registry();
   rt_lock_guard lk(r.mu);
   pd->free_next = r.free;
   r.free = pd;
 }
+#else
+GORO_DETAIL_COMPILED pd_registry& registry();
+GORO_DETAIL_COMPILED poll_desc* pd_get(int fd, bool create);
+GORO_DETAIL_COMPILED poll_desc* pd_remove(int fd) noexcept;
+GORO_DETAIL_COMPILED void pd_free(poll_desc* pd) noexcept;
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
 // ---------------------------------------------------------------------------
 // Wait lists. Require pd->lock.
@@ -477,13 +484,14 @@ class epoll_netpoller final : public netpoller {
 };
 
 // netpoll_for returns s's netpoller, creating it on first use.
-inline epoll_netpoller* netpoll_for(sched_t* s) {
+#if GORO_DETAIL_DEFINE_COMPILED
+GORO_DETAIL_COMPILED epoll_netpoller* netpoll_for(sched_t* s) {
   return netpoll_of<epoll_netpoller>(s, [](sched_t* rt) { return new epoll_netpoller(rt); });
 }
 
 // pd_attach_locked registers pd's fd with np (once per fd and runtime).
 // Requires pd->lock.
-inline void pd_attach_locked(poll_desc* pd, epoll_netpoller* np) {
+GORO_DETAIL_COMPILED void pd_attach_locked(poll_desc* pd, epoll_netpoller* np) {
   epoll_netpoller* old = pd->np.load(std::memory_order_relaxed);
   if (old == np) return;
   if (old != nullptr) {
@@ -517,6 +525,10 @@ inline void pd_attach_locked(poll_desc* pd, epoll_netpoller* np) {
   }
   pd->np.store(np, std::memory_order_release);
 }
+#else
+GORO_DETAIL_COMPILED epoll_netpoller* netpoll_for(sched_t* s);
+GORO_DETAIL_COMPILED void pd_attach_locked(poll_desc* pd, epoll_netpoller* np);
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
 // pd_prepare: Go's pollDesc.prepare: closed_error if pd is closing,
 // timeout_error if mode's deadline has passed. No lock.

@@ -118,7 +118,8 @@ inline std::atomic<std::int64_t> dump_after_ns{10'000'000'000};
 inline constexpr std::int64_t dead_held_report_ns = 10'000'000'000;  // docs/reference.md, "Runtime"
 
 // all_asleep_locked: step 1. Requires s->lock.
-inline bool all_asleep_locked(sched_t* s) noexcept {
+#if GORO_DETAIL_DEFINE_COMPILED
+GORO_DETAIL_COMPILED bool all_asleep_locked(sched_t* s) noexcept {
   if (s->mcount - s->nmidle - s->nmidlelocked > 0) return false;
   if (s->runq_size.load(std::memory_order_relaxed) != 0) return false;
   for (p* pp : s->allp)
@@ -138,7 +139,7 @@ inline bool all_asleep_locked(sched_t* s) noexcept {
 // wakes it, or when its run unwinds it). The activity is read before the
 // count, which could miss a goroutine that starts and ends meanwhile. Any
 // thread; r stays alive while its threads are in goro_thread_registry.
-inline bool runtime_may_run(sched_t* r) noexcept {
+GORO_DETAIL_COMPILED bool runtime_may_run(sched_t* r) noexcept {
   if (timers_earliest(r) != no_timer || r->netpoll_waiters.load(std::memory_order_seq_cst) > 0 ||
       r->runq_size.load(std::memory_order_seq_cst) != 0)
     return true;
@@ -150,7 +151,7 @@ inline bool runtime_may_run(sched_t* r) noexcept {
 // list_threads appends the tids of the process's threads (/proc/self/task).
 // false if it cannot be read. A 64 KiB buffer takes about 2,700 threads per
 // getdents64 call: one call walks the kernel's thread list in one pass.
-inline bool list_threads(std::vector<pid_t>& out) {
+GORO_DETAIL_COMPILED bool list_threads(std::vector<pid_t>& out) {
   int fd = ::open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return false;
   std::vector<char> buf(64 * 1024);
@@ -183,7 +184,7 @@ inline bool list_threads(std::vector<pid_t>& out) {
 // TSan's own thread does (it starts one with the first pthread_create, with
 // every signal blocked, and it carries no telling name: docs/design.md,
 // "Toolchain notes"). TSan builds only; false if it cannot be read.
-inline bool blocks_every_signal(pid_t tid) noexcept {
+GORO_DETAIL_COMPILED bool blocks_every_signal(pid_t tid) noexcept {
   char path[64];
   std::snprintf(path, sizeof path, "/proc/self/task/%d/status", static_cast<int>(tid));
   int fd = ::open(path, O_RDONLY | O_CLOEXEC);
@@ -209,7 +210,7 @@ inline bool blocks_every_signal(pid_t tid) noexcept {
 // possible_wakers counts the threads that could still ready a goroutine of s
 // (step 2 of checkdead); 1 when it cannot tell (no /proc: a deadlock is then
 // held back for good). Requires s->lock (taken before the registry's lock).
-inline int possible_wakers(sched_t* s) noexcept {
+GORO_DETAIL_COMPILED int possible_wakers(sched_t* s) noexcept {
   int saved_errno = errno;
   int n = 0;
   try {
@@ -249,7 +250,7 @@ inline int possible_wakers(sched_t* s) noexcept {
 
 // goroutine_switches: switches into goroutines of s so far (a held-back
 // deadlock whose count moved was not asleep all along).
-inline std::uint64_t goroutine_switches(sched_t* s) noexcept {
+GORO_DETAIL_COMPILED std::uint64_t goroutine_switches(sched_t* s) noexcept {
   std::uint64_t n = 0;
   for (p* pp : s->allp) n += pp->scheduled.load(std::memory_order_relaxed);
   return n;
@@ -257,7 +258,7 @@ inline std::uint64_t goroutine_switches(sched_t* s) noexcept {
 
 // checkdead_step2_locked: step 1 holds; hold the report back or make it.
 // force: scan now (sysmon), else at most once per checkdead_recheck_ns.
-inline void checkdead_step2_locked(sched_t* s, bool force) noexcept {
+GORO_DETAIL_COMPILED void checkdead_step2_locked(sched_t* s, bool force) noexcept {
   std::int64_t now = nanotime();
   if (s->dead_held_since.load(std::memory_order_relaxed) == 0) {
     s->dead_held_since.store(now, std::memory_order_relaxed);
@@ -277,7 +278,7 @@ inline void checkdead_step2_locked(sched_t* s, bool force) noexcept {
   s->done.wakeup();
 }
 
-inline void checkdead_locked(sched_t* s) noexcept {
+GORO_DETAIL_COMPILED void checkdead_locked(sched_t* s) noexcept {
   if (s->is_default || s->main_done.load(std::memory_order_relaxed) || s->deadlocked.load(std::memory_order_relaxed) ||
       s->exiting.load(std::memory_order_relaxed))
     return;
@@ -288,7 +289,7 @@ inline void checkdead_locked(sched_t* s) noexcept {
 // checkdead_recheck: sysmon, every checkdead_recheck_ns while a deadlock is
 // held back (dead_held_since set). Prints the report of a deadlock held back
 // for dead_held_report_ns, once.
-inline void checkdead_recheck(sched_t* s) {
+GORO_DETAIL_COMPILED void checkdead_recheck(sched_t* s) {
   int wakers = 0;
   {
     rt_lock_guard lk(s->lock);
@@ -321,7 +322,7 @@ inline void checkdead_recheck(sched_t* s) {
 
 // stack_overflow_message prints the report for gp (docs/reference.md,
 // "Runtime"). Async-signal-safe.
-inline void stack_overflow_message(g* gp) noexcept {
+GORO_DETAIL_COMPILED void stack_overflow_message(g* gp) noexcept {
   char buf[24];
   write_err("fatal error: stack overflow in goroutine ");
   write_err(fmt_u64(buf, gp->id));
@@ -337,13 +338,13 @@ inline void stack_overflow_message(g* gp) noexcept {
   write_err(")\n");
 }
 
-[[noreturn]] inline void stack_overflow_fatal(g* gp) noexcept {
+[[noreturn]] GORO_DETAIL_COMPILED void stack_overflow_fatal(g* gp) noexcept {
   stack_overflow_message(gp);
   std::abort();
 }
 
 // overflow_check is the SIGSEGV hook: is addr in the running goroutine's guard?
-inline bool overflow_check(void* addr) noexcept {
+GORO_DETAIL_COMPILED bool overflow_check(void* addr) noexcept {
   m* mp = __atomic_load_n(&tls_m, __ATOMIC_RELAXED);  // a signal handler runs on the faulting thread: no switch in between
   if (mp == nullptr || mp->curg == nullptr) return false;
   g* gp = mp->curg;
@@ -356,7 +357,7 @@ inline bool overflow_check(void* addr) noexcept {
 // ---------------------------------------------------------------------------
 // Start-up: a runtime's construction and destruction.
 
-inline unsigned procs_from(const config& c) {
+GORO_DETAIL_COMPILED unsigned procs_from(const config& c) {
   if (c.procs != 0) return c.procs;
   if (const char* env = std::getenv("GORO_MAXPROCS")) {
     long v = std::strtol(env, nullptr, 10);
@@ -366,7 +367,7 @@ inline unsigned procs_from(const config& c) {
   return std::clamp(hw, 1u, max_procs);
 }
 
-inline sched_t::sched_t(const config& c, bool dflt) : cfg(c), is_default(dflt), pool(&pool_for(c.stack_size)) {
+GORO_DETAIL_COMPILED sched_t::sched_t(const config& c, bool dflt) : cfg(c), is_default(dflt), pool(&pool_for(c.stack_size)) {
   cfg.procs = procs_from(c);
   overflow_hook.store(&overflow_check, std::memory_order_release);
   install_overflow_handler();
@@ -399,7 +400,7 @@ inline sched_t::sched_t(const config& c, bool dflt) : cfg(c), is_default(dflt), 
   }
 }
 
-inline sched_t::~sched_t() {
+GORO_DETAIL_COMPILED sched_t::~sched_t() {
   // A plain thread (or another runtime's M) that readied the last goroutine
   // may still be in its wakep (park.hpp, ready): a few instructions.
   while (foreign_readies.load(std::memory_order_acquire) != 0) std::this_thread::yield();
@@ -422,7 +423,7 @@ inline sched_t::~sched_t() {
 
 // goroutine_dump lists the live goroutines of s, Go-style. Reads other Gs'
 // fields racily when the world is not stopped: for diagnostics only.
-inline std::string goroutine_dump(sched_t* s, bool cycle) {
+GORO_DETAIL_COMPILED std::string goroutine_dump(sched_t* s, bool cycle) {
   // Deterministic mode: the run's own list (a slot may still hold a G of an
   // earlier run whose runtime was at the same address).
   if constexpr (deterministic) return det_dump(s, cycle);
@@ -471,7 +472,7 @@ inline std::string goroutine_dump(sched_t* s, bool cycle) {
 // goroutine_exit (caught it without rethrowing; each got it again at a park or
 // yield: g.exit_again), for the shutdown dump. Where it was caught is not
 // known: the report gives the goroutine's creation site.
-inline std::string swallowed_report(sched_t* s) {
+GORO_DETAIL_COMPILED std::string swallowed_report(sched_t* s) {
   std::string out;
   char buf[24];
   s->pool->space().for_each_slot([&](char* top) {
@@ -494,7 +495,7 @@ inline std::string swallowed_report(sched_t* s) {
 
 // unwind_all resumes every parked goroutine of s with goroutine_exit. See
 // "Unwinding at shutdown" (and "Claiming a parked G" in park.hpp).
-inline void unwind_all(sched_t* s) {
+GORO_DETAIL_COMPILED void unwind_all(sched_t* s) {
   std::vector<g*> parked;
   s->pool->space().for_each_slot([&](char* top) {
     g* gp = g_pool::g_at_top(top);
@@ -509,7 +510,7 @@ inline void unwind_all(sched_t* s) {
 
 // stop_ms ends every M of s and joins their threads. The caller (run) has
 // seen every goroutine exit.
-inline void stop_ms(sched_t* s) {
+GORO_DETAIL_COMPILED void stop_ms(sched_t* s) {
   std::vector<m*> ms;
   {
     rt_lock_guard lk(s->lock);
@@ -527,7 +528,7 @@ inline void stop_ms(sched_t* s) {
 
 // run_main is run()'s body once the main goroutine is queued: wait for main
 // (or a deadlock), unwind the rest, wait for them, stop the Ms, then report.
-inline void run_main(sched_t* s) {
+GORO_DETAIL_COMPILED void run_main(sched_t* s) {
   for (;;) {
     s->done.sleep();
     s->done.clear();
@@ -560,6 +561,17 @@ inline void run_main(sched_t* s) {
   s->pool->scavenge(true);
   if (!report.empty()) throw deadlock_error(report);
 }
+#else
+GORO_DETAIL_COMPILED bool all_asleep_locked(sched_t* s) noexcept;
+GORO_DETAIL_COMPILED bool runtime_may_run(sched_t* r) noexcept;
+GORO_DETAIL_COMPILED bool blocks_every_signal(pid_t tid) noexcept;
+GORO_DETAIL_COMPILED int possible_wakers(sched_t* s) noexcept;
+GORO_DETAIL_COMPILED void checkdead_recheck(sched_t* s);
+GORO_DETAIL_COMPILED std::string goroutine_dump(sched_t* s, bool cycle);
+GORO_DETAIL_COMPILED void unwind_all(sched_t* s);
+GORO_DETAIL_COMPILED void stop_ms(sched_t* s);
+GORO_DETAIL_COMPILED void run_main(sched_t* s);
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
 }  // namespace detail
 

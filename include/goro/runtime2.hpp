@@ -394,7 +394,7 @@ struct dump_ctx {
 // parked_traceback: where parked gp waits (its park_tb, or a capture in
 // deterministic mode's report mode), copied into scratch; nullptr when not
 // known (threaded mode without tracebacks, or gp not waiting). det.hpp.
-inline const traceback* parked_traceback(g* gp, traceback& scratch);
+GORO_DETAIL_COMPILED const traceback* parked_traceback(g* gp, traceback& scratch);
 
 // dump_goroutine appends gp's entry of a goroutine dump, Go's format:
 //   goroutine N [state]:                 ("state, main" for main)

@@ -80,8 +80,8 @@ inline constexpr std::uint64_t goid_batch = 16;               // Go: _GoidCacheB
 // seam (park.hpp), checkdead and the stack-overflow report (run.hpp).
 inline void ready(g* gp);
 inline void try_cancel_park(g* gp, sched_t* s) noexcept;
-inline void checkdead_locked(sched_t* s) noexcept;
-[[noreturn]] inline void stack_overflow_fatal(g* gp) noexcept;
+GORO_DETAIL_COMPILED void checkdead_locked(sched_t* s) noexcept;
+[[noreturn]] GORO_DETAIL_COMPILED void stack_overflow_fatal(g* gp) noexcept;
 inline void safe_point();
 
 // ---------------------------------------------------------------------------
@@ -209,7 +209,7 @@ inline g* steal_work(sched_t* s, p* pp) noexcept {
 // ---------------------------------------------------------------------------
 // Ms and Ps.
 
-inline void mstart(m* mp);
+GORO_DETAIL_COMPILED void mstart(m* mp);
 
 // pidleput / pidleget: the idle P list. Require s->lock.
 inline void pidleput_locked(sched_t* s, p* pp) noexcept {
@@ -241,7 +241,8 @@ inline p* releasep(m* mp) noexcept {
 }
 
 // newm starts a new M (thread) that will run with pp. Requires s->lock.
-inline void newm_locked(sched_t* s, p* pp, bool spinning) {
+#if GORO_DETAIL_DEFINE_COMPILED
+GORO_DETAIL_COMPILED void newm_locked(sched_t* s, p* pp, bool spinning) {
   if (static_cast<unsigned>(s->mcount) >= s->cfg.max_threads) {
     char buf[24];
     write_err("runtime: program exceeds ");
@@ -269,7 +270,7 @@ inline void newm_locked(sched_t* s, p* pp, bool spinning) {
 
 // startm runs pp on an idle M (or a new one). spinning: the M starts out
 // spinning (its count is already in nmspinning). Any M or thread.
-inline void startm(sched_t* s, p* pp, bool spinning) {
+GORO_DETAIL_COMPILED void startm(sched_t* s, p* pp, bool spinning) {
   rt_lock_guard lk(s->lock);
   if (s->stopping) {  // run() is joining the Ms: start none it would miss
     if (spinning) s->nmspinning.fetch_sub(1, std::memory_order_seq_cst);
@@ -294,6 +295,9 @@ inline void startm(sched_t* s, p* pp, bool spinning) {
   mp->nextp = pp;
   mp->park.wakeup();
 }
+#else
+GORO_DETAIL_COMPILED void startm(sched_t* s, p* pp, bool spinning);
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
 // wakep wakes an M to run Gs if there is an idle P and no M spinning. Called
 // after making a G runnable. Any M or thread. See "Spinning Ms".
@@ -315,7 +319,8 @@ GORO_DETAIL_ALWAYS_INLINE inline void wakep(sched_t* s, bool via_runnext) {  // 
 // handoffp passes a P whose M is leaving it (a locked M about to sleep, an M
 // leaving for good) to another M if there is work, else to the idle list
 // (Go: handoffp). Any M.
-inline void handoffp(sched_t* s, p* pp) {
+#if GORO_DETAIL_DEFINE_COMPILED
+GORO_DETAIL_COMPILED void handoffp(sched_t* s, p* pp) {
   if (!pp->runq.empty() || s->runq_size.load(std::memory_order_relaxed) != 0) {
     startm(s, pp, false);
     return;
@@ -340,7 +345,7 @@ inline void handoffp(sched_t* s, p* pp) {
 
 // stopm puts this M on the idle list and sleeps until startm hands it a P.
 // Returns false if the runtime is stopping (the M must exit). This M, on g0.
-inline bool stopm(m* mp) {
+GORO_DETAIL_COMPILED bool stopm(m* mp) {
   sched_t* s = mp->sched;
   {
     rt_lock_guard lk(s->lock);
@@ -358,6 +363,10 @@ inline bool stopm(m* mp) {
   mp->nextp = nullptr;
   return true;
 }
+#else
+GORO_DETAIL_COMPILED void handoffp(sched_t* s, p* pp);
+GORO_DETAIL_COMPILED bool stopm(m* mp);
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
 // ---------------------------------------------------------------------------
 // schedule and find_runnable.
@@ -456,7 +465,8 @@ GORO_DETAIL_ALWAYS_INLINE inline void schedule(m* mp, g* cur, bool exiting = fal
 // injectglist makes the goroutines of a list (linked through schedlink, as
 // netpoller::poll returns them) runnable on the global queue and starts Ms
 // for them (Go: injectglist). Any M.
-inline void injectglist(sched_t* s, g* list) {
+#if GORO_DETAIL_DEFINE_COMPILED
+GORO_DETAIL_COMPILED void injectglist(sched_t* s, g* list) {
   if (list == nullptr) return;
   if constexpr (deterministic) {
     while (list != nullptr) {  // one thread: straight into the runnable set
@@ -485,7 +495,7 @@ inline void injectglist(sched_t* s, g* list) {
 // netpoll_ready: the goroutines whose fds are ready (np->poll: a list linked
 // through schedlink), waiting at most wait ns (-1: until one is). Each gets
 // an unblock event in the trace, readied by nobody (the poller). Any M.
-inline g* netpoll_ready(sched_t* s, netpoller* np, std::int64_t wait) {
+GORO_DETAIL_COMPILED g* netpoll_ready(sched_t* s, netpoller* np, std::int64_t wait) {
   g* list = np->poll(wait);
   if (GORO_DETAIL_UNLIKELY(tracing(s)))
     for (g* gp = list; gp != nullptr; gp = gp->schedlink) trace_go_unblock(s, nullptr, nullptr, gp);
@@ -496,7 +506,7 @@ inline g* netpoll_ready(sched_t* s, netpoller* np, std::int64_t wait) {
 // on fds, collect the ready ones: the first to run now, the rest to the global
 // queue. (Go skips it while an M is blocked in poll; with epoll both may poll
 // at once.) Owner P.
-inline g* netpoll_nonblocking(sched_t* s) {
+GORO_DETAIL_COMPILED g* netpoll_nonblocking(sched_t* s) {
   netpoller* np = s->np.load(std::memory_order_acquire);
   if (np == nullptr || s->netpoll_waiters.load(std::memory_order_relaxed) == 0) return nullptr;
   s->last_poll.store(nanotime(), std::memory_order_relaxed);
@@ -511,7 +521,7 @@ inline g* netpoll_nonblocking(sched_t* s) {
 // find_runnable finds a G to run: local, global, steal, else sleep. Returns
 // nullptr when the M must exit (shutdown). This M, on g0, holding a P on entry
 // and on return (Go: findRunnable).
-inline g* find_runnable(m* mp) {
+GORO_DETAIL_COMPILED g* find_runnable(m* mp) {
   sched_t* s = mp->sched;
 top:
   p* pp = mp->pp;
@@ -632,7 +642,7 @@ top:
 
 // reset_spinning: a spinning M found work. If it was the last spinner, wake
 // another so that the rest of a burst is picked up too (Go: resetspinning).
-inline void reset_spinning(m* mp) {
+GORO_DETAIL_COMPILED void reset_spinning(m* mp) {
   mp->spinning = false;
   sched_t* s = mp->sched;
   if (s->nmspinning.fetch_sub(1, std::memory_order_seq_cst) <= 0) fatal("reset_spinning: negative nmspinning");
@@ -641,7 +651,7 @@ inline void reset_spinning(m* mp) {
 
 // startlockedm hands this M's P and gp to the M gp is locked to, which is
 // asleep in stoplockedm (Go: startlockedm). This M, on g0; it then has no P.
-inline void startlockedm(m* mp, g* gp) {
+GORO_DETAIL_COMPILED void startlockedm(m* mp, g* gp) {
   m* target = gp->lockedm;
   sched_t* s = mp->sched;
   {
@@ -659,7 +669,7 @@ inline void startlockedm(m* mp, g* gp) {
 // stoplockedm: this M's G is locked to it and has left (parked or yielded):
 // give the P away and sleep until someone hands the G back with a P
 // (Go: stoplockedm). This M, on g0.
-inline bool stoplockedm(m* mp) {
+GORO_DETAIL_COMPILED bool stoplockedm(m* mp) {
   sched_t* s = mp->sched;
   p* pp = releasep(mp);
   {
@@ -678,7 +688,7 @@ inline bool stoplockedm(m* mp) {
 
 // mexit: this M's locked G exited without unlocking: like Go, the thread is
 // not reused (thread-affine state may be left behind). Its P goes to another M.
-inline void mexit(m* mp) {
+GORO_DETAIL_COMPILED void mexit(m* mp) {
   sched_t* s = mp->sched;
   p* pp = releasep(mp);
   {
@@ -687,6 +697,15 @@ inline void mexit(m* mp) {
   }
   handoffp(s, pp);
 }
+#else
+GORO_DETAIL_COMPILED void injectglist(sched_t* s, g* list);
+GORO_DETAIL_COMPILED g* netpoll_ready(sched_t* s, netpoller* np, std::int64_t wait);
+GORO_DETAIL_COMPILED g* find_runnable(m* mp);
+GORO_DETAIL_COMPILED void reset_spinning(m* mp);
+GORO_DETAIL_COMPILED void startlockedm(m* mp, g* gp);
+GORO_DETAIL_COMPILED bool stoplockedm(m* mp);
+GORO_DETAIL_COMPILED void mexit(m* mp);
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
 // ---------------------------------------------------------------------------
 // Pending ops: the arriving side of a switch finishes what the departing G
@@ -786,7 +805,8 @@ inline void g_entry(void* arg) {
 // panic_text: the report of an exception e escaping goroutine gp
 // (docs/reference.md, "Runtime"): Go's "panic: ..." followed by the
 // goroutine and its creation site.
-inline std::string panic_text(g* gp, std::exception_ptr e) {
+#if GORO_DETAIL_DEFINE_COMPILED
+GORO_DETAIL_COMPILED std::string panic_text(g* gp, std::exception_ptr e) {
   std::string what;
   try {
     std::rethrow_exception(e);
@@ -807,11 +827,15 @@ inline std::string panic_text(g* gp, std::exception_ptr e) {
 
 // panic_abort ends the process for an exception escaping a goroutine other
 // than main (threaded mode; deterministic mode fails the run instead).
-[[noreturn]] inline void panic_abort(g* gp, std::exception_ptr e) noexcept {
+[[noreturn]] GORO_DETAIL_COMPILED void panic_abort(g* gp, std::exception_ptr e) noexcept {
   std::string text = panic_text(gp, e);
   write_err(text.c_str(), text.size());
   std::abort();
 }
+#else
+GORO_DETAIL_COMPILED std::string panic_text(g* gp, std::exception_ptr e);
+[[noreturn]] GORO_DETAIL_COMPILED void panic_abort(g* gp, std::exception_ptr e) noexcept;
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
 // closure stores the decay-copied callable and arguments of a goroutine.
 template <class F, class... A>
@@ -973,7 +997,8 @@ inline std::int64_t live_goroutines(sched_t* s) noexcept {
 // ---------------------------------------------------------------------------
 // Ms.
 
-inline void stack_bounds_of_thread(void** lo, std::size_t* size) noexcept {
+#if GORO_DETAIL_DEFINE_COMPILED
+GORO_DETAIL_COMPILED void stack_bounds_of_thread(void** lo, std::size_t* size) noexcept {
   pthread_attr_t attr;
   *lo = nullptr;
   *size = 0;
@@ -982,6 +1007,9 @@ inline void stack_bounds_of_thread(void** lo, std::size_t* size) noexcept {
     pthread_attr_destroy(&attr);
   }
 }
+#else
+GORO_DETAIL_COMPILED void stack_bounds_of_thread(void** lo, std::size_t* size) noexcept;
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
 // ---------------------------------------------------------------------------
 // goro's own threads. checkdead (run.hpp) must tell the threads that could
@@ -1036,7 +1064,8 @@ class goro_thread_scope {
 };
 
 // mstart is an M's thread: the g0 loop (Go: mstart / schedule on g0).
-inline void mstart(m* mp) {
+#if GORO_DETAIL_DEFINE_COMPILED
+GORO_DETAIL_COMPILED void mstart(m* mp) {
   goro_thread_scope mine(mp->sched);
   set_tls_m(mp);
   mp->procid.store(current_tid(), std::memory_order_relaxed);
@@ -1086,6 +1115,7 @@ inline void mstart(m* mp) {
   }
   set_tls_m(nullptr);
 }
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
 // default_sched: the process-wide runtime for plain threads outside run(),
 // started on first use, never shut down (docs/reference.md, "Runtime": its

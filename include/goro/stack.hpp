@@ -69,7 +69,8 @@ enum class guard_kind : std::uint8_t { madv_guard, mprotect, canary };
 
 // guard_probe reports whether MADV_GUARD_INSTALL really makes a page fault:
 // the kernel's copy from a guard page into a pipe must fail with EFAULT.
-inline bool guard_probe() noexcept {
+#if GORO_DETAIL_DEFINE_COMPILED
+GORO_DETAIL_COMPILED bool guard_probe() noexcept {
   void* p = ::mmap(nullptr, 2 * page_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) return false;
   bool ok = false;
@@ -84,6 +85,9 @@ inline bool guard_probe() noexcept {
   ::munmap(p, 2 * page_size);
   return ok;
 }
+#else
+GORO_DETAIL_COMPILED bool guard_probe() noexcept;
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
 // stack_slot: one reserved stack. lo..hi is the usable part (hi is the top);
 // the guard lies just below lo (absent for canary slots).
@@ -154,23 +158,7 @@ class stack_space {
   };
 
   // map_arena reserves one arena and fills fresh_. Requires mu_.
-  bool map_arena() {
-    std::size_t slot = stack_guard_size + usable_;
-    std::size_t len = slot * stacks_per_arena;
-    void* p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p == MAP_FAILED) return false;
-    ::madvise(p, len, MADV_NOHUGEPAGE);
-    char* base = static_cast<char*>(p);
-    arenas_.push_back(arena{base, 0});
-    // Hand out from the lowest address up, so a walk sees used slots first.
-    for (std::size_t i = stacks_per_arena; i-- > 0;) {
-      char* s = base + i * slot;
-      stack_slot st{s + stack_guard_size, s + slot, guard_kind::madv_guard};
-      st.guard = install_guard(s);  // a canary slot gets its canary when a goroutine takes it
-      fresh_.push_back(st);
-    }
-    return true;
-  }
+  bool map_arena();
 
   static guard_kind install_guard(char* guard_lo) noexcept;
 
@@ -180,6 +168,26 @@ class stack_space {
   std::vector<stack_slot> fresh_;  // guarded by mu_: never used yet
   std::vector<stack_slot> cold_;   // guarded by mu_: released to the OS, reusable
 };
+
+#if GORO_DETAIL_DEFINE_COMPILED
+GORO_DETAIL_COMPILED bool stack_space::map_arena() {
+  std::size_t slot = stack_guard_size + usable_;
+  std::size_t len = slot * stacks_per_arena;
+  void* p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) return false;
+  ::madvise(p, len, MADV_NOHUGEPAGE);
+  char* base = static_cast<char*>(p);
+  arenas_.push_back(arena{base, 0});
+  // Hand out from the lowest address up, so a walk sees used slots first.
+  for (std::size_t i = stacks_per_arena; i-- > 0;) {
+    char* s = base + i * slot;
+    stack_slot st{s + stack_guard_size, s + slot, guard_kind::madv_guard};
+    st.guard = install_guard(s);  // a canary slot gets its canary when a goroutine takes it
+    fresh_.push_back(st);
+  }
+  return true;
+}
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
 // guard_policy: decided once per process.
 struct guard_policy {
@@ -209,7 +217,8 @@ struct guard_policy {
   guard_policy(guard_policy&& o) noexcept : use_madv(o.use_madv), mprotect_budget(o.mprotect_budget.load()) {}
 };
 
-inline guard_kind stack_space::install_guard(char* guard_lo) noexcept {
+#if GORO_DETAIL_DEFINE_COMPILED
+GORO_DETAIL_COMPILED guard_kind stack_space::install_guard(char* guard_lo) noexcept {
   guard_policy& gp = guard_policy::get();
   if (gp.use_madv) {
     if (::madvise(guard_lo, stack_guard_size, GORO_DETAIL_MADV_GUARD_INSTALL) == 0) return guard_kind::madv_guard;
@@ -221,11 +230,14 @@ inline guard_kind stack_space::install_guard(char* guard_lo) noexcept {
 }
 
 // stack_guard_name is for diagnostics and the README's claim.
-inline const char* stack_guard_name() {
+GORO_DETAIL_COMPILED const char* stack_guard_name() {
   guard_policy& gp = guard_policy::get();
   if (gp.use_madv) return "MADV_GUARD_INSTALL";
   return gp.mprotect_budget.load(std::memory_order_relaxed) > 0 ? "mprotect+canary fallback" : "canary";
 }
+#else
+GORO_DETAIL_COMPILED const char* stack_guard_name();
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
 // ---------------------------------------------------------------------------
 // Overflow report. A SIGSEGV handler on a per-M sigaltstack asks the scheduler
@@ -243,12 +255,13 @@ struct sigsegv_chain {
   struct sigaction old_segv;
   struct sigaction old_bus;
 };
-inline sigsegv_chain& sigsegv_old() {
+#if GORO_DETAIL_DEFINE_COMPILED
+GORO_DETAIL_COMPILED sigsegv_chain& sigsegv_old() {
   static sigsegv_chain c;
   return c;
 }
 
-inline void sigsegv_handler(int sig, siginfo_t* info, void* uctx) {
+GORO_DETAIL_COMPILED void sigsegv_handler(int sig, siginfo_t* info, void* uctx) {
   auto hook = overflow_hook.load(std::memory_order_acquire);
   if (hook != nullptr && hook(info->si_addr)) std::abort();
   // Not ours: hand the signal to whoever had it before (or the default).
@@ -265,7 +278,7 @@ inline void sigsegv_handler(int sig, siginfo_t* info, void* uctx) {
 }
 
 // install_overflow_handler: once per process (idempotent).
-inline void install_overflow_handler() {
+GORO_DETAIL_COMPILED void install_overflow_handler() {
   static const bool done = [] {
     struct sigaction sa {};
     sa.sa_sigaction = &sigsegv_handler;
@@ -277,6 +290,9 @@ inline void install_overflow_handler() {
   }();
   (void)done;
 }
+#else
+GORO_DETAIL_COMPILED void install_overflow_handler();
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
 // alt_stack: the calling thread's signal stack, for the overflow handler
 // (which cannot run on the overflowed stack). Each M installs one.

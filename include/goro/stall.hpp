@@ -82,14 +82,15 @@ inline constexpr std::int64_t stall_capture_wait_ns = 100'000'000;  // how long 
 // stall_capture states (runtime2.hpp).
 inline constexpr std::uint32_t stall_idle = 0, stall_requested = 1, stall_writing = 2, stall_done = 3;
 
-inline struct sigaction& stall_old_action() noexcept {
+#if GORO_DETAIL_DEFINE_COMPILED
+GORO_DETAIL_COMPILED struct sigaction& stall_old_action() noexcept {
   static struct sigaction old {};
   return old;
 }
 
 // stall_interrupted_pc: the PC the signal interrupted, from the handler's
 // ucontext; 0 where unknown.
-inline std::uintptr_t stall_interrupted_pc(void* uctx) noexcept {
+GORO_DETAIL_COMPILED std::uintptr_t stall_interrupted_pc(void* uctx) noexcept {
   if (uctx == nullptr) return 0;
   auto* uc = static_cast<ucontext_t*>(uctx);
 #if defined(__x86_64__)
@@ -104,7 +105,7 @@ inline std::uintptr_t stall_interrupted_pc(void* uctx) noexcept {
 
 // stall_handler: stall_signal's handler. Async-signal-safe (see "Stall
 // reports" above). Any thread: a request is taken only on an M.
-inline void stall_handler(int sig, siginfo_t* info, void* uctx) {
+GORO_DETAIL_COMPILED void stall_handler(int sig, siginfo_t* info, void* uctx) {
   int saved_errno = errno;
   bool ours = info != nullptr && info->si_code == SI_QUEUE && info->si_pid == ::getpid() && info->si_value.sival_int == stall_cookie;
   if (!ours) {
@@ -147,7 +148,7 @@ inline void stall_handler(int sig, siginfo_t* info, void* uctx) {
 
 // install_stall_handler: once per process, when the first runtime with
 // stalls set starts. Chains to the handler installed before it.
-inline void install_stall_handler() {
+GORO_DETAIL_COMPILED void install_stall_handler() {
   static const bool done = [] {
     traceback_warm_up();  // the unwinder's one-time set-up, outside any handler
     struct sigaction sa {};
@@ -161,7 +162,7 @@ inline void install_stall_handler() {
 }
 
 // stall_send: sends goro's stall request signal to thread tid of this process.
-inline bool stall_send(pid_t tid) noexcept {
+GORO_DETAIL_COMPILED bool stall_send(pid_t tid) noexcept {
   siginfo_t si;
   std::memset(&si, 0, sizeof si);
   si.si_signo = stall_signal;
@@ -171,6 +172,10 @@ inline bool stall_send(pid_t tid) noexcept {
   si.si_value.sival_int = stall_cookie;
   return ::syscall(SYS_rt_tgsigqueueinfo, ::getpid(), tid, stall_signal, &si) == 0;
 }
+#else
+GORO_DETAIL_COMPILED void install_stall_handler();
+GORO_DETAIL_COMPILED bool stall_send(pid_t tid) noexcept;
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
 // stall_rec: sysmon's record of one P for stall reports. sysmon only.
 struct stall_rec {
@@ -185,14 +190,18 @@ struct stall_rec {
   const g* gp = nullptr;         // the G, as p.curg named it
 };
 
+#if GORO_DETAIL_DEFINE_COMPILED
 // stall_skip_frame: frames above the interrupted one that the trim could not
 // cut (a signal delivered late under TSan runs the handler from its runtime).
-inline bool stall_skip_frame(const frame& f) noexcept {
+GORO_DETAIL_COMPILED bool stall_skip_frame(const frame& f) noexcept {
   std::string_view fn(f.function);
   return fn.find("__tsan") != std::string_view::npos || fn.find("__interceptor") != std::string_view::npos ||
          fn.find("__sanitizer") != std::string_view::npos || fn.find("ScopedInterceptor") != std::string_view::npos ||
          fn.find("::detail::stall_") != std::string_view::npos || fn.find("__restore_rt") != std::string_view::npos;
 }
+#else
+GORO_DETAIL_COMPILED bool stall_skip_frame(const frame& f) noexcept;
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
 // stall_reporter: the thread that symbolizes and prints stall reports, so
 // that sysmon never waits for addr2line (hundreds of milliseconds on a large
@@ -214,11 +223,12 @@ struct stall_reporter {
   std::thread thread;
 };
 
+#if GORO_DETAIL_DEFINE_COMPILED
 // stall_format_stack appends the stack of a report, Go-style: every frame
 // from the interrupted one to the program's innermost own frame (the library
 // code it was in), then the program's own frames. Any thread but a signal
 // handler: symbolizing allocates and may spawn addr2line.
-inline void stall_format_stack(std::string& out, const traceback& tb, bool trimmed) {
+GORO_DETAIL_COMPILED void stall_format_stack(std::string& out, const traceback& tb, bool trimmed) {
   std::vector<frame> fs = symbolize(tb.pc, tb.n);
   std::size_t i = 0;
   if (!trimmed)
@@ -234,7 +244,7 @@ inline void stall_format_stack(std::string& out, const traceback& tb, bool trimm
     if (i <= first_user || frame_is_user(fs[i])) append_go_frame(out, fs[i]);
 }
 
-inline void stall_reporter_loop(sched_t* s, stall_reporter* rep) {
+GORO_DETAIL_COMPILED void stall_reporter_loop(sched_t* s, stall_reporter* rep) {
   goro_thread_scope mine(s);
   std::unique_lock<std::mutex> lk(rep->mu);
   for (;;) {
@@ -256,7 +266,7 @@ inline void stall_reporter_loop(sched_t* s, stall_reporter* rep) {
 
 // stop_stall_reporter: ends s's reporter, if it has one, after it printed
 // everything queued. run's shutdown (stop_ms), once sysmon has stopped.
-inline void stop_stall_reporter(sched_t* s) {
+GORO_DETAIL_COMPILED void stop_stall_reporter(sched_t* s) {
   stall_reporter* rep = s->stall_rep;
   if (rep == nullptr) return;
   {
@@ -273,7 +283,7 @@ inline void stop_stall_reporter(sched_t* s) {
 // scheduling point (created at <file>:<line>)", " label: <label>" if it has
 // one, then the stack (c's, or a line saying why there is none), then a blank
 // line. sysmon only.
-inline void stall_report(sched_t* s, const stall_rec& r, const stall_capture* c) {
+GORO_DETAIL_COMPILED void stall_report(sched_t* s, const stall_rec& r, const stall_capture* c) {
   const g* gp = r.gp;
   char buf[24];
   stall_reporter::item it;
@@ -309,7 +319,7 @@ inline void stall_report(sched_t* s, const stall_rec& r, const stall_capture* c)
 
 // finish_stall: a request is out to r.sent_to; print the report once the
 // handler answered, or without the stack after stall_capture_wait_ns.
-inline void finish_stall(sched_t* s, p* pp, stall_rec& r, std::int64_t now) {
+GORO_DETAIL_COMPILED void finish_stall(sched_t* s, p* pp, stall_rec& r, std::int64_t now) {
   stall_capture& c = r.sent_to->stall;
   std::uint32_t st = c.state.load(std::memory_order_acquire);  // pairs with the handler's release of done
   if (st == stall_done) {
@@ -331,7 +341,7 @@ inline void finish_stall(sched_t* s, p* pp, stall_rec& r, std::int64_t now) {
 
 // check_stalls: one sysmon pass over the Ps for stall reports; true if it
 // acted (sysmon then keeps its rounds short). sysmon only; stall_ns > 0.
-inline bool check_stalls(sched_t* s, std::int64_t now, std::vector<stall_rec>& recs) {
+GORO_DETAIL_COMPILED bool check_stalls(sched_t* s, std::int64_t now, std::vector<stall_rec>& recs) {
   bool acted = false;
   for (std::size_t i = 0; i < s->allp.size(); ++i) {
     p* pp = s->allp[i];
@@ -392,6 +402,11 @@ inline bool check_stalls(sched_t* s, std::int64_t now, std::vector<stall_rec>& r
   }
   return acted;
 }
+#else
+GORO_DETAIL_COMPILED void stop_stall_reporter(sched_t* s);
+GORO_DETAIL_COMPILED void finish_stall(sched_t* s, p* pp, stall_rec& r, std::int64_t now);
+GORO_DETAIL_COMPILED bool check_stalls(sched_t* s, std::int64_t now, std::vector<stall_rec>& recs);
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
 }  // namespace detail
 }  // inline namespace GORO_DETAIL_ABI_NS

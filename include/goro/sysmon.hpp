@@ -67,11 +67,12 @@ inline void sysmon_kick(sched_t* s) noexcept {
 // SIGQUIT ($GORO_DEBUG=sigquit=1): the handler only sets a flag (a dump
 // allocates, which a signal handler must not); sysmon prints the dump of every
 // run() runtime at its next round (within 10 ms). The process goes on.
-inline std::atomic<bool>& sigquit_pending() noexcept {
+#if GORO_DETAIL_DEFINE_COMPILED
+GORO_DETAIL_COMPILED std::atomic<bool>& sigquit_pending() noexcept {
   static std::atomic<bool> flag{false};
   return flag;
 }
-inline void install_sigquit_dump() {
+GORO_DETAIL_COMPILED void install_sigquit_dump() {
   static const bool done = [] {
     struct sigaction sa {};
     sa.sa_handler = [](int) { sigquit_pending().store(true, std::memory_order_release); };
@@ -82,6 +83,10 @@ inline void install_sigquit_dump() {
   }();
   (void)done;
 }
+#else
+GORO_DETAIL_COMPILED std::atomic<bool>& sigquit_pending() noexcept;
+GORO_DETAIL_COMPILED void install_sigquit_dump();
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
 // retake: one sysmon pass over the Ps; true if it took a P from a blocking
 // call. Marking a G for preemption does not count (Go's retake counts only
@@ -96,7 +101,8 @@ struct sysmon_rec {
   std::int64_t syscallwhen = 0;
 };
 
-inline bool retake(sched_t* s, std::int64_t now, std::vector<sysmon_rec>& recs) {
+#if GORO_DETAIL_DEFINE_COMPILED
+GORO_DETAIL_COMPILED bool retake(sched_t* s, std::int64_t now, std::vector<sysmon_rec>& recs) {
   bool acted = false;
   for (std::size_t i = 0; i < s->allp.size(); ++i) {
     p* pp = s->allp[i];
@@ -130,12 +136,16 @@ inline bool retake(sched_t* s, std::int64_t now, std::vector<sysmon_rec>& recs) 
   }
   return acted;
 }
+#else
+GORO_DETAIL_COMPILED bool retake(sched_t* s, std::int64_t now, std::vector<sysmon_rec>& recs);
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
-inline std::string goroutine_dump(sched_t* s, bool cycle = false);  // run.hpp
-inline void checkdead_recheck(sched_t* s);       // run.hpp
+GORO_DETAIL_COMPILED std::string goroutine_dump(sched_t* s, bool cycle = false);  // run.hpp
+GORO_DETAIL_COMPILED void checkdead_recheck(sched_t* s);       // run.hpp
 
+#if GORO_DETAIL_DEFINE_COMPILED
 // schedtrace prints Go's SCHED line ($GORO_DEBUG=schedtrace=MS).
-inline void schedtrace(sched_t* s, std::int64_t now) {
+GORO_DETAIL_COMPILED void schedtrace(sched_t* s, std::int64_t now) {
   std::int32_t threads, idlethreads;
   {
     rt_lock_guard lk(s->lock);
@@ -157,7 +167,7 @@ inline void schedtrace(sched_t* s, std::int64_t now) {
   write_err(line.c_str(), line.size());
 }
 
-inline void sysmon(sched_t* s) {
+GORO_DETAIL_COMPILED void sysmon(sched_t* s) {
   goro_thread_scope mine(s);
   std::vector<sysmon_rec> recs(s->allp.size());
   std::vector<stall_rec> stall_recs(s->stall_ns > 0 ? s->allp.size() : 0);
@@ -209,7 +219,7 @@ inline void sysmon(sched_t* s) {
   }
 }
 
-inline void start_sysmon(sched_t* s) {
+GORO_DETAIL_COMPILED void start_sysmon(sched_t* s) {
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setstacksize(&attr, 256 * 1024);
@@ -217,6 +227,11 @@ inline void start_sysmon(sched_t* s) {
   pthread_attr_destroy(&attr);
   if (rc != 0) fatal("start_sysmon: pthread_create failed");
 }
+#else
+GORO_DETAIL_COMPILED void schedtrace(sched_t* s, std::int64_t now);
+GORO_DETAIL_COMPILED void sysmon(sched_t* s);
+GORO_DETAIL_COMPILED void start_sysmon(sched_t* s);
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
 }  // namespace detail
 }  // inline namespace GORO_DETAIL_ABI_NS

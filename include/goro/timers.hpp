@@ -146,31 +146,7 @@ struct timer_heap {
   // re-armed at all if that is not after now, which only a clock that jumped
   // there, the deterministic one, can reach). Returns how many fired.
   // Requires lock; f runs with it held.
-  std::size_t run_due_locked(std::int64_t now) {
-    std::size_t fired = 0;
-    while (!heap.empty() && heap.front().when <= now) {
-      rtimer* t = heap.front().t;
-      std::int64_t step = 0, next = 0;
-      if (t->period > 0 && (__builtin_mul_overflow(t->period, 1 + (now - t->when) / t->period, &step) ||
-                            __builtin_add_overflow(t->when, step, &next) || next >= no_timer))
-        next = no_timer - 1;
-      if (t->period > 0 && next > now) {
-        t->when = next;
-        t->seq = seq++;
-        heap.front().when = t->when;
-        heap.front().seq = t->seq;
-        down(0);
-      } else {
-        remove_at(0);
-      }
-      // The next due timer will be read right after f: start fetching it.
-      if (!heap.empty() && heap.front().when <= now) __builtin_prefetch(heap.front().t);
-      t->f(t, now);
-      ++fired;
-    }
-    if (fired != 0) publish(std::memory_order_release);  // once per batch: a fence per timer showed in profiles
-    return fired;
-  }
+  std::size_t run_due_locked(std::int64_t now);
 
   std::size_t size_locked() const noexcept { return heap.size(); }
 
@@ -230,6 +206,34 @@ struct timer_heap {
     if (next.load(std::memory_order_relaxed) != w) next.store(w, mo);
   }
 };
+
+#if GORO_DETAIL_DEFINE_COMPILED
+GORO_DETAIL_COMPILED std::size_t timer_heap::run_due_locked(std::int64_t now) {
+  std::size_t fired = 0;
+  while (!heap.empty() && heap.front().when <= now) {
+    rtimer* t = heap.front().t;
+    std::int64_t step = 0, next = 0;
+    if (t->period > 0 && (__builtin_mul_overflow(t->period, 1 + (now - t->when) / t->period, &step) ||
+                          __builtin_add_overflow(t->when, step, &next) || next >= no_timer))
+      next = no_timer - 1;
+    if (t->period > 0 && next > now) {
+      t->when = next;
+      t->seq = seq++;
+      heap.front().when = t->when;
+      heap.front().seq = t->seq;
+      down(0);
+    } else {
+      remove_at(0);
+    }
+    // The next due timer will be read right after f: start fetching it.
+    if (!heap.empty() && heap.front().when <= now) __builtin_prefetch(heap.front().t);
+    t->f(t, now);
+    ++fired;
+  }
+  if (fired != 0) publish(std::memory_order_release);  // once per batch: a fence per timer showed in profiles
+  return fired;
+}
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
 }  // namespace detail
 }  // inline namespace GORO_DETAIL_ABI_NS

@@ -123,8 +123,9 @@ struct trace_state {
   trace_ring& other() noexcept { return *rings.back(); }
 };
 
+#if GORO_DETAIL_DEFINE_COMPILED
 // trace_capacity: $GORO_DEBUG=tracebuf=<events>, else the default.
-inline std::uint64_t trace_capacity() {
+GORO_DETAIL_COMPILED std::uint64_t trace_capacity() {
   std::string v = debug_setting("tracebuf");
   if (!v.empty()) {
     unsigned long long n = std::strtoull(v.c_str(), nullptr, 10);
@@ -135,7 +136,7 @@ inline std::uint64_t trace_capacity() {
 
 // trace_start makes s's trace and gives each P its ring. Before any goroutine
 // runs (run() start-up).
-inline void trace_start(sched_t* s, std::string path, const std::uint64_t* steps = nullptr) {
+GORO_DETAIL_COMPILED void trace_start(sched_t* s, std::string path, const std::uint64_t* steps = nullptr) {
   auto* t = new trace_state;
   t->path = std::move(path);
   t->t0 = nanotime();
@@ -152,6 +153,9 @@ inline void trace_start(sched_t* s, std::string path, const std::uint64_t* steps
   for (std::size_t i = 0; i < s->allp.size(); ++i) s->allp[i]->trace = t->rings[i].get();
   s->trace = t;
 }
+#else
+GORO_DETAIL_COMPILED void trace_start(sched_t* s, std::string path, const std::uint64_t* steps = nullptr);
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
 // tracing: is s recording? For the sites without a P (whose P's ring
 // pointer answers the same question). Any thread of s.
@@ -161,7 +165,7 @@ inline bool tracing(const sched_t* s) noexcept { return s->trace != nullptr && s
 // deterministic mode stops at a run's first failure, so that the timeline
 // ends there and not after the unwinding. The running goroutine's slice (if
 // any) ends now. The run's thread.
-inline void trace_stop(sched_t* s) noexcept;
+GORO_DETAIL_COMPILED void trace_stop(sched_t* s) noexcept;
 
 // --- recording -----------------------------------------------------------------
 // Each trace_* below is called only when tracing is on (its caller tested
@@ -183,8 +187,9 @@ inline void trace_other(sched_t* s, trace_event e) noexcept {
 // arrow of the ready that made it runnable. switched: the M comes straight
 // from trace_go_stop of the G it leaves, whose end (pp->trace_slice_start)
 // is this slice's start: one clock read per switch (clock_gettime was 40 %
+#if GORO_DETAIL_DEFINE_COMPILED
 // of a traced yield).
-GORO_DETAIL_NOINLINE inline void trace_go_start(p* pp, g* gp, bool switched = false) noexcept {
+GORO_DETAIL_NOINLINE GORO_DETAIL_COMPILED void trace_go_start(p* pp, g* gp, bool switched = false) noexcept {
   std::int64_t now = switched ? pp->trace_slice_start : pp->sched->trace->now();
   pp->trace_slice_start = now;
   if (gp->trace_flow != 0) {
@@ -199,7 +204,7 @@ GORO_DETAIL_NOINLINE inline void trace_go_start(p* pp, g* gp, bool switched = fa
 }
 
 // trace_go_stop: gp's slice on pp ends (it switches away, or enters blocking<>).
-GORO_DETAIL_NOINLINE inline void trace_go_stop(p* pp, g* gp) noexcept {
+GORO_DETAIL_NOINLINE GORO_DETAIL_COMPILED void trace_go_stop(p* pp, g* gp) noexcept {
   trace_event e;
   e.kind = trace_kind::slice;
   e.ts = pp->trace_slice_start;
@@ -213,7 +218,7 @@ GORO_DETAIL_NOINLINE inline void trace_go_stop(p* pp, g* gp) noexcept {
 }
 
 // trace_go_create: parent (nullptr: run() or a g0) made child.
-GORO_DETAIL_NOINLINE inline void trace_go_create(sched_t* s, p* pp, const g* parent, const g* child) noexcept {
+GORO_DETAIL_NOINLINE GORO_DETAIL_COMPILED void trace_go_create(sched_t* s, p* pp, const g* parent, const g* child) noexcept {
   trace_event e;
   e.kind = trace_kind::create;
   e.ts = s->trace->now();
@@ -228,7 +233,7 @@ GORO_DETAIL_NOINLINE inline void trace_go_create(sched_t* s, p* pp, const g* par
 // trace_go_block: gp parks (park), for why. In deterministic mode the
 // instant goes at the end of the step it parks in, where its slice ends
 // (a slice of the steps s..t covers [s, t + 1)).
-GORO_DETAIL_NOINLINE inline void trace_go_block(p* pp, const g* gp, wait_reason why) noexcept {
+GORO_DETAIL_NOINLINE GORO_DETAIL_COMPILED void trace_go_block(p* pp, const g* gp, wait_reason why) noexcept {
   trace_event e;
   e.kind = trace_kind::block;
   e.ts = pp->sched->trace->now() + (pp->sched->trace->steps != nullptr ? 1 : 0);
@@ -242,7 +247,7 @@ GORO_DETAIL_NOINLINE inline void trace_go_block(p* pp, const g* gp, wait_reason 
 // ends; g0 (timers, the netpoller) has no slice for an arrow to leave from.
 // gp->trace_flow is published to the M that runs gp by the run queue's
 // release, like gp.
-GORO_DETAIL_NOINLINE inline void trace_go_unblock(sched_t* s, p* pp, const g* by, g* gp) noexcept {
+GORO_DETAIL_NOINLINE GORO_DETAIL_COMPILED void trace_go_unblock(sched_t* s, p* pp, const g* by, g* gp) noexcept {
   trace_event e;
   e.kind = trace_kind::unblock;
   e.ts = s->trace->now();
@@ -267,7 +272,7 @@ GORO_DETAIL_NOINLINE inline void trace_go_unblock(sched_t* s, p* pp, const g* by
 
 // trace_blocking_end: M mp was inside blocking<> (running gp) from start
 // until now; pp: the P it got back, or nullptr (then the shared ring).
-inline void trace_blocking_end(sched_t* s, p* pp, const m* mp, const g* gp, std::int64_t start) noexcept {
+GORO_DETAIL_COMPILED void trace_blocking_end(sched_t* s, p* pp, const m* mp, const g* gp, std::int64_t start) noexcept {
   trace_event e;
   e.kind = trace_kind::blocking;
   e.ts = start;
@@ -286,15 +291,15 @@ inline void trace_blocking_end(sched_t* s, p* pp, const m* mp, const g* gp, std:
 
 // trace_set_label: gp's label from now on (this_goroutine::set_label). Any
 // goroutine; takes the lock (labels are rare).
-inline void trace_set_label(sched_t* s, const g* gp, std::string_view label) {
+GORO_DETAIL_COMPILED void trace_set_label(sched_t* s, const g* gp, std::string_view label) {
   trace_state* t = s->trace;
   rt_lock_guard lk(t->lock);
   if (t->labels.size() < trace_max_labels) t->labels.push_back(trace_label{gp->id, t->now(), std::string(label)});
 }
 
 // trace_mark: a deterministic failure mark on goid's lane at step ts.
-inline void trace_mark(sched_t* s, trace_kind kind, std::uint64_t goid, std::int64_t ts, std::uint64_t other, source_loc site,
-                       std::uint8_t reason) noexcept {
+GORO_DETAIL_COMPILED void trace_mark(sched_t* s, trace_kind kind, std::uint64_t goid, std::int64_t ts, std::uint64_t other, source_loc site,
+                                     std::uint8_t reason) noexcept {
   trace_event e;
   e.kind = kind;
   e.ts = ts;
@@ -306,7 +311,7 @@ inline void trace_mark(sched_t* s, trace_kind kind, std::uint64_t goid, std::int
   trace_other(s, e);
 }
 
-inline void trace_stop(sched_t* s) noexcept {
+GORO_DETAIL_COMPILED void trace_stop(sched_t* s) noexcept {
   if (!tracing(s)) return;
   m* mp = getm();
   if (mp != nullptr && mp->sched == s && mp->curg != nullptr && mp->pp != nullptr && mp->pp->trace != nullptr)
@@ -317,7 +322,7 @@ inline void trace_stop(sched_t* s) noexcept {
 
 // --- writing ------------------------------------------------------------------
 
-inline void trace_json_str(std::string& out, std::string_view s) {
+GORO_DETAIL_COMPILED void trace_json_str(std::string& out, std::string_view s) {
   out += '"';
   for (char c : s) {
     unsigned char u = static_cast<unsigned char>(c);
@@ -335,7 +340,7 @@ inline void trace_json_str(std::string& out, std::string_view s) {
   out += '"';
 }
 
-inline std::string_view trace_base(const char* file) {
+GORO_DETAIL_COMPILED std::string_view trace_base(const char* file) {
   std::string_view f = file != nullptr ? file : "?";
   std::size_t slash = f.rfind('/');
   return slash == std::string_view::npos ? f : f.substr(slash + 1);
@@ -343,7 +348,7 @@ inline std::string_view trace_base(const char* file) {
 
 // trace_ts formats a time stamp: microseconds with three decimals (threaded),
 // or the step (deterministic).
-inline void trace_ts(std::string& out, std::int64_t v, bool steps) {
+GORO_DETAIL_COMPILED void trace_ts(std::string& out, std::int64_t v, bool steps) {
   char buf[40];
   if (steps) std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(v));
   else std::snprintf(buf, sizeof buf, "%lld.%03lld", static_cast<long long>(v / 1000), static_cast<long long>(v % 1000));
@@ -352,7 +357,7 @@ inline void trace_ts(std::string& out, std::int64_t v, bool steps) {
 
 // trace_events collects every ring's events (oldest first per ring) sorted by
 // time. After every writer has stopped.
-inline std::vector<trace_event> trace_events(const trace_state& t) {
+GORO_DETAIL_COMPILED std::vector<trace_event> trace_events(const trace_state& t) {
   std::vector<trace_event> all;
   for (const auto& r : t.rings) {
     std::uint64_t kept = std::min(r->n, r->cap);
@@ -364,7 +369,7 @@ inline std::vector<trace_event> trace_events(const trace_state& t) {
 
 // trace_label_at: goid's label as of ts ("" if none). t.labels is sorted
 // (trace_finish sorts it; stable, so of two set at one step the later wins).
-inline std::string_view trace_label_at(const trace_state& t, std::uint64_t goid, std::int64_t ts) {
+GORO_DETAIL_COMPILED std::string_view trace_label_at(const trace_state& t, std::uint64_t goid, std::int64_t ts) {
   auto it = std::upper_bound(t.labels.begin(), t.labels.end(), trace_label{goid, ts, {}},
                              [](const trace_label& a, const trace_label& b) { return a.goid != b.goid ? a.goid < b.goid : a.ts < b.ts; });
   if (it == t.labels.begin()) return {};
@@ -373,7 +378,7 @@ inline std::string_view trace_label_at(const trace_state& t, std::uint64_t goid,
 }
 
 // trace_slice_name: "g12 <file>:34 [label]" (the site's file name only).
-inline std::string trace_slice_name(const trace_state& t, const trace_event& e) {
+GORO_DETAIL_COMPILED std::string trace_slice_name(const trace_state& t, const trace_event& e) {
   std::string n = "g" + std::to_string(e.goid) + " " + std::string(trace_base(e.file)) + ":" + std::to_string(e.line);
   std::string_view l = trace_label_at(t, e.goid, e.ts + e.dur);
   if (!l.empty()) n += " [" + std::string(l) + "]";
@@ -381,7 +386,7 @@ inline std::string trace_slice_name(const trace_state& t, const trace_event& e) 
 }
 
 // trace_json renders the events as a Chrome trace-event JSON object.
-inline std::string trace_json(const trace_state& t, const std::vector<trace_event>& evs) {
+GORO_DETAIL_COMPILED std::string trace_json(const trace_state& t, const std::vector<trace_event>& evs) {
   const bool det = t.steps != nullptr;
   std::string out = "{\"displayTimeUnit\":\"ns\",\"otherData\":{\"generator\":\"goro\",\"clock\":";
   out += det ? "\"steps\"" : "\"us\"";
@@ -502,7 +507,7 @@ inline std::string trace_json(const trace_state& t, const std::vector<trace_even
 
 // trace_html_path: the HTML timeline next to a JSON path: "x.json" -> "x.html",
 // any other name gets ".html" appended.
-inline std::string trace_html_path(const std::string& json) {
+GORO_DETAIL_COMPILED std::string trace_html_path(const std::string& json) {
   if (json.size() > 5 && json.compare(json.size() - 5, 5, ".json") == 0) return json.substr(0, json.size() - 5) + ".html";
   return json + ".html";
 }
@@ -514,7 +519,7 @@ inline std::string trace_html_path(const std::string& json) {
 // data-lanes="N" data-slices="S" data-marks="K">, one <g class="lane"
 // data-goid="…"> per goroutine (class "lane racing" / "lane deadlocked" for
 // the highlighted ones), and document.title "goro timeline: N lanes".
-inline std::string trace_html(const std::string& json, const std::string& title) {
+GORO_DETAIL_COMPILED std::string trace_html(const std::string& json, const std::string& title) {
   std::string out = R"(<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>goro timeline</title>
 <style>
@@ -587,7 +592,7 @@ document.title='goro timeline: '+order.length+' lanes';
   return out;
 }
 
-inline bool trace_write_file(const std::string& path, const std::string& text) {
+GORO_DETAIL_COMPILED bool trace_write_file(const std::string& path, const std::string& text) {
   std::FILE* f = std::fopen(path.c_str(), "w");
   if (f == nullptr) return false;
   bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
@@ -596,7 +601,7 @@ inline bool trace_write_file(const std::string& path, const std::string& text) {
 
 // trace_finish writes s's trace (and, in deterministic mode, the HTML
 // timeline) and ends it. After every M has stopped (run_main, det_run).
-inline void trace_finish(sched_t* s) noexcept {
+GORO_DETAIL_COMPILED void trace_finish(sched_t* s) noexcept {
   trace_state* t = s->trace;
   if (t == nullptr) return;
   for (p* pp : s->allp) pp->trace = nullptr;
@@ -616,6 +621,19 @@ inline void trace_finish(sched_t* s) noexcept {
   }
   delete t;
 }
+#else
+GORO_DETAIL_COMPILED void trace_go_start(p* pp, g* gp, bool switched = false) noexcept;
+GORO_DETAIL_COMPILED void trace_go_stop(p* pp, g* gp) noexcept;
+GORO_DETAIL_COMPILED void trace_go_create(sched_t* s, p* pp, const g* parent, const g* child) noexcept;
+GORO_DETAIL_COMPILED void trace_go_block(p* pp, const g* gp, wait_reason why) noexcept;
+GORO_DETAIL_COMPILED void trace_go_unblock(sched_t* s, p* pp, const g* by, g* gp) noexcept;
+GORO_DETAIL_COMPILED void trace_blocking_end(sched_t* s, p* pp, const m* mp, const g* gp, std::int64_t start) noexcept;
+GORO_DETAIL_COMPILED void trace_set_label(sched_t* s, const g* gp, std::string_view label);
+GORO_DETAIL_COMPILED void trace_mark(sched_t* s, trace_kind kind, std::uint64_t goid, std::int64_t ts, std::uint64_t other, source_loc site,
+                                     std::uint8_t reason) noexcept;
+GORO_DETAIL_COMPILED std::string trace_html_path(const std::string& json);
+GORO_DETAIL_COMPILED void trace_finish(sched_t* s) noexcept;
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
 }  // namespace detail
 }  // inline namespace GORO_DETAIL_ABI_NS

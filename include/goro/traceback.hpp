@@ -141,13 +141,14 @@ struct symbolizer_state {
   int tool = -1;           // the symbolizer that works: -1 not tried yet, 0 none, 1 llvm-symbolizer, 2 addr2line
 };
 
-inline symbolizer_state& symbolizer() {
+#if GORO_DETAIL_DEFINE_COMPILED
+GORO_DETAIL_COMPILED symbolizer_state& symbolizer() {
   static symbolizer_state* st = new symbolizer_state;  // never destroyed: reports may come during exit
   return *st;
 }
 
 // self_exe: the running executable's path (dladdr names it by argv[0]).
-inline std::string self_exe() {
+GORO_DETAIL_COMPILED std::string self_exe() {
   char buf[4096];
   ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
   return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
@@ -156,7 +157,7 @@ inline std::string self_exe() {
 // shorten_path: file relative to the working directory (as it was at the
 // first report) when it lies below it: debug info and CMake's __FILE__ name
 // files by absolute path. Any thread, no lock.
-inline std::string_view shorten_path(std::string_view file) {
+GORO_DETAIL_COMPILED std::string_view shorten_path(std::string_view file) {
   static const std::string cwd = [] {
     char buf[4096];
     return ::getcwd(buf, sizeof buf) != nullptr && buf[1] != '\0' ? std::string(buf) + "/" : std::string();
@@ -166,13 +167,13 @@ inline std::string_view shorten_path(std::string_view file) {
 }
 
 // append_site: a goroutine's creation site, "file:line", shortened as frames are.
-inline void append_site(std::string& out, const source_loc& site) {
+GORO_DETAIL_COMPILED void append_site(std::string& out, const source_loc& site) {
   out += shorten_path(site.file != nullptr ? site.file : "??");
   out += ':';
   out += std::to_string(site.line);
 }
 
-inline std::string demangle(const char* sym) {
+GORO_DETAIL_COMPILED std::string demangle(const char* sym) {
   int status = 0;
   char* d = abi::__cxa_demangle(sym, nullptr, nullptr, &status);
   if (d == nullptr) return sym;
@@ -186,8 +187,8 @@ inline std::string demangle(const char* sym) {
 // llvm-symbolizer in addr2line's output style, tried first (binutils 2.40's
 // addr2line names the wrong file for some lines of DWARF 5, GCC 12's
 // default: a line of goro.hpp as one of the program's); tool 2: addr2line.
-inline bool run_addr2line(int tool, const std::string& obj, const std::vector<std::uintptr_t>& addrs,
-                          std::vector<std::vector<frame>>& out) {
+GORO_DETAIL_COMPILED bool run_addr2line(int tool, const std::string& obj, const std::vector<std::uintptr_t>& addrs,
+                                        std::vector<std::vector<frame>>& out) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) return false;
   std::vector<std::string> args;
@@ -272,7 +273,7 @@ inline bool run_addr2line(int tool, const std::string& obj, const std::vector<st
 }
 
 // dladdr_frame: the fallback: dladdr's symbol as function+0xoff.
-inline frame dladdr_frame(std::uintptr_t pc, const Dl_info& info, bool ok, const std::string& obj) {
+GORO_DETAIL_COMPILED frame dladdr_frame(std::uintptr_t pc, const Dl_info& info, bool ok, const std::string& obj) {
   frame f;
   f.pc = pc;
   f.object = obj;
@@ -296,7 +297,7 @@ inline frame dladdr_frame(std::uintptr_t pc, const Dl_info& info, bool ok, const
 // chain expanded. Any thread; never in a signal handler. Takes the
 // symbolizer's lock and may run addr2line (milliseconds, once per new object
 // and batch of addresses).
-inline std::vector<frame> symbolize(const std::uintptr_t* pcs, std::size_t n) {
+GORO_DETAIL_COMPILED std::vector<frame> symbolize(const std::uintptr_t* pcs, std::size_t n) {
   symbolizer_state& st = symbolizer();
   std::lock_guard<std::mutex> lk(st.mu);
   // Group the addresses not yet cached by object.
@@ -373,23 +374,23 @@ inline std::vector<frame> symbolize(const std::uintptr_t* pcs, std::size_t n) {
 // symbolize_degraded: did some frame symbolized so far lack file:line while
 // naming a user function (no -g, or no addr2line)? Reports then say
 // "(no debug info: function+offset)" once.
-inline bool symbolize_degraded() {
+GORO_DETAIL_COMPILED bool symbolize_degraded() {
   symbolizer_state& st = symbolizer();
   std::lock_guard<std::mutex> lk(st.mu);
   return st.degraded;
 }
 
-inline bool ends_with(std::string_view s, std::string_view suffix) noexcept {
+GORO_DETAIL_COMPILED bool ends_with(std::string_view s, std::string_view suffix) noexcept {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
 }
-inline bool starts_with(std::string_view s, std::string_view prefix) noexcept { return s.substr(0, prefix.size()) == prefix; }
+GORO_DETAIL_COMPILED bool starts_with(std::string_view s, std::string_view prefix) noexcept { return s.substr(0, prefix.size()) == prefix; }
 
 // frame_is_user: is f the program's own code? Not goro's (a file named
 // goro.hpp or under an include/goro/ directory, or a function in namespace
 // goro), not the standard library's (a file under a c++/ include directory,
 // a function in std:: or __gnu_cxx::), not the C runtime's or a sanitizer's
 // (their objects, the start-up functions).
-inline bool frame_is_user(const frame& f) noexcept {
+GORO_DETAIL_COMPILED bool frame_is_user(const frame& f) noexcept {
   std::string_view file(f.file), fn(f.function), obj(f.object);
   std::string_view base = obj;
   if (std::size_t sl = base.rfind('/'); sl != std::string_view::npos) base.remove_prefix(sl + 1);
@@ -415,7 +416,7 @@ inline bool frame_is_user(const frame& f) noexcept {
 }
 
 // append_file_line: "file:line", or "??" without debug info.
-inline void append_file_line(std::string& out, const frame& f) {
+GORO_DETAIL_COMPILED void append_file_line(std::string& out, const frame& f) {
   if (!f.exact) {
     out += "??";
     return;
@@ -428,7 +429,7 @@ inline void append_file_line(std::string& out, const frame& f) {
 
 // append_frame_location: "file:line (function)", or "?? (function+0xoff)"
 // without debug info (marking the symbolizer degraded).
-inline void append_frame_location(std::string& out, const frame& f) {
+GORO_DETAIL_COMPILED void append_frame_location(std::string& out, const frame& f) {
   append_file_line(out, f);
   if (!f.exact) {
     symbolizer_state& st = symbolizer();
@@ -442,24 +443,36 @@ inline void append_frame_location(std::string& out, const frame& f) {
 
 // append_go_frame: one frame of a stack in Go's dump style,
 // "\t<function>\n\t\t<file>:<line>\n" ("??" for the location without debug info).
-inline void append_go_frame(std::string& out, const frame& f) {
+GORO_DETAIL_COMPILED void append_go_frame(std::string& out, const frame& f) {
   out += '\t';
   out += f.function;
   out += "\n\t\t";
   append_file_line(out, f);
   out += '\n';
 }
+#else
+GORO_DETAIL_COMPILED symbolizer_state& symbolizer();
+GORO_DETAIL_COMPILED void append_site(std::string& out, const source_loc& site);
+GORO_DETAIL_COMPILED bool run_addr2line(int tool, const std::string& obj, const std::vector<std::uintptr_t>& addrs,
+                                        std::vector<std::vector<frame>>& out);
+GORO_DETAIL_COMPILED std::vector<frame> symbolize(const std::uintptr_t* pcs, std::size_t n);
+GORO_DETAIL_COMPILED bool symbolize_degraded();
+GORO_DETAIL_COMPILED bool frame_is_user(const frame& f) noexcept;
+GORO_DETAIL_COMPILED void append_frame_location(std::string& out, const frame& f);
+GORO_DETAIL_COMPILED void append_go_frame(std::string& out, const frame& f);
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
 // traceback_callers: how many user frames above the blocking one a dump
 // entry shows.
 inline constexpr int traceback_callers = 4;
 
+#if GORO_DETAIL_DEFINE_COMPILED
 // format_blocked appends, for a stack captured where a goroutine blocked:
 //   "\tblocked at <file>:<line> (<function>)\n" for the innermost user frame
 // and then, Go-style, each of up to `callers` user frames above it:
 //   "\t<function>\n\t\t<file>:<line>\n"
 // Returns false (appending nothing) when the stack has no user frame.
-inline bool format_blocked(std::string& out, const traceback& tb, int callers = traceback_callers) {
+GORO_DETAIL_COMPILED bool format_blocked(std::string& out, const traceback& tb, int callers = traceback_callers) {
   if (tb.n == 0) return false;
   std::vector<frame> fs = symbolize(tb.pc, tb.n);
   std::size_t i = 0;
@@ -479,7 +492,7 @@ inline bool format_blocked(std::string& out, const traceback& tb, int callers = 
 
 // format_location appends "<file>:<line> (<function>)" of the innermost user
 // frame of tb, or "?" when it has none (mutexes' "locked at").
-inline void format_location(std::string& out, const traceback& tb) {
+GORO_DETAIL_COMPILED void format_location(std::string& out, const traceback& tb) {
   std::vector<frame> fs = symbolize(tb.pc, tb.n);
   for (const frame& f : fs)
     if (frame_is_user(f)) {
@@ -491,7 +504,12 @@ inline void format_location(std::string& out, const traceback& tb) {
 
 
 // degraded_note: the once-per-report note when frames lacked debug info.
-inline const char* degraded_note() noexcept { return "(no debug info: function+offset)\n"; }
+GORO_DETAIL_COMPILED const char* degraded_note() noexcept { return "(no debug info: function+offset)\n"; }
+#else
+GORO_DETAIL_COMPILED bool format_blocked(std::string& out, const traceback& tb, int callers = traceback_callers);
+GORO_DETAIL_COMPILED void format_location(std::string& out, const traceback& tb);
+GORO_DETAIL_COMPILED const char* degraded_note() noexcept;
+#endif  // GORO_DETAIL_DEFINE_COMPILED
 
 }  // namespace detail
 }  // inline namespace GORO_DETAIL_ABI_NS
