@@ -3214,7 +3214,7 @@ namespace goro {
 inline namespace GORO_DETAIL_ABI_NS {
 
 namespace sim {
-enum class strategy { random, pct };
+enum class strategy { random, pct, dfs };
 }
 
 namespace detail {
@@ -4140,7 +4140,11 @@ namespace detail {
 // already (no reproduce line); lock_sites: mutexes record where each was
 // locked (held_push: an unwind per lock, microseconds), for the "locked at"
 // of reports. explore's search runs leave it off and replay the failing seed
-// with it on, so that only the reported run pays.
+// with it on, so that only the reported run pays. ctl: a controlled run (dfs,
+// shrinking's replays; det.hpp, "Controlled runs"), which also records the
+// run's decisions. repro: print the reproduce line on failure (explore prints
+// its own once the failure is shrunk).
+struct det_ctl;
 struct det_input {
   const std::uint8_t* choices = nullptr;
   std::size_t nchoices = 0;
@@ -4148,7 +4152,9 @@ struct det_input {
   bool quiet = false;
   bool replay = false;
   bool lock_sites = true;
+  bool repro = true;
   const char* trace_path = nullptr;
+  det_ctl* ctl = nullptr;
 };
 
 // --- the run queue ----------------------------------------------------------
@@ -7031,6 +7037,7 @@ GORO_DETAIL_COMPILED void start_sysmon(sched_t* s);
 #include <string>
 #include <string_view>
 #include <thread>
+#include <typeinfo>
 #include <unistd.h>
 #include <unordered_map>
 #include <vector>
@@ -7098,6 +7105,70 @@ class det_runnable {
   std::size_t cap_ = 0;
 };
 
+// ---------------------------------------------------------------------------
+// Controlled runs (det_ctl): strategy::dfs and explore's shrinking.
+//
+// A decision among the runnable set C is a *preemption* when the goroutine
+// chosen last (cur) is in C and another is chosen: it could have gone on.
+// The *default* decision is cur if it is in C, else the lowest id in C. A
+// controlled run takes the default everywhere except where its mode says:
+//   observe: the seed (or PCT) decides, as in an ordinary run; only recorded.
+//   plan:    at the decisions listed in plan (keyed by cur's id and how many
+//            decisions cur has been current at: stable when other goroutines'
+//            steps move), the goroutine listed, if it is in C.
+//   dfs:     at the *branch points* (cur in C, |C| > 1, fewer than bound
+//            preemptions so far), the option stack[k] says, k counting branch
+//            points from the start: option 0 is cur, option j the j-th lowest
+//            other id. explore backtracks the stack (iterative context bounding).
+// Every controlled run records its deviations from the default (devs), its
+// preemptions, and its decisions as run_with_choices bytes (the chosen index
+// among the candidates, and each det_rand value), so that the schedule it ran
+// replays exactly from bytes. det_rand in plan and dfs modes returns values
+// below 240 (replayed from rands_in where given): a byte, and equal modulo
+// every n dividing 240 to the value it replaces (select's shuffle takes it
+// modulo its case count). One run's thread only.
+struct det_ctl {
+  enum class kind : std::uint8_t { observe, plan, dfs };
+  struct deviation {
+    std::uint64_t key;     // cur's id << 32 | its decision count (1-based)
+    std::uint64_t target;  // the goroutine chosen
+    bool preemption;       // cur was runnable
+  };
+  struct frame {
+    std::uint32_t n;       // options at this branch point
+    std::uint32_t chosen;  // option taken
+  };
+  kind how = kind::plan;
+  unsigned bound = 0;                                    // dfs: preemptions allowed
+  std::vector<frame> stack;                              // dfs: the path, one frame per branch point
+  std::unordered_map<std::uint64_t, std::uint64_t> plan; // plan: key -> target id
+  std::vector<std::uint8_t> rands_in;                    // det_rand values to replay (plan, dfs)
+
+  // --- recorded by the run (reset by begin()) ---
+  std::size_t frame_pos = 0;
+  std::size_t rand_pos = 0;
+  std::uint64_t cur = 0;                  // id of the goroutine chosen last (0: none yet)
+  std::vector<std::uint32_t> counts;      // by goroutine id: decisions taken with it as cur
+  std::vector<deviation> devs;
+  std::vector<std::uint8_t> bytes;        // the run as run_with_choices bytes
+  bool bytes_ok = true;                   // false: an index over 255 (not expressible as bytes)
+  std::vector<std::uint8_t> rands;        // det_rand values (below 240)
+  unsigned preemptions = 0;
+  std::uint64_t steps = 0;
+
+  void begin() {
+    frame_pos = rand_pos = 0;
+    cur = 0;
+    counts.clear();
+    devs.clear();
+    bytes.clear();
+    bytes_ok = true;
+    rands.clear();
+    preemptions = 0;
+    steps = 0;
+  }
+};
+
 struct det_state {
   // --- the run's parameters; immutable ---
   std::uint64_t seed = 1;
@@ -7107,6 +7178,8 @@ struct det_state {
   std::uint64_t max_steps = 10'000'000;
   bool fail_on_leak = false;
   det_input in;
+  det_ctl* ctl = nullptr;         // a controlled run (in.ctl, or a single run of strategy::dfs)
+  sim::strategy pick_how = sim::strategy::random;  // how, but pct in a controlled run (det_pick)
 
   // --- scheduling; the run's thread only (like everything here) ---
   std::uint64_t rng = 0;
@@ -7140,6 +7213,8 @@ struct det_state {
   bool race_on = false;
   std::uint64_t run_id = 0;       // tells a sim::shared that outlived its run to start afresh
   std::unordered_map<const void*, vclock> sync_clocks;
+
+  std::vector<std::uint8_t> env_choices;  // $GORO_CHOICES decoded (in.choices points here)
 
   std::uint64_t next_rand() noexcept { return splitmix64(rng); }
 
@@ -7203,13 +7278,96 @@ inline void det_step(sched_t* s) {
 GORO_DETAIL_COMPILED void det_begin_unwind(sched_t* s);
 GORO_DETAIL_COMPILED void det_unwind_main(sched_t* s);
 
+// det_pick_ctl: det_pick in a controlled run (see "Controlled runs" above).
+GORO_DETAIL_NOINLINE inline std::size_t det_pick_ctl(det_state& d, g* const* list, std::size_t n, g* last) {
+  auto at = [&](std::size_t k) { return last != nullptr && k + 1 == n ? last : list[k]; };
+  det_ctl& c = *d.ctl;
+  std::uint64_t cur = c.cur;
+  if (c.counts.size() <= cur) c.counts.resize(cur + 1, 0);
+  std::uint64_t key = cur << 32 | ++c.counts[cur];
+  std::size_t ci = n, lo = 0;  // cur's index (n: not runnable), the lowest id's
+  for (std::size_t k = 0; k < n; ++k) {
+    std::uint64_t id = at(k)->id;
+    if (id == cur) ci = k;
+    if (id < at(lo)->id) lo = k;
+  }
+  bool cur_in = ci < n;
+  std::size_t dflt = cur_in ? ci : lo;
+  std::size_t i = dflt;
+  // index_of_rank: the index of the j-th lowest id other than cur (j >= 1).
+  auto index_of_rank = [&](std::size_t j) {
+    std::uint64_t prev = 0;
+    std::size_t at_k = dflt;
+    for (std::size_t r = 0; r < j; ++r) {
+      std::uint64_t best = ~0ull;
+      for (std::size_t k = 0; k < n; ++k) {
+        std::uint64_t id = at(k)->id;
+        if (id != cur && id > prev && id < best) {
+          best = id;
+          at_k = k;
+        }
+      }
+      prev = best;
+    }
+    return at_k;
+  };
+  switch (c.how) {
+    case det_ctl::kind::observe:
+      if (d.how == sim::strategy::pct && !d.in.by_choices) {
+        i = 0;
+        for (std::size_t k = 1; k < n; ++k)
+          if (d.gs[at(k)->id].prio > d.gs[at(i)->id].prio) i = k;
+      } else {
+        i = n > 1 ? d.choose(n) : 0;
+      }
+      break;
+    case det_ctl::kind::plan:
+      if (!c.plan.empty()) {
+        auto it = c.plan.find(key);
+        if (it != c.plan.end())
+          for (std::size_t k = 0; k < n; ++k)
+            if (at(k)->id == it->second) i = k;
+      }
+      break;
+    case det_ctl::kind::dfs:
+      if (cur_in && n > 1 && c.preemptions < c.bound) {
+        if (c.frame_pos == c.stack.size()) c.stack.push_back(det_ctl::frame{static_cast<std::uint32_t>(n), 0});
+        det_ctl::frame& f = c.stack[c.frame_pos++];
+        if (f.n != n) {  // the same prefix gave another runnable set: only a run that waits on fds does
+          f.n = static_cast<std::uint32_t>(n);
+          if (f.chosen >= n) f.chosen = static_cast<std::uint32_t>(n - 1);
+        }
+        if (f.chosen > 0) i = index_of_rank(f.chosen);
+      }
+      break;
+  }
+  // Record the decision.
+  std::uint64_t chosen = at(i)->id;
+  if (n > 1) {
+    if (i > 255) c.bytes_ok = false;
+    c.bytes.push_back(static_cast<std::uint8_t>(i));
+  }
+  if (i != dflt) {
+    c.devs.push_back(det_ctl::deviation{key, chosen, cur_in});
+    if (cur_in) ++c.preemptions;
+  }
+  c.cur = chosen;
+  return i;
+}
+
 // det_pick: the decision among n candidates, at(k) being the k-th: PCT's
 // highest priority (the first on a tie), else the seed's or the choice
 // bytes' pick. det_chose records the decision. det_next and det_point_fast.
-template <class At>
-std::size_t det_pick(det_state& d, std::size_t n, At at) {
+// list: the runnable set; last: nullptr, or the running G as a virtual last
+// entry (det_point_fast). A controlled run takes the pct branch (pick_how,
+// so that the seeded path pays nothing for it) and leaves there for
+// det_pick_ctl, which gets list and last as plain arguments (a closure
+// passed out of line made det_point_fast spill).
+template <bool Ctl = true, class At>
+std::size_t det_pick(det_state& d, std::size_t n, At at, g* const* list, g* last) {
   std::size_t i = 0;
-  if (d.how == sim::strategy::pct && !d.in.by_choices) {
+  if (d.pick_how == sim::strategy::pct && !d.in.by_choices) {
+    if (Ctl && GORO_DETAIL_UNLIKELY(d.ctl != nullptr)) return det_pick_ctl(d, list, n, last);
     for (std::size_t k = 1; k < n; ++k)
       if (d.gs[at(k)->id].prio > d.gs[at(i)->id].prio) i = k;
   } else if (n > 1) {
@@ -7238,7 +7396,7 @@ inline g* det_next(sched_t* s) {
   std::size_t n = d.runnable.size();
   if (n == 0) return nullptr;
   det_step(s);
-  std::size_t i = det_pick(d, n, [&](std::size_t k) { return d.runnable[k]; });
+  std::size_t i = det_pick(d, n, [&](std::size_t k) { return d.runnable[k]; }, &d.runnable[0], nullptr);
   g* gp = d.runnable[i];
   d.runnable[i] = d.runnable.back();
   d.runnable.pop_back();
@@ -7250,7 +7408,7 @@ inline g* det_next(sched_t* s) {
 // round trip through the runnable set. A yield would put gp at the back of
 // det_state::runnable (run_pending) and det_next would pick index i of n and
 // move the back into slot i; with nothing else to do first (no foreign
-// readies, no unwinding, no fd waiters, no due timer, no trace) that is: pick
+// readies, no unwinding, no fd waiters, no due timer, no trace, not a controlled run) that is: pick
 // i of runnable + 1 as if gp were last; gp goes on (no switch) or takes the
 // chosen G's slot and switches to it. Returns false when the slow path must
 // run. Equal decisions, steps and traces to the slow path.
@@ -7259,11 +7417,11 @@ inline bool det_point_fast(m* mp, g* gp) {
   det_state& d = *s->det;
   if (GORO_DETAIL_UNLIKELY(d.has_foreign.load(std::memory_order_relaxed) || s->exiting.load(std::memory_order_relaxed) ||
                            d.unwinding || d.leak_wait || s->netpoll_waiters.load(std::memory_order_relaxed) > 0 ||
-                           s->trace != nullptr || mp->pp->timers.next.load(std::memory_order_relaxed) <= d.now))
+                           s->trace != nullptr || mp->pp->timers.next.load(std::memory_order_relaxed) <= d.now || d.ctl != nullptr))
     return false;
   std::size_t n = d.runnable.size() + 1;  // gp is the virtual last entry
   det_step(s);
-  std::size_t i = det_pick(d, n, [&](std::size_t k) { return k + 1 == n ? gp : d.runnable[k]; });
+  std::size_t i = det_pick<false>(d, n, [&](std::size_t k) { return k + 1 == n ? gp : d.runnable[k]; }, nullptr, nullptr);
   g* next = i + 1 == n ? gp : d.runnable[i];
   det_chose(d, next);
   if (next == gp) return true;
@@ -7540,6 +7698,21 @@ inline std::uint32_t det_rand() noexcept {
   m* mp = getm();
   if (mp == nullptr || mp->sched->det == nullptr) return 0;
   det_state& d = *mp->sched->det;
+  if (GORO_DETAIL_UNLIKELY(d.ctl != nullptr)) {  // see "Controlled runs"
+    det_ctl& c = *d.ctl;
+    std::uint32_t r;
+    if (c.how == det_ctl::kind::observe) {
+      r = d.in.by_choices ? static_cast<std::uint32_t>(d.choose(256)) : static_cast<std::uint32_t>(d.next_rand() >> 32);
+      c.rands.push_back(static_cast<std::uint8_t>(r % 240));
+      c.bytes.push_back(static_cast<std::uint8_t>(r % 240));
+      return r;
+    }
+    std::size_t j = c.rand_pos++;
+    r = j < c.rands_in.size() ? c.rands_in[j] % 240 : static_cast<std::uint32_t>((d.next_rand() >> 32) % 240);
+    c.rands.push_back(static_cast<std::uint8_t>(r));
+    c.bytes.push_back(static_cast<std::uint8_t>(r));
+    return r;
+  }
   if (d.in.by_choices) return static_cast<std::uint32_t>(d.choose(256));
   return static_cast<std::uint32_t>(d.next_rand() >> 32);
 }
@@ -7576,6 +7749,45 @@ inline void det_race_acquire(const void* obj) noexcept {
   }
 }
 
+// det_hex / det_parse_hex: choice bytes as GORO_CHOICES spells them (two
+// lower-case hex digits a byte).
+inline std::string det_hex(const std::vector<std::uint8_t>& bytes) {
+  static const char digits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (std::uint8_t b : bytes) {
+    out += digits[b >> 4];
+    out += digits[b & 15];
+  }
+  return out;
+}
+inline bool det_parse_hex(std::string_view text, std::vector<std::uint8_t>& out) {
+  auto nibble = [](char ch) {
+    if (ch >= '0' && ch <= '9') return ch - '0';
+    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+    return -1;
+  };
+  if (text.size() % 2 != 0) return false;
+  out.clear();
+  for (std::size_t i = 0; i < text.size(); i += 2) {
+    int hi = nibble(text[i]), lo = nibble(text[i + 1]);
+    if (hi < 0 || lo < 0) return false;
+    out.push_back(static_cast<std::uint8_t>(hi << 4 | lo));
+  }
+  return true;
+}
+
+GORO_DETAIL_COMPILED const char* strategy_name(sim::strategy s) noexcept;
+
+// det_origin: what decided the run's schedule, for reports: its seed and
+// strategy, or choice bytes (run_with_choices, $GORO_CHOICES, a planned or dfs
+// run: the bytes explore reports replay it, so both must say the same).
+inline std::string det_origin(const det_state& d) {
+  if (d.in.by_choices || (d.ctl != nullptr && d.ctl->how != det_ctl::kind::observe)) return "schedule from choice bytes";
+  return "seed " + std::to_string(d.seed) + ", strategy " + strategy_name(d.how);
+}
+
 // det_race_enable turns the detector on at the first sim::shared access of a run:
 // every live goroutine starts as synchronized with every other, each at a new
 // epoch of its own.
@@ -7591,6 +7803,7 @@ GORO_DETAIL_COMPILED void det_race_enable(det_state& d) {
   }
 }
 
+
 // det_params: the run's parameters: the config, overridden by the environment
 // when config::seed is 0 (docs/reference.md, "Deterministic mode").
 GORO_DETAIL_COMPILED void det_params(det_state& d, const config& c) {
@@ -7605,7 +7818,18 @@ GORO_DETAIL_COMPILED void det_params(det_state& d, const config& c) {
     std::string sv = v;
     if (sv == "random") d.how = sim::strategy::random;
     else if (sv == "pct") d.how = sim::strategy::pct;
-    else throw std::invalid_argument("goro: GORO_STRATEGY must be random or pct, not '" + sv + "'");
+    else if (sv == "dfs") d.how = sim::strategy::dfs;
+    else throw std::invalid_argument("goro: GORO_STRATEGY must be random, pct or dfs, not '" + sv + "'");
+  }
+  if (const char* v = std::getenv("GORO_CHOICES"); v != nullptr && !d.in.by_choices && d.in.ctl == nullptr) {
+    // The schedule as run_with_choices bytes, in hex (explore's reproduce line).
+    if (!det_parse_hex(v, d.env_choices))
+      throw std::invalid_argument(std::string("goro: GORO_CHOICES is not an even number of hex digits: '") + v + "'");
+    d.in.choices = d.env_choices.data();
+    d.in.nchoices = d.env_choices.size();
+    d.in.by_choices = true;
+    d.seed = 1;
+    return;
   }
   auto number = [](const char* name, std::uint64_t& out) {
     const char* v = std::getenv(name);
@@ -7626,7 +7850,9 @@ GORO_DETAIL_COMPILED void det_params(det_state& d, const config& c) {
   }
 }
 
-GORO_DETAIL_COMPILED const char* strategy_name(sim::strategy s) noexcept { return s == sim::strategy::pct ? "pct" : "random"; }
+GORO_DETAIL_COMPILED const char* strategy_name(sim::strategy s) noexcept {
+  return s == sim::strategy::pct ? "pct" : s == sim::strategy::dfs ? "dfs" : "random";
+}
 
 GORO_DETAIL_COMPILED std::uint64_t& det_run_counter() noexcept {
   static thread_local std::uint64_t n = 0;
@@ -7699,8 +7925,7 @@ GORO_DETAIL_COMPILED void det_leak_step(sched_t* s) {
   det_trace_blocked(s);
   det_fail(s, std::make_exception_ptr(leak_error("goroutine leak: " + std::to_string(blocked) +
                                                  (blocked == 1 ? " goroutine is" : " goroutines are") +
-                                                 " still blocked after main returned (seed " + std::to_string(d.seed) +
-                                                 ", strategy " + strategy_name(d.how) + ")\n\n" + det_dump(s))));
+                                                 " still blocked after main returned (" + det_origin(d) + ")\n\n" + det_dump(s))));
 }
 
 // det_loop is g0 of the run: it runs goroutines until none is left, moving
@@ -7767,6 +7992,12 @@ GORO_DETAIL_COMPILED void det_run_with(det_main_start start, void* fn, config cf
   d.in = in;
   det_params(d, cfg);
   if (d.pct_depth == 0) throw std::invalid_argument("goro::config: pct_depth is 0");
+  // A single run of strategy::dfs is dfs's first schedule: no preemption.
+  det_ctl single;
+  d.ctl = d.in.ctl;
+  if (d.ctl == nullptr && d.how == sim::strategy::dfs && !d.in.by_choices) d.ctl = &single;
+  if (d.ctl != nullptr) d.ctl->begin();
+  d.pick_how = d.ctl != nullptr ? sim::strategy::pct : d.how;
   d.rng = d.seed;
   d.run_id = ++det_run_counter();
   if (d.how == sim::strategy::pct) {
@@ -7827,9 +8058,10 @@ GORO_DETAIL_COMPILED void det_run_with(det_main_start start, void* fn, config cf
     }
     trace_finish(s.get());
   }
+  if (d.ctl != nullptr) d.ctl->steps = d.steps;
   s.reset();
   if (failure) {
-    if (!in.by_choices && !in.replay) {
+    if (!d.in.by_choices && !in.replay && in.repro && d.ctl == nullptr) {
       std::string line = "goro: reproduce with GORO_SEED=" + std::to_string(d.seed) + " GORO_STRATEGY=" + strategy_name(d.how) +
                          " GORO_PCT_DEPTH=" + std::to_string(d.pct_depth) + " GORO_PCT_STEPS=" + std::to_string(d.pct_steps) + "\n";
       write_err(line.c_str(), line.size());
@@ -7910,8 +8142,7 @@ GORO_DETAIL_COMPILED void det_shared_access(det_shared_state& st, bool write, so
       trace_mark(s, trace_kind::race, other->gid, static_cast<std::int64_t>(other->step), now.gid, other->site,
                  other_kind[0] == 'w' ? 1 : 0);
     }
-    std::string msg = "data race on a goro::sim::shared (seed " + std::to_string(d.seed) + ", strategy " + strategy_name(d.how) +
-                      "):\n  " + det_describe(now, write ? "write" : "read") + "\n  " + det_describe(*other, other_kind) +
+    std::string msg = "data race on a goro::sim::shared (" + det_origin(d) + "):\n  " + det_describe(now, write ? "write" : "read") + "\n  " + det_describe(*other, other_kind) +
                       "\n  with no happens-before edge between them (a channel operation, lock, wait_group or once)\n\n" + det_dump(s);
     det_fail(s, std::make_exception_ptr(race_error(msg)));
     // Main is unwound last (see the top of the file): the others may still use
@@ -8009,26 +8240,38 @@ class shared {
 
 struct explore_options {
   std::uint64_t first_seed = 1;
-  std::size_t runs = 1000;
+  std::size_t runs = 1000;  // dfs: at most this many schedules
   strategy how = strategy::random;
   unsigned pct_depth = 3;
   unsigned pct_steps = 100;
   std::uint64_t max_steps = 10'000'000;
+  // max_preemptions: dfs explores every schedule with at most this many
+  // preemptions (det.hpp, "Controlled runs").
+  unsigned max_preemptions = 2;
+  // jobs: runs on this many forked processes (0: the CPU count); the result
+  // is the same as with jobs = 1.
+  unsigned jobs = 1;
   // fail_on_leak: a goroutine still blocked for good once main has returned
   // fails the run with a leak_error (config::fail_on_leak).
   bool fail_on_leak = false;
+  // shrink: a failure is shrunk to its fewest preemptions, then to a short
+  // run, before it is returned.
+  bool shrink = true;
   // trace_path: non-empty: the failing run's trace is written there
   // (trace-event JSON, the steps on the time axis) with an HTML timeline next
-  // to it (trace.hpp, trace_html_path). explore replays the failing seed with
-  // recording on, so the runs before it cost nothing.
+  // to it (trace.hpp, trace_html_path). explore replays the failing schedule
+  // with recording on, so the runs before it cost nothing.
   std::string trace_path;
 };
 
 struct explore_result {
-  bool ok;
-  std::uint64_t failing_seed;
+  bool ok = true;
+  std::uint64_t failing_seed = 0;
   std::string message;
-  std::size_t runs_done;
+  std::size_t runs_done = 0;
+  bool exhausted = false;             // dfs: every schedule within max_preemptions ran, none failed
+  std::vector<std::uint8_t> choices;  // the failing schedule as run_with_choices bytes (after shrinking)
+  unsigned preemptions = 0;           // preemptions in that schedule
 };
 
 // seed: the seed of the run in progress (0 outside a run, and in threaded mode).
@@ -8050,59 +8293,307 @@ inline std::uint64_t steps() noexcept {
   return s != nullptr && s->det != nullptr ? s->det->steps : 0;
 }
 
-// explore runs body under run() with seeds first_seed, first_seed + 1, ...
-// and stops at the first failing run (docs/reference.md, "Deterministic
+}  // namespace sim
+
+namespace detail {
+
+// ---------------------------------------------------------------------------
+// explore's machinery: the seed and dfs searches, shrinking and the final
+// replay (docs/design.md, "Deterministic mode": "dfs", "Shrinking").
+
+// det_outcome: how one run of explore's body ended.
+struct det_outcome {
+  bool failed = false;
+  std::string message;
+  std::string sig;  // the failure's kind: its type and first line, digits and parentheses dropped
+};
+
+inline std::string det_signature(const char* type, std::string_view what) {
+  std::string out = type;
+  out += ':';
+  std::string_view first = what.substr(0, what.find('\n'));
+  first = first.substr(0, first.find('('));
+  for (char ch : first)
+    if (ch < '0' || ch > '9') out += ch;
+  return out;
+}
+
+template <class F>
+det_outcome det_try(F& body, const config& c, source_loc site, const det_input& in) {
+  det_outcome out;
+  try {
+    det_run([&body] { body(); }, c, site, in);
+  } catch (const std::exception& e) {
+    out = det_outcome{true, e.what(), det_signature(typeid(e).name(), e.what())};
+  } catch (...) {
+    out = det_outcome{true, "an exception that is not a std::exception", "?"};
+  }
+  return out;
+}
+
+// det_explorer: one explore call's state (options, the runs left for
+// shrinking). Not shared between threads.
+template <class F>
+struct det_explorer {
+  F& body;
+  const sim::explore_options& o;
+  source_loc site;
+  std::size_t shrink_budget = 4000;  // runs shrinking may spend
+  std::uint64_t plan_seed = 1;       // the seed of planned runs: the failing run's (a trace records it)
+
+  config cfg(std::uint64_t seed, sim::strategy how) const {
+    config c;
+    c.seed = seed;
+    c.how = how;
+    c.pct_depth = o.pct_depth;
+    c.pct_steps = o.pct_steps;
+    c.max_steps = o.max_steps;
+    c.fail_on_leak = o.fail_on_leak;
+    return c;
+  }
+  static det_input search_input(det_ctl* ctl) {
+    det_input in;
+    in.quiet = true;
+    in.lock_sites = false;
+    in.repro = false;
+    in.ctl = ctl;
+    return in;
+  }
+
+  // run_plan: the schedule that deviates from the default exactly at devs,
+  // with det_rand's values from rands. Fills ctl with what the run recorded.
+  det_outcome run_plan(det_ctl& ctl, const std::vector<det_ctl::deviation>& devs, const std::vector<std::uint8_t>& rands,
+                       const det_input& in_base) {
+    ctl.how = det_ctl::kind::plan;
+    ctl.plan.clear();
+    for (const det_ctl::deviation& dv : devs) ctl.plan[dv.key] = dv.target;
+    ctl.rands_in = rands;
+    det_input in = in_base;
+    in.ctl = &ctl;
+    return det_try(body, cfg(plan_seed, sim::strategy::random), site, in);
+  }
+
+  // backtrack: the next dfs path after a run (iterative context bounding:
+  // the deepest branch point with an option left takes its next option).
+  static bool backtrack(det_ctl& ctl) {
+    if (ctl.stack.size() > ctl.frame_pos) ctl.stack.resize(ctl.frame_pos);
+    while (!ctl.stack.empty() && ctl.stack.back().chosen + 1 >= ctl.stack.back().n) ctl.stack.pop_back();
+    if (ctl.stack.empty()) return false;
+    ++ctl.stack.back().chosen;
+    return true;
+  }
+
+  // shrink: fewest preemptions first (delta debugging over the deviations,
+  // then a bounded dfs below the count reached), then the shortest run.
+  // best/best_rands: a failing plan of signature sig; updated in place.
+  void shrink(std::vector<det_ctl::deviation>& best, std::vector<std::uint8_t>& rands, const std::string& sig, unsigned& best_pre,
+              std::uint64_t& best_steps) {
+    det_ctl ctl;
+    det_input in = search_input(nullptr);
+    auto take = [&](const det_ctl& c) {
+      best = c.devs;
+      rands = c.rands;
+      best_pre = c.preemptions;
+      best_steps = c.steps;
+    };
+    auto still_fails = [&](const std::vector<det_ctl::deviation>& cand) {
+      if (shrink_budget == 0) return false;
+      --shrink_budget;
+      det_outcome out = run_plan(ctl, cand, rands, in);
+      if (!out.failed || out.sig != sig) return false;
+      take(ctl);
+      return true;
+    };
+    // Delta debugging: drop chunks of deviations, halving the chunk size.
+    for (int round = 0; round < 3 && !best.empty(); ++round) {
+      bool progress = false;
+      for (std::size_t chunk = std::max<std::size_t>(1, best.size() / 2);; chunk /= 2) {
+        for (std::size_t start = 0; start < best.size() && shrink_budget > 0;) {
+          std::vector<det_ctl::deviation> cand(best.begin(), best.begin() + static_cast<std::ptrdiff_t>(start));
+          cand.insert(cand.end(), best.begin() + static_cast<std::ptrdiff_t>(std::min(best.size(), start + chunk)), best.end());
+          if (still_fails(cand)) progress = true;
+          else start += chunk;
+        }
+        if (chunk <= 1) break;
+      }
+      if (!progress) break;
+    }
+    // Bounded dfs from bound 0 up to the count reached: the first bound with
+    // a failure of the same kind gives the fewest preemptions; among its
+    // failures found within the budget, the fewest steps.
+    for (unsigned b = 0; b <= best_pre && shrink_budget > 0; ++b) {
+      det_ctl d;
+      d.how = det_ctl::kind::dfs;
+      d.bound = b;
+      d.rands_in = rands;
+      std::size_t cap = std::min<std::size_t>(shrink_budget, 500);
+      bool found = false;
+      std::vector<det_ctl::deviation> fdevs;
+      std::vector<std::uint8_t> frands;
+      unsigned fpre = 0;
+      std::uint64_t fsteps = 0;
+      for (std::size_t k = 0; k < cap; ++k) {
+        --shrink_budget;
+        det_outcome out = det_try(body, cfg(plan_seed, sim::strategy::dfs), site, search_input(&d));
+        if (out.failed && out.sig == sig && (!found || d.preemptions < fpre || (d.preemptions == fpre && d.steps < fsteps))) {
+          found = true;
+          fdevs = d.devs;
+          frands = d.rands;
+          fpre = d.preemptions;
+          fsteps = d.steps;
+        }
+        if (!backtrack(d)) break;
+      }
+      if (found && (fpre < best_pre || (fpre == best_pre && fsteps < best_steps))) {
+        best = fdevs;
+        rands = frands;
+        best_pre = fpre;
+        best_steps = fsteps;
+      }
+      if (found) break;
+    }
+  }
+
+  // finish: r failed (r.message, sig) with a run whose deviations and
+  // det_rand values are devs and rands (recorded by a controlled run).
+  // Shrinks it if asked, replays the result with lock sites (and the trace)
+  // on, and fills r's message, choices and preemptions. `from` names the
+  // original run for the reproduce line.
+  void finish(sim::explore_result& r, std::vector<det_ctl::deviation> devs, std::vector<std::uint8_t> rands, const std::string& sig,
+              const std::string& from) {
+    plan_seed = r.failing_seed;
+    det_ctl ctl;
+    det_outcome check = run_plan(ctl, devs, rands, search_input(nullptr));
+    if (!check.failed || check.sig != sig) {
+      // Not reproducible as a plan (a run that waited on fds): the first message stands.
+      std::string line = "goro: reproduce with " + from + "\n";
+      write_err(line.c_str(), line.size());
+      return;
+    }
+    devs = ctl.devs;
+    rands = ctl.rands;
+    unsigned pre = ctl.preemptions, first_pre = pre;
+    std::uint64_t steps = ctl.steps, first_steps = steps;
+    if (o.shrink) shrink(devs, rands, sig, pre, steps);
+    det_input in = search_input(nullptr);
+    in.lock_sites = true;
+    in.replay = true;
+    if (!o.trace_path.empty()) in.trace_path = o.trace_path.c_str();
+    det_outcome fin = run_plan(ctl, devs, rands, in);
+    if (!fin.failed || fin.sig != sig) return;  // cannot happen without fds: keep the first message
+    r.message = fin.message;
+    r.preemptions = ctl.preemptions;
+    if (ctl.bytes_ok) r.choices = ctl.bytes;
+    if (o.shrink) {
+      r.message += "\ngoro: this failure needs " + std::to_string(r.preemptions) +
+                   (r.preemptions == 1 ? " preemption" : " preemptions") + " (shrunk from " + std::to_string(first_pre) + " in " +
+                   std::to_string(first_steps) + " steps to " + std::to_string(ctl.preemptions) + " in " + std::to_string(ctl.steps) +
+                   " steps)";
+    }
+    std::string line = "goro: reproduce with " +
+                       (r.choices.empty() ? std::string() : "GORO_CHOICES=" + det_hex(r.choices) + " (or ") + from +
+                       (r.choices.empty() ? "" : ")") + "\n";
+    write_err(line.c_str(), line.size());
+  }
+
+  // failed_seed: the seed run c failed (r filled): record its schedule by
+  // running the seed again observed, then finish.
+  void failed_seed(sim::explore_result& r, const config& c, const det_outcome& first) {
+    std::string from = "GORO_SEED=" + std::to_string(c.seed) + " GORO_STRATEGY=" + strategy_name(c.how) +
+                       " GORO_PCT_DEPTH=" + std::to_string(c.pct_depth) + " GORO_PCT_STEPS=" + std::to_string(c.pct_steps);
+    det_ctl ctl;
+    ctl.how = det_ctl::kind::observe;
+    det_outcome again = det_try(body, c, site, search_input(&ctl));
+    if (!again.failed || again.sig != first.sig) {
+      // A run that waited on fds did not fail the same way again: replay
+      // for the report as before, without choices.
+      det_input in = search_input(nullptr);
+      in.lock_sites = true;
+      in.replay = true;
+      if (!o.trace_path.empty()) in.trace_path = o.trace_path.c_str();
+      det_outcome rep = det_try(body, c, site, in);
+      if (rep.failed && rep.sig == first.sig) r.message = rep.message;
+      std::string line = "goro: reproduce with " + from + "\n";
+      write_err(line.c_str(), line.size());
+      return;
+    }
+    finish(r, ctl.devs, ctl.rands, first.sig, from);
+  }
+};
+
+}  // namespace detail
+
+namespace sim {
+
+// explore runs body under run() with seeds first_seed, first_seed + 1, ...,
+// or with strategy::dfs every schedule within max_preemptions, and stops at
+// the first failing run, which it shrinks (docs/reference.md, "Deterministic
 // mode"). On a terminal it shows its progress on stderr. Deterministic mode
 // only.
 template <class F>
 explore_result explore(F&& body, explore_options o = {}, detail::source_loc site = detail::source_loc::here()) {
   static_assert(detail::deterministic || detail::always_false<F>,
                 "goro::sim::explore needs deterministic mode: build with -DGORO_DETERMINISTIC=1");
-  explore_result r{true, 0, {}, 0};
+  explore_result r;
+  detail::det_explorer<F> ex{body, o, site};
   bool tty = ::isatty(2) == 1;
   std::int64_t start = detail::mono_ns(), shown = start;
-  for (std::size_t i = 0; i < o.runs; ++i) {
-    config c;
-    c.seed = o.first_seed + i;
-    c.how = o.how;
-    c.pct_depth = o.pct_depth;
-    c.pct_steps = o.pct_steps;
-    c.max_steps = o.max_steps;
-    c.fail_on_leak = o.fail_on_leak;
-    detail::det_input in;
-    in.quiet = true;
-    in.lock_sites = false;
-    try {
-      detail::det_run([&body] { body(); }, c, site, in);
-    } catch (const std::exception& e) {
-      r = explore_result{false, c.seed, e.what(), i + 1};
-    } catch (...) {
-      r = explore_result{false, c.seed, "an exception that is not a std::exception", i + 1};
-    }
-    if (!r.ok) {
-      // The run is deterministic: replay it with lock sites recorded (the
-      // report's "locked at") and, if asked, its trace. A run that waited on
-      // fds may not fail the same way again: then the first message stands.
-      in.replay = true;
-      in.lock_sites = true;
-      if (!o.trace_path.empty()) in.trace_path = o.trace_path.c_str();
-      try {
-        detail::det_run([&body] { body(); }, c, site, in);
-      } catch (const std::exception& e) {
-        std::string_view again = e.what(), first = r.message;
-        if (again.substr(0, again.find('\n')) == first.substr(0, first.find('\n'))) r.message = again;
-      } catch (...) {
-      }
-      break;
-    }
-    r.runs_done = i + 1;
+  auto progress = [&](std::size_t done, const char* what) {
     std::int64_t t = detail::mono_ns();
-    if (tty && t - shown > 250'000'000) {
-      shown = t;
-      char line[160];
-      int n = std::snprintf(line, sizeof line, "\rgoro explore: %zu/%zu runs, %.0f seeds/s, strategy %s ", i + 1, o.runs,
-                            static_cast<double>(i + 1) * 1e9 / static_cast<double>(t - start), detail::strategy_name(o.how));
-      detail::write_err(line, static_cast<std::size_t>(n));
+    if (!tty || t - shown <= 250'000'000) return;
+    shown = t;
+    char line[160];
+    int n = std::snprintf(line, sizeof line, "\rgoro explore: %zu/%zu runs, %.0f %s/s, strategy %s ", done, o.runs,
+                          static_cast<double>(done) * 1e9 / static_cast<double>(t - start), what, detail::strategy_name(o.how));
+    detail::write_err(line, static_cast<std::size_t>(n));
+  };
+  if (o.how == strategy::dfs) {
+    // Iterative context bounding: every schedule with 0 preemptions, then
+    // every one with exactly 1, ... up to max_preemptions. Level b is a dfs
+    // bounded by b whose schedules with fewer preemptions (already counted
+    // at a lower level) run again only to reach the new ones.
+    config c = ex.cfg(o.first_seed, strategy::dfs);
+    bool stop = false;
+    for (unsigned b = 0; b <= o.max_preemptions && !stop; ++b) {
+      detail::det_ctl ctl;
+      ctl.how = detail::det_ctl::kind::dfs;
+      ctl.bound = b;
+      for (;;) {
+        detail::det_outcome out = detail::det_try(body, c, site, ex.search_input(&ctl));
+        if (ctl.preemptions == b) {
+          if (r.runs_done == o.runs) {
+            stop = true;
+            break;
+          }
+          ++r.runs_done;
+          if (out.failed) {
+            r.ok = false;
+            r.failing_seed = o.first_seed;
+            r.message = out.message;
+            ex.finish(r, ctl.devs, ctl.rands, out.sig, "GORO_STRATEGY=dfs (schedule " + std::to_string(r.runs_done) + ")");
+            stop = true;
+            break;
+          }
+          progress(r.runs_done, "schedules");
+        }
+        if (!ex.backtrack(ctl)) break;
+      }
+    }
+    r.exhausted = !stop;
+  } else {
+    for (std::size_t i = 0; i < o.runs; ++i) {
+      config c = ex.cfg(o.first_seed + i, o.how);
+      detail::det_outcome out = detail::det_try(body, c, site, ex.search_input(nullptr));
+      if (out.failed) {
+        r.ok = false;
+        r.failing_seed = c.seed;
+        r.message = out.message;
+        r.runs_done = i + 1;
+        ex.failed_seed(r, c, out);
+        break;
+      }
+      r.runs_done = i + 1;
+      progress(i + 1, "seeds");
     }
   }
   if (tty && shown != start) detail::write_err("\n");

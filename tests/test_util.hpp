@@ -57,6 +57,27 @@ inline std::string same_report_text(std::string s) {
   return out;
 }
 
+// without_shrink_note: explore's message without the line shrinking appends
+// ("goro: this failure needs k preemption(s) ..."): what a replay of its
+// choices reports.
+inline std::string without_shrink_note(std::string s) {
+  std::size_t at = s.rfind("\ngoro: this failure needs ");
+  if (at != std::string::npos) s.erase(at);
+  return s;
+}
+
+// hex: bytes as GORO_CHOICES spells them.
+template <class Bytes>
+std::string hex(const Bytes& bytes) {
+  static const char digits[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char b : bytes) {
+    out += digits[b >> 4];
+    out += digits[b & 15];
+  }
+  return out;
+}
+
 // open_fd_count: the file descriptors this process has open (for tests that
 // must leave none behind).
 inline int open_fd_count() {

@@ -42,7 +42,11 @@ namespace detail {
 // already (no reproduce line); lock_sites: mutexes record where each was
 // locked (held_push: an unwind per lock, microseconds), for the "locked at"
 // of reports. explore's search runs leave it off and replay the failing seed
-// with it on, so that only the reported run pays.
+// with it on, so that only the reported run pays. ctl: a controlled run (dfs,
+// shrinking's replays; det.hpp, "Controlled runs"), which also records the
+// run's decisions. repro: print the reproduce line on failure (explore prints
+// its own once the failure is shrunk).
+struct det_ctl;
 struct det_input {
   const std::uint8_t* choices = nullptr;
   std::size_t nchoices = 0;
@@ -50,7 +54,9 @@ struct det_input {
   bool quiet = false;
   bool replay = false;
   bool lock_sites = true;
+  bool repro = true;
   const char* trace_path = nullptr;
+  det_ctl* ctl = nullptr;
 };
 
 // --- the run queue ----------------------------------------------------------

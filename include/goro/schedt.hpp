@@ -33,7 +33,7 @@ namespace goro {
 inline namespace GORO_DETAIL_ABI_NS {
 
 namespace sim {
-enum class strategy { random, pct };
+enum class strategy { random, pct, dfs };
 }
 
 namespace detail {

@@ -13,7 +13,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -126,6 +128,26 @@ void data_race(bool fixed) {
     });
   wg.wait();
   expect(counter.load() == 2, "data race: lost update");
+}
+
+// --- non-blocking: lost update ----------------------------------------------
+// i++ on a plain int as a load, a scheduling point (the goroutine can be
+// preempted there on a real machine) and a store: two increments may leave 1.
+// Fix: a mutex around the increment.
+void lost_update(bool fixed) {
+  int counter = 0;
+  goro::mutex mu;
+  goro::wait_group wg;
+  for (int i = 0; i < 2; ++i)
+    wg.go([&] {
+      std::unique_lock<goro::mutex> lk(mu, std::defer_lock);
+      if (fixed) lk.lock();
+      int v = counter;
+      goro::sim::point();
+      counter = v + 1;
+    });
+  wg.wait();
+  expect(counter == 2, "lost update");
 }
 
 // --- non-blocking: order violation -----------------------------------------
@@ -455,6 +477,7 @@ const bug bugs[] = {
     {"wait_group misuse (add inside the goroutine)", wait_group_misuse},
     {"blocking: lock order", lock_order},
     {"non-blocking: data race (sim::shared)", data_race},
+    {"non-blocking: lost update (plain int)", lost_update},
     {"non-blocking: order violation", order_violation},
     {"non-blocking: atomicity violation", atomicity_violation},
     {"non-blocking: double close", double_close},
@@ -476,13 +499,38 @@ const bug leak_bugs[] = {
     {"leak: a ticker-driven worker nobody stops", leak_ticker_worker},
 };
 
+// replay_choices: the failure of the schedule r.choices (GORO_CHOICES with
+// fail_on_leak, which run_with_choices has no option for).
+std::string replay_choices(const bug& b, const goro::sim::explore_result& r, bool fail_on_leak) {
+  std::string again = "(passed)";
+  try {
+    if (!fail_on_leak) {
+      goro::sim::run_with_choices(r.choices, [&b] { b.body(false); });
+    } else {
+      ::setenv("GORO_CHOICES", goro_test::hex(r.choices).c_str(), 1);
+      goro::run([&b] { b.body(false); }, {.fail_on_leak = true});
+    }
+  } catch (const std::exception& e) {
+    again = e.what();
+  }
+  ::unsetenv("GORO_CHOICES");
+  return again;
+}
+
+// kind: a report's first line up to its parenthesis (a race's names the seed or the choices).
+std::string kind(const std::string& msg) { return msg.substr(0, std::min(msg.find('\n'), msg.find('('))); }
+
 // find_and_fix: explore finds b within find_within seeds with random and with
-// pct, the failure replays word for word from its seed, and the fix passes
-// fixed_runs seeds. Prints the seeds-to-find row.
+// pct, shrinks it, the shrunk schedule replays word for word from its choices,
+// the seed replays the same kind of failure, and the fix passes fixed_runs
+// seeds; dfs (bound 2) finds it too. Prints the row: seeds to find (random,
+// pct), dfs's schedules to find and the shrunk preemptions (dfs explores
+// bound 0, then 1, then 2: its count is the least any schedule needs).
 void find_and_fix(const bug& b, bool fail_on_leak) {
   const std::size_t find_within = 10'000;
   const std::size_t fixed_runs = static_cast<std::size_t>(goro_test::scale(10'000));
   std::size_t found[2] = {0, 0};
+  unsigned pre[2] = {0, 0};
   for (strategy how : {strategy::random, strategy::pct}) {
     INFO(b.name << (how == strategy::pct ? " (pct)" : " (random)"));
     goro::sim::explore_result r = goro::sim::explore(
@@ -490,6 +538,13 @@ void find_and_fix(const bug& b, bool fail_on_leak) {
         {.first_seed = 1, .runs = find_within, .how = how, .pct_depth = 3, .pct_steps = 100, .fail_on_leak = fail_on_leak});
     REQUIRE_FALSE(r.ok);
     found[how == strategy::pct] = r.runs_done;
+    pre[how == strategy::pct] = r.preemptions;
+    CHECK(r.message.find(" preemption") != std::string::npos);
+    // The shrunk schedule replays from its choices: the same failure, word for word.
+    REQUIRE_FALSE(r.choices.empty());
+    CHECK(goro_test::same_report_text(replay_choices(b, r, fail_on_leak)) ==
+          goro_test::same_report_text(goro_test::without_shrink_note(r.message)));
+    // The seed replays the same kind of failure (its schedule, unshrunk, is longer).
     std::string again;
     try {
       goro::run([&b] { b.body(false); },
@@ -497,7 +552,7 @@ void find_and_fix(const bug& b, bool fail_on_leak) {
     } catch (const std::exception& e) {
       again = e.what();
     }
-    CHECK(goro_test::same_report_text(again) == goro_test::same_report_text(r.message));
+    CHECK(kind(again) == kind(r.message));
     goro::sim::explore_result ok = goro::sim::explore(
         [&b] { b.body(true); },
         {.first_seed = 1, .runs = fixed_runs, .how = how, .pct_depth = 3, .pct_steps = 100, .fail_on_leak = fail_on_leak});
@@ -505,18 +560,34 @@ void find_and_fix(const bug& b, bool fail_on_leak) {
     CHECK(ok.ok);
     CHECK(ok.runs_done == fixed_runs);
   }
-  std::printf("%-62s %14zu %14zu\n", b.name, found[0], found[1]);
+  goro::sim::explore_result d = goro::sim::explore(
+      [&b] { b.body(false); }, {.runs = 100'000, .how = strategy::dfs, .max_preemptions = 2, .fail_on_leak = fail_on_leak});
+  std::string dfs_found = d.ok ? std::string(d.exhausted ? "none" : "-") : std::to_string(d.runs_done);
+  std::string dfs_pre = d.ok ? std::string("-") : std::to_string(d.preemptions);
+  if (!d.ok) {
+    INFO(b.name << " (dfs)");
+    CHECK(goro_test::same_report_text(replay_choices(b, d, fail_on_leak)) ==
+          goro_test::same_report_text(goro_test::without_shrink_note(d.message)));
+    // (A shrunk random or pct failure may need fewer preemptions than dfs's
+    // bound: it may keep a free choice where the running goroutine blocked,
+    // which dfs always gives to the lowest id.)
+  }
+  std::printf("%-62s %8zu %8zu %8s %6s %6u %6u\n", b.name, found[0], found[1], dfs_found.c_str(), dfs_pre.c_str(), pre[0], pre[1]);
+}
+
+void table_header(const char* what) {
+  std::printf("%-62s %8s %8s %8s %6s %6s %6s\n", what, "random", "pct", "dfs", "bound", "p(rnd)", "p(pct)");
 }
 
 }  // namespace
 
 TEST_CASE("det bugs: orders after a wake-up are reachable: each bug is found and each fix passes", "[det][bugs]") {
-  std::printf("%-62s %14s %14s\n", "order after a wake-up", "seeds: random", "seeds: pct");
+  table_header("order after a wake-up (seeds, schedules, preemptions)");
   for (const bug& b : order_bugs) find_and_fix(b, false);
 }
 
 TEST_CASE("det bugs: leaks are found with fail_on_leak and each fix passes", "[det][bugs][leak]") {
-  std::printf("%-62s %14s %14s\n", "leak (fail_on_leak)", "seeds: random", "seeds: pct");
+  table_header("leak (fail_on_leak)");
   for (const bug& b : leak_bugs) {
     find_and_fix(b, true);
     // Without fail_on_leak the leaking version passes: a leak alone is no failure.
@@ -527,32 +598,49 @@ TEST_CASE("det bugs: leaks are found with fail_on_leak and each fix passes", "[d
 }
 
 TEST_CASE("det bugs: each bug is found within 10,000 seeds (random and pct) and replays; each fix passes", "[det][bugs]") {
-  const std::size_t find_within = 10'000;
-  const std::size_t fixed_runs = static_cast<std::size_t>(goro_test::scale(10'000));
-  std::printf("%-62s %14s %14s\n", "bug (Tu et al. category)", "seeds: random", "seeds: pct");
-  for (const bug& b : bugs) {
-    std::size_t found[2] = {0, 0};
-    for (strategy how : {strategy::random, strategy::pct}) {
-      INFO(b.name << (how == strategy::pct ? " (pct)" : " (random)"));
-      goro::sim::explore_result r =
-          goro::sim::explore([&b] { b.body(false); }, {.first_seed = 1, .runs = find_within, .how = how, .pct_depth = 3, .pct_steps = 100});
-      REQUIRE_FALSE(r.ok);
-      found[how == strategy::pct] = r.runs_done;
-      // Replays from its seed: the same failure, word for word.
-      std::string again;
-      try {
-        goro::run([&b] { b.body(false); }, {.seed = r.failing_seed, .how = how, .pct_depth = 3, .pct_steps = 100});
-      } catch (const std::exception& e) {
-        again = e.what();
-      }
-      CHECK(goro_test::same_report_text(again) == goro_test::same_report_text(r.message));
-      // The fix holds over every seed tried.
-      goro::sim::explore_result ok =
-          goro::sim::explore([&b] { b.body(true); }, {.first_seed = 1, .runs = fixed_runs, .how = how, .pct_depth = 3, .pct_steps = 100});
-      INFO(ok.message);
-      CHECK(ok.ok);
-      CHECK(ok.runs_done == fixed_runs);
+  table_header("bug (Tu et al. category)");
+  for (const bug& b : bugs) find_and_fix(b, false);
+}
+
+TEST_CASE("det bugs: dfs finds the lock-order deadlock and the lost update at bound 1 and not 0", "[det][bugs][dfs]") {
+  for (auto body : {lock_order, lost_update}) {
+    goro::sim::explore_result r0 = goro::sim::explore([body] { body(false); }, {.how = strategy::dfs, .max_preemptions = 0});
+    CHECK(r0.ok);
+    CHECK(r0.exhausted);
+    CHECK(r0.runs_done == 1);
+    goro::sim::explore_result r1 = goro::sim::explore([body] { body(false); }, {.how = strategy::dfs, .max_preemptions = 1});
+    REQUIRE_FALSE(r1.ok);
+    CHECK(r1.preemptions == 1);
+    CHECK(r1.runs_done > 1);
+    // The fixes: every schedule within 2 preemptions passes.
+    goro::sim::explore_result ok =
+        goro::sim::explore([body] { body(true); }, {.runs = 1'000'000, .how = strategy::dfs, .max_preemptions = 2});
+    INFO(ok.message);
+    CHECK(ok.ok);
+    CHECK(ok.exhausted);
+  }
+}
+
+TEST_CASE("det bugs: random's long failing schedules shrink to one preemption and replay", "[det][bugs][shrink]") {
+  for (auto body : {lock_order, lost_update}) {
+    // Seeds from 100 on: random's schedules switch at about every other point.
+    goro::sim::explore_result off =
+        goro::sim::explore([body] { body(false); }, {.first_seed = 100, .runs = 10'000, .shrink = false});
+    goro::sim::explore_result r = goro::sim::explore([body] { body(false); }, {.first_seed = 100, .runs = 10'000});
+    REQUIRE_FALSE(r.ok);
+    REQUIRE_FALSE(off.ok);
+    INFO(r.message);
+    CHECK(off.failing_seed == r.failing_seed);
+    CHECK(off.preemptions > 1);  // the schedule as found
+    CHECK(r.preemptions == 1);
+    CHECK(r.message.find("needs 1 preemption (shrunk from " + std::to_string(off.preemptions) + " ") != std::string::npos);
+    CHECK(r.choices.size() <= off.choices.size());
+    std::string again;
+    try {
+      goro::sim::run_with_choices(r.choices, [body] { body(false); });
+    } catch (const std::exception& e) {
+      again = e.what();
     }
-    std::printf("%-62s %14zu %14zu\n", b.name, found[0], found[1]);
+    CHECK(goro_test::same_report_text(again) == goro_test::same_report_text(goro_test::without_shrink_note(r.message)));
   }
 }
