@@ -7026,7 +7026,9 @@ GORO_DETAIL_COMPILED void start_sysmon(sched_t* s);
 
 
 #include <algorithm>
+#include <array>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -7036,6 +7038,10 @@ GORO_DETAIL_COMPILED void start_sysmon(sched_t* s);
 #include <span>
 #include <string>
 #include <string_view>
+#include <system_error>
+#include <sys/wait.h>
+#include <poll.h>
+#include <signal.h>
 #include <thread>
 #include <typeinfo>
 #include <unistd.h>
@@ -8331,6 +8337,139 @@ det_outcome det_try(F& body, const config& c, source_loc site, const det_input& 
   return out;
 }
 
+// det_par_chunks: explore's jobs. Chunks 0 .. nchunks-1 run on `jobs`
+// forked worker processes, handed out in order, one at a time, each
+// worker's next chunk as soon as it reports the last: work(c, out) runs in
+// the worker and fills out[0..1] (out[0] != 0: a failure). Once a chunk
+// reports a failure, no chunk after it is handed out, and the call returns
+// when every chunk before it has reported (so the lowest failing chunk is
+// final: the result is the serial one). Returns that chunk, or nchunks.
+// results[c] holds each reported chunk's words. A worker that dies (its
+// body crashed the process) throws std::runtime_error in the caller.
+template <class Work>
+std::size_t det_par_chunks(unsigned jobs, std::size_t nchunks, Work work, std::vector<std::array<std::uint64_t, 2>>& results) {
+  struct worker {
+    pid_t pid = -1;
+    int to = -1, from = -1;
+    bool busy = false;
+  };
+  results.assign(nchunks, {0, 0});
+  std::vector<worker> ws(std::min<std::size_t>(jobs, nchunks));
+  auto write_all = [](int fd, const void* p, std::size_t n) {
+    const char* c = static_cast<const char*>(p);
+    while (n > 0) {
+      ssize_t k = ::write(fd, c, n);
+      if (k < 0 && errno == EINTR) continue;
+      if (k <= 0) return false;
+      c += k;
+      n -= static_cast<std::size_t>(k);
+    }
+    return true;
+  };
+  auto read_all = [](int fd, void* p, std::size_t n) {
+    char* c = static_cast<char*>(p);
+    while (n > 0) {
+      ssize_t k = ::read(fd, c, n);
+      if (k < 0 && errno == EINTR) continue;
+      if (k <= 0) return false;
+      c += k;
+      n -= static_cast<std::size_t>(k);
+    }
+    return true;
+  };
+  std::fflush(nullptr);  // nothing buffered is written twice
+  for (std::size_t w = 0; w < ws.size(); ++w) {
+    int a[2], b[2];
+    if (::pipe(a) != 0) throw std::system_error(errno, std::generic_category(), "goro: explore: pipe");
+    if (::pipe(b) != 0) {
+      ::close(a[0]);
+      ::close(a[1]);
+      throw std::system_error(errno, std::generic_category(), "goro: explore: pipe");
+    }
+    pid_t pid = ::fork();
+    if (pid < 0) throw std::system_error(errno, std::generic_category(), "goro: explore: fork");
+    if (pid == 0) {  // the worker: chunks in, results out, until the pipe closes
+      ::close(a[1]);
+      ::close(b[0]);
+      for (std::size_t v = 0; v < w; ++v) {
+        ::close(ws[v].to);
+        ::close(ws[v].from);
+      }
+      // Never returns into the caller's frames (they belong to the parent's
+      // explore): an exception out of work (out of memory) ends the worker,
+      // which the parent reports.
+      try {
+        std::uint64_t c;
+        while (read_all(a[0], &c, sizeof c)) {
+          std::uint64_t msg[3] = {c, 0, 0};
+          work(static_cast<std::size_t>(c), msg + 1);
+          if (!write_all(b[1], msg, sizeof msg)) break;
+        }
+      } catch (...) {
+        ::_exit(1);
+      }
+      ::_exit(0);
+    }
+    ::close(a[0]);
+    ::close(b[1]);
+    ws[w] = worker{pid, a[1], b[0], false};
+  }
+  std::size_t next = 0, failed = nchunks;
+  bool died = false;
+  auto hand_out = [&](worker& wk) {
+    if (next < nchunks && next < failed) {
+      std::uint64_t c = next++;
+      wk.busy = write_all(wk.to, &c, sizeof c);
+      if (!wk.busy) died = true;
+    }
+  };
+  for (worker& wk : ws) hand_out(wk);
+  std::vector<pollfd> fds;
+  for (;;) {
+    fds.clear();
+    for (worker& wk : ws)
+      if (wk.busy) fds.push_back(pollfd{wk.from, POLLIN, 0});
+    if (fds.empty() || died) break;
+    if (::poll(fds.data(), fds.size(), -1) < 0) {
+      if (errno == EINTR) continue;
+      died = true;
+      break;
+    }
+    for (const pollfd& f : fds) {
+      if (f.revents == 0) continue;
+      worker* wk = nullptr;
+      for (worker& x : ws)
+        if (x.from == f.fd) wk = &x;
+      std::uint64_t msg[3];
+      if (!read_all(wk->from, msg, sizeof msg)) {
+        died = true;
+        wk->busy = false;
+        continue;
+      }
+      results[msg[0]] = {msg[1], msg[2]};
+      if (msg[1] != 0 && msg[0] < failed) failed = static_cast<std::size_t>(msg[0]);
+      wk->busy = false;
+      hand_out(*wk);
+    }
+  }
+  for (worker& wk : ws) {
+    ::close(wk.to);
+    ::close(wk.from);
+    if (died) ::kill(wk.pid, SIGKILL);
+    int st;
+    while (::waitpid(wk.pid, &st, 0) < 0 && errno == EINTR) {
+    }
+  }
+  if (died) throw std::runtime_error("goro: explore: a worker process died (jobs > 1); run with jobs = 1 to see why");
+  return failed;
+}
+
+inline unsigned det_jobs(unsigned jobs) {
+  if (jobs != 0) return jobs;
+  long n = ::sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? static_cast<unsigned>(n) : 1u;
+}
+
 // det_explorer: one explore call's state (options, the runs left for
 // shrinking). Not shared between threads.
 template <class F>
@@ -8375,12 +8514,28 @@ struct det_explorer {
 
   // backtrack: the next dfs path after a run (iterative context bounding:
   // the deepest branch point with an option left takes its next option).
-  static bool backtrack(det_ctl& ctl) {
-    if (ctl.stack.size() > ctl.frame_pos) ctl.stack.resize(ctl.frame_pos);
-    while (!ctl.stack.empty() && ctl.stack.back().chosen + 1 >= ctl.stack.back().n) ctl.stack.pop_back();
-    if (ctl.stack.empty()) return false;
+  // The first `floor` frames stay as they are (a subtree of jobs > 1).
+  static bool backtrack(det_ctl& ctl, std::size_t floor = 0) {
+    if (ctl.stack.size() > ctl.frame_pos) ctl.stack.resize(std::max(ctl.frame_pos, floor));
+    while (ctl.stack.size() > floor && ctl.stack.back().chosen + 1 >= ctl.stack.back().n) ctl.stack.pop_back();
+    if (ctl.stack.size() <= floor) return false;
     ++ctl.stack.back().chosen;
     return true;
+  }
+
+  // dfs_level: level b of dfs below ctl.stack's first `floor` frames, in
+  // order: leaf(outcome, ctl) for every schedule with exactly b preemptions
+  // (those with fewer belong to a lower level), until it returns false.
+  template <class Leaf>
+  void dfs_level(det_ctl& ctl, unsigned b, std::size_t floor, Leaf leaf) {
+    ctl.how = det_ctl::kind::dfs;
+    ctl.bound = b;
+    config c = cfg(o.first_seed, sim::strategy::dfs);
+    for (;;) {
+      det_outcome out = det_try(body, c, site, search_input(&ctl));
+      if (ctl.preemptions == b && !leaf(out, ctl)) return;
+      if (!backtrack(ctl, floor)) return;
+    }
   }
 
   // shrink: fewest preemptions first (delta debugging over the deviations,
@@ -8552,34 +8707,116 @@ explore_result explore(F&& body, explore_options o = {}, detail::source_loc site
     // every one with exactly 1, ... up to max_preemptions. Level b is a dfs
     // bounded by b whose schedules with fewer preemptions (already counted
     // at a lower level) run again only to reach the new ones.
-    config c = ex.cfg(o.first_seed, strategy::dfs);
+    unsigned jobs = detail::det_jobs(o.jobs);
     bool stop = false;
+    auto failed_at = [&](const detail::det_outcome& out, const detail::det_ctl& ctl) {
+      r.ok = false;
+      r.failing_seed = o.first_seed;
+      r.message = out.message;
+      ex.finish(r, ctl.devs, ctl.rands, out.sig, "GORO_STRATEGY=dfs (schedule " + std::to_string(r.runs_done) + ")");
+      stop = true;
+    };
     for (unsigned b = 0; b <= o.max_preemptions && !stop; ++b) {
       detail::det_ctl ctl;
-      ctl.how = detail::det_ctl::kind::dfs;
-      ctl.bound = b;
-      for (;;) {
-        detail::det_outcome out = detail::det_try(body, c, site, ex.search_input(&ctl));
-        if (ctl.preemptions == b) {
+      if (jobs <= 1 || b == 0) {
+        ex.dfs_level(ctl, b, 0, [&](const detail::det_outcome& out, const detail::det_ctl& c) {
           if (r.runs_done == o.runs) {
             stop = true;
-            break;
+            return false;
           }
           ++r.runs_done;
           if (out.failed) {
-            r.ok = false;
-            r.failing_seed = o.first_seed;
-            r.message = out.message;
-            ex.finish(r, ctl.devs, ctl.rands, out.sig, "GORO_STRATEGY=dfs (schedule " + std::to_string(r.runs_done) + ")");
-            stop = true;
-            break;
+            failed_at(out, c);
+            return false;
           }
           progress(r.runs_done, "schedules");
+          return true;
+        });
+        continue;
+      }
+      // jobs > 1: the subtrees that the default schedule's branch points
+      // open (in dfs order: the deepest point first, then its options in
+      // order) run on forked workers; each reports its schedules of level b
+      // and its first failure. The parent adds them up in order, as one job
+      // would have counted, and replays the failing subtree itself.
+      detail::det_input in0 = ex.search_input(&ctl);
+      ctl.how = detail::det_ctl::kind::dfs;
+      ctl.bound = b;
+      (void)detail::det_try(body, ex.cfg(o.first_seed, strategy::dfs), site, in0);  // the default schedule: level 0's
+      std::vector<detail::det_ctl::frame> path(ctl.stack.begin(), ctl.stack.begin() + static_cast<std::ptrdiff_t>(ctl.frame_pos));
+      std::vector<std::pair<std::size_t, std::uint32_t>> items;  // (branch point, option)
+      for (std::size_t i = path.size(); i-- > 0;)
+        for (std::uint32_t a = 1; a < path[i].n; ++a) items.emplace_back(i, a);
+      auto item_ctl = [&](std::size_t k) {
+        detail::det_ctl c;
+        c.stack.assign(path.begin(), path.begin() + static_cast<std::ptrdiff_t>(items[k].first) + 1);
+        c.stack.back().chosen = items[k].second;
+        return c;
+      };
+      std::vector<std::array<std::uint64_t, 2>> res;
+      std::size_t f = detail::det_par_chunks(jobs, items.size(), [&](std::size_t k, std::uint64_t* out) {
+        detail::det_ctl c = item_ctl(k);
+        std::uint64_t n = 0;
+        ex.dfs_level(c, b, items[k].first + 1, [&](const detail::det_outcome& oc, const detail::det_ctl&) {
+          ++n;
+          if (oc.failed) out[0] = 1;
+          return !oc.failed && n <= o.runs;  // past the cap: the parent needs no more
+        });
+        out[1] = n;
+      }, res);
+      for (std::size_t k = 0; k < items.size() && !stop; ++k) {
+        std::uint64_t n = res[k][1];  // its schedules (up to its failure)
+        if (n > o.runs - r.runs_done) {  // the cap comes first
+          r.runs_done = o.runs;
+          stop = true;
+          break;
         }
-        if (!ex.backtrack(ctl)) break;
+        if (k != f) {
+          r.runs_done += static_cast<std::size_t>(n);
+          continue;
+        }
+        // The first failing subtree, within the cap: replay it up to its failure.
+        detail::det_ctl c = item_ctl(k);
+        ex.dfs_level(c, b, items[k].first + 1, [&](const detail::det_outcome& oc, const detail::det_ctl& cc) {
+          ++r.runs_done;
+          if (oc.failed) {
+            failed_at(oc, cc);
+            return false;
+          }
+          return true;
+        });
+        stop = true;
       }
     }
     r.exhausted = !stop;
+  } else if (unsigned jobs = detail::det_jobs(o.jobs); jobs > 1 && o.runs > 1) {
+    // Seed ranges on forked workers; the parent then replays the lowest
+    // failing seed and shrinks it as one job would.
+    std::size_t chunk = std::clamp<std::size_t>(o.runs / (std::size_t{jobs} * 16), 1, 256);
+    std::size_t nchunks = (o.runs + chunk - 1) / chunk;
+    std::vector<std::array<std::uint64_t, 2>> res;
+    std::size_t f = detail::det_par_chunks(jobs, nchunks, [&](std::size_t k, std::uint64_t* out) {
+      for (std::size_t i = k * chunk; i < std::min(o.runs, (k + 1) * chunk); ++i) {
+        if (detail::det_try(body, ex.cfg(o.first_seed + i, o.how), site, ex.search_input(nullptr)).failed) {
+          out[0] = 1;
+          out[1] = i;
+          return;
+        }
+      }
+    }, res);
+    r.runs_done = o.runs;
+    if (f < nchunks) {
+      std::size_t i = static_cast<std::size_t>(res[f][1]);
+      config c = ex.cfg(o.first_seed + i, o.how);
+      detail::det_outcome out = detail::det_try(body, c, site, ex.search_input(nullptr));
+      r.runs_done = i + 1;
+      if (out.failed) {
+        r.ok = false;
+        r.failing_seed = c.seed;
+        r.message = out.message;
+        ex.failed_seed(r, c, out);
+      }
+    }
   } else {
     for (std::size_t i = 0; i < o.runs; ++i) {
       config c = ex.cfg(o.first_seed + i, o.how);

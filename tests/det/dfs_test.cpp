@@ -7,6 +7,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
@@ -38,35 +39,36 @@ void one_child() {
   wg.wait();
 }
 
-// A lost update on a plain int: each goroutine reads, reaches a scheduling
-// point, writes. One preemption (at the first writer's point, to the other)
-// loses an update; no schedule without a preemption does.
+// A lost update: each goroutine reads, reaches a scheduling point, writes (a
+// relaxed atomic: a lost update but no data race, so TSan stays silent).
+// One preemption (at the first writer's point, to the other) loses an
+// update; no schedule without a preemption does.
 void lost_update() {
-  int x = 0;
+  std::atomic<int> x{0};
   goro::wait_group wg;
   for (int i = 0; i < 2; ++i)
     wg.go([&x] {
-      int v = x;
+      int v = x.load(std::memory_order_relaxed);
       goro::sim::point();
-      x = v + 1;
+      x.store(v + 1, std::memory_order_relaxed);
     });
   wg.wait();
-  if (x != 2) throw std::logic_error("lost update");
+  if (x.load(std::memory_order_relaxed) != 2) throw std::logic_error("lost update");
 }
 
 // Needs two preemptions: main must be preempted after the child starts (at
 // its sim::point, 1), and the child at its point, between its two stores, back
 // to main (2), for main to see the intermediate value.
 void two_preemptions() {
-  int flag = 0;
+  std::atomic<int> flag{0};
   goro::wait_group wg;
   wg.go([&flag] {
-    flag = 1;
+    flag.store(1, std::memory_order_relaxed);
     goro::sim::point();
-    flag = 0;
+    flag.store(0, std::memory_order_relaxed);
   });
   goro::sim::point();
-  int seen = flag;
+  int seen = flag.load(std::memory_order_relaxed);
   wg.wait();
   if (seen == 1) throw std::logic_error("saw the intermediate value");
 }
@@ -198,4 +200,44 @@ TEST_CASE("shrink: GORO_CHOICES replays the shrunk schedule in a single run", "[
   ::setenv("GORO_CHOICES", hex.c_str(), 1);
   CHECK_NOTHROW(goro::run(one_child, {.seed = 1}));
   ::unsetenv("GORO_CHOICES");
+}
+
+namespace {
+void chan_misuse() {
+  goro::chan<int> result, quit;
+  goro::wait_group wg;
+  wg.go([=] { result.send(42); });
+  goro::go([quit] { quit.close(); });
+  goro::select(goro::recv_case(result, [](auto) {}), goro::recv_case(quit, [](auto) {}));
+  wg.wait();
+}
+
+void same(const goro::sim::explore_result& a, const goro::sim::explore_result& b) {
+  CHECK(a.ok == b.ok);
+  CHECK(a.failing_seed == b.failing_seed);
+  CHECK(a.runs_done == b.runs_done);
+  CHECK(a.exhausted == b.exhausted);
+  CHECK(a.preemptions == b.preemptions);
+  CHECK(a.choices == b.choices);
+  CHECK(goro_test::same_report_text(a.message) == goro_test::same_report_text(b.message));
+}
+}  // namespace
+
+TEST_CASE("jobs: forked workers give the result of one job", "[det][jobs]") {
+  void (*bodies[])() = {lost_update, two_preemptions, deadlock_if_child_first, chan_misuse, one_child};
+  for (auto body : bodies) {
+    for (strategy how : {strategy::random, strategy::pct, strategy::dfs}) {
+      for (std::size_t runs : {std::size_t{3}, std::size_t{5000}}) {
+        INFO("strategy " << static_cast<int>(how) << " runs " << runs);
+        goro::sim::explore_options o{.first_seed = 7, .runs = runs, .how = how, .max_preemptions = 3};
+        goro::sim::explore_result one = goro::sim::explore(body, o);
+        o.jobs = 2;
+        goro::sim::explore_result two = goro::sim::explore(body, o);
+        o.jobs = 3;
+        goro::sim::explore_result three = goro::sim::explore(body, o);
+        same(one, two);
+        same(one, three);
+      }
+    }
+  }
 }
