@@ -19,6 +19,8 @@
 //   GORO_TSAN                detected  yes    ThreadSanitizer fiber annotations
 //   GORO_ASAN                detected  yes    AddressSanitizer fiber annotations
 //   GORO_RUNQ_SIZE           256       yes    slots in each P's local run queue (Go: 256)
+//   GORO_DETAIL_DCHECKS      0         yes    1: the runtime checks its invariants (GORO_DETAIL_DCHECK below);
+//                                             on in the asan and tsan test presets
 //   GORO_SPLIT               unset     yes    split compilation: goro's compiled part is left out of
 //                                             this TU (see "Split compilation" below)
 //   GORO_IMPLEMENTATION      unset     no     split compilation: this TU (exactly one) holds it
@@ -136,6 +138,21 @@
 #define GORO_DETAIL_LIKELY(x) __builtin_expect(!!(x), 1)
 #define GORO_DETAIL_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
+// GORO_DETAIL_DCHECK(cond, what): an invariant of the runtime, written where
+// it lives (Go's throw("bad g->status in ready"), assertLockHeld). With
+// GORO_DETAIL_DCHECKS=1 a false cond is a fatal error naming the invariant
+// and its place; otherwise the check is not compiled at all (cond is not
+// evaluated), so it costs nothing in release builds.
+#ifndef GORO_DETAIL_DCHECKS
+#define GORO_DETAIL_DCHECKS 0
+#endif
+#if GORO_DETAIL_DCHECKS
+#define GORO_DETAIL_DCHECK(cond, what) \
+  (GORO_DETAIL_LIKELY(cond) ? (void)0 : ::goro::detail::dcheck_failed(what, __FILE__, __LINE__))
+#else
+#define GORO_DETAIL_DCHECK(cond, what) ((void)0)
+#endif
+
 #if GORO_DETERMINISTIC
 #define GORO_DETAIL_ABI_NS det_v0
 #else
@@ -239,6 +256,19 @@ inline char* fmt_u64(char* buf, std::uint64_t v) noexcept {
   std::abort();
 }
 
+// dcheck_failed: a GORO_DETAIL_DCHECK that did not hold.
+[[noreturn]] inline void dcheck_failed(const char* what, const char* file, unsigned line) noexcept {
+  char buf[24];
+  write_err("fatal error: runtime invariant violated: ");
+  write_err(what);
+  write_err(" (");
+  write_err(file);
+  write_err(":");
+  write_err(fmt_u64(buf, line));
+  write_err(")\n");
+  std::abort();
+}
+
 #if GORO_DETAIL_DEFINE_COMPILED
 // debug_setting returns the value of key in $GORO_DEBUG ("a=1,b=x"), or "" when
 // it is absent. Read at runtime start-up, never on a hot path.
@@ -266,8 +296,10 @@ GORO_DETAIL_COMPILED std::string debug_setting(std::string_view key);
 // Every TU that includes goro registers its mode bits in a registry shared by
 // all modes (it lives outside the inline namespace, see below); the first TU
 // that disagrees aborts the program at static-initialization time with both
-// modes named. The bits: 1 deterministic, 2 TSan, 4 ASan.
-inline constexpr unsigned tu_mode = (GORO_DETERMINISTIC ? 1u : 0u) | (GORO_TSAN ? 2u : 0u) | (GORO_ASAN ? 4u : 0u);
+// modes named. The bits: 1 deterministic, 2 TSan, 4 ASan, 8 invariant checks
+// (GORO_DETAIL_DCHECKS changes rt_mutex's layout).
+inline constexpr unsigned tu_mode =
+    (GORO_DETERMINISTIC ? 1u : 0u) | (GORO_TSAN ? 2u : 0u) | (GORO_ASAN ? 4u : 0u) | (GORO_DETAIL_DCHECKS ? 8u : 0u);
 
 }  // namespace detail
 }  // inline namespace GORO_DETAIL_ABI_NS
@@ -279,6 +311,7 @@ inline void mode_name(unsigned bits, char* out) noexcept {
   std::strcpy(out, (bits & 1u) ? "deterministic" : "threaded");
   if (bits & 2u) std::strcat(out, "+tsan");
   if (bits & 4u) std::strcat(out, "+asan");
+  if (bits & 8u) std::strcat(out, "+dchecks");
 }
 inline bool register_mode(unsigned bits) noexcept {
   static unsigned first = bits;  // the first TU to initialize fixes the mode
@@ -1180,17 +1213,37 @@ class rt_mutex {
  public:
   void lock() noexcept {
     std::uint32_t c = 0;
-    if (GORO_DETAIL_LIKELY(state_.compare_exchange_strong(c, 1, std::memory_order_acquire, std::memory_order_relaxed))) return;
+    if (GORO_DETAIL_LIKELY(state_.compare_exchange_strong(c, 1, std::memory_order_acquire, std::memory_order_relaxed))) {
+      set_owner();
+      return;
+    }
     lock_slow(c);
+    set_owner();
   }
   bool try_lock() noexcept {
     std::uint32_t c = 0;
-    return state_.compare_exchange_strong(c, 1, std::memory_order_acquire, std::memory_order_relaxed);
+    bool ok = state_.compare_exchange_strong(c, 1, std::memory_order_acquire, std::memory_order_relaxed);
+    if (ok) set_owner();
+    return ok;
   }
   GORO_DETAIL_ALWAYS_INLINE void unlock() noexcept {
+#if GORO_DETAIL_DCHECKS
+    GORO_DETAIL_DCHECK(held(), "rt_mutex unlocked by a thread that does not hold it");
+    owner_.store(nullptr, std::memory_order_relaxed);
+#endif
     // release: publishes the critical section to the next acquirer.
     if (GORO_DETAIL_UNLIKELY(state_.exchange(0, std::memory_order_release) == 2)) futex_wake(&state_, 1);
   }
+
+#if GORO_DETAIL_DCHECKS
+  // held: this thread holds the lock (Go: assertLockHeld). Only with
+  // GORO_DETAIL_DCHECKS, for the checks of the *_locked functions. An
+  // rt_mutex section never spans a goroutine switch to another thread: the
+  // park protocol's unlock runs on the parking M's thread (park.hpp), so a
+  // thread identifies the holder. owner_ is written by the holder only
+  // (relaxed: only the holder's own reads of it matter).
+  bool held() const noexcept { return owner_.load(std::memory_order_relaxed) == thread_token(); }
+#endif
 
  private:
   GORO_DETAIL_NOINLINE void lock_slow(std::uint32_t c) noexcept {
@@ -1206,6 +1259,22 @@ class rt_mutex {
       c = state_.exchange(2, std::memory_order_acquire);
     }
   }
+  void set_owner() noexcept {
+#if GORO_DETAIL_DCHECKS
+    owner_.store(thread_token(), std::memory_order_relaxed);
+#endif
+  }
+#if GORO_DETAIL_DCHECKS
+  // thread_token: this thread's identity. noinline with a compiler barrier,
+  // like tls.hpp's accessors: a goroutine resumes on other threads, and a
+  // thread_local's address computed before a switch must not be reused after.
+  GORO_DETAIL_NOINLINE static const void* thread_token() noexcept {
+    asm volatile("" ::: "memory");
+    static thread_local char token;
+    return &token;
+  }
+  std::atomic<const void*> owner_{nullptr};
+#endif
   std::atomic<std::uint32_t> state_{0};
 };
 
@@ -2189,6 +2258,7 @@ struct timer_heap {
   // add_locked arms t (not pending) at t->when in this heap; returns true if
   // t is now the earliest. Requires lock.
   bool add_locked(rtimer* t) {
+    GORO_DETAIL_DCHECK(lock.held(), "add_locked: lock not held");
     std::uint32_t id;
     if (!free_ids.empty()) {
       id = free_ids.back();
@@ -2210,6 +2280,7 @@ struct timer_heap {
   // del_locked disarms t if it is pending here; returns whether it was.
   // Requires lock (of t->heap, which must be this heap).
   bool del_locked(rtimer* t) noexcept {
+    GORO_DETAIL_DCHECK(lock.held(), "del_locked: lock not held");
     if (!t->pending()) return false;
     remove_at(table[t->id].pos);
     publish(std::memory_order_seq_cst);
@@ -2288,6 +2359,7 @@ struct timer_heap {
 
 #if GORO_DETAIL_DEFINE_COMPILED
 GORO_DETAIL_COMPILED std::size_t timer_heap::run_due_locked(std::int64_t now) {
+  GORO_DETAIL_DCHECK(lock.held(), "run_due_locked: lock not held");
   std::size_t fired = 0;
   while (!heap.empty() && heap.front().when <= now) {
     rtimer* t = heap.front().t;
@@ -2555,6 +2627,16 @@ struct g {
   // --- stack; immutable while the slot is in use ---
   stack_slot stack;
 };
+
+// set_gstatus makes one transition of the table at the top of this file.
+// from is the state the caller's protocol guarantees; under
+// GORO_DETAIL_DCHECKS a G found in another state is a fatal error (Go:
+// casgstatus's "bad status" throws), what names the transition.
+inline void set_gstatus(g* gp, [[maybe_unused]] gstatus from, gstatus to, [[maybe_unused]] const char* what,
+                        std::memory_order mo = std::memory_order_relaxed) noexcept {
+  GORO_DETAIL_DCHECK(gp->status.load(std::memory_order_relaxed) == from, what);
+  gp->status.store(to, mo);
+}
 
 // parkstate values.
 inline constexpr std::uint8_t park_none = 0;         // not parked, or parked without a cancel_fn
@@ -4612,11 +4694,13 @@ GORO_DETAIL_NOINLINE inline void gogo(m* mp, g* from, g* to, bool exiting = fals
 // globrunqput_locked / globrunqput_batch_locked append to the global queue.
 // Require s->lock. (noexcept: running out of memory for the ring is fatal.)
 inline void globrunqput_locked(sched_t* s, g* gp) noexcept {
+  GORO_DETAIL_DCHECK(s->lock.held(), "globrunqput_locked: sched.lock not held");
   s->runq.push(gp);
   s->runq_size.store(s->runq_size.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 
 inline void globrunqput_batch_locked(sched_t* s, g* const* gs, std::uint32_t n) noexcept {
+  GORO_DETAIL_DCHECK(s->lock.held(), "globrunqput_batch_locked: sched.lock not held");
   s->runq.push_batch(gs, n);
   s->runq_size.store(s->runq_size.load(std::memory_order_relaxed) + static_cast<std::int32_t>(n), std::memory_order_relaxed);
 }
@@ -4624,6 +4708,7 @@ inline void globrunqput_batch_locked(sched_t* s, g* const* gs, std::uint32_t n) 
 // globrunqget takes a batch from the global queue: one to run, the rest into
 // pp's local queue (Go: globrunqget). Requires s->lock. Owner P.
 inline g* globrunqget_locked(sched_t* s, p* pp, std::int32_t max) noexcept {
+  GORO_DETAIL_DCHECK(s->lock.held(), "globrunqget_locked: sched.lock not held");
   std::int32_t sz = s->runq_size.load(std::memory_order_relaxed);
   if (sz == 0) return nullptr;
   std::int32_t n = sz / static_cast<std::int32_t>(s->allp.size()) + 1;
@@ -4703,6 +4788,7 @@ GORO_DETAIL_COMPILED void mstart(m* mp);
 
 // pidleput / pidleget: the idle P list. Require s->lock.
 inline void pidleput_locked(sched_t* s, p* pp) noexcept {
+  GORO_DETAIL_DCHECK(s->lock.held(), "pidleput_locked: sched.lock not held");
   pp->mp.store(nullptr, std::memory_order_relaxed);
   pp->status.store(p_idle, std::memory_order_relaxed);
   pp->link = s->pidle;
@@ -4710,6 +4796,7 @@ inline void pidleput_locked(sched_t* s, p* pp) noexcept {
   s->npidle.store(s->npidle.load(std::memory_order_relaxed) + 1, std::memory_order_seq_cst);
 }
 inline p* pidleget_locked(sched_t* s) noexcept {
+  GORO_DETAIL_DCHECK(s->lock.held(), "pidleget_locked: sched.lock not held");
   p* pp = s->pidle;
   if (pp != nullptr) {
     s->pidle = pp->link;
@@ -4733,6 +4820,7 @@ inline p* releasep(m* mp) noexcept {
 // newm starts a new M (thread) that will run with pp. Requires s->lock.
 #if GORO_DETAIL_DEFINE_COMPILED
 GORO_DETAIL_COMPILED void newm_locked(sched_t* s, p* pp, bool spinning) {
+  GORO_DETAIL_DCHECK(s->lock.held(), "newm_locked: sched.lock not held");
   if (static_cast<unsigned>(s->mcount) >= s->cfg.max_threads) {
     char buf[24];
     write_err("runtime: program exceeds ");
@@ -4876,7 +4964,7 @@ GORO_DETAIL_ALWAYS_INLINE inline void start_g(m* mp, g* from, g* gp, bool inheri
   pp->add_relaxed(pp->scheduled);
   if (GORO_DETAIL_UNLIKELY(pp->trace != nullptr)) trace_go_start(pp, gp, from != &mp->g0);
   pp->curg.store(gp, std::memory_order_release);  // for stall reports (stall.hpp)
-  gp->status.store(gstatus::running, std::memory_order_relaxed);
+  set_gstatus(gp, gstatus::runnable, gstatus::running, "start_g: the goroutine is not runnable");
   mp->curg = gp;
   gogo(mp, from, gp, exiting);
 }
@@ -4963,7 +5051,7 @@ GORO_DETAIL_COMPILED void injectglist(sched_t* s, g* list) {
       g* gp = list;
       list = gp->schedlink;
       gp->schedlink = nullptr;
-      gp->status.store(gstatus::runnable, std::memory_order_relaxed);
+      set_gstatus(gp, gstatus::waiting, gstatus::runnable, "injectglist: a goroutine from the poller is not waiting");
       det_put(s, gp);
     }
     return;
@@ -4974,7 +5062,7 @@ GORO_DETAIL_COMPILED void injectglist(sched_t* s, g* list) {
     while (list != nullptr) {
       g* gp = list;
       list = gp->schedlink;
-      gp->status.store(gstatus::runnable, std::memory_order_relaxed);
+      set_gstatus(gp, gstatus::waiting, gstatus::runnable, "injectglist: a goroutine from the poller is not waiting");
       globrunqput_locked(s, gp);
       ++n;
     }
@@ -4992,6 +5080,17 @@ GORO_DETAIL_COMPILED g* netpoll_ready(sched_t* s, netpoller* np, std::int64_t wa
   return list;
 }
 
+// netpoll_run_first: of the goroutines the poller readied (list), the first
+// is made runnable for this M to run now, the rest go to the global queue
+// (Go: findRunnable's casgstatus of the list's head, injectglist). Owner P.
+GORO_DETAIL_COMPILED g* netpoll_run_first(sched_t* s, g* list) {
+  g* first = list;
+  injectglist(s, first->schedlink);
+  first->schedlink = nullptr;
+  set_gstatus(first, gstatus::waiting, gstatus::runnable, "netpoll: a goroutine from the poller is not waiting");
+  return first;
+}
+
 // netpoll_nonblocking: Go's netpoll(0) in findRunnable: if goroutines wait
 // on fds, collect the ready ones: the first to run now, the rest to the global
 // queue. (Go skips it while an M is blocked in poll; with epoll both may poll
@@ -5001,11 +5100,7 @@ GORO_DETAIL_COMPILED g* netpoll_nonblocking(sched_t* s) {
   if (np == nullptr || s->netpoll_waiters.load(std::memory_order_relaxed) == 0) return nullptr;
   s->last_poll.store(nanotime(), std::memory_order_relaxed);
   g* list = netpoll_ready(s, np, 0);
-  if (list == nullptr) return nullptr;
-  g* first = list;
-  injectglist(s, first->schedlink);
-  first->schedlink = nullptr;
-  return first;
+  return list != nullptr ? netpoll_run_first(s, list) : nullptr;
 }
 
 // find_runnable finds a G to run: local, global, steal, else sleep. Returns
@@ -5112,12 +5207,7 @@ top:
       mp->park.clear();
       if (got != nullptr) {
         acquirep(mp, got);
-        if (list != nullptr) {
-          g* first = list;
-          injectglist(s, first->schedlink);
-          first->schedlink = nullptr;
-          return first;
-        }
+        if (list != nullptr) return netpoll_run_first(s, list);
         goto top;
       }
       injectglist(s, list);
@@ -5211,10 +5301,10 @@ inline void run_pending(m* mp) noexcept {
       g* gp = op.gp;
       cancel_fn cancel = gp->cancel;  // read before unlock: after it, gp may run again
       sched_t* s = gp->sched;
-      gp->status.store(gstatus::waiting, std::memory_order_release);
+      set_gstatus(gp, gstatus::running, gstatus::waiting, "park: the parking goroutine is not running", std::memory_order_release);
       if (op.unlock != nullptr && !op.unlock(gp, op.arg)) {
         if (cancel != nullptr) gp->parkstate.store(park_none, std::memory_order_relaxed);
-        gp->status.store(gstatus::runnable, std::memory_order_relaxed);
+        set_gstatus(gp, gstatus::waiting, gstatus::runnable, "park: a cancelled park's goroutine is not waiting");
         runqput(s, mp->pp, gp, true);
         break;
       }
@@ -5232,7 +5322,7 @@ inline void run_pending(m* mp) noexcept {
       break;
     }
     case pending_kind::yield:
-      op.gp->status.store(gstatus::runnable, std::memory_order_relaxed);
+      set_gstatus(op.gp, gstatus::running, gstatus::runnable, "yield: the goroutine is not running");
       runqput(mp->sched, mp->pp, op.gp, false);
       break;
     case pending_kind::exit: {
@@ -5244,7 +5334,7 @@ inline void run_pending(m* mp) noexcept {
     case pending_kind::exitsyscall: {
       // Back from blocking<> with no P free: the G waits on the global queue
       // and this M goes idle (Go: exitsyscall0).
-      op.gp->status.store(gstatus::runnable, std::memory_order_relaxed);
+      set_gstatus(op.gp, gstatus::syscall, gstatus::runnable, "exitsyscall: the goroutine is not in a system call");
       {
         rt_lock_guard lk(mp->sched->lock);
         globrunqput_locked(mp->sched, op.gp);
@@ -5340,6 +5430,18 @@ inline void g_destroy_closure(g* gp) noexcept {
   gp->destroy = nullptr;
 }
 
+// g_escaped handles an exception that escaped gp's body: main's is rethrown
+// by run(); another goroutine's is a panic (fatal in threaded mode, the run's
+// failure in deterministic mode).
+GORO_DETAIL_COMPILED void g_escaped(g* gp, std::exception_ptr e);
+#if GORO_DETAIL_DEFINE_COMPILED
+GORO_DETAIL_COMPILED void g_escaped(g* gp, std::exception_ptr e) {
+  if (gp->is_main) gp->sched->main_exception = e;
+  else if constexpr (deterministic) det_fail(gp->sched, std::make_exception_ptr(panic_error(panic_text(gp, e) + "\n" + det_dump(gp->sched))));
+  else panic_abort(gp, e);
+}
+#endif  // GORO_DETAIL_DEFINE_COMPILED
+
 // g_body runs a goroutine's closure C and destroys it. An exception escaping
 // main is kept for run() to rethrow; one escaping another goroutine is a
 // panic (the process ends; deterministic mode fails the run instead).
@@ -5353,10 +5455,7 @@ void g_body(g* gp) {
       (*c)();
     } catch (goroutine_exit&) {
     } catch (...) {
-      if (gp->is_main) gp->sched->main_exception = std::current_exception();
-      else if constexpr (deterministic)
-        det_fail(gp->sched, std::make_exception_ptr(panic_error(panic_text(gp, std::current_exception()) + "\n" + det_dump(gp->sched))));
-      else panic_abort(gp, std::current_exception());
+      g_escaped(gp, std::current_exception());
     }
   }
   // Past the body: the closure's destructors may block (a captured object's),
@@ -5420,7 +5519,7 @@ void newproc(sched_t* s, C&& c, source_loc site, bool is_main = false) {
   san_edge(gp, true);  // go happens before the goroutine starts (g_entry)
   san_fiber_create(gp->san, lo, static_cast<std::size_t>(gp->stack.hi - lo));
   gp->id = new_goid(s, pp);
-  gp->status.store(gstatus::runnable, std::memory_order_relaxed);
+  set_gstatus(gp, gstatus::dead, gstatus::runnable, "newproc: the new goroutine's g is not dead (a g cache holds a live g)");
   if (GORO_DETAIL_UNLIKELY(pp != nullptr ? pp->trace != nullptr : tracing(s))) trace_go_create(s, pp, pp != nullptr ? mp->curg : nullptr, gp);
   if constexpr (deterministic) det_spawn(s, gp);
   if (pp != nullptr) {
@@ -5713,7 +5812,8 @@ inline void ready(g* gp) {
     return;
   }
   sched_t* s = gp->sched;
-  gp->status.store(gstatus::runnable, std::memory_order_relaxed);  // published by the queue's release
+  // published by the queue's release
+  set_gstatus(gp, gstatus::waiting, gstatus::runnable, "ready: the goroutine is not waiting (readied twice, or never parked)");
   if constexpr (deterministic) {
     if (GORO_DETAIL_UNLIKELY(tracing(s))) {
       m* mp = getm();
@@ -8971,6 +9071,7 @@ inline constexpr std::int64_t dead_held_report_ns = 10'000'000'000;  // docs/ref
 // all_asleep_locked: step 1. Requires s->lock.
 #if GORO_DETAIL_DEFINE_COMPILED
 GORO_DETAIL_COMPILED bool all_asleep_locked(sched_t* s) noexcept {
+  GORO_DETAIL_DCHECK(s->lock.held(), "all_asleep_locked: sched.lock not held");
   if (s->mcount - s->nmidle - s->nmidlelocked > 0) return false;
   if (s->runq_size.load(std::memory_order_relaxed) != 0) return false;
   for (p* pp : s->allp)
@@ -9110,6 +9211,7 @@ GORO_DETAIL_COMPILED std::uint64_t goroutine_switches(sched_t* s) noexcept {
 // checkdead_step2_locked: step 1 holds; hold the report back or make it.
 // force: scan now (sysmon), else at most once per checkdead_recheck_ns.
 GORO_DETAIL_COMPILED void checkdead_step2_locked(sched_t* s, bool force) noexcept {
+  GORO_DETAIL_DCHECK(s->lock.held(), "checkdead_step2_locked: sched.lock not held");
   std::int64_t now = nanotime();
   if (s->dead_held_since.load(std::memory_order_relaxed) == 0) {
     s->dead_held_since.store(now, std::memory_order_relaxed);
@@ -9130,6 +9232,7 @@ GORO_DETAIL_COMPILED void checkdead_step2_locked(sched_t* s, bool force) noexcep
 }
 
 GORO_DETAIL_COMPILED void checkdead_locked(sched_t* s) noexcept {
+  GORO_DETAIL_DCHECK(s->lock.held(), "checkdead_locked: sched.lock not held");
   if (s->is_default || s->main_done.load(std::memory_order_relaxed) || s->deadlocked.load(std::memory_order_relaxed) ||
       s->exiting.load(std::memory_order_relaxed))
     return;
@@ -9231,7 +9334,10 @@ GORO_DETAIL_COMPILED sched_t::sched_t(const config& c, bool dflt) : cfg(c), is_d
     pp->fastrand = 0x2545F491u * (i + 1);
     allp[i] = pp;
   }
-  for (unsigned i = cfg.procs; i-- > 0;) pidleput_locked(this, allp[i]);
+  {
+    rt_lock_guard lk(lock);  // nobody else can see this runtime yet; taken so the idle list's invariant holds everywhere
+    for (unsigned i = cfg.procs; i-- > 0;) pidleput_locked(this, allp[i]);
+  }
   if constexpr (!deterministic) {  // one thread runs everything: no sysmon, no dumps from signals
     if (!dflt) run_tid = current_tid();  // checkdead: the thread about to block in run() wakes nobody
     std::string trace = debug_setting("schedtrace");
@@ -9694,7 +9800,7 @@ inline void entersyscall(bool now) {
     trace_go_stop(pp, gp);
     mp->trace_blocking_start = s->trace->now();
   }
-  gp->status.store(gstatus::syscall, std::memory_order_relaxed);
+  set_gstatus(gp, gstatus::running, gstatus::syscall, "entersyscall: the goroutine is not running");
   mp->oldp = pp;
   mp->pp = nullptr;
   pp->mp.store(nullptr, std::memory_order_relaxed);
@@ -9746,7 +9852,7 @@ inline void exitsyscall() {
     trace_blocking_end(s, pp, mp, gp, mp->trace_blocking_start);
     trace_go_start(pp, gp);  // a new slice on the P it got
   }
-  gp->status.store(gstatus::running, std::memory_order_relaxed);
+  set_gstatus(gp, gstatus::syscall, gstatus::running, "exitsyscall: the goroutine is not in a system call");
 }
 
 }  // namespace detail
@@ -13173,6 +13279,7 @@ class semaphore_impl {
 
   // unlink_locked takes w out of the queue. Requires mu_.
   void unlink_locked(sem_waiter* w) noexcept {
+    GORO_DETAIL_DCHECK(mu_.held(), "unlink_locked: mu_ not held");
     if (w->prev != nullptr) w->prev->next = w->next;
     else head_ = w->next;
     if (w->next != nullptr) w->next->prev = w->prev;
@@ -13185,6 +13292,7 @@ class semaphore_impl {
   // released. Stops at the first that does not fit, even if a later, smaller
   // one would: no starvation of large requests. Requires mu_.
   sem_waiter* grant_locked() noexcept {
+    GORO_DETAIL_DCHECK(mu_.held(), "grant_locked: mu_ not held");
     sem_waiter* first = nullptr;
     sem_waiter** link = &first;
     while (head_ != nullptr && size_ - cur_ >= head_->n) {
@@ -13204,6 +13312,7 @@ class semaphore_impl {
   // notifyWaiters of a cancelled front waiter). Returns them, as
   // grant_locked. Requires mu_.
   sem_waiter* remove_locked(sem_waiter* w) noexcept {
+    GORO_DETAIL_DCHECK(mu_.held(), "remove_locked: mu_ not held");
     if (w->state != sem_wstate::queued) return nullptr;  // doomed: never queued
     bool was_head = head_ == w;
     unlink_locked(w);
@@ -14126,6 +14235,7 @@ GORO_DETAIL_COMPILED epoll_netpoller* netpoll_for(sched_t* s) {
 // pd_attach_locked registers pd's fd with np (once per fd and runtime).
 // Requires pd->lock.
 GORO_DETAIL_COMPILED void pd_attach_locked(poll_desc* pd, epoll_netpoller* np) {
+  GORO_DETAIL_DCHECK(pd->lock.held(), "pd_attach_locked: poll_desc.lock not held");
   epoll_netpoller* old = pd->np.load(std::memory_order_relaxed);
   if (old == np) return;
   if (old != nullptr) {

@@ -49,7 +49,7 @@ inline void entersyscall(bool now) {
     trace_go_stop(pp, gp);
     mp->trace_blocking_start = s->trace->now();
   }
-  gp->status.store(gstatus::syscall, std::memory_order_relaxed);
+  set_gstatus(gp, gstatus::running, gstatus::syscall, "entersyscall: the goroutine is not running");
   mp->oldp = pp;
   mp->pp = nullptr;
   pp->mp.store(nullptr, std::memory_order_relaxed);
@@ -101,7 +101,7 @@ inline void exitsyscall() {
     trace_blocking_end(s, pp, mp, gp, mp->trace_blocking_start);
     trace_go_start(pp, gp);  // a new slice on the P it got
   }
-  gp->status.store(gstatus::running, std::memory_order_relaxed);
+  set_gstatus(gp, gstatus::syscall, gstatus::running, "exitsyscall: the goroutine is not in a system call");
 }
 
 }  // namespace detail

@@ -9,6 +9,8 @@
 //   GORO_TSAN                detected  yes    ThreadSanitizer fiber annotations
 //   GORO_ASAN                detected  yes    AddressSanitizer fiber annotations
 //   GORO_RUNQ_SIZE           256       yes    slots in each P's local run queue (Go: 256)
+//   GORO_DETAIL_DCHECKS      0         yes    1: the runtime checks its invariants (GORO_DETAIL_DCHECK below);
+//                                             on in the asan and tsan test presets
 //   GORO_SPLIT               unset     yes    split compilation: goro's compiled part is left out of
 //                                             this TU (see "Split compilation" below)
 //   GORO_IMPLEMENTATION      unset     no     split compilation: this TU (exactly one) holds it
@@ -126,6 +128,21 @@
 #define GORO_DETAIL_LIKELY(x) __builtin_expect(!!(x), 1)
 #define GORO_DETAIL_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
+// GORO_DETAIL_DCHECK(cond, what): an invariant of the runtime, written where
+// it lives (Go's throw("bad g->status in ready"), assertLockHeld). With
+// GORO_DETAIL_DCHECKS=1 a false cond is a fatal error naming the invariant
+// and its place; otherwise the check is not compiled at all (cond is not
+// evaluated), so it costs nothing in release builds.
+#ifndef GORO_DETAIL_DCHECKS
+#define GORO_DETAIL_DCHECKS 0
+#endif
+#if GORO_DETAIL_DCHECKS
+#define GORO_DETAIL_DCHECK(cond, what) \
+  (GORO_DETAIL_LIKELY(cond) ? (void)0 : ::goro::detail::dcheck_failed(what, __FILE__, __LINE__))
+#else
+#define GORO_DETAIL_DCHECK(cond, what) ((void)0)
+#endif
+
 #if GORO_DETERMINISTIC
 #define GORO_DETAIL_ABI_NS det_v0
 #else
@@ -229,6 +246,19 @@ inline char* fmt_u64(char* buf, std::uint64_t v) noexcept {
   std::abort();
 }
 
+// dcheck_failed: a GORO_DETAIL_DCHECK that did not hold.
+[[noreturn]] inline void dcheck_failed(const char* what, const char* file, unsigned line) noexcept {
+  char buf[24];
+  write_err("fatal error: runtime invariant violated: ");
+  write_err(what);
+  write_err(" (");
+  write_err(file);
+  write_err(":");
+  write_err(fmt_u64(buf, line));
+  write_err(")\n");
+  std::abort();
+}
+
 #if GORO_DETAIL_DEFINE_COMPILED
 // debug_setting returns the value of key in $GORO_DEBUG ("a=1,b=x"), or "" when
 // it is absent. Read at runtime start-up, never on a hot path.
@@ -256,8 +286,10 @@ GORO_DETAIL_COMPILED std::string debug_setting(std::string_view key);
 // Every TU that includes goro registers its mode bits in a registry shared by
 // all modes (it lives outside the inline namespace, see below); the first TU
 // that disagrees aborts the program at static-initialization time with both
-// modes named. The bits: 1 deterministic, 2 TSan, 4 ASan.
-inline constexpr unsigned tu_mode = (GORO_DETERMINISTIC ? 1u : 0u) | (GORO_TSAN ? 2u : 0u) | (GORO_ASAN ? 4u : 0u);
+// modes named. The bits: 1 deterministic, 2 TSan, 4 ASan, 8 invariant checks
+// (GORO_DETAIL_DCHECKS changes rt_mutex's layout).
+inline constexpr unsigned tu_mode =
+    (GORO_DETERMINISTIC ? 1u : 0u) | (GORO_TSAN ? 2u : 0u) | (GORO_ASAN ? 4u : 0u) | (GORO_DETAIL_DCHECKS ? 8u : 0u);
 
 }  // namespace detail
 }  // inline namespace GORO_DETAIL_ABI_NS
@@ -269,6 +301,7 @@ inline void mode_name(unsigned bits, char* out) noexcept {
   std::strcpy(out, (bits & 1u) ? "deterministic" : "threaded");
   if (bits & 2u) std::strcat(out, "+tsan");
   if (bits & 4u) std::strcat(out, "+asan");
+  if (bits & 8u) std::strcat(out, "+dchecks");
 }
 inline bool register_mode(unsigned bits) noexcept {
   static unsigned first = bits;  // the first TU to initialize fixes the mode

@@ -110,17 +110,37 @@ class rt_mutex {
  public:
   void lock() noexcept {
     std::uint32_t c = 0;
-    if (GORO_DETAIL_LIKELY(state_.compare_exchange_strong(c, 1, std::memory_order_acquire, std::memory_order_relaxed))) return;
+    if (GORO_DETAIL_LIKELY(state_.compare_exchange_strong(c, 1, std::memory_order_acquire, std::memory_order_relaxed))) {
+      set_owner();
+      return;
+    }
     lock_slow(c);
+    set_owner();
   }
   bool try_lock() noexcept {
     std::uint32_t c = 0;
-    return state_.compare_exchange_strong(c, 1, std::memory_order_acquire, std::memory_order_relaxed);
+    bool ok = state_.compare_exchange_strong(c, 1, std::memory_order_acquire, std::memory_order_relaxed);
+    if (ok) set_owner();
+    return ok;
   }
   GORO_DETAIL_ALWAYS_INLINE void unlock() noexcept {
+#if GORO_DETAIL_DCHECKS
+    GORO_DETAIL_DCHECK(held(), "rt_mutex unlocked by a thread that does not hold it");
+    owner_.store(nullptr, std::memory_order_relaxed);
+#endif
     // release: publishes the critical section to the next acquirer.
     if (GORO_DETAIL_UNLIKELY(state_.exchange(0, std::memory_order_release) == 2)) futex_wake(&state_, 1);
   }
+
+#if GORO_DETAIL_DCHECKS
+  // held: this thread holds the lock (Go: assertLockHeld). Only with
+  // GORO_DETAIL_DCHECKS, for the checks of the *_locked functions. An
+  // rt_mutex section never spans a goroutine switch to another thread: the
+  // park protocol's unlock runs on the parking M's thread (park.hpp), so a
+  // thread identifies the holder. owner_ is written by the holder only
+  // (relaxed: only the holder's own reads of it matter).
+  bool held() const noexcept { return owner_.load(std::memory_order_relaxed) == thread_token(); }
+#endif
 
  private:
   GORO_DETAIL_NOINLINE void lock_slow(std::uint32_t c) noexcept {
@@ -136,6 +156,22 @@ class rt_mutex {
       c = state_.exchange(2, std::memory_order_acquire);
     }
   }
+  void set_owner() noexcept {
+#if GORO_DETAIL_DCHECKS
+    owner_.store(thread_token(), std::memory_order_relaxed);
+#endif
+  }
+#if GORO_DETAIL_DCHECKS
+  // thread_token: this thread's identity. noinline with a compiler barrier,
+  // like tls.hpp's accessors: a goroutine resumes on other threads, and a
+  // thread_local's address computed before a switch must not be reused after.
+  GORO_DETAIL_NOINLINE static const void* thread_token() noexcept {
+    asm volatile("" ::: "memory");
+    static thread_local char token;
+    return &token;
+  }
+  std::atomic<const void*> owner_{nullptr};
+#endif
   std::atomic<std::uint32_t> state_{0};
 };
 

@@ -492,6 +492,7 @@ GORO_DETAIL_COMPILED epoll_netpoller* netpoll_for(sched_t* s) {
 // pd_attach_locked registers pd's fd with np (once per fd and runtime).
 // Requires pd->lock.
 GORO_DETAIL_COMPILED void pd_attach_locked(poll_desc* pd, epoll_netpoller* np) {
+  GORO_DETAIL_DCHECK(pd->lock.held(), "pd_attach_locked: poll_desc.lock not held");
   epoll_netpoller* old = pd->np.load(std::memory_order_relaxed);
   if (old == np) return;
   if (old != nullptr) {

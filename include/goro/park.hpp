@@ -86,7 +86,8 @@ inline void ready(g* gp) {
     return;
   }
   sched_t* s = gp->sched;
-  gp->status.store(gstatus::runnable, std::memory_order_relaxed);  // published by the queue's release
+  // published by the queue's release
+  set_gstatus(gp, gstatus::waiting, gstatus::runnable, "ready: the goroutine is not waiting (readied twice, or never parked)");
   if constexpr (deterministic) {
     if (GORO_DETAIL_UNLIKELY(tracing(s))) {
       m* mp = getm();

@@ -120,6 +120,7 @@ inline constexpr std::int64_t dead_held_report_ns = 10'000'000'000;  // docs/ref
 // all_asleep_locked: step 1. Requires s->lock.
 #if GORO_DETAIL_DEFINE_COMPILED
 GORO_DETAIL_COMPILED bool all_asleep_locked(sched_t* s) noexcept {
+  GORO_DETAIL_DCHECK(s->lock.held(), "all_asleep_locked: sched.lock not held");
   if (s->mcount - s->nmidle - s->nmidlelocked > 0) return false;
   if (s->runq_size.load(std::memory_order_relaxed) != 0) return false;
   for (p* pp : s->allp)
@@ -259,6 +260,7 @@ GORO_DETAIL_COMPILED std::uint64_t goroutine_switches(sched_t* s) noexcept {
 // checkdead_step2_locked: step 1 holds; hold the report back or make it.
 // force: scan now (sysmon), else at most once per checkdead_recheck_ns.
 GORO_DETAIL_COMPILED void checkdead_step2_locked(sched_t* s, bool force) noexcept {
+  GORO_DETAIL_DCHECK(s->lock.held(), "checkdead_step2_locked: sched.lock not held");
   std::int64_t now = nanotime();
   if (s->dead_held_since.load(std::memory_order_relaxed) == 0) {
     s->dead_held_since.store(now, std::memory_order_relaxed);
@@ -279,6 +281,7 @@ GORO_DETAIL_COMPILED void checkdead_step2_locked(sched_t* s, bool force) noexcep
 }
 
 GORO_DETAIL_COMPILED void checkdead_locked(sched_t* s) noexcept {
+  GORO_DETAIL_DCHECK(s->lock.held(), "checkdead_locked: sched.lock not held");
   if (s->is_default || s->main_done.load(std::memory_order_relaxed) || s->deadlocked.load(std::memory_order_relaxed) ||
       s->exiting.load(std::memory_order_relaxed))
     return;
@@ -380,7 +383,10 @@ GORO_DETAIL_COMPILED sched_t::sched_t(const config& c, bool dflt) : cfg(c), is_d
     pp->fastrand = 0x2545F491u * (i + 1);
     allp[i] = pp;
   }
-  for (unsigned i = cfg.procs; i-- > 0;) pidleput_locked(this, allp[i]);
+  {
+    rt_lock_guard lk(lock);  // nobody else can see this runtime yet; taken so the idle list's invariant holds everywhere
+    for (unsigned i = cfg.procs; i-- > 0;) pidleput_locked(this, allp[i]);
+  }
   if constexpr (!deterministic) {  // one thread runs everything: no sysmon, no dumps from signals
     if (!dflt) run_tid = current_tid();  // checkdead: the thread about to block in run() wakes nobody
     std::string trace = debug_setting("schedtrace");

@@ -240,6 +240,16 @@ struct g {
   stack_slot stack;
 };
 
+// set_gstatus makes one transition of the table at the top of this file.
+// from is the state the caller's protocol guarantees; under
+// GORO_DETAIL_DCHECKS a G found in another state is a fatal error (Go:
+// casgstatus's "bad status" throws), what names the transition.
+inline void set_gstatus(g* gp, [[maybe_unused]] gstatus from, gstatus to, [[maybe_unused]] const char* what,
+                        std::memory_order mo = std::memory_order_relaxed) noexcept {
+  GORO_DETAIL_DCHECK(gp->status.load(std::memory_order_relaxed) == from, what);
+  gp->status.store(to, mo);
+}
+
 // parkstate values.
 inline constexpr std::uint8_t park_none = 0;         // not parked, or parked without a cancel_fn
 inline constexpr std::uint8_t park_cancellable = 1;  // parked with a cancel_fn

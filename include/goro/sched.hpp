@@ -122,11 +122,13 @@ GORO_DETAIL_NOINLINE inline void gogo(m* mp, g* from, g* to, bool exiting = fals
 // globrunqput_locked / globrunqput_batch_locked append to the global queue.
 // Require s->lock. (noexcept: running out of memory for the ring is fatal.)
 inline void globrunqput_locked(sched_t* s, g* gp) noexcept {
+  GORO_DETAIL_DCHECK(s->lock.held(), "globrunqput_locked: sched.lock not held");
   s->runq.push(gp);
   s->runq_size.store(s->runq_size.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 
 inline void globrunqput_batch_locked(sched_t* s, g* const* gs, std::uint32_t n) noexcept {
+  GORO_DETAIL_DCHECK(s->lock.held(), "globrunqput_batch_locked: sched.lock not held");
   s->runq.push_batch(gs, n);
   s->runq_size.store(s->runq_size.load(std::memory_order_relaxed) + static_cast<std::int32_t>(n), std::memory_order_relaxed);
 }
@@ -134,6 +136,7 @@ inline void globrunqput_batch_locked(sched_t* s, g* const* gs, std::uint32_t n) 
 // globrunqget takes a batch from the global queue: one to run, the rest into
 // pp's local queue (Go: globrunqget). Requires s->lock. Owner P.
 inline g* globrunqget_locked(sched_t* s, p* pp, std::int32_t max) noexcept {
+  GORO_DETAIL_DCHECK(s->lock.held(), "globrunqget_locked: sched.lock not held");
   std::int32_t sz = s->runq_size.load(std::memory_order_relaxed);
   if (sz == 0) return nullptr;
   std::int32_t n = sz / static_cast<std::int32_t>(s->allp.size()) + 1;
@@ -213,6 +216,7 @@ GORO_DETAIL_COMPILED void mstart(m* mp);
 
 // pidleput / pidleget: the idle P list. Require s->lock.
 inline void pidleput_locked(sched_t* s, p* pp) noexcept {
+  GORO_DETAIL_DCHECK(s->lock.held(), "pidleput_locked: sched.lock not held");
   pp->mp.store(nullptr, std::memory_order_relaxed);
   pp->status.store(p_idle, std::memory_order_relaxed);
   pp->link = s->pidle;
@@ -220,6 +224,7 @@ inline void pidleput_locked(sched_t* s, p* pp) noexcept {
   s->npidle.store(s->npidle.load(std::memory_order_relaxed) + 1, std::memory_order_seq_cst);
 }
 inline p* pidleget_locked(sched_t* s) noexcept {
+  GORO_DETAIL_DCHECK(s->lock.held(), "pidleget_locked: sched.lock not held");
   p* pp = s->pidle;
   if (pp != nullptr) {
     s->pidle = pp->link;
@@ -243,6 +248,7 @@ inline p* releasep(m* mp) noexcept {
 // newm starts a new M (thread) that will run with pp. Requires s->lock.
 #if GORO_DETAIL_DEFINE_COMPILED
 GORO_DETAIL_COMPILED void newm_locked(sched_t* s, p* pp, bool spinning) {
+  GORO_DETAIL_DCHECK(s->lock.held(), "newm_locked: sched.lock not held");
   if (static_cast<unsigned>(s->mcount) >= s->cfg.max_threads) {
     char buf[24];
     write_err("runtime: program exceeds ");
@@ -386,7 +392,7 @@ GORO_DETAIL_ALWAYS_INLINE inline void start_g(m* mp, g* from, g* gp, bool inheri
   pp->add_relaxed(pp->scheduled);
   if (GORO_DETAIL_UNLIKELY(pp->trace != nullptr)) trace_go_start(pp, gp, from != &mp->g0);
   pp->curg.store(gp, std::memory_order_release);  // for stall reports (stall.hpp)
-  gp->status.store(gstatus::running, std::memory_order_relaxed);
+  set_gstatus(gp, gstatus::runnable, gstatus::running, "start_g: the goroutine is not runnable");
   mp->curg = gp;
   gogo(mp, from, gp, exiting);
 }
@@ -473,7 +479,7 @@ GORO_DETAIL_COMPILED void injectglist(sched_t* s, g* list) {
       g* gp = list;
       list = gp->schedlink;
       gp->schedlink = nullptr;
-      gp->status.store(gstatus::runnable, std::memory_order_relaxed);
+      set_gstatus(gp, gstatus::waiting, gstatus::runnable, "injectglist: a goroutine from the poller is not waiting");
       det_put(s, gp);
     }
     return;
@@ -484,7 +490,7 @@ GORO_DETAIL_COMPILED void injectglist(sched_t* s, g* list) {
     while (list != nullptr) {
       g* gp = list;
       list = gp->schedlink;
-      gp->status.store(gstatus::runnable, std::memory_order_relaxed);
+      set_gstatus(gp, gstatus::waiting, gstatus::runnable, "injectglist: a goroutine from the poller is not waiting");
       globrunqput_locked(s, gp);
       ++n;
     }
@@ -502,6 +508,17 @@ GORO_DETAIL_COMPILED g* netpoll_ready(sched_t* s, netpoller* np, std::int64_t wa
   return list;
 }
 
+// netpoll_run_first: of the goroutines the poller readied (list), the first
+// is made runnable for this M to run now, the rest go to the global queue
+// (Go: findRunnable's casgstatus of the list's head, injectglist). Owner P.
+GORO_DETAIL_COMPILED g* netpoll_run_first(sched_t* s, g* list) {
+  g* first = list;
+  injectglist(s, first->schedlink);
+  first->schedlink = nullptr;
+  set_gstatus(first, gstatus::waiting, gstatus::runnable, "netpoll: a goroutine from the poller is not waiting");
+  return first;
+}
+
 // netpoll_nonblocking: Go's netpoll(0) in findRunnable: if goroutines wait
 // on fds, collect the ready ones: the first to run now, the rest to the global
 // queue. (Go skips it while an M is blocked in poll; with epoll both may poll
@@ -511,11 +528,7 @@ GORO_DETAIL_COMPILED g* netpoll_nonblocking(sched_t* s) {
   if (np == nullptr || s->netpoll_waiters.load(std::memory_order_relaxed) == 0) return nullptr;
   s->last_poll.store(nanotime(), std::memory_order_relaxed);
   g* list = netpoll_ready(s, np, 0);
-  if (list == nullptr) return nullptr;
-  g* first = list;
-  injectglist(s, first->schedlink);
-  first->schedlink = nullptr;
-  return first;
+  return list != nullptr ? netpoll_run_first(s, list) : nullptr;
 }
 
 // find_runnable finds a G to run: local, global, steal, else sleep. Returns
@@ -622,12 +635,7 @@ top:
       mp->park.clear();
       if (got != nullptr) {
         acquirep(mp, got);
-        if (list != nullptr) {
-          g* first = list;
-          injectglist(s, first->schedlink);
-          first->schedlink = nullptr;
-          return first;
-        }
+        if (list != nullptr) return netpoll_run_first(s, list);
         goto top;
       }
       injectglist(s, list);
@@ -721,10 +729,10 @@ inline void run_pending(m* mp) noexcept {
       g* gp = op.gp;
       cancel_fn cancel = gp->cancel;  // read before unlock: after it, gp may run again
       sched_t* s = gp->sched;
-      gp->status.store(gstatus::waiting, std::memory_order_release);
+      set_gstatus(gp, gstatus::running, gstatus::waiting, "park: the parking goroutine is not running", std::memory_order_release);
       if (op.unlock != nullptr && !op.unlock(gp, op.arg)) {
         if (cancel != nullptr) gp->parkstate.store(park_none, std::memory_order_relaxed);
-        gp->status.store(gstatus::runnable, std::memory_order_relaxed);
+        set_gstatus(gp, gstatus::waiting, gstatus::runnable, "park: a cancelled park's goroutine is not waiting");
         runqput(s, mp->pp, gp, true);
         break;
       }
@@ -742,7 +750,7 @@ inline void run_pending(m* mp) noexcept {
       break;
     }
     case pending_kind::yield:
-      op.gp->status.store(gstatus::runnable, std::memory_order_relaxed);
+      set_gstatus(op.gp, gstatus::running, gstatus::runnable, "yield: the goroutine is not running");
       runqput(mp->sched, mp->pp, op.gp, false);
       break;
     case pending_kind::exit: {
@@ -754,7 +762,7 @@ inline void run_pending(m* mp) noexcept {
     case pending_kind::exitsyscall: {
       // Back from blocking<> with no P free: the G waits on the global queue
       // and this M goes idle (Go: exitsyscall0).
-      op.gp->status.store(gstatus::runnable, std::memory_order_relaxed);
+      set_gstatus(op.gp, gstatus::syscall, gstatus::runnable, "exitsyscall: the goroutine is not in a system call");
       {
         rt_lock_guard lk(mp->sched->lock);
         globrunqput_locked(mp->sched, op.gp);
@@ -850,6 +858,18 @@ inline void g_destroy_closure(g* gp) noexcept {
   gp->destroy = nullptr;
 }
 
+// g_escaped handles an exception that escaped gp's body: main's is rethrown
+// by run(); another goroutine's is a panic (fatal in threaded mode, the run's
+// failure in deterministic mode).
+GORO_DETAIL_COMPILED void g_escaped(g* gp, std::exception_ptr e);
+#if GORO_DETAIL_DEFINE_COMPILED
+GORO_DETAIL_COMPILED void g_escaped(g* gp, std::exception_ptr e) {
+  if (gp->is_main) gp->sched->main_exception = e;
+  else if constexpr (deterministic) det_fail(gp->sched, std::make_exception_ptr(panic_error(panic_text(gp, e) + "\n" + det_dump(gp->sched))));
+  else panic_abort(gp, e);
+}
+#endif  // GORO_DETAIL_DEFINE_COMPILED
+
 // g_body runs a goroutine's closure C and destroys it. An exception escaping
 // main is kept for run() to rethrow; one escaping another goroutine is a
 // panic (the process ends; deterministic mode fails the run instead).
@@ -863,10 +883,7 @@ void g_body(g* gp) {
       (*c)();
     } catch (goroutine_exit&) {
     } catch (...) {
-      if (gp->is_main) gp->sched->main_exception = std::current_exception();
-      else if constexpr (deterministic)
-        det_fail(gp->sched, std::make_exception_ptr(panic_error(panic_text(gp, std::current_exception()) + "\n" + det_dump(gp->sched))));
-      else panic_abort(gp, std::current_exception());
+      g_escaped(gp, std::current_exception());
     }
   }
   // Past the body: the closure's destructors may block (a captured object's),
@@ -930,7 +947,7 @@ void newproc(sched_t* s, C&& c, source_loc site, bool is_main = false) {
   san_edge(gp, true);  // go happens before the goroutine starts (g_entry)
   san_fiber_create(gp->san, lo, static_cast<std::size_t>(gp->stack.hi - lo));
   gp->id = new_goid(s, pp);
-  gp->status.store(gstatus::runnable, std::memory_order_relaxed);
+  set_gstatus(gp, gstatus::dead, gstatus::runnable, "newproc: the new goroutine's g is not dead (a g cache holds a live g)");
   if (GORO_DETAIL_UNLIKELY(pp != nullptr ? pp->trace != nullptr : tracing(s))) trace_go_create(s, pp, pp != nullptr ? mp->curg : nullptr, gp);
   if constexpr (deterministic) det_spawn(s, gp);
   if (pp != nullptr) {

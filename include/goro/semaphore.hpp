@@ -187,6 +187,7 @@ class semaphore_impl {
 
   // unlink_locked takes w out of the queue. Requires mu_.
   void unlink_locked(sem_waiter* w) noexcept {
+    GORO_DETAIL_DCHECK(mu_.held(), "unlink_locked: mu_ not held");
     if (w->prev != nullptr) w->prev->next = w->next;
     else head_ = w->next;
     if (w->next != nullptr) w->next->prev = w->prev;
@@ -199,6 +200,7 @@ class semaphore_impl {
   // released. Stops at the first that does not fit, even if a later, smaller
   // one would: no starvation of large requests. Requires mu_.
   sem_waiter* grant_locked() noexcept {
+    GORO_DETAIL_DCHECK(mu_.held(), "grant_locked: mu_ not held");
     sem_waiter* first = nullptr;
     sem_waiter** link = &first;
     while (head_ != nullptr && size_ - cur_ >= head_->n) {
@@ -218,6 +220,7 @@ class semaphore_impl {
   // notifyWaiters of a cancelled front waiter). Returns them, as
   // grant_locked. Requires mu_.
   sem_waiter* remove_locked(sem_waiter* w) noexcept {
+    GORO_DETAIL_DCHECK(mu_.held(), "remove_locked: mu_ not held");
     if (w->state != sem_wstate::queued) return nullptr;  // doomed: never queued
     bool was_head = head_ == w;
     unlink_locked(w);

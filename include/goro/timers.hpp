@@ -110,6 +110,7 @@ struct timer_heap {
   // add_locked arms t (not pending) at t->when in this heap; returns true if
   // t is now the earliest. Requires lock.
   bool add_locked(rtimer* t) {
+    GORO_DETAIL_DCHECK(lock.held(), "add_locked: lock not held");
     std::uint32_t id;
     if (!free_ids.empty()) {
       id = free_ids.back();
@@ -131,6 +132,7 @@ struct timer_heap {
   // del_locked disarms t if it is pending here; returns whether it was.
   // Requires lock (of t->heap, which must be this heap).
   bool del_locked(rtimer* t) noexcept {
+    GORO_DETAIL_DCHECK(lock.held(), "del_locked: lock not held");
     if (!t->pending()) return false;
     remove_at(table[t->id].pos);
     publish(std::memory_order_seq_cst);
@@ -209,6 +211,7 @@ struct timer_heap {
 
 #if GORO_DETAIL_DEFINE_COMPILED
 GORO_DETAIL_COMPILED std::size_t timer_heap::run_due_locked(std::int64_t now) {
+  GORO_DETAIL_DCHECK(lock.held(), "run_due_locked: lock not held");
   std::size_t fired = 0;
   while (!heap.empty() && heap.front().when <= now) {
     rtimer* t = heap.front().t;

@@ -125,6 +125,24 @@ std::map<std::string, scenario> scenarios() {
               goro::config{.procs = 1, .max_threads = 4});
         },
         R"(runtime: program exceeds 4-thread limit\nfatal error: thread exhaustion\n)"}},
+#if GORO_DETAIL_DCHECKS
+      // The runtime's invariant checks (docs/design.md, "Invariants and memory
+      // orders"), on in the asan and tsan builds: readying a goroutine that is
+      // running, not parked, breaks the G status table.
+      {"dcheck_ready_running",
+       {[] { goro::run([] { goro::detail::ready(goro::detail::getg()); }); },
+        R"(fatal error: runtime invariant violated: ready: the goroutine is not waiting)"}},
+      // A _locked function called without its lock.
+      {"dcheck_lock_not_held",
+       {[] {
+          goro::run([] {
+            goro::detail::sched_t* s = goro::detail::current_sched();
+            goro::detail::p* pp = goro::detail::pidleget_locked(s);
+            (void)pp;
+          });
+        },
+        R"(fatal error: runtime invariant violated: pidleget_locked: sched.lock not held)"}},
+#endif
       {"panic_default_runtime",
        {[] {
           goro::go([] { throw std::logic_error("from the default runtime"); });
