@@ -8455,6 +8455,18 @@ std::size_t det_par_chunks(unsigned jobs, std::size_t nchunks, Work work, std::v
   };
   results.assign(nchunks, {0, 0});
   std::vector<worker> ws(std::min<std::size_t>(jobs, nchunks));
+  // A write to a dead worker's pipe must fail with EPIPE, not kill the
+  // caller: SIGPIPE is ignored for the call (the workers inherit that).
+  struct sigpipe_ignored {
+    struct sigaction old {};
+    sigpipe_ignored() {
+      struct sigaction ign {};
+      ign.sa_handler = SIG_IGN;
+      ::sigemptyset(&ign.sa_mask);
+      ::sigaction(SIGPIPE, &ign, &old);
+    }
+    ~sigpipe_ignored() { ::sigaction(SIGPIPE, &old, nullptr); }
+  } sigpipe_guard;
   auto write_all = [](int fd, const void* p, std::size_t n) {
     const char* c = static_cast<const char*>(p);
     while (n > 0) {

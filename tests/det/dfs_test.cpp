@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
+#include <unistd.h>
 
 static_assert(GORO_DETERMINISTIC, "build this test with -DGORO_DETERMINISTIC=1");
 
@@ -240,4 +241,17 @@ TEST_CASE("jobs: forked workers give the result of one job", "[det][jobs]") {
       }
     }
   }
+}
+
+TEST_CASE("jobs: a worker that dies makes explore throw and leaves the caller running", "[det][jobs]") {
+  // The body ends its process at seed 37 (as a crash would): only a worker runs it.
+  auto body = [] {
+    if (goro::sim::seed() == 37) ::_exit(3);
+    goro::sim::point();
+  };
+  CHECK_THROWS_AS(goro::sim::explore(body, {.runs = 1000, .jobs = 2}), std::runtime_error);
+  // Still usable afterwards.
+  goro::sim::explore_result r = goro::sim::explore(body, {.runs = 30, .jobs = 2});
+  CHECK(r.ok);
+  CHECK(r.runs_done == 30);
 }
