@@ -8424,6 +8424,13 @@ inline std::string det_signature(const char* type, std::string_view what) {
   return out;
 }
 
+// det_body: explore's body without its type (a pointer and a caller).
+struct det_body {
+  void* obj;
+  void (*call)(void*);
+  void operator()() const { call(obj); }
+};
+
 template <class F>
 det_outcome det_try(F& body, const config& c, source_loc site, const det_input& in) {
   det_outcome out;
@@ -8788,21 +8795,16 @@ struct det_explorer {
   }
 };
 
-}  // namespace detail
 
-namespace sim {
-
-// explore runs body under run() with seeds first_seed, first_seed + 1, ...,
-// or with strategy::dfs every schedule within max_preemptions, and stops at
-// the first failing run, which it shrinks (docs/reference.md, "Deterministic
-// mode"). On a terminal it shows its progress on stderr. Deterministic mode
-// only.
-template <class F>
-explore_result explore(F&& body, explore_options o = {}, detail::source_loc site = detail::source_loc::here()) {
-  static_assert(detail::deterministic || detail::always_false<F>,
-                "goro::sim::explore needs deterministic mode: build with -DGORO_DETERMINISTIC=1");
+// det_explore is sim::explore without the body's type: the search, shrinking
+// and jobs are compiled once (in the implementation TU under split
+// compilation), not once per call site's lambda.
+GORO_DETAIL_COMPILED sim::explore_result det_explore(det_body body, sim::explore_options o, source_loc site);
+#if GORO_DETAIL_DEFINE_COMPILED
+GORO_DETAIL_COMPILED sim::explore_result det_explore(det_body body, sim::explore_options o, source_loc site) {
+  using namespace sim;
   explore_result r;
-  detail::det_explorer<F> ex{body, o, site};
+  detail::det_explorer<detail::det_body> ex{body, o, site};
   bool tty = ::isatty(2) == 1;
   std::int64_t start = detail::mono_ns(), shown = start;
   auto progress = [&](std::size_t done, const char* what) {
@@ -8947,6 +8949,24 @@ explore_result explore(F&& body, explore_options o = {}, detail::source_loc site
   }
   if (tty && shown != start) detail::write_err("\n");
   return r;
+}
+#endif  // GORO_DETAIL_DEFINE_COMPILED
+}  // namespace detail
+
+namespace sim {
+
+// explore runs body under run() with seeds first_seed, first_seed + 1, ...,
+// or with strategy::dfs every schedule within max_preemptions, and stops at
+// the first failing run, which it shrinks (docs/reference.md, "Deterministic
+// mode"). On a terminal it shows its progress on stderr. Deterministic mode
+// only.
+template <class F>
+explore_result explore(F&& body, explore_options o = {}, detail::source_loc site = detail::source_loc::here()) {
+  static_assert(detail::deterministic || detail::always_false<F>,
+                "goro::sim::explore needs deterministic mode: build with -DGORO_DETERMINISTIC=1");
+  using fn_ptr = std::remove_reference_t<F>*;  // F may be a function, or const
+  fn_ptr p = std::addressof(body);
+  return detail::det_explore(detail::det_body{&p, [](void* q) { (**static_cast<fn_ptr*>(q))(); }}, o, site);
 }
 
 // run_with_choices runs body under run() with every scheduling decision taken
