@@ -2147,6 +2147,69 @@ class runq_ring {
 
 #endif  // GORO_DETAIL_RUNQ_HPP
 
+// goro: from include/goro/spinning.hpp
+// goro/spinning.hpp — the two halves of the spinning-M protocol (Go: "Worker
+// thread parking/unparking", proc.go), as templates over the counters' atomic
+// type so that the Relacy model (tests/relacy/spinning.cpp) checks the code
+// the scheduler runs. sched.hpp instantiates them with std::atomic (wakep,
+// find_runnable); see "Spinning Ms" in docs/design.md.
+//
+// The goal: never lose a wake-up (a runnable G, an idle P and no M looking for
+// work), without waking an M for every ready. It is a Dekker pair:
+//   submitter (wakep_claim): queue the G, #StoreLoad, load npidle and
+//     nmspinning (seq_cst); a P is idle and no M spins -> claim the spinner
+//     slot (nmspinning 0->1) and start a spinning M.
+//   spinning M giving up (spinning_to_idle): its P is already on the idle
+//     list (npidle stored seq_cst under sched.lock); decrement nmspinning
+//     (seq_cst), #StoreLoad, re-check every run queue; work -> take an idle
+//     P back and spin again, else sleep.
+// Either the submitter sees the idle P and no spinner, or the M's re-check
+// sees the G. The #StoreLoad is `fence` (the runtime: full_fence).
+#ifndef GORO_DETAIL_SPINNING_HPP
+#define GORO_DETAIL_SPINNING_HPP
+
+
+#include <atomic>
+#include <cstdint>
+
+namespace goro {
+inline namespace GORO_DETAIL_ABI_NS {
+namespace detail {
+
+// wakep_claim: the submitter's half, after it queued a G. Returns whether it
+// claimed the spinner slot: then the caller must start a spinning M (the
+// count is already in nmspinning). via_runnext: the G was published by a
+// seq_cst exchange of runnext, which already orders it before the loads below
+// (and the re-check reads runnext seq_cst), so the fence is skipped. Any
+// thread.
+template <class Atomic, class Fence>
+GORO_DETAIL_ALWAYS_INLINE inline bool wakep_claim(Atomic& npidle, Atomic& nmspinning, bool via_runnext,
+                                                  Fence fence) noexcept {
+  if (!via_runnext) fence();  // #StoreLoad: the queued G before the npidle/nmspinning reads
+  if (npidle.load(std::memory_order_seq_cst) == 0) return false;
+  std::int32_t zero = 0;
+  return nmspinning.load(std::memory_order_seq_cst) == 0 &&
+         nmspinning.compare_exchange_strong(zero, 1, std::memory_order_seq_cst);
+}
+
+// spinning_to_idle: the spinning M's half, after its P went to the idle list.
+// Stops counting this M as spinning, then re-checks every run queue
+// (has_work(): the global queue and every P's ring and runnext). Returns
+// whether there is work: the caller then takes an idle P back and spins again
+// (nmspinning += 1); else it may sleep. The spinning M, holding no P.
+template <class Atomic, class Fence, class HasWork>
+inline bool spinning_to_idle(Atomic& nmspinning, Fence fence, HasWork has_work) {
+  if (nmspinning.fetch_sub(1, std::memory_order_seq_cst) <= 0) fatal("spinning_to_idle: negative nmspinning");
+  fence();  // #StoreLoad: nmspinning before the run queue re-check
+  return has_work();
+}
+
+}  // namespace detail
+}  // inline namespace GORO_DETAIL_ABI_NS
+}  // namespace goro
+
+#endif  // GORO_DETAIL_SPINNING_HPP
+
 // goro: from include/goro/timers.hpp
 // goro/timers.hpp — runtime timers and the timer heap each P owns (Go:
 // runtime/time.go, the heap half; the scheduler's half, who runs the heaps and
@@ -2391,6 +2454,96 @@ GORO_DETAIL_COMPILED std::size_t timer_heap::run_due_locked(std::int64_t now) {
 }  // namespace goro
 
 #endif  // GORO_DETAIL_TIMERS_HPP
+
+// goro: from include/goro/timer_wake.hpp
+// goro/timer_wake.hpp — the timer M's wake-up pair (a Dekker pair over two
+// words: each P heap's `next`, and `timer_m_until`), as templates over the
+// atomic type so that the Relacy model (tests/relacy/timer_m.cpp) checks the
+// code the scheduler runs. sched_timers.hpp instantiates them with std::atomic
+// (timer_m_publish_until, timer_wake_sleeper, timer_wake_after_del); see
+// "Timer M wake-ups" there and in docs/design.md.
+//
+//   timer M: stores what it sleeps until (seq_cst), then re-reads the earliest
+//     timer of every heap (seq_cst loads) and starts over while that changed
+//     (timer_m_until_publish).
+//   adder / deleter: the heap publishes its new `next` (seq_cst store, under
+//     the heap's lock), then, without it, loads until (seq_cst) and decides
+//     whether the timer M must be woken (timer_sleeper_after_add / _del).
+// Either the timer M's re-read sees the heap's new `next`, or the adder sees
+// the timer M's until.
+#ifndef GORO_DETAIL_TIMER_WAKE_HPP
+#define GORO_DETAIL_TIMER_WAKE_HPP
+
+
+#include <atomic>
+#include <climits>
+#include <cstdint>
+
+// GORO_DETAIL_TIMER_M_RECHECK: a fault injection point for the Relacy model's
+// broken variant only (0: the timer M publishes its until without re-reading
+// the heaps). Never set it elsewhere.
+#ifndef GORO_DETAIL_TIMER_M_RECHECK
+#define GORO_DETAIL_TIMER_M_RECHECK 1
+#endif
+
+namespace goro {
+inline namespace GORO_DETAIL_ABI_NS {
+namespace detail {
+
+inline constexpr std::int64_t no_sleeper = INT64_MIN;  // timer_m_until when no M sleeps for timers
+
+// timer_m_until_publish: the timer M's half. Publishes `next` (the earliest
+// timer it read) as what it sleeps until, then re-reads earliest() (every
+// heap's next, seq_cst) until the two agree. Returns what to sleep until. The
+// timer M, under sched.lock (which orders it against other timer Ms; adders
+// do not take it).
+template <class Atomic, class Earliest>
+inline std::int64_t timer_m_until_publish(Atomic& until, std::int64_t next, Earliest earliest) {
+  for (;;) {
+    until.store(next, std::memory_order_seq_cst);
+    if (!GORO_DETAIL_TIMER_M_RECHECK) return next;
+    std::int64_t again = earliest();
+    if (again == next) return next;
+    next = again;
+  }
+}
+
+enum class timer_sleeper {
+  none,       // no M sleeps for timers
+  covers,     // the timer M wakes at or before the timer anyway
+  must_wake,  // the timer M sleeps past it (add) or until it (delete)
+};
+
+// timer_sleeper_after_add: a timer at `when` became its heap's earliest and
+// the heap published it: must the timer M be woken? mo: seq_cst without
+// sched.lock (the adder's half of the pair), relaxed for the re-check under
+// it. Any thread, holding no heap lock.
+template <class Atomic>
+inline timer_sleeper timer_sleeper_after_add(const Atomic& until, std::int64_t when,
+                                             std::memory_order mo = std::memory_order_seq_cst) noexcept {
+  std::int64_t u = until.load(mo);
+  if (u == no_sleeper) return timer_sleeper::none;
+  return when < u ? timer_sleeper::must_wake : timer_sleeper::covers;
+}
+
+// timer_sleeper_after_del: a heap's earliest timer, at `when`, was deleted
+// and the heap published its new next: must the timer M be woken? It must if
+// it sleeps until that timer or later (it starts over whether the earliest
+// got later or earlier: else it could sleep until a deleted timer). mo as
+// above.
+template <class Atomic>
+inline timer_sleeper timer_sleeper_after_del(const Atomic& until, std::int64_t when,
+                                             std::memory_order mo = std::memory_order_seq_cst) noexcept {
+  std::int64_t u = until.load(mo);
+  if (u == no_sleeper) return timer_sleeper::none;
+  return when <= u ? timer_sleeper::must_wake : timer_sleeper::covers;
+}
+
+}  // namespace detail
+}  // inline namespace GORO_DETAIL_ABI_NS
+}  // namespace goro
+
+#endif  // GORO_DETAIL_TIMER_WAKE_HPP
 
 // goro: from include/goro/runtime2.hpp
 // goro/runtime2.hpp — the runtime's data: g (goroutine), m (OS thread), p
@@ -3333,7 +3486,6 @@ namespace detail {
 
 inline constexpr unsigned max_procs = 256;
 inline constexpr std::size_t min_stack_size = 16 * 1024;
-inline constexpr std::int64_t no_sleeper = INT64_MIN;  // sched_t::timer_m_until when no M sleeps for timers
 
 struct det_state;  // det.hpp
 struct stall_reporter;  // stall.hpp
@@ -4379,8 +4531,10 @@ inline void wakep(sched_t* s, bool via_runnext = false);
 // handoffp starts an M for a P it hands off while timers are pending and no M
 // is timer_m, so pending timers are always watched.
 //
-// Timer M wake-ups (a Dekker pair). An add that is earlier than what timer_m
-// sleeps for must wake it, without every add taking sched.lock:
+// Timer M wake-ups (a Dekker pair; its atomic halves are timer_wake.hpp's
+// templates, model-checked by tests/relacy/timer_m.cpp). An add that is
+// earlier than what timer_m sleeps for must wake it, without every add taking
+// sched.lock:
 //   timer_m: under sched.lock, stores timer_m_until (seq_cst), then re-reads
 //     timers_earliest (seq_cst loads of every heap's next) and starts over
 //     with the new value if it changed (timer_m_publish_until);
@@ -4411,12 +4565,7 @@ inline std::int64_t timers_earliest(sched_t* s) noexcept {
 // what it will sleep until, re-reading the heaps until that is stable.
 // Returns it. Requires s->lock; the caller is timer_m.
 inline std::int64_t timer_m_publish_until(sched_t* s, std::int64_t next) noexcept {
-  for (;;) {
-    s->timer_m_until.store(next, std::memory_order_seq_cst);
-    std::int64_t again = timers_earliest(s);
-    if (again == next) return next;
-    next = again;
-  }
+  return timer_m_until_publish(s->timer_m_until, next, [s]() noexcept { return timers_earliest(s); });
 }
 
 // timer_home: the heap an add by the caller goes to, and whether the caller
@@ -4432,12 +4581,11 @@ inline timer_heap* timer_home(sched_t* s, bool* on_p = nullptr) noexcept {
 // later, wake it (the adder's side of "Timer M wake-ups"). Returns false if
 // no M sleeps for timers. Call without any heap lock.
 inline bool timer_wake_sleeper(sched_t* s, std::int64_t when) {
-  std::int64_t until = s->timer_m_until.load(std::memory_order_seq_cst);
-  if (until == no_sleeper) return false;
-  if (when >= until) return true;
+  timer_sleeper w = timer_sleeper_after_add(s->timer_m_until, when);
+  if (w != timer_sleeper::must_wake) return w == timer_sleeper::covers;
   rt_lock_guard lk(s->lock);
   if (s->timer_m == nullptr) return false;
-  if (when >= s->timer_m_until.load(std::memory_order_relaxed)) return true;
+  if (timer_sleeper_after_add(s->timer_m_until, when, std::memory_order_relaxed) != timer_sleeper::must_wake) return true;
   if (s->timer_m_polls) s->np.load(std::memory_order_acquire)->wake();
   else s->timer_m->park.wakeup();
   return true;
@@ -4449,10 +4597,11 @@ inline bool timer_wake_sleeper(sched_t* s, std::int64_t when) {
 // deadlock is then reported at once, not at the deleted timer's deadline).
 // Call without any heap lock.
 inline void timer_wake_after_del(sched_t* s, std::int64_t when) noexcept {
-  std::int64_t until = s->timer_m_until.load(std::memory_order_seq_cst);
-  if (until == no_sleeper || when > until) return;
+  if (timer_sleeper_after_del(s->timer_m_until, when) != timer_sleeper::must_wake) return;
   rt_lock_guard lk(s->lock);
-  if (s->timer_m == nullptr || when > s->timer_m_until.load(std::memory_order_relaxed)) return;
+  if (s->timer_m == nullptr ||
+      timer_sleeper_after_del(s->timer_m_until, when, std::memory_order_relaxed) != timer_sleeper::must_wake)
+    return;
   if (s->timer_m_polls) s->np.load(std::memory_order_acquire)->wake();
   else s->timer_m->park.wakeup();
 }
@@ -4621,6 +4770,8 @@ class all_timer_heaps {
 // The submitter does: put the G in a queue, #StoreLoad (full_fence in wakep),
 // check npidle / nmspinning. Either the submitter sees the idle P and no
 // spinner (and wakes an M), or the M's re-check sees the G.
+// Both halves are spinning.hpp's templates (wakep_claim, spinning_to_idle),
+// model-checked by tests/relacy/spinning.cpp.
 #ifndef GORO_DETAIL_SCHED_HPP
 #define GORO_DETAIL_SCHED_HPP
 
@@ -4885,13 +5036,7 @@ GORO_DETAIL_COMPILED void startm(sched_t* s, p* pp, bool spinning);
 // as Go's XCHG-based atomic stores skip it.
 GORO_DETAIL_ALWAYS_INLINE inline void wakep(sched_t* s, bool via_runnext) {  // declared in sched_timers.hpp (via_runnext = false)
   if constexpr (deterministic) return;  // one thread runs everything
-  if (!via_runnext) full_fence();  // #StoreLoad: the queued G before the npidle/nmspinning reads
-  if (s->npidle.load(std::memory_order_seq_cst) == 0) return;
-  std::int32_t zero = 0;
-  if (s->nmspinning.load(std::memory_order_seq_cst) != 0 ||
-      !s->nmspinning.compare_exchange_strong(zero, 1, std::memory_order_seq_cst))
-    return;
-  startm(s, nullptr, true);
+  if (wakep_claim(s->npidle, s->nmspinning, via_runnext, [] { full_fence(); })) startm(s, nullptr, true);
 }
 
 // handoffp passes a P whose M is leaving it (a locked M about to sleep, an M
@@ -5144,11 +5289,16 @@ top:
   s->lock.unlock();
   if (mp->spinning) {
     mp->spinning = false;
-    if (s->nmspinning.fetch_sub(1, std::memory_order_seq_cst) <= 0) fatal("find_runnable: negative nmspinning");
-    full_fence();  // #StoreLoad: nmspinning before the run queue re-check
-    // The global queue too: a plain thread (or the unwinder, or sysmon) that
-    // queued a G there may have seen this M still spinning and woken nobody.
-    if (s->runq_size.load(std::memory_order_seq_cst) != 0) {
+    // The re-check covers the global queue too: a plain thread (or the
+    // unwinder, or sysmon) that queued a G there may have seen this M still
+    // spinning and woken nobody.
+    auto has_work = [s] {
+      if (s->runq_size.load(std::memory_order_seq_cst) != 0) return true;
+      for (p* other : s->allp)
+        if (!other->runq.empty()) return true;
+      return false;
+    };
+    if (spinning_to_idle(s->nmspinning, [] { full_fence(); }, has_work)) {
       s->lock.lock();
       p* got = pidleget_locked(s);
       s->lock.unlock();
@@ -5157,20 +5307,6 @@ top:
         mp->spinning = true;
         s->nmspinning.fetch_add(1, std::memory_order_seq_cst);
         goto top;
-      }
-    }
-    for (p* other : s->allp) {
-      if (!other->runq.empty()) {
-        s->lock.lock();
-        p* got = pidleget_locked(s);
-        s->lock.unlock();
-        if (got != nullptr) {
-          acquirep(mp, got);
-          mp->spinning = true;
-          s->nmspinning.fetch_add(1, std::memory_order_seq_cst);
-          goto top;
-        }
-        break;
       }
     }
   }

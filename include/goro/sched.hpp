@@ -37,6 +37,8 @@
 // The submitter does: put the G in a queue, #StoreLoad (full_fence in wakep),
 // check npidle / nmspinning. Either the submitter sees the idle P and no
 // spinner (and wakes an M), or the M's re-check sees the G.
+// Both halves are spinning.hpp's templates (wakep_claim, spinning_to_idle),
+// model-checked by tests/relacy/spinning.cpp.
 #ifndef GORO_DETAIL_SCHED_HPP
 #define GORO_DETAIL_SCHED_HPP
 
@@ -49,6 +51,7 @@
 #include "sanitizer.hpp"
 #include "sched_timers.hpp"
 #include "schedt.hpp"
+#include "spinning.hpp"
 #include "stack.hpp"
 #include "tls.hpp"
 #include "trace.hpp"
@@ -313,13 +316,7 @@ GORO_DETAIL_COMPILED void startm(sched_t* s, p* pp, bool spinning);
 // as Go's XCHG-based atomic stores skip it.
 GORO_DETAIL_ALWAYS_INLINE inline void wakep(sched_t* s, bool via_runnext) {  // declared in sched_timers.hpp (via_runnext = false)
   if constexpr (deterministic) return;  // one thread runs everything
-  if (!via_runnext) full_fence();  // #StoreLoad: the queued G before the npidle/nmspinning reads
-  if (s->npidle.load(std::memory_order_seq_cst) == 0) return;
-  std::int32_t zero = 0;
-  if (s->nmspinning.load(std::memory_order_seq_cst) != 0 ||
-      !s->nmspinning.compare_exchange_strong(zero, 1, std::memory_order_seq_cst))
-    return;
-  startm(s, nullptr, true);
+  if (wakep_claim(s->npidle, s->nmspinning, via_runnext, [] { full_fence(); })) startm(s, nullptr, true);
 }
 
 // handoffp passes a P whose M is leaving it (a locked M about to sleep, an M
@@ -572,11 +569,16 @@ top:
   s->lock.unlock();
   if (mp->spinning) {
     mp->spinning = false;
-    if (s->nmspinning.fetch_sub(1, std::memory_order_seq_cst) <= 0) fatal("find_runnable: negative nmspinning");
-    full_fence();  // #StoreLoad: nmspinning before the run queue re-check
-    // The global queue too: a plain thread (or the unwinder, or sysmon) that
-    // queued a G there may have seen this M still spinning and woken nobody.
-    if (s->runq_size.load(std::memory_order_seq_cst) != 0) {
+    // The re-check covers the global queue too: a plain thread (or the
+    // unwinder, or sysmon) that queued a G there may have seen this M still
+    // spinning and woken nobody.
+    auto has_work = [s] {
+      if (s->runq_size.load(std::memory_order_seq_cst) != 0) return true;
+      for (p* other : s->allp)
+        if (!other->runq.empty()) return true;
+      return false;
+    };
+    if (spinning_to_idle(s->nmspinning, [] { full_fence(); }, has_work)) {
       s->lock.lock();
       p* got = pidleget_locked(s);
       s->lock.unlock();
@@ -585,20 +587,6 @@ top:
         mp->spinning = true;
         s->nmspinning.fetch_add(1, std::memory_order_seq_cst);
         goto top;
-      }
-    }
-    for (p* other : s->allp) {
-      if (!other->runq.empty()) {
-        s->lock.lock();
-        p* got = pidleget_locked(s);
-        s->lock.unlock();
-        if (got != nullptr) {
-          acquirep(mp, got);
-          mp->spinning = true;
-          s->nmspinning.fetch_add(1, std::memory_order_seq_cst);
-          goto top;
-        }
-        break;
       }
     }
   }

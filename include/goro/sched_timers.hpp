@@ -11,6 +11,7 @@
 #include "lock.hpp"
 #include "runtime2.hpp"
 #include "schedt.hpp"
+#include "timer_wake.hpp"
 #include "timers.hpp"
 #include "tls.hpp"
 
@@ -56,8 +57,10 @@ inline void wakep(sched_t* s, bool via_runnext = false);
 // handoffp starts an M for a P it hands off while timers are pending and no M
 // is timer_m, so pending timers are always watched.
 //
-// Timer M wake-ups (a Dekker pair). An add that is earlier than what timer_m
-// sleeps for must wake it, without every add taking sched.lock:
+// Timer M wake-ups (a Dekker pair; its atomic halves are timer_wake.hpp's
+// templates, model-checked by tests/relacy/timer_m.cpp). An add that is
+// earlier than what timer_m sleeps for must wake it, without every add taking
+// sched.lock:
 //   timer_m: under sched.lock, stores timer_m_until (seq_cst), then re-reads
 //     timers_earliest (seq_cst loads of every heap's next) and starts over
 //     with the new value if it changed (timer_m_publish_until);
@@ -88,12 +91,7 @@ inline std::int64_t timers_earliest(sched_t* s) noexcept {
 // what it will sleep until, re-reading the heaps until that is stable.
 // Returns it. Requires s->lock; the caller is timer_m.
 inline std::int64_t timer_m_publish_until(sched_t* s, std::int64_t next) noexcept {
-  for (;;) {
-    s->timer_m_until.store(next, std::memory_order_seq_cst);
-    std::int64_t again = timers_earliest(s);
-    if (again == next) return next;
-    next = again;
-  }
+  return timer_m_until_publish(s->timer_m_until, next, [s]() noexcept { return timers_earliest(s); });
 }
 
 // timer_home: the heap an add by the caller goes to, and whether the caller
@@ -109,12 +107,11 @@ inline timer_heap* timer_home(sched_t* s, bool* on_p = nullptr) noexcept {
 // later, wake it (the adder's side of "Timer M wake-ups"). Returns false if
 // no M sleeps for timers. Call without any heap lock.
 inline bool timer_wake_sleeper(sched_t* s, std::int64_t when) {
-  std::int64_t until = s->timer_m_until.load(std::memory_order_seq_cst);
-  if (until == no_sleeper) return false;
-  if (when >= until) return true;
+  timer_sleeper w = timer_sleeper_after_add(s->timer_m_until, when);
+  if (w != timer_sleeper::must_wake) return w == timer_sleeper::covers;
   rt_lock_guard lk(s->lock);
   if (s->timer_m == nullptr) return false;
-  if (when >= s->timer_m_until.load(std::memory_order_relaxed)) return true;
+  if (timer_sleeper_after_add(s->timer_m_until, when, std::memory_order_relaxed) != timer_sleeper::must_wake) return true;
   if (s->timer_m_polls) s->np.load(std::memory_order_acquire)->wake();
   else s->timer_m->park.wakeup();
   return true;
@@ -126,10 +123,11 @@ inline bool timer_wake_sleeper(sched_t* s, std::int64_t when) {
 // deadlock is then reported at once, not at the deleted timer's deadline).
 // Call without any heap lock.
 inline void timer_wake_after_del(sched_t* s, std::int64_t when) noexcept {
-  std::int64_t until = s->timer_m_until.load(std::memory_order_seq_cst);
-  if (until == no_sleeper || when > until) return;
+  if (timer_sleeper_after_del(s->timer_m_until, when) != timer_sleeper::must_wake) return;
   rt_lock_guard lk(s->lock);
-  if (s->timer_m == nullptr || when > s->timer_m_until.load(std::memory_order_relaxed)) return;
+  if (s->timer_m == nullptr ||
+      timer_sleeper_after_del(s->timer_m_until, when, std::memory_order_relaxed) != timer_sleeper::must_wake)
+    return;
   if (s->timer_m_polls) s->np.load(std::memory_order_acquire)->wake();
   else s->timer_m->park.wakeup();
 }

@@ -14,6 +14,7 @@
 #include "gcache.hpp"
 #include "lock.hpp"
 #include "runtime2.hpp"
+#include "timer_wake.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -70,7 +71,6 @@ namespace detail {
 
 inline constexpr unsigned max_procs = 256;
 inline constexpr std::size_t min_stack_size = 16 * 1024;
-inline constexpr std::int64_t no_sleeper = INT64_MIN;  // sched_t::timer_m_until when no M sleeps for timers
 
 struct det_state;  // det.hpp
 struct stall_reporter;  // stall.hpp

@@ -16,7 +16,8 @@
 // does (acq_rel -> acquire, release -> relaxed), construction from a value
 // (`Atomic<X> x{0}`) and default construction (`Atomic<T*> slots[N]{}`). As in
 // C++20 std::atomic, default construction value-initialises (stores T{}), so a
-// default-constructed atomic is never "uninitialised" to Relacy.
+// default-constructed atomic is never "uninitialised" to Relacy. Also
+// goro_rl::full_fence(), a seq_cst fence (spinning.hpp's #StoreLoad).
 //
 // Lifetime trap: an rl::atomic's constructor registers it with the *current*
 // Relacy context (ctx()), so every atomic, and every object that contains one,
@@ -108,6 +109,9 @@ class atomic {
  private:
   rl::atomic<T> a_;  // default-constructed: uninitialised until the store above
 };
+
+// A seq_cst fence (the runtime's full_fence) as a Relacy scheduling point.
+inline void full_fence(GORO_RL_SITE_PARAMS) { rl::atomic_thread_fence(rl::mo_seq_cst, GORO_RL_SITE); }
 
 #undef GORO_RL_SITE
 #undef GORO_RL_SITE_PARAMS
