@@ -1759,9 +1759,9 @@ TEST_CASE("time: a timer fires on time while its P runs a goroutine that never s
   double got_ms = -1;
   goro::run(
       [&] {
+        auto t0 = goro::now();  // before the timer starts: it may fire 20 ms after that, never before
         goro::timer t(20ms);
         goro::chan<tp> c = t.c();
-        auto t0 = goro::now();
         std::thread th([c, t0, &got_ms] {
           c.recv();
           got_ms = ms(goro::now() - t0);
