@@ -282,25 +282,12 @@ struct model_c : rl::test_suite<model_c, 2> {
 
 template <class M>
 bool check(const char* name, rl::scheduler_type_e search, rl::iteration_t iterations, unsigned context_bound = 1) {
-  rl::test_params p;
-  p.search_type = search;
-  p.iteration_count = iterations;
-  p.context_bound = context_bound;
-  std::ostream null_stream(nullptr);
-  p.progress_stream = &null_stream;
-  cov = coverage_t{};
-  auto t0 = std::chrono::steady_clock::now();
-  bool ok = rl::simulate<M>(p);
-  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("chan model %s: %s (%s", name, ok ? "PASS" : "FAIL", rl::format(search));
-  if (search == rl::sched_bound) std::printf(" %u", context_bound);
-  std::printf(", %llu iterations, %.2f s)\n", static_cast<unsigned long long>(p.stop_iteration), secs);
-  std::printf("  recv fast: would_block %llu, closed %llu; locked: value %llu, closed %llu, would_block %llu; "
-              "send fast would_block %llu\n",
-              cov.recv_fast_would_block, cov.recv_fast_closed, cov.recv_value,
-              cov.recv_locked_closed, cov.recv_locked_would_block, cov.send_fast_would_block);
-  std::fflush(stdout);
-  return ok;
+  return goro_rl::run_model<M>("chan", name, search, iterations, context_bound, [] { cov = coverage_t{}; }, [] {
+    std::printf("  recv fast: would_block %llu, closed %llu; locked: value %llu, closed %llu, would_block %llu; "
+                "send fast would_block %llu\n",
+                cov.recv_fast_would_block, cov.recv_fast_closed, cov.recv_value,
+                cov.recv_locked_closed, cov.recv_locked_would_block, cov.send_fast_would_block);
+  });
 }
 
 }  // namespace

@@ -34,7 +34,10 @@
 #define GORO_TESTS_RELACY_RL_ATOMIC_HPP
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <cstdio>
+#include <ostream>
 
 #include <relacy/relacy.hpp>
 
@@ -115,6 +118,32 @@ inline void full_fence(GORO_RL_SITE_PARAMS) { rl::atomic_thread_fence(rl::mo_seq
 
 #undef GORO_RL_SITE
 #undef GORO_RL_SITE_PARAMS
+
+// run_model: every model's driver. Runs rl::simulate<M> with one search
+// strategy (iterations: the random scheduler's count; context_bound:
+// sched_bound's preemptions per execution) after reset() (the model's path
+// counters), prints "<model> model <name>: PASS|FAIL (search, iterations,
+// seconds)", then report() (the counters). Returns whether it passed.
+template <class M, class Reset, class Report>
+bool run_model(const char* model, const char* name, rl::scheduler_type_e search, rl::iteration_t iterations,
+               unsigned context_bound, Reset reset, Report report) {
+  rl::test_params p;
+  p.search_type = search;
+  p.iteration_count = iterations;
+  p.context_bound = context_bound;
+  std::ostream null_stream(nullptr);  // silence the per-65536-iterations progress lines
+  p.progress_stream = &null_stream;
+  reset();
+  auto t0 = std::chrono::steady_clock::now();
+  bool ok = rl::simulate<M>(p);
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("%s model %s: %s (%s", model, name, ok ? "PASS" : "FAIL", rl::format(search));
+  if (search == rl::sched_bound) std::printf(" %u", context_bound);
+  std::printf(", %llu iterations, %.2f s)\n", static_cast<unsigned long long>(p.stop_iteration), secs);
+  report();
+  std::fflush(stdout);
+  return ok;
+}
 
 }  // namespace goro_rl
 

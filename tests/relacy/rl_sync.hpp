@@ -282,24 +282,16 @@ struct rl_sync {
 template <class M>
 bool check(const char* model, const char* name, rl::scheduler_type_e search, rl::iteration_t iterations,
            unsigned context_bound = 1) {
-  rl::test_params p;
-  p.search_type = search;
-  p.iteration_count = iterations;   // random scheduler only; the others enumerate
-  p.context_bound = context_bound;  // sched_bound only: preemptions per execution
-  std::ostream null_stream(nullptr);  // silence the per-65536-iterations progress lines
-  p.progress_stream = &null_stream;
-  rl_sync::stats = rl_sync::stats_t{};
-  M::reset_coverage();
-  auto t0 = std::chrono::steady_clock::now();
-  bool ok = rl::simulate<M>(p);
-  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("%s model %s: %s (%s", model, name, ok ? "PASS" : "FAIL", rl::format(search));
-  if (search == rl::sched_bound) std::printf(" %u", context_bound);
-  std::printf(", %llu iterations, %.2f s)\n", static_cast<unsigned long long>(p.stop_iteration), secs);
-  M::print_coverage();
-  rl_sync::print_stats(M::sema_names);
-  std::fflush(stdout);
-  return ok;
+  return run_model<M>(
+      model, name, search, iterations, context_bound,
+      [] {
+        rl_sync::stats = rl_sync::stats_t{};
+        M::reset_coverage();
+      },
+      [] {
+        M::print_coverage();
+        rl_sync::print_stats(M::sema_names);
+      });
 }
 
 }  // namespace goro_rl

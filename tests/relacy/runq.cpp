@@ -331,25 +331,12 @@ struct model_d : runq_model<model_d, 2, 2> {
 
 template <class M>
 bool check(const char* name, rl::scheduler_type_e search, rl::iteration_t iterations, unsigned context_bound = 1) {
-  rl::test_params p;
-  p.search_type = search;
-  p.iteration_count = iterations;  // random scheduler only; the others enumerate
-  p.context_bound = context_bound;  // sched_bound only: preemptions per execution
-  std::ostream null_stream(nullptr);  // silence the per-65536-iterations progress lines
-  p.progress_stream = &null_stream;
-  cov = coverage_t{};
-  auto t0 = std::chrono::steady_clock::now();
-  bool ok = rl::simulate<M>(p);
-  double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("runq model %s: %s (%s", name, ok ? "PASS" : "FAIL", rl::format(search));
-  if (search == rl::sched_bound) std::printf(" %u", context_bound);
-  std::printf(", %llu iterations, %.2f s)\n", static_cast<unsigned long long>(p.stop_iteration), s);
-  std::printf("  coverage: put_slow moved %llu, put_slow retried %llu, owner took runnext %llu, "
-              "thief batches of 0/1/2: %llu/%llu/%llu, before_runnext hook %llu\n",
-              cov.slow_moved, cov.slow_retry, cov.owner_next, cov.grabbed[0], cov.grabbed[1], cov.grabbed[2],
-              cov.before_next);
-  std::fflush(stdout);
-  return ok;
+  return goro_rl::run_model<M>("runq", name, search, iterations, context_bound, [] { cov = coverage_t{}; }, [] {
+    std::printf("  coverage: put_slow moved %llu, put_slow retried %llu, owner took runnext %llu, "
+                "thief batches of 0/1/2: %llu/%llu/%llu, before_runnext hook %llu\n",
+                cov.slow_moved, cov.slow_retry, cov.owner_next, cov.grabbed[0], cov.grabbed[1], cov.grabbed[2],
+                cov.before_next);
+  });
 }
 
 }  // namespace

@@ -247,23 +247,10 @@ struct model_d : spin_model<model_d, 3, 3> {
 
 template <class M>
 bool check(const char* name, rl::scheduler_type_e search, rl::iteration_t iterations, unsigned context_bound = 1) {
-  rl::test_params p;
-  p.search_type = search;
-  p.iteration_count = iterations;
-  p.context_bound = context_bound;
-  std::ostream null_stream(nullptr);
-  p.progress_stream = &null_stream;
-  cov = coverage_t{};
-  auto t0 = std::chrono::steady_clock::now();
-  bool ok = rl::simulate<M>(p);
-  double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("spinning model %s: %s (%s", name, ok ? "PASS" : "FAIL", rl::format(search));
-  if (search == rl::sched_bound) std::printf(" %u", context_bound);
-  std::printf(", %llu iterations, %.2f s)\n", static_cast<unsigned long long>(p.stop_iteration), s);
-  std::printf("  coverage: M started %llu, rescued by the re-check %llu, both %llu, claim without idle P %llu\n",
-              cov.started, cov.rescued, cov.both_saw, cov.no_idle_p);
-  std::fflush(stdout);
-  return ok;
+  return goro_rl::run_model<M>("spinning", name, search, iterations, context_bound, [] { cov = coverage_t{}; }, [] {
+    std::printf("  coverage: M started %llu, rescued by the re-check %llu, both %llu, claim without idle P %llu\n",
+                cov.started, cov.rescued, cov.both_saw, cov.no_idle_p);
+  });
 }
 
 }  // namespace

@@ -236,24 +236,11 @@ struct model_d : timer_model<model_d, 3> {
 
 template <class M>
 bool check(const char* name, rl::scheduler_type_e search, rl::iteration_t iterations, unsigned context_bound = 1) {
-  rl::test_params p;
-  p.search_type = search;
-  p.iteration_count = iterations;
-  p.context_bound = context_bound;
-  std::ostream null_stream(nullptr);
-  p.progress_stream = &null_stream;
-  cov = coverage_t{};
-  auto t0 = std::chrono::steady_clock::now();
-  bool ok = rl::simulate<M>(p);
-  double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("timer_m model %s: %s (%s", name, ok ? "PASS" : "FAIL", rl::format(search));
-  if (search == rl::sched_bound) std::printf(" %u", context_bound);
-  std::printf(", %llu iterations, %.2f s)\n", static_cast<unsigned long long>(p.stop_iteration), s);
-  std::printf("  coverage: timer M woken %llu, re-read saw a change %llu, add/del saw no sleeper %llu, "
-              "a sleeper that covers it %llu\n",
-              cov.woken, cov.saw_change, cov.adder_none, cov.adder_covers);
-  std::fflush(stdout);
-  return ok;
+  return goro_rl::run_model<M>("timer_m", name, search, iterations, context_bound, [] { cov = coverage_t{}; }, [] {
+    std::printf("  coverage: timer M woken %llu, re-read saw a change %llu, add/del saw no sleeper %llu, "
+                "a sleeper that covers it %llu\n",
+                cov.woken, cov.saw_change, cov.adder_none, cov.adder_covers);
+  });
 }
 
 }  // namespace
